@@ -1,0 +1,106 @@
+"""Run a Hydra app so that a user's mistake prints one line and exits 2.
+
+Hydra prints composition errors over several lines and exits 1. We let its exceptions through
+(HYDRA_FULL_ERROR) and print our own line instead: config errors name the key or group, data
+errors name the file, row or column. Any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+from sft.errors import SFTError
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+EXIT_USAGE = 2
+
+
+def run_app(task: Callable[[Any], Any], config_name: str, prog: str) -> None:
+    """Run `task` as the Hydra app over `conf/<config_name>.yaml`, with one-line errors."""
+    import hydra
+
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # raise instead of printing, so we print one line
+
+    @hydra.main(config_path=CONF_DIR, config_name=config_name, version_base="1.3")
+    def _app(cfg):
+        try:
+            return task(cfg)
+        except SFTError as err:
+            if _is_multirun():
+                raise  # Hydra names the failing job's overrides first; we add the line below
+            _fail(prog, str(err))  # a single run: just our line (Hydra would add its own)
+
+    try:
+        _app()
+    except SFTError as err:
+        _fail(prog, str(err))
+    except MissingConfigException as err:
+        _fail(prog, describe_missing_config(err))
+    except OverrideParseException as err:
+        _fail(prog, f"cannot parse override: {_first_line(str(err))}")
+    except HydraException as err:
+        _fail(prog, describe_hydra_error(err))
+    except OmegaConfBaseException as err:
+        _fail(prog, describe_omegaconf_error(err))
+
+
+def _is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _fail(prog: str, message: str) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def describe_missing_config(err: MissingConfigException) -> str:
+    """'unknown choice ...' for a group option that has no YAML file."""
+    missing = err.missing_cfg_file or ""
+    group, _, choice = missing.rpartition("/")
+    if group and err.options is not None:
+        return (f"unknown choice '{choice}' for config group '{group}' "
+                f"(choices: {', '.join(sorted(err.options))})")
+    return _first_line(str(err))
+
+
+def describe_hydra_error(err: HydraException) -> str:
+    """One line for a composition error, from the OmegaConf error underneath when there is one."""
+    cause = err.__cause__
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and "not in struct" in str(cause):
+        key = cause.full_key
+        return f"unknown config key '{key}'; to add a new key use '+{key}=...'"
+    if isinstance(cause, OmegaConfBaseException):
+        override = re.search(r"override '([^']+)'", str(err))
+        detail = describe_omegaconf_error(cause)
+        return f"{detail} (in override '{override.group(1)}')" if override else detail
+    message = str(err)
+    found = re.search(r"Could not override '([^']+)'", message)
+    if found:
+        return f"unknown config key '{found.group(1)}'; to add a new key use '+{found.group(1)}=...'"
+    return _first_line(message)
+
+
+def describe_omegaconf_error(err: OmegaConfBaseException) -> str:
+    """'unknown config key ...' or '<key>: <what is wrong>' from an OmegaConf error."""
+    key = getattr(err, "full_key", None) or ""
+    first = _first_line(str(err))
+    if "not in struct" in first:
+        return f"unknown config key '{key}'" if key else first
+    if "Missing mandatory value" in first:
+        return f"config key '{key}' must be set" if key else first
+    return f"config key '{key}': {first}" if key else first
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"
