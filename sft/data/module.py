@@ -1,0 +1,145 @@
+"""The LightningDataModule for text: read, validate, split, tokenize (cached), batch."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from sft.data.batching import LengthGroupedBatchSampler, PadCollator, TokenizedDataset
+from sft.data.labels import Examples, LabelSpace, extract, infer_label_space
+from sft.data.sources import fingerprint, locate, read_table
+from sft.data.tokenize import tokenize, tokenizer_fingerprint
+from sft.errors import SFTDataError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+class TextDataModule(pl.LightningDataModule):
+    """Text classification or regression from CSV/TSV/JSONL/Parquet files.
+
+    Call `load()` (files -> validated splits, task, labels), then `tokenize()`; Lightning then
+    asks for the dataloaders. The two steps are explicit because the model's head needs the
+    labels and the tokenizer comes with the model.
+    """
+
+    def __init__(self, name: str, train_path: str, val_path: str | None = None,
+                 test_path: str | None = None, val_fraction: float = 0.1,
+                 test_fraction: float = 0.0, text_column: str = "text",
+                 label_column: str = "label", task: str = "auto", clean_text: bool = False,
+                 batch_size: int = 16, eval_batch_size: int = 64, group_by_length: bool = True,
+                 num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        self.name = name
+        self.paths = {"train": train_path, "val": val_path, "test": test_path}
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.text_column = text_column
+        self.label_column = label_column
+        self.requested_task = task
+        self.clean_text = clean_text
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.group_by_length = group_by_length
+        self.num_workers = num_workers
+        self.seed = seed
+        self.examples: dict[str, Examples] = {}
+        self.targets: dict[str, np.ndarray] = {}
+        self.datasets: dict[str, TokenizedDataset] = {}
+        self.fingerprints: dict[str, str] = {}
+        self.labels: LabelSpace | None = None
+        self.pad_token_id = 0
+
+    # -- files -> validated splits ------------------------------------------------------
+
+    def load(self, loss_task: str | None = None) -> LabelSpace:
+        """Read and validate the files, carve missing splits, settle the task and labels."""
+        for split in SPLITS:
+            path = self.paths[split]
+            if path is None:
+                continue
+            key = f"data.{split}_path"
+            source = locate(str(path), key)
+            frame = read_table(source, key)
+            self.fingerprints[split] = fingerprint(source)
+            self.examples[split] = extract(frame, source.display, self.text_column,
+                                           self.label_column, self.clean_text)
+        self.labels = infer_label_space(self.examples["train"], self.label_column,
+                                        self.requested_task, loss_task)
+        self._carve("test", self.test_fraction)
+        self._carve("val", self.val_fraction)
+        for split, examples in self.examples.items():
+            self.targets[split] = self.labels.encode(examples, self.label_column)
+        return self.labels
+
+    def _carve(self, split: str, fraction: float) -> None:
+        """Hold out `fraction` of train as `split` when no file was given (stratified, by seed)."""
+        if split in self.examples or fraction <= 0:
+            return
+        from sklearn.model_selection import train_test_split
+
+        train = self.examples["train"]
+        index = np.arange(len(train))
+        stratify = train.labels.astype(str).to_numpy() if self.labels.task != "regression" else None
+        if stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
+            log.warning("a label occurs once in %s: the %s split is not stratified",
+                        train.source, split)
+            stratify = None
+        try:
+            keep, held = train_test_split(index, test_size=fraction, random_state=self.seed,
+                                          stratify=stratify)
+        except ValueError as err:
+            raise SFTDataError(f"data.{split}_fraction={fraction}: cannot split {len(train)} "
+                               f"rows of {train.source} ({err})") from None
+        self.examples[split] = train.subset(np.sort(held))
+        self.examples["train"] = train.subset(np.sort(keep))
+        self.examples[split].source = f"{train.source} (held-out {split} split)"
+
+    def class_counts(self) -> np.ndarray:
+        """Examples per class in the train split (for balanced class weights)."""
+        return np.bincount(self.targets["train"], minlength=len(self.labels.names))
+
+    def data_fingerprint(self) -> dict[str, str]:
+        """sha256 of each data file, for the run's reproducibility record."""
+        return dict(self.fingerprints)
+
+    # -- tokenization -------------------------------------------------------------------
+
+    def tokenize(self, tokenizer, max_length: int, cache_dir: str | None) -> None:
+        """Tokenize every split (cached); set the pad token for batching."""
+        if tokenizer.pad_token_id is None:
+            raise SFTDataError("the tokenizer has no pad token; set one in the model folder")
+        self.pad_token_id = tokenizer.pad_token_id
+        tok_id = tokenizer_fingerprint(tokenizer)
+        for split, examples in self.examples.items():
+            ids = tokenize(examples.texts, tokenizer, max_length, cache_dir, tokenizer_id=tok_id)
+            self.datasets[split] = TokenizedDataset(ids, self.targets[split])
+
+    # -- Lightning --------------------------------------------------------------------------
+
+    def has_split(self, split: str) -> bool:
+        return split in self.datasets
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        dataset = self.datasets[split]
+        sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=shuffle,
+                                            seed=self.seed, group_by_length=self.group_by_length)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=PadCollator(self.pad_token_id),
+                          num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)

