@@ -1,0 +1,1 @@
+"""The LightningModule and its parts: backbone, pooling, heads, losses, regularizers, optimizers."""

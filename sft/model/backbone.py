@@ -1,0 +1,94 @@
+"""Pretrained transformers encoders, loaded offline from a folder or a pip-shipped model,
+and pooled to one vector per input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sft.errors import SFTConfigError
+
+POOLINGS = ("mean", "cls", "pooler")
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """A local folder for `pkg://package/folder`; other values pass through (folder or hub id)."""
+    if name_or_path.startswith("pkg://"):
+        from sft.data.sources import package_dir
+
+        package, _, inner = name_or_path[len("pkg://"):].partition("/")
+        folder = package_dir(package, "model.name_or_path") / inner
+        if not folder.is_dir():
+            raise SFTConfigError(f"model.name_or_path: no folder '{inner}' in package '{package}'")
+        return str(folder)
+    return name_or_path
+
+
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
+    """The tokenizer that belongs to the model at `name_or_path`."""
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(name_or_path)
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise SFTConfigError(f"model.name_or_path: cannot load a tokenizer from '{path}' "
+                             f"({_first_line(err)})") from None
+
+
+class Backbone(nn.Module):
+    """A transformers `AutoModel` plus pooling: token states -> one vector per input."""
+
+    def __init__(self, name_or_path: str, pooling: str = "mean", max_length: int = 256,
+                 trust_remote_code: bool = False):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise SFTConfigError(f"model.pooling: unknown pooling '{pooling}' "
+                                 f"(choices: {', '.join(POOLINGS)})")
+        self.name_or_path = name_or_path
+        self.pooling = pooling
+        self.max_length = max_length
+        self.encoder = load_pretrained(resolve_model_path(name_or_path), trust_remote_code)
+        limit = getattr(self.encoder.config, "max_position_embeddings", None)
+        if limit is not None and max_length > limit:
+            raise SFTConfigError(f"model.max_length={max_length} exceeds the model's limit of "
+                                 f"{limit} positions")
+        if pooling == "pooler" and getattr(self.encoder, "pooler", None) is None:
+            raise SFTConfigError("model.pooling=pooler: this model has no pooler; use mean or cls")
+        self.hidden_size = int(self.encoder.config.hidden_size)
+        # from_pretrained returns the model in eval mode and Lightning keeps each module's
+        # mode, so without this dropout would stay off during fine-tuning.
+        self.encoder.train()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        if self.pooling == "pooler":
+            return out.pooler_output
+        states = out.last_hidden_state
+        if self.pooling == "cls":
+            return states[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def load_pretrained(path: str, trust_remote_code: bool = False) -> nn.Module:
+    """`AutoModel.from_pretrained` in fp32, with one-line errors for a bad path."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if not Path(path).exists() and Path(path).is_absolute():
+        raise SFTConfigError(f"model.name_or_path: folder not found: {path}")
+    try:
+        return AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code,
+                                         dtype=torch.float32)
+    except (OSError, ValueError, EnvironmentError) as err:
+        raise SFTConfigError(f"model.name_or_path: cannot load a model from '{path}' "
+                             f"({_first_line(err)})") from None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

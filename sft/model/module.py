@@ -1,0 +1,97 @@
+"""The LightningModule: backbone + head + loss (+ regularizer), optimized with param groups."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytorch_lightning as pl
+import torch
+from torchmetrics import MeanMetric
+
+from sft.metrics import metric_key, per_class_metrics, predictions, summary_metrics
+from sft.model.optim import param_groups
+
+
+class SFTModule(pl.LightningModule):
+    """Fine-tunes `backbone` + `head` on `loss`; logs train/val/test metrics by stable names."""
+
+    def __init__(self, backbone, head, loss, task: str, label_names: list[str],
+                 optimizer: partial, scheduler: partial | None = None, regularizer=None):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.loss_fn = loss
+        self.task = task
+        self.label_names = list(label_names)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.regularizer = regularizer
+        num_classes = max(len(self.label_names), 2)
+        self.val_metrics = summary_metrics(task, num_classes)
+        self.val_per_class = per_class_metrics(task, num_classes)
+        self.test_metrics = summary_metrics(task, num_classes)
+        self.test_per_class = per_class_metrics(task, num_classes)
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
+        self.test_report: dict = {}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(input_ids, attention_mask))
+
+    def training_step(self, batch, batch_idx):
+        outputs = self(batch["input_ids"], batch["attention_mask"])
+        loss = self.loss_fn(outputs, batch["labels"])
+        size = batch["labels"].shape[0]
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        if self.regularizer is not None:
+            penalty = self.regularizer(self)
+            self.log("train/reg_loss", penalty, on_step=True, on_epoch=True, batch_size=size)
+            loss = loss + penalty
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, self.val_loss, self.val_metrics, self.val_per_class)
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, self.test_loss, self.test_metrics, self.test_per_class)
+
+    def _evaluate(self, batch, loss_metric, metrics, per_class):
+        outputs = self(batch["input_ids"], batch["attention_mask"])
+        targets = batch["labels"]
+        loss_metric.update(self.loss_fn(outputs, targets), weight=targets.shape[0])
+        preds = predictions(self.task, outputs)
+        metrics.update(preds, targets)
+        if per_class is not None:
+            per_class.update(preds, targets)
+
+    def on_validation_epoch_end(self):
+        self._log_epoch("val", self.val_loss, self.val_metrics, self.val_per_class)
+
+    def on_test_epoch_end(self):
+        self.test_report = self._log_epoch("test", self.test_loss, self.test_metrics,
+                                           self.test_per_class)
+
+    def _log_epoch(self, stage, loss_metric, metrics, per_class) -> dict:
+        values = {f"{stage}/loss": loss_metric.compute()}
+        values.update({f"{stage}/{k}": v for k, v in metrics.compute().items()})
+        report = {}
+        if per_class is not None:
+            report = {k: v.detach().cpu() for k, v in per_class.compute().items()}
+            for name, f1 in zip(self.label_names, report["f1"]):
+                values[f"{stage}/f1_{metric_key(name)}"] = f1
+            per_class.reset()
+        self.log_dict(values, prog_bar=False)
+        loss_metric.reset()
+        metrics.reset()
+        report["summary"] = {k: float(v) for k, v in values.items()}
+        return report
+
+    def configure_optimizers(self):
+        weight_decay = self.optimizer_factory.keywords.get("weight_decay", 0.0)
+        optimizer = self.optimizer_factory(param_groups(self, weight_decay))
+        if self.scheduler_factory is None:
+            return optimizer
+        steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer, num_training_steps=steps)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}

@@ -1,0 +1,31 @@
+"""Parameter groups (no weight decay on biases and norms) and warmup schedules."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def is_no_decay(module: nn.Module, param_name: str) -> bool:
+    """Biases and the weights of normalization layers are not decayed (BERT's recipe)."""
+    return param_name == "bias" or "norm" in type(module).__name__.lower()
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two groups of trainable parameters: decayed and not decayed."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if param.requires_grad:
+                (no_decay if is_no_decay(module, name) else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def warmup_schedule(optimizer, num_training_steps: int, name: str = "linear", warmup: float = 0.0):
+    """transformers' schedule `name` with `warmup` as a fraction of the training steps."""
+    from transformers import get_scheduler
+
+    schedule = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[name]
+    return get_scheduler(schedule, optimizer, num_warmup_steps=int(warmup * num_training_steps),
+                         num_training_steps=num_training_steps)
