@@ -1,0 +1,205 @@
+"""One training run: data -> model -> fit -> test with the best checkpoint -> artifacts.
+
+Called with a composed, validated config (by `sft-train`, or by tests through
+`hydra.compose`); returns the monitored metric of the best checkpoint, for sweepers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from omegaconf import DictConfig, OmegaConf
+
+from sft.errors import SFTConfigError, instantiate
+from sft.model.backbone import load_tokenizer
+from sft.model.losses import balanced_class_weights
+from sft.model.module import SFTModule
+from sft.model.saving import save_model
+from sft.provenance import flatten, git_state, package_versions
+from sft.reports import per_class_table, plot_confusion_matrix, write_per_class_report
+from sft.schema import cfg_choice, check_loss_fits
+
+log = logging.getLogger(__name__)
+
+# A loss that can train only one task decides an `auto` task.
+LOSS_IMPLIED_TASK = {"sft.model.losses.MSELoss": "regression",
+                     "sft.model.losses.BCEWithLogitsLoss": "binary"}
+MONITOR_DEFAULTS = {"regression": ("val/mse", "min")}
+CLASSIFICATION_MONITOR = ("val/f1_macro", "max")
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Fine-tune, test and log one run as configured; return the best monitored value."""
+    run_dir = Path(cfg.paths.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    tracker = instantiate(cfg.logger)
+    with tracker.run(default_experiment=cfg.data.name, tags=run_tags(cfg)):
+        loss_target = str(cfg.loss.get("_target_"))
+        _set_monitor(cfg, expected_task(cfg))
+        tracker.log_params(flatten(cfg))
+        datamodule = instantiate(cfg.data, seed=cfg.seed)
+        labels = datamodule.load(loss_task=LOSS_IMPLIED_TASK.get(loss_target))
+        check_loss_fits(loss_target, labels.task, cfg_choice(cfg, "loss"))
+        log.info("Data %s: %s; task %s%s", cfg.data.name,
+                 ", ".join(f"{len(e)} {s}" for s, e in datamodule.examples.items()), labels.task,
+                 f", labels {labels.names}" if labels.names else "")
+        tracker.set_tags({"sft.task": labels.task, "sft.monitor": cfg.monitor.metric,
+                          **{f"sft.data.{k}_sha256": v
+                             for k, v in datamodule.data_fingerprint().items()}})
+
+        log.info("Loading %s", cfg.model.name_or_path)
+        tokenizer = load_tokenizer(cfg.model.name_or_path, cfg.model.trust_remote_code)
+        datamodule.tokenize(tokenizer, cfg.model.max_length, cfg.paths.cache_dir)
+        module = build_module(cfg, datamodule)
+        trainer = build_trainer(cfg, tracker.lightning_logger(run_dir), run_dir)
+        trainer.fit(module, datamodule=datamodule)
+
+        best_score = _restore_best(trainer, module, cfg.monitor.metric)
+        test_metrics = {}
+        if datamodule.has_split("test"):
+            trainer.test(module, datamodule=datamodule, verbose=False)
+            test_metrics = module.test_report.get("summary", {})
+        else:
+            print("No test split (set data.test_path or data.test_fraction): skipping the test.")
+        artifacts = write_artifacts(cfg, module, test_metrics, run_dir)
+        for path in artifacts:
+            tracker.log_artifact(path)
+        model_dir = save_model(module, tokenizer, OmegaConf.to_container(cfg.head, resolve=True),
+                               cfg.model.max_length, run_dir / "model")
+        tracker.set_tags({"sft.run_dir": str(run_dir.resolve()),
+                          "sft.model_dir": str(model_dir.resolve())})
+        _print_summary(cfg, tracker, test_metrics, best_score, run_dir)
+    return best_score
+
+
+def expected_task(cfg: DictConfig) -> str:
+    """The task before reading data: explicit, else the one the loss implies, else multiclass.
+
+    The data can only confirm it: any other task fails the loss check once labels are read.
+    """
+    task = str(cfg.data.get("task", "auto"))
+    if task != "auto":
+        return task
+    return LOSS_IMPLIED_TASK.get(str(cfg.loss.get("_target_")), "multiclass")
+
+
+def run_tags(cfg: DictConfig) -> dict[str, str]:
+    """Tags that say how to rerun: seed, git commit and dirty flag, versions, overrides."""
+    git = git_state()
+    tags = {"seed": str(cfg.seed), "mlflow.source.git.commit": git["commit"],
+            "sft.git_commit": git["commit"], "sft.git_dirty": git["dirty"]}
+    tags.update({f"sft.version.{k}": v for k, v in package_versions().items()})
+    overrides = _hydra_overrides()
+    if overrides is not None:
+        tags["sft.overrides"] = " ".join(overrides) or "(none)"
+    return tags
+
+
+def build_module(cfg: DictConfig, datamodule) -> SFTModule:
+    """Instantiate backbone, head, loss, regularizer and optimizer from their config groups."""
+    labels = datamodule.labels
+    backbone = instantiate(cfg.model)
+    head = instantiate(cfg.head, in_features=backbone.hidden_size,
+                       out_features=labels.num_outputs)
+    loss_kwargs = {}
+    if cfg.loss.get("class_weights") is not None:
+        weights = cfg.loss.class_weights
+        if weights == "balanced":
+            weights = balanced_class_weights(datamodule.class_counts())
+        elif len(weights) != len(labels.names):
+            raise SFTConfigError(f"loss.class_weights has {len(weights)} values but the data has "
+                                 f"{len(labels.names)} labels ({', '.join(labels.names)})")
+        loss_kwargs["class_weights"] = list(weights)
+    loss = instantiate(cfg.loss, **loss_kwargs)
+    regularizer = instantiate(cfg.regularizer) if cfg.regularizer.get("_target_") else None
+    return SFTModule(backbone, head, loss, labels.task, labels.names,
+                     optimizer=instantiate(cfg.optimizer), scheduler=instantiate(cfg.scheduler),
+                     regularizer=regularizer)
+
+
+def build_trainer(cfg: DictConfig, logger, run_dir: Path) -> pl.Trainer:
+    """The Lightning Trainer with the configured callbacks and the tracker's logger."""
+    accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
+    for key in cfg.trainer:
+        if key != "_target_" and key not in accepted:
+            raise SFTConfigError(f"unknown config key 'trainer.{key}' (not a "
+                                 f"pytorch_lightning.Trainer argument)")
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
+                       default_root_dir=str(run_dir))
+
+
+def write_artifacts(cfg: DictConfig, module: SFTModule, test_metrics: dict,
+                    run_dir: Path) -> list[Path]:
+    """Resolved config, overrides, test metrics, per-class report, confusion matrix."""
+    paths = []
+    config_path = run_dir / "config.yaml"
+    OmegaConf.save(cfg, config_path, resolve=True)
+    paths.append(config_path)
+    overrides = _hydra_overrides()
+    if overrides is not None:
+        overrides_path = run_dir / "overrides.yaml"
+        OmegaConf.save(OmegaConf.create(list(overrides)), overrides_path)
+        paths.append(overrides_path)
+    if test_metrics:
+        metrics_path = run_dir / "test_metrics.json"
+        metrics_path.write_text(json.dumps(test_metrics, indent=2, sort_keys=True) + "\n")
+        paths.append(metrics_path)
+    report = module.test_report
+    if "confusion" in report:
+        table = per_class_table(module.label_names, report)
+        paths += write_per_class_report(table, run_dir)
+        paths.append(plot_confusion_matrix(report["confusion"], module.label_names,
+                                           run_dir / "confusion_matrix.png"))
+    return paths
+
+
+def _set_monitor(cfg: DictConfig, task: str) -> None:
+    metric, mode = MONITOR_DEFAULTS.get(task, CLASSIFICATION_MONITOR)
+    if cfg.monitor.metric == "auto":
+        cfg.monitor.metric = metric
+    if cfg.monitor.mode == "auto":
+        cfg.monitor.mode = mode if cfg.monitor.metric == metric else "max"
+
+
+def _restore_best(trainer: pl.Trainer, module: SFTModule, monitor: str) -> float | None:
+    """Load the best checkpoint's weights into `module`; return its monitored value.
+
+    Without a checkpoint callback the final weights stay, with their last monitored value.
+    """
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is None or not checkpoint.best_model_path:
+        value = trainer.callback_metrics.get(monitor)
+        return None if value is None else float(value)
+    state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+    module.load_state_dict(state["state_dict"])
+    score = checkpoint.best_model_score
+    return None if score is None else float(score)
+
+
+def _hydra_overrides() -> list[str] | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return list(HydraConfig.get().overrides.task)
+
+
+def _print_summary(cfg, tracker, test_metrics: dict, best_score, run_dir: Path) -> None:
+    lines = [""]
+    if best_score is not None:
+        lines.append(f"Best {cfg.monitor.metric}: {best_score:.4f}")
+    if test_metrics:
+        lines.append("Test metrics (best checkpoint):")
+        width = max(len(k) for k in test_metrics)
+        lines += [f"  {k:<{width}}  {v:.4f}" for k, v in sorted(test_metrics.items())]
+    lines += tracker.describe()
+    lines.append(f"Run folder: {run_dir}")
+    print("\n".join(lines))
