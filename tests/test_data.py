@@ -1,0 +1,146 @@
+"""Data handling users rely on: splits, label ids, length-grouped batches, the token cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import toy_frame
+from sft.data import tokenize as tok_cache
+from sft.data.batching import LengthGroupedBatchSampler, PadCollator, TokenizedDataset
+from sft.data.labels import clean
+from sft.data.module import TextDataModule
+from sft.data.sources import locate, read_table
+
+
+def datamodule(train, **kwargs) -> TextDataModule:
+    return TextDataModule(name="toy", train_path=str(train), **kwargs)
+
+
+def test_validation_split_is_stratified_and_fixed_by_seed(tmp_path):
+    path = tmp_path / "train.csv"
+    toy_frame(300, seed=0).to_csv(path, index=False)
+    first = datamodule(path, val_fraction=0.2, seed=7)
+    first.load()
+    again = datamodule(path, val_fraction=0.2, seed=7)
+    again.load()
+    other = datamodule(path, val_fraction=0.2, seed=8)
+    other.load()
+    assert first.examples["val"].texts == again.examples["val"].texts
+    assert first.examples["val"].texts != other.examples["val"].texts
+    assert np.bincount(first.targets["val"]).tolist() == [20, 20, 20]
+    assert len(first.examples["train"]) == 240
+    assert not set(first.examples["val"].texts) & set(first.examples["train"].texts) - {""}
+
+
+def test_label_names_are_sorted_and_integers_sort_numerically(tmp_path):
+    path = tmp_path / "ints.csv"
+    frame = toy_frame(40, seed=0)
+    frame["label"] = frame["label"].map({"negative": 10, "neutral": 2, "positive": 1})
+    frame.to_csv(path, index=False)
+    dm = datamodule(path)
+    assert dm.load().names == ["1", "2", "10"]
+
+
+def test_formats_read_alike(tmp_path):
+    frame = toy_frame(12, seed=0)
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.to_csv(tmp_path / "a.tsv", sep="\t", index=False)
+    frame.to_json(tmp_path / "a.jsonl", orient="records", lines=True)
+    frame.to_parquet(tmp_path / "a.parquet")
+    tables = [read_table(locate(str(tmp_path / f"a.{ext}"), "k"), "k")
+              for ext in ("csv", "tsv", "jsonl", "parquet")]
+    for table in tables:
+        assert table["text"].tolist() == frame["text"].tolist()
+        assert table["label"].tolist() == frame["label"].tolist()
+
+
+def test_zip_members_and_packages_are_found(tmp_path):
+    import zipfile
+
+    frame = toy_frame(5, seed=0)
+    with zipfile.ZipFile(tmp_path / "d.zip", "w") as archive:
+        archive.writestr("inner/train.tsv", frame.to_csv(sep="\t", index=False))
+    table = read_table(locate(str(tmp_path / "d.zip/inner/train.tsv"), "k"), "k")
+    assert table["text"].tolist() == frame["text"].tolist()
+    found = locate("pkg://pytest/__init__.py", "k")
+    assert found.path.name == "__init__.py"
+
+
+def test_clean_text_unescapes_html_and_strips_wrapping_quotes():
+    assert clean('"I didn&#039;t like it "') == "I didn't like it"
+    assert clean("plain") == "plain"
+
+
+def test_length_grouped_batches_cover_every_example_once_and_reduce_padding():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 200, size=1000)
+    sampler = LengthGroupedBatchSampler(lengths, batch_size=16, shuffle=True, seed=3,
+                                        group_batches=10)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert len(batches) == len(sampler) == 63
+
+    def padded(batches):
+        return sum(len(b) * lengths[b].max() for b in batches)
+
+    random_batches = [rng.permutation(1000)[i:i + 16] for i in range(0, 1000, 16)]
+    assert padded(batches) < 0.7 * padded(random_batches)
+
+
+def test_batch_order_depends_on_seed_and_epoch_only():
+    lengths = np.arange(100) % 37 + 1
+    a = LengthGroupedBatchSampler(lengths, 8, shuffle=True, seed=1)
+    b = LengthGroupedBatchSampler(lengths, 8, shuffle=True, seed=1)
+    assert list(a) == list(b) == list(a)  # re-iterating the same epoch repeats it
+    a.set_epoch(1)
+    assert list(a) != list(b)
+    b.set_epoch(1)
+    assert list(a) == list(b)
+
+
+def test_eval_batches_are_sorted_longest_first():
+    lengths = np.array([3, 9, 1, 7])
+    sampler = LengthGroupedBatchSampler(lengths, 2, shuffle=False)
+    assert list(sampler) == [[1, 3], [0, 2]]
+
+
+def test_collate_pads_to_the_longest_and_masks_padding():
+    data = TokenizedDataset([np.array([5, 6, 7]), np.array([8])], np.array([1, 0]))
+    batch = PadCollator(pad_token_id=0)(data.__getitems__([0, 1]))
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch["labels"].dtype == torch.long
+
+
+def test_tokenization_is_cached_in_memory_and_on_disk(tiny_model_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    texts = [f"good day {i}" for i in range(20)]
+    before = dict(tok_cache.STATS)
+    first = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
+    assert tok_cache.STATS["tokenized"] == before["tokenized"] + 1
+    second = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
+    assert second is first and tok_cache.STATS["memory_hits"] == before["memory_hits"] + 1
+    tok_cache._MEMORY.clear()
+    third = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
+    assert tok_cache.STATS["disk_hits"] == before["disk_hits"] + 1
+    assert [t.tolist() for t in third] == [t.tolist() for t in first]
+    tok_cache.tokenize(texts, tokenizer, 8, tmp_path)  # another max_length is another entry
+    assert tok_cache.STATS["tokenized"] == before["tokenized"] + 2
+
+
+def test_a_damaged_cache_entry_is_rebuilt(tiny_model_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    texts = ["bad day", "good day"]
+    expected = [t.tolist() for t in tok_cache.tokenize(texts, tokenizer, 16, tmp_path)]
+    tok_cache._MEMORY.clear()
+    (entry,) = (tmp_path / "tokens").iterdir()
+    for arrow in entry.glob("*.arrow"):
+        arrow.write_bytes(b"garbage")
+    rebuilt = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
+    assert [t.tolist() for t in rebuilt] == expected

@@ -1,0 +1,125 @@
+"""Model parts do what their names say: pooling, heads, losses, penalties, param groups."""
+
+from __future__ import annotations
+
+
+import pytest
+import torch
+from torch import nn
+
+from sft.model.backbone import Backbone
+from sft.model.heads import LinearHead, MLPHead
+from sft.model.losses import CrossEntropyLoss, balanced_class_weights
+from sft.model.optim import param_groups, warmup_schedule
+from sft.model.regularizers import L1Penalty, L2Penalty
+
+
+@pytest.fixture(scope="module")
+def backbone(tiny_model_dir):
+    return Backbone(str(tiny_model_dir), pooling="mean", max_length=32)
+
+
+def test_backbone_loads_in_train_mode(backbone):
+    assert backbone.encoder.training  # dropout must be on while fine-tuning
+
+
+def test_mean_pooling_ignores_padding(backbone):
+    backbone.eval()
+    ids = torch.tensor([[2, 10, 11, 3]])
+    padded = torch.tensor([[2, 10, 11, 3, 0, 0]])
+    alone = backbone(ids, torch.ones_like(ids))
+    with_pad = backbone(padded, torch.tensor([[1, 1, 1, 1, 0, 0]]))
+    assert torch.allclose(alone, with_pad, atol=1e-5)
+    backbone.train()
+
+
+def test_cls_and_pooler_pooling_differ_from_mean(tiny_model_dir):
+    ids = torch.tensor([[2, 10, 11, 3]])
+    mask = torch.ones_like(ids)
+    outs = {}
+    for pooling in ("mean", "cls", "pooler"):
+        model = Backbone(str(tiny_model_dir), pooling=pooling, max_length=32).eval()
+        outs[pooling] = model(ids, mask)
+        assert outs[pooling].shape == (1, 32)
+    assert not torch.allclose(outs["mean"], outs["cls"])
+    assert not torch.allclose(outs["cls"], outs["pooler"])
+
+
+def test_heads_map_features_to_outputs():
+    x = torch.randn(4, 32)
+    assert LinearHead(32, 3)(x).shape == (4, 3)
+    mlp = MLPHead(32, 5, hidden_sizes=[16, 8], activation="relu", dropout=0.0)
+    assert mlp(x).shape == (4, 5)
+    assert [m.out_features for m in mlp if isinstance(m, nn.Linear)] == [16, 8, 5]
+
+
+def test_balanced_class_weights_match_sklearn():
+    weights = balanced_class_weights([161, 54, 385])
+    assert weights == pytest.approx([600 / (3 * 161), 600 / (3 * 54), 600 / (3 * 385)])
+
+
+def test_class_weights_make_rare_class_errors_cost_more():
+    logits = torch.zeros(2, 3)
+    rare, common = torch.tensor([1]), torch.tensor([2])
+    loss = CrossEntropyLoss(class_weights=[1.0, 5.0, 1.0])
+    unweighted = CrossEntropyLoss()
+    assert loss(logits[:1], rare) == pytest.approx(unweighted(logits[:1], rare).item())
+    mixed = torch.cat([rare, common])
+    assert loss(logits, mixed) == pytest.approx(unweighted(logits, mixed).item())
+    biased = torch.tensor([[0.0, 0.0, 2.0]] * 2)
+    assert loss(biased, mixed) > unweighted(biased, mixed)
+
+
+class Toy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3))
+        self.head = nn.Linear(3, 2)
+
+
+def test_no_weight_decay_on_biases_and_norms():
+    model = Toy()
+    groups = param_groups(model, weight_decay=0.01)
+    decayed = {id(p) for p in groups[0]["params"]}
+    assert groups[0]["weight_decay"] == 0.01 and groups[1]["weight_decay"] == 0.0
+    assert decayed == {id(model.backbone[0].weight), id(model.head.weight)}
+    assert len(groups[1]["params"]) == 4  # two biases, LayerNorm weight and bias
+
+
+def test_penalties_respect_scope():
+    model = Toy()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(0.5)
+    head_params = sum(p.numel() for p in model.head.parameters())
+    all_params = sum(p.numel() for p in model.parameters())
+    assert L2Penalty(2.0, "head")(model).item() == pytest.approx(2.0 * 0.25 * head_params)
+    assert L1Penalty(1.0, "all")(model).item() == pytest.approx(0.5 * all_params)
+    backbone = L1Penalty(1.0, "backbone")(model).item()
+    assert backbone == pytest.approx(0.5 * (all_params - head_params))
+
+
+def test_l2_penalty_shrinks_weights_when_minimised():
+    model = Toy()
+    before = model.head.weight.detach().norm()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(5):
+        optimizer.zero_grad()
+        L2Penalty(1.0, "head")(model).backward()
+        optimizer.step()
+    assert model.head.weight.norm() < before
+    assert model.backbone[0].weight.grad is None  # out of scope: no gradient at all
+
+
+def test_warmup_schedule_warms_up_then_decays():
+    optimizer = torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = warmup_schedule(optimizer, num_training_steps=10, name="linear", warmup=0.2)
+    lrs = []
+    for _ in range(10):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert lrs[0] == 0.0 and lrs[2] == 1.0 and lrs[-1] < lrs[3]
+    constant = warmup_schedule(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.5),
+                               num_training_steps=10, name="constant", warmup=0.0)
+    assert constant.get_last_lr() == [0.5]

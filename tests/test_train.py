@@ -1,0 +1,106 @@
+"""End to end on a tiny BERT: it learns, and the MLflow run holds what users look for."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from safetensors.torch import load_file
+
+from conftest import mlflow_runs, toy_frame
+from sft.train import train_task
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model_dir, toy_data, tmp_path_factory):
+    """One real training run of the default config tree on the tiny model and toy data."""
+    from hydra import compose, initialize_config_dir
+
+    from conftest import tiny_overrides
+    from sft.cli import CONF_DIR
+
+    out = tmp_path_factory.mktemp("trained")
+    overrides = tiny_overrides(tiny_model_dir, toy_data, out) + [
+        "data.batch_size=16", "regularizer=l2", "regularizer.weight=1e-5"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    best = train_task(cfg)
+    client, runs = mlflow_runs(out, "text_csv")
+    return {"out": out, "best": best, "client": client, "runs": runs}
+
+
+def test_tiny_bert_learns_the_toy_task(trained):
+    run = trained["runs"][0]
+    assert run.data.metrics["test/acc"] > 0.9  # chance is 1/3
+    assert run.data.metrics["test/f1_macro"] > 0.9
+    assert trained["best"] == pytest.approx(max(
+        m.value for m in trained["client"].get_metric_history(run.info.run_id, "val/f1_macro")))
+
+
+def test_mlflow_run_has_params_metrics_tags_and_artifacts(trained):
+    client, runs = trained["client"], trained["runs"]
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["optimizer.lr"] == "0.003"
+    assert params["data.batch_size"] == "16"
+    assert params["trainer.max_epochs"] == "6"
+    assert params["regularizer.weight"] == "1e-05"
+    metrics = run.data.metrics
+    for key in ["train/loss_step", "train/reg_loss_step", "val/loss", "val/acc", "val/f1_macro",
+                "test/acc", "test/precision_macro", "test/recall_macro", "test/f1_macro",
+                "test/auroc", "test/f1_negative", "test/f1_neutral", "test/f1_positive"]:
+        assert key in metrics, key
+    history = client.get_metric_history(run.info.run_id, "val/f1_macro")
+    assert len(history) == 6  # one value per epoch
+    tags = run.data.tags
+    assert tags["seed"] == "42"
+    assert tags["sft.task"] == "multiclass"
+    assert tags["sft.version.torch"]
+    assert "sft.git_commit" in tags
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "confusion_matrix.png", "per_class_report.csv",
+            "per_class_report.md", "test_metrics.json"} <= artifacts
+
+
+def test_artifacts_describe_the_test_set(trained):
+    run_dir = trained["out"] / "run"
+    report = pd.read_csv(run_dir / "per_class_report.csv")
+    assert list(report["label"][:3]) == ["negative", "neutral", "positive"]
+    assert report["support"][:3].sum() == 60
+    assert (run_dir / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    metrics = json.loads((run_dir / "test_metrics.json").read_text())
+    assert metrics["test/acc"] == pytest.approx(trained["runs"][0].data.metrics["test/acc"])
+
+
+def test_saved_model_carries_label_names(trained):
+    from transformers import AutoConfig, AutoModel
+
+    model_dir = trained["out"] / "run" / "model"
+    config = AutoConfig.from_pretrained(model_dir)
+    assert config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
+    assert config.label2id == {"negative": 0, "neutral": 1, "positive": 2}
+    AutoModel.from_pretrained(model_dir)  # the backbone reloads from the folder
+    spec = json.loads((model_dir / "sft_model.json").read_text())
+    assert spec["task"] == "multiclass" and spec["pooling"] == "mean"
+    head = load_file(str(model_dir / "head.safetensors"))
+    assert head["1.weight"].shape == (3, 32)
+
+
+def test_regression_with_mse(make_cfg, tmp_path):
+    frame = toy_frame(120, seed=3)
+    frame["label"] = frame["label"].map({"negative": -1.0, "neutral": 0.25, "positive": 1.5})
+    train_csv = tmp_path / "reg.csv"
+    frame.to_csv(train_csv, index=False)
+    cfg = make_cfg("loss=mse", f"data.train_path={train_csv}", "data.test_fraction=0.2",
+                   "data.test_path=null", "trainer.max_epochs=8")
+    best = train_task(cfg)
+    client, runs = mlflow_runs(tmp_path, "text_csv")
+    metrics = runs[0].data.metrics
+    assert runs[0].data.tags["sft.task"] == "regression"
+    assert {"val/mse", "test/mse", "test/mae", "test/r2"} <= set(metrics)
+    assert metrics["test/r2"] > 0.5
+    assert best == pytest.approx(min(
+        m.value for m in client.get_metric_history(runs[0].info.run_id, "val/mse")))
