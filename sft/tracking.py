@@ -58,7 +58,7 @@ class MLflowTracker:
         try:
             yield self
             status = "FINISHED"
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit
             status = "KILLED"
             raise
         finally:
