@@ -1,0 +1,56 @@
+"""The command line: help and config printing answer at once, without torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from sft.cli import CONF_DIR
+
+PROBE = """
+import sys
+sys.argv = ["sft-train", *sys.argv[1:]]
+from sft.train import main
+try:
+    main()
+except SystemExit:
+    pass
+heavy = sorted(m for m in ("torch", "transformers", "pytorch_lightning", "mlflow") if m in sys.modules)
+print("HEAVY:" + ",".join(heavy))
+"""
+
+
+def probe(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_cfg_job_prints_the_composed_config_without_heavy_imports():
+    out = probe("--cfg", "job", "optimizer=sgd", "optimizer.lr=3e-5", "data.batch_size=32")
+    assert "_target_: torch.optim.SGD" in out
+    assert "lr: 3.0e-05" in out and "batch_size: 32" in out
+    assert out.strip().endswith("HEAVY:")
+
+
+def test_help_lists_every_group_and_choice_without_heavy_imports():
+    out = probe("--help")
+    assert "optimizer: adam, adamw, sgd" in out
+    assert "loss: bce, cross_entropy, mse" in out
+    assert "regularizer: l1, l2, none" in out
+    assert "data: drug_reviews, text_csv" in out
+    assert out.strip().endswith("HEAVY:")
+
+
+def test_overrides_from_the_issue_compose(make_cfg):
+    from sft.schema import validate
+
+    cfg = make_cfg("optimizer=sgd", "optimizer.lr=3e-5", "data.batch_size=32",
+                   "trainer.max_epochs=3", "head=mlp", "loss=cross_entropy",
+                   "loss.class_weights=balanced", "regularizer=l2", "regularizer.weight=1e-4")
+    validate(cfg)
+    assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.lr == 3e-5
+    assert cfg.head._target_ == "sft.model.heads.MLPHead"
+    assert cfg.regularizer.weight == 1e-4 and cfg.loss.class_weights == "balanced"
+    assert CONF_DIR.endswith("conf")
