@@ -130,6 +130,12 @@ class PenaltySchema:
 
 
 @dataclass
+class FullFineTuneSchema:
+    _target_: str = MISSING
+    head_lr_mult: float = 1.0
+
+
+@dataclass
 class TextDataSchema:
     _target_: str = MISSING
     name: str = MISSING
@@ -182,6 +188,7 @@ SCHEMAS: Dict[str, type] = {
     "sft.model.optim.warmup_schedule": SchedulerSchema,
     "sft.model.regularizers.L1Penalty": PenaltySchema,
     "sft.model.regularizers.L2Penalty": PenaltySchema,
+    "sft.model.finetune.FullFineTune": FullFineTuneSchema,
     "sft.data.TextDataModule": TextDataSchema,
     "sft.tracking.MLflowTracker": MLflowSchema,
     "sft.tracking.LocalTracker": NullTrackerSchema,
@@ -195,8 +202,8 @@ LOSS_TASKS: Dict[str, tuple] = {
     "sft.model.losses.MSELoss": ("regression",),
 }
 
-GROUPS = ("model", "head", "loss", "optimizer", "scheduler", "regularizer", "data", "trainer",
-          "logger", "callbacks")
+GROUPS = ("model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
+          "trainer", "logger", "callbacks")
 TOP_LEVEL_KEYS = set(GROUPS) | {"seed", "monitor", "paths"}
 
 # (key, lower bound, inclusive?, upper bound, inclusive?): the ranges that make sense.
@@ -215,6 +222,7 @@ RANGES = [
     ("head.dropout", 0.0, True, 1.0, False),
     ("loss.label_smoothing", 0.0, True, 1.0, False),
     ("regularizer.weight", 0.0, True, None, False),
+    ("finetune.head_lr_mult", 0.0, False, None, False),
     ("scheduler.warmup", 0.0, True, 1.0, False),
 ]
 

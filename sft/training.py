@@ -121,7 +121,7 @@ def build_module(cfg: DictConfig, datamodule) -> SFTModule:
     regularizer = instantiate(cfg.regularizer) if cfg.regularizer.get("_target_") else None
     return SFTModule(backbone, head, loss, labels.task, labels.names,
                      optimizer=instantiate(cfg.optimizer), scheduler=instantiate(cfg.scheduler),
-                     regularizer=regularizer)
+                     regularizer=regularizer, finetune=instantiate(cfg.finetune))
 
 
 def build_trainer(cfg: DictConfig, logger, run_dir: Path) -> pl.Trainer:

@@ -17,8 +17,8 @@ CHOICES = [(group, path.stem) for group in GROUPS
 
 
 def test_every_group_has_choices():
-    assert {"model", "head", "loss", "optimizer", "scheduler", "regularizer", "data", "trainer",
-            "logger", "callbacks"} <= set(GROUPS)
+    assert {"model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
+            "trainer", "logger", "callbacks"} <= set(GROUPS)
 
 
 def test_every_shipped_config_starts_with_a_comment():
@@ -65,6 +65,13 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
             model = torch.nn.Module()
             model.backbone, model.head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
             assert instantiate(node)(model).item() > 0
+    elif group == "finetune":
+        import torch
+
+        model = torch.nn.Module()
+        model.backbone, model.head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+        groups = instantiate(node).param_groups(model, lr=1e-3, weight_decay=0.0)
+        assert sum(len(g["params"]) for g in groups) == 4
     elif group == "data":
         datamodule = instantiate(node, seed=0)
         assert datamodule.load().task in ("multiclass", "binary", "regression")
@@ -79,3 +86,5 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
     elif group == "callbacks":
         callbacks = [instantiate(c) for c in node.values()]
         assert len(callbacks) == len(node)
+    else:
+        pytest.fail(f"no check for config group '{group}': add one")

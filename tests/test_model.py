@@ -10,7 +10,8 @@ from torch import nn
 from sft.model.backbone import Backbone
 from sft.model.heads import LinearHead, MLPHead
 from sft.model.losses import CrossEntropyLoss, balanced_class_weights
-from sft.model.optim import param_groups, warmup_schedule
+from sft.model.finetune import FullFineTune
+from sft.model.optim import warmup_schedule
 from sft.model.regularizers import L1Penalty, L2Penalty
 
 
@@ -79,11 +80,20 @@ class Toy(nn.Module):
 
 def test_no_weight_decay_on_biases_and_norms():
     model = Toy()
-    groups = param_groups(model, weight_decay=0.01)
-    decayed = {id(p) for p in groups[0]["params"]}
-    assert groups[0]["weight_decay"] == 0.01 and groups[1]["weight_decay"] == 0.0
-    assert decayed == {id(model.backbone[0].weight), id(model.head.weight)}
-    assert len(groups[1]["params"]) == 4  # two biases, LayerNorm weight and bias
+    groups = {g["name"]: g for g in FullFineTune().param_groups(model, lr=1e-3, weight_decay=0.01)}
+    assert set(groups) == {"backbone", "backbone_no_decay", "head", "head_no_decay"}
+    assert groups["backbone"]["params"] == [model.backbone[0].weight]
+    assert groups["head"]["params"] == [model.head.weight]
+    assert len(groups["backbone_no_decay"]["params"]) == 3  # bias, LayerNorm weight and bias
+    assert {g["weight_decay"] for n, g in groups.items() if n.endswith("no_decay")} == {0.0}
+    assert groups["head"]["weight_decay"] == groups["backbone"]["weight_decay"] == 0.01
+
+
+def test_head_learning_rate_multiplier():
+    groups = FullFineTune(head_lr_mult=20).param_groups(Toy(), lr=1e-4, weight_decay=0.0)
+    lrs = {g["name"]: g["lr"] for g in groups}
+    assert lrs["backbone"] == lrs["backbone_no_decay"] == 1e-4
+    assert lrs["head"] == lrs["head_no_decay"] == pytest.approx(2e-3)
 
 
 def test_penalties_respect_scope():

@@ -9,14 +9,15 @@ import torch
 from torchmetrics import MeanMetric
 
 from sft.metrics import metric_key, per_class_metrics, predictions, summary_metrics
-from sft.model.optim import param_groups
+from sft.model.finetune import FullFineTune
 
 
 class SFTModule(pl.LightningModule):
     """Fine-tunes `backbone` + `head` on `loss`; logs train/val/test metrics by stable names."""
 
     def __init__(self, backbone, head, loss, task: str, label_names: list[str],
-                 optimizer: partial, scheduler: partial | None = None, regularizer=None):
+                 optimizer: partial, scheduler: partial | None = None, regularizer=None,
+                 finetune=None):
         super().__init__()
         self.backbone = backbone
         self.head = head
@@ -26,6 +27,7 @@ class SFTModule(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.regularizer = regularizer
+        self.finetune = finetune if finetune is not None else FullFineTune()
         num_classes = max(len(self.label_names), 2)
         self.val_metrics = summary_metrics(task, num_classes)
         self.val_per_class = per_class_metrics(task, num_classes)
@@ -87,8 +89,9 @@ class SFTModule(pl.LightningModule):
         return report
 
     def configure_optimizers(self):
-        weight_decay = self.optimizer_factory.keywords.get("weight_decay", 0.0)
-        optimizer = self.optimizer_factory(param_groups(self, weight_decay))
+        settings = self.optimizer_factory.keywords
+        groups = self.finetune.param_groups(self, settings["lr"], settings.get("weight_decay", 0.0))
+        optimizer = self.optimizer_factory(groups)
         if self.scheduler_factory is None:
             return optimizer
         steps = int(self.trainer.estimated_stepping_batches)

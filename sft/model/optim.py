@@ -10,15 +10,15 @@ def is_no_decay(module: nn.Module, param_name: str) -> bool:
     return param_name == "bias" or "norm" in type(module).__name__.lower()
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two groups of trainable parameters: decayed and not decayed."""
+def decay_groups(model: nn.Module, weight_decay: float, lr: float, name: str) -> list[dict]:
+    """The trainable parameters of `model` in two groups, decayed and not decayed, at `lr`."""
     decay, no_decay = [], []
     for module in model.modules():
-        for name, param in module.named_parameters(recurse=False):
+        for param_name, param in module.named_parameters(recurse=False):
             if param.requires_grad:
-                (no_decay if is_no_decay(module, name) else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+                (no_decay if is_no_decay(module, param_name) else decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay, "lr": lr, "name": name},
+              {"params": no_decay, "weight_decay": 0.0, "lr": lr, "name": f"{name}_no_decay"}]
     return [g for g in groups if g["params"]]
 
 
