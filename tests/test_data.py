@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import toy_frame
+from sft import memo
 from sft.data import tokenize as tok_cache
 from sft.data.batching import LengthGroupedBatchSampler, PadCollator, TokenizedDataset
 from sft.data.labels import clean
@@ -117,19 +118,19 @@ def test_collate_pads_to_the_longest_and_masks_padding():
 def test_tokenization_is_cached_in_memory_and_on_disk(tiny_model_dir, tmp_path):
     from transformers import AutoTokenizer
 
+    memo.clear()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     texts = [f"good day {i}" for i in range(20)]
-    before = dict(tok_cache.STATS)
     first = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
-    assert tok_cache.STATS["tokenized"] == before["tokenized"] + 1
+    assert memo.STATS["tokens.tokenized"] == 1
     second = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
-    assert second is first and tok_cache.STATS["memory_hits"] == before["memory_hits"] + 1
-    tok_cache._MEMORY.clear()
+    assert second is first and memo.STATS["tokens.hit"] == 1
+    memo.clear()  # a new process: memory is cold, the disk entry is not
     third = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
-    assert tok_cache.STATS["disk_hits"] == before["disk_hits"] + 1
+    assert memo.STATS["tokens.disk_hit"] == 1 and memo.STATS["tokens.tokenized"] == 0
     assert [t.tolist() for t in third] == [t.tolist() for t in first]
     tok_cache.tokenize(texts, tokenizer, 8, tmp_path)  # another max_length is another entry
-    assert tok_cache.STATS["tokenized"] == before["tokenized"] + 2
+    assert memo.STATS["tokens.tokenized"] == 1
 
 
 def test_a_damaged_cache_entry_is_rebuilt(tiny_model_dir, tmp_path):
@@ -138,9 +139,10 @@ def test_a_damaged_cache_entry_is_rebuilt(tiny_model_dir, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     texts = ["bad day", "good day"]
     expected = [t.tolist() for t in tok_cache.tokenize(texts, tokenizer, 16, tmp_path)]
-    tok_cache._MEMORY.clear()
+    memo.clear()
     (entry,) = (tmp_path / "tokens").iterdir()
     for arrow in entry.glob("*.arrow"):
         arrow.write_bytes(b"garbage")
     rebuilt = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
     assert [t.tolist() for t in rebuilt] == expected
+    assert memo.STATS["tokens.tokenized"] == 1

@@ -53,6 +53,7 @@ class TextDataModule(pl.LightningDataModule):
         self.fingerprints: dict[str, str] = {}
         self.labels: LabelSpace | None = None
         self.pad_token_id = 0
+        self.tokenizer = None
 
     # -- files -> validated splits ------------------------------------------------------
 
@@ -114,6 +115,7 @@ class TextDataModule(pl.LightningDataModule):
         if tokenizer.pad_token_id is None:
             raise SFTDataError("the tokenizer has no pad token; set one in the model folder")
         self.pad_token_id = tokenizer.pad_token_id
+        self.tokenizer = tokenizer
         tok_id = tokenizer_fingerprint(tokenizer)
         for split, examples in self.examples.items():
             ids = tokenize(examples.texts, tokenizer, max_length, cache_dir, tokenizer_id=tok_id)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from sft.errors import SFTDataError
+from sft.memo import cached
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
            ".parquet": "parquet", ".pq": "parquet"}
@@ -38,6 +39,12 @@ class DataFile:
     @property
     def suffix(self) -> str:
         return Path(self.member or self.path.name).suffix.lower()
+
+    @property
+    def version(self) -> tuple:
+        """Changes when the file changes: the key of the in-process caches."""
+        stat = self.path.stat()
+        return (str(self.path), self.member, stat.st_mtime_ns, stat.st_size)
 
     def read_bytes(self) -> bytes:
         if self.member is None:
@@ -81,7 +88,15 @@ def package_dir(package: str, key: str) -> Path:
 
 
 def read_table(source: DataFile, key: str) -> pd.DataFrame:
-    """Read a CSV/TSV/JSONL/Parquet file into a DataFrame; raise SFTDataError naming the file."""
+    """Read a CSV/TSV/JSONL/Parquet file into a DataFrame; raise SFTDataError naming the file.
+
+    Read once per process (a copy per caller): the jobs of a sweep share it.
+    """
+    return cached("table", source.version, lambda: _read_table(source, key),
+                  copy=lambda frame: frame.copy())
+
+
+def _read_table(source: DataFile, key: str) -> pd.DataFrame:
     kind = READERS.get(source.suffix)
     if kind is None:
         raise SFTDataError(f"{key}: cannot read '{source.display}': unknown file type "
@@ -110,7 +125,8 @@ def read_table(source: DataFile, key: str) -> pd.DataFrame:
 
 def fingerprint(source: DataFile) -> str:
     """sha256 of the file's bytes (of the member, for a zip member)."""
-    return hashlib.sha256(source.read_bytes()).hexdigest()
+    return cached("sha256", source.version,
+                  lambda: hashlib.sha256(source.read_bytes()).hexdigest())
 
 
 def _decode(raw: bytes, source: DataFile, key: str) -> str:

@@ -1,4 +1,4 @@
-"""Tokenize once: cached in memory for the process and on disk under `outputs/cache/`,
+"""Tokenize once: cached in memory for the process (sft.memo) and on disk under `outputs/cache/`,
 keyed by a hash of the texts, the tokenizer and `max_length`.
 
 The on-disk entry is a 🤗 datasets Arrow folder written to a temporary name and renamed into
@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from sft.memo import STATS, cached
 
-_MEMORY: dict[str, list[np.ndarray]] = {}
-STATS = {"tokenized": 0, "disk_hits": 0, "memory_hits": 0}
+log = logging.getLogger(__name__)
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -51,21 +50,22 @@ def tokenize(texts: list[str], tokenizer, max_length: int, cache_dir: str | os.P
              tokenizer_id: str | None = None) -> list[np.ndarray]:
     """Token ids (int64 arrays, special tokens added, truncated to `max_length`) per text."""
     key = cache_key(texts, tokenizer_id or tokenizer_fingerprint(tokenizer), max_length)
-    if key in _MEMORY:
-        STATS["memory_hits"] += 1
-        return _MEMORY[key]
+    return cached("tokens", key, lambda: _from_disk_or_tokenize(key, texts, tokenizer,
+                                                                max_length, cache_dir))
+
+
+def _from_disk_or_tokenize(key, texts, tokenizer, max_length, cache_dir) -> list[np.ndarray]:
     entry = Path(cache_dir) / "tokens" / key if cache_dir is not None else None
     ids = _load(entry) if entry is not None else None
     if ids is not None:
-        STATS["disk_hits"] += 1
-    else:
-        encoded = tokenizer(texts, truncation=True, max_length=max_length,
-                            return_attention_mask=False, return_token_type_ids=False)
-        ids = [np.asarray(row, dtype=np.int64) for row in encoded["input_ids"]]
-        STATS["tokenized"] += 1
-        if entry is not None:
-            _store(entry, ids)
-    _MEMORY[key] = ids
+        STATS["tokens.disk_hit"] += 1
+        return ids
+    encoded = tokenizer(texts, truncation=True, max_length=max_length,
+                        return_attention_mask=False, return_token_type_ids=False)
+    ids = [np.asarray(row, dtype=np.int64) for row in encoded["input_ids"]]
+    STATS["tokens.tokenized"] += 1
+    if entry is not None:
+        _store(entry, ids)
     return ids
 
 

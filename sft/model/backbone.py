@@ -3,12 +3,14 @@ and pooled to one vector per input."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from sft.errors import SFTConfigError
+from sft.memo import cached
 
 POOLINGS = ("mean", "cls", "pooler")
 
@@ -31,11 +33,15 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     path = resolve_model_path(name_or_path)
-    try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as err:
-        raise SFTConfigError(f"model.name_or_path: cannot load a tokenizer from '{path}' "
-                             f"({_first_line(err)})") from None
+
+    def load():
+        try:
+            return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as err:
+            raise SFTConfigError(f"model.name_or_path: cannot load a tokenizer from '{path}' "
+                                 f"({_first_line(err)})") from None
+
+    return cached("tokenizer", (path, _folder_version(path), trust_remote_code), load)
 
 
 class Backbone(nn.Module):
@@ -74,7 +80,25 @@ class Backbone(nn.Module):
 
 
 def load_pretrained(path: str, trust_remote_code: bool = False) -> nn.Module:
-    """`AutoModel.from_pretrained` in fp32, with one-line errors for a bad path."""
+    """`AutoModel.from_pretrained` in fp32, with one-line errors for a bad path.
+
+    Loaded once per process; every caller gets a fresh deep copy of the pretrained weights,
+    so a sweep's jobs never see each other's fine-tuning.
+    """
+    return cached("weights", (path, _folder_version(path), trust_remote_code),
+                  lambda: _load_pretrained(path, trust_remote_code), copy=copy.deepcopy)
+
+
+def _folder_version(path: str) -> tuple:
+    """Changes when the model folder's files change (a hub id: the id alone)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size)
+                        for f in folder.iterdir() if f.is_file()))
+
+
+def _load_pretrained(path: str, trust_remote_code: bool) -> nn.Module:
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
