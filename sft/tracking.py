@@ -2,28 +2,53 @@
 
 The tracker owns the run's life: it starts the run before any data is read and ends it as
 FINISHED, FAILED (an exception) or KILLED (Ctrl-C), so no run is ever left RUNNING. Lightning
-logs metrics into that same run through a logger that does not end it.
+logs metrics into that same run through a logger that does not end it. Inside a sweep the run
+is a child of the sweep's parent run (see sft.sweep).
+
+Importing this module is cheap (no Lightning): sft-leaderboard and the sweep callback use it.
+Several processes may write to one SQLite store at once (parallel sweep jobs); a write that
+finds the database locked is retried with backoff instead of failing the run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
+import time
 from pathlib import Path
-
-from pytorch_lightning.loggers import CSVLogger, MLFlowLogger
 
 log = logging.getLogger(__name__)
 
+RETRIES = 12
 
-class _RunLogger(MLFlowLogger):
-    """Lightning's MLflow logger, writing into a run it does not own."""
 
-    def finalize(self, status: str = "success") -> None:
-        pass  # the tracker ends the run once testing and artifacts are done
+def with_retry(call, *args, **kwargs):
+    """Run an MLflow client call, retrying while SQLite reports a locked database."""
+    for attempt in range(RETRIES):
+        try:
+            return call(*args, **kwargs)
+        except Exception as err:  # MlflowException wraps sqlalchemy's OperationalError
+            if "database is locked" not in str(err) or attempt == RETRIES - 1:
+                raise
+            time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
 
-    def log_hyperparams(self, params) -> None:
-        pass  # the tracker logs the whole flattened config instead
+
+def run_logger(tracking_uri: str, experiment_name: str, run_id: str):
+    """Lightning's MLflow logger, writing into a run it does not own (and must not end)."""
+    from pytorch_lightning.loggers import MLFlowLogger
+
+    class RunLogger(MLFlowLogger):
+        def finalize(self, status: str = "success") -> None:
+            pass  # the tracker ends the run once testing and artifacts are done
+
+        def log_hyperparams(self, params) -> None:
+            pass  # the tracker logs the whole flattened config instead
+
+        def log_metrics(self, metrics, step=None) -> None:
+            with_retry(super().log_metrics, metrics, step)
+
+    return RunLogger(experiment_name=experiment_name, tracking_uri=tracking_uri, run_id=run_id)
 
 
 class MLflowTracker:
@@ -31,29 +56,39 @@ class MLflowTracker:
 
     def __init__(self, tracking_uri: str, experiment_name: str | None = None,
                  run_name: str | None = None, tags: dict | None = None):
-        self.tracking_uri = _absolute_sqlite(tracking_uri)
+        self.tracking_uri = absolute_tracking_uri(tracking_uri)
         self.experiment_name = experiment_name
         self.run_name = run_name
         self.tags = dict(tags or {})
         self.run_id: str | None = None
         self._client = None
 
-    @contextlib.contextmanager
-    def run(self, default_experiment: str, tags: dict[str, str]):
-        """Start a run; end it FINISHED, FAILED on an exception, KILLED on Ctrl-C."""
+    @classmethod
+    def attach(cls, tracking_uri: str, run_id: str) -> "MLflowTracker":
+        """A tracker for an existing run (to log into it or end it)."""
+        tracker = cls(tracking_uri)
+        tracker.run_id = run_id
+        tracker._client = tracker._new_client()
+        return tracker
+
+    def _new_client(self):
         from mlflow import MlflowClient
 
-        self._client = MlflowClient(self.tracking_uri)
-        name = self.experiment_name or default_experiment
-        experiment = self._client.get_experiment_by_name(name)
-        if experiment is None:
-            experiment_id = self._client.create_experiment(name, self._artifact_location(name))
-        else:
-            experiment_id = experiment.experiment_id
-        run = self._client.create_run(experiment_id, run_name=self.run_name,
-                                      tags={**tags, **{k: str(v) for k, v in self.tags.items()}})
-        self.run_id = run.info.run_id
-        self.experiment_name = name
+        return MlflowClient(self.tracking_uri)
+
+    @property
+    def client(self):
+        return self._client
+
+    @contextlib.contextmanager
+    def run(self, default_experiment: str, tags: dict[str, str]):
+        """A run for the block: FINISHED, FAILED on an exception, KILLED on Ctrl-C."""
+        from sft.sweep import job_run_identity
+
+        child_name, child_tags = job_run_identity()
+        if self.run_name is None:
+            self.run_name = child_name
+        self.open(default_experiment, {**tags, **child_tags})
         status = "FAILED"
         try:
             yield self
@@ -62,7 +97,38 @@ class MLflowTracker:
             status = "KILLED"
             raise
         finally:
-            self._client.set_terminated(self.run_id, status)
+            self.close(status)
+
+    def open(self, default_experiment: str, tags: dict[str, str]) -> str:
+        """Create the run (and its experiment if new); return its id."""
+        self._client = self._new_client()
+        name = self.experiment_name or default_experiment
+        experiment_id = self._experiment_id(name)
+        run = with_retry(self._client.create_run, experiment_id, run_name=self.run_name,
+                         tags={**tags, **{k: str(v) for k, v in self.tags.items()}})
+        self.run_id = run.info.run_id
+        self.run_name = run.info.run_name
+        self.experiment_name = name
+        return self.run_id
+
+    def close(self, status: str) -> None:
+        with_retry(self._client.set_terminated, self.run_id, status)
+
+    def _experiment_id(self, name: str) -> str:
+        """The experiment's id, creating it; safe when several processes race to create it."""
+        from mlflow.exceptions import MlflowException
+
+        for _ in range(3):
+            experiment = with_retry(self._client.get_experiment_by_name, name)
+            if experiment is not None:
+                return experiment.experiment_id
+            try:
+                return with_retry(self._client.create_experiment, name,
+                                  self._artifact_location(name))
+            except MlflowException as err:
+                if "already exists" not in str(err) and "UNIQUE" not in str(err):
+                    raise
+        raise RuntimeError(f"could not create or find MLflow experiment {name!r}")
 
     def _artifact_location(self, experiment: str) -> str | None:
         """Artifacts beside a local SQLite store (under outputs/), not in ./mlruns."""
@@ -76,18 +142,22 @@ class MLflowTracker:
 
         items = [Param(k, str(v)[:6000]) for k, v in params.items()]
         for i in range(0, len(items), 100):
-            self._client.log_batch(self.run_id, params=items[i: i + 100])
+            with_retry(self._client.log_batch, self.run_id, params=items[i: i + 100])
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        for key, value in tags.items():
-            self._client.set_tag(self.run_id, key, str(value))
+        from mlflow.entities import RunTag
+
+        with_retry(self._client.log_batch, self.run_id,
+                   tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def get_tag(self, key: str) -> str | None:
+        return with_retry(self._client.get_run, self.run_id).data.tags.get(key)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         from mlflow.entities import Metric
-        import time
 
         now = int(time.time() * 1000)
-        self._client.log_batch(self.run_id, metrics=[
+        with_retry(self._client.log_batch, self.run_id, metrics=[
             Metric(k, float(v), now, step or 0) for k, v in metrics.items()])
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
@@ -98,12 +168,11 @@ class MLflowTracker:
             self._client.log_artifact(self.run_id, str(path), artifact_path)
 
     def lightning_logger(self, run_dir: Path):
-        return _RunLogger(experiment_name=self.experiment_name, tracking_uri=self.tracking_uri,
-                          run_id=self.run_id)
+        return run_logger(self.tracking_uri, self.experiment_name, self.run_id)
 
     def describe(self) -> list[str]:
-        return [f"MLflow run {self.run_id} in experiment '{self.experiment_name}' "
-                f"({self.tracking_uri})",
+        return [f"MLflow run {self.run_id} ({self.run_name}) in experiment "
+                f"'{self.experiment_name}' ({self.tracking_uri})",
                 f"  compare runs: mlflow ui --backend-store-uri {self.tracking_uri}"]
 
 
@@ -133,6 +202,8 @@ class LocalTracker:
         pass  # artifacts are written into the run folder already
 
     def lightning_logger(self, run_dir: Path):
+        from pytorch_lightning.loggers import CSVLogger
+
         self.run_dir = Path(run_dir)
         return CSVLogger(save_dir=str(run_dir), name="", version="")
 
@@ -140,8 +211,8 @@ class LocalTracker:
         return [f"metrics: {self.run_dir / 'metrics.csv'} (logger=none: no MLflow run)"]
 
 
-def _absolute_sqlite(uri: str) -> str:
-    """sqlite:///relative.db -> sqlite:////abs/relative.db, creating the folder."""
+def absolute_tracking_uri(uri: str) -> str:
+    """sqlite:///relative.db -> sqlite:////abs/relative.db (creating the folder); others as given."""
     if uri.startswith("sqlite:///"):
         path = Path(uri[len("sqlite:///"):]).expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
