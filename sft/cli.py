@@ -37,8 +37,16 @@ def run_app(task: Callable[[Any], Any], config_name: str, prog: str) -> None:
                 raise  # Hydra names the failing job's overrides first; we add the line below
             _fail(prog, str(err))  # a single run: just our line (Hydra would add its own)
 
+    status = "FAILED"
     try:
         _app()
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    except SystemExit as err:  # --help exits 0
+        status = "FINISHED" if err.code in (0, None) else "FAILED"
+        raise
     except SFTError as err:
         _fail(prog, str(err))
     except MissingConfigException as err:
@@ -49,6 +57,18 @@ def run_app(task: Callable[[Any], Any], config_name: str, prog: str) -> None:
         _fail(prog, describe_hydra_error(err))
     except OmegaConfBaseException as err:
         _fail(prog, describe_omegaconf_error(err))
+    finally:
+        _close_open_sweep(status)
+
+
+def _close_open_sweep(status: str) -> None:
+    """A sweep that stopped early (a failed job, Ctrl-C) still gets its summary and an end."""
+    import os
+
+    from sft.sweep import ENV_SWEEP, close_sweep
+
+    if os.environ.get(ENV_SWEEP):
+        close_sweep(status)
 
 
 def _is_multirun() -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -16,6 +18,7 @@ import torch
 
 from omegaconf import DictConfig, OmegaConf
 
+from sft import memo
 from sft.errors import SFTConfigError, instantiate
 from sft.model.backbone import load_tokenizer
 from sft.model.losses import balanced_class_weights
@@ -36,30 +39,19 @@ CLASSIFICATION_MONITOR = ("val/f1_macro", "max")
 
 def train(cfg: DictConfig) -> float | None:
     """Fine-tune, test and log one run as configured; return the best monitored value."""
+    started = time.perf_counter()
+    cache_before = Counter(memo.STATS)
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     tracker = instantiate(cfg.logger)
     with tracker.run(default_experiment=cfg.data.name, tags=run_tags(cfg)):
-        loss_target = str(cfg.loss.get("_target_"))
-        _set_monitor(cfg, expected_task(cfg))
-        tracker.log_params(flatten(cfg))
-        datamodule = instantiate(cfg.data, seed=cfg.seed)
-        labels = datamodule.load(loss_task=LOSS_IMPLIED_TASK.get(loss_target))
-        check_loss_fits(loss_target, labels.task, cfg_choice(cfg, "loss"))
-        log.info("Data %s: %s; task %s%s", cfg.data.name,
-                 ", ".join(f"{len(e)} {s}" for s, e in datamodule.examples.items()), labels.task,
-                 f", labels {labels.names}" if labels.names else "")
-        tracker.set_tags({"sft.task": labels.task, "sft.monitor": cfg.monitor.metric,
-                          **{f"sft.data.{k}_sha256": v
-                             for k, v in datamodule.data_fingerprint().items()}})
-
-        log.info("Loading %s", cfg.model.name_or_path)
-        tokenizer = load_tokenizer(cfg.model.name_or_path, cfg.model.trust_remote_code)
-        datamodule.tokenize(tokenizer, cfg.model.max_length, cfg.paths.cache_dir)
+        datamodule = prepare_data(cfg, tracker)
         module = build_module(cfg, datamodule)
         trainer = build_trainer(cfg, tracker.lightning_logger(run_dir), run_dir)
+        fit_started = time.perf_counter()
         trainer.fit(module, datamodule=datamodule)
+        fit_ended = time.perf_counter()
 
         best_score = _restore_best(trainer, module, cfg.monitor.metric)
         test_metrics = {}
@@ -68,15 +60,45 @@ def train(cfg: DictConfig) -> float | None:
             test_metrics = module.test_report.get("summary", {})
         else:
             print("No test split (set data.test_path or data.test_fraction): skipping the test.")
-        artifacts = write_artifacts(cfg, module, test_metrics, run_dir)
-        for path in artifacts:
+        for path in write_artifacts(cfg, module, test_metrics, run_dir):
             tracker.log_artifact(path)
-        model_dir = save_model(module, tokenizer, OmegaConf.to_container(cfg.head, resolve=True),
+        model_dir = save_model(module, datamodule.tokenizer,
+                               OmegaConf.to_container(cfg.head, resolve=True),
                                cfg.model.max_length, run_dir / "model")
+        ended = time.perf_counter()
+        if best_score is not None:
+            tracker.log_metrics({f"best/{cfg.monitor.metric}": best_score})
+        # What a job costs beyond its own fit (start-up, test, artifacts): sweeps want it small.
+        tracker.log_metrics({"time/setup_s": fit_started - started,
+                             "time/fit_s": fit_ended - fit_started,
+                             "time/after_fit_s": ended - fit_ended, "time/total_s": ended - started})
         tracker.set_tags({"sft.run_dir": str(run_dir.resolve()),
-                          "sft.model_dir": str(model_dir.resolve())})
+                          "sft.model_dir": str(model_dir.resolve()),
+                          **{f"sft.cache.{k}": str(v)
+                             for k, v in sorted((memo.STATS - cache_before).items())}})
         _print_summary(cfg, tracker, test_metrics, best_score, run_dir)
     return best_score
+
+
+def prepare_data(cfg: DictConfig, tracker):
+    """Read, validate and tokenize the data; settle the task and the monitored metric."""
+    loss_target = str(cfg.loss.get("_target_"))
+    _set_monitor(cfg, expected_task(cfg))
+    tracker.log_params(flatten(cfg))
+    datamodule = instantiate(cfg.data, seed=cfg.seed)
+    labels = datamodule.load(loss_task=LOSS_IMPLIED_TASK.get(loss_target))
+    check_loss_fits(loss_target, labels.task, cfg_choice(cfg, "loss"))
+    log.info("Data %s: %s; task %s%s", cfg.data.name,
+             ", ".join(f"{len(e)} {s}" for s, e in datamodule.examples.items()), labels.task,
+             f", labels {labels.names}" if labels.names else "")
+    tracker.set_tags({"sft.task": labels.task, "sft.monitor": cfg.monitor.metric,
+                      "sft.monitor_mode": cfg.monitor.mode,
+                      **{f"sft.data.{k}_sha256": v
+                         for k, v in datamodule.data_fingerprint().items()}})
+    log.info("Loading %s", cfg.model.name_or_path)
+    tokenizer = load_tokenizer(cfg.model.name_or_path, cfg.model.trust_remote_code)
+    datamodule.tokenize(tokenizer, cfg.model.max_length, cfg.paths.cache_dir)
+    return datamodule
 
 
 def expected_task(cfg: DictConfig) -> str:
@@ -106,6 +128,9 @@ def build_module(cfg: DictConfig, datamodule) -> SFTModule:
     """Instantiate backbone, head, loss, regularizer and optimizer from their config groups."""
     labels = datamodule.labels
     backbone = instantiate(cfg.model)
+    # Seed again: loading may or may not draw random numbers (a cached copy draws none), and
+    # the head's initial weights must not depend on which.
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
     head = instantiate(cfg.head, in_features=backbone.hidden_size,
                        out_features=labels.num_outputs)
     loss_kwargs = {}
