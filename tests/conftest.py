@@ -93,6 +93,20 @@ def make_cfg(tiny_model_dir, toy_data, tmp_path):
     return _make
 
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_sft(module: str, *args: str, cwd: Path, timeout: int = 600):
+    """Run `python -m sft.<module> args` as a user would run its console script."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT),
+           "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", f"sft.{module}", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=timeout)
+
+
 def mlflow_runs(tracking_dir: Path, experiment: str):
     """All runs of `experiment` in the SQLite store under `tracking_dir`."""
     from mlflow import MlflowClient

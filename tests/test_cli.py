@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
+from conftest import PROJECT_ROOT
 from sft.cli import CONF_DIR
 
 PROBE = """
@@ -21,8 +23,9 @@ print("HEAVY:" + ",".join(heavy))
 
 
 def probe(*args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -39,7 +39,7 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
     cfg = make_cfg(*overrides, base=wheel is None)
     validate(cfg)
     cfg.monitor.metric, cfg.monitor.mode = "val/f1_macro", "max"  # what the run resolves
-    node = cfg[group]
+    node = cfg.get(group)
     if group == "model":
         backbone = instantiate(node)
         assert backbone.hidden_size > 0
@@ -65,6 +65,12 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
             model = torch.nn.Module()
             model.backbone, model.head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
             assert instantiate(node)(model).item() > 0
+    elif group in ("experiment", "hparams_search"):
+        # `# @package _global_` files compose into a valid config (checked above) and show,
+        # right below the package line, the command that runs them.
+        lines = (Path(CONF_DIR) / group / f"{choice}.yaml").read_text().splitlines()
+        assert lines[0] == "# @package _global_"
+        assert lines[1].startswith("# sft-train ") and f"{group}={choice}" in lines[1]
     elif group == "finetune":
         import torch
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import mlflow_runs, tiny_overrides, toy_frame
+from conftest import mlflow_runs, run_sft, tiny_overrides, toy_frame
 from sft.errors import SFTConfigError, SFTDataError
 from sft.train import train_task
-
-SFT_TRAIN = str(Path(sys.executable).parent / "sft-train")
 
 
 def write(path: Path, content) -> Path:
@@ -149,9 +145,7 @@ def test_model_folder_without_weights(make_cfg, tiny_model_dir, tmp_path):
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([SFT_TRAIN, *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=300)
+    return run_sft("train", *args, cwd=cwd, timeout=300)
 
 
 CLI_CASES = [

@@ -1,0 +1,135 @@
+"""Sweeps in MLflow: one parent, a child per job with its params, a leaderboard, shared caches."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import mlflow_runs, run_sft, tiny_overrides
+
+
+def sweep_overrides(tiny_model_dir, toy_data, out):
+    """The tiny setup, minus the fixed run folder: every job of a sweep gets its own."""
+    return [o for o in tiny_overrides(tiny_model_dir, toy_data, out)
+            if not o.startswith("paths.run_dir")] + ["trainer.max_epochs=2"]
+
+
+def parent_and_children(out, experiment="text_csv"):
+    client, runs = mlflow_runs(out, experiment)
+    parents = [r for r in runs if r.data.tags.get("sft.sweep") == "true"]
+    assert len(parents) == 1, [r.info.run_name for r in runs]
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    return client, parent, children
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(tiny_model_dir, toy_data, tmp_path_factory):
+    """A 2x2 grid sweep run as a user runs it: sft-train -m ... (basic launcher, one process)."""
+    out = tmp_path_factory.mktemp("sweep")
+    done = run_sft("train", "-m", *sweep_overrides(tiny_model_dir, toy_data, out),
+                   "optimizer.lr=1e-3,3e-3", "data.batch_size=8,16", cwd=out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
+def test_grid_sweep_is_one_parent_with_four_children(grid_sweep):
+    out, _ = grid_sweep
+    client, parent, children = parent_and_children(out)
+    assert len(children) == 4
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name.startswith("sweep-")
+    assert parent.data.params["optimizer.lr"] == "1e-3,3e-3"
+    assert parent.data.params["data.batch_size"] == "8,16"
+    assert parent.data.tags["sft.swept_keys"] == "optimizer.lr,data.batch_size"
+    got = {(c.data.params["optimizer.lr"], c.data.params["data.batch_size"]) for c in children}
+    assert got == {("0.001", "8"), ("0.001", "16"), ("0.003", "8"), ("0.003", "16")}
+    for child in children:
+        assert child.info.status == "FINISHED"
+        lr, bs = child.data.params["optimizer.lr"], child.data.params["data.batch_size"]
+        assert child.info.run_name == f"lr={lr},bs={bs}"
+
+
+def test_parent_holds_best_child_leaderboard_and_plot(grid_sweep, tmp_path):
+    out, _ = grid_sweep
+    client, parent, children = parent_and_children(out)
+    best = max(children, key=lambda c: c.data.metrics["best/val/f1_macro"])
+    assert parent.data.tags["sft.best_run_id"] == best.info.run_id
+    assert parent.data.metrics["best/val/f1_macro"] == best.data.metrics["best/val/f1_macro"]
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"leaderboard.csv", "leaderboard.md", "sweep_plot.png"} <= artifacts
+    table = pd.read_csv(client.download_artifacts(parent.info.run_id, "leaderboard.csv", tmp_path))
+    assert sorted(table["run_id"]) == sorted(c.info.run_id for c in children)
+    assert {"optimizer.lr", "data.batch_size", "val/f1_macro", "test/f1_macro"} <= set(table)
+    assert table["best/val/f1_macro"].is_monotonic_decreasing
+    assert table["run_id"][0] == best.info.run_id
+
+
+def test_jobs_in_one_process_share_data_tokens_and_weights(grid_sweep):
+    out, _ = grid_sweep
+    _, _, children = parent_and_children(out)
+    first, *rest = sorted(children, key=lambda c: int(c.data.tags["sft.sweep_job"]))
+    assert first.data.tags["sft.cache.weights.miss"] == "1"
+    assert first.data.tags["sft.cache.table.miss"] == "2"  # train and test files
+    for child in rest:
+        tags = child.data.tags
+        assert "sft.cache.weights.miss" not in tags and tags["sft.cache.weights.hit"] == "1"
+        assert "sft.cache.table.miss" not in tags and tags["sft.cache.table.hit"] == "2"
+        assert "sft.cache.tokens.miss" not in tags and tags["sft.cache.tokens.hit"] == "3"
+        assert "sft.cache.tokenizer.miss" not in tags
+
+
+def test_leaderboard_command_prints_every_child(grid_sweep):
+    out, _ = grid_sweep
+    _, parent, children = parent_and_children(out)
+    done = run_sft("leaderboard", f"tracking_uri=sqlite:///{out}/mlflow.db", cwd=out, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert parent.info.run_id in done.stdout
+    for child in children:
+        assert f"| {child.info.run_name} |" in done.stdout
+    by_name = run_sft("leaderboard", f"tracking_uri=sqlite:///{out}/mlflow.db",
+                      f"sweep={parent.info.run_name}", cwd=out, timeout=120)
+    assert by_name.stdout == done.stdout
+
+
+def test_joblib_sweep_with_two_parallel_jobs_records_every_run(tiny_model_dir, toy_data,
+                                                                tmp_path):
+    done = run_sft("train", "-m", *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
+                   "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                   "optimizer.lr=1e-3,2e-3,3e-3,4e-3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client, parent, children = parent_and_children(tmp_path)
+    assert sorted(c.data.params["optimizer.lr"] for c in children) == [
+        "0.001", "0.002", "0.003", "0.004"]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        history = client.get_metric_history(child.info.run_id, "val/f1_macro")
+        assert len(history) == 2  # no metric lost: one per epoch
+        assert "test/f1_macro" in child.data.metrics
+
+
+def test_optuna_search_runs_its_trials_as_children(tiny_model_dir, toy_data, tmp_path):
+    done = run_sft("train", *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
+                   "hparams_search=optuna", "hydra.sweeper.n_trials=3",
+                   "optimizer.lr=tag(log,interval(1e-3,1e-2))", "trainer.max_epochs=range(1,3)",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, parent, children = parent_and_children(tmp_path)
+    assert len(children) == 3
+    assert parent.data.tags["sft.swept_keys"] == (
+        "optimizer.lr,data.batch_size,trainer.max_epochs")
+    for child in children:
+        lr = float(child.data.params["optimizer.lr"])
+        assert 1e-3 <= lr <= 1e-2
+        assert child.data.params["data.batch_size"] in {"8", "16", "32"}
+        assert child.info.run_name.startswith("lr=")
+
+
+def test_a_failed_job_still_ends_and_summarizes_the_sweep(tiny_model_dir, toy_data, tmp_path):
+    done = run_sft("train", "-m", *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
+                   "optimizer.lr=1e-3,-1", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "optimizer.lr' must be > 0.0" in done.stderr
+    _, parent, children = parent_and_children(tmp_path)
+    assert parent.info.status == "FAILED"
+    assert [c.info.status for c in children] == ["FINISHED"]
