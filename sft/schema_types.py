@@ -17,6 +17,8 @@ class Pooling(Enum):
     mean = "mean"
     cls = "cls"
     pooler = "pooler"
+    max = "max"
+    last_token = "last_token"
 
 
 class Activation(Enum):

@@ -46,6 +46,27 @@ def test_cls_and_pooler_pooling_differ_from_mean(tiny_model_dir):
     assert not torch.allclose(outs["cls"], outs["pooler"])
 
 
+@pytest.mark.parametrize("pooling", ["max", "last_token"])
+def test_max_and_last_token_pooling_ignore_padding(tiny_model_dir, pooling):
+    model = Backbone(str(tiny_model_dir), pooling=pooling, max_length=32).eval()
+    ids = torch.tensor([[2, 10, 11, 3]])
+    padded = torch.tensor([[2, 10, 11, 3, 0, 0]])
+    alone = model(ids, torch.ones_like(ids))
+    with_pad = model(padded, torch.tensor([[1, 1, 1, 1, 0, 0]]))
+    assert torch.allclose(alone, with_pad, atol=1e-5)
+
+
+def test_pool_picks_the_max_and_the_last_real_token():
+    from sft.model.backbone import pool
+
+    states = torch.tensor([[[1.0, 5.0], [3.0, -1.0], [9.0, 9.0]],
+                           [[0.0, 2.0], [4.0, 1.0], [7.0, 8.0]]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert pool(states, mask, "max").tolist() == [[3.0, 5.0], [7.0, 8.0]]
+    assert pool(states, mask, "last_token").tolist() == [[3.0, -1.0], [7.0, 8.0]]
+    assert pool(states, mask, "cls").tolist() == [[1.0, 5.0], [0.0, 2.0]]
+
+
 def test_heads_map_features_to_outputs():
     x = torch.randn(4, 32)
     assert LinearHead(32, 3)(x).shape == (4, 3)
