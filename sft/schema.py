@@ -51,6 +51,13 @@ RANGES = [
     ("loss.label_smoothing", 0.0, True, 1.0, False),
     ("regularizer.weight", 0.0, True, None, False),
     ("finetune.head_lr_mult", 0.0, False, None, False),
+    ("finetune.decay", 0.0, False, 1.0, True),
+    ("finetune.k", 0, True, None, False),
+    ("finetune.every_n_epochs", 0, False, None, False),
+    ("finetune.r", 0, False, None, False),
+    ("finetune.alpha", 0.0, False, None, False),
+    ("finetune.dropout", 0.0, True, 1.0, False),
+    ("finetune.lr_mult", 0.0, False, None, False),
     ("scheduler.warmup", 0.0, True, 1.0, False),
 ]
 

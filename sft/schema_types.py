@@ -130,6 +130,49 @@ class FullFineTuneSchema:
 
 
 @dataclass
+class LayerwiseSchema:
+    _target_: str = MISSING
+    decay: float = 0.9
+    head_lr_mult: float = 1.0
+
+
+@dataclass
+class FreezeBottomSchema:
+    _target_: str = MISSING
+    k: int = 2
+    decay: float = 1.0
+    head_lr_mult: float = 1.0
+
+
+@dataclass
+class GradualUnfreezeSchema:
+    _target_: str = MISSING
+    every_n_epochs: int = 1
+    decay: float = 1.0
+    head_lr_mult: float = 1.0
+
+
+@dataclass
+class ReinitTopSchema:
+    _target_: str = MISSING
+    k: int = 1
+    decay: float = 1.0
+    head_lr_mult: float = 1.0
+
+
+@dataclass
+class LoRASchema:
+    _target_: str = MISSING
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.1
+    target_modules: Optional[List[str]] = None
+    lr_mult: float = 10.0
+    decay: float = 1.0
+    head_lr_mult: float = 1.0
+
+
+@dataclass
 class TextDataSchema:
     _target_: str = MISSING
     name: str = MISSING
@@ -183,6 +226,12 @@ SCHEMAS: Dict[str, type] = {
     "sft.model.regularizers.L1Penalty": PenaltySchema,
     "sft.model.regularizers.L2Penalty": PenaltySchema,
     "sft.model.finetune.FullFineTune": FullFineTuneSchema,
+    "sft.model.finetune.LinearProbe": FullFineTuneSchema,
+    "sft.model.finetune.LayerwiseLRDecay": LayerwiseSchema,
+    "sft.model.finetune.FreezeBottom": FreezeBottomSchema,
+    "sft.model.finetune.GradualUnfreeze": GradualUnfreezeSchema,
+    "sft.model.finetune.ReinitTop": ReinitTopSchema,
+    "sft.model.lora.LoRA": LoRASchema,
     "sft.data.TextDataModule": TextDataSchema,
     "sft.tracking.MLflowTracker": MLflowSchema,
     "sft.tracking.LocalTracker": NullTrackerSchema,

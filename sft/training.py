@@ -48,7 +48,8 @@ def train(cfg: DictConfig) -> float | None:
     with tracker.run(default_experiment=cfg.data.name, tags=run_tags(cfg)):
         datamodule = prepare_data(cfg, tracker)
         module = build_module(cfg, datamodule)
-        trainer = build_trainer(cfg, tracker.lightning_logger(run_dir), run_dir)
+        trainer = build_trainer(cfg, tracker.lightning_logger(run_dir), run_dir,
+                                module.finetune.callbacks())
         fit_started = time.perf_counter()
         trainer.fit(module, datamodule=datamodule)
         fit_ended = time.perf_counter()
@@ -149,14 +150,16 @@ def build_module(cfg: DictConfig, datamodule) -> SFTModule:
                      regularizer=regularizer, finetune=instantiate(cfg.finetune))
 
 
-def build_trainer(cfg: DictConfig, logger, run_dir: Path) -> pl.Trainer:
-    """The Lightning Trainer with the configured callbacks and the tracker's logger."""
+def build_trainer(cfg: DictConfig, logger, run_dir: Path, extra_callbacks=()) -> pl.Trainer:
+    """The Lightning Trainer with the configured callbacks (then the fine-tuning strategy's)
+    and the tracker's logger."""
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
     for key in cfg.trainer:
         if key != "_target_" and key not in accepted:
             raise SFTConfigError(f"unknown config key 'trainer.{key}' (not a "
                                  f"pytorch_lightning.Trainer argument)")
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    callbacks += list(extra_callbacks)
     return instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
                        default_root_dir=str(run_dir))
 

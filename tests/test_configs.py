@@ -72,12 +72,21 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         assert lines[0] == "# @package _global_"
         assert lines[1].startswith("# sft-train ") and f"{group}={choice}" in lines[1]
     elif group == "finetune":
+        import pytorch_lightning as pl
         import torch
 
+        strategy = instantiate(node)
         model = torch.nn.Module()
-        model.backbone, model.head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
-        groups = instantiate(node).param_groups(model, lr=1e-3, weight_decay=0.0)
-        assert sum(len(g["params"]) for g in groups) == 4
+        model.backbone = instantiate(cfg.model)  # the tiny BERT: layer-wise strategies need one
+        model.head = torch.nn.Linear(model.backbone.hidden_size, 3)
+        strategy.prepare(model)
+        groups = strategy.param_groups(model, lr=1e-3, weight_decay=0.0)
+        grouped = [id(p) for g in groups for p in g["params"]]
+        assert len(grouped) == len(set(grouped))  # each parameter in one group
+        trainable = {id(p) for p in model.parameters() if p.requires_grad}
+        assert {id(p) for p in model.head.parameters()} <= trainable <= set(grouped)
+        assert all(g["lr"] > 0 for g in groups)
+        assert all(isinstance(c, pl.Callback) for c in strategy.callbacks())
     elif group == "data":
         datamodule = instantiate(node, seed=0)
         assert datamodule.load().task in ("multiclass", "binary", "regression")

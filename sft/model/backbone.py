@@ -68,6 +68,9 @@ class Backbone(nn.Module):
         if pooling == "pooler" and getattr(self.encoder, "pooler", None) is None:
             raise SFTConfigError("model.pooling=pooler: this model has no pooler; use mean or cls")
         self.hidden_size = int(self.encoder.config.hidden_size)
+        if pooling != "pooler" and getattr(self.encoder, "pooler", None) is not None:
+            # Unused: it gets no gradient, so it is not counted or optimized as trainable.
+            self.encoder.pooler.requires_grad_(False)
         # from_pretrained returns the model in eval mode and Lightning keeps each module's
         # mode, so without this dropout would stay off during fine-tuning.
         self.encoder.train()

@@ -28,6 +28,9 @@ class SFTModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.regularizer = regularizer
         self.finetune = finetune if finetune is not None else FullFineTune()
+        # Freeze, wrap in adapters or re-initialize now: before the optimizer, the checkpoint
+        # callback and the regularizer (whose reference weights are these) see the module.
+        self.finetune.prepare(self)
         num_classes = max(len(self.label_names), 2)
         self.val_metrics = summary_metrics(task, num_classes)
         self.val_per_class = per_class_metrics(task, num_classes)
@@ -50,6 +53,12 @@ class SFTModule(pl.LightningModule):
             self.log("train/reg_loss", penalty, on_step=True, on_epoch=True, batch_size=size)
             loss = loss + penalty
         return loss
+
+    def on_train_epoch_start(self):
+        # After the callbacks' hook, so gradual unfreezing has set this epoch's trainable set.
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.parameters())
+        self.log_dict({"params/trainable": float(trainable), "params/total": float(total)})
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, self.val_loss, self.val_metrics, self.val_per_class)
