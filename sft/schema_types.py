@@ -124,6 +124,22 @@ class PenaltySchema:
 
 
 @dataclass
+class ElasticNetSchema:
+    _target_: str = MISSING
+    l1_weight: float = MISSING
+    l2_weight: float = MISSING
+    scope: Scope = Scope.all
+
+
+@dataclass
+class L2SPSchema:
+    _target_: str = MISSING
+    alpha: float = MISSING
+    beta: float = MISSING
+    scope: Scope = Scope.all
+
+
+@dataclass
 class FullFineTuneSchema:
     _target_: str = MISSING
     head_lr_mult: float = 1.0
@@ -225,6 +241,8 @@ SCHEMAS: Dict[str, type] = {
     "sft.model.optim.warmup_schedule": SchedulerSchema,
     "sft.model.regularizers.L1Penalty": PenaltySchema,
     "sft.model.regularizers.L2Penalty": PenaltySchema,
+    "sft.model.regularizers.ElasticNetPenalty": ElasticNetSchema,
+    "sft.model.regularizers.L2SP": L2SPSchema,
     "sft.model.finetune.FullFineTune": FullFineTuneSchema,
     "sft.model.finetune.LinearProbe": FullFineTuneSchema,
     "sft.model.finetune.LayerwiseLRDecay": LayerwiseSchema,

@@ -64,7 +64,12 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
 
             model = torch.nn.Module()
             model.backbone, model.head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
-            assert instantiate(node)(model).item() > 0
+            penalty = instantiate(node)
+            if hasattr(penalty, "bind"):
+                penalty.bind(model)
+            assert penalty(model).item() > 0
+            assert set(penalty.terms(model)) and all(
+                v.item() >= 0 for v in penalty.terms(model).values())
     elif group in ("experiment", "hparams_search"):
         # `# @package _global_` files compose into a valid config (checked above) and show,
         # right below the package line, the command that runs them.

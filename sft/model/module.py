@@ -31,6 +31,8 @@ class SFTModule(pl.LightningModule):
         # Freeze, wrap in adapters or re-initialize now: before the optimizer, the checkpoint
         # callback and the regularizer (whose reference weights are these) see the module.
         self.finetune.prepare(self)
+        if hasattr(regularizer, "bind"):  # L2-SP: the weights training starts from
+            regularizer.bind(self)
         num_classes = max(len(self.label_names), 2)
         self.val_metrics = summary_metrics(task, num_classes)
         self.val_per_class = per_class_metrics(task, num_classes)
@@ -49,8 +51,12 @@ class SFTModule(pl.LightningModule):
         size = batch["labels"].shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
         if self.regularizer is not None:
-            penalty = self.regularizer(self)
+            terms = self.regularizer.terms(self)
+            penalty = sum(terms.values())
             self.log("train/reg_loss", penalty, on_step=True, on_epoch=True, batch_size=size)
+            for name, value in terms.items():
+                self.log(f"train/reg/{name}", value, on_step=False, on_epoch=True,
+                         batch_size=size)
             loss = loss + penalty
         return loss
 
