@@ -17,17 +17,19 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from sft.errors import SFTConfigError
 from sft.schema_types import SCHEMAS, MonitorSchema
+from sft.tasks import TASKS, metric_fits, monitorable
 
-TASKS = ("multiclass", "binary", "regression")
-
-__all__ = ["SCHEMAS", "TASKS", "LOSS_TASKS", "RANGES", "validate", "check_loss_fits", "cfg_choice"]
+__all__ = ["SCHEMAS", "TASKS", "LOSS_TASKS", "RANGES", "validate", "check_loss_fits",
+           "check_task_fit", "cfg_choice"]
 
 # The tasks each loss can train. Checked at config time when the task is explicit, and again
 # once the data has decided an `auto` task.
 LOSS_TASKS: Dict[str, tuple] = {
     "sft.model.losses.CrossEntropyLoss": ("multiclass",),
-    "sft.model.losses.BCEWithLogitsLoss": ("binary",),
+    "sft.model.losses.FocalLoss": ("multiclass", "binary", "multilabel"),
+    "sft.model.losses.BCEWithLogitsLoss": ("binary", "multilabel"),
     "sft.model.losses.MSELoss": ("regression",),
+    "sft.model.losses.HuberLoss": ("regression",),
 }
 
 GROUPS = ("model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
@@ -49,6 +51,9 @@ RANGES = [
     ("model.max_length", 0, False, None, False),
     ("head.dropout", 0.0, True, 1.0, False),
     ("loss.label_smoothing", 0.0, True, 1.0, False),
+    ("loss.gamma", 0.0, True, None, False),
+    ("loss.delta", 0.0, False, None, False),
+    ("data.threshold", 0.0, False, 1.0, False),
     ("regularizer.weight", 0.0, True, None, False),
     ("regularizer.l1_weight", 0.0, True, None, False),
     ("regularizer.l2_weight", 0.0, True, None, False),
@@ -83,10 +88,30 @@ def validate(cfg: DictConfig) -> None:
         if target in SCHEMAS:
             _check_schema(group, node, SCHEMAS[target])
     _check_ranges(cfg)
-    _check_class_weights(cfg)
+    _check_weights(cfg, "class_weights", "'balanced' or a list of non-negative numbers")
+    _check_weights(cfg, "pos_weight", "a non-negative number or a list of them, one per label")
     task = str(cfg.data.get("task", "auto"))
     if task != "auto":
-        check_loss_fits(str(cfg.loss.get("_target_")), task, cfg_choice(cfg, "loss"))
+        check_task_fit(cfg, task)
+
+
+def check_task_fit(cfg: DictConfig, task: str, labels: list[str] | None = None) -> None:
+    """Refuse a loss, loss option, data option or monitored metric that `task` cannot use.
+
+    Called at config time when data.task is explicit, and again once the data has settled
+    the task and the labels.
+    """
+    check_loss_fits(str(cfg.loss.get("_target_")), task, cfg_choice(cfg, "loss"))
+    if task == "multilabel" and cfg.loss.get("class_weights") is not None:
+        raise SFTConfigError("loss.class_weights does not apply to task 'multilabel' (a weight "
+                             "per class needs one class per row); set it to null")
+    if cfg.data.get("standardize") and task != "regression":
+        raise SFTConfigError(f"data.standardize=true applies to regression targets; the task "
+                             f"is '{task}'")
+    metric = str(cfg.monitor.metric)
+    if metric != "auto" and not metric_fits(metric, task, labels):
+        raise SFTConfigError(f"monitor.metric={metric} is not logged for task '{task}' "
+                             f"(choose from: {', '.join(monitorable(task))})")
 
 
 def check_loss_fits(loss_target: str, task: str, loss_name: str) -> None:
@@ -156,13 +181,17 @@ def _check_ranges(cfg: DictConfig) -> None:
             raise SFTConfigError(f"config key '{key}' must be {relation} {high}, got {value}")
 
 
-def _check_class_weights(cfg: DictConfig) -> None:
-    weights = cfg.loss.get("class_weights") if isinstance(cfg.loss, DictConfig) else None
-    if weights is None or weights == "balanced":
+def _check_weights(cfg: DictConfig, key: str, expected: str) -> None:
+    """loss.class_weights / loss.pos_weight: null, a number or 'balanced' as `expected` says,
+    or a list of non-negative numbers."""
+    weights = cfg.loss.get(key) if isinstance(cfg.loss, DictConfig) else None
+    if weights is None or (weights == "balanced" and key == "class_weights"):
         return
-    if OmegaConf.is_list(weights) and all(
-        isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in weights
-    ):
+
+    def number(w) -> bool:
+        return isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
+
+    if (key == "pos_weight" and number(weights)) or (
+            OmegaConf.is_list(weights) and all(number(w) for w in weights)):
         return
-    raise SFTConfigError(f"config key 'loss.class_weights': expected null, 'balanced' or a list "
-                         f"of non-negative numbers, got {weights!r}")
+    raise SFTConfigError(f"config key 'loss.{key}': expected null, {expected}, got {weights!r}")

@@ -44,6 +44,7 @@ class TaskName(Enum):
     auto = "auto"
     multiclass = "multiclass"
     binary = "binary"
+    multilabel = "multilabel"
     regression = "regression"
 
 
@@ -78,14 +79,27 @@ class CrossEntropySchema:
 
 
 @dataclass
+class FocalSchema:
+    _target_: str = MISSING
+    gamma: float = 2.0
+    class_weights: Any = None
+
+
+@dataclass
 class BCESchema:
     _target_: str = MISSING
-    pos_weight: Optional[float] = None
+    pos_weight: Any = None  # a number, or a list with one per label (checked in sft.schema)
 
 
 @dataclass
 class MSESchema:
     _target_: str = MISSING
+
+
+@dataclass
+class HuberSchema:
+    _target_: str = MISSING
+    delta: float = 1.0
 
 
 @dataclass
@@ -200,6 +214,9 @@ class TextDataSchema:
     text_column: str = "text"
     label_column: str = "label"
     task: TaskName = TaskName.auto
+    label_separator: str = ","
+    threshold: float = 0.5
+    standardize: bool = False
     clean_text: bool = False
     batch_size: int = 16
     eval_batch_size: int = 64
@@ -233,8 +250,10 @@ SCHEMAS: Dict[str, type] = {
     "sft.model.heads.LinearHead": LinearHeadSchema,
     "sft.model.heads.MLPHead": MLPHeadSchema,
     "sft.model.losses.CrossEntropyLoss": CrossEntropySchema,
+    "sft.model.losses.FocalLoss": FocalSchema,
     "sft.model.losses.BCEWithLogitsLoss": BCESchema,
     "sft.model.losses.MSELoss": MSESchema,
+    "sft.model.losses.HuberLoss": HuberSchema,
     "torch.optim.AdamW": AdamSchema,
     "torch.optim.Adam": AdamSchema,
     "torch.optim.SGD": SGDSchema,

