@@ -9,6 +9,8 @@ Regression: mse, mae, r2, pearson, spearman. The names are listed in `sft.tasks.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torchmetrics import (
     MeanAbsoluteError,
@@ -42,9 +44,12 @@ __all__ = ["summary_metrics", "per_class_metrics", "predictions", "metric_key"]
 def summary_metrics(task: str, num_classes: int, threshold: float = 0.5) -> MetricCollection:
     """The scalar metrics logged each validation epoch and at test time."""
     if task == "regression":
+        with warnings.catch_warnings():  # "keeps all predictions": evaluation sets fit in memory
+            warnings.filterwarnings("ignore", message=".*SpearmanCorrcoef.*buffer")
+            spearman = SpearmanCorrCoef()
         return MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError(),
                                  "r2": R2Score(), "pearson": PearsonCorrCoef(),
-                                 "spearman": SpearmanCorrCoef()})
+                                 "spearman": spearman})
     n = num_classes
     if task == "multilabel":
         t = threshold

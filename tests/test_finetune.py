@@ -195,7 +195,8 @@ def test_lora_trains_a_small_fraction_and_the_merged_model_gives_the_same_logits
                         tmp_path / "model")
     assert hasattr(module.backbone.encoder, "merge_and_unload")  # the module keeps its adapters
     spec = json.loads((folder / "sft_model.json").read_text())
-    assert spec["lora"] == {"r": 2, "alpha": 4.0, "target_modules": None, "merged": True}
+    assert spec["lora"] == {"r": 2, "alpha": 4.0, "target_modules": ["query", "value"],
+                            "merged": True}
     encoder = AutoModel.from_pretrained(folder).eval()
     assert not any("lora" in n for n, _ in encoder.named_parameters())
     head = LinearHead(32, 3, dropout=0.0)
@@ -248,7 +249,7 @@ def test_more_layers_than_the_model_has_are_refused(tiny_model_dir, strategy):
         make_module(tiny_model_dir, strategy)
 
 
-def test_layer_depths_of_bert_and_gpt2(tiny_model_dir):
+def test_layer_depths_and_lora_defaults_of_bert_and_gpt2(tiny_model_dir):
     from transformers import AutoModel, GPT2Config, GPT2Model
 
     bert = layer_map(AutoModel.from_pretrained(tiny_model_dir), "test")
@@ -263,5 +264,12 @@ def test_layer_depths_of_bert_and_gpt2(tiny_model_dir):
     assert {n: d for n, d in gpt2.depths.items() if not n.startswith("h.")} == {
         "wte.weight": 0, "wpe.weight": 0, "ln_f.weight": 4, "ln_f.bias": 4}
     assert gpt2.depths["h.2.mlp.c_proj.weight"] == 3
+    holder = nn.Module()
+    holder.backbone = nn.Module()
+    holder.backbone.encoder = GPT2Model(GPT2Config(n_embd=16, n_layer=2, n_head=2, vocab_size=50,
+                                                   n_positions=32))
+    lora = LoRA(r=2)
+    lora.prepare(holder)  # peft's default for GPT-2 applies
+    assert lora.resolved_targets == ["c_attn"] and lora.layers.num_layers == 2
     with pytest.raises(SFTConfigError, match="cannot find the stack of transformer layers"):
         layer_map(nn.Sequential(nn.Linear(2, 2)), "finetune")

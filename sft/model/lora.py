@@ -29,6 +29,7 @@ class LoRA(LayerwiseFineTune):
         self.dropout = float(dropout)
         self.target_modules = None if target_modules is None else [str(m) for m in target_modules]
         self.lr_mult = float(lr_mult)
+        self.resolved_targets: list[str] = []
 
     def prepare(self, module) -> None:
         """Wrap the backbone's encoder in peft's LoRA model (every base weight frozen)."""
@@ -46,6 +47,9 @@ class LoRA(LayerwiseFineTune):
             raise SFTConfigError(f"finetune.target_modules={self.target_modules}: cannot place "
                                  f"LoRA adapters in this {model_type} model "
                                  f"({str(err).strip().splitlines()[0]})") from None
+        # What peft resolved (its per-architecture default when target_modules is null).
+        self.resolved_targets = sorted(module.backbone.encoder.peft_config["default"]
+                                       .target_modules)
         super().prepare(module)  # layer depths of the adapters, for `decay`
 
     def param_groups(self, module, lr: float, weight_decay: float) -> list[dict]:
@@ -53,7 +57,7 @@ class LoRA(LayerwiseFineTune):
 
     def describe(self) -> dict:
         """What the saved model records about the adapters it merged."""
-        return {"r": self.r, "alpha": self.alpha, "target_modules": self.target_modules,
+        return {"r": self.r, "alpha": self.alpha, "target_modules": self.resolved_targets,
                 "merged": True}
 
 
