@@ -44,7 +44,7 @@ def leaderboard(runs, keys: list[str], metric: str, mode: str) -> pd.DataFrame:
         # Runs that ended early have no best/ metric yet: their last value stands in.
         row[f"best/{metric}"] = run.data.metrics.get(f"best/{metric}", run.data.metrics.get(metric))
         row.update({k: v for k, v in sorted(run.data.metrics.items())
-                    if k.startswith(("val/", "test/"))})
+                    if k.startswith(("val/", "test/", "params/", "time/"))})
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
@@ -91,7 +91,8 @@ def summarize_sweep(tracker, keys: list[str], out_dir: Path) -> str:
 def terminal_table(table: pd.DataFrame, keys: list[str], metric: str) -> str:
     """The leaderboard's most useful columns, as a Markdown table."""
     wanted = ["rank", "run", "status", *keys, f"best/{metric}", "val/acc", "val/f1_macro",
-              "val/mse", "test/acc", "test/f1_macro", "test/mse", "test/r2"]
+              "val/mse", "test/acc", "test/f1_macro", "test/mse", "test/r2", "params/trainable",
+              "time/total_s"]
     columns = [c for c in dict.fromkeys(wanted) if c in table.columns]
     return markdown_table(table[columns].fillna("-"))
 

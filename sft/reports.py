@@ -9,9 +9,15 @@ import pandas as pd
 
 
 def per_class_table(label_names: list[str], report: dict) -> pd.DataFrame:
-    """One row per class (precision, recall, F1, support) plus macro and weighted averages."""
-    confusion = np.asarray(report["confusion"])
-    support = confusion.sum(axis=1)
+    """One row per class (precision, recall, F1, support) plus macro and weighted averages.
+
+    Support comes from the confusion matrix, or for multilabel from the per-label 2x2
+    matrices ([[tn, fp], [fn, tp]]: the positives are fn + tp).
+    """
+    if "confusion" in report:
+        support = np.asarray(report["confusion"]).sum(axis=1)
+    else:
+        support = np.asarray(report["label_confusion"])[:, 1, :].sum(axis=1)
     table = pd.DataFrame({
         "label": label_names,
         "precision": np.asarray(report["precision"], dtype=float),

@@ -9,197 +9,27 @@ multiclass task).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from enum import Enum
-from typing import Any, Dict, List, Optional
+from dataclasses import fields
+from typing import Dict
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from sft.errors import SFTConfigError
+from sft.schema_types import SCHEMAS, MonitorSchema
+from sft.tasks import TASKS, metric_fits, monitorable
 
-TASKS = ("multiclass", "binary", "regression")
-
-
-class Pooling(Enum):
-    mean = "mean"
-    cls = "cls"
-    pooler = "pooler"
-
-
-class Activation(Enum):
-    relu = "relu"
-    gelu = "gelu"
-    tanh = "tanh"
-    silu = "silu"
-
-
-class Scope(Enum):
-    head = "head"
-    backbone = "backbone"
-    all = "all"
-
-
-class ScheduleName(Enum):
-    linear = "linear"
-    cosine = "cosine"
-    constant = "constant"
-
-
-class TaskName(Enum):
-    auto = "auto"
-    multiclass = "multiclass"
-    binary = "binary"
-    regression = "regression"
-
-
-@dataclass
-class BackboneSchema:
-    _target_: str = MISSING
-    name_or_path: str = MISSING
-    pooling: Pooling = Pooling.mean
-    max_length: int = 256
-    trust_remote_code: bool = False
-
-
-@dataclass
-class LinearHeadSchema:
-    _target_: str = MISSING
-    dropout: float = 0.1
-
-
-@dataclass
-class MLPHeadSchema:
-    _target_: str = MISSING
-    hidden_sizes: List[int] = field(default_factory=lambda: [256])
-    activation: Activation = Activation.gelu
-    dropout: float = 0.1
-
-
-@dataclass
-class CrossEntropySchema:
-    _target_: str = MISSING
-    label_smoothing: float = 0.0
-    class_weights: Any = None
-
-
-@dataclass
-class BCESchema:
-    _target_: str = MISSING
-    pos_weight: Optional[float] = None
-
-
-@dataclass
-class MSESchema:
-    _target_: str = MISSING
-
-
-@dataclass
-class AdamSchema:
-    _target_: str = MISSING
-    _partial_: bool = True
-    lr: float = MISSING
-    weight_decay: float = 0.0
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-
-
-@dataclass
-class SGDSchema:
-    _target_: str = MISSING
-    _partial_: bool = True
-    lr: float = MISSING
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-
-
-@dataclass
-class SchedulerSchema:
-    _target_: str = MISSING
-    _partial_: bool = True
-    name: ScheduleName = ScheduleName.linear
-    warmup: float = 0.0
-
-
-@dataclass
-class PenaltySchema:
-    _target_: str = MISSING
-    weight: float = MISSING
-    scope: Scope = Scope.all
-
-
-@dataclass
-class FullFineTuneSchema:
-    _target_: str = MISSING
-    head_lr_mult: float = 1.0
-
-
-@dataclass
-class TextDataSchema:
-    _target_: str = MISSING
-    name: str = MISSING
-    train_path: str = MISSING
-    val_path: Optional[str] = None
-    test_path: Optional[str] = None
-    val_fraction: float = 0.1
-    test_fraction: float = 0.0
-    text_column: str = "text"
-    label_column: str = "label"
-    task: TaskName = TaskName.auto
-    clean_text: bool = False
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    group_by_length: bool = True
-    num_workers: int = 0
-
-
-@dataclass
-class MLflowSchema:
-    _target_: str = MISSING
-    tracking_uri: str = MISSING
-    experiment_name: Optional[str] = None
-    run_name: Optional[str] = None
-    tags: Dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class NullTrackerSchema:
-    _target_: str = MISSING
-
-
-@dataclass
-class MonitorSchema:
-    metric: str = "auto"
-    mode: str = "auto"
-
-
-# `_target_` -> schema. A target not listed here (a user's own class) is not type-checked.
-SCHEMAS: Dict[str, type] = {
-    "sft.model.backbone.Backbone": BackboneSchema,
-    "sft.model.heads.LinearHead": LinearHeadSchema,
-    "sft.model.heads.MLPHead": MLPHeadSchema,
-    "sft.model.losses.CrossEntropyLoss": CrossEntropySchema,
-    "sft.model.losses.BCEWithLogitsLoss": BCESchema,
-    "sft.model.losses.MSELoss": MSESchema,
-    "torch.optim.AdamW": AdamSchema,
-    "torch.optim.Adam": AdamSchema,
-    "torch.optim.SGD": SGDSchema,
-    "sft.model.optim.warmup_schedule": SchedulerSchema,
-    "sft.model.regularizers.L1Penalty": PenaltySchema,
-    "sft.model.regularizers.L2Penalty": PenaltySchema,
-    "sft.model.finetune.FullFineTune": FullFineTuneSchema,
-    "sft.data.TextDataModule": TextDataSchema,
-    "sft.tracking.MLflowTracker": MLflowSchema,
-    "sft.tracking.LocalTracker": NullTrackerSchema,
-}
+__all__ = ["SCHEMAS", "TASKS", "LOSS_TASKS", "RANGES", "validate", "check_loss_fits",
+           "check_task_fit", "cfg_choice"]
 
 # The tasks each loss can train. Checked at config time when the task is explicit, and again
 # once the data has decided an `auto` task.
 LOSS_TASKS: Dict[str, tuple] = {
     "sft.model.losses.CrossEntropyLoss": ("multiclass",),
-    "sft.model.losses.BCEWithLogitsLoss": ("binary",),
+    "sft.model.losses.FocalLoss": ("multiclass", "binary", "multilabel"),
+    "sft.model.losses.BCEWithLogitsLoss": ("binary", "multilabel"),
     "sft.model.losses.MSELoss": ("regression",),
+    "sft.model.losses.HuberLoss": ("regression",),
 }
 
 GROUPS = ("model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
@@ -221,8 +51,22 @@ RANGES = [
     ("model.max_length", 0, False, None, False),
     ("head.dropout", 0.0, True, 1.0, False),
     ("loss.label_smoothing", 0.0, True, 1.0, False),
+    ("loss.gamma", 0.0, True, None, False),
+    ("loss.delta", 0.0, False, None, False),
+    ("data.threshold", 0.0, False, 1.0, False),
     ("regularizer.weight", 0.0, True, None, False),
+    ("regularizer.l1_weight", 0.0, True, None, False),
+    ("regularizer.l2_weight", 0.0, True, None, False),
+    ("regularizer.alpha", 0.0, True, None, False),
+    ("regularizer.beta", 0.0, True, None, False),
     ("finetune.head_lr_mult", 0.0, False, None, False),
+    ("finetune.decay", 0.0, False, 1.0, True),
+    ("finetune.k", 0, True, None, False),
+    ("finetune.every_n_epochs", 0, False, None, False),
+    ("finetune.r", 0, False, None, False),
+    ("finetune.alpha", 0.0, False, None, False),
+    ("finetune.dropout", 0.0, True, 1.0, False),
+    ("finetune.lr_mult", 0.0, False, None, False),
     ("scheduler.warmup", 0.0, True, 1.0, False),
 ]
 
@@ -244,10 +88,30 @@ def validate(cfg: DictConfig) -> None:
         if target in SCHEMAS:
             _check_schema(group, node, SCHEMAS[target])
     _check_ranges(cfg)
-    _check_class_weights(cfg)
+    _check_weights(cfg, "class_weights", "'balanced' or a list of non-negative numbers")
+    _check_weights(cfg, "pos_weight", "a non-negative number or a list of them, one per label")
     task = str(cfg.data.get("task", "auto"))
     if task != "auto":
-        check_loss_fits(str(cfg.loss.get("_target_")), task, cfg_choice(cfg, "loss"))
+        check_task_fit(cfg, task)
+
+
+def check_task_fit(cfg: DictConfig, task: str, labels: list[str] | None = None) -> None:
+    """Refuse a loss, loss option, data option or monitored metric that `task` cannot use.
+
+    Called at config time when data.task is explicit, and again once the data has settled
+    the task and the labels.
+    """
+    check_loss_fits(str(cfg.loss.get("_target_")), task, cfg_choice(cfg, "loss"))
+    if task == "multilabel" and cfg.loss.get("class_weights") is not None:
+        raise SFTConfigError("loss.class_weights does not apply to task 'multilabel' (a weight "
+                             "per class needs one class per row); set it to null")
+    if cfg.data.get("standardize") and task != "regression":
+        raise SFTConfigError(f"data.standardize=true applies to regression targets; the task "
+                             f"is '{task}'")
+    metric = str(cfg.monitor.metric)
+    if metric != "auto" and not metric_fits(metric, task, labels):
+        raise SFTConfigError(f"monitor.metric={metric} is not logged for task '{task}' "
+                             f"(choose from: {', '.join(monitorable(task))})")
 
 
 def check_loss_fits(loss_target: str, task: str, loss_name: str) -> None:
@@ -317,13 +181,17 @@ def _check_ranges(cfg: DictConfig) -> None:
             raise SFTConfigError(f"config key '{key}' must be {relation} {high}, got {value}")
 
 
-def _check_class_weights(cfg: DictConfig) -> None:
-    weights = cfg.loss.get("class_weights") if isinstance(cfg.loss, DictConfig) else None
-    if weights is None or weights == "balanced":
+def _check_weights(cfg: DictConfig, key: str, expected: str) -> None:
+    """loss.class_weights / loss.pos_weight: null, a number or 'balanced' as `expected` says,
+    or a list of non-negative numbers."""
+    weights = cfg.loss.get(key) if isinstance(cfg.loss, DictConfig) else None
+    if weights is None or (weights == "balanced" and key == "class_weights"):
         return
-    if OmegaConf.is_list(weights) and all(
-        isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in weights
-    ):
+
+    def number(w) -> bool:
+        return isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
+
+    if (key == "pos_weight" and number(weights)) or (
+            OmegaConf.is_list(weights) and all(number(w) for w in weights)):
         return
-    raise SFTConfigError(f"config key 'loss.class_weights': expected null, 'balanced' or a list "
-                         f"of non-negative numbers, got {weights!r}")
+    raise SFTConfigError(f"config key 'loss.{key}': expected null, {expected}, got {weights!r}")

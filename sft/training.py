@@ -26,15 +26,15 @@ from sft.model.module import SFTModule
 from sft.model.saving import save_model
 from sft.provenance import flatten, git_state, package_versions
 from sft.reports import per_class_table, plot_confusion_matrix, write_per_class_report
-from sft.schema import cfg_choice, check_loss_fits
+from sft.schema import GROUPS, cfg_choice, check_task_fit
+from sft.tasks import default_monitor, monitor_mode
 
 log = logging.getLogger(__name__)
 
-# A loss that can train only one task decides an `auto` task.
+# The task an `auto` task takes with this loss (unless the labels are lists: multilabel).
 LOSS_IMPLIED_TASK = {"sft.model.losses.MSELoss": "regression",
+                     "sft.model.losses.HuberLoss": "regression",
                      "sft.model.losses.BCEWithLogitsLoss": "binary"}
-MONITOR_DEFAULTS = {"regression": ("val/mse", "min")}
-CLASSIFICATION_MONITOR = ("val/f1_macro", "max")
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -48,7 +48,8 @@ def train(cfg: DictConfig) -> float | None:
     with tracker.run(default_experiment=cfg.data.name, tags=run_tags(cfg)):
         datamodule = prepare_data(cfg, tracker)
         module = build_module(cfg, datamodule)
-        trainer = build_trainer(cfg, tracker.lightning_logger(run_dir), run_dir)
+        trainer = build_trainer(cfg, tracker.lightning_logger(run_dir), run_dir,
+                                module.finetune.callbacks())
         fit_started = time.perf_counter()
         trainer.fit(module, datamodule=datamodule)
         fit_ended = time.perf_counter()
@@ -84,10 +85,11 @@ def prepare_data(cfg: DictConfig, tracker):
     """Read, validate and tokenize the data; settle the task and the monitored metric."""
     loss_target = str(cfg.loss.get("_target_"))
     _set_monitor(cfg, expected_task(cfg))
-    tracker.log_params(flatten(cfg))
+    # The choice of each group ('finetune': 'lora') too: sweeps over groups compare by it.
+    tracker.log_params({**flatten(cfg), **{g: cfg_choice(cfg, g) for g in GROUPS}})
     datamodule = instantiate(cfg.data, seed=cfg.seed)
     labels = datamodule.load(loss_task=LOSS_IMPLIED_TASK.get(loss_target))
-    check_loss_fits(loss_target, labels.task, cfg_choice(cfg, "loss"))
+    check_task_fit(cfg, labels.task, labels.names)
     log.info("Data %s: %s; task %s%s", cfg.data.name,
              ", ".join(f"{len(e)} {s}" for s, e in datamodule.examples.items()), labels.task,
              f", labels {labels.names}" if labels.names else "")
@@ -133,30 +135,49 @@ def build_module(cfg: DictConfig, datamodule) -> SFTModule:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     head = instantiate(cfg.head, in_features=backbone.hidden_size,
                        out_features=labels.num_outputs)
-    loss_kwargs = {}
-    if cfg.loss.get("class_weights") is not None:
-        weights = cfg.loss.class_weights
-        if weights == "balanced":
-            weights = balanced_class_weights(datamodule.class_counts())
-        elif len(weights) != len(labels.names):
-            raise SFTConfigError(f"loss.class_weights has {len(weights)} values but the data has "
-                                 f"{len(labels.names)} labels ({', '.join(labels.names)})")
-        loss_kwargs["class_weights"] = list(weights)
-    loss = instantiate(cfg.loss, **loss_kwargs)
+    loss = instantiate(cfg.loss, **loss_weights(cfg, datamodule))
     regularizer = instantiate(cfg.regularizer) if cfg.regularizer.get("_target_") else None
+    scale = None
+    if labels.target_std is not None:
+        scale = (labels.target_mean, labels.target_std)
     return SFTModule(backbone, head, loss, labels.task, labels.names,
                      optimizer=instantiate(cfg.optimizer), scheduler=instantiate(cfg.scheduler),
-                     regularizer=regularizer, finetune=instantiate(cfg.finetune))
+                     regularizer=regularizer, finetune=instantiate(cfg.finetune),
+                     threshold=labels.threshold, target_scale=scale)
 
 
-def build_trainer(cfg: DictConfig, logger, run_dir: Path) -> pl.Trainer:
-    """The Lightning Trainer with the configured callbacks and the tracker's logger."""
+def loss_weights(cfg: DictConfig, datamodule) -> dict:
+    """class_weights ('balanced' from the train split's counts) and pos_weight, checked
+    against the labels the data has."""
+    names = datamodule.labels.names
+    kwargs = {}
+    weights = cfg.loss.get("class_weights")
+    if weights is not None:
+        if weights == "balanced":
+            weights = balanced_class_weights(datamodule.class_counts())
+        elif len(weights) != len(names):
+            raise SFTConfigError(f"loss.class_weights has {len(weights)} values but the data has "
+                                 f"{len(names)} labels ({', '.join(names)})")
+        kwargs["class_weights"] = list(weights)
+    pos_weight = cfg.loss.get("pos_weight")
+    if OmegaConf.is_list(pos_weight):
+        wanted = len(names) if datamodule.labels.task == "multilabel" else 1
+        if len(pos_weight) != wanted:
+            raise SFTConfigError(f"loss.pos_weight has {len(pos_weight)} values; task "
+                                 f"'{datamodule.labels.task}' needs {wanted} (or one number)")
+    return kwargs
+
+
+def build_trainer(cfg: DictConfig, logger, run_dir: Path, extra_callbacks=()) -> pl.Trainer:
+    """The Lightning Trainer with the configured callbacks (then the fine-tuning strategy's)
+    and the tracker's logger."""
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
     for key in cfg.trainer:
         if key != "_target_" and key not in accepted:
             raise SFTConfigError(f"unknown config key 'trainer.{key}' (not a "
                                  f"pytorch_lightning.Trainer argument)")
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    callbacks += list(extra_callbacks)
     return instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
                        default_root_dir=str(run_dir))
 
@@ -178,20 +199,20 @@ def write_artifacts(cfg: DictConfig, module: SFTModule, test_metrics: dict,
         metrics_path.write_text(json.dumps(test_metrics, indent=2, sort_keys=True) + "\n")
         paths.append(metrics_path)
     report = module.test_report
-    if "confusion" in report:
+    if "f1" in report:
         table = per_class_table(module.label_names, report)
         paths += write_per_class_report(table, run_dir)
+    if "confusion" in report:  # single-label; multilabel has a 2x2 matrix per label instead
         paths.append(plot_confusion_matrix(report["confusion"], module.label_names,
                                            run_dir / "confusion_matrix.png"))
     return paths
 
 
 def _set_monitor(cfg: DictConfig, task: str) -> None:
-    metric, mode = MONITOR_DEFAULTS.get(task, CLASSIFICATION_MONITOR)
     if cfg.monitor.metric == "auto":
-        cfg.monitor.metric = metric
+        cfg.monitor.metric = default_monitor(task)[0]
     if cfg.monitor.mode == "auto":
-        cfg.monitor.mode = mode if cfg.monitor.metric == metric else "max"
+        cfg.monitor.mode = monitor_mode(cfg.monitor.metric)
 
 
 def _restore_best(trainer: pl.Trainer, module: SFTModule, monitor: str) -> float | None:

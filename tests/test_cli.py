@@ -40,8 +40,9 @@ def test_cfg_job_prints_the_composed_config_without_heavy_imports():
 def test_help_lists_every_group_and_choice_without_heavy_imports():
     out = probe("--help")
     assert "optimizer: adam, adamw, sgd" in out
-    assert "loss: bce, cross_entropy, mse" in out
-    assert "regularizer: l1, l2, none" in out
+    assert "loss: bce, cross_entropy, focal, huber, mse" in out
+    assert "finetune: freeze_bottom, full, gradual_unfreeze, linear_probe, llrd, lora, reinit_top" in out
+    assert "regularizer: elastic, l1, l2, l2sp, none" in out
     assert "data: drug_reviews, text_csv" in out
     assert out.strip().endswith("HEAVY:")
 

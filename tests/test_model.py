@@ -12,7 +12,7 @@ from sft.model.heads import LinearHead, MLPHead
 from sft.model.losses import CrossEntropyLoss, balanced_class_weights
 from sft.model.finetune import FullFineTune
 from sft.model.optim import warmup_schedule
-from sft.model.regularizers import L1Penalty, L2Penalty
+from sft.model.regularizers import L1Penalty, L2Penalty, L2SP, ElasticNetPenalty
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,27 @@ def test_cls_and_pooler_pooling_differ_from_mean(tiny_model_dir):
         assert outs[pooling].shape == (1, 32)
     assert not torch.allclose(outs["mean"], outs["cls"])
     assert not torch.allclose(outs["cls"], outs["pooler"])
+
+
+@pytest.mark.parametrize("pooling", ["max", "last_token"])
+def test_max_and_last_token_pooling_ignore_padding(tiny_model_dir, pooling):
+    model = Backbone(str(tiny_model_dir), pooling=pooling, max_length=32).eval()
+    ids = torch.tensor([[2, 10, 11, 3]])
+    padded = torch.tensor([[2, 10, 11, 3, 0, 0]])
+    alone = model(ids, torch.ones_like(ids))
+    with_pad = model(padded, torch.tensor([[1, 1, 1, 1, 0, 0]]))
+    assert torch.allclose(alone, with_pad, atol=1e-5)
+
+
+def test_pool_picks_the_max_and_the_last_real_token():
+    from sft.model.backbone import pool
+
+    states = torch.tensor([[[1.0, 5.0], [3.0, -1.0], [9.0, 9.0]],
+                           [[0.0, 2.0], [4.0, 1.0], [7.0, 8.0]]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert pool(states, mask, "max").tolist() == [[3.0, 5.0], [7.0, 8.0]]
+    assert pool(states, mask, "last_token").tolist() == [[3.0, -1.0], [7.0, 8.0]]
+    assert pool(states, mask, "cls").tolist() == [[1.0, 5.0], [0.0, 2.0]]
 
 
 def test_heads_map_features_to_outputs():
@@ -119,6 +140,59 @@ def test_l2_penalty_shrinks_weights_when_minimised():
         optimizer.step()
     assert model.head.weight.norm() < before
     assert model.backbone[0].weight.grad is None  # out of scope: no gradient at all
+
+
+def test_l2sp_gradient_is_zero_at_w0_and_pulls_towards_it():
+    model = Toy()
+    penalty = L2SP(alpha=0.5, beta=0.1)
+    penalty.bind(model)
+    w0 = {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
+    penalty(model).backward()
+    for p in model.backbone.parameters():
+        assert torch.equal(p.grad, torch.zeros_like(p))  # at w0: no pull at all
+    assert torch.allclose(model.head.weight.grad, 0.1 * model.head.weight)  # beta * w
+    model.zero_grad()
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.add_(torch.randn_like(p))
+    distance = sum((p - w0[n]).pow(2).sum() for n, p in model.backbone.named_parameters())
+    head_norm = model.head.weight.pow(2).sum() + model.head.bias.pow(2).sum()
+    value = penalty(model)
+    assert value.item() == pytest.approx((0.25 * distance + 0.05 * head_norm).item())
+    value.backward()
+    for n, p in model.backbone.named_parameters():
+        assert torch.allclose(p.grad, 0.5 * (p - w0[n]))  # alpha * (w - w0)
+    optimizer = torch.optim.SGD(model.backbone.parameters(), lr=0.5)
+    optimizer.step()
+    after = sum((p - w0[n]).pow(2).sum() for n, p in model.backbone.named_parameters())
+    assert after < distance
+
+
+def test_l2sp_scope_keeps_one_term_and_skips_frozen_parameters():
+    model = Toy()
+    backbone_only = L2SP(alpha=1.0, beta=1.0, scope="backbone")
+    backbone_only.bind(model)
+    with torch.no_grad():
+        model.backbone[0].weight.add_(1.0)
+    assert set(backbone_only.terms(model)) == {"l2sp"}
+    backbone_only(model).backward()
+    assert model.head.weight.grad is None
+    head_only = L2SP(alpha=1.0, beta=1.0, scope="head")
+    head_only.bind(model)
+    assert set(head_only.terms(model)) == {"l2_head"}
+    model.backbone.requires_grad_(False)
+    assert backbone_only(model).item() == 0.0  # frozen parameters are not penalized
+
+
+def test_elastic_net_is_l1_plus_l2_in_scope():
+    model = Toy()
+    elastic = ElasticNetPenalty(l1_weight=0.3, l2_weight=0.7, scope="head")
+    terms = elastic.terms(model)
+    assert terms["l1"].item() == pytest.approx(L1Penalty(0.3, "head")(model).item())
+    assert terms["l2"].item() == pytest.approx(L2Penalty(0.7, "head")(model).item())
+    assert elastic(model).item() == pytest.approx((terms["l1"] + terms["l2"]).item())
+    elastic(model).backward()
+    assert model.backbone[0].weight.grad is None
 
 
 def test_warmup_schedule_warms_up_then_decays():

@@ -60,7 +60,8 @@ def test_parent_holds_best_child_leaderboard_and_plot(grid_sweep, tmp_path):
     assert {"leaderboard.csv", "leaderboard.md", "sweep_plot.png"} <= artifacts
     table = pd.read_csv(client.download_artifacts(parent.info.run_id, "leaderboard.csv", tmp_path))
     assert sorted(table["run_id"]) == sorted(c.info.run_id for c in children)
-    assert {"optimizer.lr", "data.batch_size", "val/f1_macro", "test/f1_macro"} <= set(table)
+    assert {"optimizer.lr", "data.batch_size", "val/f1_macro", "test/f1_macro",
+            "params/trainable", "time/total_s"} <= set(table)
     assert table["best/val/f1_macro"].is_monotonic_decreasing
     assert table["run_id"][0] == best.info.run_id
 
@@ -133,3 +134,34 @@ def test_a_failed_job_still_ends_and_summarizes_the_sweep(tiny_model_dir, toy_da
     _, parent, children = parent_and_children(tmp_path)
     assert parent.info.status == "FAILED"
     assert [c.info.status for c in children] == ["FINISHED"]
+
+
+@pytest.mark.slow  # 7 jobs; that the experiment composes is checked fast in test_configs
+def test_strategies_experiment_runs_every_strategy_and_ranks_them(tiny_model_dir, toy_data,
+                                                                   tmp_path):
+    """experiments/strategies.yaml end to end on the tiny model: one child per strategy, each
+    with the columns of the README's comparison table."""
+    done = run_sft("train", "experiment=strategies",
+                   *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
+                   "trainer.max_epochs=1", "+trainer.limit_train_batches=2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client, parent, children = parent_and_children(tmp_path)
+    assert parent.info.run_name == "strategies"
+    strategies = {c.data.params["finetune"]: c for c in children}
+    assert set(strategies) == {"full", "linear_probe", "freeze_bottom", "gradual_unfreeze",
+                               "llrd", "lora", "reinit_top"}
+    trainable = {name: c.data.metrics["params/trainable"] for name, c in strategies.items()}
+    assert trainable["linear_probe"] == 3 * 32 + 3  # the head alone
+    assert trainable["gradual_unfreeze"] == trainable["linear_probe"]  # epoch 0: head only
+    # freeze_bottom's default k=2 freezes both layers of the tiny model: the head alone too.
+    assert trainable["freeze_bottom"] == trainable["linear_probe"] < trainable["lora"]
+    assert trainable["lora"] < trainable["full"] == trainable["llrd"] == trainable["reinit_top"]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.params["loss.class_weights"] == "balanced"
+        assert {"test/f1_macro", "test/acc", "time/total_s"} <= set(child.data.metrics)
+    table = pd.read_csv(client.download_artifacts(parent.info.run_id, "leaderboard.csv",
+                                                  tmp_path))
+    assert {"finetune", "test/f1_macro", "test/acc", "params/trainable",
+            "time/total_s"} <= set(table)
+    assert "| finetune=lora |" in done.stdout  # the printed leaderboard names each child

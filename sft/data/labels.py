@@ -33,31 +33,56 @@ class Examples:
 
 @dataclass
 class LabelSpace:
-    """The task and, for classification, the label names in id order."""
+    """The task, the label names in id order (classification), and what turns the model's
+    outputs into predictions: the multilabel threshold, the regression target's scaling."""
 
     task: str
     names: list[str] = field(default_factory=list)
+    separator: str = ","
+    threshold: float = 0.5
+    target_mean: float | None = None  # set when regression targets are standardized
+    target_std: float | None = None
 
     @property
     def num_outputs(self) -> int:
-        """Width of the head: one logit per class, one for binary and regression."""
-        return len(self.names) if self.task == "multiclass" else 1
+        """Width of the head: one logit per class or label, one for binary and regression."""
+        return len(self.names) if self.task in ("multiclass", "multilabel") else 1
 
     def encode(self, examples: Examples, label_column: str) -> np.ndarray:
-        """Label ids (classification) or float targets (regression) for `examples`."""
+        """Label ids (single-label), multi-hot rows (multilabel) or float targets (regression)."""
         if self.task == "regression":
             return _numeric(examples, label_column).astype(np.float32)
         index = {name: i for i, name in enumerate(self.names)}
-        ids = np.empty(len(examples), dtype=np.int64)
-        for i, value in enumerate(examples.labels):
-            name = _label_name(value)
+
+        def id_of(name: str, i: int) -> int:
             if name not in index:
                 raise SFTDataError(
                     f"{examples.source} row {examples.rows[i]}: label '{name}' in column "
                     f"'{label_column}' does not occur in the train split "
                     f"(train labels: {', '.join(self.names)})")
-            ids[i] = index[name]
-        return ids
+            return index[name]
+
+        if self.task == "multilabel":
+            hot = np.zeros((len(examples), len(self.names)), dtype=np.float32)
+            for i, value in enumerate(examples.labels):
+                for name in label_set(value, self.separator):
+                    hot[i, id_of(name, i)] = 1.0
+            return hot
+        return np.array([id_of(_label_name(v), i) for i, v in enumerate(examples.labels)],
+                        dtype=np.int64)
+
+
+def label_set(value, separator: str) -> list[str]:
+    """The labels of one multilabel row: a list as it is, a string split on `separator`."""
+    if _is_list(value):
+        return [_label_name(v) for v in value]
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(separator) if part.strip()]
+    return [_label_name(value)]
+
+
+def _is_list(value) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
 
 
 def extract(frame: pd.DataFrame, source: str, text_column: str, label_column: str,
@@ -94,18 +119,33 @@ def clean(text: str) -> str:
 
 
 def infer_label_space(train: Examples, label_column: str, task: str,
-                      loss_task: str | None) -> LabelSpace:
-    """Decide the task (explicit, else from the loss and the labels) and the label names.
+                      loss_task: str | None, separator: str = ",") -> LabelSpace:
+    """Decide the task (explicit, else from the labels and the loss) and the label names.
 
-    `loss_task` is the task the chosen loss implies when it implies only one (mse ->
-    regression, bce -> binary), else None.
+    A column holding lists is multilabel; otherwise `loss_task`, the task the chosen loss
+    implies by default (mse -> regression, bce -> binary), or None, decides; otherwise
+    fractional numbers are regression and anything else multiclass. Separator-joined strings
+    are multilabel only when data.task says so (a comma may be part of a class name).
     """
+    lists = [i for i, value in enumerate(train.labels) if _is_list(value)]
     if task == "auto":
-        task = loss_task or ("regression" if _is_continuous(train.labels) else "multiclass")
+        if lists:
+            task = "multilabel"
+        else:
+            task = loss_task or ("regression" if _is_continuous(train.labels) else "multiclass")
+    if lists and task != "multilabel":
+        raise SFTDataError(f"{train.source} row {train.rows[lists[0]]}: column "
+                           f"'{label_column}' holds a list of labels, which task '{task}' "
+                           f"cannot use; set data.task=multilabel (or auto)")
     if task == "regression":
         _numeric(train, label_column)
         return LabelSpace("regression")
-    names = _sorted_names(train.labels)
+    if task == "multilabel":
+        names = _sorted(list({n for v in train.labels for n in label_set(v, separator)}))
+    else:
+        names = _sorted_names(train.labels)
+    if not names:
+        raise SFTDataError(f"{train.source}: column '{label_column}' holds no labels")
     _check_case_duplicates(names, train.source, label_column)
     if len(names) < 2:
         raise SFTDataError(f"{train.source}: column '{label_column}' holds a single label "
@@ -113,7 +153,7 @@ def infer_label_space(train: Examples, label_column: str, task: str,
     if task == "binary" and len(names) != 2:
         raise SFTDataError(f"{train.source}: task 'binary' needs exactly 2 labels in column "
                            f"'{label_column}', found {len(names)} ({', '.join(names[:10])})")
-    return LabelSpace(task, names)
+    return LabelSpace(task, names, separator)
 
 
 def _numeric(examples: Examples, label_column: str) -> np.ndarray:
@@ -141,6 +181,13 @@ def _sorted_names(labels: pd.Series) -> list[str]:
            for v in unique):
         return [_label_name(v) for v in sorted(unique)]
     return sorted({_label_name(v) for v in unique})
+
+
+def _sorted(names: list[str]) -> list[str]:
+    """Names sorted as numbers when they all are integers, else as text."""
+    if all(n.lstrip("-").isdigit() for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
 
 
 def _label_name(value) -> str:

@@ -12,7 +12,7 @@ from sft.data.batching import LengthGroupedBatchSampler, PadCollator, TokenizedD
 from sft.data.labels import Examples, LabelSpace, extract, infer_label_space
 from sft.data.sources import fingerprint, locate, read_table
 from sft.data.tokenize import tokenize, tokenizer_fingerprint
-from sft.errors import SFTDataError
+from sft.errors import SFTConfigError, SFTDataError
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ SPLITS = ("train", "val", "test")
 
 
 class TextDataModule(pl.LightningDataModule):
-    """Text classification or regression from CSV/TSV/JSONL/Parquet files.
+    """Text classification (single- or multilabel) or regression from CSV/TSV/JSONL/Parquet.
 
     Call `load()` (files -> validated splits, task, labels), then `tokenize()`; Lightning then
     asks for the dataloaders. The two steps are explicit because the model's head needs the
@@ -30,7 +30,8 @@ class TextDataModule(pl.LightningDataModule):
     def __init__(self, name: str, train_path: str, val_path: str | None = None,
                  test_path: str | None = None, val_fraction: float = 0.1,
                  test_fraction: float = 0.0, text_column: str = "text",
-                 label_column: str = "label", task: str = "auto", clean_text: bool = False,
+                 label_column: str = "label", task: str = "auto", label_separator: str = ",",
+                 threshold: float = 0.5, standardize: bool = False, clean_text: bool = False,
                  batch_size: int = 16, eval_batch_size: int = 64, group_by_length: bool = True,
                  num_workers: int = 0, seed: int = 0):
         super().__init__()
@@ -41,6 +42,9 @@ class TextDataModule(pl.LightningDataModule):
         self.text_column = text_column
         self.label_column = label_column
         self.requested_task = task
+        self.label_separator = label_separator
+        self.threshold = threshold
+        self.standardize = standardize
         self.clean_text = clean_text
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
@@ -70,12 +74,28 @@ class TextDataModule(pl.LightningDataModule):
             self.examples[split] = extract(frame, source.display, self.text_column,
                                            self.label_column, self.clean_text)
         self.labels = infer_label_space(self.examples["train"], self.label_column,
-                                        self.requested_task, loss_task)
+                                        self.requested_task, loss_task, self.label_separator)
+        self.labels.threshold = self.threshold
         self._carve("test", self.test_fraction)
         self._carve("val", self.val_fraction)
         for split, examples in self.examples.items():
             self.targets[split] = self.labels.encode(examples, self.label_column)
+        if self.standardize:
+            self._standardize()
         return self.labels
+
+    def _standardize(self) -> None:
+        """Record the train split's target mean and std; the model learns (y - mean) / std."""
+        if self.labels.task != "regression":
+            raise SFTConfigError(f"data.standardize=true applies to regression targets; the "
+                                 f"task is '{self.labels.task}'")
+        train = self.targets["train"].astype(np.float64)
+        std = float(train.std())
+        if not std > 0:
+            raise SFTDataError(f"{self.examples['train'].source}: every regression target in "
+                               f"column '{self.label_column}' is {train[0]:g}; cannot "
+                               f"standardize (data.standardize=false)")
+        self.labels.target_mean, self.labels.target_std = float(train.mean()), std
 
     def _carve(self, split: str, fraction: float) -> None:
         """Hold out `fraction` of train as `split` when no file was given (stratified, by seed)."""
@@ -85,7 +105,8 @@ class TextDataModule(pl.LightningDataModule):
 
         train = self.examples["train"]
         index = np.arange(len(train))
-        stratify = train.labels.astype(str).to_numpy() if self.labels.task != "regression" else None
+        single_label = self.labels.task in ("multiclass", "binary")  # sklearn: one label per row
+        stratify = train.labels.astype(str).to_numpy() if single_label else None
         if stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
             log.warning("a label occurs once in %s: the %s split is not stratified",
                         train.source, split)
@@ -101,7 +122,9 @@ class TextDataModule(pl.LightningDataModule):
         self.examples[split].source = f"{train.source} (held-out {split} split)"
 
     def class_counts(self) -> np.ndarray:
-        """Examples per class in the train split (for balanced class weights)."""
+        """Examples per class (multilabel: positives per label) in the train split."""
+        if self.labels.task == "multilabel":
+            return self.targets["train"].sum(axis=0).astype(np.int64)
         return np.bincount(self.targets["train"], minlength=len(self.labels.names))
 
     def data_fingerprint(self) -> dict[str, str]:

@@ -12,7 +12,11 @@ from torch import nn
 from sft.errors import SFTConfigError
 from sft.memo import cached
 
-POOLINGS = ("mean", "cls", "pooler")
+# mean: average of the token states; cls: the first token's state; pooler: the model's pooler
+# (BERT's tanh layer over [CLS]); max: element-wise max over tokens; last_token: the last
+# non-padding token's state (for decoder backbones, where only that token has seen the whole
+# input; batches are right-padded).
+POOLINGS = ("mean", "cls", "pooler", "max", "last_token")
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -64,6 +68,9 @@ class Backbone(nn.Module):
         if pooling == "pooler" and getattr(self.encoder, "pooler", None) is None:
             raise SFTConfigError("model.pooling=pooler: this model has no pooler; use mean or cls")
         self.hidden_size = int(self.encoder.config.hidden_size)
+        if pooling != "pooler" and getattr(self.encoder, "pooler", None) is not None:
+            # Unused: it gets no gradient, so it is not counted or optimized as trainable.
+            self.encoder.pooler.requires_grad_(False)
         # from_pretrained returns the model in eval mode and Lightning keeps each module's
         # mode, so without this dropout would stay off during fine-tuning.
         self.encoder.train()
@@ -72,11 +79,21 @@ class Backbone(nn.Module):
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
         if self.pooling == "pooler":
             return out.pooler_output
-        states = out.last_hidden_state
-        if self.pooling == "cls":
-            return states[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return pool(out.last_hidden_state, attention_mask, self.pooling)
+
+
+def pool(states: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per input from token states [batch, tokens, hidden] (not for `pooler`)."""
+    if pooling == "cls":
+        return states[:, 0]
+    if pooling == "last_token":
+        last = attention_mask.sum(1).clamp(min=1) - 1
+        return states[torch.arange(states.shape[0], device=states.device), last]
+    mask = attention_mask.unsqueeze(-1).bool()
+    if pooling == "max":
+        return states.masked_fill(~mask, torch.finfo(states.dtype).min).max(1).values
+    mask = mask.to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 def load_pretrained(path: str, trust_remote_code: bool = False) -> nn.Module:

@@ -1,4 +1,9 @@
-"""Losses with one signature: loss(outputs of the head, targets of the batch)."""
+"""Losses with one signature: loss(outputs of the head, targets of the batch).
+
+Targets are class ids [batch] (multiclass, binary), multi-hot rows [batch, labels]
+(multilabel) or numbers [batch] (regression). Which tasks each loss trains is listed in
+`sft.schema.LOSS_TASKS`.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +12,82 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def _weights(class_weights) -> torch.Tensor | None:
+    if class_weights is None:
+        return None
+    return torch.as_tensor(list(class_weights), dtype=torch.float32)
+
+
 class CrossEntropyLoss(nn.Module):
     """Cross-entropy over class logits, with optional label smoothing and class weights."""
 
     def __init__(self, label_smoothing: float = 0.0, class_weights=None):
         super().__init__()
         self.label_smoothing = label_smoothing
-        weights = None if class_weights is None else torch.as_tensor(list(class_weights),
-                                                                     dtype=torch.float32)
-        self.register_buffer("class_weights", weights, persistent=False)
+        self.register_buffer("class_weights", _weights(class_weights), persistent=False)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, targets, weight=self.class_weights,
                                label_smoothing=self.label_smoothing)
 
 
-class BCEWithLogitsLoss(nn.Module):
-    """Binary cross-entropy on one logit per example; target 1 is the second label."""
+class FocalLoss(nn.Module):
+    """Focal loss (Lin et al., 2017): cross-entropy scaled by (1 - p_true)^gamma, so examples
+    the model already gets right count less; gamma=0 is plain (weighted) cross-entropy.
 
-    def __init__(self, pos_weight: float | None = None):
+    Softmax over classes for multiclass logits; a sigmoid per logit for binary (one logit)
+    and multilabel (multi-hot targets). `class_weights` (multiclass, binary) weigh each
+    example by its true class, normalized like torch's weighted cross-entropy.
+    """
+
+    def __init__(self, gamma: float = 2.0, class_weights=None):
         super().__init__()
-        weight = None if pos_weight is None else torch.tensor([float(pos_weight)])
+        self.gamma = float(gamma)
+        self.register_buffer("class_weights", _weights(class_weights), persistent=False)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if targets.dim() == logits.dim() or logits.shape[-1] == 1:
+            return self._sigmoid(logits, targets)
+        log_p = F.log_softmax(logits, dim=-1).gather(1, targets[:, None]).squeeze(1)
+        losses = -(1 - log_p.exp()).pow(self.gamma) * log_p
+        return self._reduce(losses, targets)
+
+    def _sigmoid(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if targets.dim() != logits.dim():  # binary: one logit per example
+            logits = logits.squeeze(-1)
+        targets = targets.to(logits.dtype)
+        ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+        p = torch.sigmoid(logits)
+        p_true = p * targets + (1 - p) * (1 - targets)
+        losses = ce * (1 - p_true).pow(self.gamma)
+        if losses.dim() > 1:  # multilabel: class weights do not apply (refused at config time)
+            return losses.mean()
+        return self._reduce(losses, targets.long())
+
+    def _reduce(self, losses: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.class_weights is None:
+            return losses.mean()
+        weights = self.class_weights[targets]
+        return (weights * losses).sum() / weights.sum()
+
+
+class BCEWithLogitsLoss(nn.Module):
+    """Binary cross-entropy on logits: one logit per example (binary; target 1 is the second
+    label) or one per label (multilabel). `pos_weight` weighs positives: one number, or
+    one per label."""
+
+    def __init__(self, pos_weight: float | list[float] | None = None):
+        super().__init__()
+        weight = None
+        if pos_weight is not None:
+            values = list(pos_weight) if hasattr(pos_weight, "__iter__") else [pos_weight]
+            weight = torch.tensor([float(v) for v in values])
         self.register_buffer("pos_weight", weight, persistent=False)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(logits.squeeze(-1), targets.float(),
+        if targets.dim() != logits.dim():  # binary: one logit per example
+            logits = logits.squeeze(-1)
+        return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype),
                                                   pos_weight=self.pos_weight)
 
 
@@ -40,6 +96,17 @@ class MSELoss(nn.Module):
 
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(outputs.squeeze(-1), targets.float())
+
+
+class HuberLoss(nn.Module):
+    """Huber loss: squared below `delta`, linear above (robust to outlying targets)."""
+
+    def __init__(self, delta: float = 1.0):
+        super().__init__()
+        self.delta = float(delta)
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.huber_loss(outputs.squeeze(-1), targets.float(), delta=self.delta)
 
 
 def balanced_class_weights(counts) -> list[float]:

@@ -17,22 +17,32 @@ class SFTModule(pl.LightningModule):
 
     def __init__(self, backbone, head, loss, task: str, label_names: list[str],
                  optimizer: partial, scheduler: partial | None = None, regularizer=None,
-                 finetune=None):
+                 finetune=None, threshold: float = 0.5,
+                 target_scale: tuple[float, float] | None = None):
+        """`threshold`: multilabel decision threshold; `target_scale`: (mean, std) when the
+        regression targets are standardized (the model then learns (y - mean) / std)."""
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.loss_fn = loss
         self.task = task
         self.label_names = list(label_names)
+        self.threshold = float(threshold)
+        self.target_scale = None if target_scale is None else tuple(map(float, target_scale))
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.regularizer = regularizer
         self.finetune = finetune if finetune is not None else FullFineTune()
-        num_classes = max(len(self.label_names), 2)
-        self.val_metrics = summary_metrics(task, num_classes)
-        self.val_per_class = per_class_metrics(task, num_classes)
-        self.test_metrics = summary_metrics(task, num_classes)
-        self.test_per_class = per_class_metrics(task, num_classes)
+        # Freeze, wrap in adapters or re-initialize now: before the optimizer, the checkpoint
+        # callback and the regularizer (whose reference weights are these) see the module.
+        self.finetune.prepare(self)
+        if hasattr(regularizer, "bind"):  # L2-SP: the weights training starts from
+            regularizer.bind(self)
+        n, t = max(len(self.label_names), 2), self.threshold
+        self.val_metrics = summary_metrics(task, n, t)
+        self.val_per_class = per_class_metrics(task, n, t)
+        self.test_metrics = summary_metrics(task, n, t)
+        self.test_per_class = per_class_metrics(task, n, t)
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         self.test_report: dict = {}
@@ -42,14 +52,24 @@ class SFTModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         outputs = self(batch["input_ids"], batch["attention_mask"])
-        loss = self.loss_fn(outputs, batch["labels"])
+        loss = self._loss(outputs, batch["labels"])
         size = batch["labels"].shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
         if self.regularizer is not None:
-            penalty = self.regularizer(self)
+            terms = self.regularizer.terms(self)
+            penalty = sum(terms.values())
             self.log("train/reg_loss", penalty, on_step=True, on_epoch=True, batch_size=size)
+            for name, value in terms.items():
+                self.log(f"train/reg/{name}", value, on_step=False, on_epoch=True,
+                         batch_size=size)
             loss = loss + penalty
         return loss
+
+    def on_train_epoch_start(self):
+        # After the callbacks' hook, so gradual unfreezing has set this epoch's trainable set.
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.parameters())
+        self.log_dict({"params/trainable": float(trainable), "params/total": float(total)})
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, self.val_loss, self.val_metrics, self.val_per_class)
@@ -60,11 +80,27 @@ class SFTModule(pl.LightningModule):
     def _evaluate(self, batch, loss_metric, metrics, per_class):
         outputs = self(batch["input_ids"], batch["attention_mask"])
         targets = batch["labels"]
-        loss_metric.update(self.loss_fn(outputs, targets), weight=targets.shape[0])
-        preds = predictions(self.task, outputs)
+        loss_metric.update(self._loss(outputs, targets), weight=targets.shape[0])
+        preds = self.predict_outputs(outputs)
+        if self.task == "multilabel":
+            targets = targets.long()  # torchmetrics wants integer multi-hot targets
         metrics.update(preds, targets)
         if per_class is not None:
             per_class.update(preds, targets)
+
+    def _loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.target_scale is not None:
+            mean, std = self.target_scale
+            targets = (targets - mean) / std
+        return self.loss_fn(outputs, targets)
+
+    def predict_outputs(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Probabilities (classification) or values in the target's units (regression)."""
+        preds = predictions(self.task, outputs)
+        if self.target_scale is not None:
+            mean, std = self.target_scale
+            preds = preds * std + mean
+        return preds
 
     def on_validation_epoch_end(self):
         self._log_epoch("val", self.val_loss, self.val_metrics, self.val_per_class)

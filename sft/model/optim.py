@@ -10,13 +10,22 @@ def is_no_decay(module: nn.Module, param_name: str) -> bool:
     return param_name == "bias" or "norm" in type(module).__name__.lower()
 
 
+def owned_parameters(model: nn.Module):
+    """(full name, owning module, name in the owner, parameter) for each parameter, once."""
+    seen = set()
+    for prefix, owner in model.named_modules():
+        for local, param in owner.named_parameters(recurse=False):
+            if id(param) not in seen:
+                seen.add(id(param))
+                yield (f"{prefix}.{local}" if prefix else local), owner, local, param
+
+
 def decay_groups(model: nn.Module, weight_decay: float, lr: float, name: str) -> list[dict]:
     """The trainable parameters of `model` in two groups, decayed and not decayed, at `lr`."""
     decay, no_decay = [], []
-    for module in model.modules():
-        for param_name, param in module.named_parameters(recurse=False):
-            if param.requires_grad:
-                (no_decay if is_no_decay(module, param_name) else decay).append(param)
+    for _, owner, local, param in owned_parameters(model):
+        if param.requires_grad:
+            (no_decay if is_no_decay(owner, local) else decay).append(param)
     groups = [{"params": decay, "weight_decay": weight_decay, "lr": lr, "name": name},
               {"params": no_decay, "weight_decay": 0.0, "lr": lr, "name": f"{name}_no_decay"}]
     return [g for g in groups if g["params"]]
