@@ -70,13 +70,19 @@ class Backbone(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        if self.pooling == "pooler":
-            return out.pooler_output
-        states = out.last_hidden_state
-        if self.pooling == "cls":
-            return states[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return pool(out, attention_mask, self.pooling)
+
+
+def pool(encoder_output, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per input from an encoder's output: its pooler, the first token, or the mean
+    over the tokens the attention mask keeps."""
+    if pooling == "pooler":
+        return encoder_output.pooler_output
+    states = encoder_output.last_hidden_state
+    if pooling == "cls":
+        return states[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 def load_pretrained(path: str, trust_remote_code: bool = False) -> nn.Module:
