@@ -57,7 +57,7 @@ def export_task(cfg) -> None:
             export_onnx(reference, target, texts, cfg.opset)
         else:
             shutil.copytree(source, target)
-        exported = load(target, backend=str(cfg.format) if str(cfg.format) == "onnx" else "torch")
+        exported = load(target, backend="onnx" if str(cfg.format) == "onnx" else "torch")
         diff = parity(reference, exported, texts)
         print(f"Parity ({cfg.format} export vs the PyTorch model, {len(texts)} texts): max abs "
               f"difference of the raw outputs {diff:.3g} (tolerance {cfg.tolerance:g})")

@@ -190,7 +190,8 @@ def load(path: str | Path, backend: str = "auto", device: str = "cpu",
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as err:
         raise SFTConfigError(f"{folder}: cannot load the tokenizer "
-                             f"({str(err).strip().splitlines()[0]})") from None
+                             f"({str(err).strip() or type(err).__name__})".splitlines()[0]
+                             ) from None
     if tokenizer.pad_token_id is None:
         raise SFTConfigError(f"{folder}: the tokenizer has no pad token")
     runner = (OnnxRunner(folder / ONNX_FILE) if backend == "onnx"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sft.errors import SFTConfigError
 from sft.inference import model_folder
+from sft.model.backbone import _first_line
 
 REMOTE = ("models:/", "runs:/", "mlflow-artifacts:/")
 
@@ -64,8 +65,3 @@ def _folder(path: Path, key: str) -> Path:
         return model_folder(path)
     except SFTConfigError as err:
         raise SFTConfigError(f"{key}: {err}") from None
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

@@ -193,7 +193,9 @@ class MLflowTracker:
         before = os.environ.get(bar)
         os.environ[bar] = "false"  # no download bars in the training log
         try:
-            info = log_pyfunc(Path(model_dir), example_texts)
+            # A locked store mid-way leaves an unfinished logged model behind; the retry
+            # logs a whole one, which beats losing the run.
+            info = with_retry(log_pyfunc, Path(model_dir), example_texts)
         finally:
             if before is None:
                 os.environ.pop(bar, None)

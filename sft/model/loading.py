@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from sft.errors import SFTConfigError
-from sft.model.backbone import pool
+from sft.model.backbone import _first_line, pool
 from sft.model.saving import HEAD_FILE
 
 # Heads a model folder may name without trust_remote_code: the ones sft ships.
@@ -67,8 +67,3 @@ def build_head(config: dict, in_features: int, out_features: int,
         raise SFTConfigError(f"head '{target}' cannot be imported") from None
     kwargs = {k: v for k, v in config.items() if not k.startswith("_")}
     return cls(in_features=in_features, out_features=out_features, **kwargs)
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

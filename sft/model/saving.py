@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetensors.torch import save_file
-
 from sft.errors import SFTConfigError
 
 SPEC_FILE = "sft_model.json"
@@ -26,6 +24,8 @@ def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: P
     `clean_text`: the data was cleaned (sft.data.labels.clean) before tokenization, so
     prediction cleans its inputs the same way.
     """
+    from safetensors.torch import save_file
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     encoder = module.backbone.encoder
