@@ -231,6 +231,8 @@ class MLflowSchema:
     experiment_name: Optional[str] = None
     run_name: Optional[str] = None
     tags: Dict[str, str] = field(default_factory=dict)
+    log_model: bool = True
+    registered_model_name: Optional[str] = "auto"
 
 
 @dataclass

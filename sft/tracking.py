@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import time
 from pathlib import Path
@@ -55,11 +56,14 @@ class MLflowTracker:
     """Logs params, metrics, tags and artifacts of one run to an MLflow tracking store."""
 
     def __init__(self, tracking_uri: str, experiment_name: str | None = None,
-                 run_name: str | None = None, tags: dict | None = None):
+                 run_name: str | None = None, tags: dict | None = None,
+                 log_model: bool = True, registered_model_name: str | None = None):
         self.tracking_uri = absolute_tracking_uri(tracking_uri)
         self.experiment_name = experiment_name
         self.run_name = run_name
         self.tags = dict(tags or {})
+        self.log_model_enabled = log_model
+        self.registered_model_name = registered_model_name
         self.run_id: str | None = None
         self._client = None
 
@@ -170,6 +174,42 @@ class MLflowTracker:
     def lightning_logger(self, run_dir: Path):
         return run_logger(self.tracking_uri, self.experiment_name, self.run_id)
 
+    def log_model(self, model_dir: Path, example_texts: list[str],
+                  registered_model_name: str | None = None) -> str | None:
+        """Log the model folder as an MLflow Model of this run (sft/serving.py) and register it
+        under `registered_model_name` (None: not registered); return its URI (None: disabled)."""
+        if not self.log_model_enabled:
+            return None
+        import mlflow
+        from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
+        from sft.serving import ARTIFACT, log_pyfunc
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        started_here = mlflow.active_run() is None
+        if started_here:
+            mlflow.start_run(run_id=self.run_id)
+        bar = MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name
+        before = os.environ.get(bar)
+        os.environ[bar] = "false"  # no download bars in the training log
+        try:
+            # A locked store mid-way leaves an unfinished logged model behind; the retry
+            # logs a whole one, which beats losing the run.
+            info = with_retry(log_pyfunc, Path(model_dir), example_texts)
+        finally:
+            if before is None:
+                os.environ.pop(bar, None)
+            else:
+                os.environ[bar] = before
+            if started_here:
+                mlflow.end_run(status="RUNNING")  # detach only: `close` ends the run
+        uri = f"runs:/{self.run_id}/{ARTIFACT}"
+        if registered_model_name:
+            version = with_retry(mlflow.register_model, info.model_uri, registered_model_name)
+            uri = f"models:/{version.name}/{version.version}"
+        self.set_tags({"sft.model_uri": uri})
+        return uri
+
     def describe(self) -> list[str]:
         return [f"MLflow run {self.run_id} ({self.run_name}) in experiment "
                 f"'{self.experiment_name}' ({self.tracking_uri})",
@@ -200,6 +240,9 @@ class LocalTracker:
 
     def log_artifact(self, path, artifact_path=None) -> None:
         pass  # artifacts are written into the run folder already
+
+    def log_model(self, model_dir, example_texts, registered_model_name=None) -> None:
+        return None  # the model folder in the run folder is all there is
 
     def lightning_logger(self, run_dir: Path):
         from pytorch_lightning.loggers import CSVLogger

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -65,20 +66,44 @@ def train(cfg: DictConfig) -> float | None:
             tracker.log_artifact(path)
         model_dir = save_model(module, datamodule.tokenizer,
                                OmegaConf.to_container(cfg.head, resolve=True),
-                               cfg.model.max_length, run_dir / "model")
+                               cfg.model.max_length, run_dir / "model",
+                               clean_text=bool(cfg.data.get("clean_text", False)))
+        logged = time.perf_counter()
+        model_uri = tracker.log_model(model_dir, example_texts(datamodule),
+                                      registered_model_name(cfg))
         ended = time.perf_counter()
         if best_score is not None:
             tracker.log_metrics({f"best/{cfg.monitor.metric}": best_score})
         # What a job costs beyond its own fit (start-up, test, artifacts): sweeps want it small.
         tracker.log_metrics({"time/setup_s": fit_started - started,
                              "time/fit_s": fit_ended - fit_started,
-                             "time/after_fit_s": ended - fit_ended, "time/total_s": ended - started})
+                             "time/after_fit_s": ended - fit_ended, "time/log_model_s": ended - logged,
+                             "time/total_s": ended - started})
         tracker.set_tags({"sft.run_dir": str(run_dir.resolve()),
                           "sft.model_dir": str(model_dir.resolve()),
                           **{f"sft.cache.{k}": str(v)
                              for k, v in sorted((memo.STATS - cache_before).items())}})
-        _print_summary(cfg, tracker, test_metrics, best_score, run_dir)
+        _print_summary(cfg, tracker, test_metrics, best_score, run_dir, model_uri)
     return best_score
+
+
+def registered_model_name(cfg: DictConfig) -> str | None:
+    """logger.registered_model_name; `auto`: <data>-<model>, e.g. drug-reviews-minilm."""
+    name = cfg.logger.get("registered_model_name")
+    if name != "auto":
+        return name
+    model = cfg_choice(cfg, "model")
+    if model == "hf":  # any folder or hub id: named after its last part
+        model = str(cfg.model.name_or_path).rstrip("/").rsplit("/", 1)[-1]
+    return re.sub(r"[^a-z0-9]+", "-", f"{cfg.data.name}-{model}".lower()).strip("-")
+
+
+def example_texts(datamodule, count: int = 2) -> list[str]:
+    """A few texts for the logged model's input example (test split first)."""
+    for split in ("test", "val", "train"):
+        if split in datamodule.examples:
+            return list(datamodule.examples[split].texts[:count])
+    return []
 
 
 def prepare_data(cfg: DictConfig, tracker):
@@ -238,7 +263,8 @@ def _hydra_overrides() -> list[str] | None:
     return list(HydraConfig.get().overrides.task)
 
 
-def _print_summary(cfg, tracker, test_metrics: dict, best_score, run_dir: Path) -> None:
+def _print_summary(cfg, tracker, test_metrics: dict, best_score, run_dir: Path,
+                   model_uri: str | None = None) -> None:
     lines = [""]
     if best_score is not None:
         lines.append(f"Best {cfg.monitor.metric}: {best_score:.4f}")
@@ -248,4 +274,8 @@ def _print_summary(cfg, tracker, test_metrics: dict, best_score, run_dir: Path) 
         lines += [f"  {k:<{width}}  {v:.4f}" for k, v in sorted(test_metrics.items())]
     lines += tracker.describe()
     lines.append(f"Run folder: {run_dir}")
+    if model_uri:
+        lines.append(f"Model: {model_uri}")
+        lines.append(f"  serve: MLFLOW_TRACKING_URI={tracker.tracking_uri} mlflow models serve "
+                     f"-m {model_uri} --env-manager local -p 5000")
     print("\n".join(lines))

@@ -96,7 +96,7 @@ def make_cfg(tiny_model_dir, toy_data, tmp_path):
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_sft(module: str, *args: str, cwd: Path, timeout: int = 600):
+def run_sft(module: str, *args: str, cwd: Path, timeout: int = 600, stdin: str | None = None):
     """Run `python -m sft.<module> args` as a user would run its console script."""
     import subprocess
     import sys
@@ -104,7 +104,7 @@ def run_sft(module: str, *args: str, cwd: Path, timeout: int = 600):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT),
            "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, "-m", f"sft.{module}", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=timeout)
+                          text=True, cwd=cwd, env=env, timeout=timeout, input=stdin)
 
 
 def mlflow_runs(tracking_dir: Path, experiment: str):

@@ -77,9 +77,14 @@ class Backbone(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        if self.pooling == "pooler":
-            return out.pooler_output
-        return pool(out.last_hidden_state, attention_mask, self.pooling)
+        return pool_output(out, attention_mask, self.pooling)
+
+
+def pool_output(encoder_output, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per input from an encoder's output, whatever the pooling (`pooler` too)."""
+    if pooling == "pooler":
+        return encoder_output.pooler_output
+    return pool(encoder_output.last_hidden_state, attention_mask, pooling)
 
 
 def pool(states: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:

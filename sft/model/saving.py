@@ -3,6 +3,8 @@ head weights (safetensors) and `sft_model.json` (task, pooling, labels, head con
 
 A LoRA-tuned backbone is saved with its adapters merged into the weights: the folder always
 holds a plain transformers model; `lora` in sft_model.json records what was merged.
+`sft.load` (sft/inference.py) reads the folder back; fields added to the spec later are read
+with defaults there, so older folders keep loading.
 """
 
 from __future__ import annotations
@@ -10,16 +12,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetensors.torch import save_file
-
+from sft.errors import SFTConfigError
 from sft.model.lora import plain_encoder
 
 SPEC_FILE = "sft_model.json"
 HEAD_FILE = "head.safetensors"
+FORMAT = 1
 
 
-def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: Path) -> Path:
-    """Save `module` (an SFTModule) so that it can be rebuilt without Hydra or MLflow."""
+def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: Path,
+               clean_text: bool = False) -> Path:
+    """Save `module` (an SFTModule) so that it can be rebuilt without Hydra or MLflow.
+
+    `clean_text`: the data was cleaned (sft.data.labels.clean) before tokenization, so
+    prediction cleans its inputs the same way.
+    """
+    from safetensors.torch import save_file
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     encoder = plain_encoder(module.backbone.encoder)
@@ -31,16 +40,38 @@ def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: P
     state = {k: v.detach().contiguous().cpu() for k, v in module.head.state_dict().items()}
     save_file(state, str(out_dir / HEAD_FILE))
     scale = module.target_scale
-    spec = {"format": 1, "task": module.task, "labels": module.label_names,
+    spec = {"format": FORMAT, "task": module.task, "labels": module.label_names,
             "pooling": module.backbone.pooling, "max_length": max_length,
-            "head": head_config, "num_outputs": _num_outputs(module),
+            "head": head_config, "num_outputs": _num_outputs(module), "clean_text": clean_text,
             "lora": module.finetune.describe() if hasattr(module.finetune, "describe") else None,
             # multilabel: label i is predicted when sigmoid(output i) >= threshold.
             "threshold": module.threshold if module.task == "multilabel" else None,
             # regression with standardized targets: prediction = output * target_std + mean.
             "target_mean": scale[0] if scale else None, "target_std": scale[1] if scale else None}
-    (out_dir / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
+    write_spec(spec, out_dir)
     return out_dir
+
+
+def write_spec(spec: dict, out_dir: Path) -> Path:
+    """Write `sft_model.json` into `out_dir`."""
+    path = Path(out_dir) / SPEC_FILE
+    path.write_text(json.dumps(spec, indent=2) + "\n")
+    return path
+
+
+def read_spec(folder: Path) -> dict:
+    """The model folder's `sft_model.json`; SFTConfigError if it is missing or unreadable."""
+    path = Path(folder) / SPEC_FILE
+    if not path.is_file():
+        raise SFTConfigError(f"{folder} is not an sft model folder (no {SPEC_FILE})")
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SFTConfigError(f"{path}: cannot read the model spec ({err})") from None
+    if not isinstance(spec, dict) or spec.get("format", FORMAT) > FORMAT:
+        raise SFTConfigError(f"{path}: format {spec.get('format') if isinstance(spec, dict) else '?'}"
+                             f" is newer than this sft reads ({FORMAT}); upgrade sft")
+    return spec
 
 
 def _num_outputs(module) -> int:

@@ -1,0 +1,75 @@
+"""Structured configs of the apps that put a trained model to work: `sft-predict` over
+conf/predict.yaml and `sft-export` over conf/export.yaml (the train config's schemas are in
+sft/schema.py). Checked before anything heavy is imported; a bad key fails with one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import List, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from sft.errors import SFTConfigError
+
+
+class Backend(Enum):
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
+
+
+class ExportFormat(Enum):
+    folder = "folder"
+    onnx = "onnx"
+
+
+@dataclass
+class PredictSchema:
+    model_uri: str = MISSING
+    input: str = "-"
+    output: str = "-"
+    text_column: str = "text"
+    batch_size: int = 32
+    progress: bool = True
+    backend: Backend = Backend.auto
+    tracking_uri: str = "sqlite:///outputs/mlflow.db"
+
+
+@dataclass
+class ExportSchema:
+    run_id: Optional[str] = None
+    model_uri: Optional[str] = None
+    format: ExportFormat = ExportFormat.folder
+    out: str = MISSING
+    overwrite: bool = False
+    tolerance: float = 1e-4
+    opset: Optional[int] = None
+    parity_texts: List[str] = field(default_factory=list)
+    tracking_uri: str = "sqlite:///outputs/mlflow.db"
+
+
+POSITIVE = {PredictSchema: ("batch_size",), ExportSchema: ("tolerance",)}
+
+
+def validate_app(cfg: DictConfig, schema: type) -> None:
+    """Check an app config against `schema`; raise SFTConfigError naming the first bad key."""
+    try:
+        values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        OmegaConf.merge(OmegaConf.structured(schema), values)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or getattr(err, "key", None) or ""
+        text = str(err).strip().splitlines()
+        first = text[0] if text else type(err).__name__
+        if isinstance(err, ConfigKeyError):
+            known = ", ".join(f.name for f in fields(schema))
+            raise SFTConfigError(f"unknown config key '{key}' (keys: {known})") from None
+        if "Missing mandatory value" in first:
+            raise SFTConfigError(f"config key '{key}' must be set") from None
+        raise SFTConfigError(f"config key '{key}': {first}") from None
+    for key in POSITIVE.get(schema, ()):
+        value = cfg.get(key)
+        if isinstance(value, (int, float)) and value <= 0:
+            raise SFTConfigError(f"config key '{key}' must be > 0, got {value}")

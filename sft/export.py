@@ -1,0 +1,91 @@
+"""`sft-export run_id=<id> format=folder|onnx out=<dir>`: a trained model as a folder that
+`sft.load(dir)` reads without Hydra or MLflow; `onnx` adds a model.onnx that onnxruntime runs
+(and leaves the PyTorch weights out).
+
+Before anything is written to `out`, the export is loaded back and its raw outputs compared
+with the PyTorch model's on `parity_texts`: the max abs difference is printed, and above
+`tolerance` the export fails (exit 1) and `out` stays as it was.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from sft.errors import SFTConfigError
+
+# Texts of varied length (one longer than most max_length settings) for the parity check,
+# used when `parity_texts` is empty.
+DEFAULT_TEXTS = [
+    "Great medicine, it worked within a day.",
+    "Terrible side effects, I stopped after a week.",
+    "ok",
+    "It was fine I guess; nothing special, nothing bad, my doctor said to keep taking it.",
+    " ".join(["The first month was hard but then it got much better."] * 60),
+]
+
+
+def export_task(cfg) -> None:
+    """Fetch the model, write the export beside `out`, check parity, then move it into place."""
+    from sft.app_schemas import ExportSchema, validate_app
+
+    validate_app(cfg, ExportSchema)
+    if (cfg.run_id is None) == (cfg.model_uri is None):
+        raise SFTConfigError("set exactly one of run_id=<MLflow run id> and model_uri=<models:/"
+                             "..., runs:/... or a folder>")
+    out = Path(cfg.out).expanduser().resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not cfg.overwrite:
+        raise SFTConfigError(f"out: {out} exists and is not empty (set overwrite=true)")
+    from sft.inference import load
+    from sft.registry import resolve_model, run_model
+
+    texts = list(cfg.parity_texts) or DEFAULT_TEXTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sft-export-") as tmp, \
+            tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent) as staging:
+        source = (run_model(cfg.run_id, cfg.tracking_uri, Path(tmp)) if cfg.run_id
+                  else resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp)))
+        reference = load(source, backend="torch")
+        target = Path(staging) / "export"
+        if str(cfg.format) == "onnx":
+            from sft.onnx_export import export_onnx
+
+            export_onnx(reference, target, texts, cfg.opset)
+        else:
+            shutil.copytree(source, target)
+        exported = load(target, backend="onnx" if str(cfg.format) == "onnx" else "torch")
+        diff = parity(reference, exported, texts)
+        print(f"Parity ({cfg.format} export vs the PyTorch model, {len(texts)} texts): max abs "
+              f"difference of the raw outputs {diff:.3g} (tolerance {cfg.tolerance:g})")
+        if not diff <= cfg.tolerance:  # NaN fails too
+            print(f"FAILED: the export differs from the PyTorch model; nothing written to {out}",
+                  file=sys.stderr)
+            sys.exit(1)
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        target.rename(out)
+    print(f"Exported {str(cfg.format)} to {out}\n  load: python -c \"import sft; "
+          f"print(sft.load('{out}').predict(['some text']))\"")
+
+
+def parity(reference, exported, texts: list[str]) -> float:
+    """Max abs difference of the raw outputs, texts batched together (so padding is tested)."""
+    expected = reference.logits(texts, batch_size=len(texts))
+    got = exported.logits(texts, batch_size=len(texts))
+    if expected.shape != got.shape:
+        return float("nan")
+    return float(np.max(np.abs(expected.astype(np.float64) - got.astype(np.float64))))
+
+
+def main() -> None:
+    from sft.cli import run_app
+
+    run_app(export_task, config_name="export", prog="sft-export")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""`sft.load(folder)`: a fine-tuned model as a Predictor, texts in, predictions out.
+
+The one prediction code path: `sft-predict`, the MLflow model (`mlflow models serve`) and
+`sft-export` all go through `Predictor`. A runner turns padded token ids into the head's raw
+outputs (PyTorch, or onnxruntime for an exported ONNX model); `OUTPUTS` turns those into
+what users read, one function per task. Needs neither Hydra nor MLflow.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from sft.errors import SFTConfigError, SFTDataError
+from sft.model.saving import SPEC_FILE, read_spec
+
+ONNX_FILE = "model.onnx"
+TORCH_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+BACKENDS = ("auto", "torch", "onnx")
+
+
+# -- outputs per task: raw head outputs (n, num_outputs) -> one record per input ---------------
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warnings for large |x|
+
+
+def _field(spec: dict, key: str, default: float) -> float:
+    """A numeric spec field; absent or null (a task that does not use it) means `default`."""
+    value = spec.get(key)
+    return default if value is None else float(value)
+
+
+def multiclass_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
+    """The most probable label and every label's probability (softmax)."""
+    labels = spec["labels"]
+    probs = _softmax(raw.astype(np.float64))
+    return [{"label": labels[int(row.argmax())],
+             "probabilities": {name: float(p) for name, p in zip(labels, row)}} for row in probs]
+
+
+def binary_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
+    """labels[1] (the positive class) when its probability exceeds the threshold (0.5)."""
+    negative, positive = spec["labels"]
+    threshold = _field(spec, "threshold", 0.5)
+    probs = _sigmoid(raw[:, 0].astype(np.float64))
+    return [{"label": positive if p > threshold else negative,
+             "probabilities": {negative: float(1.0 - p), positive: float(p)}} for p in probs]
+
+
+def regression_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
+    """The predicted value, mapped back to the target's scale when it was standardized."""
+    mean = _field(spec, "target_mean", 0.0)
+    std = _field(spec, "target_std", 1.0)
+    return [{"score": float(v) * std + mean} for v in raw[:, 0].astype(np.float64)]
+
+
+def multilabel_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
+    """Every label whose probability reaches the threshold, and every label's probability."""
+    labels = spec["labels"]
+    threshold = _field(spec, "threshold", 0.5)
+    probs = _sigmoid(raw.astype(np.float64))
+    return [{"labels": [name for name, p in zip(labels, row) if p >= threshold],
+             "probabilities": {name: float(p) for name, p in zip(labels, row)}} for row in probs]
+
+
+OUTPUTS: dict[str, Callable[[np.ndarray, dict], list[dict]]] = {
+    "multiclass": multiclass_outputs,
+    "binary": binary_outputs,
+    "regression": regression_outputs,
+    "multilabel": multilabel_outputs,
+}
+
+
+# -- runners: padded ids and mask (int64 numpy) -> raw outputs (float32 numpy) ----------------
+
+class TorchRunner:
+    """The PyTorch network of a model folder."""
+
+    def __init__(self, folder: Path, spec: dict, device: str = "cpu",
+                 trust_remote_code: bool = False):
+        from sft.model.loading import load_network
+
+        self.device = device
+        self.net = load_network(folder, spec, trust_remote_code).to(device)
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.net(torch.from_numpy(input_ids).to(self.device),
+                           torch.from_numpy(attention_mask).to(self.device))
+        return out.float().cpu().numpy()
+
+
+class OnnxRunner:
+    """An exported `model.onnx`, run by onnxruntime (no torch needed)."""
+
+    def __init__(self, path: Path):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise SFTConfigError("onnxruntime is not installed (pip install 'sft[deploy]')") from None
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"input_ids": input_ids,
+                                       "attention_mask": attention_mask})[0]
+
+
+# -- the predictor ---------------------------------------------------------------------------
+
+class Predictor:
+    """Tokenize like training did, run in length-sorted batches, post-process per task."""
+
+    def __init__(self, folder: Path, spec: dict, tokenizer, runner, backend: str):
+        self.folder = Path(folder)
+        self.spec = spec
+        self.task = spec["task"]
+        self.labels = list(spec.get("labels") or [])
+        self.max_length = int(spec["max_length"])
+        self.tokenizer = tokenizer
+        self.runner = runner
+        self.backend = backend
+        if self.task not in OUTPUTS:
+            raise SFTConfigError(f"{folder}: task '{self.task}' is not one this sft can "
+                                 f"predict ({', '.join(OUTPUTS)}); upgrade sft")
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32,
+                progress: bool = False) -> list[dict]:
+        """One record per text: label and probabilities (classification) or score (regression)."""
+        return OUTPUTS[self.task](self.logits(texts, batch_size, progress), self.spec)
+
+    def logits(self, texts: Sequence[str], batch_size: int = 32,
+               progress: bool = False) -> np.ndarray:
+        """The head's raw outputs, shape (len(texts), num_outputs), in the order of `texts`."""
+        ids = self.encode(texts)
+        out = np.zeros((len(ids), int(self.spec["num_outputs"])), dtype=np.float32)
+        order = np.argsort([-len(row) for row in ids], kind="stable")  # little padding
+        bar = _progress(len(ids), progress)
+        for start in range(0, len(ids), batch_size):
+            batch = order[start: start + batch_size]
+            input_ids, mask = self.pad([ids[i] for i in batch])
+            out[batch] = self.runner(input_ids, mask)
+            bar.update(len(batch))
+        bar.close()
+        return out
+
+    def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Token ids per text, cleaned and truncated as in training (special tokens added)."""
+        if isinstance(texts, str):
+            raise SFTDataError("expected a list of texts, got a single string")
+        texts = list(texts)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise SFTDataError(f"input {i}: expected a string, got {type(text).__name__}")
+        if self.spec.get("clean_text"):
+            from sft.data.labels import clean
+
+            texts = [clean(t) for t in texts]
+        if not texts:
+            return []
+        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length,
+                                 return_attention_mask=False, return_token_type_ids=False)
+        return [np.asarray(row, dtype=np.int64) for row in encoded["input_ids"]]
+
+    def pad(self, rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Right-pad to the longest row, as training's collator does; the attention mask."""
+        width = max(len(r) for r in rows)
+        input_ids = np.full((len(rows), width), self.tokenizer.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return input_ids, mask
+
+
+def load(path: str | Path, backend: str = "auto", device: str = "cpu",
+         trust_remote_code: bool = False) -> Predictor:
+    """The model saved in `path` (a model folder, or an MLflow model folder holding one).
+
+    backend: `torch` (the safetensors weights), `onnx` (an exported model.onnx, run by
+    onnxruntime), or `auto` (torch when the folder has its weights, else onnx).
+    """
+    folder = model_folder(path)
+    spec = read_spec(folder)
+    if backend not in BACKENDS:
+        raise SFTConfigError(f"backend: unknown backend '{backend}' (choices: {', '.join(BACKENDS)})")
+    if backend == "auto":
+        backend = "torch" if any((folder / f).is_file() for f in TORCH_WEIGHTS) else "onnx"
+    if backend == "onnx" and not (folder / ONNX_FILE).is_file():
+        raise SFTConfigError(f"{folder}: no {ONNX_FILE} (export one with sft-export format=onnx)")
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise SFTConfigError(f"{folder}: cannot load the tokenizer "
+                             f"({str(err).strip() or type(err).__name__})".splitlines()[0]
+                             ) from None
+    if tokenizer.pad_token_id is None:
+        raise SFTConfigError(f"{folder}: the tokenizer has no pad token")
+    runner = (OnnxRunner(folder / ONNX_FILE) if backend == "onnx"
+              else TorchRunner(folder, spec, device, trust_remote_code))
+    return Predictor(folder, spec, tokenizer, runner, backend)
+
+
+def model_folder(path: str | Path) -> Path:
+    """The folder with `sft_model.json`: `path` itself, or the one an MLflow model carries."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise SFTConfigError(f"model folder not found: {folder}")
+    if (folder / SPEC_FILE).is_file():
+        return folder
+    if (folder / "MLmodel").is_file():  # an MLflow model (sft/serving.py): find its artifact
+        import yaml
+
+        flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get(
+            "flavors", {}).get("python_function", {})
+        for artifact in (flavor.get("artifacts") or {}).values():
+            inner = folder / str(artifact.get("path", ""))
+            if (inner / SPEC_FILE).is_file():
+                return inner
+    raise SFTConfigError(f"{folder} is not an sft model folder (no {SPEC_FILE})")
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="text", disable=not enabled or total == 0, file=sys.stderr,
+                dynamic_ncols=True)

@@ -1,0 +1,124 @@
+"""`sft-predict model_uri=... input=file.csv output=preds.csv`: batch prediction with a trained
+model over a CSV/TSV/JSONL/Parquet file, or over lines from stdin.
+
+The output holds the input's columns, then the predictions flattened into `pred_*` columns
+(`pred_label`, `pred_probabilities_<label>`; regression: `pred_score`), in input order.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sft.errors import SFTConfigError, SFTDataError
+
+WRITERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
+           ".parquet": "parquet", ".pq": "parquet"}
+STDIO = "-"
+
+
+def predict_task(cfg) -> None:
+    """Resolve the model, read the texts, predict in batches, write the table."""
+    from sft.app_schemas import PredictSchema, validate_app
+
+    validate_app(cfg, PredictSchema)
+    output_kind(cfg.output)  # a bad output name fails before any work
+    from sft.inference import load
+    from sft.registry import resolve_model
+
+    with tempfile.TemporaryDirectory(prefix="sft-predict-") as tmp:
+        folder = resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp))
+        frame = read_input(cfg.input, cfg.text_column)
+        texts = texts_of(frame, cfg.text_column, cfg.input)
+        predictor = load(folder, backend=str(cfg.backend))
+        started = time.perf_counter()
+        records = predictor.predict(texts, batch_size=cfg.batch_size, progress=cfg.progress)
+        seconds = time.perf_counter() - started
+    table = frame.reset_index(drop=True).join(prediction_columns(records))
+    write_output(table, cfg.output)
+    where = "stdout" if cfg.output == STDIO else cfg.output
+    print(f"Predicted {len(texts)} texts in {seconds:.1f}s ({predictor.task}, "
+          f"{predictor.backend}) -> {where}", file=sys.stderr)
+
+
+def read_input(source: str, text_column: str):
+    """The input table: a data file, or one text per non-empty line of stdin."""
+    import pandas as pd
+
+    if source == STDIO:
+        lines = [line.rstrip("\r\n") for line in sys.stdin]
+        return pd.DataFrame({text_column: [line for line in lines if line.strip()]})
+    from sft.data.sources import locate, read_table
+
+    return read_table(locate(str(source), "input"), "input")
+
+
+def texts_of(frame, text_column: str, source: str) -> list[str]:
+    """The texts of `text_column`; SFTDataError naming the row of a missing one."""
+    if text_column not in frame.columns:
+        raise SFTDataError(f"text_column: no column '{text_column}' in {source} "
+                           f"(columns: {', '.join(map(str, frame.columns))})")
+    texts = []
+    for row, value in enumerate(frame[text_column], start=1):
+        text = "" if _missing(value) else str(value)
+        if not text.strip():
+            raise SFTDataError(f"{source} row {row}: empty text in column '{text_column}'")
+        texts.append(text)
+    return texts
+
+
+def _missing(value) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or dict in a JSON cell: not missing
+        return False
+
+
+def prediction_columns(records: list[dict]):
+    """Prediction records as `pred_*` columns (nested fields joined with `_`)."""
+    import pandas as pd
+
+    return pd.json_normalize(records, sep="_").add_prefix("pred_")
+
+
+def output_kind(output: str) -> str:
+    """The writer for `output` by its extension (`-`: JSON lines on stdout)."""
+    if output == STDIO:
+        return "jsonl"
+    kind = WRITERS.get(Path(str(output)).suffix.lower())
+    if kind is None:
+        raise SFTConfigError(f"output: cannot write '{output}': unknown file type (use one of "
+                             f"{', '.join(sorted(WRITERS))}, or - for stdout)")
+    return kind
+
+
+def write_output(table, output: str) -> None:
+    """Write the table as CSV/TSV/JSONL/Parquet (by extension), or JSON lines to stdout."""
+    kind = output_kind(output)
+    if output == STDIO:
+        for record in table.to_dict(orient="records"):
+            sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        return
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "parquet":
+        table.to_parquet(path, index=False)
+    elif kind == "jsonl":
+        table.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        table.to_csv(path, index=False, sep="," if kind == "csv" else "\t")
+
+
+def main() -> None:
+    from sft.cli import run_app
+
+    run_app(predict_task, config_name="predict", prog="sft-predict")
+
+
+if __name__ == "__main__":
+    main()

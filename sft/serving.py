@@ -1,0 +1,171 @@
+"""The fine-tuned model as an MLflow Model (`python_function` flavor), for the registry and for
+`mlflow models serve`.
+
+The MLflow model carries the model folder (sft/model/saving.py) as its one artifact and
+rebuilds it with `sft.load`, so serving predicts exactly as `sft-predict` does. The pickled
+PythonModel holds two integers; the network is built in `load_context`.
+
+Requests: `{"inputs": ["text", ...]}`, `{"inputs": {"text": [...]}}` or a `dataframe_split`
+with a `text` column. The input schema is an object tensor on purpose: a string column would
+let MLflow turn `null` and numbers into the texts "None" and "1" before we could refuse them.
+A bad request raises RequestError (an MlflowException with INVALID_PARAMETER_VALUE), which the
+scoring server answers with 400 and our message.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+ARTIFACT = "model"  # the model folder's key (and folder name) inside the MLflow model
+TEXT_COLUMN = "text"
+MAX_ROWS = 1000  # texts per request
+MAX_CHARS = 50_000  # characters per text; tokens past model.max_length are cut anyway
+# What serving in a fresh environment needs besides sft itself (which is not on PyPI: serve
+# with --env-manager local where sft is installed).
+REQUIREMENTS = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "tqdm")
+
+
+class SFTPythonModel(mlflow.pyfunc.PythonModel):
+    """Texts in, one prediction record per text out (see sft.inference.OUTPUTS)."""
+
+    # No type hints on predict and no type-hint validation, on purpose: with them MLflow
+    # would accept only `{"inputs": ...}` requests (and warns on every import without them).
+    _skip_type_hint_validation = True
+
+    def __init__(self, max_rows: int = MAX_ROWS, max_chars: int = MAX_CHARS):
+        self.max_rows = int(max_rows)
+        self.max_chars = int(max_chars)
+        self._predictor = None
+
+    def __getstate__(self):
+        return {"max_rows": self.max_rows, "max_chars": self.max_chars}  # never the network
+
+    def __setstate__(self, state):
+        self.__init__(**state)
+
+    def load_context(self, context):
+        from sft.inference import load
+
+        self._predictor = load(context.artifacts[ARTIFACT])
+
+    def predict(self, context, model_input, params=None):
+        from sft.errors import SFTError
+
+        texts = texts_from_input(model_input, self.max_rows, self.max_chars)
+        try:
+            return self._predictor.predict(texts)
+        except SFTError as err:
+            raise _bad_input(str(err)) from None
+
+
+def texts_from_input(model_input, max_rows: int = MAX_ROWS,
+                     max_chars: int = MAX_CHARS) -> list[str]:
+    """The texts of a request; MlflowException(INVALID_PARAMETER_VALUE) when it is unusable."""
+    import pandas as pd
+
+    values = model_input
+    if isinstance(values, pd.DataFrame):
+        if TEXT_COLUMN in values.columns:
+            values = values[TEXT_COLUMN]
+        elif len(values.columns) == 1:
+            values = values.iloc[:, 0]
+        else:
+            raise _bad_input(f"no '{TEXT_COLUMN}' column (columns: "
+                             f"{', '.join(map(str, values.columns))})")
+    elif isinstance(values, dict):
+        if TEXT_COLUMN not in values:
+            raise _bad_input(f"no '{TEXT_COLUMN}' key (keys: {', '.join(map(str, values))})")
+        values = values[TEXT_COLUMN]
+    if isinstance(values, (str, bytes)) or (isinstance(values, np.ndarray) and values.ndim == 0):
+        raise _bad_input('expected a list of texts, got a single value: send {"inputs": ["..."]}')
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        raise _bad_input(f"expected a flat list of texts, got an array of shape {values.shape}")
+    try:
+        texts = list(values)
+    except TypeError:
+        raise _bad_input(f"expected a list of texts, got {type(values).__name__}") from None
+    if not texts:
+        raise _bad_input('no texts: send {"inputs": ["text", ...]} or a dataframe_split with '
+                         f"a '{TEXT_COLUMN}' column")
+    if len(texts) > max_rows:
+        raise _bad_input(f"too many texts: {len(texts)} in one request (at most {max_rows}); "
+                         "split the request")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            kind = "null" if text is None or text is pd.NA or (
+                isinstance(text, float) and np.isnan(text)) else type(text).__name__
+            raise _bad_input(f"input {i}: expected a string, got {kind}")
+        if not text.strip():
+            raise _bad_input(f"input {i}: empty text")
+        if len(text) > max_chars:
+            raise _bad_input(f"input {i}: text too long: {len(text)} characters "
+                             f"(at most {max_chars})")
+    return [str(t) for t in texts]
+
+
+class RequestError(MlflowException):
+    """An unusable request: the scoring server answers 400 with this message.
+
+    The server prefixes the message with the whole request ("Failed to predict data '...'");
+    past ECHO characters of it, the echo is cut, so a huge request gets a short answer.
+    """
+
+    ECHO = 300
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason, error_code=INVALID_PARAMETER_VALUE)
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if len(value) > len(self.reason) + self.ECHO and value.endswith(self.reason):
+            value = f"{value[: self.ECHO]}... (request cut) Error: {self.reason}"
+        self._message = value
+
+
+def _bad_input(message: str) -> MlflowException:
+    return RequestError(message)
+
+
+def signature(model_dir: Path, example_texts: list[str]):
+    """Input: a `text` tensor of strings; output: inferred from predicting `example_texts`."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import Schema, TensorSpec
+
+    from sft.inference import load
+
+    outputs = load(model_dir).predict(example_texts)
+    inputs = Schema([TensorSpec(np.dtype(object), (-1,), TEXT_COLUMN)])
+    return ModelSignature(inputs=inputs, outputs=infer_signature(None, outputs).outputs)
+
+
+def log_pyfunc(model_dir: Path, example_texts: list[str], name: str = ARTIFACT):
+    """Log `model_dir` as an MLflow Model into the active run; return its ModelInfo."""
+    import pandas as pd
+
+    return mlflow.pyfunc.log_model(
+        name=name, python_model=SFTPythonModel(), artifacts={ARTIFACT: str(model_dir)},
+        signature=signature(model_dir, example_texts),
+        input_example=pd.DataFrame({TEXT_COLUMN: list(example_texts)}),
+        pip_requirements=pinned_requirements())
+
+
+def pinned_requirements() -> list[str]:
+    """`package==version` for what the model needs, as installed here."""
+    pins = []
+    for package in REQUIREMENTS:
+        try:
+            pins.append(f"{package}=={version(package).split('+')[0]}")
+        except PackageNotFoundError:
+            pins.append(package)
+    return pins

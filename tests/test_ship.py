@@ -1,0 +1,348 @@
+"""Ship a trained tiny BERT: the registered MLflow model, `mlflow models serve`, `sft-predict`,
+`sft-export`. Every path must predict what the in-memory model predicts."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import sft
+from conftest import PROJECT_ROOT, mlflow_runs, run_sft
+from sft.train import train_task
+
+
+@pytest.fixture(scope="module")
+def shipped(tiny_model_dir, toy_data, tmp_path_factory):
+    """One training run with the default logger: the model is logged and registered."""
+    from hydra import compose, initialize_config_dir
+
+    import sft.training
+    from conftest import tiny_overrides
+    from sft.cli import CONF_DIR
+
+    out = tmp_path_factory.mktemp("shipped")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=tiny_overrides(tiny_model_dir, toy_data, out))
+    captured = {}
+    save_model = sft.training.save_model
+
+    def capture(module, *args, **kwargs):  # the in-memory model, best checkpoint restored
+        captured["module"] = module
+        return save_model(module, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sft.training, "save_model", capture)
+        train_task(cfg)
+    client, runs = mlflow_runs(out, "text_csv")
+    name = f"text-csv-{tiny_model_dir.name}".lower()
+    return {"out": out, "client": client, "run": runs[0], "module": captured["module"].eval(),
+            "tracking_uri": f"sqlite:///{out}/mlflow.db", "name": name,
+            "uri": f"models:/{name}/1", "texts": pd.read_csv(toy_data["test"])["text"].tolist(),
+            "test_csv": toy_data["test"], "model_dir": out / "run" / "model"}
+
+
+def module_probabilities(module, tokenizer, texts) -> np.ndarray:
+    """The in-memory module's class probabilities, one unpadded text at a time."""
+    rows = []
+    for text in texts:
+        ids = torch.tensor([tokenizer(text, truncation=True, max_length=64)["input_ids"]])
+        with torch.no_grad():
+            rows.append(torch.softmax(module(ids, torch.ones_like(ids))[0], -1))
+    return torch.stack(rows).numpy()
+
+
+def as_matrix(records, labels) -> np.ndarray:
+    return np.array([[r["probabilities"][name] for name in labels] for r in records])
+
+
+def test_run_logs_and_registers_a_self_contained_model(shipped):
+    from mlflow import MlflowClient
+
+    run = shipped["client"].get_run(shipped["run"].info.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["sft.model_uri"] == shipped["uri"]
+    client = MlflowClient(shipped["tracking_uri"])
+    version = client.get_model_version(shipped["name"], "1")
+    assert version.run_id == run.info.run_id
+    import mlflow
+
+    mlflow.set_tracking_uri(shipped["tracking_uri"])
+    local = Path(mlflow.artifacts.download_artifacts(shipped["uri"]))
+    mlmodel = (local / "MLmodel").read_text()
+    assert "python_function" in mlmodel and "signature:" in mlmodel
+    example = json.loads((local / "serving_input_example.json").read_text())
+    assert example["dataframe_split"]["columns"] == ["text"]
+    inner = local / "artifacts" / "model"
+    assert {"config.json", "model.safetensors", "head.safetensors", "sft_model.json",
+            "tokenizer.json"} <= {p.name for p in inner.iterdir()}
+    spec = json.loads((inner / "sft_model.json").read_text())
+    assert spec["labels"] == ["negative", "neutral", "positive"] and spec["task"] == "multiclass"
+    pickled = (local / "python_model.pkl").read_bytes()
+    assert len(pickled) < 4096 and b"torch" not in pickled  # no network in the pickle
+
+
+def test_pyfunc_and_sft_load_predict_like_the_in_memory_model(shipped):
+    import mlflow
+
+    texts = shipped["texts"]
+    predictor = sft.load(shipped["model_dir"])
+    labels = predictor.labels
+    expected = module_probabilities(shipped["module"], predictor.tokenizer, texts)
+    mlflow.set_tracking_uri(shipped["tracking_uri"])
+    served = mlflow.pyfunc.load_model(shipped["uri"])
+    for records in (predictor.predict(texts),
+                    served.predict(pd.DataFrame({"text": texts})),
+                    sft.load(mlflow.artifacts.download_artifacts(shipped["uri"])).predict(texts)):
+        np.testing.assert_allclose(as_matrix(records, labels), expected, atol=1e-5)
+        assert [r["label"] for r in records] == [labels[i] for i in expected.argmax(1)]
+    gold = pd.read_csv(shipped["test_csv"])["label"].tolist()
+    accuracy = np.mean([r["label"] == g for r, g in zip(predictor.predict(texts), gold)])
+    assert accuracy > 0.9  # it is the trained model, not a fresh head
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(port: int, body, raw: bool = False):
+    data = body.encode() if raw else json.dumps(body).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=data,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        text = err.read().decode()
+        try:
+            return err.code, json.loads(text)
+        except ValueError:
+            return err.code, {"message": text}
+
+
+@pytest.fixture(scope="module")
+def server(shipped, tmp_path_factory):
+    """`mlflow models serve` on the registered model, on a free loopback port."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
+    # The server execs `uvicorn` from PATH: the one beside this Python, as in an active venv.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": shipped["tracking_uri"], "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(PROJECT_ROOT), "PATH": path,
+           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", shipped["uri"],
+             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300  # a wait for start-up, not a timing assertion
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"mlflow models serve exited {proc.returncode}:\n"
+                            f"{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"mlflow models serve did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(1)
+        yield port
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End the server and the workers it started (its own process group)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=30)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def test_served_model_answers_good_requests(shipped, server):
+    texts = ["great good excellent pill", "awful bad drug and a terrible week"]
+    expected = sft.load(shipped["model_dir"]).predict(texts)
+    labels = list(expected[0]["probabilities"])
+    for body in ({"inputs": texts}, {"inputs": {"text": texts}},
+                 {"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}}):
+        status, answer = post(server, body)
+        assert status == 200, answer
+        got = answer["predictions"]
+        assert [r["label"] for r in got] == [r["label"] for r in expected] == ["positive",
+                                                                                "negative"]
+        np.testing.assert_allclose(as_matrix(got, labels), as_matrix(expected, labels),
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"inputs": []}, "no texts"),
+    ({"inputs": [3, "fine"]}, "input 0: expected a string, got int"),
+    ({"inputs": ["fine", None]}, "input 1: expected a string, got null"),
+    ({"inputs": ["fine", "   "]}, "input 1: empty text"),
+    ({"inputs": "just one string"}, "expected a list of texts"),
+    ({"inputs": ["good"] * 1001}, "too many texts: 1001"),
+    ({"inputs": ["good " * 10001]}, "text too long: 50005 characters"),
+    ({"dataframe_split": {"columns": ["review"], "data": [["good"]]}}, "text"),
+    ({"texts": ["good"]}, "dataframe_split"),
+    ("{not json", "JSON"),
+], ids=["empty", "number", "null", "blank", "string", "too-many", "too-long", "no-text-column",
+        "unknown-key", "malformed"])
+def test_served_model_refuses_bad_requests_with_400(server, body, message):
+    status, answer = post(server, body, raw=isinstance(body, str))
+    assert status == 400, answer
+    assert message in answer["message"]
+    assert len(answer["message"]) < 1500  # a huge request is not echoed back whole
+    status, _ = post(server, {"inputs": ["still alive"]})  # the server survived
+    assert status == 200
+
+
+def test_sft_predict_writes_predictions_for_a_csv(shipped, tmp_path):
+    preds = tmp_path / "out" / "preds.csv"
+    done = run_sft("predict", f"model_uri={shipped['uri']}", f"input={shipped['test_csv']}",
+                   f"output={preds}", f"tracking_uri={shipped['tracking_uri']}", "batch_size=7",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Predicted 60 texts" in done.stderr
+    table = pd.read_csv(preds)
+    source = pd.read_csv(shipped["test_csv"])
+    assert list(table.columns) == ["text", "label", "pred_label", "pred_probabilities_negative",
+                                   "pred_probabilities_neutral", "pred_probabilities_positive"]
+    assert table["text"].tolist() == source["text"].tolist()
+    expected = sft.load(shipped["model_dir"]).predict(source["text"].tolist())
+    assert table["pred_label"].tolist() == [r["label"] for r in expected]
+    np.testing.assert_allclose(table.filter(like="pred_probabilities_").to_numpy(),
+                               as_matrix(expected, ["negative", "neutral", "positive"]),
+                               atol=1e-6)
+    assert (table["pred_label"] == table["label"]).mean() > 0.9
+
+
+def app_config(name: str, *overrides: str):
+    """conf/<name>.yaml composed with `overrides`, as the app would get it."""
+    from hydra import compose, initialize_config_dir
+
+    from sft.cli import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name=name, overrides=list(overrides))
+
+
+def test_sft_predict_reads_stdin_lines_and_names_bad_columns(shipped, monkeypatch, capsys):
+    import io
+
+    from sft.errors import SFTDataError
+    from sft.predict import predict_task
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("great good pill\n\nawful bad week\n"))
+    predict_task(app_config("predict", f"model_uri={shipped['model_dir']}", "progress=false"))
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == ["great good pill", "awful bad week"]
+    assert [r["pred_label"] for r in rows] == ["positive", "negative"]
+    with pytest.raises(SFTDataError, match=r"text_column: no column 'review' in .*test.csv "
+                                           r"\(columns: text, label\)"):
+        predict_task(app_config("predict", f"model_uri={shipped['model_dir']}",
+                                f"input={shipped['test_csv']}", "text_column=review"))
+
+
+def test_sft_export_onnx_matches_pytorch(shipped, tmp_path):
+    out = tmp_path / "onnx"
+    texts = shipped["texts"][:20]
+    done = run_sft("export", f"run_id={shipped['run'].info.run_id}", "format=onnx",
+                   f"out={out}", f"tracking_uri={shipped['tracking_uri']}",
+                   f"parity_texts={json.dumps(texts)}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    reported = float(re.search(r"max abs difference of the raw outputs (\S+)",
+                               done.stdout).group(1))
+    assert reported < 1e-4
+    assert not any(p.suffix == ".safetensors" for p in out.iterdir())  # ONNX holds the weights
+    exported = sft.load(out)
+    assert exported.backend == "onnx"
+    reference = sft.load(shipped["model_dir"])
+    diff = np.abs(exported.logits(shipped["texts"], batch_size=16)
+                  - reference.logits(shipped["texts"], batch_size=16)).max()
+    assert diff < 1e-4
+    assert [r["label"] for r in exported.predict(texts)] == [
+        r["label"] for r in reference.predict(texts)]
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(out / "model.onnx"))
+    input_ids, mask = reference.pad(reference.encode(texts[:3]))
+    logits = session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
+    np.testing.assert_allclose(logits, reference.logits(texts[:3], batch_size=3), atol=1e-4)
+
+
+def test_sft_export_folder_and_a_failed_parity_check(shipped, tmp_path):
+    from sft.errors import SFTConfigError
+    from sft.export import export_task
+
+    out = tmp_path / "folder"
+    export_task(app_config("export", f"model_uri={shipped['uri']}", f"out={out}",
+                           f"tracking_uri={shipped['tracking_uri']}"))
+    texts = shipped["texts"]
+    assert sft.load(out).predict(texts) == sft.load(shipped["model_dir"]).predict(texts)
+    with pytest.raises(SFTConfigError, match="exists and is not empty"):
+        export_task(app_config("export", f"model_uri={shipped['model_dir']}", f"out={out}"))
+    strict = tmp_path / "strict"
+    with pytest.raises(SystemExit) as failed:  # ONNX never matches PyTorch to 1e-12
+        export_task(app_config("export", f"model_uri={shipped['model_dir']}", "format=onnx",
+                               f"out={strict}", "tolerance=1e-12"))
+    assert failed.value.code == 1 and not strict.exists()
+    assert not list(tmp_path.glob(".strict-*"))  # nor a half-written staging folder
+
+
+@pytest.mark.parametrize("app,overrides,message", [
+    ("predict", [], "config key 'model_uri' must be set"),
+    ("predict", ["model_uri=m", "batch_size=0"], "config key 'batch_size' must be > 0, got 0"),
+    ("predict", ["model_uri=m", "backend=tensorrt"], "config key 'backend': Invalid value "
+                                                     "'tensorrt'"),
+    ("predict", ["model_uri=m", "+batchsize=3"], "unknown config key 'batchsize'"),
+    ("export", ["run_id=abc"], "config key 'out' must be set"),
+    ("export", ["run_id=abc", "out=x", "format=tflite"], "config key 'format': Invalid value"),
+])
+def test_app_configs_refuse_bad_keys_with_one_line(app, overrides, message):
+    from sft.app_schemas import ExportSchema, PredictSchema, validate_app
+    from sft.errors import SFTConfigError
+
+    schema = {"predict": PredictSchema, "export": ExportSchema}[app]
+    validate_app(app_config(app, *{"predict": ["model_uri=m"], "export": ["run_id=a", "out=x"]}[
+        app]), schema)  # the shipped config with its required keys is valid
+    with pytest.raises(SFTConfigError) as err:
+        validate_app(app_config(app, *overrides), schema)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_predict_and_export_refuse_bad_requests_before_work(tmp_path):
+    from sft.errors import SFTConfigError
+    from sft.export import export_task
+    from sft.predict import predict_task
+
+    with pytest.raises(SFTConfigError, match="output: cannot write 'preds.xlsx'"):
+        predict_task(app_config("predict", "model_uri=m", "output=preds.xlsx"))
+    with pytest.raises(SFTConfigError, match="model_uri: no such folder"):
+        predict_task(app_config("predict", f"model_uri={tmp_path / 'none'}", "input=-"))
+    with pytest.raises(SFTConfigError, match="set exactly one of run_id"):
+        export_task(app_config("export", f"out={tmp_path / 'x'}"))
