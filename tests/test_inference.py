@@ -35,6 +35,9 @@ class Module(torch.nn.Module):
         self.task = task
         self.label_names = labels
         self.head_config = head_config
+        self.finetune = None  # full fine-tuning: nothing to merge
+        self.threshold = 0.5
+        self.target_scale = None  # targets not standardized
 
     def forward(self, input_ids, attention_mask):
         return self.head(self.backbone(input_ids, attention_mask))

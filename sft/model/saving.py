@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 from sft.errors import SFTConfigError
-from sft.model.lora import plain_encoder
 
 SPEC_FILE = "sft_model.json"
 HEAD_FILE = "head.safetensors"
@@ -28,6 +27,8 @@ def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: P
     prediction cleans its inputs the same way.
     """
     from safetensors.torch import save_file
+
+    from sft.model.lora import plain_encoder  # here: it imports Lightning, which sft.load avoids
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
