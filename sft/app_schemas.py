@@ -5,14 +5,14 @@ sft/schema.py). Checked before anything heavy is imported; a bad key fails with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import List, Optional
 
-from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+from omegaconf import MISSING, DictConfig
 
 from sft.errors import SFTConfigError
+from sft.schema import check_schema
 
 
 class Backend(Enum):
@@ -56,19 +56,7 @@ POSITIVE = {PredictSchema: ("batch_size",), ExportSchema: ("tolerance",)}
 
 def validate_app(cfg: DictConfig, schema: type) -> None:
     """Check an app config against `schema`; raise SFTConfigError naming the first bad key."""
-    try:
-        values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-        OmegaConf.merge(OmegaConf.structured(schema), values)
-    except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", None) or getattr(err, "key", None) or ""
-        text = str(err).strip().splitlines()
-        first = text[0] if text else type(err).__name__
-        if isinstance(err, ConfigKeyError):
-            known = ", ".join(f.name for f in fields(schema))
-            raise SFTConfigError(f"unknown config key '{key}' (keys: {known})") from None
-        if "Missing mandatory value" in first:
-            raise SFTConfigError(f"config key '{key}' must be set") from None
-        raise SFTConfigError(f"config key '{key}': {first}") from None
+    check_schema(cfg, schema)
     for key in POSITIVE.get(schema, ()):
         value = cfg.get(key)
         if isinstance(value, (int, float)) and value <= 0:

@@ -79,14 +79,14 @@ def validate(cfg: DictConfig) -> None:
                              f"(known: {', '.join(sorted(TOP_LEVEL_KEYS))})")
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool):
         raise SFTConfigError(f"config key 'seed': expected an integer, got {cfg.get('seed')!r}")
-    _check_schema("monitor", cfg.monitor, MonitorSchema)
+    check_schema(cfg.monitor, MonitorSchema, "monitor")
     for group in GROUPS:
         node = cfg.get(group)
         if node is None:
             raise SFTConfigError(f"config group '{group}' is missing")
         target = node.get("_target_") if isinstance(node, DictConfig) else None
         if target in SCHEMAS:
-            _check_schema(group, node, SCHEMAS[target])
+            check_schema(node, SCHEMAS[target], group)
     _check_ranges(cfg)
     _check_weights(cfg, "class_weights", "'balanced' or a list of non-negative numbers")
     _check_weights(cfg, "pos_weight", "a non-negative number or a list of them, one per label")
@@ -143,22 +143,24 @@ def _choice_with_target(group: str, target) -> str | None:
     return None
 
 
-def _check_schema(group: str, node: DictConfig, schema: type) -> None:
+def check_schema(node: DictConfig, schema: type, group: str | None = None) -> None:
+    """Check `node` against a dataclass `schema` (types, unknown keys, unset `???` values);
+    raise SFTConfigError naming the key, prefixed with `group` when it is a config group."""
     try:
-        values = OmegaConf.to_container(node, resolve=True)
+        values = OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
         OmegaConf.merge(OmegaConf.structured(schema), values)
     except OmegaConfBaseException as err:
         raise SFTConfigError(_describe(group, err, schema)) from None
 
 
-def _describe(group: str, err: OmegaConfBaseException, schema: type) -> str:
+def _describe(group: str | None, err: OmegaConfBaseException, schema: type) -> str:
     key = getattr(err, "full_key", None) or getattr(err, "key", None) or ""
-    full = f"{group}.{key}" if key else group
+    full = ".".join(part for part in (group, key) if part)
     text = str(err).strip()
     first = text.splitlines()[0] if text else type(err).__name__
     if isinstance(err, ConfigKeyError):
-        known = [f.name for f in fields(schema) if not f.name.startswith("_")]
-        return f"unknown config key '{full}' (keys of {group}: {', '.join(known)})"
+        known = ", ".join(f.name for f in fields(schema) if not f.name.startswith("_"))
+        return f"unknown config key '{full}' (keys{f' of {group}' if group else ''}: {known})"
     if "Missing mandatory value" in first:
         return f"config key '{full}' must be set"
     return f"config key '{full}': {first}"
