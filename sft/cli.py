@@ -2,11 +2,13 @@
 
 Hydra prints composition errors over several lines and exits 1. We let its exceptions through
 (HYDRA_FULL_ERROR) and print our own line instead: config errors name the key or group, data
-errors name the file, row or column. Any other exception is a bug and keeps its traceback.
+errors name the file, row or column; a run stopped by SIGINT/SIGTERM says where its checkpoint
+is. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -16,10 +18,11 @@ from typing import Any, Callable
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sft.errors import SFTError
+from sft.errors import RunInterrupted, SFTError
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 EXIT_USAGE = 2
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def run_app(task: Callable[[Any], Any], config_name: str, prog: str) -> None:
@@ -35,7 +38,7 @@ def run_app(task: Callable[[Any], Any], config_name: str, prog: str) -> None:
         except SFTError as err:
             if _is_multirun():
                 raise  # Hydra names the failing job's overrides first; we add the line below
-            _fail(prog, str(err))  # a single run: just our line (Hydra would add its own)
+            _fail(prog, str(err), err.exit_code)  # a single run: just our line
 
     status = "FAILED"
     try:
@@ -44,19 +47,29 @@ def run_app(task: Callable[[Any], Any], config_name: str, prog: str) -> None:
     except KeyboardInterrupt:
         status = "KILLED"
         raise
+    except RunInterrupted as err:  # SIGINT / SIGTERM: where the checkpoint is, how to resume
+        status = "KILLED"
+        print(f"{prog}: {err.message}", file=sys.stderr)
+        sys.exit(err.code)
     except SystemExit as err:  # --help exits 0
         status = "FINISHED" if err.code in (0, None) else "FAILED"
         raise
     except SFTError as err:
-        _fail(prog, str(err))
+        _fail(prog, str(err), err.exit_code)
     except MissingConfigException as err:
         _fail(prog, describe_missing_config(err))
     except OverrideParseException as err:
-        _fail(prog, f"cannot parse override: {_first_line(str(err))}")
+        _fail(prog, f"cannot parse override '{err.override}': {_first_line(str(err))}")
     except HydraException as err:
         _fail(prog, describe_hydra_error(err))
     except OmegaConfBaseException as err:
         _fail(prog, describe_omegaconf_error(err))
+    except OSError as err:  # after Hydra's: MissingConfigException is an OSError too
+        if err.errno not in NOT_WRITABLE:
+            raise  # a bug, or a failure of the machine: keep the traceback
+        # Hydra creates the run folder under paths.outputs before the task starts.
+        _fail(prog, f"cannot write to {err.filename} ({err.strerror}); set paths.outputs to a "
+                    f"writable folder")
     finally:
         _close_open_sweep(status)
 
@@ -78,9 +91,9 @@ def _is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _fail(prog: str, message: str) -> None:
+def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> None:
     print(f"{prog}: error: {message}", file=sys.stderr)
-    sys.exit(EXIT_USAGE)
+    sys.exit(code)
 
 
 def describe_missing_config(err: MissingConfigException) -> str:

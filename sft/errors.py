@@ -1,12 +1,14 @@
-"""The two errors a user can cause: a bad config and bad data.
+"""The errors a user can cause (a bad config, bad data, a diverging run) and a stopped run.
 
-Entry points print them as one line and exit with status 2; anything else is a bug and keeps
-its traceback.
+Entry points print them as one line and exit with status 2 (1 for a diverging run, 128 + the
+signal for a stopped one); anything else is a bug and keeps its traceback.
 """
 
 
 class SFTError(Exception):
     """Base class of the errors that are the user's to fix."""
+
+    exit_code = 2  # a usage error: the config or the data
 
 
 class SFTConfigError(SFTError):
@@ -15,6 +17,24 @@ class SFTConfigError(SFTError):
 
 class SFTDataError(SFTError):
     """A data file, row or column that cannot be used."""
+
+
+class SFTTrainingError(SFTError):
+    """Training cannot go on (the loss became NaN or infinite)."""
+
+    exit_code = 1
+
+
+class RunInterrupted(SystemExit):
+    """SIGINT or SIGTERM stopped the run; `message` says where its checkpoint is.
+
+    A SystemExit, so that Lightning and Hydra pass it through untouched; the exit status is
+    128 + the signal's number, as a shell reports a process the signal ended.
+    """
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(128 + int(signum))
+        self.message = message
 
 
 def instantiate(config, **kwargs):

@@ -34,7 +34,7 @@ LOSS_TASKS: Dict[str, tuple] = {
 
 GROUPS = ("model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
           "trainer", "logger", "callbacks")
-TOP_LEVEL_KEYS = set(GROUPS) | {"seed", "monitor", "paths"}
+TOP_LEVEL_KEYS = set(GROUPS) | {"seed", "monitor", "paths", "resume"}
 
 # (key, lower bound, inclusive?, upper bound, inclusive?): the ranges that make sense.
 RANGES = [
@@ -68,6 +68,7 @@ RANGES = [
     ("finetune.dropout", 0.0, True, 1.0, False),
     ("finetune.lr_mult", 0.0, False, None, False),
     ("scheduler.warmup", 0.0, True, 1.0, False),
+    ("callbacks.resume_checkpoint.every_n_train_steps", 0, True, None, False),
 ]
 
 

@@ -7,7 +7,9 @@ is a child of the sweep's parent run (see sft.sweep).
 
 Importing this module is cheap (no Lightning): sft-leaderboard and the sweep callback use it.
 Several processes may write to one SQLite store at once (parallel sweep jobs); a write that
-finds the database locked is retried with backoff instead of failing the run.
+finds the database locked is retried with backoff instead of failing the run. A tracking
+server that does not answer fails the run at once, with one line, instead of after MLflow's
+minutes of retries. Secret-looking params and user tags are masked (sft.masking).
 """
 
 from __future__ import annotations
@@ -15,42 +17,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import time
 from pathlib import Path
 
+from sft.masking import mask_values
+from sft.store import absolute_tracking_uri, open_client, with_retry  # noqa: F401
+
 log = logging.getLogger(__name__)
-
-RETRIES = 12
-
-
-def with_retry(call, *args, **kwargs):
-    """Run an MLflow client call, retrying while SQLite reports a locked database."""
-    for attempt in range(RETRIES):
-        try:
-            return call(*args, **kwargs)
-        except Exception as err:  # MlflowException wraps sqlalchemy's OperationalError
-            if "database is locked" not in str(err) or attempt == RETRIES - 1:
-                raise
-            time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
-
-
-def run_logger(tracking_uri: str, experiment_name: str, run_id: str):
-    """Lightning's MLflow logger, writing into a run it does not own (and must not end)."""
-    from pytorch_lightning.loggers import MLFlowLogger
-
-    class RunLogger(MLFlowLogger):
-        def finalize(self, status: str = "success") -> None:
-            pass  # the tracker ends the run once testing and artifacts are done
-
-        def log_hyperparams(self, params) -> None:
-            pass  # the tracker logs the whole flattened config instead
-
-        def log_metrics(self, metrics, step=None) -> None:
-            with_retry(super().log_metrics, metrics, step)
-
-    return RunLogger(experiment_name=experiment_name, tracking_uri=tracking_uri, run_id=run_id)
-
 
 class MLflowTracker:
     """Logs params, metrics, tags and artifacts of one run to an MLflow tracking store."""
@@ -76,23 +49,25 @@ class MLflowTracker:
         return tracker
 
     def _new_client(self):
-        from mlflow import MlflowClient
-
-        return MlflowClient(self.tracking_uri)
+        return open_client(self.tracking_uri)
 
     @property
     def client(self):
         return self._client
 
     @contextlib.contextmanager
-    def run(self, default_experiment: str, tags: dict[str, str]):
-        """A run for the block: FINISHED, FAILED on an exception, KILLED on Ctrl-C."""
+    def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None):
+        """A run for the block: FINISHED, FAILED on an exception, KILLED on Ctrl-C or a
+        signal. `resume`: the id of an earlier run to continue instead of a new run."""
         from sft.sweep import job_run_identity
 
-        child_name, child_tags = job_run_identity()
-        if self.run_name is None:
-            self.run_name = child_name
-        self.open(default_experiment, {**tags, **child_tags})
+        if resume is not None:
+            self.reopen(resume, tags)
+        else:
+            child_name, child_tags = job_run_identity()
+            if self.run_name is None:
+                self.run_name = child_name
+            self.open(default_experiment, {**tags, **child_tags})
         status = "FAILED"
         try:
             yield self
@@ -108,12 +83,24 @@ class MLflowTracker:
         self._client = self._new_client()
         name = self.experiment_name or default_experiment
         experiment_id = self._experiment_id(name)
+        # logger.tags come from the user: masked; sft's own tags never hold secrets.
+        tags = {**tags, **mask_values({k: str(v) for k, v in self.tags.items()})}
         run = with_retry(self._client.create_run, experiment_id, run_name=self.run_name,
-                         tags={**tags, **{k: str(v) for k, v in self.tags.items()}})
+                         tags=tags)
         self.run_id = run.info.run_id
         self.run_name = run.info.run_name
         self.experiment_name = name
         return self.run_id
+
+    def reopen(self, run_id: str, tags: dict[str, str]) -> None:
+        """Continue the run `run_id` (it ran before and stopped): RUNNING again."""
+        self._client = self._new_client()
+        run = with_retry(self._client.get_run, run_id)
+        with_retry(self._client.update_run, run_id, status="RUNNING")
+        self.run_id, self.run_name = run_id, run.info.run_name
+        self.experiment_name = with_retry(self._client.get_experiment,
+                                          run.info.experiment_id).name
+        self.set_tags(tags)
 
     def close(self, status: str) -> None:
         with_retry(self._client.set_terminated, self.run_id, status)
@@ -144,7 +131,7 @@ class MLflowTracker:
     def log_params(self, params: dict[str, str]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        items = [Param(k, str(v)[:6000]) for k, v in mask_values(params).items()]
         for i in range(0, len(items), 100):
             with_retry(self._client.log_batch, self.run_id, params=items[i: i + 100])
 
@@ -171,8 +158,10 @@ class MLflowTracker:
         elif path.exists():
             self._client.log_artifact(self.run_id, str(path), artifact_path)
 
-    def lightning_logger(self, run_dir: Path):
-        return run_logger(self.tracking_uri, self.experiment_name, self.run_id)
+    def lightning_logger(self, run_dir: Path, resumed: bool = False):
+        from sft.run_logger import run_logger
+
+        return run_logger(self.tracking_uri, self.experiment_name, self.run_id, resumed)
 
     def log_model(self, model_dir: Path, example_texts: list[str],
                   registered_model_name: str | None = None) -> str | None:
@@ -225,8 +214,8 @@ class LocalTracker:
         self.run_dir: Path | None = None
 
     @contextlib.contextmanager
-    def run(self, default_experiment: str, tags: dict[str, str]):
-        self.experiment_name = default_experiment
+    def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None):
+        self.experiment_name = default_experiment  # resume needs MLflow (sft.resume refuses)
         yield self
 
     def log_params(self, params) -> None:
@@ -244,7 +233,7 @@ class LocalTracker:
     def log_model(self, model_dir, example_texts, registered_model_name=None) -> None:
         return None  # the model folder in the run folder is all there is
 
-    def lightning_logger(self, run_dir: Path):
+    def lightning_logger(self, run_dir: Path, resumed: bool = False):
         from pytorch_lightning.loggers import CSVLogger
 
         self.run_dir = Path(run_dir)
@@ -252,12 +241,3 @@ class LocalTracker:
 
     def describe(self) -> list[str]:
         return [f"metrics: {self.run_dir / 'metrics.csv'} (logger=none: no MLflow run)"]
-
-
-def absolute_tracking_uri(uri: str) -> str:
-    """sqlite:///relative.db -> sqlite:////abs/relative.db (creating the folder); others as given."""
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):]).expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
-    return uri

@@ -6,13 +6,21 @@ from sft.cli import run_app
 
 
 def train_task(cfg):
-    """Validate the composed config (cheap), then run the training (heavy imports)."""
+    """Validate the composed config (cheap), then run the training (heavy imports); with
+    `resume=<run id>` or `resume=last`, continue that run instead."""
     from sft.schema import validate
 
     validate(cfg)
+    resume = None
+    if cfg.get("resume") is not None:
+        from sft.resume import resume_config
+        from sft.run_outputs import hydra_overrides
+
+        cfg, resume = resume_config(cfg, hydra_overrides())
+        validate(cfg)
     from sft.training import train
 
-    return train(cfg)
+    return train(cfg, resume)
 
 
 def main() -> None:

@@ -1,15 +1,17 @@
 """One training run: data -> model -> fit -> test with the best checkpoint -> artifacts.
 
 Called with a composed, validated config (by `sft-train`, or by tests through
-`hydra.compose`); returns the monitored metric of the best checkpoint, for sweepers.
+`hydra.compose`); returns the monitored metric of the best checkpoint, for sweepers. With a
+`Resume` (sft.resume) it continues a stopped run from its last checkpoint, in the same MLflow
+run. SIGINT and SIGTERM stop it cleanly (sft.checkpointing).
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import logging
-import re
+import pickle
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,13 +22,17 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sft import memo
+from sft.checkpointing import ResumableCheckpoint
 from sft.errors import SFTConfigError, instantiate
 from sft.model.backbone import load_tokenizer
 from sft.model.losses import balanced_class_weights
 from sft.model.module import SFTModule
 from sft.model.saving import save_model
+from sft.masking import mask_overrides
 from sft.provenance import flatten, git_state, package_versions
-from sft.reports import per_class_table, plot_confusion_matrix, write_per_class_report
+from sft.resume import Resume, save_run_config
+from sft.run_outputs import (example_texts, hydra_overrides, print_summary,
+                             registered_model_name, write_config, write_reports)
 from sft.schema import GROUPS, cfg_choice, check_task_fit
 from sft.tasks import default_monitor, monitor_mode
 
@@ -38,21 +44,26 @@ LOSS_IMPLIED_TASK = {"sft.model.losses.MSELoss": "regression",
                      "sft.model.losses.BCEWithLogitsLoss": "binary"}
 
 
-def train(cfg: DictConfig) -> float | None:
+def train(cfg: DictConfig, resume: Resume | None = None) -> float | None:
     """Fine-tune, test and log one run as configured; return the best monitored value."""
     started = time.perf_counter()
     cache_before = Counter(memo.STATS)
     run_dir = Path(cfg.paths.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     tracker = instantiate(cfg.logger)
-    with tracker.run(default_experiment=cfg.data.name, tags=run_tags(cfg)):
-        datamodule = prepare_data(cfg, tracker)
+    guard = resume_checkpoint(cfg)
+    tags = {"sft.resumed_from": str(resume.checkpoint)} if resume else run_tags(cfg)
+    with guard.handling_signals(), tracker.run(default_experiment=cfg.data.name, tags=tags,
+                                               resume=resume.run_id if resume else None):
+        guard.run_id = tracker.run_id
+        datamodule = prepare_data(cfg, tracker, resumed=resume is not None)
         module = build_module(cfg, datamodule)
-        trainer = build_trainer(cfg, tracker.lightning_logger(run_dir), run_dir,
-                                module.finetune.callbacks())
+        check_vocabulary(datamodule, module)
+        trainer = build_trainer(cfg, tracker.lightning_logger(run_dir, resumed=resume is not None),
+                                run_dir, [*module.finetune.callbacks(), guard])
         fit_started = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule)
+        fit(trainer, module, datamodule, resume)
         fit_ended = time.perf_counter()
 
         best_score = _restore_best(trainer, module, cfg.monitor.metric)
@@ -62,7 +73,7 @@ def train(cfg: DictConfig) -> float | None:
             test_metrics = module.test_report.get("summary", {})
         else:
             print("No test split (set data.test_path or data.test_fraction): skipping the test.")
-        for path in write_artifacts(cfg, module, test_metrics, run_dir):
+        for path in write_reports(module, test_metrics, run_dir):
             tracker.log_artifact(path)
         model_dir = save_model(module, datamodule.tokenizer,
                                OmegaConf.to_container(cfg.head, resolve=True),
@@ -79,39 +90,73 @@ def train(cfg: DictConfig) -> float | None:
                              "time/fit_s": fit_ended - fit_started,
                              "time/after_fit_s": ended - fit_ended, "time/log_model_s": ended - logged,
                              "time/total_s": ended - started})
-        tracker.set_tags({"sft.run_dir": str(run_dir.resolve()),
-                          "sft.model_dir": str(model_dir.resolve()),
+        tracker.set_tags({"sft.model_dir": str(model_dir.resolve()),
                           **{f"sft.cache.{k}": str(v)
                              for k, v in sorted((memo.STATS - cache_before).items())}})
-        _print_summary(cfg, tracker, test_metrics, best_score, run_dir, model_uri)
+        print_summary(cfg, tracker, test_metrics, best_score, run_dir, model_uri)
     return best_score
 
 
-def registered_model_name(cfg: DictConfig) -> str | None:
-    """logger.registered_model_name; `auto`: <data>-<model>, e.g. drug-reviews-minilm."""
-    name = cfg.logger.get("registered_model_name")
-    if name != "auto":
-        return name
-    model = cfg_choice(cfg, "model")
-    if model == "hf":  # any folder or hub id: named after its last part
-        model = str(cfg.model.name_or_path).rstrip("/").rsplit("/", 1)[-1]
-    return re.sub(r"[^a-z0-9]+", "-", f"{cfg.data.name}-{model}".lower()).strip("-")
+def fit(trainer: pl.Trainer, module: SFTModule, datamodule, resume: Resume | None) -> None:
+    """`trainer.fit`, from the resumed run's checkpoint when there is one (read without
+    unpickling anything but tensors and plain values)."""
+    if resume is None:
+        trainer.fit(module, datamodule=datamodule)
+        return
+    log.info("Resuming run %s from %s", resume.run_id, resume.checkpoint)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume.checkpoint),
+                    weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SFTConfigError(f"resume: {resume.checkpoint} is not a checkpoint that loads "
+                             f"with weights_only=True ({first})") from None
 
 
-def example_texts(datamodule, count: int = 2) -> list[str]:
-    """A few texts for the logged model's input example (test split first)."""
-    for split in ("test", "val", "train"):
-        if split in datamodule.examples:
-            return list(datamodule.examples[split].texts[:count])
-    return []
+def resume_checkpoint(cfg: DictConfig) -> ResumableCheckpoint:
+    """callbacks.resume_checkpoint; with it set to null, one that saves only on a signal."""
+    node = cfg.callbacks.get("resume_checkpoint")
+    if node is not None:
+        return instantiate(node)
+    return ResumableCheckpoint(str(Path(cfg.paths.run_dir) / "checkpoints"),
+                               every_n_train_steps=0)
 
 
-def prepare_data(cfg: DictConfig, tracker):
-    """Read, validate and tokenize the data; settle the task and the monitored metric."""
+def check_writable(cfg: DictConfig) -> None:
+    """The run folder and the cache can be written: refuse now, not after the data is read."""
+    for key in ("paths.run_dir", "paths.cache_dir"):
+        folder = Path(str(OmegaConf.select(cfg, key)))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as err:
+            raise SFTConfigError(f"{key}: cannot write to {err.filename or folder} "
+                                 f"({err.strerror})") from None
+
+
+def check_vocabulary(datamodule, module: SFTModule) -> None:
+    """Every token id the tokenizer produced has a row in the model's embeddings."""
+    rows = module.backbone.encoder.get_input_embeddings().num_embeddings
+    top = max((int(ids.max()) for ds in datamodule.datasets.values() for ids in ds.input_ids
+               if len(ids)), default=-1)
+    if top >= rows:
+        raise SFTConfigError(f"model.name_or_path: the tokenizer does not match the model: it "
+                             f"gives token id {top}, but the model's embeddings have {rows} rows")
+
+
+def prepare_data(cfg: DictConfig, tracker, resumed: bool = False):
+    """Record the config; read, validate and tokenize the data; settle the task and the
+    monitored metric."""
     loss_target = str(cfg.loss.get("_target_"))
     _set_monitor(cfg, expected_task(cfg))
-    # The choice of each group ('finetune': 'lora') too: sweeps over groups compare by it.
-    tracker.log_params({**flatten(cfg), **{g: cfg_choice(cfg, g) for g in GROUPS}})
+    if not resumed:  # a resumed run has them already (and this process's choices may differ)
+        run_dir = Path(cfg.paths.run_dir)
+        save_run_config(cfg, run_dir / "checkpoints")  # what `resume` will continue with
+        for path in write_config(cfg, run_dir):
+            tracker.log_artifact(path)
+        # The choice of each group ('finetune': 'lora') too: sweeps over groups compare by it.
+        tracker.log_params({**flatten(cfg), **{g: cfg_choice(cfg, g) for g in GROUPS}})
     datamodule = instantiate(cfg.data, seed=cfg.seed)
     labels = datamodule.load(loss_task=LOSS_IMPLIED_TASK.get(loss_target))
     check_task_fit(cfg, labels.task, labels.names)
@@ -143,11 +188,12 @@ def run_tags(cfg: DictConfig) -> dict[str, str]:
     """Tags that say how to rerun: seed, git commit and dirty flag, versions, overrides."""
     git = git_state()
     tags = {"seed": str(cfg.seed), "mlflow.source.git.commit": git["commit"],
-            "sft.git_commit": git["commit"], "sft.git_dirty": git["dirty"]}
+            "sft.git_commit": git["commit"], "sft.git_dirty": git["dirty"],
+            "sft.run_dir": str(Path(cfg.paths.run_dir).resolve())}
     tags.update({f"sft.version.{k}": v for k, v in package_versions().items()})
-    overrides = _hydra_overrides()
+    overrides = hydra_overrides()
     if overrides is not None:
-        tags["sft.overrides"] = " ".join(overrides) or "(none)"
+        tags["sft.overrides"] = " ".join(mask_overrides(overrides)) or "(none)"
     return tags
 
 
@@ -201,36 +247,12 @@ def build_trainer(cfg: DictConfig, logger, run_dir: Path, extra_callbacks=()) ->
         if key != "_target_" and key not in accepted:
             raise SFTConfigError(f"unknown config key 'trainer.{key}' (not a "
                                  f"pytorch_lightning.Trainer argument)")
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    # resume_checkpoint comes in `extra_callbacks`: the run holds on to it (signals, resume hint).
+    callbacks = [instantiate(c) for k, c in cfg.callbacks.items()
+                 if c is not None and k != "resume_checkpoint"]
     callbacks += list(extra_callbacks)
     return instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
                        default_root_dir=str(run_dir))
-
-
-def write_artifacts(cfg: DictConfig, module: SFTModule, test_metrics: dict,
-                    run_dir: Path) -> list[Path]:
-    """Resolved config, overrides, test metrics, per-class report, confusion matrix."""
-    paths = []
-    config_path = run_dir / "config.yaml"
-    OmegaConf.save(cfg, config_path, resolve=True)
-    paths.append(config_path)
-    overrides = _hydra_overrides()
-    if overrides is not None:
-        overrides_path = run_dir / "overrides.yaml"
-        OmegaConf.save(OmegaConf.create(list(overrides)), overrides_path)
-        paths.append(overrides_path)
-    if test_metrics:
-        metrics_path = run_dir / "test_metrics.json"
-        metrics_path.write_text(json.dumps(test_metrics, indent=2, sort_keys=True) + "\n")
-        paths.append(metrics_path)
-    report = module.test_report
-    if "f1" in report:
-        table = per_class_table(module.label_names, report)
-        paths += write_per_class_report(table, run_dir)
-    if "confusion" in report:  # single-label; multilabel has a 2x2 matrix per label instead
-        paths.append(plot_confusion_matrix(report["confusion"], module.label_names,
-                                           run_dir / "confusion_matrix.png"))
-    return paths
 
 
 def _set_monitor(cfg: DictConfig, task: str) -> None:
@@ -245,7 +267,10 @@ def _restore_best(trainer: pl.Trainer, module: SFTModule, monitor: str) -> float
 
     Without a checkpoint callback the final weights stay, with their last monitored value.
     """
-    checkpoint = trainer.checkpoint_callback
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)),
+                      None)
     if checkpoint is None or not checkpoint.best_model_path:
         value = trainer.callback_metrics.get(monitor)
         return None if value is None else float(value)
@@ -253,29 +278,3 @@ def _restore_best(trainer: pl.Trainer, module: SFTModule, monitor: str) -> float
     module.load_state_dict(state["state_dict"])
     score = checkpoint.best_model_score
     return None if score is None else float(score)
-
-
-def _hydra_overrides() -> list[str] | None:
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return None
-    return list(HydraConfig.get().overrides.task)
-
-
-def _print_summary(cfg, tracker, test_metrics: dict, best_score, run_dir: Path,
-                   model_uri: str | None = None) -> None:
-    lines = [""]
-    if best_score is not None:
-        lines.append(f"Best {cfg.monitor.metric}: {best_score:.4f}")
-    if test_metrics:
-        lines.append("Test metrics (best checkpoint):")
-        width = max(len(k) for k in test_metrics)
-        lines += [f"  {k:<{width}}  {v:.4f}" for k, v in sorted(test_metrics.items())]
-    lines += tracker.describe()
-    lines.append(f"Run folder: {run_dir}")
-    if model_uri:
-        lines.append(f"Model: {model_uri}")
-        lines.append(f"  serve: MLFLOW_TRACKING_URI={tracker.tracking_uri} mlflow models serve "
-                     f"-m {model_uri} --env-manager local -p 5000")
-    print("\n".join(lines))

@@ -101,10 +101,23 @@ def run_sft(module: str, *args: str, cwd: Path, timeout: int = 600, stdin: str |
     import subprocess
     import sys
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT),
-           "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, "-m", f"sft.{module}", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=timeout, input=stdin)
+                          text=True, cwd=cwd, env=_sft_env(), timeout=timeout, input=stdin)
+
+
+def start_sft(module: str, *args: str, cwd: Path):
+    """Start `python -m sft.<module> args` without waiting: a Popen (stdout, stderr piped)."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", f"sft.{module}", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            env=_sft_env())
+
+
+def _sft_env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT),
+            "PYTHONUNBUFFERED": "1"}
 
 
 def mlflow_runs(tracking_dir: Path, experiment: str):
@@ -115,3 +128,28 @@ def mlflow_runs(tracking_dir: Path, experiment: str):
     found = client.get_experiment_by_name(experiment)
     assert found is not None, f"no MLflow experiment {experiment!r}"
     return client, client.search_runs([found.experiment_id])
+
+
+def run_train_in_process(*args: str):
+    """`sft-train args` through the same entry point as the console script, in this process
+    (no interpreter start-up): returns (exit status, stderr). pytest's capture must be on."""
+    import io
+    import sys
+    from contextlib import redirect_stderr
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from sft.train import main
+
+    argv, sys.argv = sys.argv, ["sft-train", *args]
+    err = io.StringIO()
+    code = 0
+    try:
+        with redirect_stderr(err):
+            main()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+    return code, err.getvalue()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,8 @@ import torch
 from conftest import toy_frame
 from sft import memo
 from sft.data import tokenize as tok_cache
-from sft.data.batching import LengthGroupedBatchSampler, PadCollator, TokenizedDataset
+from sft.data.batching import (LengthGroupedBatchSampler, PadCollator, ResumableLoader,
+                               TokenizedDataset)
 from sft.data.labels import clean
 from sft.data.module import TextDataModule
 from sft.data.sources import locate, read_table
@@ -101,6 +104,33 @@ def test_batch_order_depends_on_seed_and_epoch_only():
     assert list(a) == list(b)
 
 
+def test_a_resumed_loader_gives_the_rest_of_the_epoch_in_the_same_order():
+    rng = np.random.default_rng(0)
+    dataset = TokenizedDataset([np.ones(n, dtype=np.int64) for n in rng.integers(1, 30, 50)],
+                               np.arange(50))
+
+    def loader(epoch: int) -> ResumableLoader:
+        sampler = LengthGroupedBatchSampler(dataset.lengths, 4, shuffle=True, seed=3,
+                                            group_batches=2)
+        made = ResumableLoader(dataset, batch_sampler=sampler, collate_fn=PadCollator(0))
+        made.batch_sampler.set_epoch(epoch)
+        return made
+
+    rows = [batch["labels"].tolist() for batch in loader(2)]
+    interrupted = iter(first := loader(2))
+    seen = [next(interrupted)["labels"].tolist() for _ in range(5)]
+    state = first.state_dict()
+    assert state == {"epoch": 2, "batches": 5}
+    resumed = loader(0)
+    resumed.load_state_dict(state)  # Lightning loads the state, then sets the epoch
+    resumed.batch_sampler.set_epoch(2)
+    rest = [batch["labels"].tolist() for batch in resumed]
+    assert seen + rest == rows
+    assert resumed.state_dict() == {"epoch": 2, "batches": len(rows)}
+    resumed.batch_sampler.set_epoch(3)  # the next epoch starts at its first batch
+    assert len(list(resumed)) == len(rows)
+
+
 def test_eval_batches_are_sorted_longest_first():
     lengths = np.array([3, 9, 1, 7])
     sampler = LengthGroupedBatchSampler(lengths, 2, shuffle=False)
@@ -146,3 +176,29 @@ def test_a_damaged_cache_entry_is_rebuilt(tiny_model_dir, tmp_path):
     rebuilt = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
     assert [t.tolist() for t in rebuilt] == expected
     assert memo.STATS["tokens.tokenized"] == 1
+
+
+def test_a_cache_entry_that_loads_but_holds_other_ids_is_rebuilt(tiny_model_dir, tmp_path):
+    """Damage that still reads as a dataset (other ids under the same key) is caught by the
+    entry's checksum; an entry without one (cut short) is not trusted either."""
+    import datasets
+    from transformers import AutoTokenizer
+
+    memo.clear()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    texts = ["bad day", "good day"]
+    expected = [t.tolist() for t in tok_cache.tokenize(texts, tokenizer, 16, tmp_path)]
+    (entry,) = (tmp_path / "tokens").iterdir()
+    checksum = (entry / tok_cache.CHECKSUM).read_text()
+    for damage in ("other ids", "no checksum"):
+        memo.clear()
+        other = tmp_path / "other"
+        datasets.Dataset.from_dict({"input_ids": [[2, 9, 3], [2, 8, 3]]}).save_to_disk(str(other))
+        shutil.rmtree(entry)
+        shutil.move(str(other), entry)
+        if damage == "other ids":
+            (entry / tok_cache.CHECKSUM).write_text(checksum)
+        rebuilt = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
+        assert [t.tolist() for t in rebuilt] == expected, damage
+        assert memo.STATS["tokens.tokenized"] == 1 and memo.STATS["tokens.disk_hit"] == 0, damage
+        assert (entry / tok_cache.CHECKSUM).read_text() == checksum  # written anew, whole

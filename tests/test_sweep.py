@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import mlflow_runs, run_sft, tiny_overrides
+from conftest import mlflow_runs, run_sft, start_sft, tiny_overrides
 
 
 def sweep_overrides(tiny_model_dir, toy_data, out):
@@ -107,6 +107,32 @@ def test_joblib_sweep_with_two_parallel_jobs_records_every_run(tiny_model_dir, t
         history = client.get_metric_history(child.info.run_id, "val/f1_macro")
         assert len(history) == 2  # no metric lost: one per epoch
         assert "test/f1_macro" in child.data.metrics
+
+
+def test_four_processes_writing_one_sqlite_store_lose_nothing(tiny_model_dir, toy_data,
+                                                              tmp_path):
+    """Four sft-train processes at once into one mlflow.db: every run, param, metric step and
+    registered model version arrives."""
+    jobs = [start_sft("train", *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
+                      f"optimizer.lr={lr}", "trainer.log_every_n_steps=1", cwd=tmp_path)
+            for lr in ("1e-3", "2e-3", "3e-3", "4e-3")]
+    for job in jobs:
+        _, stderr = job.communicate(timeout=900)
+        assert job.returncode == 0, stderr[-3000:]
+    client, runs = mlflow_runs(tmp_path, "text_csv")
+    assert sorted(r.data.params["optimizer.lr"] for r in runs) == ["0.001", "0.002", "0.003",
+                                                                   "0.004"]
+    assert len({len(r.data.params) for r in runs}) == 1  # every param of every run
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss_step")]
+        assert sorted(steps) == list(range(16))  # 2 epochs of 8 steps, each once
+        assert len(client.get_metric_history(run.info.run_id, "val/f1_macro")) == 2
+        assert "test/f1_macro" in run.data.metrics
+    name = f"text-csv-{tiny_model_dir.name}".lower()
+    versions = client.search_model_versions(f"name='{name}'")
+    assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4]
+    assert {v.run_id for v in versions} == {r.info.run_id for r in runs}
 
 
 def test_optuna_search_runs_its_trials_as_children(tiny_model_dir, toy_data, tmp_path):

@@ -89,6 +89,15 @@ def test_saved_model_carries_label_names(trained):
     assert head["1.weight"].shape == (3, 32)
 
 
+def test_the_saved_model_holds_no_pickled_weights(trained):
+    """Weights leave a run as safetensors: loading them can never run code."""
+    model_dir = trained["out"] / "run" / "model"
+    files = {p.name for p in model_dir.iterdir()}
+    assert {"model.safetensors", "head.safetensors"} <= files
+    assert not [p for p in model_dir.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".pkl",
+                                                                 ".ckpt", ".pickle")]
+
+
 def test_regression_with_mse(make_cfg, tmp_path):
     frame = toy_frame(120, seed=3)
     frame["label"] = frame["label"].map({"negative": -1.0, "neutral": 0.25, "positive": 1.5})

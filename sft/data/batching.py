@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class TokenizedDataset(Dataset):
@@ -61,6 +61,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.group_batches = group_batches
         self.group_by_length = group_by_length
         self.epoch = 0
+        self.skip: tuple[int, int] | None = None  # (epoch, batches): where a resumed run starts
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -69,6 +70,15 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
+        skip = 0
+        if self.skip is not None and self.skip[0] == self.epoch:
+            skip = self.skip[1]
+        self.skip = None  # once: the next epochs start at their first batch
+        for number, batch in enumerate(self._batches()):
+            if number >= skip:
+                yield batch
+
+    def _batches(self):
         rng = np.random.default_rng([self.seed, self.epoch])
         n = len(self.lengths)
         if not self.shuffle:
@@ -85,3 +95,31 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         batches = [order[i: i + self.batch_size] for i in range(0, n, self.batch_size)]
         for b in rng.permutation(len(batches)):
             yield batches[b].tolist()
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over a LengthGroupedBatchSampler whose place in the epoch is saved in
+    Lightning's checkpoints, so a run resumed mid-epoch gets the rest of that epoch's batches,
+    in the same order, and none twice.
+
+    Lightning resumes mid-epoch correctly only with such a "stateful" loader (one with
+    `state_dict` / `load_state_dict`); it saves the state when it saves a checkpoint.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._delivered = 0  # batches of the current epoch handed out (skipped ones included)
+
+    def __iter__(self):
+        sampler = self.batch_sampler
+        self._delivered = sampler.skip[1] if sampler.skip and sampler.skip[0] == sampler.epoch \
+            else 0
+        for batch in super().__iter__():
+            self._delivered += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return {"epoch": int(self.batch_sampler.epoch), "batches": int(self._delivered)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batch_sampler.skip = (int(state["epoch"]), int(state["batches"]))

@@ -8,7 +8,8 @@ import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from sft.data.batching import LengthGroupedBatchSampler, PadCollator, TokenizedDataset
+from sft.data.batching import (LengthGroupedBatchSampler, PadCollator, ResumableLoader,
+                               TokenizedDataset)
 from sft.data.labels import Examples, LabelSpace, extract, infer_label_space
 from sft.data.sources import fingerprint, locate, read_table
 from sft.data.tokenize import tokenize, tokenizer_fingerprint
@@ -111,6 +112,14 @@ class TextDataModule(pl.LightningDataModule):
             log.warning("a label occurs once in %s: the %s split is not stratified",
                         train.source, split)
             stratify = None
+        held_rows = int(np.ceil(fraction * len(train)))
+        classes = 0 if stratify is None else len(np.unique(stratify))
+        if held_rows < max(classes, 1):  # sklearn's own message would not say what to change
+            wanted = f"at least {classes} rows (one per label)" if classes else "a row"
+            raise SFTDataError(f"data.{split}_fraction={fraction}: the {split} split of the "
+                               f"{len(train)} rows of {train.source} would hold {held_rows} "
+                               f"rows; it needs {wanted}: raise data.{split}_fraction or give "
+                               f"data.{split}_path")
         try:
             keep, held = train_test_split(index, test_size=fraction, random_state=self.seed,
                                           stratify=stratify)
@@ -165,6 +174,7 @@ class TextDataModule(pl.LightningDataModule):
         dataset = self.datasets[split]
         sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=shuffle,
                                             seed=self.seed, group_by_length=self.group_by_length)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=PadCollator(self.pad_token_id),
-                          num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+        # Training resumes mid-epoch: its loader remembers where in the epoch it is.
+        loader = ResumableLoader if split == "train" else DataLoader
+        return loader(dataset, batch_sampler=sampler, collate_fn=PadCollator(self.pad_token_id),
+                      num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

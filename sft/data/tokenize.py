@@ -2,8 +2,9 @@
 keyed by a hash of the texts, the tokenizer and `max_length`.
 
 The on-disk entry is a 🤗 datasets Arrow folder written to a temporary name and renamed into
-place, so a crashed writer never leaves a half-written entry under the real key; an entry
-that fails to load is rebuilt.
+place, so a crashed writer never leaves a half-written entry under the real key. The entry
+also records the row count and a sha256 of the token ids: one that fails to load or whose
+ids do not match (a damaged or truncated file) is rebuilt, never used.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import numpy as np
 from sft.memo import STATS, cached
 
 log = logging.getLogger(__name__)
+
+CHECKSUM = "sft_checksum.json"
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -76,11 +79,24 @@ def _load(entry: Path) -> list[np.ndarray] | None:
 
     try:
         column = datasets.load_from_disk(str(entry)).data.column("input_ids")
-        return [np.asarray(row, dtype=np.int64) for row in column.to_numpy(zero_copy_only=False)]
+        ids = [np.asarray(row, dtype=np.int64) for row in column.to_numpy(zero_copy_only=False)]
+        expected = json.loads((entry / CHECKSUM).read_text())
+        if expected != _checksum(ids):
+            raise ValueError(f"its token ids do not match {CHECKSUM}")
+        return ids
     except Exception as err:  # a damaged entry of any kind is rebuilt, never used
         log.warning("tokenization cache entry %s is unreadable (%s); rebuilding it", entry, err)
         shutil.rmtree(entry, ignore_errors=True)
         return None
+
+
+def _checksum(ids: list[np.ndarray]) -> dict:
+    """Row count and sha256 of the ids (each row's length, then its values)."""
+    digest = hashlib.sha256()
+    for row in ids:
+        digest.update(np.int64(len(row)).tobytes())
+        digest.update(np.ascontiguousarray(row, dtype=np.int64).tobytes())
+    return {"rows": len(ids), "sha256": digest.hexdigest()}
 
 
 def _store(entry: Path, ids: list[np.ndarray]) -> None:
@@ -92,6 +108,7 @@ def _store(entry: Path, ids: list[np.ndarray]) -> None:
     try:
         datasets.Dataset.from_dict({"input_ids": [row.tolist() for row in ids]}).save_to_disk(
             str(staging / "data"))
+        (staging / "data" / CHECKSUM).write_text(json.dumps(_checksum(ids)))
         os.replace(staging / "data", entry)  # atomic: readers see all of it or nothing
     except OSError as err:
         if not entry.is_dir():  # another process may have won the race; that is fine

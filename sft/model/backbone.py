@@ -37,6 +37,8 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     path = resolve_model_path(name_or_path)
+    if Path(path).is_absolute() and not Path(path).exists():
+        raise SFTConfigError(f"model.name_or_path: folder not found: {path}")
 
     def load():
         try:

@@ -63,6 +63,9 @@ class BackboneEvalMode(Callback):
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module) -> None:
         pl_module.backbone.eval()
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module) -> None:
+        pl_module.backbone.eval()  # a run resumed mid-epoch skips that epoch's start
+
 
 class LayerwiseFineTune(FullFineTune):
     """Base of the strategies that know the backbone's layers; LR decays by `decay` per layer.
@@ -178,6 +181,10 @@ class GradualUnfreezing(BaseFinetuning):
 
     def finetune_function(self, pl_module, epoch: int, optimizer) -> None:
         self.strategy.thaw(pl_module, epoch)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module) -> None:
+        # A run resumed mid-epoch skips that epoch's start: thaw as the schedule has it now.
+        self.strategy.thaw(pl_module, trainer.current_epoch)
 
 
 class ReinitTop(LayerwiseFineTune):

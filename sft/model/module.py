@@ -6,6 +6,7 @@ from functools import partial
 
 import pytorch_lightning as pl
 import torch
+from torch import nn
 from torchmetrics import MeanMetric
 
 from sft.metrics import metric_key, per_class_metrics, predictions, summary_metrics
@@ -46,6 +47,15 @@ class SFTModule(pl.LightningModule):
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         self.test_report: dict = {}
+        # Epoch means of the training losses, kept here rather than in Lightning's own
+        # accumulators so that they are saved in checkpoints: a run resumed mid-epoch then
+        # logs the same epoch mean as one that was never stopped.
+        self.train_means = nn.ModuleDict({"loss": _persistent_mean()})
+        if regularizer is not None:
+            self.train_means["reg_loss"] = _persistent_mean()
+            with torch.no_grad():
+                for name in regularizer.terms(self):
+                    self.train_means[f"reg_{name}"] = _persistent_mean()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(input_ids, attention_mask))
@@ -54,19 +64,26 @@ class SFTModule(pl.LightningModule):
         outputs = self(batch["input_ids"], batch["attention_mask"])
         loss = self._loss(outputs, batch["labels"])
         size = batch["labels"].shape[0]
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        self._log_mean("loss", "train/loss", loss, size, on_step=True, prog_bar=True)
         if self.regularizer is not None:
             terms = self.regularizer.terms(self)
             penalty = sum(terms.values())
-            self.log("train/reg_loss", penalty, on_step=True, on_epoch=True, batch_size=size)
+            self._log_mean("reg_loss", "train/reg_loss", penalty, size, on_step=True)
             for name, value in terms.items():
-                self.log(f"train/reg/{name}", value, on_step=False, on_epoch=True,
-                         batch_size=size)
+                self._log_mean(f"reg_{name}", f"train/reg/{name}", value, size, on_step=False)
             loss = loss + penalty
         return loss
 
-    def on_train_epoch_start(self):
-        # After the callbacks' hook, so gradual unfreezing has set this epoch's trainable set.
+    def _log_mean(self, slot: str, name: str, value: torch.Tensor, size: int, on_step: bool,
+                  prog_bar: bool = False) -> None:
+        """Log `value` per step (if `on_step`) and as the epoch mean weighted by batch size."""
+        mean = self.train_means[slot]
+        mean(value.detach(), size)  # forward: accumulate, and keep the batch value for the step
+        self.log(name, mean, on_step=on_step, on_epoch=True, prog_bar=prog_bar, batch_size=size)
+
+    def on_train_epoch_end(self):
+        # At the end rather than the start: a run resumed mid-epoch skips the epoch-start hooks.
+        # The trainable set is still this epoch's (gradual unfreezing changes it at the start).
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         total = sum(p.numel() for p in self.parameters())
         self.log_dict({"params/trainable": float(trainable), "params/total": float(total)})
@@ -134,3 +151,9 @@ class SFTModule(pl.LightningModule):
         scheduler = self.scheduler_factory(optimizer, num_training_steps=steps)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+
+def _persistent_mean() -> MeanMetric:
+    mean = MeanMetric()
+    mean.persistent(True)  # in the module's state_dict, hence in checkpoints
+    return mean

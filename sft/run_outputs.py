@@ -1,0 +1,93 @@
+"""What a run leaves behind besides its metrics: config and report artifacts, the registered
+model's name, and the summary printed at the end. Secret-looking values are masked in
+everything that is logged (sft.masking)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from sft.masking import mask_config, mask_overrides
+from sft.reports import per_class_table, plot_confusion_matrix, write_per_class_report
+from sft.schema import cfg_choice
+
+
+def hydra_overrides() -> list[str] | None:
+    """The command line's overrides (None outside a Hydra app)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return list(HydraConfig.get().overrides.task)
+
+
+def write_config(cfg: DictConfig, run_dir: Path) -> list[Path]:
+    """`config.yaml` (resolved, secrets masked) and `overrides.yaml` (likewise) in the run folder."""
+    config_path = run_dir / "config.yaml"
+    OmegaConf.save(OmegaConf.create(mask_config(OmegaConf.to_container(cfg, resolve=True))),
+                   config_path)
+    paths = [config_path]
+    overrides = hydra_overrides()
+    if overrides is not None:
+        overrides_path = run_dir / "overrides.yaml"
+        OmegaConf.save(OmegaConf.create(mask_overrides(overrides)), overrides_path)
+        paths.append(overrides_path)
+    return paths
+
+
+def write_reports(module, test_metrics: dict, run_dir: Path) -> list[Path]:
+    """Test metrics, per-class report and confusion matrix."""
+    paths = []
+    if test_metrics:
+        metrics_path = run_dir / "test_metrics.json"
+        metrics_path.write_text(json.dumps(test_metrics, indent=2, sort_keys=True) + "\n")
+        paths.append(metrics_path)
+    report = module.test_report
+    if "f1" in report:
+        table = per_class_table(module.label_names, report)
+        paths += write_per_class_report(table, run_dir)
+    if "confusion" in report:  # single-label; multilabel has a 2x2 matrix per label instead
+        paths.append(plot_confusion_matrix(report["confusion"], module.label_names,
+                                           run_dir / "confusion_matrix.png"))
+    return paths
+
+
+def registered_model_name(cfg: DictConfig) -> str | None:
+    """logger.registered_model_name; `auto`: <data>-<model>, e.g. drug-reviews-minilm."""
+    name = cfg.logger.get("registered_model_name")
+    if name != "auto":
+        return name
+    model = cfg_choice(cfg, "model")
+    if model == "hf":  # any folder or hub id: named after its last part
+        model = str(cfg.model.name_or_path).rstrip("/").rsplit("/", 1)[-1]
+    return re.sub(r"[^a-z0-9]+", "-", f"{cfg.data.name}-{model}".lower()).strip("-")
+
+
+def example_texts(datamodule, count: int = 2) -> list[str]:
+    """A few texts for the logged model's input example (test split first)."""
+    for split in ("test", "val", "train"):
+        if split in datamodule.examples:
+            return list(datamodule.examples[split].texts[:count])
+    return []
+
+
+def print_summary(cfg, tracker, test_metrics: dict, best_score, run_dir: Path,
+                  model_uri: str | None = None) -> None:
+    """The best monitored value, the test metrics and where the run and the model are."""
+    lines = [""]
+    if best_score is not None:
+        lines.append(f"Best {cfg.monitor.metric}: {best_score:.4f}")
+    if test_metrics:
+        lines.append("Test metrics (best checkpoint):")
+        width = max(len(k) for k in test_metrics)
+        lines += [f"  {k:<{width}}  {v:.4f}" for k, v in sorted(test_metrics.items())]
+    lines += tracker.describe()
+    lines.append(f"Run folder: {run_dir}")
+    if model_uri:
+        lines.append(f"Model: {model_uri}")
+        lines.append(f"  serve: MLFLOW_TRACKING_URI={tracker.tracking_uri} mlflow models serve "
+                     f"-m {model_uri} --env-manager local -p 5000")
+    print("\n".join(lines))

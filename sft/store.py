@@ -1,0 +1,100 @@
+"""Where runs are recorded: the tracking URI made absolute, and checked before a run starts.
+
+A store that cannot be used (a server that does not answer, a database that cannot be
+written) fails at once with one line naming logger.tracking_uri, instead of a traceback or
+MLflow's minutes of retries. Several processes may share one SQLite store: creating its
+tables is done by one of them at a time (a file lock), and a write that finds the database
+locked is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from pathlib import Path
+
+from sft.errors import SFTConfigError
+
+RETRIES = 12
+
+
+def with_retry(call, *args, **kwargs):
+    """Run an MLflow client call, retrying while SQLite reports a locked database."""
+    for attempt in range(RETRIES):
+        try:
+            return call(*args, **kwargs)
+        except Exception as err:  # MlflowException wraps sqlalchemy's OperationalError
+            if "database is locked" not in str(err) or attempt == RETRIES - 1:
+                raise
+            time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+
+
+
+def absolute_tracking_uri(uri: str) -> str:
+    """sqlite:///relative.db -> sqlite:////abs/relative.db (creating the folder); others as given."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):]).expanduser().resolve()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise SFTConfigError(f"logger.tracking_uri: cannot create {err.filename or path.parent}"
+                                 f" ({err.strerror})") from None
+        return f"sqlite:///{path}"
+    return uri
+
+
+def open_client(uri: str):
+    """An MlflowClient for `uri`, checked: one line, at once, when the store cannot be used."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
+        return MlflowClient(uri)
+    try:
+        # A client creates or upgrades the store's tables: one process at a time, or two that
+        # start on a new store both try to create them and one fails.
+        with _creation_lock(uri):
+            client = MlflowClient(uri)
+            with_retry(client.search_experiments, max_results=1)
+        return client
+    except MlflowException as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SFTConfigError(f"logger.tracking_uri: cannot use the tracking store {uri} "
+                             f"({first})") from None
+    except OSError as err:  # the lock file: a folder that cannot be written
+        raise SFTConfigError(f"logger.tracking_uri: cannot use the tracking store {uri} "
+                             f"({err.strerror}: {err.filename})") from None
+
+
+@contextlib.contextmanager
+def _creation_lock(uri: str):
+    """An exclusive lock on `<db>.lock` beside a SQLite store (no lock for other stores)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    with open(f"{uri[len('sqlite:///'):]}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _check_server(uri: str, timeout_s: float = 5.0) -> None:
+    """One quick request: any HTTP answer means a server is there; no answer is an error."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return  # it answered (perhaps behind auth or a proxy): MLflow's calls will tell
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        reason = getattr(reason, "strerror", None) or str(reason)
+        raise SFTConfigError(f"logger.tracking_uri: cannot reach the MLflow tracking server "
+                             f"at {uri} ({reason})") from None
