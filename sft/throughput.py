@@ -1,0 +1,90 @@
+"""How fast training runs: the time spent in training steps alone (validation excluded), the
+samples, padded tokens and FLOPs they processed, and the time from process start to the first
+finished step. Logged at the end of fit as `time/train_s`, `time/first_step_s`,
+`perf/train_samples_per_s`, `perf/train_tokens_per_s` and `perf/train_gflops_per_s`.
+
+FLOPs follow the usual estimate for transformer training: 6 x (non-embedding parameters) per
+token, plus the attention matmuls, 12 x layers x hidden x sequence length per token
+(forward and backward, on padded batches: what the hardware actually computes).
+"""
+
+from __future__ import annotations
+
+import time
+
+from pytorch_lightning.callbacks import Callback
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (None where that cannot be read)."""
+    try:
+        import psutil
+
+        return time.time() - psutil.Process().create_time()
+    except Exception:  # psutil missing or /proc unreadable: report nothing rather than guess
+        return None
+
+
+def flop_model(module) -> tuple[int, int, int]:
+    """(non-embedding parameters of backbone and head, layers, hidden size) of an SFTModule."""
+    encoder = module.backbone.encoder
+    embeddings = encoder.get_input_embeddings()
+    embedding_params = sum(p.numel() for p in getattr(encoder, "embeddings", embeddings)
+                           .parameters()) if embeddings is not None else 0
+    total = sum(p.numel() for p in module.backbone.parameters())
+    head = sum(p.numel() for p in module.head.parameters())
+    config = encoder.config
+    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
+    hidden = int(getattr(config, "hidden_size", 0) or 0)
+    return total - embedding_params + head, layers, hidden
+
+
+class TrainClock(Callback):
+    """Times training steps (not validation) and counts what they processed."""
+
+    def __init__(self) -> None:
+        self.train_s = 0.0
+        self.samples = 0
+        self.tokens = 0
+        self.attention = 0  # sum over batches of batch * length^2
+        self.first_step_s: float | None = None
+        self._started: float | None = None
+        self._last: float | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._started is None:  # the epoch's first batch, or the first after validation
+            self._started = time.perf_counter()
+        size, length = batch["input_ids"].shape
+        self.samples += size
+        self.tokens += size * length
+        self.attention += size * length * length
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._last = time.perf_counter()
+        if self.first_step_s is None:
+            self.first_step_s = process_age()
+
+    def _pause(self) -> None:
+        if self._started is not None and self._last is not None:
+            self.train_s += self._last - self._started
+        self._started = None
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._pause()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._pause()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._pause()
+        if trainer.logger is None or self.train_s <= 0:
+            return
+        params, layers, hidden = flop_model(pl_module)
+        flops = 6 * params * self.tokens + 12 * layers * hidden * self.attention
+        metrics = {"time/train_s": self.train_s,
+                   "perf/train_samples_per_s": self.samples / self.train_s,
+                   "perf/train_tokens_per_s": self.tokens / self.train_s,
+                   "perf/train_gflops_per_s": flops / self.train_s / 1e9}
+        if self.first_step_s is not None:
+            metrics["time/first_step_s"] = self.first_step_s
+        trainer.logger.log_metrics(metrics, step=trainer.global_step)
