@@ -3,7 +3,8 @@
 The same model (all-MiniLM-L6-v2, mean pooling, a linear head), data (the drug-review train
 split, the same 85/15 split), loss (class-weighted cross-entropy) and hyperparameters (AdamW,
 lr 1e-4, weight decay 0.01 except biases and norms, linear warmup over 10% of steps, gradient
-clipping at 1.0, batch 16, max length 256, fp32, seed 42), three ways:
+clipping at 1.0, batch 16, max length 256, seed 42) and precision (what sft's `trainer.precision:
+auto` picks on this machine: bf16 autocast where the CPU has native bf16, else fp32), three ways:
 
   sft      `sft-train` through its real entry point: composed config, Lightning, MLflow on
   plain    a bare PyTorch loop over sft's tokenized, length-grouped batches (the floor)
@@ -15,8 +16,9 @@ steps only (validation excluded everywhere). Not run by CI:
 
   python benchmarks/train_throughput.py --mode quick     # 10 batches, 1 epoch, 3 repetitions
   python benchmarks/train_throughput.py --mode full      # the default experiment: 6 epochs
+  python benchmarks/train_throughput.py --precision 32-true   # every way in fp32
 
-Writes outputs/bench/train_throughput-<mode>-<time>.json (ratios under `sft_over_plain` and
+Writes outputs/bench/train_throughput-<mode>-<precision>-<time>.json (ratios under `sft_over_plain` and
 `sft_over_trainer`) and prints a table.
 """
 
@@ -37,6 +39,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's sft, also when another one is installed
 WAYS = ("sft", "plain", "trainer")
 MODES = {"quick": {"epochs": 1, "batches": 10, "reps": 3},
          "full": {"epochs": 6, "batches": None, "reps": 3}}
@@ -51,12 +54,15 @@ def main() -> None:
     parser.add_argument("--mode", choices=sorted(MODES), default="quick")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per way")
     parser.add_argument("--ways", default=",".join(WAYS), help="comma-separated subset")
+    parser.add_argument("--precision", choices=["auto", "32-true", "bf16-mixed"], default="auto",
+                        help="of every way; auto: what sft picks here (bf16 where native)")
     parser.add_argument("--out", default=str(ROOT / "outputs" / "bench"))
     parser.add_argument("--worker", choices=WAYS, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return run_worker(args.worker, args.mode, Path(args.result))
+    os.environ["SFT_BENCH_PRECISION"] = args.precision  # the workers inherit it
     ways = args.ways.split(",")
     reps = args.reps or MODES[args.mode]["reps"]
     peak = gemm_peak_gflops()
@@ -71,7 +77,8 @@ def main() -> None:
     report = summarize(runs, peak, args.mode, reps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"train_throughput-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = out / (f"train_throughput-{args.mode}-{report['settings']['precision']}-"
+                  f"{time.strftime('%Y%m%d-%H%M%S')}.json")
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(table(report))
     print(f"\nwritten: {path}")
@@ -101,7 +108,7 @@ def summarize(runs: dict, peak: float, mode: str, reps: int) -> dict:
                      "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
                      "val_f1_macro": results[-1]["val_f1_macro"],
                      "val_acc": results[-1]["val_acc"], "runs": results}
-    report = {"mode": mode, "repetitions": reps, "settings": SETTINGS,
+    report = {"mode": mode, "repetitions": reps, "settings": {**SETTINGS, "precision": precision()},
               "epochs": MODES[mode]["epochs"], "train_batches": MODES[mode]["batches"],
               "gemm_peak_gflops": peak, "machine": machine(), "ways": ways}
     if "sft" in ways and "plain" in ways:
@@ -116,6 +123,7 @@ def summarize(runs: dict, peak: float, mode: str, reps: int) -> dict:
 def table(report: dict) -> str:
     lines = [f"\nmode {report['mode']}, {report['repetitions']} repetitions, "
              f"{report['machine']['cpu']} ({report['machine']['threads']} threads), "
+             f"precision {report['settings']['precision']}, "
              f"fp32 GEMM peak {report['gemm_peak_gflops']:.0f} GFLOP/s",
              "| way | samples/s (median) | MFU | time to first step | peak RSS | val macro F1 |",
              "|---|---|---|---|---|---|"]
@@ -153,6 +161,22 @@ def gemm_peak_gflops(size: int = 2048, repeat: int = 10) -> float:
 
 # -- the workers ----------------------------------------------------------------------------
 
+def precision() -> str:
+    """--precision (passed to the workers in the environment); `auto`: sft's choice on this
+    machine. Every way trains with the same."""
+    from sft.precision import auto_precision
+
+    chosen = os.environ.get("SFT_BENCH_PRECISION", "auto")
+    return auto_precision("cpu") if chosen == "auto" else chosen
+
+
+def autocast():
+    """bf16 autocast when that is the precision, else nothing (for the plain loop)."""
+    from sft.precision import BF16
+
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision() == BF16)
+
+
 def run_worker(way: str, mode: str, result: Path) -> None:
     outcome = {"sft": sft_worker, "plain": plain_worker, "trainer": trainer_worker}[way](MODES[mode])
     outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -167,7 +191,8 @@ def sft_worker(mode: dict) -> dict:
 
     out = Path.cwd() / "outputs"
     argv = ["sft-train", f"paths.outputs={out}", f"trainer.max_epochs={mode['epochs']}",
-            f"optimizer.lr={SETTINGS['lr']}", f"data.batch_size={SETTINGS['batch_size']}"]
+            f"optimizer.lr={SETTINGS['lr']}", f"data.batch_size={SETTINGS['batch_size']}",
+            f"trainer.precision={precision()}"]
     if mode["batches"]:
         argv.append(f"+trainer.limit_train_batches={mode['batches']}")
     sys.argv = argv
@@ -245,7 +270,7 @@ def evaluate(model, data) -> dict:
 
     metrics = summary_metrics("multiclass", len(data.labels.names))
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         for batch in data.val_dataloader():
             out = model(batch["input_ids"], batch["attention_mask"])["logits"]
             metrics.update(predictions("multiclass", out), batch["labels"])
@@ -276,7 +301,8 @@ def plain_worker(mode: dict) -> dict:
             if step == steps_per_epoch:
                 break
             started = started or time.perf_counter()
-            out = model(batch["input_ids"], batch["attention_mask"], batch["labels"])
+            with autocast():
+                out = model(batch["input_ids"], batch["attention_mask"], batch["labels"])
             out["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), SETTINGS["clip"])
             optimizer.step()
@@ -294,6 +320,7 @@ def trainer_worker(mode: dict) -> dict:
     from transformers import (DataCollatorWithPadding, Trainer, TrainerCallback,
                               TrainingArguments)
 
+    from sft.precision import BF16
     from sft.throughput import process_age
 
     data, tokenizer, backbone, head, loss = shared_parts()
@@ -321,6 +348,7 @@ def trainer_worker(mode: dict) -> dict:
         max_grad_norm=SETTINGS["clip"], max_steps=steps, seed=SETTINGS["seed"],
         train_sampling_strategy="group_by_length", eval_strategy="no", save_strategy="no",
         logging_steps=10, report_to=[], use_cpu=True, dataloader_num_workers=0,
+        bf16=precision() == BF16,
         disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=dataset,
                       data_collator=DataCollatorWithPadding(tokenizer),

@@ -41,7 +41,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class ResumableCheckpoint(pl.Callback):
     """`last.ckpt` every `every_n_train_steps` steps (0: only when a signal stops the run)."""
 
-    def __init__(self, dirpath: str, every_n_train_steps: int = 50):
+    def __init__(self, dirpath: str, every_n_train_steps: int = 100):
         if int(every_n_train_steps) < 0:
             raise SFTConfigError(f"config key 'callbacks.resume_checkpoint.every_n_train_steps' "
                                  f"must be >= 0, got {every_n_train_steps}")

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from sft.errors import SFTConfigError
 
 # Metrics that measure the machine, not the model: never compared.
-UNCOMPARED = ("time/", "lr-")
+UNCOMPARED = ("time/", "perf/", "lr-")
 CHECKED_TAGS = ("sft.git_commit", "sft.git_dirty", "sft.version.torch", "sft.version.transformers",
                 "sft.version.pytorch-lightning", "sft.data.train_sha256", "sft.data.val_sha256",
                 "sft.data.test_sha256")

@@ -55,6 +55,7 @@ class BackboneSchema:
     pooling: Pooling = Pooling.mean
     max_length: int = 256
     trust_remote_code: bool = False
+    attn_implementation: str = "auto"
 
 
 @dataclass

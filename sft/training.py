@@ -28,6 +28,7 @@ from sft.model.backbone import load_tokenizer
 from sft.model.losses import balanced_class_weights
 from sft.model.module import SFTModule
 from sft.model.saving import save_model
+from sft.precision import resolve_precision
 from sft.masking import mask_overrides
 from sft.provenance import flatten, git_state, package_versions
 from sft.resume import Resume, save_run_config
@@ -50,6 +51,7 @@ def train(cfg: DictConfig, resume: Resume | None = None) -> float | None:
     cache_before = Counter(memo.STATS)
     run_dir = Path(cfg.paths.run_dir)
     check_writable(cfg)
+    resolve_precision(cfg.trainer)  # before the params are logged: they say which it was
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     tracker = instantiate(cfg.logger)
     guard = resume_checkpoint(cfg)
@@ -251,6 +253,7 @@ def build_trainer(cfg: DictConfig, logger, run_dir: Path, extra_callbacks=()) ->
     callbacks = [instantiate(c) for k, c in cfg.callbacks.items()
                  if c is not None and k != "resume_checkpoint"]
     callbacks += list(extra_callbacks)
+    resolve_precision(cfg.trainer)  # `auto` is sft's, not Lightning's (train() resolved it already)
     return instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
                        default_root_dir=str(run_dir))
 

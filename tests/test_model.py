@@ -207,3 +207,19 @@ def test_warmup_schedule_warms_up_then_decays():
     constant = warmup_schedule(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.5),
                                num_training_steps=10, name="constant", warmup=0.0)
     assert constant.get_last_lr() == [0.5]
+
+
+def test_attention_kernels_are_chosen_and_compute_the_same(tiny_model_dir):
+    from sft.errors import SFTConfigError
+
+    auto = Backbone(str(tiny_model_dir), max_length=32).eval()
+    expected = "sdpa" if torch.cuda.is_available() else "eager"  # eager trains faster on CPU
+    assert auto.encoder.config._attn_implementation == expected
+    sdpa = Backbone(str(tiny_model_dir), max_length=32, attn_implementation="sdpa").eval()
+    assert sdpa.encoder.config._attn_implementation == "sdpa"
+    ids = torch.tensor([[2, 10, 11, 12, 3], [2, 13, 3, 0, 0]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        torch.testing.assert_close(auto(ids, mask), sdpa(ids, mask), rtol=1e-4, atol=1e-5)
+    with pytest.raises(SFTConfigError, match="model.attn_implementation=nope: not available"):
+        Backbone(str(tiny_model_dir), max_length=32, attn_implementation="nope")

@@ -32,10 +32,13 @@ def interrupt_at(step: int, signum: int, out: Path) -> list[str]:
             f"+callbacks.stop.signum={int(signum)}", f"+callbacks.stop.marker={out}/signalled"]
 
 
+TIMINGS = ("time/", "perf/")  # the machine's durations and speeds
+
+
 def histories(client, run) -> dict[str, list[tuple[int, float]]]:
     """Every metric's (step, value) history, in step order; the machine's timings left out."""
     return {key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
-            for key in run.data.metrics if not key.startswith("time/")}
+            for key in run.data.metrics if not key.startswith(TIMINGS)}
 
 
 def only_run(out: Path):
@@ -69,9 +72,9 @@ def assert_same_run(client, run, uninterrupted) -> None:
     assert set(got) == set(uninterrupted["histories"])
     for key, expected in uninterrupted["histories"].items():
         assert got[key] == expected, key
-    final = {k: v for k, v in run.data.metrics.items() if not k.startswith("time/")}
+    final = {k: v for k, v in run.data.metrics.items() if not k.startswith(TIMINGS)}
     assert final == {k: v for k, v in uninterrupted["run"].data.metrics.items()
-                     if not k.startswith("time/")}
+                     if not k.startswith(TIMINGS)}
 
 
 def test_kill_9_mid_epoch_then_resume_continues_the_run_and_matches(uninterrupted,

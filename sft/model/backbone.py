@@ -54,7 +54,7 @@ class Backbone(nn.Module):
     """A transformers `AutoModel` plus pooling: token states -> one vector per input."""
 
     def __init__(self, name_or_path: str, pooling: str = "mean", max_length: int = 256,
-                 trust_remote_code: bool = False):
+                 trust_remote_code: bool = False, attn_implementation: str = "auto"):
         super().__init__()
         if pooling not in POOLINGS:
             raise SFTConfigError(f"model.pooling: unknown pooling '{pooling}' "
@@ -63,6 +63,7 @@ class Backbone(nn.Module):
         self.pooling = pooling
         self.max_length = max_length
         self.encoder = load_pretrained(resolve_model_path(name_or_path), trust_remote_code)
+        set_attention(self.encoder, attn_implementation)
         limit = getattr(self.encoder.config, "max_position_embeddings", None)
         if limit is not None and max_length > limit:
             raise SFTConfigError(f"model.max_length={max_length} exceeds the model's limit of "
@@ -80,6 +81,28 @@ class Backbone(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
         return pool_output(out, attention_mask, self.pooling)
+
+
+def set_attention(encoder: nn.Module, wanted: str) -> None:
+    """Switch the encoder's attention kernel. `auto`: eager on a machine without CUDA, else
+    what transformers chose (sdpa where the model supports it).
+
+    On CPU the eager matmuls train faster than SDPA's kernels at these sequence lengths: on
+    this project's 2-core EPYC, MiniLM steps over real length-grouped batches took 0.93x the
+    SDPA time in bf16 and 0.90x in fp32 (torch 2.13; see the README's Speed section).
+    """
+    if wanted == "auto":
+        if torch.cuda.is_available():
+            return
+        wanted = "eager"
+    current = getattr(encoder.config, "_attn_implementation", None)
+    if wanted == current:
+        return
+    try:
+        encoder.set_attn_implementation(wanted)
+    except (ValueError, ImportError, AttributeError) as err:
+        raise SFTConfigError(f"model.attn_implementation={wanted}: not available for this model "
+                             f"({_first_line(err)})") from None
 
 
 def pool_output(encoder_output, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
