@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("--ways", default=",".join(WAYS), help="comma-separated subset")
     parser.add_argument("--precision", choices=["auto", "32-true", "bf16-mixed"], default="auto",
                         help="of every way; auto: what sft picks here (bf16 where native)")
+    parser.add_argument("--batches", type=int, help="train batches per epoch (quick mode: 10)")
+    parser.add_argument("--sft-overrides", default="",
+                        help="extra sft-train overrides, space-separated (to find overheads)")
     parser.add_argument("--out", default=str(ROOT / "outputs" / "bench"))
     parser.add_argument("--worker", choices=WAYS, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -63,9 +66,16 @@ def main() -> None:
     if args.worker:
         return run_worker(args.worker, args.mode, Path(args.result))
     os.environ["SFT_BENCH_PRECISION"] = args.precision  # the workers inherit it
+    os.environ["SFT_BENCH_OVERRIDES"] = args.sft_overrides
+    if args.batches:
+        MODES[args.mode]["batches"] = args.batches
+        os.environ["SFT_BENCH_BATCHES"] = str(args.batches)
     ways = args.ways.split(",")
     reps = args.reps or MODES[args.mode]["reps"]
-    peak = gemm_peak_gflops()
+    from sft.precision import BF16
+
+    # MFU is measured against the matmul speed of the precision the ways train in.
+    peak = gemm_peak_gflops(torch.bfloat16 if precision() == BF16 else torch.float32)
     runs: dict[str, list[dict]] = {w: [] for w in ways}
     for rep in range(reps):
         for way in ways[rep % len(ways):] + ways[: rep % len(ways)]:  # rotate the order
@@ -108,7 +118,8 @@ def summarize(runs: dict, peak: float, mode: str, reps: int) -> dict:
                      "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
                      "val_f1_macro": results[-1]["val_f1_macro"],
                      "val_acc": results[-1]["val_acc"], "runs": results}
-    report = {"mode": mode, "repetitions": reps, "settings": {**SETTINGS, "precision": precision()},
+    report = {"mode": mode, "repetitions": reps,
+              "sft_overrides": os.environ.get("SFT_BENCH_OVERRIDES", ""), "settings": {**SETTINGS, "precision": precision()},
               "epochs": MODES[mode]["epochs"], "train_batches": MODES[mode]["batches"],
               "gemm_peak_gflops": peak, "machine": machine(), "ways": ways}
     if "sft" in ways and "plain" in ways:
@@ -124,7 +135,8 @@ def table(report: dict) -> str:
     lines = [f"\nmode {report['mode']}, {report['repetitions']} repetitions, "
              f"{report['machine']['cpu']} ({report['machine']['threads']} threads), "
              f"precision {report['settings']['precision']}, "
-             f"fp32 GEMM peak {report['gemm_peak_gflops']:.0f} GFLOP/s",
+             f"{'bf16' if 'bf16' in report['settings']['precision'] else 'fp32'} GEMM peak "
+             f"{report['gemm_peak_gflops']:.0f} GFLOP/s",
              "| way | samples/s (median) | MFU | time to first step | peak RSS | val macro F1 |",
              "|---|---|---|---|---|---|"]
     for way, r in report["ways"].items():
@@ -148,9 +160,9 @@ def machine() -> dict:
             "python": platform.python_version()}
 
 
-def gemm_peak_gflops(size: int = 2048, repeat: int = 10) -> float:
-    """This machine's fp32 matmul speed: the ceiling for model FLOP utilisation."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def gemm_peak_gflops(dtype=torch.float32, size: int = 2048, repeat: int = 10) -> float:
+    """This machine's matmul speed in `dtype`: the ceiling for model FLOP utilisation."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     for _ in range(3):
         a @ b
     started = time.perf_counter()
@@ -178,6 +190,8 @@ def autocast():
 
 
 def run_worker(way: str, mode: str, result: Path) -> None:
+    if os.environ.get("SFT_BENCH_BATCHES"):
+        MODES[mode]["batches"] = int(os.environ["SFT_BENCH_BATCHES"])
     outcome = {"sft": sft_worker, "plain": plain_worker, "trainer": trainer_worker}[way](MODES[mode])
     outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result.write_text(json.dumps(outcome))
@@ -193,6 +207,7 @@ def sft_worker(mode: dict) -> dict:
     argv = ["sft-train", f"paths.outputs={out}", f"trainer.max_epochs={mode['epochs']}",
             f"optimizer.lr={SETTINGS['lr']}", f"data.batch_size={SETTINGS['batch_size']}",
             f"trainer.precision={precision()}"]
+    argv += os.environ.get("SFT_BENCH_OVERRIDES", "").split()
     if mode["batches"]:
         argv.append(f"+trainer.limit_train_batches={mode['batches']}")
     sys.argv = argv
