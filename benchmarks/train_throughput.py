@@ -3,8 +3,9 @@
 The same model (all-MiniLM-L6-v2, mean pooling, a linear head), data (the drug-review train
 split, the same 85/15 split), loss (class-weighted cross-entropy) and hyperparameters (AdamW,
 lr 1e-4, weight decay 0.01 except biases and norms, linear warmup over 10% of steps, gradient
-clipping at 1.0, batch 16, max length 256, seed 42) and precision (what sft's `trainer.precision:
-auto` picks on this machine: bf16 autocast where the CPU has native bf16, else fp32), three ways:
+clipping at 1.0, batch 16, max length 256, seed 42) and precision (--precision: sft's default
+32-true, or auto: bf16 autocast where the CPU has native bf16, as `trainer.precision=auto`), three
+ways:
 
   sft      `sft-train` through its real entry point: composed config, Lightning, MLflow on
   plain    a bare PyTorch loop over sft's tokenized, length-grouped batches (the floor)
@@ -16,7 +17,7 @@ steps only (validation excluded everywhere). Not run by CI:
 
   python benchmarks/train_throughput.py --mode quick     # 10 batches, 1 epoch, 3 repetitions
   python benchmarks/train_throughput.py --mode full      # the default experiment: 6 epochs
-  python benchmarks/train_throughput.py --precision 32-true   # every way in fp32
+  python benchmarks/train_throughput.py --precision auto      # every way in bf16 where native
 
 Writes outputs/bench/train_throughput-<mode>-<precision>-<time>.json (ratios under `sft_over_plain` and
 `sft_over_trainer`) and prints a table.
@@ -54,8 +55,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=sorted(MODES), default="quick")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per way")
     parser.add_argument("--ways", default=",".join(WAYS), help="comma-separated subset")
-    parser.add_argument("--precision", choices=["auto", "32-true", "bf16-mixed"], default="auto",
-                        help="of every way; auto: what sft picks here (bf16 where native)")
+    parser.add_argument("--precision", choices=["auto", "32-true", "bf16-mixed"],
+                        default="32-true", help="of every way (default: sft's default); auto: "
+                        "what trainer.precision=auto picks here (bf16 where native)")
     parser.add_argument("--batches", type=int, help="train batches per epoch (quick mode: 10)")
     parser.add_argument("--sft-overrides", default="",
                         help="extra sft-train overrides, space-separated (to find overheads)")
@@ -178,7 +180,7 @@ def precision() -> str:
     machine. Every way trains with the same."""
     from sft.precision import auto_precision
 
-    chosen = os.environ.get("SFT_BENCH_PRECISION", "auto")
+    chosen = os.environ.get("SFT_BENCH_PRECISION", "32-true")
     return auto_precision("cpu") if chosen == "auto" else chosen
 
 

@@ -174,7 +174,7 @@ class ResumableCheckpoint(pl.Callback):
         self._saved_at = trainer.global_step
         loader = trainer.train_dataloader
         self._loader = loader.state_dict() if hasattr(loader, "state_dict") else None
-        trainer.save_checkpoint(partial)
+        trainer.save_checkpoint(partial, weights_only=False)  # with the optimizer: to resume
         self._loader = None
         # This batch's metrics are logged at step global_step - 1 (Lightning counts logging
         # steps from 0 and optimizer steps from 1).

@@ -6,7 +6,8 @@ and CPUs with AVX512-BF16 or AMX (on this project's 2-core EPYC, a MiniLM traini
 about 0.65x the fp32 time; see benchmarks/train_throughput.py). Elsewhere it converts back and
 forth and is slower than fp32, so `auto` picks fp32 there. The choice is written into the
 run's config before anything is logged, so the run's params say which one it trained with and
-a rerun from them (sft-reproduce) uses the same.
+a rerun from them (sft-reproduce) uses the same. The default stays 32-true: bf16 changes the
+metrics a little, and differently on different CPUs.
 """
 
 from __future__ import annotations
