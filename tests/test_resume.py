@@ -101,20 +101,27 @@ def test_kill_9_mid_epoch_then_resume_continues_the_run_and_matches(uninterrupte
     assert_same_run(client, run, uninterrupted)
 
 
-def test_sigterm_stops_at_the_step_with_a_checkpoint_marks_killed_and_resumes(
-        uninterrupted, tiny_model_dir, toy_data, tmp_path):
+def stopped_by(signum: int, step: int, tiny_model_dir, toy_data, tmp_path):
+    """Train until `signum` arrives at the end of step `step`; check that the run stopped
+    there with a checkpoint, one line naming it, and KILLED in MLflow; return the run."""
     stopped = run_sft("train", *overrides(tiny_model_dir, toy_data, tmp_path,
-                                          *interrupt_at(5, signal.SIGTERM, tmp_path)),
+                                          *interrupt_at(step, signum, tmp_path)),
                       cwd=tmp_path)
-    assert stopped.returncode == 128 + signal.SIGTERM
-    client, run = only_run(tmp_path)
+    assert stopped.returncode == 128 + signum
+    _, run = only_run(tmp_path)
     assert run.info.status == "KILLED"
     path = Path(run.data.tags["sft.run_dir"]) / "checkpoints" / "last.ckpt"
     assert stopped.stderr.strip().splitlines()[-1] == (
-        f"sft-train: stopped by SIGTERM; checkpoint: {path}; resume: sft-train "
-        f"resume={run.info.run_id}")
+        f"sft-train: stopped by {signal.Signals(signum).name}; checkpoint: {path}; resume: "
+        f"sft-train resume={run.info.run_id}")
     assert "Traceback" not in stopped.stderr
-    assert checkpoint(run)["global_step"] == 5  # the step the signal came in, finished
+    assert checkpoint(run)["global_step"] == step  # the step the signal came in, finished
+    return run
+
+
+def test_sigterm_stops_at_the_step_with_a_checkpoint_marks_killed_and_resumes(
+        uninterrupted, tiny_model_dir, toy_data, tmp_path):
+    stopped_by(signal.SIGTERM, 5, tiny_model_dir, toy_data, tmp_path)
 
     resumed = run_sft("train", "resume=last", f"paths.outputs={tmp_path}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -124,17 +131,8 @@ def test_sigterm_stops_at_the_step_with_a_checkpoint_marks_killed_and_resumes(
 
 def test_sigint_stops_with_a_checkpoint_and_marks_the_run_killed(tiny_model_dir, toy_data,
                                                                  tmp_path):
-    stopped = run_sft("train", *overrides(tiny_model_dir, toy_data, tmp_path,
-                                          *interrupt_at(4, signal.SIGINT, tmp_path)),
-                      cwd=tmp_path)
-    assert stopped.returncode == 128 + signal.SIGINT
-    _, run = only_run(tmp_path)
-    assert run.info.status == "KILLED"
+    run = stopped_by(signal.SIGINT, 4, tiny_model_dir, toy_data, tmp_path)
     path = Path(run.data.tags["sft.run_dir"]) / "checkpoints" / "last.ckpt"
-    assert stopped.stderr.strip().splitlines()[-1] == (
-        f"sft-train: stopped by SIGINT; checkpoint: {path}; resume: sft-train "
-        f"resume={run.info.run_id}")
-    assert checkpoint(run)["global_step"] == 4
 
     # A checkpoint is read with weights_only=True: one that would run code is refused.
     marker = tmp_path / "code-ran"
