@@ -50,6 +50,13 @@ def export_task(cfg) -> None:
         source = (run_model(cfg.run_id, cfg.tracking_uri, Path(tmp)) if cfg.run_id
                   else resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp)))
         reference = load(source, backend="torch")
+        if reference.featurizer is not None:  # an image or audio model
+            if str(cfg.format) == "onnx":
+                raise SFTConfigError("format=onnx: only text models export to ONNX; use "
+                                     "format=folder for image and audio models")
+            if not cfg.parity_texts:
+                raise SFTConfigError("parity_texts: an image or audio model is checked on "
+                                     "files: set parity_texts=[path, ...]")
         target = Path(staging) / "export"
         if str(cfg.format) == "onnx":
             from sft.onnx_export import export_onnx

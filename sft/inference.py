@@ -1,4 +1,5 @@
-"""`sft.load(folder)`: a fine-tuned model as a Predictor, texts in, predictions out.
+"""`sft.load(folder)`: a fine-tuned model as a Predictor, texts in, predictions out (image
+and audio models: file paths in).
 
 The one prediction code path: `sft-predict`, the MLflow model (`mlflow models serve`) and
 `sft-export` all go through `Predictor`. A runner turns padded token ids into the head's raw
@@ -92,12 +93,17 @@ class TorchRunner:
         self.device = device
         self.net = load_network(folder, spec, trust_remote_code).to(device)
 
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def __call__(self, input_ids: np.ndarray | None = None,
+                 attention_mask: np.ndarray | None = None, **features: np.ndarray) -> np.ndarray:
+        """Text: ids and mask; images and audio: their `pixel_values` / `input_values`."""
         import torch
 
+        def tensor(array):
+            return None if array is None else torch.from_numpy(array).to(self.device)
+
         with torch.inference_mode():
-            out = self.net(torch.from_numpy(input_ids).to(self.device),
-                           torch.from_numpy(attention_mask).to(self.device))
+            out = self.net(tensor(input_ids), tensor(attention_mask),
+                           **{k: tensor(v) for k, v in features.items()})
         return out.float().cpu().numpy()
 
 
@@ -123,8 +129,12 @@ class OnnxRunner:
 class Predictor:
     """Tokenize like training did, run in length-sorted batches, post-process per task."""
 
-    def __init__(self, folder: Path, spec: dict, tokenizer, runner, backend: str):
+    def __init__(self, folder: Path, spec: dict, tokenizer, runner, backend: str,
+                 featurizer=None):
+        """`featurizer` (images, audio; sft.data.media): file paths -> model inputs; then
+        `tokenizer` is that model's processor."""
         self.folder = Path(folder)
+        self.featurizer = featurizer
         self.spec = spec
         self.task = spec["task"]
         self.labels = list(spec.get("labels") or [])
@@ -144,6 +154,8 @@ class Predictor:
     def logits(self, texts: Sequence[str], batch_size: int = 32,
                progress: bool = False) -> np.ndarray:
         """The head's raw outputs, shape (len(texts), num_outputs), in the order of `texts`."""
+        if self.featurizer is not None:
+            return self._media_logits(self.encode(texts), batch_size, progress)
         ids = self.encode(texts)
         out = np.zeros((len(ids), int(self.spec["num_outputs"])), dtype=np.float32)
         order = np.argsort([-len(row) for row in ids], kind="stable")  # little padding
@@ -156,14 +168,28 @@ class Predictor:
         bar.close()
         return out
 
-    def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Token ids per text, cleaned and truncated as in training (special tokens added)."""
+    def _media_logits(self, paths: list[str], batch_size: int, progress: bool) -> np.ndarray:
+        """Raw outputs for image or audio files, featurized as training's eval splits were."""
+        out = np.zeros((len(paths), int(self.spec["num_outputs"])), dtype=np.float32)
+        bar = _progress(len(paths), progress)
+        for start in range(0, len(paths), batch_size):
+            out[start: start + batch_size] = self.runner(
+                **self.featurizer(paths[start: start + batch_size]))
+            bar.update(min(batch_size, len(paths) - start))
+        bar.close()
+        return out
+
+    def encode(self, texts: Sequence[str]):
+        """Token ids per text, cleaned and truncated as in training (special tokens added);
+        image and audio models: the file paths, checked."""
         if isinstance(texts, str):
             raise SFTDataError("expected a list of texts, got a single string")
         texts = list(texts)
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise SFTDataError(f"input {i}: expected a string, got {type(text).__name__}")
+        if self.featurizer is not None:
+            return texts  # read and featurized batch by batch (sft.data.media)
         if self.spec.get("clean_text"):
             from sft.data.labels import clean
 
@@ -200,6 +226,9 @@ def load(path: str | Path, backend: str = "auto", device: str = "cpu",
         backend = "torch" if any((folder / f).is_file() for f in TORCH_WEIGHTS) else "onnx"
     if backend == "onnx" and not (folder / ONNX_FILE).is_file():
         raise SFTConfigError(f"{folder}: no {ONNX_FILE} (export one with sft-export format=onnx)")
+    modality = spec.get("modality", "text")
+    if modality != "text":
+        return _load_media(folder, spec, modality, backend, device, trust_remote_code)
     from transformers import AutoTokenizer
 
     try:
@@ -208,11 +237,29 @@ def load(path: str | Path, backend: str = "auto", device: str = "cpu",
         raise SFTConfigError(f"{folder}: cannot load the tokenizer "
                              f"({str(err).strip() or type(err).__name__})".splitlines()[0]
                              ) from None
-    if tokenizer.pad_token_id is None:
+    from sft.data.tokenize import ensure_pad_token
+
+    if ensure_pad_token(tokenizer).pad_token_id is None:
         raise SFTConfigError(f"{folder}: the tokenizer has no pad token")
     runner = (OnnxRunner(folder / ONNX_FILE) if backend == "onnx"
               else TorchRunner(folder, spec, device, trust_remote_code))
     return Predictor(folder, spec, tokenizer, runner, backend)
+
+
+def _load_media(folder: Path, spec: dict, modality: str, backend: str, device: str,
+                trust_remote_code: bool) -> Predictor:
+    """An image or audio model: its processor, the featurizer training used, the network."""
+    from sft.data.media import MODALITIES, featurizer, load_processor
+
+    if modality not in MODALITIES:
+        raise SFTConfigError(f"{folder}: modality '{modality}' is not one this sft can predict "
+                             f"({', '.join(MODALITIES)}); upgrade sft")
+    if backend != "torch":
+        raise SFTConfigError(f"{folder}: {modality} models run with backend=torch only")
+    processor = load_processor(str(folder), modality, trust_remote_code)
+    runner = TorchRunner(folder, spec, device, trust_remote_code)
+    return Predictor(folder, spec, processor, runner, backend,
+                     featurizer=featurizer(modality, processor, spec))
 
 
 def model_folder(path: str | Path) -> Path:

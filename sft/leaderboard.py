@@ -74,6 +74,9 @@ def summarize_sweep(tracker, keys: list[str], out_dir: Path) -> str:
     paths = [out_dir / "leaderboard.csv", out_dir / "leaderboard.md"]
     if keys and table[f"best/{metric}"].notna().any():
         paths.append(plot_sweep(table, keys, f"best/{metric}", out_dir / "sweep_plot.png"))
+    curves = plot_learning_curves(tracker.client, runs, metric, out_dir / "learning_curves.png")
+    if curves is not None:
+        paths.append(curves)
     for path in paths:
         tracker.log_artifact(path)
     best = table.iloc[0]
@@ -120,6 +123,32 @@ def plot_sweep(table: pd.DataFrame, keys: list[str], score: str, path: Path) -> 
         ax.set_xlabel(key)
         ax.set_ylabel(score)
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_learning_curves(client, runs, metric: str, path: Path) -> Path | None:
+    """`metric` per epoch of every run, one line each (None when no run logged it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    histories = {run.info.run_name: client.get_metric_history(run.info.run_id, metric)
+                 for run in runs}
+    histories = {name: h for name, h in histories.items() if h}
+    if not histories:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, history in histories.items():
+        points = sorted(history, key=lambda m: m.step)
+        ax.plot(range(1, len(points) + 1), [m.value for m in points], marker="o", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -34,6 +34,8 @@ def predict_task(cfg) -> None:
         frame = read_input(cfg.input, cfg.text_column)
         texts = texts_of(frame, cfg.text_column, cfg.input)
         predictor = load(folder, backend=str(cfg.backend))
+        if predictor.featurizer is not None and cfg.input != STDIO:
+            texts = media_paths(texts, cfg.input)
         started = time.perf_counter()
         records = predictor.predict(texts, batch_size=cfg.batch_size, progress=cfg.progress)
         seconds = time.perf_counter() - started
@@ -45,12 +47,22 @@ def predict_task(cfg) -> None:
 
 
 def read_input(source: str, text_column: str):
-    """The input table: a data file, or one text per non-empty line of stdin."""
+    """The input table: a data file, one text per non-empty line of stdin, or a folder of
+    images or audio files (one row per file, its path in `text_column`)."""
     import pandas as pd
 
     if source == STDIO:
         lines = [line.rstrip("\r\n") for line in sys.stdin]
         return pd.DataFrame({text_column: [line for line in lines if line.strip()]})
+    if Path(source).expanduser().is_dir():
+        from sft.data.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+
+        folder = Path(source).expanduser()
+        files = sorted(str(f.resolve()) for f in folder.rglob("*") if f.is_file()
+                       and f.suffix.lower() in IMAGE_EXTENSIONS + AUDIO_EXTENSIONS)
+        if not files:
+            raise SFTDataError(f"input: the folder {folder} holds no image or audio files")
+        return pd.DataFrame({text_column: files})
     from sft.data.sources import locate, read_table
 
     return read_table(locate(str(source), "input"), "input")
@@ -68,6 +80,14 @@ def texts_of(frame, text_column: str, source: str) -> list[str]:
             raise SFTDataError(f"{source} row {row}: empty text in column '{text_column}'")
         texts.append(text)
     return texts
+
+
+def media_paths(paths: list[str], source: str) -> list[str]:
+    """Image or audio paths of a table, relative ones read from the table's folder (as in
+    training)."""
+    base = Path(source).expanduser()
+    base = base if base.is_dir() else base.parent
+    return [p if Path(p).expanduser().is_absolute() else str(base / p) for p in paths]
 
 
 def _missing(value) -> bool:

@@ -49,6 +49,9 @@ RANGES = [
     ("trainer.max_epochs", 0, False, None, False),
     ("trainer.accumulate_grad_batches", 0, False, None, False),
     ("model.max_length", 0, False, None, False),
+    ("data.crop_scale", 0.0, False, 1.0, True),
+    ("data.max_seconds", 0.0, False, None, False),
+    ("data.size", 0, False, None, False),
     ("head.dropout", 0.0, True, 1.0, False),
     ("loss.label_smoothing", 0.0, True, 1.0, False),
     ("loss.gamma", 0.0, True, None, False),
@@ -131,17 +134,28 @@ def cfg_choice(cfg: DictConfig, group: str) -> str:
         return str(HydraConfig.get().runtime.choices[group])
     except (ValueError, KeyError, ImportError):  # composed outside a Hydra app (tests, API)
         target = cfg[group].get("_target_")
-        return _choice_with_target(group, target) or str(target or group).rsplit(".", 1)[-1]
+        return (_choice_with_target(group, target, cfg[group])
+                or str(target or group).rsplit(".", 1)[-1])
 
 
-def _choice_with_target(group: str, target) -> str | None:
-    """The shipped choice of `group` whose YAML names `target` (the first, by file name)."""
+def _choice_with_target(group: str, target, node=None) -> str | None:
+    """The shipped choice of `group` whose YAML names `target`; when several do (every model
+    config names the Backbone), the one whose values agree with `node` on the most keys (a
+    `???` value agrees with anything), the first by file name on a tie."""
     from pathlib import Path
 
+    # Raw values (interpolations unresolved): a choice file alone cannot resolve `${paths...}`.
+    values = OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else {}
+    best, best_score = None, -1
     for path in sorted((Path(__file__).resolve().parent.parent / "conf" / group).glob("*.yaml")):
-        if OmegaConf.load(path).get("_target_") == target:
-            return path.stem
-    return None
+        choice = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        if choice.get("_target_") != target:
+            continue
+        score = sum(1 for key, value in choice.items()
+                    if value == "???" or (key in values and values[key] == value))
+        if score > best_score:
+            best, best_score = path.stem, score
+    return best
 
 
 def check_schema(node: DictConfig, schema: type, group: str | None = None) -> None:

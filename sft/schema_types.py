@@ -34,6 +34,11 @@ class Scope(Enum):
     all = "all"
 
 
+class Init(Enum):
+    pretrained = "pretrained"
+    random = "random"
+
+
 class ScheduleName(Enum):
     linear = "linear"
     cosine = "cosine"
@@ -56,6 +61,7 @@ class BackboneSchema:
     max_length: int = 256
     trust_remote_code: bool = False
     attn_implementation: str = "auto"
+    init: Init = Init.pretrained
 
 
 @dataclass
@@ -226,6 +232,66 @@ class TextDataSchema:
 
 
 @dataclass
+class ImageDataSchema:
+    _target_: str = MISSING
+    name: str = MISSING
+    train_path: str = MISSING
+    val_path: Optional[str] = None
+    test_path: Optional[str] = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.0
+    path_column: str = "path"
+    label_column: str = "label"
+    task: TaskName = TaskName.auto
+    label_separator: str = ","
+    threshold: float = 0.5
+    hflip: bool = False
+    crop_scale: float = 1.0
+    normalize: bool = True
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    num_workers: int = 0
+
+
+@dataclass
+class DigitsDataSchema:
+    _target_: str = MISSING
+    name: str = MISSING
+    root: str = MISSING
+    size: int = 32
+    digits: List[int] = field(default_factory=lambda: list(range(10)))
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    task: TaskName = TaskName.multiclass
+    hflip: bool = False
+    crop_scale: float = 1.0
+    normalize: bool = True
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    num_workers: int = 0
+
+
+@dataclass
+class AudioDataSchema:
+    _target_: str = MISSING
+    name: str = MISSING
+    train_path: str = MISSING
+    val_path: Optional[str] = None
+    test_path: Optional[str] = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.0
+    path_column: str = "path"
+    label_column: str = "label"
+    task: TaskName = TaskName.auto
+    label_separator: str = ","
+    threshold: float = 0.5
+    max_seconds: float = 10.0
+    batch_size: int = 16
+    eval_batch_size: int = 32
+    num_workers: int = 0
+
+
+@dataclass
 class MLflowSchema:
     _target_: str = MISSING
     tracking_uri: str = MISSING
@@ -267,12 +333,16 @@ SCHEMAS: Dict[str, type] = {
     "sft.model.regularizers.L2SP": L2SPSchema,
     "sft.model.finetune.FullFineTune": FullFineTuneSchema,
     "sft.model.finetune.LinearProbe": FullFineTuneSchema,
+    "sft.model.finetune.FreezeFeatureEncoder": FullFineTuneSchema,
     "sft.model.finetune.LayerwiseLRDecay": LayerwiseSchema,
     "sft.model.finetune.FreezeBottom": FreezeBottomSchema,
     "sft.model.finetune.GradualUnfreeze": GradualUnfreezeSchema,
     "sft.model.finetune.ReinitTop": ReinitTopSchema,
     "sft.model.lora.LoRA": LoRASchema,
     "sft.data.TextDataModule": TextDataSchema,
+    "sft.data.ImageFolderDataModule": ImageDataSchema,
+    "sft.data.DigitsDataModule": DigitsDataSchema,
+    "sft.data.AudioFolderDataModule": AudioDataSchema,
     "sft.tracking.MLflowTracker": MLflowSchema,
     "sft.tracking.LocalTracker": NullTrackerSchema,
 }

@@ -31,7 +31,8 @@ def swept_keys(config: DictConfig) -> list[str]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
-    keys = [str(k) for k in params]
+    # `+group=...` adds a group: the key is the group (a `+` is no MLflow param name).
+    keys = [str(k).lstrip("+~") for k in params]
     overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
     keys += [o.key_or_group for o in overrides if o.is_sweep_override() and o.key_or_group
              not in keys]
@@ -45,7 +46,7 @@ def sweep_overrides(config: DictConfig) -> dict[str, str]:
         key, _, value = str(line).partition("=")
         found[key.lstrip("+~")] = value
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
-    found.update({str(k): str(v) for k, v in params.items()})
+    found.update({str(k).lstrip("+~"): str(v) for k, v in params.items()})
     return found
 
 

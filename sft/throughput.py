@@ -54,7 +54,9 @@ class TrainClock(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self._started is None:  # the epoch's first batch, or the first after validation
             self._started = time.perf_counter()
-        size, length = batch["input_ids"].shape
+        size = batch["labels"].shape[0]
+        # Images and audio have no tokens: their tokens and attention terms stay 0.
+        length = batch["input_ids"].shape[1] if "input_ids" in batch else 0
         self.samples += size
         self.tokens += size * length
         self.attention += size * length * length
@@ -79,12 +81,13 @@ class TrainClock(Callback):
         self._pause()
         if trainer.logger is None or self.train_s <= 0:
             return
-        params, layers, hidden = flop_model(pl_module)
-        flops = 6 * params * self.tokens + 12 * layers * hidden * self.attention
         metrics = {"time/train_s": self.train_s,
-                   "perf/train_samples_per_s": self.samples / self.train_s,
-                   "perf/train_tokens_per_s": self.tokens / self.train_s,
-                   "perf/train_gflops_per_s": flops / self.train_s / 1e9}
+                   "perf/train_samples_per_s": self.samples / self.train_s}
+        if self.tokens:  # text: the token-based FLOP estimate applies
+            params, layers, hidden = flop_model(pl_module)
+            flops = 6 * params * self.tokens + 12 * layers * hidden * self.attention
+            metrics["perf/train_tokens_per_s"] = self.tokens / self.train_s
+            metrics["perf/train_gflops_per_s"] = flops / self.train_s / 1e9
         if self.first_step_s is not None:
             metrics["time/first_step_s"] = self.first_step_s
         trainer.logger.log_metrics(metrics, step=trainer.global_step)

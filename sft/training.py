@@ -80,7 +80,8 @@ def train(cfg: DictConfig, resume: Resume | None = None) -> float | None:
         model_dir = save_model(module, datamodule.tokenizer,
                                OmegaConf.to_container(cfg.head, resolve=True),
                                cfg.model.max_length, run_dir / "model",
-                               clean_text=bool(cfg.data.get("clean_text", False)))
+                               clean_text=bool(cfg.data.get("clean_text", False)),
+                               extra=datamodule.spec_fields())
         logged = time.perf_counter()
         model_uri = tracker.log_model(model_dir, example_texts(datamodule),
                                       registered_model_name(cfg))
@@ -139,6 +140,8 @@ def check_writable(cfg: DictConfig) -> None:
 
 def check_vocabulary(datamodule, module: SFTModule) -> None:
     """Every token id the tokenizer produced has a row in the model's embeddings."""
+    if datamodule.modality != "text":
+        return
     rows = module.backbone.encoder.get_input_embeddings().num_embeddings
     top = max((int(ids.max()) for ds in datamodule.datasets.values() for ids in ds.input_ids
                if len(ids)), default=-1)
@@ -170,9 +173,21 @@ def prepare_data(cfg: DictConfig, tracker, resumed: bool = False):
                       **{f"sft.data.{k}_sha256": v
                          for k, v in datamodule.data_fingerprint().items()}})
     log.info("Loading %s", cfg.model.name_or_path)
-    tokenizer = load_tokenizer(cfg.model.name_or_path, cfg.model.trust_remote_code)
-    datamodule.tokenize(tokenizer, cfg.model.max_length, cfg.paths.cache_dir)
+    processor = load_processor(cfg.model.name_or_path, datamodule.modality,
+                               cfg.model.trust_remote_code)
+    datamodule.encode(processor, cfg.model.max_length, cfg.paths.cache_dir)
     return datamodule
+
+
+def load_processor(name_or_path: str, modality: str, trust_remote_code: bool):
+    """What turns the data into model inputs: the tokenizer (text), the image processor or
+    the audio feature extractor saved with the model."""
+    if modality == "text":
+        return load_tokenizer(name_or_path, trust_remote_code)
+    from sft.data.media import load_processor as load_media_processor
+    from sft.model.backbone import resolve_model_path
+
+    return load_media_processor(resolve_model_path(name_or_path), modality, trust_remote_code)
 
 
 def expected_task(cfg: DictConfig) -> str:

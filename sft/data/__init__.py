@@ -1,16 +1,22 @@
-"""Everything before the batch: sources, validation, labels, tokenization, batching.
+"""Everything before the batch: sources, validation, labels, tokenization, batching; images
+and audio (media, media_module).
 
-`TextDataModule` is imported lazily so that the light modules here (sources, labels) do not
-pull in Lightning.
+The data modules are imported lazily so that the light modules here (sources, labels, media)
+do not pull in Lightning.
 """
+
+MODULES = {"TextDataModule": "sft.data.module",
+           "ImageFolderDataModule": "sft.data.media_module",
+           "AudioFolderDataModule": "sft.data.media_module",
+           "DigitsDataModule": "sft.data.media_module"}
 
 
 def __getattr__(name):
-    if name == "TextDataModule":
-        from sft.data.module import TextDataModule
+    if name in MODULES:
+        import importlib
 
-        return TextDataModule
+        return getattr(importlib.import_module(MODULES[name]), name)
     raise AttributeError(name)
 
 
-__all__ = ["TextDataModule"]
+__all__ = list(MODULES)

@@ -28,6 +28,8 @@ class TextDataModule(pl.LightningDataModule):
     labels and the tokenizer comes with the model.
     """
 
+    modality = "text"  # what the model's processor takes: a tokenizer
+
     def __init__(self, name: str, train_path: str, val_path: str | None = None,
                  test_path: str | None = None, val_fraction: float = 0.1,
                  test_fraction: float = 0.0, text_column: str = "text",
@@ -58,7 +60,7 @@ class TextDataModule(pl.LightningDataModule):
         self.fingerprints: dict[str, str] = {}
         self.labels: LabelSpace | None = None
         self.pad_token_id = 0
-        self.tokenizer = None
+        self.tokenizer = None  # the processor saved with the model (text: the tokenizer)
 
     # -- files -> validated splits ------------------------------------------------------
 
@@ -68,12 +70,7 @@ class TextDataModule(pl.LightningDataModule):
             path = self.paths[split]
             if path is None:
                 continue
-            key = f"data.{split}_path"
-            source = locate(str(path), key)
-            frame = read_table(source, key)
-            self.fingerprints[split] = fingerprint(source)
-            self.examples[split] = extract(frame, source.display, self.text_column,
-                                           self.label_column, self.clean_text)
+            self.examples[split] = self._read_split(split, str(path))
         self.labels = infer_label_space(self.examples["train"], self.label_column,
                                         self.requested_task, loss_task, self.label_separator)
         self.labels.threshold = self.threshold
@@ -84,6 +81,15 @@ class TextDataModule(pl.LightningDataModule):
         if self.standardize:
             self._standardize()
         return self.labels
+
+    def _read_split(self, split: str, path: str) -> Examples:
+        """The texts and labels of one split's file (and its fingerprint)."""
+        key = f"data.{split}_path"
+        source = locate(path, key)
+        frame = read_table(source, key)
+        self.fingerprints[split] = fingerprint(source)
+        return extract(frame, source.display, self.text_column, self.label_column,
+                       self.clean_text)
 
     def _standardize(self) -> None:
         """Record the train split's target mean and std; the model learns (y - mean) / std."""
@@ -141,6 +147,14 @@ class TextDataModule(pl.LightningDataModule):
         return dict(self.fingerprints)
 
     # -- tokenization -------------------------------------------------------------------
+
+    def encode(self, processor, max_length: int, cache_dir: str | None) -> None:
+        """Turn every split into model inputs with the model's processor (text: tokenize)."""
+        self.tokenize(processor, max_length, cache_dir)
+
+    def spec_fields(self) -> dict:
+        """What prediction needs beyond the tokenizer (sft_model.json): nothing for text."""
+        return {}
 
     def tokenize(self, tokenizer, max_length: int, cache_dir: str | None) -> None:
         """Tokenize every split (cached); set the pad token for batching."""

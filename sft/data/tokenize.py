@@ -41,6 +41,21 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256((spec + extra).encode()).hexdigest()
 
 
+def ensure_pad_token(tokenizer):
+    """Give a tokenizer without a pad token (GPT-2 and most decoders) its end-of-text token as
+    the pad token; returns the tokenizer.
+
+    Batches are right-padded and every pooling reads the attention mask (`last_token` picks
+    the last real token), so what the pad id is never reaches the head; it only has to be a
+    valid id. The saved model folder keeps the setting, so prediction pads the same way.
+    """
+    if tokenizer.pad_token_id is None:
+        fallback = tokenizer.eos_token or tokenizer.unk_token
+        if fallback is not None:
+            tokenizer.pad_token = fallback
+    return tokenizer
+
+
 def cache_key(texts: list[str], tokenizer_id: str, max_length: int) -> str:
     digest = hashlib.sha256(f"{tokenizer_id}|{max_length}|{len(texts)}".encode())
     for text in texts:

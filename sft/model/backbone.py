@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sft.data.tokenize import ensure_pad_token
 from sft.errors import SFTConfigError
 from sft.memo import cached
 
@@ -17,6 +18,7 @@ from sft.memo import cached
 # non-padding token's state (for decoder backbones, where only that token has seen the whole
 # input; batches are right-padded).
 POOLINGS = ("mean", "cls", "pooler", "max", "last_token")
+INITS = ("pretrained", "random")
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -42,10 +44,11 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
 
     def load():
         try:
-            return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as err:
             raise SFTConfigError(f"model.name_or_path: cannot load a tokenizer from '{path}' "
                                  f"({_first_line(err)})") from None
+        return ensure_pad_token(tokenizer)
 
     return cached("tokenizer", (path, _folder_version(path), trust_remote_code), load)
 
@@ -54,7 +57,11 @@ class Backbone(nn.Module):
     """A transformers `AutoModel` plus pooling: token states -> one vector per input."""
 
     def __init__(self, name_or_path: str, pooling: str = "mean", max_length: int = 256,
-                 trust_remote_code: bool = False, attn_implementation: str = "auto"):
+                 trust_remote_code: bool = False, attn_implementation: str = "auto",
+                 init: str = "pretrained"):
+        """`init`: `pretrained` loads the folder's weights; `random` builds the same
+        architecture from its config.json with fresh weights (drawn from the run's seed): the
+        from-scratch baseline a transfer is compared with."""
         super().__init__()
         if pooling not in POOLINGS:
             raise SFTConfigError(f"model.pooling: unknown pooling '{pooling}' "
@@ -62,7 +69,12 @@ class Backbone(nn.Module):
         self.name_or_path = name_or_path
         self.pooling = pooling
         self.max_length = max_length
-        self.encoder = load_pretrained(resolve_model_path(name_or_path), trust_remote_code)
+        if init not in INITS:
+            raise SFTConfigError(f"model.init: unknown init '{init}' (choices: {', '.join(INITS)})")
+        self.init = init
+        path = resolve_model_path(name_or_path)
+        self.encoder = (load_pretrained(path, trust_remote_code) if init == "pretrained"
+                        else random_model(path, trust_remote_code))
         set_attention(self.encoder, attn_implementation)
         limit = getattr(self.encoder.config, "max_position_embeddings", None)
         if limit is not None and max_length > limit:
@@ -70,7 +82,7 @@ class Backbone(nn.Module):
                                  f"{limit} positions")
         if pooling == "pooler" and getattr(self.encoder, "pooler", None) is None:
             raise SFTConfigError("model.pooling=pooler: this model has no pooler; use mean or cls")
-        self.hidden_size = int(self.encoder.config.hidden_size)
+        self.hidden_size = hidden_size(self.encoder.config)
         if pooling != "pooler" and getattr(self.encoder, "pooler", None) is not None:
             # Unused: it gets no gradient, so it is not counted or optimized as trainable.
             self.encoder.pooler.requires_grad_(False)
@@ -78,9 +90,30 @@ class Backbone(nn.Module):
         # mode, so without this dropout would stay off during fine-tuning.
         self.encoder.train()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+    def forward(self, input_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, **features) -> torch.Tensor:
+        """Token ids and mask (text), or `pixel_values` (images) / `input_values` (audio)."""
+        out = self.encoder(**model_inputs(input_ids, attention_mask, features))
         return pool_output(out, attention_mask, self.pooling)
+
+
+def model_inputs(input_ids, attention_mask, features: dict) -> dict:
+    """The keyword arguments for the encoder: text ids and mask, or the media features."""
+    if input_ids is None:
+        return features
+    return {"input_ids": input_ids, "attention_mask": attention_mask, **features}
+
+
+def hidden_size(config) -> int:
+    """Width of the pooled vector: `hidden_size`, or the last stage's channels (ResNet,
+    ConvNeXt: `hidden_sizes`)."""
+    size = getattr(config, "hidden_size", None)
+    if size is None and getattr(config, "hidden_sizes", None):
+        size = config.hidden_sizes[-1]
+    if size is None:
+        raise SFTConfigError(f"model.name_or_path: cannot tell the output width of a "
+                             f"{type(config).__name__} (no hidden_size or hidden_sizes)")
+    return int(size)
 
 
 def set_attention(encoder: nn.Module, wanted: str) -> None:
@@ -105,11 +138,23 @@ def set_attention(encoder: nn.Module, wanted: str) -> None:
                              f"({_first_line(err)})") from None
 
 
-def pool_output(encoder_output, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """One vector per input from an encoder's output, whatever the pooling (`pooler` too)."""
+def pool_output(encoder_output, attention_mask: torch.Tensor | None,
+                pooling: str) -> torch.Tensor:
+    """One vector per input from an encoder's output, whatever the pooling (`pooler` too).
+
+    Convolutional image models (ResNet, ConvNeXt) give feature maps [batch, channels, h, w]:
+    their positions are pooled like tokens, and their pooler's [batch, channels, 1, 1] is
+    flattened. Images and fixed-length audio come without a mask: every position counts.
+    """
     if pooling == "pooler":
-        return encoder_output.pooler_output
-    return pool(encoder_output.last_hidden_state, attention_mask, pooling)
+        return encoder_output.pooler_output.flatten(1)
+    states = encoder_output.last_hidden_state
+    if states.dim() == 4:
+        states = states.flatten(2).transpose(1, 2)
+    if attention_mask is None or attention_mask.shape[:2] != states.shape[:2]:
+        # No mask, or one over audio samples rather than the encoder's frames.
+        attention_mask = torch.ones(states.shape[:2], dtype=torch.long, device=states.device)
+    return pool(states, attention_mask, pooling)
 
 
 def pool(states: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -134,6 +179,22 @@ def load_pretrained(path: str, trust_remote_code: bool = False) -> nn.Module:
     """
     return cached("weights", (path, _folder_version(path), trust_remote_code),
                   lambda: _load_pretrained(path, trust_remote_code), copy=copy.deepcopy)
+
+
+def random_model(path: str, trust_remote_code: bool = False) -> nn.Module:
+    """The architecture of the model at `path` (its config.json) with freshly initialized
+    weights, in fp32; the folder needs no weights."""
+    from transformers import AutoConfig, AutoModel
+
+    if not Path(path).exists() and Path(path).is_absolute():
+        raise SFTConfigError(f"model.name_or_path: folder not found: {path}")
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        return AutoModel.from_config(config, trust_remote_code=trust_remote_code,
+                                     dtype=torch.float32)
+    except (OSError, ValueError) as err:
+        raise SFTConfigError(f"model.name_or_path: cannot build a model from the config in "
+                             f"'{path}' ({_first_line(err)})") from None
 
 
 def _folder_version(path: str) -> tuple:

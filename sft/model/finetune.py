@@ -214,3 +214,18 @@ class ReinitTop(LayerwiseFineTune):
                     # transformers skips tensors marked as loaded from a checkpoint.
                     param._is_hf_initialized = False
                 init(owner)
+
+
+class FreezeFeatureEncoder(FullFineTune):
+    """Speech models (wav2vec2, HuBERT): the convolutional feature encoder that turns the
+    waveform into frames stays frozen, as in their own fine-tuning recipes (it is generic
+    acoustics, and training it on little data destabilizes the rest); everything else trains."""
+
+    def prepare(self, module) -> None:
+        """Freeze the encoder's feature encoder (its `freeze_feature_encoder`)."""
+        encoder = module.backbone.encoder
+        freeze = getattr(encoder, "freeze_feature_encoder", None)
+        if freeze is None:
+            raise SFTConfigError(f"finetune=freeze_feature_encoder: {type(encoder).__name__} has "
+                                 f"no convolutional feature encoder (wav2vec2, HuBERT have one)")
+        freeze()

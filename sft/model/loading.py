@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from sft.errors import SFTConfigError
-from sft.model.backbone import _first_line, pool_output
+from sft.model.backbone import _first_line, hidden_size, model_inputs, pool_output
 from sft.model.saving import HEAD_FILE
 
 # Heads a model folder may name without trust_remote_code: the ones sft ships.
@@ -27,8 +27,9 @@ class SFTNet(nn.Module):
         self.pooling = pooling
         self.head = head
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+    def forward(self, input_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, **features) -> torch.Tensor:
+        out = self.encoder(**model_inputs(input_ids, attention_mask, features))
         return self.head(pool_output(out, attention_mask, self.pooling))
 
 
@@ -44,7 +45,7 @@ def load_network(folder: Path, spec: dict, trust_remote_code: bool = False) -> S
                                             trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as err:
         raise SFTConfigError(f"{folder}: cannot load the backbone ({_first_line(err)})") from None
-    head = build_head(spec["head"], int(encoder.config.hidden_size), int(spec["num_outputs"]),
+    head = build_head(spec["head"], hidden_size(encoder.config), int(spec["num_outputs"]),
                       trust_remote_code)
     head_path = Path(folder) / HEAD_FILE
     if not head_path.is_file():

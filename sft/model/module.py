@@ -57,11 +57,13 @@ class SFTModule(pl.LightningModule):
                 for name in regularizer.terms(self):
                     self.train_means[f"reg_{name}"] = _persistent_mean()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(input_ids, attention_mask))
+    def forward(self, input_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, **features) -> torch.Tensor:
+        """Text: token ids and mask; images and audio: their `pixel_values` / `input_values`."""
+        return self.head(self.backbone(input_ids, attention_mask, **features))
 
     def training_step(self, batch, batch_idx):
-        outputs = self(batch["input_ids"], batch["attention_mask"])
+        outputs = self(**_inputs(batch))
         loss = self._loss(outputs, batch["labels"])
         size = batch["labels"].shape[0]
         self._log_mean("loss", "train/loss", loss, size, on_step=True, prog_bar=True)
@@ -95,7 +97,7 @@ class SFTModule(pl.LightningModule):
         self._evaluate(batch, self.test_loss, self.test_metrics, self.test_per_class)
 
     def _evaluate(self, batch, loss_metric, metrics, per_class):
-        outputs = self(batch["input_ids"], batch["attention_mask"])
+        outputs = self(**_inputs(batch))
         targets = batch["labels"]
         loss_metric.update(self._loss(outputs, targets), weight=targets.shape[0])
         preds = self.predict_outputs(outputs)
@@ -151,6 +153,11 @@ class SFTModule(pl.LightningModule):
         scheduler = self.scheduler_factory(optimizer, num_training_steps=steps)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+
+def _inputs(batch: dict) -> dict:
+    """A batch's model inputs: everything but the labels."""
+    return {k: v for k, v in batch.items() if k != "labels"}
 
 
 def _persistent_mean() -> MeanMetric:

@@ -20,11 +20,13 @@ FORMAT = 1
 
 
 def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: Path,
-               clean_text: bool = False) -> Path:
+               clean_text: bool = False, extra: dict | None = None) -> Path:
     """Save `module` (an SFTModule) so that it can be rebuilt without Hydra or MLflow.
 
-    `clean_text`: the data was cleaned (sft.data.labels.clean) before tokenization, so
-    prediction cleans its inputs the same way.
+    `tokenizer`: the processor the model takes its inputs from (a tokenizer, an image
+    processor or an audio feature extractor). `clean_text`: the data was cleaned
+    (sft.data.labels.clean) before tokenization, so prediction cleans its inputs the same
+    way. `extra`: more spec fields (images and audio: `modality` and how to featurize).
     """
     from safetensors.torch import save_file
 
@@ -48,7 +50,8 @@ def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: P
             # multilabel: label i is predicted when sigmoid(output i) >= threshold.
             "threshold": module.threshold if module.task == "multilabel" else None,
             # regression with standardized targets: prediction = output * target_std + mean.
-            "target_mean": scale[0] if scale else None, "target_std": scale[1] if scale else None}
+            "target_mean": scale[0] if scale else None, "target_std": scale[1] if scale else None,
+            **(extra or {})}
     write_spec(spec, out_dir)
     return out_dir
 

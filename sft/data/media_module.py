@@ -1,0 +1,222 @@
+"""LightningDataModules for images and audio: a folder per class or a table of file paths and
+labels; the digits set that ships with scikit-learn. Same splits, labels, tasks and errors as
+text (TextDataModule); only reading and featurizing differ.
+
+An example's "text" is its file path: the logged MLflow model, `sft-predict` and `sft.load`
+take paths the same way the text models take texts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sft.data.batching import LengthGroupedBatchSampler, ResumableLoader
+from sft.data.labels import Examples, extract
+from sft.data.media import (AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, AudioFeaturizer,
+                            ImageFeaturizer)
+from sft.data.module import TextDataModule
+from sft.data.sources import fingerprint, locate, read_table
+from sft.errors import SFTDataError
+
+log = logging.getLogger(__name__)
+
+
+class MediaDataset(Dataset):
+    """File paths and targets of one split, featurized when a batch is drawn (augmented on
+    the train split, by seed, epoch and index, so a resumed run draws the same crops)."""
+
+    def __init__(self, paths: list[str], targets: np.ndarray, featurize, augment: bool,
+                 seed: int = 0):
+        self.paths = paths
+        self.targets = targets
+        self.featurize = featurize
+        self.augment = augment
+        self.seed = seed
+        self.sampler: LengthGroupedBatchSampler | None = None  # its epoch seeds augmentation
+        self.lengths = np.zeros(len(paths), dtype=np.int64)  # one shape: nothing to group
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        rng = None
+        if self.augment:
+            epoch = self.sampler.epoch if self.sampler is not None else 0
+            rng = np.random.default_rng([self.seed, epoch, index])
+        features = self.featurize([self.paths[index]], rng)
+        return {k: v[0] for k, v in features.items()}, self.targets[index]
+
+
+def stack_batch(items) -> dict:
+    """Stack equally shaped model inputs (pixel_values, input_values) and the targets."""
+    batch = {k: torch.from_numpy(np.stack([f[k] for f, _ in items])) for k in items[0][0]}
+    batch["labels"] = torch.from_numpy(np.asarray([t for _, t in items]))
+    return batch
+
+
+class MediaDataModule(TextDataModule):
+    """Base of the image and audio modules: files from a class-per-folder tree or a table."""
+
+    extensions: tuple[str, ...] = ()
+
+    def __init__(self, name: str, train_path: str, path_column: str = "path", **kwargs):
+        kwargs.setdefault("group_by_length", False)
+        super().__init__(name, train_path, text_column=path_column, **kwargs)
+        self.featurizer = None
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _read_split(self, split: str, path: str) -> Examples:
+        key = f"data.{split}_path"
+        folder = Path(path).expanduser()
+        if folder.is_dir():
+            return self._read_folder(folder, key)
+        source = locate(path, key)
+        if source.member is not None:
+            raise SFTDataError(f"{key}: a table of file paths cannot be inside an archive "
+                               f"({source.display}); extract it")
+        frame = read_table(source, key)
+        examples = extract(frame, source.display, self.text_column, self.label_column, False)
+        base = source.path.parent
+        paths = []
+        for row, value in zip(examples.rows, examples.texts):
+            file = Path(value).expanduser()
+            file = file if file.is_absolute() else base / file  # relative to the table
+            if not file.is_file():
+                raise SFTDataError(f"{source.display} row {row}: file not found in column "
+                                   f"'{self.text_column}': {file}")
+            paths.append(str(file.resolve()))
+        examples.texts = paths
+        self.fingerprints[split] = _files_fingerprint(paths, fingerprint(source))
+        return examples
+
+    def _read_folder(self, folder: Path, key: str) -> Examples:
+        """One subfolder per class; files with a known extension, at any depth below it."""
+        classes = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+        if not classes:
+            raise SFTDataError(f"{key}: {folder} has no class subfolders (expected "
+                               f"{folder}/<label>/<file>, or a table of paths and labels)")
+        paths, labels = [], []
+        for class_dir in classes:
+            files = sorted(str(f.resolve()) for f in class_dir.rglob("*")
+                           if f.is_file() and f.suffix.lower() in self.extensions)
+            if not files:
+                raise SFTDataError(f"{key}: class folder {class_dir} holds no "
+                                   f"{'/'.join(self.extensions)} files")
+            paths += files
+            labels += [class_dir.name] * len(files)
+        self.fingerprints[key.split(".")[1].removesuffix("_path")] = _files_fingerprint(paths, "")
+        return Examples(str(folder), paths, pd.Series(labels, dtype=object),
+                        np.arange(1, len(paths) + 1))
+
+    # -- featurizing --------------------------------------------------------------------
+
+    def encode(self, processor, max_length: int, cache_dir: str | None) -> None:
+        """Featurize lazily, batch by batch (augmentation differs every epoch anyway); each
+        modality's module says how, in `make_featurizer`."""
+        self.featurizer = self.make_featurizer(processor)
+        self.tokenizer = processor  # saved with the model, like a tokenizer
+        for split, examples in self.examples.items():
+            self.datasets[split] = MediaDataset(examples.texts, self.targets[split],
+                                                self.featurizer, augment=split == "train",
+                                                seed=self.seed)
+
+    def spec_fields(self) -> dict:
+        return self.featurizer.spec()
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        dataset = self.datasets[split]
+        sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=shuffle,
+                                            seed=self.seed, group_by_length=False)
+        dataset.sampler = sampler
+        loader = ResumableLoader if split == "train" else DataLoader
+        return loader(dataset, batch_sampler=sampler, collate_fn=stack_batch,
+                      num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+
+class ImageFolderDataModule(MediaDataModule):
+    """Image classification from a folder per class, or a table of image paths and labels."""
+
+    modality = "image"
+    extensions = IMAGE_EXTENSIONS
+
+    def __init__(self, name: str, train_path: str, hflip: bool = False, crop_scale: float = 1.0,
+                 normalize: bool = True, **kwargs):
+        super().__init__(name, train_path, **kwargs)
+        self.augmentation = {"hflip": hflip, "crop_scale": crop_scale, "normalize": normalize}
+
+    def make_featurizer(self, processor) -> ImageFeaturizer:
+        return ImageFeaturizer(processor, **self.augmentation)
+
+
+class AudioFolderDataModule(MediaDataModule):
+    """Audio classification from a folder per class (WAV, FLAC), or a table of paths."""
+
+    modality = "audio"
+    extensions = AUDIO_EXTENSIONS
+
+    def __init__(self, name: str, train_path: str, max_seconds: float = 10.0, **kwargs):
+        super().__init__(name, train_path, **kwargs)
+        self.max_seconds = max_seconds
+
+    def make_featurizer(self, processor) -> AudioFeaturizer:
+        return AudioFeaturizer(processor, self.max_seconds)
+
+
+class DigitsDataModule(ImageFolderDataModule):
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images), upsampled to `size`
+    pixels and written once as PNG files under `root`, then read like an image folder: an
+    image run that works offline out of the box. `digits` keeps a subset of the classes."""
+
+    def __init__(self, name: str, root: str, size: int = 32, digits: list[int] | None = None,
+                 **kwargs):
+        kwargs.setdefault("train_path", "")
+        super().__init__(name, **kwargs)
+        self.root = Path(root)
+        self.size = int(size)
+        self.digits = list(range(10)) if digits is None else [int(d) for d in digits]
+
+    def load(self, loss_task: str | None = None):
+        self.paths = {"train": str(self._write_pngs()), "val": None, "test": None}
+        return super().load(loss_task)
+
+    def _write_pngs(self) -> Path:
+        """The digits as PNGs in a folder per class, named by a hash of what is in them."""
+        from PIL import Image
+        from sklearn.datasets import load_digits
+
+        bad = sorted(set(self.digits) - set(range(10)))
+        if bad or not self.digits:
+            raise SFTDataError(f"data.digits: {bad or 'empty'}: digits are 0 to 9")
+        data = load_digits()
+        keep = np.isin(data.target, self.digits)
+        images, targets = data.images[keep], data.target[keep]
+        digest = hashlib.sha256(images.tobytes() + targets.tobytes()
+                                + str(self.size).encode()).hexdigest()[:16]
+        folder = self.root / f"{self.size}px-{digest}"
+        if not (folder / ".complete").is_file():
+            for i, (image, target) in enumerate(zip(images, targets)):
+                pixels = (image * (255.0 / 16.0)).round().astype(np.uint8)  # values 0..16
+                png = Image.fromarray(pixels, mode="L").resize((self.size, self.size),
+                                                               Image.BILINEAR)
+                out = folder / str(target) / f"{i:04d}.png"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                png.save(out)
+            (folder / ".complete").touch()  # a crashed writer leaves no half set in use
+        return folder
+
+
+def _files_fingerprint(paths: list[str], table: str) -> str:
+    """sha256 over the table's hash and each file's name and size (contents are not read:
+    an image folder can be large)."""
+    digest = hashlib.sha256(table.encode())
+    for path in paths:
+        digest.update(f"{Path(path).name}|{Path(path).stat().st_size}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,125 @@
+"""Audio classification: audio_folder data (WAV resampled to the model's rate, cut or padded
+to max_seconds), a wav2vec2 backbone through its feature extractor, freeze_feature_encoder;
+a run learns, logs to MLflow and predicts through the logged model and `sft-predict`.
+
+The run fine-tunes fully: a *random* feature encoder, frozen, gives the tiny model nothing to
+learn tones from (measured: test accuracy 0.50 frozen, 0.94 full). Freezing is for
+pretrained speech models; its effect on the parameters is checked on its own below."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import sft
+from conftest import media_overrides, mlflow_runs, run_sft
+from sft.errors import SFTConfigError, SFTDataError
+from sft.train import train_task
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory):
+    from backbones import write_tones
+
+    root = tmp_path_factory.mktemp("tones")
+    return {"train": write_tones(root / "train", per_class=30, seed=1),
+            "test": write_tones(root / "test", per_class=8, seed=2)}
+
+
+@pytest.fixture(scope="module")
+def audio_run(tiny_wav2vec2_dir, tones, tmp_path_factory):
+    from hydra import compose, initialize_config_dir
+
+    from sft.cli import CONF_DIR
+
+    out = tmp_path_factory.mktemp("audio-run")
+    overrides = media_overrides("wav2vec2", tiny_wav2vec2_dir, "audio_folder", out) + [
+        f"data.train_path={tones['train']}", f"data.test_path={tones['test']}",
+        "data.val_fraction=0.2", "data.max_seconds=0.4"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    train_task(cfg)
+    client, runs = mlflow_runs(out, "audio_folder")
+    return {"out": out, "run": runs[0], "model_dir": out / "run" / "model"}
+
+
+def test_wav2vec2_learns_tones_and_logs_like_text(audio_run):
+    run = audio_run["run"]
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["test/acc"] > 0.8  # chance is 1/2
+    assert {"test/f1_low", "test/f1_high", "val/f1_macro"} <= set(run.data.metrics)
+    assert run.data.params["data.max_seconds"] == "0.4"
+
+
+def test_freeze_feature_encoder_freezes_the_convolutions_only(tiny_wav2vec2_dir):
+    from sft.model.backbone import Backbone
+    from sft.model.finetune import FreezeFeatureEncoder
+
+    module = torch.nn.Module()
+    module.backbone = Backbone(str(tiny_wav2vec2_dir))
+    module.head = torch.nn.Linear(module.backbone.hidden_size, 2)
+    strategy = FreezeFeatureEncoder()
+    strategy.prepare(module)
+    encoder = module.backbone.encoder
+    convs = {id(p) for p in encoder.feature_extractor.parameters()}
+    assert convs and not any(p.requires_grad for p in encoder.feature_extractor.parameters())
+    others = [p for p in module.parameters() if id(p) not in convs]
+    assert all(p.requires_grad for p in others)
+    grouped = {id(p) for g in strategy.param_groups(module, 1e-3, 0.01) for p in g["params"]}
+    assert grouped == {id(p) for p in others}  # frozen convolutions are not optimized
+
+
+def test_wav2vec2_predicts_through_load_mlflow_and_sft_predict(audio_run, tones, tmp_path):
+    files = sorted(str(p) for p in tones["test"].rglob("*.wav"))
+    truth = [p.split("/")[-2] for p in files]
+    predictor = sft.load(audio_run["model_dir"])
+    assert predictor.spec["modality"] == "audio" and predictor.spec["max_seconds"] == 0.4
+    records = predictor.predict(files)
+    assert np.mean([r["label"] == t for r, t in zip(records, truth)]) > 0.8
+    mlflow.set_tracking_uri(f"sqlite:///{audio_run['out']}/mlflow.db")
+    served = mlflow.pyfunc.load_model(f"runs:/{audio_run['run'].info.run_id}/model")
+    assert [r["label"] for r in served.predict(pd.DataFrame({"text": files}))] == \
+        [r["label"] for r in records]
+    result = run_sft("predict", f"model_uri={audio_run['model_dir']}", f"input={tones['test']}",
+                     "text_column=path", f"output={tmp_path / 'preds.csv'}", "progress=false",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = pd.read_csv(tmp_path / "preds.csv")
+    assert written["pred_label"].tolist() == [r["label"] for r in records]
+
+
+def test_audio_is_resampled_and_cut_or_padded(tiny_wav2vec2_dir, tmp_path):
+    from backbones import write_tone
+    from sft.data.media import AudioFeaturizer, load_audio, load_processor
+
+    long = write_tone(tmp_path / "long.wav", 440.0, np.random.default_rng(0), rate=16000,
+                      seconds=1.0)
+    short = write_tone(tmp_path / "short.wav", 440.0, np.random.default_rng(0), rate=16000,
+                       seconds=0.1)
+    samples = load_audio(str(long), 8000)
+    assert samples.shape == (8000,)  # 1 s at 16 kHz -> 8 kHz
+    spectrum = np.abs(np.fft.rfft(samples))
+    assert abs(np.argmax(spectrum) * 8000 / len(samples) - 440.0) < 2  # still 440 Hz
+    featurize = AudioFeaturizer(load_processor(str(tiny_wav2vec2_dir), "audio"), 0.5)
+    values = featurize([str(long), str(short)])["input_values"]
+    assert values.shape == (2, 4000)
+
+
+def test_bad_audio_input_fails_with_one_line(tmp_path, tiny_gpt2_dir):
+    from sft.data.media import load_audio
+
+    (tmp_path / "x.wav").write_text("not audio")
+    with pytest.raises(SFTDataError, match=r"x.wav: not a readable WAV file"):
+        load_audio(str(tmp_path / "x.wav"), 8000)
+    with pytest.raises(SFTDataError, match=r"nothing.wav: audio file not found"):
+        load_audio(str(tmp_path / "nothing.wav"), 8000)
+    from sft.model.backbone import Backbone
+    from sft.model.finetune import FreezeFeatureEncoder
+
+    module = type("M", (), {})()
+    module.backbone = Backbone(str(tiny_gpt2_dir), pooling="last_token", max_length=16)
+    with pytest.raises(SFTConfigError, match="finetune=freeze_feature_encoder: GPT2Model has no"):
+        FreezeFeatureEncoder().prepare(module)
