@@ -12,7 +12,6 @@ pytest.importorskip("hydra_plugins.hydra_submitit_launcher",
                     reason="the cluster extra: pip install -e '.[cluster]'")
 
 
-@pytest.mark.slow  # a process per job: about 55 s on 2 cores
 def test_submitit_local_sweep_records_its_child_runs(tiny_model_dir, toy_data, tmp_path):
     from test_sweep import parent_and_children
 

@@ -76,7 +76,6 @@ def ddp_run(tiny_model_dir, toy_data, tmp_path_factory):
     return out, done
 
 
-@pytest.mark.slow  # three processes: about 50 s on 2 cores
 def test_ddp_writes_one_run_folder_and_one_mlflow_run(ddp_run):
     out, done = ddp_run
     client, runs = mlflow_runs(out, "text_csv")
@@ -96,7 +95,6 @@ def test_ddp_writes_one_run_folder_and_one_mlflow_run(ddp_run):
     assert [v.run_id for v in versions] == [run.info.run_id]  # one model, from rank zero
 
 
-@pytest.mark.slow
 def test_ddp_test_metrics_equal_those_of_the_gathered_predictions(ddp_run, toy_data):
     from sklearn.metrics import accuracy_score, f1_score
 

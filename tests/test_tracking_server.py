@@ -58,7 +58,6 @@ def tracking_server(tmp_path_factory):
             server.kill()
 
 
-@pytest.mark.slow  # a server and a training process: about a minute on 2 cores
 def test_run_artifacts_and_registered_model_go_to_the_server(tracking_server, tiny_model_dir,
                                                              toy_data, tmp_path):
     import mlflow.artifacts
