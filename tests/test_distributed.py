@@ -125,3 +125,17 @@ def test_ddp_test_metrics_equal_those_of_the_gathered_predictions(ddp_run, toy_d
     assert local != pytest.approx((metrics["test/acc"], metrics["test/f1_macro"]), abs=1e-6)
     report = pd.read_csv(f"{run_dir}/per_class_report.csv")
     assert report.loc[report["label"] == "macro avg", "support"].item() == len(test)
+
+
+def test_a_failing_child_rank_marks_the_run_failed(tmp_path):
+    """Lightning kills rank zero when a child fails, so the child itself ends the run."""
+    from sft.distributed import run_child
+    from sft.tracking import MLflowTracker
+
+    tracker = MLflowTracker(f"sqlite:///{tmp_path}/mlflow.db")
+    run_id = tracker.open("toy", tags={})
+    launch = {"config": str(tmp_path / "missing.yaml"), "run_id": run_id,
+              "tracking_uri": tracker.tracking_uri, "resume_checkpoint": None}
+    with pytest.raises(FileNotFoundError):
+        run_child(launch)
+    assert tracker.client.get_run(run_id).info.status == "FAILED"
