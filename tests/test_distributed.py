@@ -139,3 +139,22 @@ def test_a_failing_child_rank_marks_the_run_failed(tmp_path):
     with pytest.raises(FileNotFoundError):
         run_child(launch)
     assert tracker.client.get_run(run_id).info.status == "FAILED"
+
+
+@pytest.mark.slow  # two jobs of two ranks each: about 45 s on 2 cores
+def test_each_job_of_a_sweep_starts_its_own_ranks(tiny_model_dir, toy_data, tmp_path):
+    """In one process (the basic launcher) job 2 must not wait for job 1's finished ranks."""
+    from test_sweep import parent_and_children
+
+    overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
+                 if not o.startswith("paths.run_dir")]
+    done = run_sft("train", "-m", *overrides, "trainer=ddp", "trainer.accelerator=cpu",
+                   "trainer.max_epochs=1", "optimizer.lr=1e-3,3e-3", cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stderr.count("GLOBAL_RANK: 1,") == 2  # a second rank for each job
+    _, parent, children = parent_and_children(tmp_path)
+    assert parent.info.status == "FINISHED"
+    assert sorted(c.info.run_name for c in children) == ["lr=0.001", "lr=0.003"]
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert sorted(p.name for p in (tmp_path / "multiruns").glob("*/*/*") if p.is_dir()) == \
+        ["0", "1"]
