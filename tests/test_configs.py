@@ -137,8 +137,15 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         assert datamodule.load().task in ("multiclass", "binary", "regression")
         assert datamodule.modality == MODALITY.get(choice, "text")
     elif group == "trainer":
+        import torch
+
+        from sft.errors import SFTConfigError
         from sft.training import build_trainer
 
+        if node.accelerator == "gpu" and not torch.cuda.is_available():
+            with pytest.raises(SFTConfigError, match="no CUDA GPU is available"):
+                build_trainer(cfg, logger=False, run_dir=tmp_path)
+            return
         trainer = build_trainer(cfg, logger=False, run_dir=tmp_path)
         assert trainer.max_epochs == node.max_epochs
     elif group == "logger":

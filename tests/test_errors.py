@@ -72,6 +72,10 @@ CASES = [
     ("tokenizer that does not match the model", ["model.name_or_path={data}/small-vocab"],
      "model.name_or_path: the tokenizer does not match the model: it gives token id {top_id}, "
      "but the model's embeddings have 10 rows"),
+    ("gradual unfreezing on two devices",
+     ["trainer=ddp", "trainer.accelerator=cpu", "finetune=gradual_unfreeze"],
+     "finetune=gradual_unfreeze cannot train on 2 devices (DDP syncs only the layers trainable "
+     "at the start); use another finetune strategy or trainer.devices=1"),
     ("unreachable tracking server", ["logger.tracking_uri=http://127.0.0.1:9"],
      "logger.tracking_uri: cannot reach the MLflow tracking server at http://127.0.0.1:9 "
      "(Connection refused)"),

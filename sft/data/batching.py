@@ -50,16 +50,26 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     cut into batches, shuffle the batches. Evaluation (`shuffle=False`): sort everything by
     length, longest first. Lightning calls `set_epoch` each epoch, so a resumed run sees the
     same order as an uninterrupted one.
+
+    Under DDP (`num_replicas` > 1) every rank draws the same batches and keeps its share, and
+    all ranks get the same number of batches (a rank that ran out would wait for the others
+    forever). Training drops the epoch's last `len % num_replicas` batches (random ones: the
+    order is shuffled each epoch). Evaluation keeps every example exactly once, since a
+    repeated one would count twice in the metrics: it cuts the examples into a multiple of
+    `num_replicas` batches, each at most `batch_size`.
     """
 
     def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
-                 group_batches: int = 50, group_by_length: bool = True):
+                 group_batches: int = 50, group_by_length: bool = True,
+                 num_replicas: int = 1, rank: int = 0):
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.group_batches = group_batches
         self.group_by_length = group_by_length
+        self.num_replicas = num_replicas
+        self.rank = rank
         self.epoch = 0
         self.skip: tuple[int, int] | None = None  # (epoch, batches): where a resumed run starts
 
@@ -67,23 +77,43 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        batches = (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        if self.shuffle:
+            return batches // self.num_replicas
+        return -(-batches // self.num_replicas)
 
     def __iter__(self):
         skip = 0
         if self.skip is not None and self.skip[0] == self.epoch:
             skip = self.skip[1]
         self.skip = None  # once: the next epochs start at their first batch
-        for number, batch in enumerate(self._batches()):
+        for number, batch in enumerate(self._shard()):
             if number >= skip:
                 yield batch
+
+    def shard_batches(self) -> int:
+        """Evaluation under DDP: how many batches all ranks together get."""
+        return len(self) * self.num_replicas
+
+    def _shard(self):
+        if self.num_replicas == 1:
+            yield from self._batches()
+            return
+        batches = list(self._batches())
+        if self.shuffle:
+            batches = batches[: len(self) * self.num_replicas]
+        yield from batches[self.rank:: self.num_replicas]
 
     def _batches(self):
         rng = np.random.default_rng([self.seed, self.epoch])
         n = len(self.lengths)
         if not self.shuffle:
             order = np.argsort(-self.lengths, kind="stable") if self.group_by_length else np.arange(n)
-            yield from (order[i: i + self.batch_size].tolist() for i in range(0, n, self.batch_size))
+            if self.num_replicas == 1:
+                yield from (order[i: i + self.batch_size].tolist()
+                            for i in range(0, n, self.batch_size))
+            else:
+                yield from (c.tolist() for c in np.array_split(order, self.shard_batches()))
             return
         order = rng.permutation(n)
         if self.group_by_length:

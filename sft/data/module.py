@@ -186,8 +186,19 @@ class TextDataModule(pl.LightningDataModule):
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
+        # Under DDP each rank takes its share of the batches (sft shards them itself:
+        # Lightning injects a DistributedSampler only into plain samplers).
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=shuffle,
-                                            seed=self.seed, group_by_length=self.group_by_length)
+                                            seed=self.seed, group_by_length=self.group_by_length,
+                                            num_replicas=replicas, rank=rank)
+        if replicas > 1 and (len(sampler) == 0 or (not shuffle and
+                                                   sampler.shard_batches() > len(dataset))):
+            key = "data.batch_size" if shuffle else "data.eval_batch_size"
+            raise SFTDataError(f"the {split} split has {len(dataset)} examples: too few for "
+                               f"{replicas} devices with {key}={batch_size} (every device "
+                               f"needs a batch); use fewer trainer.devices or more data")
         # Training resumes mid-epoch: its loader remembers where in the epoch it is.
         loader = ResumableLoader if split == "train" else DataLoader
         return loader(dataset, batch_sampler=sampler, collate_fn=PadCollator(self.pad_token_id),

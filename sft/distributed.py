@@ -1,0 +1,171 @@
+"""Data-parallel runs (`trainer=ddp trainer.devices=N`): one run folder, one MLflow run.
+
+Lightning's DDP launcher starts ranks 1..N-1 by running the same command again, with
+`LOCAL_RANK` set (and, under Hydra, `hydra.run.dir=...` added). Left alone, each child would
+compose its config anew (a new `${now:}` run folder, a multirun's `-m` starting the whole
+sweep again) and open its own MLflow run. So rank zero writes the run's resolved config
+before it fits and names it in `SFT_DDP_RUN`, which the children inherit; `sft-train` in a
+child skips Hydra altogether and trains from that file, with a tracker that records nothing.
+Rank zero alone writes the MLflow run, its artifacts and its model. A child that fails marks
+the run FAILED before it exits (Lightning then kills rank zero, which cannot do it itself).
+
+Ranks that a cluster starts itself (srun, torchrun: `RANK` / `SLURM_PROCID` set for every
+process) compose the same config; there too only global rank zero records anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+ENV_DDP = "SFT_DDP_RUN"  # JSON: the resolved config's path, the run id and store, the resume checkpoint
+# What Lightning's launcher sets in rank zero's own environment when it starts the children.
+LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+def global_rank() -> int:
+    """This process's rank as Lightning sees it before the process group exists (0: alone)."""
+    from lightning_fabric.utilities.rank_zero import _get_rank
+
+    return _get_rank() or 0
+
+
+def check_data_parallel(trainer, module) -> None:
+    """Refuse what DDP would get silently wrong: it syncs the gradients of the parameters that
+    were trainable when it wrapped the model, so layers thawed later would drift apart."""
+    from sft.errors import SFTConfigError
+    from sft.model.finetune import GradualUnfreeze
+
+    processes = trainer.num_devices * trainer.num_nodes  # world_size is set only in `fit`
+    if processes > 1 and isinstance(module.finetune, GradualUnfreeze):
+        raise SFTConfigError(f"finetune=gradual_unfreeze cannot train on {processes} "
+                             f"devices (DDP syncs only the layers trainable at the start); "
+                             f"use another finetune strategy or trainer.devices=1")
+
+
+def check_accelerator(trainer_cfg) -> None:
+    """A GPU asked for where there is none: one line, not Lightning's traceback."""
+    from sft.errors import SFTConfigError
+
+    accelerator = str(trainer_cfg.get("accelerator", "auto")).lower()
+    if accelerator in ("gpu", "cuda") and not _cuda_available():
+        raise SFTConfigError(f"trainer.accelerator={accelerator}: no CUDA GPU is available here "
+                             f"(use trainer.accelerator=cpu, or trainer=default)")
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def child_launch() -> dict | None:
+    """What rank zero shared, when this process is a child Lightning started (else None)."""
+    raw = os.environ.get(ENV_DDP)
+    if not raw or int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        return None
+    return json.loads(raw)
+
+
+@contextlib.contextmanager
+def shared_with_children(config_path: Path, tracker, resume_checkpoint: Path | None):
+    """Rank zero's `fit`/`test`: children started inside inherit the run's config and id.
+
+    Afterwards the launcher's variables go too, so that a next run in this process (a sweep's
+    next job) starts its own children instead of waiting for the old ones.
+    """
+    before = {k: os.environ.get(k) for k in (ENV_DDP, *LAUNCH_ENV)}
+    os.environ[ENV_DDP] = json.dumps({
+        "config": str(Path(config_path).resolve()), "run_id": tracker.run_id,
+        "tracking_uri": getattr(tracker, "tracking_uri", None),
+        "resume_checkpoint": None if resume_checkpoint is None else str(resume_checkpoint)})
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _destroy_process_group()
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def run_child(launch: dict) -> None:
+    """A child rank: train from rank zero's config; on failure mark the run FAILED and exit."""
+    from omegaconf import OmegaConf
+
+    from sft.errors import SFTError
+    from sft.resume import Resume
+    from sft.training import train
+
+    try:
+        cfg = OmegaConf.load(launch["config"])
+        resume = None
+        if launch.get("resume_checkpoint"):
+            resume = Resume(run_id=launch["run_id"], checkpoint=Path(launch["resume_checkpoint"]))
+        train(cfg, resume, record=False)
+    except BaseException as err:
+        _mark_failed(launch)
+        if isinstance(err, SFTError):
+            print(f"sft-train (rank {os.environ.get('LOCAL_RANK')}): error: {err}",
+                  file=sys.stderr)
+            sys.exit(err.exit_code)
+        raise
+
+
+def _mark_failed(launch: dict) -> None:
+    if not launch.get("run_id") or not launch.get("tracking_uri"):
+        return
+    from sft.tracking import MLflowTracker
+
+    with contextlib.suppress(Exception):  # the failure itself matters more than this
+        MLflowTracker.attach(launch["tracking_uri"], launch["run_id"]).close("FAILED")
+
+
+class RankTracker:
+    """The tracker of a rank other than zero: it trains along and records nothing."""
+
+    run_id = None
+    experiment_name = None
+
+    @contextlib.contextmanager
+    def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None):
+        yield self
+
+    def log_params(self, params) -> None:
+        pass
+
+    def set_tags(self, tags) -> None:
+        pass
+
+    def log_metrics(self, metrics, step=None) -> None:
+        pass
+
+    def log_artifact(self, path, artifact_path=None) -> None:
+        pass
+
+    def lightning_logger(self, run_dir: Path, resumed: bool = False):
+        # A logger all the same: LearningRateMonitor refuses a Trainer without one. (Not
+        # Lightning's DummyLogger: its catch-all attributes confuse Hydra's instantiate.)
+        from pytorch_lightning.loggers.logger import Logger
+
+        class SilentLogger(Logger):
+            name, version = "rank", 0
+
+            def log_metrics(self, metrics, step=None) -> None:
+                pass
+
+            def log_hyperparams(self, params, *args, **kwargs) -> None:
+                pass
+
+        return SilentLogger()
