@@ -210,7 +210,9 @@ class LoRASchema:
 
 
 @dataclass
-class TextDataSchema:
+class SplitDataSchema:
+    """Keys every file-based data module shares: where the splits are, labels, batches."""
+
     _target_: str = MISSING
     name: str = MISSING
     train_path: str = MISSING
@@ -218,39 +220,30 @@ class TextDataSchema:
     test_path: Optional[str] = None
     val_fraction: float = 0.1
     test_fraction: float = 0.0
-    text_column: str = "text"
     label_column: str = "label"
     task: TaskName = TaskName.auto
     label_separator: str = ","
     threshold: float = 0.5
-    standardize: bool = False
-    clean_text: bool = False
     batch_size: int = 16
     eval_batch_size: int = 64
-    group_by_length: bool = True
     num_workers: int = 0
 
 
 @dataclass
-class ImageDataSchema:
-    _target_: str = MISSING
-    name: str = MISSING
-    train_path: str = MISSING
-    val_path: Optional[str] = None
-    test_path: Optional[str] = None
-    val_fraction: float = 0.1
-    test_fraction: float = 0.0
+class TextDataSchema(SplitDataSchema):
+    text_column: str = "text"
+    standardize: bool = False
+    clean_text: bool = False
+    group_by_length: bool = True
+
+
+@dataclass
+class ImageDataSchema(SplitDataSchema):
     path_column: str = "path"
-    label_column: str = "label"
-    task: TaskName = TaskName.auto
-    label_separator: str = ","
-    threshold: float = 0.5
     hflip: bool = False
     crop_scale: float = 1.0
     normalize: bool = True
     batch_size: int = 32
-    eval_batch_size: int = 64
-    num_workers: int = 0
 
 
 @dataclass
@@ -272,23 +265,10 @@ class DigitsDataSchema:
 
 
 @dataclass
-class AudioDataSchema:
-    _target_: str = MISSING
-    name: str = MISSING
-    train_path: str = MISSING
-    val_path: Optional[str] = None
-    test_path: Optional[str] = None
-    val_fraction: float = 0.1
-    test_fraction: float = 0.0
+class AudioDataSchema(SplitDataSchema):
     path_column: str = "path"
-    label_column: str = "label"
-    task: TaskName = TaskName.auto
-    label_separator: str = ","
-    threshold: float = 0.5
     max_seconds: float = 10.0
-    batch_size: int = 16
     eval_batch_size: int = 32
-    num_workers: int = 0
 
 
 @dataclass
