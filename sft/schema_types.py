@@ -1,7 +1,8 @@
 """The structured configs: one dataclass per `_target_` with its keys, types and defaults.
 
 `sft.schema` checks composed configs against these (types, unknown keys) and adds what a
-dataclass cannot say: value ranges and choices that do not fit together.
+dataclass cannot say: value ranges and choices that do not fit together. The data and logger
+groups' dataclasses are in sft.schema_data_types; SCHEMAS below maps every target.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from enum import Enum
 from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
+
+from sft.schema_data_types import (AudioDataSchema, DigitsDataSchema, ImageDataSchema,
+                                   MLflowSchema, NullTrackerSchema, TextDataSchema)
 
 
 class Pooling(Enum):
@@ -43,14 +47,6 @@ class ScheduleName(Enum):
     linear = "linear"
     cosine = "cosine"
     constant = "constant"
-
-
-class TaskName(Enum):
-    auto = "auto"
-    multiclass = "multiclass"
-    binary = "binary"
-    multilabel = "multilabel"
-    regression = "regression"
 
 
 @dataclass
@@ -167,124 +163,36 @@ class FullFineTuneSchema:
 
 
 @dataclass
-class LayerwiseSchema:
-    _target_: str = MISSING
+class LayerwiseSchema(FullFineTuneSchema):
     decay: float = 0.9
-    head_lr_mult: float = 1.0
 
 
 @dataclass
-class FreezeBottomSchema:
-    _target_: str = MISSING
+class FreezeBottomSchema(LayerwiseSchema):
     k: int = 2
     decay: float = 1.0
-    head_lr_mult: float = 1.0
 
 
 @dataclass
-class GradualUnfreezeSchema:
-    _target_: str = MISSING
+class GradualUnfreezeSchema(LayerwiseSchema):
     every_n_epochs: int = 1
     decay: float = 1.0
-    head_lr_mult: float = 1.0
 
 
 @dataclass
-class ReinitTopSchema:
-    _target_: str = MISSING
+class ReinitTopSchema(LayerwiseSchema):
     k: int = 1
     decay: float = 1.0
-    head_lr_mult: float = 1.0
 
 
 @dataclass
-class LoRASchema:
-    _target_: str = MISSING
+class LoRASchema(LayerwiseSchema):
     r: int = 8
     alpha: float = 16.0
     dropout: float = 0.1
     target_modules: Optional[List[str]] = None
     lr_mult: float = 10.0
     decay: float = 1.0
-    head_lr_mult: float = 1.0
-
-
-@dataclass
-class SplitDataSchema:
-    """Keys every file-based data module shares: where the splits are, labels, batches."""
-
-    _target_: str = MISSING
-    name: str = MISSING
-    train_path: str = MISSING
-    val_path: Optional[str] = None
-    test_path: Optional[str] = None
-    val_fraction: float = 0.1
-    test_fraction: float = 0.0
-    label_column: str = "label"
-    task: TaskName = TaskName.auto
-    label_separator: str = ","
-    threshold: float = 0.5
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    num_workers: int = 0
-
-
-@dataclass
-class TextDataSchema(SplitDataSchema):
-    text_column: str = "text"
-    standardize: bool = False
-    clean_text: bool = False
-    group_by_length: bool = True
-
-
-@dataclass
-class ImageDataSchema(SplitDataSchema):
-    path_column: str = "path"
-    hflip: bool = False
-    crop_scale: float = 1.0
-    normalize: bool = True
-    batch_size: int = 32
-
-
-@dataclass
-class DigitsDataSchema:
-    _target_: str = MISSING
-    name: str = MISSING
-    root: str = MISSING
-    size: int = 32
-    digits: List[int] = field(default_factory=lambda: list(range(10)))
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    task: TaskName = TaskName.multiclass
-    hflip: bool = False
-    crop_scale: float = 1.0
-    normalize: bool = True
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    num_workers: int = 0
-
-
-@dataclass
-class AudioDataSchema(SplitDataSchema):
-    path_column: str = "path"
-    max_seconds: float = 10.0
-    eval_batch_size: int = 32
-
-
-@dataclass
-class MLflowSchema:
-    _target_: str = MISSING
-    tracking_uri: str = MISSING
-    experiment_name: Optional[str] = None
-    run_name: Optional[str] = None
-    tags: Dict[str, str] = field(default_factory=dict)
-    log_model: bool = True
-    registered_model_name: Optional[str] = "auto"
-
-
-@dataclass
-class NullTrackerSchema:
-    _target_: str = MISSING
 
 
 @dataclass

@@ -12,7 +12,6 @@ import contextlib
 import inspect
 import logging
 import pickle
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,6 +31,7 @@ from sft.model.losses import balanced_class_weights
 from sft.model.module import SFTModule
 from sft.model.saving import save_model
 from sft.precision import resolve_precision
+from sft.preflight import check_vocabulary, check_writable
 from sft.masking import mask_overrides
 from sft.provenance import flatten, git_state, package_versions
 from sft.resume import RUN_CONFIG, Resume, save_run_config
@@ -140,31 +140,6 @@ def resume_checkpoint(cfg: DictConfig) -> ResumableCheckpoint:
         return instantiate(node)
     return ResumableCheckpoint(str(Path(cfg.paths.run_dir) / "checkpoints"),
                                every_n_train_steps=0)
-
-
-def check_writable(cfg: DictConfig) -> None:
-    """The run folder and the cache can be written: refuse now, not after the data is read."""
-    for key in ("paths.run_dir", "paths.cache_dir"):
-        folder = Path(str(OmegaConf.select(cfg, key)))
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as err:
-            raise SFTConfigError(f"{key}: cannot write to {err.filename or folder} "
-                                 f"({err.strerror})") from None
-
-
-def check_vocabulary(datamodule, module: SFTModule) -> None:
-    """Every token id the tokenizer produced has a row in the model's embeddings."""
-    if datamodule.modality != "text":
-        return
-    rows = module.backbone.encoder.get_input_embeddings().num_embeddings
-    top = max((int(ids.max()) for ds in datamodule.datasets.values() for ids in ds.input_ids
-               if len(ids)), default=-1)
-    if top >= rows:
-        raise SFTConfigError(f"model.name_or_path: the tokenizer does not match the model: it "
-                             f"gives token id {top}, but the model's embeddings have {rows} rows")
 
 
 def prepare_data(cfg: DictConfig, tracker, resumed: bool = False):
