@@ -74,7 +74,7 @@ def main() -> None:
         os.environ["SFT_BENCH_BATCHES"] = str(args.batches)
     ways = args.ways.split(",")
     reps = args.reps or MODES[args.mode]["reps"]
-    from sft.precision import BF16
+    from sft.training.precision import BF16
 
     # MFU is measured against the matmul speed of the precision the ways train in.
     peak = gemm_peak_gflops(torch.bfloat16 if precision() == BF16 else torch.float32)
@@ -178,7 +178,7 @@ def gemm_peak_gflops(dtype=torch.float32, size: int = 2048, repeat: int = 10) ->
 def precision() -> str:
     """--precision (passed to the workers in the environment); `auto`: sft's choice on this
     machine. Every way trains with the same."""
-    from sft.precision import auto_precision
+    from sft.training.precision import auto_precision
 
     chosen = os.environ.get("SFT_BENCH_PRECISION", "32-true")
     return auto_precision("cpu") if chosen == "auto" else chosen
@@ -186,7 +186,7 @@ def precision() -> str:
 
 def autocast():
     """bf16 autocast when that is the precision, else nothing (for the plain loop)."""
-    from sft.precision import BF16
+    from sft.training.precision import BF16
 
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision() == BF16)
 
@@ -274,7 +274,7 @@ class Classifier(torch.nn.Module):
 
 
 def gflops(model, train_s: float) -> float:
-    from sft.throughput import flop_model
+    from sft.training.throughput import flop_model
 
     params, layers, hidden = flop_model(model)
     return (6 * params * model.tokens + 12 * layers * hidden * model.attention) / train_s / 1e9
@@ -283,7 +283,7 @@ def gflops(model, train_s: float) -> float:
 def evaluate(model, data) -> dict:
     import torch
 
-    from sft.metrics import predictions, summary_metrics
+    from sft.model.metrics import predictions, summary_metrics
 
     metrics = summary_metrics("multiclass", len(data.labels.names))
     model.eval()
@@ -299,7 +299,7 @@ def plain_worker(mode: dict) -> dict:
     """A bare loop: forward, loss, backward, clip, step, schedule. Nothing else."""
     from sft.model.finetune import FullFineTune
     from sft.model.optim import warmup_schedule
-    from sft.throughput import process_age
+    from sft.training.throughput import process_age
 
     data, _, backbone, head, loss = shared_parts()
     model = Classifier(backbone, head, loss)
@@ -337,8 +337,8 @@ def trainer_worker(mode: dict) -> dict:
     from transformers import (DataCollatorWithPadding, Trainer, TrainerCallback,
                               TrainingArguments)
 
-    from sft.precision import BF16
-    from sft.throughput import process_age
+    from sft.training.precision import BF16
+    from sft.training.throughput import process_age
 
     data, tokenizer, backbone, head, loss = shared_parts()
     model = Classifier(backbone, head, loss)

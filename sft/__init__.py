@@ -7,7 +7,7 @@ imported on first use.
 
 __version__ = "0.1.0"
 
-_LAZY = {"load": "sft.inference", "Predictor": "sft.inference"}
+_LAZY = {"load": "sft.inference.predictor", "Predictor": "sft.inference.predictor"}
 
 
 def __getattr__(name):

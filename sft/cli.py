@@ -18,7 +18,8 @@ from typing import Any, Callable
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sft.errors import RunInterrupted, SFTError
+from sft.config import uris  # noqa: F401 - registers ${sft.tracking_uri:} for every app's YAML
+from sft.errors import RunInterrupted, SFTError, first_line
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 EXIT_USAGE = 2
@@ -59,7 +60,7 @@ def run_app(task: Callable[[Any], Any], config_name: str, prog: str) -> None:
     except MissingConfigException as err:
         _fail(prog, describe_missing_config(err))
     except OverrideParseException as err:
-        _fail(prog, f"cannot parse override '{err.override}': {_first_line(str(err))}")
+        _fail(prog, f"cannot parse override '{err.override}': {first_line(str(err))}")
     except HydraException as err:
         _fail(prog, describe_hydra_error(err))
     except OmegaConfBaseException as err:
@@ -78,7 +79,7 @@ def _close_open_sweep(status: str) -> None:
     """A sweep that stopped early (a failed job, Ctrl-C) still gets its summary and an end."""
     import os
 
-    from sft.sweep import ENV_SWEEP, close_sweep
+    from sft.tracking.sweep import ENV_SWEEP, close_sweep
 
     if os.environ.get(ENV_SWEEP):
         close_sweep(status)
@@ -103,7 +104,7 @@ def describe_missing_config(err: MissingConfigException) -> str:
     if group and err.options is not None:
         return (f"unknown choice '{choice}' for config group '{group}' "
                 f"(choices: {', '.join(sorted(err.options))})")
-    return _first_line(str(err))
+    return first_line(str(err))
 
 
 def describe_hydra_error(err: HydraException) -> str:
@@ -120,20 +121,16 @@ def describe_hydra_error(err: HydraException) -> str:
     found = re.search(r"Could not override '([^']+)'", message)
     if found:
         return f"unknown config key '{found.group(1)}'; to add a new key use '+{found.group(1)}=...'"
-    return _first_line(message)
+    return first_line(message)
 
 
 def describe_omegaconf_error(err: OmegaConfBaseException) -> str:
     """'unknown config key ...' or '<key>: <what is wrong>' from an OmegaConf error."""
     key = getattr(err, "full_key", None) or ""
-    first = _first_line(str(err))
+    first = first_line(str(err))
     if "not in struct" in first:
         return f"unknown config key '{key}'" if key else first
     if "Missing mandatory value" in first:
         return f"config key '{key}' must be set" if key else first
     return f"config key '{key}': {first}" if key else first
 
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return lines[0] if lines else "unknown error"

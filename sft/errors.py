@@ -4,6 +4,8 @@ Entry points print them as one line and exit with status 2 (1 for a diverging ru
 signal for a stopped one); anything else is a bug and keeps its traceback.
 """
 
+from __future__ import annotations
+
 
 class SFTError(Exception):
     """Base class of the errors that are the user's to fix."""
@@ -37,18 +39,11 @@ class RunInterrupted(SystemExit):
         self.message = message
 
 
-def instantiate(config, **kwargs):
-    """`hydra.utils.instantiate`, with our own errors passed through as they are.
-
-    Hydra wraps whatever a target raises in InstantiationException; an SFTError inside is
-    the user's to fix, so it keeps its one-line message.
-    """
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate as hydra_instantiate
-
-    try:
-        return hydra_instantiate(config, **kwargs)
-    except InstantiationException as err:
-        if isinstance(err.__cause__, SFTError):
-            raise err.__cause__ from None
-        raise
+def first_line(error: BaseException | str) -> str:
+    """The first non-empty line of an error's message (its type's name when it has none), for
+    one-line errors that quote a library's complaint."""
+    text = str(error)
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return type(error).__name__ if isinstance(error, BaseException) else "unknown error"

@@ -31,7 +31,7 @@ DEFAULT_TEXTS = [
 
 def export_task(cfg) -> None:
     """Fetch the model, write the export beside `out`, check parity, then move it into place."""
-    from sft.app_schemas import ExportSchema, validate_app
+    from sft.config.app_schemas import ExportSchema, validate_app
 
     validate_app(cfg, ExportSchema)
     if (cfg.run_id is None) == (cfg.model_uri is None):
@@ -40,8 +40,8 @@ def export_task(cfg) -> None:
     out = Path(cfg.out).expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not cfg.overwrite:
         raise SFTConfigError(f"out: {out} exists and is not empty (set overwrite=true)")
-    from sft.inference import load
-    from sft.registry import resolve_model, run_model
+    from sft.inference.predictor import load
+    from sft.inference.model_uri import resolve_model, run_model
 
     texts = list(cfg.parity_texts) or DEFAULT_TEXTS
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def export_task(cfg) -> None:
                                      "files: set parity_texts=[path, ...]")
         target = Path(staging) / "export"
         if str(cfg.format) == "onnx":
-            from sft.onnx_export import export_onnx
+            from sft.inference.onnx import export_onnx
 
             export_onnx(reference, target, texts, cfg.opset)
         else:

@@ -22,12 +22,12 @@ STDIO = "-"
 
 def predict_task(cfg) -> None:
     """Resolve the model, read the texts, predict in batches, write the table."""
-    from sft.app_schemas import PredictSchema, validate_app
+    from sft.config.app_schemas import PredictSchema, validate_app
 
     validate_app(cfg, PredictSchema)
     output_kind(cfg.output)  # a bad output name fails before any work
-    from sft.inference import load
-    from sft.registry import resolve_model
+    from sft.inference.predictor import load
+    from sft.inference.model_uri import resolve_model
 
     with tempfile.TemporaryDirectory(prefix="sft-predict-") as tmp:
         folder = resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp))

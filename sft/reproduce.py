@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from sft.errors import SFTConfigError
+from sft.errors import SFTConfigError, first_line
 
 # Metrics that measure the machine, not the model: never compared.
 UNCOMPARED = ("time/", "perf/", "lr-")
@@ -30,7 +30,7 @@ def load_logged_config(client, run, run_dir: Path):
             path = client.download_artifacts(run.info.run_id, "config.yaml", tmp)
         except Exception as err:  # MlflowException or OSError: no such artifact
             raise SFTConfigError(f"run_id: run {run.info.run_id} has no config.yaml artifact "
-                                 f"({str(err).splitlines()[0]})") from None
+                                 f"({first_line(err)})") from None
         text = Path(path).read_text()
     old_dir = OmegaConf.create(text).paths.run_dir
     cfg = OmegaConf.create(text.replace(str(old_dir), str(run_dir)))
@@ -58,8 +58,8 @@ def reproduce_task(cfg) -> None:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sft.schema import validate
-    from sft.tracking import absolute_tracking_uri
+    from sft.config.schema import validate
+    from sft.tracking.mlflow_tracker import absolute_tracking_uri
 
     uri = absolute_tracking_uri(cfg.tracking_uri)
     client = MlflowClient(uri)
@@ -70,7 +70,7 @@ def reproduce_task(cfg) -> None:
     run_cfg = load_logged_config(client, original, Path(HydraConfig.get().runtime.output_dir))
     run_cfg.logger.tracking_uri = uri
     validate(run_cfg)
-    from sft.training import train
+    from sft.training.run import train
 
     train(run_cfg)
     rerun = client.search_runs([original.info.experiment_id],

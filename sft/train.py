@@ -8,27 +8,29 @@ from sft.cli import run_app
 def train_task(cfg):
     """Validate the composed config (cheap), then run the training (heavy imports); with
     `resume=<run id>` or `resume=last`, continue that run instead."""
-    from sft.schema import validate
+    from sft.config.schema import validate
 
     validate(cfg)
     resume = None
     if cfg.get("resume") is not None:
-        from sft.resume import resume_config
-        from sft.run_outputs import hydra_overrides
+        from sft.training.resume import resume_config
+        from sft.training.run_outputs import hydra_overrides
 
         cfg, resume = resume_config(cfg, hydra_overrides())
         validate(cfg)
-    from sft.training import train
+    from sft.training.run import train
 
     return train(cfg, resume)
 
 
 def main() -> None:
     # A DDP child rank that Lightning started: rank zero's config, not a new Hydra run.
-    from sft.distributed import child_launch, run_child
+    from sft.training.distributed import child_launch  # light: no torch before --help
 
     launch = child_launch()
     if launch is not None:
+        from sft.training.ddp_child import run_child  # heavy: this process trains at once
+
         run_child(launch)
         return
     run_app(train_task, config_name="train", prog="sft-train")

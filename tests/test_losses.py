@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from conftest import toy_frame
 from sft.data.module import TextDataModule
-from sft.metrics import per_class_metrics, summary_metrics
+from sft.model.metrics import per_class_metrics, summary_metrics
 from sft.model.losses import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -17,7 +17,7 @@ from sft.model.losses import (
     HuberLoss,
     balanced_class_weights,
 )
-from sft.tasks import METRICS, TASKS, metric_fits
+from sft.config.tasks import METRICS, TASKS, metric_fits
 
 
 @pytest.fixture

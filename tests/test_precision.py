@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from sft.precision import BF16, FP32, auto_precision, cpu_flags, resolve_precision
+from sft.training.precision import BF16, FP32, auto_precision, cpu_flags, resolve_precision
 
 X86 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 avx512f {extra}\n"
 

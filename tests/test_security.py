@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from sft.cli import CONF_DIR
 from sft.errors import SFTConfigError
-from sft.masking import MASK, mask_config, mask_overrides, mask_values
+from sft.tracking.masking import MASK, mask_config, mask_overrides, mask_values
 
 
 def test_no_shipped_model_config_trusts_remote_code():

@@ -30,7 +30,7 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
     """One training run with the default logger: the model is logged and registered."""
     from hydra import compose, initialize_config_dir
 
-    import sft.training
+    import sft.training.run
     from conftest import tiny_overrides
     from sft.cli import CONF_DIR
 
@@ -38,7 +38,7 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=tiny_overrides(tiny_model_dir, toy_data, out))
     captured = {}
-    save_model = sft.training.save_model
+    save_model = sft.training.run.save_model
 
     def capture(module, *args, **kwargs):  # the in-memory model, best checkpoint restored
         captured["module"] = module
@@ -324,7 +324,7 @@ def test_sft_export_folder_and_a_failed_parity_check(shipped, tmp_path):
     ("export", ["run_id=abc", "out=x", "format=tflite"], "config key 'format': Invalid value"),
 ])
 def test_app_configs_refuse_bad_keys_with_one_line(app, overrides, message):
-    from sft.app_schemas import ExportSchema, PredictSchema, validate_app
+    from sft.config.app_schemas import ExportSchema, PredictSchema, validate_app
     from sft.errors import SFTConfigError
 
     schema = {"predict": PredictSchema, "export": ExportSchema}[app]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sft.errors import SFTConfigError, SFTDataError
+from sft.errors import SFTConfigError, SFTDataError, first_line
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 AUDIO_EXTENSIONS = (".wav", ".flac")
@@ -172,10 +172,9 @@ def load_processor(path: str, modality: str, trust_remote_code: bool = False):
     try:
         return loader.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as err:
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         kind = "an image processor" if modality == "image" else "a feature extractor"
         raise SFTConfigError(f"model.name_or_path: cannot load {kind} from '{path}' "
-                             f"({text})") from None
+                             f"({first_line(err)})") from None
 
 
 def featurizer(modality: str, processor, spec: dict):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from sft.errors import SFTDataError
-from sft.memo import cached
+from sft.cache import cached
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
            ".parquet": "parquet", ".pq": "parquet"}

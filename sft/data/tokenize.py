@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sft.memo import STATS, cached
+from sft.cache import STATS, cached
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from sft.data.tokenize import ensure_pad_token
-from sft.errors import SFTConfigError
-from sft.memo import cached
+from sft.errors import SFTConfigError, first_line
+from sft.cache import cached
 
 # mean: average of the token states; cls: the first token's state; pooler: the model's pooler
 # (BERT's tanh layer over [CLS]); max: element-wise max over tokens; last_token: the last
@@ -47,7 +47,7 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as err:
             raise SFTConfigError(f"model.name_or_path: cannot load a tokenizer from '{path}' "
-                                 f"({_first_line(err)})") from None
+                                 f"({first_line(err)})") from None
         return ensure_pad_token(tokenizer)
 
     return cached("tokenizer", (path, _folder_version(path), trust_remote_code), load)
@@ -135,7 +135,7 @@ def set_attention(encoder: nn.Module, wanted: str) -> None:
         encoder.set_attn_implementation(wanted)
     except (ValueError, ImportError, AttributeError) as err:
         raise SFTConfigError(f"model.attn_implementation={wanted}: not available for this model "
-                             f"({_first_line(err)})") from None
+                             f"({first_line(err)})") from None
 
 
 def pool_output(encoder_output, attention_mask: torch.Tensor | None,
@@ -194,7 +194,7 @@ def random_model(path: str, trust_remote_code: bool = False) -> nn.Module:
                                      dtype=torch.float32)
     except (OSError, ValueError) as err:
         raise SFTConfigError(f"model.name_or_path: cannot build a model from the config in "
-                             f"'{path}' ({_first_line(err)})") from None
+                             f"'{path}' ({first_line(err)})") from None
 
 
 def _folder_version(path: str) -> tuple:
@@ -218,9 +218,5 @@ def _load_pretrained(path: str, trust_remote_code: bool) -> nn.Module:
                                          dtype=torch.float32)
     except (OSError, ValueError, EnvironmentError) as err:
         raise SFTConfigError(f"model.name_or_path: cannot load a model from '{path}' "
-                             f"({_first_line(err)})") from None
+                             f"({first_line(err)})") from None
 
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sft.errors import SFTConfigError
-from sft.model.backbone import _first_line, hidden_size, model_inputs, pool_output
+from sft.errors import SFTConfigError, first_line
+from sft.model.backbone import hidden_size, model_inputs, pool_output
 from sft.model.saving import HEAD_FILE
 
 # Heads a model folder may name without trust_remote_code: the ones sft ships.
@@ -44,7 +44,7 @@ def load_network(folder: Path, spec: dict, trust_remote_code: bool = False) -> S
         encoder = AutoModel.from_pretrained(str(folder), dtype=torch.float32,
                                             trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as err:
-        raise SFTConfigError(f"{folder}: cannot load the backbone ({_first_line(err)})") from None
+        raise SFTConfigError(f"{folder}: cannot load the backbone ({first_line(err)})") from None
     head = build_head(spec["head"], hidden_size(encoder.config), int(spec["num_outputs"]),
                       trust_remote_code)
     head_path = Path(folder) / HEAD_FILE

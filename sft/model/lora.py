@@ -7,7 +7,7 @@ import warnings
 
 from torch import nn
 
-from sft.errors import SFTConfigError
+from sft.errors import SFTConfigError, first_line
 from sft.model.finetune import LayerwiseFineTune
 
 
@@ -46,7 +46,7 @@ class LoRA(LayerwiseFineTune):
             model_type = getattr(encoder.config, "model_type", type(encoder).__name__)
             raise SFTConfigError(f"finetune.target_modules={self.target_modules}: cannot place "
                                  f"LoRA adapters in this {model_type} model "
-                                 f"({str(err).strip().splitlines()[0]})") from None
+                                 f"({first_line(err)})") from None
         # What peft resolved (its per-architecture default when target_modules is null).
         self.resolved_targets = sorted(module.backbone.encoder.peft_config["default"]
                                        .target_modules)

@@ -1,8 +1,12 @@
 """Losses with one signature: loss(outputs of the head, targets of the batch).
 
 Targets are class ids [batch] (multiclass, binary), multi-hot rows [batch, labels]
-(multilabel) or numbers [batch] (regression). Which tasks each loss trains is listed in
-`sft.schema.LOSS_TASKS`.
+(multilabel) or numbers [batch] (regression).
+
+Each loss declares beside its class the tasks it can train (`tasks`) and the task an
+`auto` task becomes with it (`implied_task`, None: the labels decide); sft.config.schema
+reads both to refuse `loss=mse` with a multiclass task. A new loss is its class here (or
+anywhere importable) plus one YAML in conf/loss/.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ def _weights(class_weights) -> torch.Tensor | None:
 
 class CrossEntropyLoss(nn.Module):
     """Cross-entropy over class logits, with optional label smoothing and class weights."""
+
+    tasks = ("multiclass",)
+    implied_task = None
 
     def __init__(self, label_smoothing: float = 0.0, class_weights=None):
         super().__init__()
@@ -39,6 +46,9 @@ class FocalLoss(nn.Module):
     and multilabel (multi-hot targets). `class_weights` (multiclass, binary) weigh each
     example by its true class, normalized like torch's weighted cross-entropy.
     """
+
+    tasks = ("multiclass", "binary", "multilabel")
+    implied_task = None
 
     def __init__(self, gamma: float = 2.0, class_weights=None):
         super().__init__()
@@ -76,6 +86,9 @@ class BCEWithLogitsLoss(nn.Module):
     label) or one per label (multilabel). `pos_weight` weighs positives: one number, or
     one per label."""
 
+    tasks = ("binary", "multilabel")
+    implied_task = "binary"
+
     def __init__(self, pos_weight: float | list[float] | None = None):
         super().__init__()
         weight = None
@@ -94,12 +107,18 @@ class BCEWithLogitsLoss(nn.Module):
 class MSELoss(nn.Module):
     """Mean squared error between the head's single output and a numeric target."""
 
+    tasks = ("regression",)
+    implied_task = "regression"
+
     def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(outputs.squeeze(-1), targets.float())
 
 
 class HuberLoss(nn.Module):
     """Huber loss: squared below `delta`, linear above (robust to outlying targets)."""
+
+    tasks = ("regression",)
+    implied_task = "regression"
 
     def __init__(self, delta: float = 1.0):
         super().__init__()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from sft.metrics import metric_key, per_class_metrics, predictions, summary_metrics
+from sft.model.metrics import metric_key, per_class_metrics, predictions, summary_metrics
 from sft.model.finetune import FullFineTune
 
 

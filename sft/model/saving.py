@@ -3,7 +3,7 @@ head weights (safetensors) and `sft_model.json` (task, pooling, labels, head con
 
 A LoRA-tuned backbone is saved with its adapters merged into the weights: the folder always
 holds a plain transformers model; `lora` in sft_model.json records what was merged.
-`sft.load` (sft/inference.py) reads the folder back; fields added to the spec later are read
+`sft.load` (sft/inference/predictor.py) reads the folder back; fields added to the spec later are read
 with defaults there, so older folders keep loading.
 """
 

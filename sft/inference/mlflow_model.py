@@ -32,7 +32,7 @@ REQUIREMENTS = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "
 
 
 class SFTPythonModel(mlflow.pyfunc.PythonModel):
-    """Texts in, one prediction record per text out (see sft.inference.OUTPUTS)."""
+    """Texts in, one prediction record per text out (see sft.inference.predictor.OUTPUTS)."""
 
     # No type hints on predict and no type-hint validation, on purpose: with them MLflow
     # would accept only `{"inputs": ...}` requests (and warns on every import without them).
@@ -50,7 +50,7 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
         self.__init__(**state)
 
     def load_context(self, context):
-        from sft.inference import load
+        from sft.inference.predictor import load
 
         self._predictor = load(context.artifacts[ARTIFACT])
 
@@ -142,7 +142,7 @@ def signature(model_dir: Path, example_texts: list[str]):
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import Schema, TensorSpec
 
-    from sft.inference import load
+    from sft.inference.predictor import load
 
     outputs = load(model_dir).predict(example_texts)
     inputs = Schema([TensorSpec(np.dtype(object), (-1,), TEXT_COLUMN)])

@@ -19,6 +19,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from sft.tracking.mlflow_tracker import MLflowTracker
+
 log = logging.getLogger(__name__)
 
 ENV_SWEEP = "SFT_SWEEP"  # JSON: parent run id, tracking URI, swept keys
@@ -95,6 +97,14 @@ def job_run_identity() -> tuple[str | None, dict[str, str]]:
         hydra_cfg.job.num)}
 
 
+def is_mlflow_logger(config: DictConfig) -> bool:
+    """Whether the config's logger group builds an MLflow tracker (or a subclass of it)."""
+    from hydra.utils import get_class
+
+    target = OmegaConf.select(config, "logger._target_")
+    return bool(target) and issubclass(get_class(str(target)), MLflowTracker)
+
+
 class MLflowSweep(Callback):
     """Hydra callback: the parent MLflow run of a multirun, and its summary at the end."""
 
@@ -102,9 +112,7 @@ class MLflowSweep(Callback):
         self.tracker = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from sft.tracking import MLflowTracker
-
-        if OmegaConf.select(config, "logger._target_") != "sft.tracking.MLflowTracker":
+        if not is_mlflow_logger(config):
             return  # logger=none: nothing to nest
         keys = swept_keys(config)
         name = sweep_name(config)
@@ -142,9 +150,7 @@ def close_sweep(status: str, sweep_dir: Path | None = None) -> None:
     if not raw:
         return
     sweep = json.loads(raw)
-    from sft.leaderboard import summarize_sweep
-    from sft.tracking import MLflowTracker
-
+    from sft.tracking.leaderboard import summarize_sweep  # lazy: pandas only when a sweep ends
     tracker = MLflowTracker.attach(sweep["tracking_uri"], sweep["parent_run_id"])
     try:
         out_dir = sweep_dir or Path(tracker.get_tag("sft.sweep_dir") or ".")

@@ -1,4 +1,4 @@
-"""Where runs are recorded: the tracking URI made absolute, and checked before a run starts.
+"""The tracking store, checked before a run starts (the URI itself: sft.config.uris).
 
 A store that cannot be used (a server that does not answer, a database that cannot be
 written) fails at once with one line naming logger.tracking_uri, instead of a traceback or
@@ -12,9 +12,8 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from pathlib import Path
 
-from sft.errors import SFTConfigError
+from sft.errors import SFTConfigError, first_line
 
 RETRIES = 12
 
@@ -29,19 +28,6 @@ def with_retry(call, *args, **kwargs):
                 raise
             time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
 
-
-
-def absolute_tracking_uri(uri: str) -> str:
-    """sqlite:///relative.db -> sqlite:////abs/relative.db (creating the folder); others as given."""
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):]).expanduser().resolve()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise SFTConfigError(f"logger.tracking_uri: cannot create {err.filename or path.parent}"
-                                 f" ({err.strerror})") from None
-        return f"sqlite:///{path}"
-    return uri
 
 
 def open_client(uri: str):
@@ -60,9 +46,8 @@ def open_client(uri: str):
             with_retry(client.search_experiments, max_results=1)
         return client
     except MlflowException as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SFTConfigError(f"logger.tracking_uri: cannot use the tracking store {uri} "
-                             f"({first})") from None
+                             f"({first_line(err)})") from None
     except OSError as err:  # the lock file: a folder that cannot be written
         raise SFTConfigError(f"logger.tracking_uri: cannot use the tracking store {uri} "
                              f"({err.strerror}: {err.filename})") from None

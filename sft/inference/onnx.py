@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sft.inference import ONNX_FILE, TORCH_WEIGHTS, Predictor
+from sft.inference.predictor import ONNX_FILE, TORCH_WEIGHTS, Predictor
 from sft.model.saving import HEAD_FILE, read_spec, write_spec
 
 # Above this many bytes of weights, they go to an external data file (protobuf caps at 2 GB).

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-from sft.schema_data_types import (AudioDataSchema, DigitsDataSchema, ImageDataSchema,
+from sft.config.data_schemas import (AudioDataSchema, DigitsDataSchema, ImageDataSchema,
                                    MLflowSchema, NullTrackerSchema, TextDataSchema)
 
 
@@ -231,6 +231,6 @@ SCHEMAS: Dict[str, type] = {
     "sft.data.ImageFolderDataModule": ImageDataSchema,
     "sft.data.DigitsDataModule": DigitsDataSchema,
     "sft.data.AudioFolderDataModule": AudioDataSchema,
-    "sft.tracking.MLflowTracker": MLflowSchema,
-    "sft.tracking.LocalTracker": NullTrackerSchema,
+    "sft.tracking.mlflow_tracker.MLflowTracker": MLflowSchema,
+    "sft.tracking.null.NullTracker": NullTrackerSchema,
 }

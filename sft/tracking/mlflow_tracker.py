@@ -1,4 +1,4 @@
-"""Run tracking: MLflow (default) or the run folder alone.
+"""The MLflow tracker (logger=mlflow, the default): a run in an MLflow tracking store.
 
 The tracker owns the run's life: it starts the run before any data is read and ends it as
 FINISHED, FAILED (an exception) or KILLED (Ctrl-C), so no run is ever left RUNNING. Lightning
@@ -20,13 +20,20 @@ import os
 import time
 from pathlib import Path
 
-from sft.masking import mask_values
-from sft.store import absolute_tracking_uri, open_client, with_retry  # noqa: F401
+from sft.tracking.masking import mask_values
+from sft.config.uris import absolute_tracking_uri
+from sft.tracking.store import open_client, with_retry
 
 log = logging.getLogger(__name__)
 
 class MLflowTracker:
-    """Logs params, metrics, tags and artifacts of one run to an MLflow tracking store."""
+    """Logs params, metrics, tags and artifacts of one run to an MLflow tracking store.
+
+    Implements sft.tracking.protocol.Tracker. `tracking_uri`: any MLflow URI (a relative
+    `sqlite:///` path is made absolute); `registered_model_name`: None registers nothing.
+    """
+
+    records = True  # a sweep nests its jobs under a parent run only in a tracker that records
 
     def __init__(self, tracking_uri: str, experiment_name: str | None = None,
                  run_name: str | None = None, tags: dict | None = None,
@@ -56,18 +63,17 @@ class MLflowTracker:
         return self._client
 
     @contextlib.contextmanager
-    def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None):
+    def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None,
+            default_name: str | None = None):
         """A run for the block: FINISHED, FAILED on an exception, KILLED on Ctrl-C or a
-        signal. `resume`: the id of an earlier run to continue instead of a new run."""
-        from sft.sweep import job_run_identity
-
+        signal. `resume`: the id of an earlier run to continue instead of a new run;
+        `default_name`: the run's name unless logger.run_name sets one (a sweep job's)."""
         if resume is not None:
             self.reopen(resume, tags)
         else:
-            child_name, child_tags = job_run_identity()
             if self.run_name is None:
-                self.run_name = child_name
-            self.open(default_experiment, {**tags, **child_tags})
+                self.run_name = default_name
+            self.open(default_experiment, tags)
         status = "FAILED"
         try:
             yield self
@@ -159,20 +165,20 @@ class MLflowTracker:
             self._client.log_artifact(self.run_id, str(path), artifact_path)
 
     def lightning_logger(self, run_dir: Path, resumed: bool = False):
-        from sft.run_logger import run_logger
+        from sft.tracking.run_logger import run_logger
 
         return run_logger(self.tracking_uri, self.experiment_name, self.run_id, resumed)
 
     def log_model(self, model_dir: Path, example_texts: list[str],
                   registered_model_name: str | None = None) -> str | None:
-        """Log the model folder as an MLflow Model of this run (sft/serving.py) and register it
+        """Log the model folder as an MLflow Model of this run (sft/inference/mlflow_model.py) and register it
         under `registered_model_name` (None: not registered); return its URI (None: disabled)."""
         if not self.log_model_enabled:
             return None
         import mlflow
         from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 
-        from sft.serving import ARTIFACT, log_pyfunc
+        from sft.inference.mlflow_model import ARTIFACT, log_pyfunc
 
         mlflow.set_tracking_uri(self.tracking_uri)
         started_here = mlflow.active_run() is None
@@ -203,41 +209,3 @@ class MLflowTracker:
         return [f"MLflow run {self.run_id} ({self.run_name}) in experiment "
                 f"'{self.experiment_name}' ({self.tracking_uri})",
                 f"  compare runs: mlflow ui --backend-store-uri {self.tracking_uri}"]
-
-
-class LocalTracker:
-    """No tracking server: metrics go to <run dir>/metrics.csv, artifacts stay in the run dir."""
-
-    def __init__(self):
-        self.run_id = None
-        self.experiment_name = None
-        self.run_dir: Path | None = None
-
-    @contextlib.contextmanager
-    def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None):
-        self.experiment_name = default_experiment  # resume needs MLflow (sft.resume refuses)
-        yield self
-
-    def log_params(self, params) -> None:
-        pass  # the resolved config is already in the run folder
-
-    def set_tags(self, tags) -> None:
-        pass
-
-    def log_metrics(self, metrics, step=None) -> None:
-        pass  # Lightning's CSV logger has them
-
-    def log_artifact(self, path, artifact_path=None) -> None:
-        pass  # artifacts are written into the run folder already
-
-    def log_model(self, model_dir, example_texts, registered_model_name=None) -> None:
-        return None  # the model folder in the run folder is all there is
-
-    def lightning_logger(self, run_dir: Path, resumed: bool = False):
-        from pytorch_lightning.loggers import CSVLogger
-
-        self.run_dir = Path(run_dir)
-        return CSVLogger(save_dir=str(run_dir), name="", version="")
-
-    def describe(self) -> list[str]:
-        return [f"metrics: {self.run_dir / 'metrics.csv'} (logger=none: no MLflow run)"]

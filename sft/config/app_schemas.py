@@ -1,6 +1,6 @@
 """Structured configs of the apps that put a trained model to work: `sft-predict` over
 conf/predict.yaml and `sft-export` over conf/export.yaml (the train config's schemas are in
-sft/schema.py). Checked before anything heavy is imported; a bad key fails with one line.
+sft/config/schema.py). Checked before anything heavy is imported; a bad key fails with one line.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import List, Optional
 from omegaconf import MISSING, DictConfig
 
 from sft.errors import SFTConfigError
-from sft.schema import check_schema
+from sft.config.schema import check_schema
 
 
 class Backend(Enum):

@@ -35,13 +35,13 @@ def save_run_config(cfg: DictConfig, checkpoint_dir: Path) -> None:
 
 def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictConfig, Resume]:
     """The config and checkpoint of the run `cfg.resume` names (an id or `last`)."""
-    from sft.store import absolute_tracking_uri, open_client
+    from sft.tracking.store import absolute_tracking_uri, open_client
 
     extra = [o for o in overrides or [] if o.lstrip("+~").split("=")[0] not in WHERE_KEYS]
     if extra:
         raise SFTConfigError(f"resume: the run continues with its own config; drop "
                              f"'{extra[0]}' (only {', '.join(WHERE_KEYS[1:])} may be given)")
-    if OmegaConf.select(cfg, "logger._target_") != "sft.tracking.MLflowTracker":
+    if OmegaConf.select(cfg, "logger._target_") != "sft.tracking.mlflow_tracker.MLflowTracker":
         raise SFTConfigError("resume: needs an MLflow run (logger=mlflow)")
     uri = absolute_tracking_uri(cfg.logger.tracking_uri)
     client = open_client(uri)
@@ -73,7 +73,7 @@ def _adopt_choices(params: dict[str, str]) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import read_write
 
-    from sft.schema import GROUPS
+    from sft.config.schema import GROUPS
 
     if not HydraConfig.initialized():
         return

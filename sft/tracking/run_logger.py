@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 
-from sft.store import with_retry
+from sft.tracking.store import with_retry
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 MAX_BUFFERED = 20000  # beyond this, write without waiting for a checkpoint (bounded memory)

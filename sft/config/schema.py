@@ -10,27 +10,17 @@ multiclass task).
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Dict
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from sft.errors import SFTConfigError
-from sft.schema_types import SCHEMAS, MonitorSchema
-from sft.tasks import TASKS, metric_fits, monitorable
+from sft.errors import SFTConfigError, first_line
+from sft.config.model_schemas import SCHEMAS, MonitorSchema
+from sft.config.tasks import TASKS, metric_fits, monitorable
 
-__all__ = ["SCHEMAS", "TASKS", "LOSS_TASKS", "RANGES", "validate", "check_loss_fits",
-           "check_task_fit", "cfg_choice"]
+__all__ = ["SCHEMAS", "TASKS", "RANGES", "validate", "check_loss_fits", "check_task_fit",
+           "cfg_choice", "loss_tasks", "implied_task"]
 
-# The tasks each loss can train. Checked at config time when the task is explicit, and again
-# once the data has decided an `auto` task.
-LOSS_TASKS: Dict[str, tuple] = {
-    "sft.model.losses.CrossEntropyLoss": ("multiclass",),
-    "sft.model.losses.FocalLoss": ("multiclass", "binary", "multilabel"),
-    "sft.model.losses.BCEWithLogitsLoss": ("binary", "multilabel"),
-    "sft.model.losses.MSELoss": ("regression",),
-    "sft.model.losses.HuberLoss": ("regression",),
-}
 
 GROUPS = ("model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
           "trainer", "logger", "callbacks")
@@ -118,9 +108,36 @@ def check_task_fit(cfg: DictConfig, task: str, labels: list[str] | None = None) 
                              f"(choose from: {', '.join(monitorable(task))})")
 
 
+def loss_tasks(loss_target: str) -> tuple[str, ...] | None:
+    """The tasks the loss class `loss_target` declares it trains (its `tasks` attribute);
+    None when it declares none or cannot be imported (instantiating it will say why).
+
+    Imports the loss's module (torch: about 1 s here), which the run imports next anyway; the
+    declaration lives beside the class so that a new loss is its class plus its YAML.
+    """
+    from hydra.utils import get_class  # lazy: Hydra's instantiate machinery, not needed for --help
+
+    try:
+        declared = getattr(get_class(loss_target), "tasks", None)
+    except Exception:  # noqa: BLE001 - any import failure: instantiate reports it in one line
+        return None
+    return tuple(declared) if declared else None
+
+
+def implied_task(loss_target: str) -> str | None:
+    """The task an `auto` task becomes with this loss (its `implied_task`: `regression` for
+    MSE); None when the labels decide (lists: multilabel, else multiclass or binary)."""
+    from hydra.utils import get_class
+
+    try:
+        return getattr(get_class(loss_target), "implied_task", None)
+    except Exception:  # noqa: BLE001 - as in loss_tasks
+        return None
+
+
 def check_loss_fits(loss_target: str, task: str, loss_name: str) -> None:
-    """Refuse a loss that cannot train `task`."""
-    fits = LOSS_TASKS.get(loss_target)
+    """Refuse a loss that cannot train `task` (SFTConfigError naming the loss and its tasks)."""
+    fits = loss_tasks(loss_target)
     if fits is not None and task not in fits:
         raise SFTConfigError(f"loss={loss_name} does not fit task '{task}' "
                              f"(it trains: {', '.join(fits)}); choose another loss or data.task")
@@ -171,8 +188,7 @@ def check_schema(node: DictConfig, schema: type, group: str | None = None) -> No
 def _describe(group: str | None, err: OmegaConfBaseException, schema: type) -> str:
     key = getattr(err, "full_key", None) or getattr(err, "key", None) or ""
     full = ".".join(part for part in (group, key) if part)
-    text = str(err).strip()
-    first = text.splitlines()[0] if text else type(err).__name__
+    first = first_line(err)
     if isinstance(err, ConfigKeyError):
         known = ", ".join(f.name for f in fields(schema) if not f.name.startswith("_"))
         return f"unknown config key '{full}' (keys{f' of {group}' if group else ''}: {known})"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from sft.masking import mask_config, mask_overrides
-from sft.reports import per_class_table, plot_confusion_matrix, write_per_class_report
-from sft.schema import cfg_choice
+from sft.tracking.masking import mask_config, mask_overrides
+from sft.tracking.reports import per_class_table, plot_confusion_matrix, write_per_class_report
+from sft.config.schema import cfg_choice
 
 
 def hydra_overrides() -> list[str] | None:

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sft.errors import SFTConfigError
-from sft.inference import model_folder
-from sft.model.backbone import _first_line
+from sft.errors import SFTConfigError, first_line
+from sft.inference.predictor import model_folder
 
 REMOTE = ("models:/", "runs:/", "mlflow-artifacts:/")
 
@@ -27,14 +26,14 @@ def resolve_model(model_uri: str, tracking_uri: str, download_dir: Path,
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from sft.tracking import absolute_tracking_uri
+    from sft.tracking.mlflow_tracker import absolute_tracking_uri
 
     mlflow.set_tracking_uri(absolute_tracking_uri(tracking_uri))
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(download_dir))
     except (MlflowException, OSError) as err:
         raise SFTConfigError(f"{key}: cannot fetch {uri} from {mlflow.get_tracking_uri()} "
-                             f"({_first_line(err)})") from None
+                             f"({first_line(err)})") from None
     return _folder(Path(local), key)
 
 
@@ -43,7 +42,7 @@ def run_model(run_id: str, tracking_uri: str, download_dir: Path) -> Path:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sft.tracking import absolute_tracking_uri
+    from sft.tracking.mlflow_tracker import absolute_tracking_uri
 
     uri = absolute_tracking_uri(tracking_uri)
     try:

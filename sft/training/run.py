@@ -2,14 +2,13 @@
 
 Called with a composed, validated config (by `sft-train`, or by tests through
 `hydra.compose`); returns the monitored metric of the best checkpoint, for sweepers. With a
-`Resume` (sft.resume) it continues a stopped run from its last checkpoint, in the same MLflow
-run. SIGINT and SIGTERM stop it cleanly (sft.checkpointing).
+`Resume` (sft.training.resume) it continues a stopped run from its last checkpoint, in the same MLflow
+run. SIGINT and SIGTERM stop it cleanly (sft.training.checkpointing).
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import pickle
 import time
@@ -18,54 +17,51 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-
 from omegaconf import DictConfig, OmegaConf
 
-from sft import memo
-from sft.checkpointing import ResumableCheckpoint
-from sft.distributed import (RankTracker, check_accelerator, check_data_parallel,
-                             global_rank, shared_with_children)
-from sft.errors import SFTConfigError, instantiate
-from sft.model.backbone import load_tokenizer
-from sft.model.losses import balanced_class_weights
+from sft import cache
+from sft.config.instantiate import instantiate
+from sft.config.schema import GROUPS, cfg_choice, check_task_fit, implied_task
+from sft.errors import SFTConfigError, first_line
 from sft.model.module import SFTModule
 from sft.model.saving import save_model
-from sft.precision import resolve_precision
-from sft.preflight import check_vocabulary, check_writable
-from sft.masking import mask_overrides
-from sft.provenance import flatten, git_state, package_versions
-from sft.resume import RUN_CONFIG, Resume, save_run_config
-from sft.run_outputs import (example_texts, hydra_overrides, print_summary,
-                             registered_model_name, write_config, write_reports)
-from sft.schema import GROUPS, cfg_choice, check_task_fit
-from sft.tasks import default_monitor, monitor_mode
+from sft.tracking.masking import mask_overrides
+from sft.tracking.null import NullTracker
+from sft.tracking.provenance import flatten, git_state, package_versions
+from sft.tracking.sweep import job_run_identity
+from sft.training.build import (build_module, build_trainer, expected_task, load_processor,
+                                set_monitor)
+from sft.training.checkpointing import ResumableCheckpoint
+from sft.training.distributed import (check_accelerator, check_data_parallel, global_rank,
+                                      shared_with_children)
+from sft.training.precision import resolve_precision
+from sft.training.preflight import check_vocabulary, check_writable
+from sft.training.resume import RUN_CONFIG, Resume, save_run_config
+from sft.training.run_outputs import (example_texts, hydra_overrides, print_summary,
+                                      registered_model_name, write_config, write_reports)
 
 log = logging.getLogger(__name__)
-
-# The task an `auto` task takes with this loss (unless the labels are lists: multilabel).
-LOSS_IMPLIED_TASK = {"sft.model.losses.MSELoss": "regression",
-                     "sft.model.losses.HuberLoss": "regression",
-                     "sft.model.losses.BCEWithLogitsLoss": "binary"}
-
 
 def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) -> float | None:
     """Fine-tune, test and log one run as configured; return the best monitored value.
 
     `record=False` (and any DDP rank but zero): train and test along, record nothing."""
     started = time.perf_counter()
-    cache_before = Counter(memo.STATS)
+    cache_before = Counter(cache.STATS)
     run_dir = Path(cfg.paths.run_dir)
     record = record and global_rank() == 0
     check_writable(cfg)
     check_accelerator(cfg.trainer)
     resolve_precision(cfg.trainer)  # before the params are logged: they say which it was
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    tracker = instantiate(cfg.logger) if record else RankTracker()
+    tracker = instantiate(cfg.logger) if record else NullTracker(local_metrics=False)
     guard = resume_checkpoint(cfg)
+    job_name, job_tags = job_run_identity() if record and resume is None else (None, {})
     tags = {"sft.resumed_from": str(resume.checkpoint)} if resume else \
-        run_tags(cfg) if record else {}
+        {**run_tags(cfg), **job_tags} if record else {}
     with guard.handling_signals(), tracker.run(default_experiment=cfg.data.name, tags=tags,
-                                               resume=resume.run_id if resume else None):
+                                               resume=resume.run_id if resume else None,
+                                               default_name=job_name):
         guard.run_id = tracker.run_id
         datamodule = prepare_data(cfg, tracker, resumed=resume is not None or not record)
         module = build_module(cfg, datamodule)
@@ -112,7 +108,7 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
                              "time/total_s": ended - started})
         tracker.set_tags({"sft.model_dir": str(model_dir.resolve()),
                           **{f"sft.cache.{k}": str(v)
-                             for k, v in sorted((memo.STATS - cache_before).items())}})
+                             for k, v in sorted((cache.STATS - cache_before).items())}})
         print_summary(cfg, tracker, test_metrics, best_score, run_dir, model_uri)
     return best_score
 
@@ -128,9 +124,8 @@ def fit(trainer: pl.Trainer, module: SFTModule, datamodule, resume: Resume | Non
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume.checkpoint),
                     weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SFTConfigError(f"resume: {resume.checkpoint} is not a checkpoint that loads "
-                             f"with weights_only=True ({first})") from None
+                             f"with weights_only=True ({first_line(err)})") from None
 
 
 def resume_checkpoint(cfg: DictConfig) -> ResumableCheckpoint:
@@ -146,7 +141,7 @@ def prepare_data(cfg: DictConfig, tracker, resumed: bool = False):
     """Record the config; read, validate and tokenize the data; settle the task and the
     monitored metric."""
     loss_target = str(cfg.loss.get("_target_"))
-    _set_monitor(cfg, expected_task(cfg))
+    set_monitor(cfg, expected_task(cfg))
     if not resumed:  # a resumed run has them already (and this process's choices may differ)
         run_dir = Path(cfg.paths.run_dir)
         save_run_config(cfg, run_dir / "checkpoints")  # what `resume` will continue with
@@ -155,7 +150,7 @@ def prepare_data(cfg: DictConfig, tracker, resumed: bool = False):
         # The choice of each group ('finetune': 'lora') too: sweeps over groups compare by it.
         tracker.log_params({**flatten(cfg), **{g: cfg_choice(cfg, g) for g in GROUPS}})
     datamodule = instantiate(cfg.data, seed=cfg.seed)
-    labels = datamodule.load(loss_task=LOSS_IMPLIED_TASK.get(loss_target))
+    labels = datamodule.load(loss_task=implied_task(loss_target))
     check_task_fit(cfg, labels.task, labels.names)
     log.info("Data %s: %s; task %s%s", cfg.data.name,
              ", ".join(f"{len(e)} {s}" for s, e in datamodule.examples.items()), labels.task,
@@ -171,28 +166,6 @@ def prepare_data(cfg: DictConfig, tracker, resumed: bool = False):
     return datamodule
 
 
-def load_processor(name_or_path: str, modality: str, trust_remote_code: bool):
-    """What turns the data into model inputs: the tokenizer (text), the image processor or
-    the audio feature extractor saved with the model."""
-    if modality == "text":
-        return load_tokenizer(name_or_path, trust_remote_code)
-    from sft.data.media import load_processor as load_media_processor
-    from sft.model.backbone import resolve_model_path
-
-    return load_media_processor(resolve_model_path(name_or_path), modality, trust_remote_code)
-
-
-def expected_task(cfg: DictConfig) -> str:
-    """The task before reading data: explicit, else the one the loss implies, else multiclass.
-
-    The data can only confirm it: any other task fails the loss check once labels are read.
-    """
-    task = str(cfg.data.get("task", "auto"))
-    if task != "auto":
-        return task
-    return LOSS_IMPLIED_TASK.get(str(cfg.loss.get("_target_")), "multiclass")
-
-
 def run_tags(cfg: DictConfig) -> dict[str, str]:
     """Tags that say how to rerun: seed, git commit and dirty flag, versions, overrides."""
     git = git_state()
@@ -204,73 +177,6 @@ def run_tags(cfg: DictConfig) -> dict[str, str]:
     if overrides is not None:
         tags["sft.overrides"] = " ".join(mask_overrides(overrides)) or "(none)"
     return tags
-
-
-def build_module(cfg: DictConfig, datamodule) -> SFTModule:
-    """Instantiate backbone, head, loss, regularizer and optimizer from their config groups."""
-    labels = datamodule.labels
-    backbone = instantiate(cfg.model)
-    # Seed again: loading may or may not draw random numbers (a cached copy draws none), and
-    # the head's initial weights must not depend on which.
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    head = instantiate(cfg.head, in_features=backbone.hidden_size,
-                       out_features=labels.num_outputs)
-    loss = instantiate(cfg.loss, **loss_weights(cfg, datamodule))
-    regularizer = instantiate(cfg.regularizer) if cfg.regularizer.get("_target_") else None
-    scale = None
-    if labels.target_std is not None:
-        scale = (labels.target_mean, labels.target_std)
-    return SFTModule(backbone, head, loss, labels.task, labels.names,
-                     optimizer=instantiate(cfg.optimizer), scheduler=instantiate(cfg.scheduler),
-                     regularizer=regularizer, finetune=instantiate(cfg.finetune),
-                     threshold=labels.threshold, target_scale=scale)
-
-
-def loss_weights(cfg: DictConfig, datamodule) -> dict:
-    """class_weights ('balanced' from the train split's counts) and pos_weight, checked
-    against the labels the data has."""
-    names = datamodule.labels.names
-    kwargs = {}
-    weights = cfg.loss.get("class_weights")
-    if weights is not None:
-        if weights == "balanced":
-            weights = balanced_class_weights(datamodule.class_counts())
-        elif len(weights) != len(names):
-            raise SFTConfigError(f"loss.class_weights has {len(weights)} values but the data has "
-                                 f"{len(names)} labels ({', '.join(names)})")
-        kwargs["class_weights"] = list(weights)
-    pos_weight = cfg.loss.get("pos_weight")
-    if OmegaConf.is_list(pos_weight):
-        wanted = len(names) if datamodule.labels.task == "multilabel" else 1
-        if len(pos_weight) != wanted:
-            raise SFTConfigError(f"loss.pos_weight has {len(pos_weight)} values; task "
-                                 f"'{datamodule.labels.task}' needs {wanted} (or one number)")
-    return kwargs
-
-
-def build_trainer(cfg: DictConfig, logger, run_dir: Path, extra_callbacks=()) -> pl.Trainer:
-    """The Lightning Trainer with the configured callbacks (then the fine-tuning strategy's)
-    and the tracker's logger."""
-    accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
-    for key in cfg.trainer:
-        if key != "_target_" and key not in accepted:
-            raise SFTConfigError(f"unknown config key 'trainer.{key}' (not a "
-                                 f"pytorch_lightning.Trainer argument)")
-    # resume_checkpoint comes in `extra_callbacks`: the run holds on to it (signals, resume hint).
-    callbacks = [instantiate(c) for k, c in cfg.callbacks.items()
-                 if c is not None and k != "resume_checkpoint"]
-    callbacks += list(extra_callbacks)
-    check_accelerator(cfg.trainer)
-    resolve_precision(cfg.trainer)  # `auto` is sft's, not Lightning's (train() resolved it already)
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
-                       default_root_dir=str(run_dir))
-
-
-def _set_monitor(cfg: DictConfig, task: str) -> None:
-    if cfg.monitor.metric == "auto":
-        cfg.monitor.metric = default_monitor(task)[0]
-    if cfg.monitor.mode == "auto":
-        cfg.monitor.mode = monitor_mode(cfg.monitor.metric)
 
 
 def _restore_best(trainer: pl.Trainer, module: SFTModule, monitor: str) -> float | None:

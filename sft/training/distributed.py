@@ -21,6 +21,8 @@ import os
 import sys
 from pathlib import Path
 
+from sft.errors import SFTConfigError
+
 ENV_DDP = "SFT_DDP_RUN"  # JSON: the resolved config's path, the run id and store, the resume checkpoint
 # What Lightning's launcher sets in rank zero's own environment when it starts the children.
 LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -36,8 +38,7 @@ def global_rank() -> int:
 def check_data_parallel(trainer, module) -> None:
     """Refuse what DDP would get silently wrong: it syncs the gradients of the parameters that
     were trainable when it wrapped the model, so layers thawed later would drift apart."""
-    from sft.errors import SFTConfigError
-    from sft.model.finetune import GradualUnfreeze
+    from sft.model.finetune import GradualUnfreeze  # lazy: `sft-train --help` imports this module
 
     processes = trainer.num_devices * trainer.num_nodes  # world_size is set only in `fit`
     if processes > 1 and isinstance(module.finetune, GradualUnfreeze):
@@ -48,8 +49,6 @@ def check_data_parallel(trainer, module) -> None:
 
 def check_accelerator(trainer_cfg) -> None:
     """A GPU asked for where there is none: one line, not Lightning's traceback."""
-    from sft.errors import SFTConfigError
-
     accelerator = str(trainer_cfg.get("accelerator", "auto")).lower()
     if accelerator in ("gpu", "cuda") and not _cuda_available():
         raise SFTConfigError(f"trainer.accelerator={accelerator}: no CUDA GPU is available here "
@@ -98,74 +97,3 @@ def _destroy_process_group() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def run_child(launch: dict) -> None:
-    """A child rank: train from rank zero's config; on failure mark the run FAILED and exit."""
-    from omegaconf import OmegaConf
-
-    from sft.errors import SFTError
-    from sft.resume import Resume
-    from sft.training import train
-
-    try:
-        cfg = OmegaConf.load(launch["config"])
-        resume = None
-        if launch.get("resume_checkpoint"):
-            resume = Resume(run_id=launch["run_id"], checkpoint=Path(launch["resume_checkpoint"]))
-        train(cfg, resume, record=False)
-    except BaseException as err:
-        _mark_failed(launch)
-        if isinstance(err, SFTError):
-            print(f"sft-train (rank {os.environ.get('LOCAL_RANK')}): error: {err}",
-                  file=sys.stderr)
-            sys.exit(err.exit_code)
-        raise
-
-
-def _mark_failed(launch: dict) -> None:
-    if not launch.get("run_id") or not launch.get("tracking_uri"):
-        return
-    from sft.tracking import MLflowTracker
-
-    with contextlib.suppress(Exception):  # the failure itself matters more than this
-        MLflowTracker.attach(launch["tracking_uri"], launch["run_id"]).close("FAILED")
-
-
-class RankTracker:
-    """The tracker of a rank other than zero: it trains along and records nothing."""
-
-    run_id = None
-    experiment_name = None
-
-    @contextlib.contextmanager
-    def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None):
-        yield self
-
-    def log_params(self, params) -> None:
-        pass
-
-    def set_tags(self, tags) -> None:
-        pass
-
-    def log_metrics(self, metrics, step=None) -> None:
-        pass
-
-    def log_artifact(self, path, artifact_path=None) -> None:
-        pass
-
-    def lightning_logger(self, run_dir: Path, resumed: bool = False):
-        # A logger all the same: LearningRateMonitor refuses a Trainer without one. (Not
-        # Lightning's DummyLogger: its catch-all attributes confuse Hydra's instantiate.)
-        from pytorch_lightning.loggers.logger import Logger
-
-        class SilentLogger(Logger):
-            name, version = "rank", 0
-
-            def log_metrics(self, metrics, step=None) -> None:
-                pass
-
-            def log_hyperparams(self, params, *args, **kwargs) -> None:
-                pass
-
-        return SilentLogger()

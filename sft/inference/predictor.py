@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from sft.errors import SFTConfigError, SFTDataError
+from sft.errors import SFTConfigError, SFTDataError, first_line
 from sft.model.saving import SPEC_FILE, read_spec
 
 ONNX_FILE = "model.onnx"
@@ -234,9 +234,7 @@ def load(path: str | Path, backend: str = "auto", device: str = "cpu",
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as err:
-        raise SFTConfigError(f"{folder}: cannot load the tokenizer "
-                             f"({str(err).strip() or type(err).__name__})".splitlines()[0]
-                             ) from None
+        raise SFTConfigError(f"{folder}: cannot load the tokenizer ({first_line(err)})") from None
     from sft.data.tokenize import ensure_pad_token
 
     if ensure_pad_token(tokenizer).pad_token_id is None:
@@ -269,7 +267,7 @@ def model_folder(path: str | Path) -> Path:
         raise SFTConfigError(f"model folder not found: {folder}")
     if (folder / SPEC_FILE).is_file():
         return folder
-    if (folder / "MLmodel").is_file():  # an MLflow model (sft/serving.py): find its artifact
+    if (folder / "MLmodel").is_file():  # an MLflow model (sft/inference/mlflow_model.py): find its artifact
         import yaml
 
         flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get(

@@ -4,7 +4,7 @@ Classification (multiclass, and binary as two classes): acc, precision_macro, re
 f1_macro, auroc, and f1_<label> per class. Multilabel (a sigmoid per label, positive at
 `threshold`): f1_micro, f1_macro, precision_macro, recall_macro, hamming (fraction of wrong
 label decisions), exact_match (every label right), auroc, and f1_<label> per label.
-Regression: mse, mae, r2, pearson, spearman. The names are listed in `sft.tasks.METRICS`.
+Regression: mse, mae, r2, pearson, spearman. The names are listed in `sft.config.tasks.METRICS`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from torchmetrics.classification import (
     MultilabelRecall,
 )
 
-from sft.tasks import metric_key
+from sft.config.tasks import metric_key
 
 __all__ = ["summary_metrics", "per_class_metrics", "predictions", "metric_key"]
 

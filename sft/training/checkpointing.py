@@ -30,7 +30,7 @@ import pytorch_lightning as pl
 import torch
 
 from sft.errors import RunInterrupted, SFTConfigError, SFTTrainingError
-from sft.run_logger import flush_logger
+from sft.tracking.run_logger import flush_logger
 
 log = logging.getLogger(__name__)
 

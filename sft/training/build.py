@@ -1,0 +1,111 @@
+"""Build a run's parts from its config: the LightningModule (backbone, head, loss,
+regularizer, optimizer, fine-tuning strategy), the Trainer with its callbacks, the data
+processor, and the task and monitored metric settled before the data is read.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+
+from sft.config.instantiate import instantiate
+from sft.config.schema import implied_task
+from sft.config.tasks import default_monitor, monitor_mode
+from sft.errors import SFTConfigError
+from sft.model.backbone import load_tokenizer, resolve_model_path
+from sft.model.losses import balanced_class_weights
+from sft.model.module import SFTModule
+from sft.training.distributed import check_accelerator
+from sft.training.precision import resolve_precision
+
+
+def load_processor(name_or_path: str, modality: str, trust_remote_code: bool):
+    """What turns the data into model inputs: the tokenizer (text), the image processor or
+    the audio feature extractor saved with the model."""
+    if modality == "text":
+        return load_tokenizer(name_or_path, trust_remote_code)
+    from sft.data.media import load_processor as load_media_processor  # lazy: PIL, scipy
+
+    return load_media_processor(resolve_model_path(name_or_path), modality, trust_remote_code)
+
+
+def expected_task(cfg: DictConfig) -> str:
+    """The task before reading data: explicit, else the one the loss implies, else multiclass.
+
+    The data can only confirm it: any other task fails the loss check once labels are read.
+    """
+    task = str(cfg.data.get("task", "auto"))
+    if task != "auto":
+        return task
+    return implied_task(str(cfg.loss.get("_target_"))) or "multiclass"
+
+
+def build_module(cfg: DictConfig, datamodule) -> SFTModule:
+    """Instantiate backbone, head, loss, regularizer and optimizer from their config groups."""
+    labels = datamodule.labels
+    backbone = instantiate(cfg.model)
+    # Seed again: loading may or may not draw random numbers (a cached copy draws none), and
+    # the head's initial weights must not depend on which.
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    head = instantiate(cfg.head, in_features=backbone.hidden_size,
+                       out_features=labels.num_outputs)
+    loss = instantiate(cfg.loss, **loss_weights(cfg, datamodule))
+    regularizer = instantiate(cfg.regularizer) if cfg.regularizer.get("_target_") else None
+    scale = None
+    if labels.target_std is not None:
+        scale = (labels.target_mean, labels.target_std)
+    return SFTModule(backbone, head, loss, labels.task, labels.names,
+                     optimizer=instantiate(cfg.optimizer), scheduler=instantiate(cfg.scheduler),
+                     regularizer=regularizer, finetune=instantiate(cfg.finetune),
+                     threshold=labels.threshold, target_scale=scale)
+
+
+def loss_weights(cfg: DictConfig, datamodule) -> dict:
+    """class_weights ('balanced' from the train split's counts) and pos_weight, checked
+    against the labels the data has."""
+    names = datamodule.labels.names
+    kwargs = {}
+    weights = cfg.loss.get("class_weights")
+    if weights is not None:
+        if weights == "balanced":
+            weights = balanced_class_weights(datamodule.class_counts())
+        elif len(weights) != len(names):
+            raise SFTConfigError(f"loss.class_weights has {len(weights)} values but the data has "
+                                 f"{len(names)} labels ({', '.join(names)})")
+        kwargs["class_weights"] = list(weights)
+    pos_weight = cfg.loss.get("pos_weight")
+    if OmegaConf.is_list(pos_weight):
+        wanted = len(names) if datamodule.labels.task == "multilabel" else 1
+        if len(pos_weight) != wanted:
+            raise SFTConfigError(f"loss.pos_weight has {len(pos_weight)} values; task "
+                                 f"'{datamodule.labels.task}' needs {wanted} (or one number)")
+    return kwargs
+
+
+def build_trainer(cfg: DictConfig, logger, run_dir: Path, extra_callbacks=()) -> pl.Trainer:
+    """The Lightning Trainer with the configured callbacks (then the fine-tuning strategy's)
+    and the tracker's logger."""
+    accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
+    for key in cfg.trainer:
+        if key != "_target_" and key not in accepted:
+            raise SFTConfigError(f"unknown config key 'trainer.{key}' (not a "
+                                 f"pytorch_lightning.Trainer argument)")
+    # resume_checkpoint comes in `extra_callbacks`: the run holds on to it (signals, resume hint).
+    callbacks = [instantiate(c) for k, c in cfg.callbacks.items()
+                 if c is not None and k != "resume_checkpoint"]
+    callbacks += list(extra_callbacks)
+    check_accelerator(cfg.trainer)
+    resolve_precision(cfg.trainer)  # `auto` is sft's, not Lightning's (train() resolved it already)
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
+                       default_root_dir=str(run_dir))
+
+
+def set_monitor(cfg: DictConfig, task: str) -> None:
+    """Settle `monitor.metric` / `monitor.mode` when they are `auto` (from the task)."""
+    if cfg.monitor.metric == "auto":
+        cfg.monitor.metric = default_monitor(task)[0]
+    if cfg.monitor.mode == "auto":
+        cfg.monitor.mode = monitor_mode(cfg.monitor.metric)

@@ -1,0 +1,46 @@
+"""A DDP child rank that Lightning started (`sft-train` re-run with LOCAL_RANK set): train from
+rank zero's resolved config, recording nothing (sft.training.distributed says why).
+
+Its own module so that `sft.training.run` -> `sft.training.distributed` stays one-way: this
+is the only place that both trains and knows about the launch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from sft.errors import SFTError
+from sft.tracking.mlflow_tracker import MLflowTracker
+from sft.training.resume import Resume
+from sft.training.run import train
+
+
+def run_child(launch: dict) -> None:
+    """A child rank: train from rank zero's config; on failure mark the run FAILED and exit."""
+    try:
+        cfg = OmegaConf.load(launch["config"])
+        resume = None
+        if launch.get("resume_checkpoint"):
+            resume = Resume(run_id=launch["run_id"], checkpoint=Path(launch["resume_checkpoint"]))
+        train(cfg, resume, record=False)
+    except BaseException as err:
+        _mark_failed(launch)
+        if isinstance(err, SFTError):
+            print(f"sft-train (rank {os.environ.get('LOCAL_RANK')}): error: {err}",
+                  file=sys.stderr)
+            sys.exit(err.exit_code)
+        raise
+
+
+def _mark_failed(launch: dict) -> None:
+    if not launch.get("run_id") or not launch.get("tracking_uri"):
+        return
+    with contextlib.suppress(Exception):  # the failure itself matters more than this
+        MLflowTracker.attach(launch["tracking_uri"], launch["run_id"]).close("FAILED")
+
+
