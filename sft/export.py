@@ -14,20 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
+from sft.cli import run_app
 from sft.errors import SFTConfigError
-
-# Texts of varied length (one longer than most max_length settings) for the parity check,
-# used when `parity_texts` is empty.
-DEFAULT_TEXTS = [
-    "Great medicine, it worked within a day.",
-    "Terrible side effects, I stopped after a week.",
-    "ok",
-    "It was fine I guess; nothing special, nothing bad, my doctor said to keep taking it.",
-    " ".join(["The first month was hard but then it got much better."] * 60),
-]
-
 
 def export_task(cfg) -> None:
     """Fetch the model, write the export beside `out`, check parity, then move it into place."""
@@ -40,8 +28,10 @@ def export_task(cfg) -> None:
     out = Path(cfg.out).expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not cfg.overwrite:
         raise SFTConfigError(f"out: {out} exists and is not empty (set overwrite=true)")
-    from sft.inference.predictor import load
+    # lazy: torch and MLflow only once the config is known to be good
     from sft.inference.model_uri import resolve_model, run_model
+    from sft.inference.parity import DEFAULT_TEXTS, parity
+    from sft.inference.predictor import load
 
     texts = list(cfg.parity_texts) or DEFAULT_TEXTS
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -79,18 +69,7 @@ def export_task(cfg) -> None:
           f"print(sft.load('{out}').predict(['some text']))\"")
 
 
-def parity(reference, exported, texts: list[str]) -> float:
-    """Max abs difference of the raw outputs, texts batched together (so padding is tested)."""
-    expected = reference.logits(texts, batch_size=len(texts))
-    got = exported.logits(texts, batch_size=len(texts))
-    if expected.shape != got.shape:
-        return float("nan")
-    return float(np.max(np.abs(expected.astype(np.float64) - got.astype(np.float64))))
-
-
 def main() -> None:
-    from sft.cli import run_app
-
     run_app(export_task, config_name="export", prog="sft-export")
 
 

@@ -7,17 +7,12 @@ The output holds the input's columns, then the predictions flattened into `pred_
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from sft.errors import SFTConfigError, SFTDataError
-
-WRITERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
-           ".parquet": "parquet", ".pq": "parquet"}
-STDIO = "-"
+from sft.cli import run_app
 
 
 def predict_task(cfg) -> None:
@@ -25,9 +20,13 @@ def predict_task(cfg) -> None:
     from sft.config.app_schemas import PredictSchema, validate_app
 
     validate_app(cfg, PredictSchema)
-    output_kind(cfg.output)  # a bad output name fails before any work
-    from sft.inference.predictor import load
+    # lazy: torch, pandas and MLflow only once the config is known to be good
     from sft.inference.model_uri import resolve_model
+    from sft.inference.predictor import load
+    from sft.inference.tables import (STDIO, media_paths, output_kind, prediction_columns,
+                                      read_input, texts_of, write_output)
+
+    output_kind(cfg.output)  # a bad output name fails before any work
 
     with tempfile.TemporaryDirectory(prefix="sft-predict-") as tmp:
         folder = resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp))
@@ -46,97 +45,7 @@ def predict_task(cfg) -> None:
           f"{predictor.backend}) -> {where}", file=sys.stderr)
 
 
-def read_input(source: str, text_column: str):
-    """The input table: a data file, one text per non-empty line of stdin, or a folder of
-    images or audio files (one row per file, its path in `text_column`)."""
-    import pandas as pd
-
-    if source == STDIO:
-        lines = [line.rstrip("\r\n") for line in sys.stdin]
-        return pd.DataFrame({text_column: [line for line in lines if line.strip()]})
-    if Path(source).expanduser().is_dir():
-        from sft.data.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
-
-        folder = Path(source).expanduser()
-        files = sorted(str(f.resolve()) for f in folder.rglob("*") if f.is_file()
-                       and f.suffix.lower() in IMAGE_EXTENSIONS + AUDIO_EXTENSIONS)
-        if not files:
-            raise SFTDataError(f"input: the folder {folder} holds no image or audio files")
-        return pd.DataFrame({text_column: files})
-    from sft.data.sources import locate, read_table
-
-    return read_table(locate(str(source), "input"), "input")
-
-
-def texts_of(frame, text_column: str, source: str) -> list[str]:
-    """The texts of `text_column`; SFTDataError naming the row of a missing one."""
-    if text_column not in frame.columns:
-        raise SFTDataError(f"text_column: no column '{text_column}' in {source} "
-                           f"(columns: {', '.join(map(str, frame.columns))})")
-    texts = []
-    for row, value in enumerate(frame[text_column], start=1):
-        text = "" if _missing(value) else str(value)
-        if not text.strip():
-            raise SFTDataError(f"{source} row {row}: empty text in column '{text_column}'")
-        texts.append(text)
-    return texts
-
-
-def media_paths(paths: list[str], source: str) -> list[str]:
-    """Image or audio paths of a table, relative ones read from the table's folder (as in
-    training)."""
-    base = Path(source).expanduser()
-    base = base if base.is_dir() else base.parent
-    return [p if Path(p).expanduser().is_absolute() else str(base / p) for p in paths]
-
-
-def _missing(value) -> bool:
-    import pandas as pd
-
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # a list or dict in a JSON cell: not missing
-        return False
-
-
-def prediction_columns(records: list[dict]):
-    """Prediction records as `pred_*` columns (nested fields joined with `_`)."""
-    import pandas as pd
-
-    return pd.json_normalize(records, sep="_").add_prefix("pred_")
-
-
-def output_kind(output: str) -> str:
-    """The writer for `output` by its extension (`-`: JSON lines on stdout)."""
-    if output == STDIO:
-        return "jsonl"
-    kind = WRITERS.get(Path(str(output)).suffix.lower())
-    if kind is None:
-        raise SFTConfigError(f"output: cannot write '{output}': unknown file type (use one of "
-                             f"{', '.join(sorted(WRITERS))}, or - for stdout)")
-    return kind
-
-
-def write_output(table, output: str) -> None:
-    """Write the table as CSV/TSV/JSONL/Parquet (by extension), or JSON lines to stdout."""
-    kind = output_kind(output)
-    if output == STDIO:
-        for record in table.to_dict(orient="records"):
-            sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        return
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "parquet":
-        table.to_parquet(path, index=False)
-    elif kind == "jsonl":
-        table.to_json(path, orient="records", lines=True, force_ascii=False)
-    else:
-        table.to_csv(path, index=False, sep="," if kind == "csv" else "\t")
-
-
 def main() -> None:
-    from sft.cli import run_app
-
     run_app(predict_task, config_name="predict", prog="sft-predict")
 
 

@@ -7,50 +7,11 @@ same machine and code every metric must come out identical, to the last digit.
 
 from __future__ import annotations
 
-import math
 import sys
-import tempfile
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from sft.errors import SFTConfigError, first_line
-
-# Metrics that measure the machine, not the model: never compared.
-UNCOMPARED = ("time/", "perf/", "lr-")
-CHECKED_TAGS = ("sft.git_commit", "sft.git_dirty", "sft.version.torch", "sft.version.transformers",
-                "sft.version.pytorch-lightning", "sft.data.train_sha256", "sft.data.val_sha256",
-                "sft.data.test_sha256")
-
-
-def load_logged_config(client, run, run_dir: Path):
-    """The run's resolved config, pointed at a new run folder and marked as a rerun."""
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = client.download_artifacts(run.info.run_id, "config.yaml", tmp)
-        except Exception as err:  # MlflowException or OSError: no such artifact
-            raise SFTConfigError(f"run_id: run {run.info.run_id} has no config.yaml artifact "
-                                 f"({first_line(err)})") from None
-        text = Path(path).read_text()
-    old_dir = OmegaConf.create(text).paths.run_dir
-    cfg = OmegaConf.create(text.replace(str(old_dir), str(run_dir)))
-    cfg.logger.run_name = f"reproduce {run.info.run_name}"
-    cfg.logger.tags = {**(cfg.logger.get("tags") or {}), "sft.reproduces": run.info.run_id}
-    return cfg
-
-
-def compare(original: dict[str, float], rerun: dict[str, float]) -> list[tuple]:
-    """(metric, original, rerun, match) for every metric the original logged."""
-    rows = []
-    for key in sorted(original):
-        if key.startswith(UNCOMPARED):
-            continue
-        value = rerun.get(key)
-        same = value is not None and (value == original[key] or (
-            math.isnan(value) and math.isnan(original[key])))
-        rows.append((key, original[key], value, same))
-    return rows
-
+from sft.cli import run_app
+from sft.errors import SFTConfigError
 
 def reproduce_task(cfg) -> None:
     """Rerun `cfg.run_id` and print its metrics beside the original's; exit 1 on a mismatch."""
@@ -59,7 +20,8 @@ def reproduce_task(cfg) -> None:
     from mlflow.exceptions import MlflowException
 
     from sft.config.schema import validate
-    from sft.tracking.mlflow_tracker import absolute_tracking_uri
+    from sft.config.uris import absolute_tracking_uri
+    from sft.training.reproduce import load_logged_config
 
     uri = absolute_tracking_uri(cfg.tracking_uri)
     client = MlflowClient(uri)
@@ -81,6 +43,8 @@ def reproduce_task(cfg) -> None:
 
 def report(original, rerun) -> None:
     """Print the comparison; exit 1 when any metric differs."""
+    from sft.training.reproduce import CHECKED_TAGS, compare
+
     rows = compare(original.data.metrics, rerun.data.metrics)
     width = max(len(r[0]) for r in rows)
     print(f"\nRerun {rerun.info.run_id} of {original.info.run_id} ({original.info.run_name}):")
@@ -100,8 +64,6 @@ def report(original, rerun) -> None:
 
 
 def main() -> None:
-    from sft.cli import run_app
-
     run_app(reproduce_task, config_name="reproduce", prog="sft-reproduce")
 
 

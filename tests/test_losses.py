@@ -1,4 +1,4 @@
-"""Losses compute what their names say; metric collections log the names sft.tasks lists."""
+"""Losses compute what their names say; metric collections log the names sft.config.tasks lists."""
 
 from __future__ import annotations
 

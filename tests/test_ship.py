@@ -45,7 +45,7 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
         return save_model(module, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sft.training, "save_model", capture)
+        patch.setattr(sft.training.run, "save_model", capture)
         train_task(cfg)
     client, runs = mlflow_runs(out, "text_csv")
     name = f"text-csv-{tiny_model_dir.name}".lower()

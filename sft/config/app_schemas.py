@@ -5,7 +5,7 @@ sft/config/schema.py). Checked before anything heavy is imported; a bad key fail
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import List, Optional
 
@@ -29,26 +29,26 @@ class ExportFormat(Enum):
 @dataclass
 class PredictSchema:
     model_uri: str = MISSING
-    input: str = "-"
-    output: str = "-"
-    text_column: str = "text"
-    batch_size: int = 32
-    progress: bool = True
-    backend: Backend = Backend.auto
-    tracking_uri: str = "sqlite:///outputs/mlflow.db"
+    input: str = MISSING
+    output: str = MISSING
+    text_column: str = MISSING
+    batch_size: int = MISSING
+    progress: bool = MISSING
+    backend: Backend = MISSING
+    tracking_uri: str = MISSING
 
 
 @dataclass
 class ExportSchema:
-    run_id: Optional[str] = None
-    model_uri: Optional[str] = None
-    format: ExportFormat = ExportFormat.folder
+    run_id: Optional[str] = MISSING
+    model_uri: Optional[str] = MISSING
+    format: ExportFormat = MISSING
     out: str = MISSING
-    overwrite: bool = False
-    tolerance: float = 1e-4
-    opset: Optional[int] = None
-    parity_texts: List[str] = field(default_factory=list)
-    tracking_uri: str = "sqlite:///outputs/mlflow.db"
+    overwrite: bool = MISSING
+    tolerance: float = MISSING
+    opset: Optional[int] = MISSING
+    parity_texts: List[str] = MISSING
+    tracking_uri: str = MISSING
 
 
 POSITIVE = {PredictSchema: ("batch_size",), ExportSchema: ("tolerance",)}

@@ -1,8 +1,9 @@
-"""Schemas of the data and logger groups (see sft.schema_types, which maps targets to them)."""
+"""Schemas of the data group: keys and types of each data module (sft.config.model_schemas
+maps targets to them; the defaults live in conf/data/*.yaml)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Dict, List, Optional
 
@@ -24,34 +25,34 @@ class SplitDataSchema:
     _target_: str = MISSING
     name: str = MISSING
     train_path: str = MISSING
-    val_path: Optional[str] = None
-    test_path: Optional[str] = None
-    val_fraction: float = 0.1
-    test_fraction: float = 0.0
-    label_column: str = "label"
-    task: TaskName = TaskName.auto
-    label_separator: str = ","
-    threshold: float = 0.5
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    num_workers: int = 0
+    val_path: Optional[str] = MISSING
+    test_path: Optional[str] = MISSING
+    val_fraction: float = MISSING
+    test_fraction: float = MISSING
+    label_column: str = MISSING
+    task: TaskName = MISSING
+    label_separator: str = MISSING
+    threshold: float = MISSING
+    batch_size: int = MISSING
+    eval_batch_size: int = MISSING
+    num_workers: int = MISSING
 
 
 @dataclass
 class TextDataSchema(SplitDataSchema):
-    text_column: str = "text"
-    standardize: bool = False
-    clean_text: bool = False
-    group_by_length: bool = True
+    text_column: str = MISSING
+    standardize: bool = MISSING
+    clean_text: bool = MISSING
+    group_by_length: bool = MISSING
 
 
 @dataclass
 class ImageDataSchema(SplitDataSchema):
-    path_column: str = "path"
-    hflip: bool = False
-    crop_scale: float = 1.0
-    normalize: bool = True
-    batch_size: int = 32
+    path_column: str = MISSING
+    hflip: bool = MISSING
+    crop_scale: float = MISSING
+    normalize: bool = MISSING
+    batch_size: int = MISSING
 
 
 @dataclass
@@ -59,39 +60,21 @@ class DigitsDataSchema:
     _target_: str = MISSING
     name: str = MISSING
     root: str = MISSING
-    size: int = 32
-    digits: List[int] = field(default_factory=lambda: list(range(10)))
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
-    task: TaskName = TaskName.multiclass
-    hflip: bool = False
-    crop_scale: float = 1.0
-    normalize: bool = True
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    num_workers: int = 0
+    size: int = MISSING
+    digits: List[int] = MISSING
+    val_fraction: float = MISSING
+    test_fraction: float = MISSING
+    task: TaskName = MISSING
+    hflip: bool = MISSING
+    crop_scale: float = MISSING
+    normalize: bool = MISSING
+    batch_size: int = MISSING
+    eval_batch_size: int = MISSING
+    num_workers: int = MISSING
 
 
 @dataclass
 class AudioDataSchema(SplitDataSchema):
-    path_column: str = "path"
-    max_seconds: float = 10.0
-    eval_batch_size: int = 32
-
-
-@dataclass
-class MLflowSchema:
-    _target_: str = MISSING
-    tracking_uri: str = MISSING
-    experiment_name: Optional[str] = None
-    run_name: Optional[str] = None
-    tags: Dict[str, str] = field(default_factory=dict)
-    log_model: bool = True
-    registered_model_name: Optional[str] = "auto"
-
-
-@dataclass
-class NullTrackerSchema:
-    _target_: str = MISSING
-
-
+    path_column: str = MISSING
+    max_seconds: float = MISSING
+    eval_batch_size: int = MISSING

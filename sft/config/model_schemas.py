@@ -1,20 +1,25 @@
-"""The structured configs: one dataclass per `_target_` with its keys, types and defaults.
+"""The structured configs: one dataclass per `_target_` with its keys and types.
 
-`sft.schema` checks composed configs against these (types, unknown keys) and adds what a
-dataclass cannot say: value ranges and choices that do not fit together. The data and logger
-groups' dataclasses are in sft.schema_data_types; SCHEMAS below maps every target.
+Defaults live in one place, the YAML of each choice under conf/ (every field here is
+MISSING: a key the YAML leaves out takes the class's own default). `sft.config.schema` checks
+composed configs against these (types, unknown keys) and adds what a dataclass cannot say:
+value ranges and choices that do not fit together. The data group's dataclasses are in
+sft.config.data_schemas, the monitor's and logger's in sft.config.run_schemas; SCHEMAS below
+maps every target. A target not listed (a user's own class) is checked against its
+constructor's signature instead (sft.config.schema).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
 from sft.config.data_schemas import (AudioDataSchema, DigitsDataSchema, ImageDataSchema,
-                                   MLflowSchema, NullTrackerSchema, TextDataSchema)
+                                     TextDataSchema)
+from sft.config.run_schemas import MLflowSchema, NullTrackerSchema
 
 
 class Pooling(Enum):
@@ -53,45 +58,45 @@ class ScheduleName(Enum):
 class BackboneSchema:
     _target_: str = MISSING
     name_or_path: str = MISSING
-    pooling: Pooling = Pooling.mean
-    max_length: int = 256
-    trust_remote_code: bool = False
-    attn_implementation: str = "auto"
-    init: Init = Init.pretrained
+    pooling: Pooling = MISSING
+    max_length: int = MISSING
+    trust_remote_code: bool = MISSING
+    attn_implementation: str = MISSING
+    init: Init = MISSING
 
 
 @dataclass
 class LinearHeadSchema:
     _target_: str = MISSING
-    dropout: float = 0.1
+    dropout: float = MISSING
 
 
 @dataclass
 class MLPHeadSchema:
     _target_: str = MISSING
-    hidden_sizes: List[int] = field(default_factory=lambda: [256])
-    activation: Activation = Activation.gelu
-    dropout: float = 0.1
+    hidden_sizes: List[int] = MISSING
+    activation: Activation = MISSING
+    dropout: float = MISSING
 
 
 @dataclass
 class CrossEntropySchema:
     _target_: str = MISSING
-    label_smoothing: float = 0.0
-    class_weights: Any = None
+    label_smoothing: float = MISSING
+    class_weights: Any = MISSING
 
 
 @dataclass
 class FocalSchema:
     _target_: str = MISSING
-    gamma: float = 2.0
-    class_weights: Any = None
+    gamma: float = MISSING
+    class_weights: Any = MISSING
 
 
 @dataclass
 class BCESchema:
     _target_: str = MISSING
-    pos_weight: Any = None  # a number, or a list with one per label (checked in sft.schema)
+    pos_weight: Any = MISSING  # a number, or a list with one per label (checked in sft.config.schema)
 
 
 @dataclass
@@ -102,42 +107,42 @@ class MSESchema:
 @dataclass
 class HuberSchema:
     _target_: str = MISSING
-    delta: float = 1.0
+    delta: float = MISSING
 
 
 @dataclass
 class AdamSchema:
     _target_: str = MISSING
-    _partial_: bool = True
+    _partial_: bool = MISSING
     lr: float = MISSING
-    weight_decay: float = 0.0
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
+    weight_decay: float = MISSING
+    betas: List[float] = MISSING
+    eps: float = MISSING
 
 
 @dataclass
 class SGDSchema:
     _target_: str = MISSING
-    _partial_: bool = True
+    _partial_: bool = MISSING
     lr: float = MISSING
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
+    momentum: float = MISSING
+    nesterov: bool = MISSING
+    weight_decay: float = MISSING
 
 
 @dataclass
 class SchedulerSchema:
     _target_: str = MISSING
-    _partial_: bool = True
-    name: ScheduleName = ScheduleName.linear
-    warmup: float = 0.0
+    _partial_: bool = MISSING
+    name: ScheduleName = MISSING
+    warmup: float = MISSING
 
 
 @dataclass
 class PenaltySchema:
     _target_: str = MISSING
     weight: float = MISSING
-    scope: Scope = Scope.all
+    scope: Scope = MISSING
 
 
 @dataclass
@@ -145,7 +150,7 @@ class ElasticNetSchema:
     _target_: str = MISSING
     l1_weight: float = MISSING
     l2_weight: float = MISSING
-    scope: Scope = Scope.all
+    scope: Scope = MISSING
 
 
 @dataclass
@@ -153,52 +158,46 @@ class L2SPSchema:
     _target_: str = MISSING
     alpha: float = MISSING
     beta: float = MISSING
-    scope: Scope = Scope.all
+    scope: Scope = MISSING
 
 
 @dataclass
 class FullFineTuneSchema:
     _target_: str = MISSING
-    head_lr_mult: float = 1.0
+    head_lr_mult: float = MISSING
 
 
 @dataclass
 class LayerwiseSchema(FullFineTuneSchema):
-    decay: float = 0.9
+    decay: float = MISSING
 
 
 @dataclass
 class FreezeBottomSchema(LayerwiseSchema):
-    k: int = 2
-    decay: float = 1.0
+    k: int = MISSING
+    decay: float = MISSING
 
 
 @dataclass
 class GradualUnfreezeSchema(LayerwiseSchema):
-    every_n_epochs: int = 1
-    decay: float = 1.0
+    every_n_epochs: int = MISSING
+    decay: float = MISSING
 
 
 @dataclass
 class ReinitTopSchema(LayerwiseSchema):
-    k: int = 1
-    decay: float = 1.0
+    k: int = MISSING
+    decay: float = MISSING
 
 
 @dataclass
 class LoRASchema(LayerwiseSchema):
-    r: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.1
-    target_modules: Optional[List[str]] = None
-    lr_mult: float = 10.0
-    decay: float = 1.0
-
-
-@dataclass
-class MonitorSchema:
-    metric: str = "auto"
-    mode: str = "auto"
+    r: int = MISSING
+    alpha: float = MISSING
+    dropout: float = MISSING
+    target_modules: Optional[List[str]] = MISSING
+    lr_mult: float = MISSING
+    decay: float = MISSING
 
 
 # `_target_` -> schema. A target not listed here (a user's own class) is not type-checked.

@@ -15,7 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from sft.errors import SFTConfigError, first_line
-from sft.config.model_schemas import SCHEMAS, MonitorSchema
+from sft.config.model_schemas import SCHEMAS
+from sft.config.run_schemas import MonitorSchema
 from sft.config.tasks import TASKS, metric_fits, monitorable
 
 __all__ = ["SCHEMAS", "TASKS", "RANGES", "validate", "check_loss_fits", "check_task_fit",
@@ -81,6 +82,8 @@ def validate(cfg: DictConfig) -> None:
         target = node.get("_target_") if isinstance(node, DictConfig) else None
         if target in SCHEMAS:
             check_schema(node, SCHEMAS[target], group)
+        elif target and group != "trainer":  # the Trainer's keys: sft.training.build
+            check_signature(node, str(target), group)
     _check_ranges(cfg)
     _check_weights(cfg, "class_weights", "'balanced' or a list of non-negative numbers")
     _check_weights(cfg, "pos_weight", "a non-negative number or a list of them, one per label")
@@ -183,6 +186,30 @@ def check_schema(node: DictConfig, schema: type, group: str | None = None) -> No
         OmegaConf.merge(OmegaConf.structured(schema), values)
     except OmegaConfBaseException as err:
         raise SFTConfigError(_describe(group, err, schema)) from None
+
+
+def check_signature(node: DictConfig, target: str, group: str) -> None:
+    """Check the keys of a node whose `_target_` has no schema (a user's own class, a loss
+    added without one) against the target's constructor: SFTConfigError naming an unknown key.
+
+    Imports the target (instantiate does so next anyway); one that cannot be imported, or that
+    takes **kwargs, is left for instantiate to judge.
+    """
+    import inspect
+
+    from hydra.utils import get_object  # lazy: only for targets without a schema
+
+    try:
+        parameters = inspect.signature(get_object(target)).parameters
+    except Exception:  # noqa: BLE001 - instantiate reports a target that does not load
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    known = [name for name in parameters if name != "self"]
+    for key in node:
+        if not str(key).startswith("_") and key not in known:
+            raise SFTConfigError(f"unknown config key '{group}.{key}' ({target} takes: "
+                                 f"{', '.join(known) or 'no arguments'})")
 
 
 def _describe(group: str | None, err: OmegaConfBaseException, schema: type) -> str:

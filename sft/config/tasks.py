@@ -1,6 +1,6 @@
 """Task types and the metric names each one logs (light: no torch, used at config time).
 
-`sft.metrics` builds these metrics with torchmetrics; a test keeps the two in step.
+`sft.model.metrics` builds these metrics with torchmetrics; a test keeps the two in step.
 """
 
 from __future__ import annotations

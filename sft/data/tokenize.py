@@ -1,4 +1,4 @@
-"""Tokenize once: cached in memory for the process (sft.memo) and on disk under `outputs/cache/`,
+"""Tokenize once: cached in memory for the process (sft.cache) and on disk under `outputs/cache/`,
 keyed by a hash of the texts, the tokenizer and `max_length`.
 
 The on-disk entry is a 🤗 datasets Arrow folder written to a temporary name and renamed into

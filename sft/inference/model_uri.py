@@ -26,7 +26,7 @@ def resolve_model(model_uri: str, tracking_uri: str, download_dir: Path,
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from sft.tracking.mlflow_tracker import absolute_tracking_uri
+    from sft.config.uris import absolute_tracking_uri
 
     mlflow.set_tracking_uri(absolute_tracking_uri(tracking_uri))
     try:
@@ -42,7 +42,7 @@ def run_model(run_id: str, tracking_uri: str, download_dir: Path) -> Path:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sft.tracking.mlflow_tracker import absolute_tracking_uri
+    from sft.config.uris import absolute_tracking_uri
 
     uri = absolute_tracking_uri(tracking_uri)
     try:

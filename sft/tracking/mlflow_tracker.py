@@ -3,13 +3,13 @@
 The tracker owns the run's life: it starts the run before any data is read and ends it as
 FINISHED, FAILED (an exception) or KILLED (Ctrl-C), so no run is ever left RUNNING. Lightning
 logs metrics into that same run through a logger that does not end it. Inside a sweep the run
-is a child of the sweep's parent run (see sft.sweep).
+is a child of the sweep's parent run (see sft.tracking.sweep).
 
 Importing this module is cheap (no Lightning): sft-leaderboard and the sweep callback use it.
 Several processes may write to one SQLite store at once (parallel sweep jobs); a write that
 finds the database locked is retried with backoff instead of failing the run. A tracking
 server that does not answer fails the run at once, with one line, instead of after MLflow's
-minutes of retries. Secret-looking params and user tags are masked (sft.masking).
+minutes of retries. Secret-looking params and user tags are masked (sft.tracking.masking).
 """
 
 from __future__ import annotations
@@ -25,6 +25,15 @@ from sft.config.uris import absolute_tracking_uri
 from sft.tracking.store import open_client, with_retry
 
 log = logging.getLogger(__name__)
+
+def is_mlflow_logger(logger_cfg) -> bool:
+    """Whether a `logger` config node builds an MLflow tracker (or a subclass of it): what
+    sweeps (a parent run) and resume (the stopped run) need. Names no class as a string."""
+    from hydra.utils import get_class  # lazy: Hydra's instantiate machinery
+
+    target = logger_cfg.get("_target_") if logger_cfg is not None else None
+    return bool(target) and issubclass(get_class(str(target)), MLflowTracker)
+
 
 class MLflowTracker:
     """Logs params, metrics, tags and artifacts of one run to an MLflow tracking store.

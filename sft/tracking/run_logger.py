@@ -1,7 +1,7 @@
 """Lightning's MLflow logger, writing into a run the tracker owns, in step with checkpoints.
 
 Metrics are buffered and written when a checkpoint is committed (everything up to its step,
-see sft.checkpointing), at each epoch's start, at the end of training and when Lightning
+see sft.training.checkpointing), at each epoch's start, at the end of training and when Lightning
 finalizes the logger. So after `kill -9` MLflow holds every metric up to the last checkpoint,
 and perhaps some beyond it; the resumed run logs everything after the checkpoint again and
 skips the (key, step) pairs the run already has: no step is lost, none is written twice.

@@ -19,7 +19,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sft.tracking.mlflow_tracker import MLflowTracker
+from sft.tracking.mlflow_tracker import MLflowTracker, is_mlflow_logger
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +97,6 @@ def job_run_identity() -> tuple[str | None, dict[str, str]]:
         hydra_cfg.job.num)}
 
 
-def is_mlflow_logger(config: DictConfig) -> bool:
-    """Whether the config's logger group builds an MLflow tracker (or a subclass of it)."""
-    from hydra.utils import get_class
-
-    target = OmegaConf.select(config, "logger._target_")
-    return bool(target) and issubclass(get_class(str(target)), MLflowTracker)
-
-
 class MLflowSweep(Callback):
     """Hydra callback: the parent MLflow run of a multirun, and its summary at the end."""
 
@@ -112,7 +104,7 @@ class MLflowSweep(Callback):
         self.tracker = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not is_mlflow_logger(config):
+        if not is_mlflow_logger(config.logger):
             return  # logger=none: nothing to nest
         keys = swept_keys(config)
         name = sweep_name(config)

@@ -2,7 +2,7 @@
 
 The run's folder (tag `sft.run_dir`) holds what resuming needs: the config the run started
 with (`checkpoints/run_config.yaml`, with the real values of masked secrets) and `last.ckpt`
-(sft.checkpointing). The command line only says where to find the run (`logger.tracking_uri`,
+(sft.training.checkpointing). The command line only says where to find the run (`logger.tracking_uri`,
 `paths.outputs`); anything else would make the resumed run differ from the one it continues.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from sft.errors import SFTConfigError
+from sft.tracking.mlflow_tracker import is_mlflow_logger
 
 RUN_CONFIG = "run_config.yaml"
 WHERE_KEYS = ("resume", "logger.tracking_uri", "paths.outputs")
@@ -35,13 +36,14 @@ def save_run_config(cfg: DictConfig, checkpoint_dir: Path) -> None:
 
 def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictConfig, Resume]:
     """The config and checkpoint of the run `cfg.resume` names (an id or `last`)."""
-    from sft.tracking.store import absolute_tracking_uri, open_client
+    from sft.config.uris import absolute_tracking_uri
+    from sft.tracking.store import open_client
 
     extra = [o for o in overrides or [] if o.lstrip("+~").split("=")[0] not in WHERE_KEYS]
     if extra:
         raise SFTConfigError(f"resume: the run continues with its own config; drop "
                              f"'{extra[0]}' (only {', '.join(WHERE_KEYS[1:])} may be given)")
-    if OmegaConf.select(cfg, "logger._target_") != "sft.tracking.mlflow_tracker.MLflowTracker":
+    if not is_mlflow_logger(cfg.get("logger")):
         raise SFTConfigError("resume: needs an MLflow run (logger=mlflow)")
     uri = absolute_tracking_uri(cfg.logger.tracking_uri)
     client = open_client(uri)

@@ -69,7 +69,7 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
         trainer = build_trainer(cfg, tracker.lightning_logger(run_dir, resumed=resume is not None),
                                 run_dir, [*module.finetune.callbacks(), guard])
         check_data_parallel(trainer, module)
-        # DDP children that Lightning starts in `fit` train from this run's config (sft.distributed).
+        # DDP children that Lightning starts in `fit` train from this run's config (sft.training.distributed).
         children = shared_with_children(run_dir / "checkpoints" / RUN_CONFIG, tracker,
                                         resume.checkpoint if resume else None) \
             if record else contextlib.nullcontext()

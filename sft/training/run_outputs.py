@@ -1,6 +1,6 @@
 """What a run leaves behind besides its metrics: config and report artifacts, the registered
 model's name, and the summary printed at the end. Secret-looking values are masked in
-everything that is logged (sft.masking)."""
+everything that is logged (sft.tracking.masking)."""
 
 from __future__ import annotations
 

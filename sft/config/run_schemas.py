@@ -1,0 +1,32 @@
+"""Schemas of the run-wide nodes: the monitored metric and the logger group's trackers (keys
+and types; the defaults live in conf/train.yaml and conf/logger/*.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class MonitorSchema:
+    metric: str = MISSING
+    mode: str = MISSING
+
+
+@dataclass
+class MLflowSchema:
+    _target_: str = MISSING
+    tracking_uri: str = MISSING
+    experiment_name: Optional[str] = MISSING
+    run_name: Optional[str] = MISSING
+    tags: Dict[str, str] = MISSING
+    log_model: bool = MISSING
+    registered_model_name: Optional[str] = MISSING
+
+
+@dataclass
+class NullTrackerSchema:
+    _target_: str = MISSING
+    local_metrics: bool = MISSING

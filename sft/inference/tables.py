@@ -1,0 +1,98 @@
+"""Tables in and out of batch prediction (`sft-predict`): read the texts (a data file, stdin
+lines, or a folder of image/audio files), and write the input's columns plus `pred_*` columns
+as CSV/TSV/JSONL/Parquet or JSON lines on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from sft.data.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+from sft.data.sources import locate, read_table
+from sft.errors import SFTConfigError, SFTDataError
+
+WRITERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
+           ".parquet": "parquet", ".pq": "parquet"}
+STDIO = "-"
+
+
+def read_input(source: str, text_column: str):
+    """The input table: a data file, one text per non-empty line of stdin, or a folder of
+    images or audio files (one row per file, its path in `text_column`)."""
+    if source == STDIO:
+        lines = [line.rstrip("\r\n") for line in sys.stdin]
+        return pd.DataFrame({text_column: [line for line in lines if line.strip()]})
+    if Path(source).expanduser().is_dir():
+        folder = Path(source).expanduser()
+        files = sorted(str(f.resolve()) for f in folder.rglob("*") if f.is_file()
+                       and f.suffix.lower() in IMAGE_EXTENSIONS + AUDIO_EXTENSIONS)
+        if not files:
+            raise SFTDataError(f"input: the folder {folder} holds no image or audio files")
+        return pd.DataFrame({text_column: files})
+    return read_table(locate(str(source), "input"), "input")
+
+
+def texts_of(frame, text_column: str, source: str) -> list[str]:
+    """The texts of `text_column`; SFTDataError naming the row of a missing one."""
+    if text_column not in frame.columns:
+        raise SFTDataError(f"text_column: no column '{text_column}' in {source} "
+                           f"(columns: {', '.join(map(str, frame.columns))})")
+    texts = []
+    for row, value in enumerate(frame[text_column], start=1):
+        text = "" if _missing(value) else str(value)
+        if not text.strip():
+            raise SFTDataError(f"{source} row {row}: empty text in column '{text_column}'")
+        texts.append(text)
+    return texts
+
+
+def media_paths(paths: list[str], source: str) -> list[str]:
+    """Image or audio paths of a table, relative ones read from the table's folder (as in
+    training)."""
+    base = Path(source).expanduser()
+    base = base if base.is_dir() else base.parent
+    return [p if Path(p).expanduser().is_absolute() else str(base / p) for p in paths]
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or dict in a JSON cell: not missing
+        return False
+
+
+def prediction_columns(records: list[dict]):
+    """Prediction records as `pred_*` columns (nested fields joined with `_`)."""
+    return pd.json_normalize(records, sep="_").add_prefix("pred_")
+
+
+def output_kind(output: str) -> str:
+    """The writer for `output` by its extension (`-`: JSON lines on stdout)."""
+    if output == STDIO:
+        return "jsonl"
+    kind = WRITERS.get(Path(str(output)).suffix.lower())
+    if kind is None:
+        raise SFTConfigError(f"output: cannot write '{output}': unknown file type (use one of "
+                             f"{', '.join(sorted(WRITERS))}, or - for stdout)")
+    return kind
+
+
+def write_output(table, output: str) -> None:
+    """Write the table as CSV/TSV/JSONL/Parquet (by extension), or JSON lines to stdout."""
+    kind = output_kind(output)
+    if output == STDIO:
+        for record in table.to_dict(orient="records"):
+            sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        return
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "parquet":
+        table.to_parquet(path, index=False)
+    elif kind == "jsonl":
+        table.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        table.to_csv(path, index=False, sep="," if kind == "csv" else "\t")

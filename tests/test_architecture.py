@@ -1,0 +1,130 @@
+"""The layout's rules, checked on every run of the suite: imports run one way (import-linter
+contracts in pyproject.toml), no module imports itself back through others, modules stay
+small, and every import inside a function says why it is there."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT_ROOT
+
+SFT = PROJECT_ROOT / "sft"
+MAX_LINES = 300
+
+
+def test_import_contracts_hold():
+    """pyproject.toml's [tool.importlinter] contracts: layers one way, config free of torch."""
+    lint = Path(sys.executable).parent / "lint-imports"
+    if not lint.exists():
+        pytest.fail("lint-imports is missing: install the dev extra (make install does)")
+    done = subprocess.run([str(lint), "--config", str(PROJECT_ROOT / "pyproject.toml")],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout
+
+
+def import_graph() -> dict[str, set[str]]:
+    """sft module -> the sft modules it imports (at the top or inside functions), by grimp."""
+    import grimp
+
+    graph = grimp.build_graph("sft")
+    modules = {m for m in graph.modules if m.startswith("sft")}
+    return {m: {d for d in graph.find_modules_directly_imported_by(m) if d.startswith("sft")}
+            for m in modules}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan, 1972)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_cycle_finder_finds_a_planted_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circle_between_sft_modules():
+    assert cycles(import_graph()) == []
+
+
+def test_modules_stay_small():
+    big = {str(p.relative_to(PROJECT_ROOT)): n for p in SFT.rglob("*.py")
+           if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not big, f"modules over {MAX_LINES} lines (split them by responsibility): {big}"
+
+
+def unexplained_function_imports(path: Path) -> list[str]:
+    """Imports inside functions with no comment on their line or the line above."""
+    lines = path.read_text().splitlines()
+    found = []
+    for func in ast.walk(ast.parse("\n".join(lines))):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(func):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                line = lines[node.lineno - 1]
+                above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
+                if "#" not in line and not above.startswith("#"):
+                    found.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: {line.strip()}")
+    return found
+
+
+def test_every_function_level_import_says_why():
+    """An import inside a function keeps something heavy off a light path (--help, --cfg job,
+    sft.load without torch); a comment says which, so the next reader can tell."""
+    found = [hit for p in sorted(SFT.rglob("*.py")) for hit in unexplained_function_imports(p)]
+    assert not found, "\n".join(found)
+
+
+def test_every_shipped_tracker_implements_the_tracker_protocol():
+    """Each conf/logger choice builds a Tracker (the protocol training talks to)."""
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    from sft.tracking.null import NullTracker
+    from sft.tracking.protocol import Tracker
+
+    targets = {OmegaConf.load(p)._target_ for p in (PROJECT_ROOT / "conf" / "logger").glob("*.yaml")}
+    assert len(targets) >= 2
+    for target in targets:
+        cls = get_class(target)
+        missing = [name for name in ("run", "log_params", "set_tags", "log_metrics",
+                                     "log_artifact", "lightning_logger", "log_model", "describe")
+                   if not callable(getattr(cls, name, None))]
+        assert not missing, f"{target} lacks {missing}"
+        assert isinstance(getattr(cls, "records", None), bool), target
+    assert isinstance(NullTracker(local_metrics=False), Tracker)
+    assert not isinstance(object(), Tracker)
