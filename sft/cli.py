@@ -18,10 +18,9 @@ from typing import Any, Callable
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sft.config import uris  # noqa: F401 - registers ${sft.tracking_uri:} for every app's YAML
+from sft.config import CONF_DIR, uris  # noqa: F401 - registers ${sft.tracking_uri:} for every app's YAML
 from sft.errors import RunInterrupted, SFTError, first_line
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 EXIT_USAGE = 2
 NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 

@@ -129,7 +129,7 @@ def test_ddp_test_metrics_equal_those_of_the_gathered_predictions(ddp_run, toy_d
 
 def test_a_failing_child_rank_marks_the_run_failed(tmp_path):
     """Lightning kills rank zero when a child fails, so the child itself ends the run."""
-    from sft.training.distributed import run_child
+    from sft.training.ddp_child import run_child
     from sft.tracking.mlflow_tracker import MLflowTracker
 
     tracker = MLflowTracker(f"sqlite:///{tmp_path}/mlflow.db")

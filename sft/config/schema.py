@@ -10,10 +10,12 @@ multiclass task).
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from sft.config import CONF_DIR
 from sft.errors import SFTConfigError, first_line
 from sft.config.model_schemas import SCHEMAS
 from sft.config.run_schemas import MonitorSchema
@@ -162,12 +164,10 @@ def _choice_with_target(group: str, target, node=None) -> str | None:
     """The shipped choice of `group` whose YAML names `target`; when several do (every model
     config names the Backbone), the one whose values agree with `node` on the most keys (a
     `???` value agrees with anything), the first by file name on a tie."""
-    from pathlib import Path
-
     # Raw values (interpolations unresolved): a choice file alone cannot resolve `${paths...}`.
     values = OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else {}
     best, best_score = None, -1
-    for path in sorted((Path(__file__).resolve().parent.parent / "conf" / group).glob("*.yaml")):
+    for path in sorted((Path(CONF_DIR) / group).glob("*.yaml")):
         choice = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
         if choice.get("_target_") != target:
             continue

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from sft.config import PROJECT_ROOT
+
 PACKAGES = ("sft", "torch", "transformers", "tokenizers", "pytorch-lightning", "torchmetrics",
             "mlflow", "hydra-core", "omegaconf", "datasets", "numpy", "pandas")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def package_versions() -> dict[str, str]:
