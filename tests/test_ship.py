@@ -91,8 +91,9 @@ def test_run_logs_and_registers_a_self_contained_model(shipped):
             "tokenizer.json"} <= {p.name for p in inner.iterdir()}
     spec = json.loads((inner / "sft_model.json").read_text())
     assert spec["labels"] == ["negative", "neutral", "positive"] and spec["task"] == "multiclass"
-    pickled = (local / "python_model.pkl").read_bytes()
-    assert len(pickled) < 4096 and b"torch" not in pickled  # no network in the pickle
+    assert not (local / "python_model.pkl").exists()  # logged as code: nothing is unpickled
+    code = (local / "serving_model.py").read_text()
+    assert len(code) < 2000 and "from sft.inference.mlflow_model import" in code  # no network in the code
 
 
 def test_pyfunc_and_sft_load_predict_like_the_in_memory_model(shipped):

@@ -2,8 +2,11 @@
 `mlflow models serve`.
 
 The MLflow model carries the model folder (sft/model/saving.py) as its one artifact and
-rebuilds it with `sft.load`, so serving predicts exactly as `sft-predict` does. The pickled
-PythonModel holds two integers; the network is built in `load_context`.
+rebuilds it with `sft.load`, so serving predicts exactly as `sft-predict` does. It is logged
+as code (MLflow's models-from-code): MLflow stores sft/inference/serving_model.py, which makes an
+SFTPythonModel, instead of a cloudpickled instance that could run arbitrary code when loaded.
+The request limits are the model's `model_config` (written into its MLmodel); the network is
+built in `load_context`.
 
 Requests: `{"inputs": ["text", ...]}`, `{"inputs": {"text": [...]}}` or a `dataframe_split`
 with a `text` column. The input schema is an object tensor on purpose: a string column would
@@ -29,6 +32,8 @@ MAX_CHARS = 50_000  # characters per text; tokens past model.max_length are cut 
 # What serving in a fresh environment needs besides sft itself (which is not on PyPI: serve
 # with --env-manager local where sft is installed).
 REQUIREMENTS = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "tqdm")
+# The code MLflow stores and runs to make the model (not imported here: it calls set_model).
+MODEL_CODE = Path(__file__).with_name("serving_model.py")
 
 
 class SFTPythonModel(mlflow.pyfunc.PythonModel):
@@ -43,6 +48,7 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
         self.max_chars = int(max_chars)
         self._predictor = None
 
+    # Models logged before models-from-code hold a pickled instance: these keep them loading.
     def __getstate__(self):
         return {"max_rows": self.max_rows, "max_chars": self.max_chars}  # never the network
 
@@ -50,8 +56,16 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
         self.__init__(**state)
 
     def load_context(self, context):
+        """Build the predictor from the model folder artifact and take the request limits from
+        `context.model_config` (absent keys keep the current ones).
+
+        Raises SFTConfigError for a limit that is not a positive integer; SFTConfigError or
+        SFTDataError from `sft.load` for a bad model folder."""
         from sft.inference.predictor import load
 
+        limits = request_limits(getattr(context, "model_config", None) or {},
+                                self.max_rows, self.max_chars)
+        self.max_rows, self.max_chars = limits["max_rows"], limits["max_chars"]
         self._predictor = load(context.artifacts[ARTIFACT])
 
     def predict(self, context, model_input, params=None):
@@ -62,6 +76,21 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
             return self._predictor.predict(texts)
         except SFTError as err:
             raise _bad_input(str(err)) from None
+
+
+def request_limits(model_config: dict, max_rows: int = MAX_ROWS,
+                   max_chars: int = MAX_CHARS) -> dict[str, int]:
+    """`{"max_rows": int, "max_chars": int}`: the defaults given, overridden by `model_config`.
+
+    Raises SFTConfigError naming the key for a value that is not an integer > 0 (booleans
+    too). Unknown keys never get here: MLflow drops them with a warning when it loads."""
+    from sft.errors import SFTConfigError
+
+    limits = {"max_rows": max_rows, "max_chars": max_chars, **model_config}
+    for key, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise SFTConfigError(f"model_config: '{key}' must be an integer > 0, got {value!r}")
+    return {key: int(value) for key, value in limits.items()}
 
 
 def texts_from_input(model_input, max_rows: int = MAX_ROWS,
@@ -150,11 +179,14 @@ def signature(model_dir: Path, example_texts: list[str]):
 
 
 def log_pyfunc(model_dir: Path, example_texts: list[str], name: str = ARTIFACT):
-    """Log `model_dir` as an MLflow Model into the active run; return its ModelInfo."""
+    """Log `model_dir` as an MLflow Model into the active run; return its ModelInfo.
+
+    The model is logged as code (MODEL_CODE), with the request limits as its model_config."""
     import pandas as pd
 
     return mlflow.pyfunc.log_model(
-        name=name, python_model=SFTPythonModel(), artifacts={ARTIFACT: str(model_dir)},
+        name=name, python_model=str(MODEL_CODE), artifacts={ARTIFACT: str(model_dir)},
+        model_config={"max_rows": MAX_ROWS, "max_chars": MAX_CHARS},
         signature=signature(model_dir, example_texts),
         input_example=pd.DataFrame({TEXT_COLUMN: list(example_texts)}),
         pip_requirements=pinned_requirements())
