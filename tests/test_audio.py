@@ -1,6 +1,7 @@
-"""Audio classification: audio_folder data (WAV, FLAC or OGG resampled to the model's rate, cut
-or padded to max_seconds), a wav2vec2 backbone through its feature extractor, freeze_feature_encoder;
-a run learns, logs to MLflow and predicts through the logged model and `sft-predict`.
+"""Audio classification: audio_folder data (WAV, FLAC or OGG resampled to the model's rate,
+cut or padded to max_seconds), a wav2vec2 backbone through its feature extractor,
+freeze_feature_encoder; a run learns, logs to MLflow and predicts through the logged model
+and `sft-predict`.
 
 The run fine-tunes fully: a *random* feature encoder, frozen, gives the tiny model nothing to
 learn tones from (measured: test accuracy 0.50 frozen, 0.94 full). Freezing is for
