@@ -1,6 +1,7 @@
-"""Audio classification: audio_folder data (WAV resampled to the model's rate, cut or padded
-to max_seconds), a wav2vec2 backbone through its feature extractor, freeze_feature_encoder;
-a run learns, logs to MLflow and predicts through the logged model and `sft-predict`.
+"""Audio classification: audio_folder data (WAV, FLAC or OGG resampled to the model's rate,
+cut or padded to max_seconds), a wav2vec2 backbone through its feature extractor,
+freeze_feature_encoder; a run learns, logs to MLflow and predicts through the logged model
+and `sft-predict`.
 
 The run fine-tunes fully: a *random* feature encoder, frozen, gives the tiny model nothing to
 learn tones from (measured: test accuracy 0.50 frozen, 0.94 full). Freezing is for
@@ -46,12 +47,88 @@ def audio_run(tiny_wav2vec2_dir, tones, tmp_path_factory):
     return {"out": out, "run": runs[0], "model_dir": out / "run" / "model"}
 
 
+def recode(folder, formats: tuple[str, ...]):
+    """Rewrite each WAV below `folder` as the next of `formats` in turn ("flac", "ogg"), with
+    soundfile, removing the WAV; returns the new files."""
+    import soundfile
+
+    written = []
+    for i, wav in enumerate(sorted(folder.rglob("*.wav"))):
+        samples, rate = soundfile.read(wav, dtype="int16")  # FLAC: the same 16-bit samples
+        out = wav.with_suffix("." + formats[i % len(formats)])
+        soundfile.write(out, samples, rate)
+        wav.unlink()
+        written.append(out)
+    return written
+
+
+@pytest.fixture(scope="module")
+def flac_ogg_run(tiny_wav2vec2_dir, tmp_path_factory):
+    """The audio run, on tones stored as FLAC and OGG/Vorbis only (no WAV at all)."""
+    from hydra import compose, initialize_config_dir
+
+    from backbones import write_tones
+    from sft.cli import CONF_DIR
+
+    root = tmp_path_factory.mktemp("flac-ogg")
+    train, test = write_tones(root / "train", 30, seed=3), write_tones(root / "test", 8, seed=4)
+    tests = recode(test, ("flac", "ogg"))
+    recode(train, ("flac", "ogg"))
+    out = tmp_path_factory.mktemp("flac-ogg-run")
+    overrides = media_overrides("wav2vec2", tiny_wav2vec2_dir, "audio_folder", out) + [
+        f"data.train_path={train}", f"data.test_path={test}",
+        "data.val_fraction=0.2", "data.max_seconds=0.4"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    train_task(cfg)
+    _, runs = mlflow_runs(out, "audio_folder")
+    return {"run": runs[0], "tests": tests}
+
+
 def test_wav2vec2_learns_tones_and_logs_like_text(audio_run):
     run = audio_run["run"]
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test/acc"] > 0.8  # chance is 1/2
     assert {"test/f1_low", "test/f1_high", "val/f1_macro"} <= set(run.data.metrics)
     assert run.data.params["data.max_seconds"] == "0.4"
+
+
+def test_flac_and_ogg_files_train_and_test_like_wav(flac_ogg_run):
+    run = flac_ogg_run["run"]
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["test/acc"] > 0.8  # as the WAV run; chance is 1/2
+    report = pd.read_csv(f"{run.data.tags['sft.run_dir']}/per_class_report.csv")
+    tests = flac_ogg_run["tests"]
+    assert {p.suffix for p in tests} == {".flac", ".ogg"}
+    # Every test file was read: none skipped for its extension.
+    assert report.loc[report["label"] == "macro avg", "support"].item() == len(tests) == 16
+
+
+def test_flac_and_ogg_copies_predict_like_the_wav(audio_run, tones, tmp_path):
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    from sft.predict import predict_task
+
+    wavs = sorted(tones["test"].rglob("*.wav"))
+    for codec in ("flac", "ogg"):
+        shutil.copytree(tones["test"], tmp_path / codec)
+        recode(tmp_path / codec, (codec,))
+    predictor = sft.load(audio_run["model_dir"])
+    as_wav = predictor.logits([str(p) for p in wavs])
+    copies = {codec: [str(tmp_path / codec / p.relative_to(tones["test"])).removesuffix(".wav")
+                      + "." + codec for p in wavs] for codec in ("flac", "ogg")}
+    # FLAC is lossless: the same samples, the same logits.
+    np.testing.assert_allclose(predictor.logits(copies["flac"]), as_wav, atol=1e-5)
+    # Vorbis is lossy: the same predicted labels.
+    assert (predictor.logits(copies["ogg"]).argmax(1) == as_wav.argmax(1)).all()
+    predict_task(OmegaConf.create({  # a folder as sft-predict's input finds both kinds
+        "model_uri": str(audio_run["model_dir"]), "input": str(tmp_path),
+        "output": str(tmp_path / "preds.csv"), "text_column": "path", "batch_size": 8,
+        "progress": False, "backend": "auto", "tracking_uri": "sqlite:///unused.db"}))
+    written = pd.read_csv(tmp_path / "preds.csv")
+    assert sorted(written["path"]) == sorted(copies["flac"] + copies["ogg"])
 
 
 def test_freeze_feature_encoder_freezes_the_convolutions_only(tiny_wav2vec2_dir):
@@ -106,6 +183,30 @@ def test_audio_is_resampled_and_cut_or_padded(tiny_wav2vec2_dir, tmp_path):
     featurize = AudioFeaturizer(load_processor(str(tiny_wav2vec2_dir), "audio"), 0.5)
     values = featurize([str(long), str(short)])["input_values"]
     assert values.shape == (2, 4000)
+    import soundfile  # stereo: the channels are averaged
+
+    left = load_audio(str(long), 16000)
+    soundfile.write(tmp_path / "stereo.flac", np.stack([left, np.zeros_like(left)], 1), 16000)
+    np.testing.assert_allclose(load_audio(str(tmp_path / "stereo.flac"), 16000), left / 2,
+                               atol=1e-4)
+
+
+def test_a_corrupt_file_in_a_run_is_one_line_naming_it(tiny_wav2vec2_dir, tmp_path):
+    from backbones import write_tones
+    from conftest import run_train_in_process
+
+    data = write_tones(tmp_path / "data", per_class=4, seed=5)
+    (data / "high" / "broken.ogg").write_bytes(b"OggS" + bytes(200))
+    code, stderr = run_train_in_process(
+        *media_overrides("wav2vec2", tiny_wav2vec2_dir, "audio_folder", tmp_path),
+        f"data.train_path={data}", "data.val_fraction=0.25", "data.max_seconds=0.2",
+        "trainer.max_epochs=1", "logger=none")
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("sft-train: error:")]
+    assert len(errors) == 1 and stderr.rstrip().splitlines()[-1] == errors[0], stderr
+    assert errors[0].startswith(f"sft-train: error: {data / 'high' / 'broken.ogg'}: not a "
+                                f"readable OGG file ("), errors[0]
 
 
 def test_bad_audio_input_fails_with_one_line(tmp_path, tiny_gpt2_dir):
@@ -116,6 +217,19 @@ def test_bad_audio_input_fails_with_one_line(tmp_path, tiny_gpt2_dir):
         load_audio(str(tmp_path / "x.wav"), 8000)
     with pytest.raises(SFTDataError, match=r"nothing.wav: audio file not found"):
         load_audio(str(tmp_path / "nothing.wav"), 8000)
+    import soundfile
+
+    tone = (0.5 * np.sin(np.arange(4000) / 3)).astype(np.float32)
+    for codec in ("flac", "ogg"):
+        soundfile.write(tmp_path / f"good.{codec}", tone, 8000)
+        assert load_audio(str(tmp_path / f"good.{codec}"), 8000).shape == (4000,)
+        whole = (tmp_path / f"good.{codec}").read_bytes()
+        (tmp_path / f"cut.{codec}").write_bytes(whole[: len(whole) // 2])  # truncated
+        (tmp_path / f"text.{codec}").write_text("not audio")
+        for name in (f"cut.{codec}", f"text.{codec}"):
+            with pytest.raises(SFTDataError, match=rf"^\S*/{name}: not a readable "
+                                                   rf"{codec.upper()} file \([^\n]+\)$"):
+                load_audio(str(tmp_path / name), 8000)
     from sft.model.backbone import Backbone
     from sft.model.finetune import FreezeFeatureEncoder
 

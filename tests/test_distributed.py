@@ -127,6 +127,57 @@ def test_ddp_test_metrics_equal_those_of_the_gathered_predictions(ddp_run, toy_d
     assert report.loc[report["label"] == "macro avg", "support"].item() == len(test)
 
 
+def test_media_loaders_are_sharded_like_text(tiny_vit_dir, shapes_data):
+    """Image and audio modules (one MediaDataModule) use the text module's loader: each rank
+    its own share."""
+    from types import SimpleNamespace
+
+    from sft.data import ImageFolderDataModule
+    from sft.data.media import load_processor
+    from sft.errors import SFTDataError
+
+    datamodule = ImageFolderDataModule("image_folder", str(shapes_data["train"]),
+                                       test_path=str(shapes_data["test"]), val_fraction=0.2,
+                                       batch_size=8, eval_batch_size=64)
+    datamodule.load()
+    datamodule.encode(load_processor(str(tiny_vit_dir), "image"), 0, None)
+    train, test = [], []
+    for rank in (0, 1):
+        datamodule.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        loader = datamodule.train_dataloader()
+        assert datamodule.datasets["train"].sampler is loader.batch_sampler  # seeds augmentation
+        train.append([i for batch in loader.batch_sampler for i in batch])
+        test.append([i for batch in datamodule.test_dataloader().batch_sampler for i in batch])
+    assert len(train[0]) == len(train[1]) > 0 and not set(train[0]) & set(train[1])
+    assert sorted(test[0] + test[1]) == list(range(len(datamodule.datasets["test"])))  # once
+    datamodule.trainer = SimpleNamespace(world_size=64, global_rank=0)
+    with pytest.raises(SFTDataError, match="the test split has 30 examples: too few for 64 "
+                                           "devices"):
+        datamodule.test_dataloader()
+
+
+def test_ddp_image_run_evaluates_every_test_image_once(tiny_vit_dir, shapes_data,
+                                                       tmp_path_factory):
+    """`trainer=ddp trainer.devices=2` over an image folder: the test metrics count each of
+    the test images once (unsharded, every rank would test all of them: twice the support)."""
+    from conftest import media_overrides
+
+    out = tmp_path_factory.mktemp("ddp-images")
+    overrides = [o for o in media_overrides("vit", tiny_vit_dir, "image_folder", out)
+                 if not o.startswith("paths.run_dir")]
+    done = run_sft("train", *overrides, f"data.train_path={shapes_data['train']}",
+                   f"data.test_path={shapes_data['test']}", "data.val_fraction=0.2",
+                   "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
+                   "trainer.precision=32-true", "trainer.max_epochs=1", cwd=out, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    _, runs = mlflow_runs(out, "image_folder")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    run_dir = runs[0].data.tags["sft.run_dir"]
+    images = len(pd.read_csv(shapes_data["test"]))
+    report = pd.read_csv(f"{run_dir}/per_class_report.csv")
+    assert report.loc[report["label"] == "macro avg", "support"].item() == images == 30
+
+
 def test_a_failing_child_rank_marks_the_run_failed(tmp_path):
     """Lightning kills rank zero when a child fails, so the child itself ends the run."""
     from sft.training.ddp_child import run_child

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from sft.data.batching import LengthGroupedBatchSampler, ResumableLoader
+from sft.data.batching import LengthGroupedBatchSampler
 from sft.data.labels import Examples, extract
 from sft.data.media import (AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, AudioFeaturizer,
                             ImageFeaturizer)
@@ -132,13 +132,15 @@ class MediaDataModule(TextDataModule):
         return self.featurizer.spec()
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        dataset = self.datasets[split]
-        sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=shuffle,
-                                            seed=self.seed, group_by_length=False)
-        dataset.sampler = sampler
-        loader = ResumableLoader if split == "train" else DataLoader
-        return loader(dataset, batch_sampler=sampler, collate_fn=stack_batch,
-                      num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        """TextDataModule's loader (sharded under DDP); the dataset learns the epoch from its
+        sampler, to seed augmentation."""
+        loader = super()._loader(split, batch_size, shuffle)
+        self.datasets[split].sampler = loader.batch_sampler
+        return loader
+
+    def _collate(self):
+        """Equally shaped inputs (pixel_values, input_values): stacked, nothing to pad."""
+        return stack_batch
 
 
 class ImageFolderDataModule(MediaDataModule):
@@ -157,7 +159,7 @@ class ImageFolderDataModule(MediaDataModule):
 
 
 class AudioFolderDataModule(MediaDataModule):
-    """Audio classification from a folder per class (WAV, FLAC), or a table of paths."""
+    """Audio classification from a folder per class (WAV, FLAC, OGG), or a table of paths."""
 
     modality = "audio"
     extensions = AUDIO_EXTENSIONS

@@ -185,6 +185,9 @@ class TextDataModule(pl.LightningDataModule):
         return self.test_dataloader()
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        """The loader of `split` for every modality (the media modules use it too): batches
+        from a LengthGroupedBatchSampler, sharded across DDP ranks, collated by `_collate`.
+        Raises SFTDataError when the split is too small to give every rank a batch."""
         dataset = self.datasets[split]
         # Under DDP each rank takes its share of the batches (sft shards them itself:
         # Lightning injects a DistributedSampler only into plain samplers).
@@ -201,5 +204,9 @@ class TextDataModule(pl.LightningDataModule):
                                f"needs a batch); use fewer trainer.devices or more data")
         # Training resumes mid-epoch: its loader remembers where in the epoch it is.
         loader = ResumableLoader if split == "train" else DataLoader
-        return loader(dataset, batch_sampler=sampler, collate_fn=PadCollator(self.pad_token_id),
+        return loader(dataset, batch_sampler=sampler, collate_fn=self._collate(),
                       num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def _collate(self):
+        """Items -> a batch of tensors: token ids padded to the batch's longest."""
+        return PadCollator(self.pad_token_id)
