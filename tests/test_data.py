@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -163,6 +161,12 @@ def test_tokenization_is_cached_in_memory_and_on_disk(tiny_model_dir, tmp_path):
     assert cache.STATS["tokens.tokenized"] == 1
 
 
+def only_entry(tmp_path):
+    (entry,) = (tmp_path / "tokens").iterdir()  # no temporary file left beside it
+    assert entry.suffix == ".arrow"
+    return entry
+
+
 def test_a_damaged_cache_entry_is_rebuilt(tiny_model_dir, tmp_path):
     from transformers import AutoTokenizer
 
@@ -170,35 +174,46 @@ def test_a_damaged_cache_entry_is_rebuilt(tiny_model_dir, tmp_path):
     texts = ["bad day", "good day"]
     expected = [t.tolist() for t in tok_cache.tokenize(texts, tokenizer, 16, tmp_path)]
     cache.clear()
-    (entry,) = (tmp_path / "tokens").iterdir()
-    for arrow in entry.glob("*.arrow"):
-        arrow.write_bytes(b"garbage")
+    only_entry(tmp_path).write_bytes(b"garbage")
     rebuilt = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
     assert [t.tolist() for t in rebuilt] == expected
     assert cache.STATS["tokens.tokenized"] == 1
 
 
-def test_a_cache_entry_that_loads_but_holds_other_ids_is_rebuilt(tiny_model_dir, tmp_path):
-    """Damage that still reads as a dataset (other ids under the same key) is caught by the
-    entry's checksum; an entry without one (cut short) is not trusted either."""
+def test_a_cache_entry_cut_short_or_misplaced_is_rebuilt(tiny_model_dir, tmp_path):
+    """Damage that still reads as an Arrow file: cut at a record batch (fewer rows) or another
+    entry's file under this key (its recorded fingerprint is not the key); and a cut inside a
+    batch, which does not read. Each is rebuilt, and the entry is whole again."""
     import datasets
+    import pyarrow as pa
     from transformers import AutoTokenizer
 
     cache.clear()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    texts = ["bad day", "good day"]
+    texts = [f"bad day {i}" for i in range(30)]
     expected = [t.tolist() for t in tok_cache.tokenize(texts, tokenizer, 16, tmp_path)]
-    (entry,) = (tmp_path / "tokens").iterdir()
-    checksum = (entry / tok_cache.CHECKSUM).read_text()
-    for damage in ("other ids", "no checksum"):
+    entry = only_entry(tmp_path)
+    whole = entry.read_bytes()
+    table = pa.ipc.open_stream(whole).read_all()
+
+    def first_batch_only():
+        with pa.ipc.new_stream(str(entry), table.schema) as writer:
+            writer.write_table(table.slice(0, 10))
+
+    def other_entry():
+        other = datasets.Dataset.from_dict({"x": texts})
+        other.map(lambda b: {"input_ids": [[2, 9, 3]] * len(b["x"])}, batched=True,
+                  remove_columns=["x"], new_fingerprint="0" * 32,
+                  cache_file_name=str(entry))
+
+    damages = {"cut at a record batch": first_batch_only, "another entry's file": other_entry,
+               "cut inside a batch": lambda: entry.write_bytes(whole[: len(whole) // 2])}
+    for damage, do in damages.items():
         cache.clear()
-        other = tmp_path / "other"
-        datasets.Dataset.from_dict({"input_ids": [[2, 9, 3], [2, 8, 3]]}).save_to_disk(str(other))
-        shutil.rmtree(entry)
-        shutil.move(str(other), entry)
-        if damage == "other ids":
-            (entry / tok_cache.CHECKSUM).write_text(checksum)
+        entry.unlink()
+        do()
+        assert entry.read_bytes() != whole, damage
         rebuilt = tok_cache.tokenize(texts, tokenizer, 16, tmp_path)
         assert [t.tolist() for t in rebuilt] == expected, damage
         assert cache.STATS["tokens.tokenized"] == 1 and cache.STATS["tokens.disk_hit"] == 0, damage
-        assert (entry / tok_cache.CHECKSUM).read_text() == checksum  # written anew, whole
+        assert only_entry(tmp_path).read_bytes() == whole, damage  # written anew, whole

@@ -37,6 +37,23 @@ def test_last_token_pooling_ignores_right_padding(tiny_gpt2_dir):
     assert not torch.allclose(together[1], together[1] * 0 + together[1].mean())
 
 
+def test_batches_are_right_padded_even_for_a_tokenizer_that_pads_left(tiny_gpt2_dir, toy_data):
+    """Decoders often save padding_side="left"; last_token pooling reads right-padded rows."""
+    from sft.data.module import TextDataModule
+
+    tokenizer = load_tokenizer(str(tiny_gpt2_dir))
+    tokenizer.padding_side = "left"
+    data = TextDataModule(name="toy", train_path=str(toy_data["train"]), val_fraction=0.2)
+    data.load()
+    data.tokenize(tokenizer, 64, cache_dir=None)
+    batch = next(iter(data.train_dataloader()))
+    lengths = batch["attention_mask"].sum(1)
+    assert lengths.min() < batch["input_ids"].shape[1]  # the batch is padded
+    for row, ids, n in zip(batch["attention_mask"], batch["input_ids"], lengths.tolist()):
+        assert row[:n].all() and not row[n:].any()  # real tokens first, then padding
+        assert (ids[n:] == tokenizer.pad_token_id).all()
+
+
 @pytest.fixture(scope="module")
 def gpt2_run(tiny_gpt2_dir, toy_data, tmp_path_factory):
     from hydra import compose, initialize_config_dir

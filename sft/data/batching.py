@@ -27,7 +27,18 @@ class TokenizedDataset(Dataset):
 
 
 class PadCollator:
-    """Pad a batch to its longest sequence; build the attention mask."""
+    """Pad a batch of (ids, target) to its longest sequence, on the right; build the mask.
+
+    Returns input_ids and attention_mask [batch, longest] int64 and labels [batch, ...] in
+    the targets' own dtype (int64 classes, float32 multilabel/regression).
+
+    Kept instead of transformers' DataCollatorWithPadding, which gives the same tensors and
+    dtypes for right-padding tokenizers but (1) is 6-8x slower: benchmarks/batching.py, the
+    drug-review train batches, 175 vs 1008 and 175 vs 1360 us per batch in two runs (each row
+    becomes a dict and goes through `tokenizer.pad`), and (2) pads on the tokenizer's
+    `padding_side`: decoders often save "left", and `last_token` / `cls` pooling read
+    right-padded rows (tests/test_decoders.py).
+    """
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
@@ -134,6 +145,14 @@ class ResumableLoader(DataLoader):
 
     Lightning resumes mid-epoch correctly only with such a "stateful" loader (one with
     `state_dict` / `load_state_dict`); it saves the state when it saves a checkpoint.
+
+    Kept instead of torchdata's StatefulDataLoader (0.11): as a drop-in, the kill -9 resume
+    test (tests/test_resume.py) fails: the resumed run logs 23 steps of lr-AdamW/backbone, the
+    uninterrupted one 24. It applies a loaded state to the next iterator it creates, but
+    Lightning creates the resumed epoch's iterator (FitLoop.setup_data) before
+    sft.checkpointing loads the state at `on_train_start`, so the state lands on another
+    iterator; ours reads the skip lazily, at the epoch's first batch. Speed is no reason either way: an epoch of drug-review batches
+    (benchmarks/batching.py) took 240 vs 277 and 223 vs 220 us per batch (ours vs torchdata).
     """
 
     def __init__(self, *args, **kwargs):
