@@ -5,6 +5,8 @@ Importing the package is cheap on purpose (no torch, no transformers): `sft-trai
 imported on first use.
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
 _LAZY = {"load": "sft.inference.predictor", "Predictor": "sft.inference.predictor"}
@@ -12,8 +14,6 @@ _LAZY = {"load": "sft.inference.predictor", "Predictor": "sft.inference.predicto
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'sft' has no attribute {name!r}")
 

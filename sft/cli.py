@@ -15,11 +15,15 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from hydra.types import RunMode
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from sft.config import CONF_DIR, uris  # noqa: F401 - registers ${sft.tracking_uri:} for every app's YAML
 from sft.errors import RunInterrupted, SFTError, first_line
+from sft.tracking.sweep import ENV_SWEEP, close_sweep
 
 EXIT_USAGE = 2
 NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
@@ -27,8 +31,6 @@ NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 def run_app(task: Callable[[Any], Any], config_name: str, prog: str) -> None:
     """Run `task` as the Hydra app over `conf/<config_name>.yaml`, with one-line errors."""
-    import hydra
-
     os.environ["HYDRA_FULL_ERROR"] = "1"  # raise instead of printing, so we print one line
 
     @hydra.main(config_path=CONF_DIR, config_name=config_name, version_base="1.3")
@@ -76,18 +78,11 @@ def run_app(task: Callable[[Any], Any], config_name: str, prog: str) -> None:
 
 def _close_open_sweep(status: str) -> None:
     """A sweep that stopped early (a failed job, Ctrl-C) still gets its summary and an end."""
-    import os
-
-    from sft.tracking.sweep import ENV_SWEEP, close_sweep
-
     if os.environ.get(ENV_SWEEP):
         close_sweep(status)
 
 
 def _is_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 

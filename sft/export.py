@@ -19,6 +19,7 @@ from sft.errors import SFTConfigError
 
 def export_task(cfg) -> None:
     """Fetch the model, write the export beside `out`, check parity, then move it into place."""
+    # lazy: the entry point stays light until the config has been read
     from sft.config.app_schemas import ExportSchema, validate_app
 
     validate_app(cfg, ExportSchema)
@@ -49,7 +50,7 @@ def export_task(cfg) -> None:
                                      "files: set parity_texts=[path, ...]")
         target = Path(staging) / "export"
         if str(cfg.format) == "onnx":
-            from sft.inference.onnx import export_onnx
+            from sft.inference.onnx import export_onnx  # lazy: torch.onnx only for format=onnx
 
             export_onnx(reference, target, texts, cfg.opset)
         else:

@@ -17,6 +17,7 @@ from sft.cli import run_app
 
 def predict_task(cfg) -> None:
     """Resolve the model, read the texts, predict in batches, write the table."""
+    # lazy: the entry point stays light until the config has been read
     from sft.config.app_schemas import PredictSchema, validate_app
 
     validate_app(cfg, PredictSchema)

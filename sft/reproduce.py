@@ -15,6 +15,7 @@ from sft.errors import SFTConfigError
 
 def reproduce_task(cfg) -> None:
     """Rerun `cfg.run_id` and print its metrics beside the original's; exit 1 on a mismatch."""
+    # lazy: MLflow and the training stack load after --help and config errors are answered
     from hydra.core.hydra_config import HydraConfig
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -32,7 +33,7 @@ def reproduce_task(cfg) -> None:
     run_cfg = load_logged_config(client, original, Path(HydraConfig.get().runtime.output_dir))
     run_cfg.logger.tracking_uri = uri
     validate(run_cfg)
-    from sft.training.run import train
+    from sft.training.run import train  # lazy: torch and Lightning after the rerun is found
 
     train(run_cfg)
     rerun = client.search_runs([original.info.experiment_id],
@@ -43,7 +44,7 @@ def reproduce_task(cfg) -> None:
 
 def report(original, rerun) -> None:
     """Print the comparison; exit 1 when any metric differs."""
-    from sft.training.reproduce import CHECKED_TAGS, compare
+    from sft.training.reproduce import CHECKED_TAGS, compare  # lazy, as reproduce_task's
 
     rows = compare(original.data.metrics, rerun.data.metrics)
     width = max(len(r[0]) for r in rows)

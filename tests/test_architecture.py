@@ -87,19 +87,42 @@ def test_modules_stay_small():
 
 
 def unexplained_function_imports(path: Path) -> list[str]:
-    """Imports inside functions with no comment on their line or the line above."""
+    """Imports inside functions with no comment on their line or on their group of imports
+    (the import lines and blank lines just above it, or the line above that group)."""
     lines = path.read_text().splitlines()
     found = []
     for func in ast.walk(ast.parse("\n".join(lines))):
         if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         for node in ast.walk(func):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                line = lines[node.lineno - 1]
-                above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
-                if "#" not in line and not above.startswith("#"):
-                    found.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: {line.strip()}")
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and not explained(lines, node):
+                found.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: "
+                             f"{lines[node.lineno - 1].strip()}")
     return found
+
+
+def explained(lines: list[str], node: ast.stmt) -> bool:
+    """A comment on the import's own lines, or on its group of imports above it."""
+    if any("#" in lines[i] for i in range(node.lineno - 1, node.end_lineno)):
+        return True
+    row = node.lineno - 2
+    while row >= 0:
+        text = lines[row].strip()
+        if text.startswith("#") or (text.startswith(("import ", "from ")) and "#" in text):
+            return True
+        if text and not text.startswith(("import ", "from ")) and not text.endswith((",", "(")) \
+                and not text.endswith(")"):
+            return False
+        row -= 1
+    return False
+
+
+def test_the_import_explainer_needs_a_comment():
+    source = ["def f():", "    import os", "", "def g():", "    # lazy: why", "    import os",
+              "    from sys import path", "", "def h():", "    import os  # why"]
+    tree = ast.parse("\n".join(source))
+    imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert [explained(source, n) for n in imports] == [False, True, True, True]
 
 
 def test_every_function_level_import_says_why():

@@ -5,6 +5,8 @@ The data modules are imported lazily so that the light modules here (sources, la
 do not pull in Lightning.
 """
 
+import importlib
+
 MODULES = {"TextDataModule": "sft.data.module",
            "ImageFolderDataModule": "sft.data.media_module",
            "AudioFolderDataModule": "sft.data.media_module",
@@ -13,8 +15,6 @@ MODULES = {"TextDataModule": "sft.data.module",
 
 def __getattr__(name):
     if name in MODULES:
-        import importlib
-
         return getattr(importlib.import_module(MODULES[name]), name)
     raise AttributeError(name)
 

@@ -21,7 +21,7 @@ MODALITIES = ("text", "image", "audio")
 
 def load_image(path: str):
     """The image at `path` as an RGB PIL image (grayscale and RGBA are converted)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # lazy: text runs and sft-predict on a CSV skip PIL
 
     try:
         with Image.open(path) as image:
@@ -56,9 +56,9 @@ def to_mono_at(samples: np.ndarray, rate: int, sampling_rate: int) -> np.ndarray
         # (measured: 1.3 ms vs 0.04 ms for a 4 s stereo clip at 16 kHz).
         samples = samples @ np.full(samples.shape[1], 1.0 / samples.shape[1], samples.dtype)
     if rate != sampling_rate:
-        from math import gcd
+        from math import gcd  # lazy, with scipy below: only audio resamples
 
-        from scipy.signal import resample_poly
+        from scipy.signal import resample_poly  # lazy: only audio resamples
 
         g = gcd(int(rate), int(sampling_rate))
         samples = resample_poly(samples, sampling_rate // g, rate // g)
@@ -71,7 +71,7 @@ def _read_audio(path: str) -> tuple[np.ndarray, int]:
     and 24-bit WAV included. It decodes 16-bit PCM WAV slower, but resampling outweighs
     decoding (benchmarks/audio_decode.py, 400 1-s mono clips at 16 kHz: soundfile takes 2.8x
     the stdlib's time to decode, 1.19x with mixing and resampling to 8 kHz; ~60 us a clip)."""
-    import soundfile
+    import soundfile  # lazy: only audio runs load libsndfile
 
     try:
         data, rate = soundfile.read(path, dtype="float32")
@@ -108,7 +108,7 @@ class ImageFeaturizer:
         return {"pixel_values": np.asarray(out["pixel_values"], dtype=np.float32)}
 
     def _augment(self, image, rng: np.random.Generator):
-        from PIL import ImageOps
+        from PIL import ImageOps  # lazy: as PIL above
 
         if self.crop_scale < 1.0:
             area = rng.uniform(self.crop_scale, 1.0)
@@ -159,6 +159,7 @@ class AudioFeaturizer:
 def load_processor(path: str, modality: str, trust_remote_code: bool = False):
     """The image processor (image) or feature extractor (audio) saved with the model at
     `path`; SFTConfigError naming the key when there is none."""
+    # lazy: transformers only when a media model's processor is loaded
     from transformers import AutoFeatureExtractor, AutoImageProcessor
 
     loader = {"image": AutoImageProcessor, "audio": AutoFeatureExtractor}[modality]

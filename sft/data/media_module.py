@@ -191,6 +191,7 @@ class DigitsDataModule(ImageFolderDataModule):
 
     def _write_pngs(self) -> Path:
         """The digits as PNGs in a folder per class, named by a hash of what is in them."""
+        # lazy: PIL and scikit-learn's bundled digits only for data=digits
         from PIL import Image
         from sklearn.datasets import load_digits
 

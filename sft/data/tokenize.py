@@ -82,7 +82,7 @@ def tokenize(texts: list[str], tokenizer, max_length: int, cache_dir: str | os.P
 
 
 def _from_disk_or_tokenize(key, texts, tokenizer, max_length, cache_dir) -> list[np.ndarray]:
-    import datasets
+    import datasets  # lazy: datasets and pyarrow (~1 s) only when a tokenization runs
 
     datasets.disable_progress_bars()
     calls = []

@@ -22,8 +22,14 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types import Schema, TensorSpec
+
+from sft.errors import SFTConfigError, SFTError
+from sft.inference.predictor import load
 
 ARTIFACT = "model"  # the model folder's key (and folder name) inside the MLflow model
 TEXT_COLUMN = "text"
@@ -61,16 +67,12 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
 
         Raises SFTConfigError for a limit that is not a positive integer; SFTConfigError or
         SFTDataError from `sft.load` for a bad model folder."""
-        from sft.inference.predictor import load
-
         limits = request_limits(getattr(context, "model_config", None) or {},
                                 self.max_rows, self.max_chars)
         self.max_rows, self.max_chars = limits["max_rows"], limits["max_chars"]
         self._predictor = load(context.artifacts[ARTIFACT])
 
     def predict(self, context, model_input, params=None):
-        from sft.errors import SFTError
-
         texts = texts_from_input(model_input, self.max_rows, self.max_chars)
         try:
             return self._predictor.predict(texts)
@@ -84,8 +86,6 @@ def request_limits(model_config: dict, max_rows: int = MAX_ROWS,
 
     Raises SFTConfigError naming the key for a value that is not an integer > 0 (booleans
     too). Unknown keys never get here: MLflow drops them with a warning when it loads."""
-    from sft.errors import SFTConfigError
-
     limits = {"max_rows": max_rows, "max_chars": max_chars, **model_config}
     for key, value in limits.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
@@ -96,8 +96,6 @@ def request_limits(model_config: dict, max_rows: int = MAX_ROWS,
 def texts_from_input(model_input, max_rows: int = MAX_ROWS,
                      max_chars: int = MAX_CHARS) -> list[str]:
     """The texts of a request; MlflowException(INVALID_PARAMETER_VALUE) when it is unusable."""
-    import pandas as pd
-
     values = model_input
     if isinstance(values, pd.DataFrame):
         if TEXT_COLUMN in values.columns:
@@ -168,11 +166,6 @@ def _bad_input(message: str) -> MlflowException:
 
 def signature(model_dir: Path, example_texts: list[str]):
     """Input: a `text` tensor of strings; output: inferred from predicting `example_texts`."""
-    from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types import Schema, TensorSpec
-
-    from sft.inference.predictor import load
-
     outputs = load(model_dir).predict(example_texts)
     inputs = Schema([TensorSpec(np.dtype(object), (-1,), TEXT_COLUMN)])
     return ModelSignature(inputs=inputs, outputs=infer_signature(None, outputs).outputs)
@@ -182,8 +175,6 @@ def log_pyfunc(model_dir: Path, example_texts: list[str], name: str = ARTIFACT):
     """Log `model_dir` as an MLflow Model into the active run; return its ModelInfo.
 
     The model is logged as code (MODEL_CODE), with the request limits as its model_config."""
-    import pandas as pd
-
     return mlflow.pyfunc.log_model(
         name=name, python_model=str(MODEL_CODE), artifacts={ARTIFACT: str(model_dir)},
         model_config={"max_rows": MAX_ROWS, "max_chars": MAX_CHARS},

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sft.config.uris import absolute_tracking_uri
 from sft.errors import SFTConfigError, first_line
 from sft.inference.predictor import model_folder
 
@@ -23,10 +24,9 @@ def resolve_model(model_uri: str, tracking_uri: str, download_dir: Path,
             raise SFTConfigError(f"{key}: no such folder: {path} (give a folder, "
                                  f"models:/<name>/<version> or runs:/<run id>/model)")
         return _folder(path, key)
+    # lazy: a model folder resolves without MLflow
     import mlflow
     from mlflow.exceptions import MlflowException
-
-    from sft.config.uris import absolute_tracking_uri
 
     mlflow.set_tracking_uri(absolute_tracking_uri(tracking_uri))
     try:
@@ -39,10 +39,8 @@ def resolve_model(model_uri: str, tracking_uri: str, download_dir: Path,
 
 def run_model(run_id: str, tracking_uri: str, download_dir: Path) -> Path:
     """The model a training run logged (`runs:/<id>/model`), else its run folder's `model/`."""
-    from mlflow import MlflowClient
+    from mlflow import MlflowClient  # lazy: as in resolve_model
     from mlflow.exceptions import MlflowException
-
-    from sft.config.uris import absolute_tracking_uri
 
     uri = absolute_tracking_uri(tracking_uri)
     try:

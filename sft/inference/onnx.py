@@ -13,6 +13,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch.export import Dim
 
 from sft.inference.predictor import ONNX_FILE, TORCH_WEIGHTS, Predictor
 from sft.model.saving import HEAD_FILE, read_spec, write_spec
@@ -24,9 +26,6 @@ SINGLE_FILE_LIMIT = 1_500_000_000
 def export_onnx(predictor: Predictor, out_dir: Path, example_texts: list[str],
                 opset: int | None = None) -> Path:
     """Write `model.onnx`, the tokenizer and the spec of `predictor` (torch) into `out_dir`."""
-    import torch
-    from torch.export import Dim
-
     net = predictor.runner.net
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import yaml
+from tqdm.auto import tqdm
 
 from sft.errors import SFTConfigError, SFTDataError, first_line
+from sft.data.tokenize import ensure_pad_token
 from sft.model.saving import SPEC_FILE, read_spec
 
 ONNX_FILE = "model.onnx"
@@ -88,7 +91,7 @@ class TorchRunner:
 
     def __init__(self, folder: Path, spec: dict, device: str = "cpu",
                  trust_remote_code: bool = False):
-        from sft.model.loading import load_network
+        from sft.model.loading import load_network  # lazy: torch only for backend=torch
 
         self.device = device
         self.net = load_network(folder, spec, trust_remote_code).to(device)
@@ -96,7 +99,7 @@ class TorchRunner:
     def __call__(self, input_ids: np.ndarray | None = None,
                  attention_mask: np.ndarray | None = None, **features: np.ndarray) -> np.ndarray:
         """Text: ids and mask; images and audio: their `pixel_values` / `input_values`."""
-        import torch
+        import torch  # lazy: an ONNX folder predicts without torch
 
         def tensor(array):
             return None if array is None else torch.from_numpy(array).to(self.device)
@@ -112,7 +115,7 @@ class OnnxRunner:
 
     def __init__(self, path: Path):
         try:
-            import onnxruntime as ort
+            import onnxruntime as ort  # lazy: the optional deploy extra
         except ImportError:
             raise SFTConfigError("onnxruntime is not installed (pip install 'sft[deploy]')") from None
         options = ort.SessionOptions()
@@ -191,7 +194,7 @@ class Predictor:
         if self.featurizer is not None:
             return texts  # read and featurized batch by batch (sft.data.media)
         if self.spec.get("clean_text"):
-            from sft.data.labels import clean
+            from sft.data.labels import clean  # lazy: pandas only for clean_text models
 
             texts = [clean(t) for t in texts]
         if not texts:
@@ -229,14 +232,12 @@ def load(path: str | Path, backend: str = "auto", device: str = "cpu",
     modality = spec.get("modality", "text")
     if modality != "text":
         return _load_media(folder, spec, modality, backend, device, trust_remote_code)
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # lazy: media models need none
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as err:
         raise SFTConfigError(f"{folder}: cannot load the tokenizer ({first_line(err)})") from None
-    from sft.data.tokenize import ensure_pad_token
-
     if ensure_pad_token(tokenizer).pad_token_id is None:
         raise SFTConfigError(f"{folder}: the tokenizer has no pad token")
     runner = (OnnxRunner(folder / ONNX_FILE) if backend == "onnx"
@@ -247,7 +248,7 @@ def load(path: str | Path, backend: str = "auto", device: str = "cpu",
 def _load_media(folder: Path, spec: dict, modality: str, backend: str, device: str,
                 trust_remote_code: bool) -> Predictor:
     """An image or audio model: its processor, the featurizer training used, the network."""
-    from sft.data.media import MODALITIES, featurizer, load_processor
+    from sft.data.media import MODALITIES, featurizer, load_processor  # lazy: PIL, soundfile
 
     if modality not in MODALITIES:
         raise SFTConfigError(f"{folder}: modality '{modality}' is not one this sft can predict "
@@ -268,8 +269,6 @@ def model_folder(path: str | Path) -> Path:
     if (folder / SPEC_FILE).is_file():
         return folder
     if (folder / "MLmodel").is_file():  # an MLflow model (sft/inference/mlflow_model.py): find its artifact
-        import yaml
-
         flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get(
             "flavors", {}).get("python_function", {})
         for artifact in (flavor.get("artifacts") or {}).values():
@@ -280,7 +279,5 @@ def model_folder(path: str | Path) -> Path:
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, unit="text", disable=not enabled or total == 0, file=sys.stderr,
                 dynamic_ncols=True)

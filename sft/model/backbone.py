@@ -8,7 +8,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
+from sft.data.sources import package_dir
 from sft.data.tokenize import ensure_pad_token
 from sft.errors import SFTConfigError, first_line
 from sft.cache import cached
@@ -24,8 +27,6 @@ INITS = ("pretrained", "random")
 def resolve_model_path(name_or_path: str) -> str:
     """A local folder for `pkg://package/folder`; other values pass through (folder or hub id)."""
     if name_or_path.startswith("pkg://"):
-        from sft.data.sources import package_dir
-
         package, _, inner = name_or_path[len("pkg://"):].partition("/")
         folder = package_dir(package, "model.name_or_path") / inner
         if not folder.is_dir():
@@ -36,8 +37,6 @@ def resolve_model_path(name_or_path: str) -> str:
 
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
     """The tokenizer that belongs to the model at `name_or_path`."""
-    from transformers import AutoTokenizer
-
     path = resolve_model_path(name_or_path)
     if Path(path).is_absolute() and not Path(path).exists():
         raise SFTConfigError(f"model.name_or_path: folder not found: {path}")
@@ -184,8 +183,6 @@ def load_pretrained(path: str, trust_remote_code: bool = False) -> nn.Module:
 def random_model(path: str, trust_remote_code: bool = False) -> nn.Module:
     """The architecture of the model at `path` (its config.json) with freshly initialized
     weights, in fp32; the folder needs no weights."""
-    from transformers import AutoConfig, AutoModel
-
     if not Path(path).exists() and Path(path).is_absolute():
         raise SFTConfigError(f"model.name_or_path: folder not found: {path}")
     try:
@@ -207,9 +204,6 @@ def _folder_version(path: str) -> tuple:
 
 
 def _load_pretrained(path: str, trust_remote_code: bool) -> nn.Module:
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
-
     hf_logging.disable_progress_bar()
     if not Path(path).exists() and Path(path).is_absolute():
         raise SFTConfigError(f"model.name_or_path: folder not found: {path}")

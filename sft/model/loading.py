@@ -8,7 +8,10 @@ import importlib
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
+from transformers import AutoModel
+from transformers.utils import logging as hf_logging
 
 from sft.errors import SFTConfigError, first_line
 from sft.model.backbone import hidden_size, model_inputs, pool_output
@@ -35,10 +38,6 @@ class SFTNet(nn.Module):
 
 def load_network(folder: Path, spec: dict, trust_remote_code: bool = False) -> SFTNet:
     """The network saved in `folder`, in eval mode, on the CPU, in fp32."""
-    from safetensors.torch import load_file
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
-
     hf_logging.disable_progress_bar()
     try:
         encoder = AutoModel.from_pretrained(str(folder), dtype=torch.float32,

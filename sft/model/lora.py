@@ -33,7 +33,7 @@ class LoRA(LayerwiseFineTune):
 
     def prepare(self, module) -> None:
         """Wrap the backbone's encoder in peft's LoRA model (every base weight frozen)."""
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, get_peft_model  # lazy: peft only for finetune=lora
 
         encoder = module.backbone.encoder
         config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,

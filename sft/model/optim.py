@@ -33,7 +33,7 @@ def decay_groups(model: nn.Module, weight_decay: float, lr: float, name: str) ->
 
 def warmup_schedule(optimizer, num_training_steps: int, name: str = "linear", warmup: float = 0.0):
     """transformers' schedule `name` with `warmup` as a fraction of the training steps."""
-    from transformers import get_scheduler
+    from transformers import get_scheduler  # lazy: Hydra builds the partial before training
 
     schedule = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[name]
     return get_scheduler(schedule, optimizer, num_warmup_steps=int(warmup * num_training_steps),

@@ -28,7 +28,7 @@ def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: P
     (sft.data.labels.clean) before tokenization, so prediction cleans its inputs the same
     way. `extra`: more spec fields (images and audio: `modality` and how to featurize).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # lazy: sft.load reads specs without torch
 
     from sft.model.lora import plain_encoder  # here: it imports Lightning, which sft.load avoids
 

@@ -104,7 +104,7 @@ def terminal_table(table: pd.DataFrame, keys: list[str], metric: str) -> str:
 
 def plot_sweep(table: pd.DataFrame, keys: list[str], score: str, path: Path) -> Path:
     """The optimized metric against each swept parameter, one panel per parameter."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only to draw the sweep's plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -133,7 +133,7 @@ def plot_sweep(table: pd.DataFrame, keys: list[str], score: str, path: Path) -> 
 
 def plot_learning_curves(client, runs, metric: str, path: Path) -> Path | None:
     """`metric` per epoch of every run, one line each (None when no run logged it)."""
-    import matplotlib
+    import matplotlib  # lazy: as above
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -16,7 +16,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from sft.tracking.mlflow_tracker import MLflowTracker, is_mlflow_logger
@@ -30,8 +33,6 @@ SHORT_NAMES = {"optimizer.lr": "lr", "data.batch_size": "bs", "trainer.max_epoch
 
 def swept_keys(config: DictConfig) -> list[str]:
     """Keys whose values vary across the sweep's jobs: sweep overrides and sweeper params."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
     # `+group=...` adds a group: the key is the group (a `+` is no MLflow param name).
     keys = [str(k).lstrip("+~") for k in params]
@@ -75,9 +76,6 @@ def _short(value: str) -> str:
 
 def active_sweep() -> dict[str, Any] | None:
     """The open sweep this process's jobs belong to, if any (set by the callback)."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     raw = os.environ.get(ENV_SWEEP)
     if not raw or not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
@@ -89,8 +87,6 @@ def job_run_identity() -> tuple[str | None, dict[str, str]]:
     sweep = active_sweep()
     if sweep is None:
         return None, {}
-    from hydra.core.hydra_config import HydraConfig
-
     hydra_cfg = HydraConfig.get()
     name = child_run_name(list(hydra_cfg.overrides.task), sweep["swept"])
     return name, {"mlflow.parentRunId": sweep["parent_run_id"], "sft.sweep_job": str(

@@ -30,6 +30,7 @@ LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SI
 
 def global_rank() -> int:
     """This process's rank as Lightning sees it before the process group exists (0: alone)."""
+    # lazy, like torch below: `sft-train --help` imports this module (child_launch)
     from lightning_fabric.utilities.rank_zero import _get_rank
 
     return _get_rank() or 0
@@ -56,7 +57,7 @@ def check_accelerator(trainer_cfg) -> None:
 
 
 def _cuda_available() -> bool:
-    import torch
+    import torch  # lazy: see global_rank
 
     return torch.cuda.is_available()
 
@@ -93,7 +94,7 @@ def shared_with_children(config_path: Path, tracker, resume_checkpoint: Path | N
 
 
 def _destroy_process_group() -> None:
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: see global_rank
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

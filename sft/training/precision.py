@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 BF16 = "bf16-mixed"
 FP32 = "32-true"
 # /proc/cpuinfo flags of native bf16 arithmetic (x86: AVX512-BF16, AMX; Arm: the BF16 extension).
@@ -35,8 +37,6 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
 
 def auto_precision(accelerator: str = "auto", flags: set[str] | None = None) -> str:
     """The precision `auto` stands for, for this machine and `trainer.accelerator`."""
-    import torch
-
     accelerator = str(accelerator).lower()
     if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
         return BF16 if torch.cuda.is_bf16_supported() else FP32
