@@ -141,7 +141,7 @@ def _header(text: str, sep: str) -> list[str]:
     """The raw names of a CSV/TSV header (pandas has renamed duplicates by the time it
     returns); the first non-blank row, as pandas skips blank lines."""
     try:
-        for row in csv.reader(io.StringIO(text), delimiter=sep):
+        for row in csv.reader(_lines(text), delimiter=sep):
             if any(cell.strip() for cell in row):
                 return row
     except csv.Error:  # pandas reads the file next and names what is wrong with it
@@ -149,11 +149,23 @@ def _header(text: str, sep: str) -> list[str]:
     return []
 
 
+def _lines(text: str):
+    """The lines of `text`, one at a time: csv.reader takes only those of the header, where
+    io.StringIO(text) would copy the whole file (+30% on reading a 200k-row CSV; this way
+    checked/unchecked is within noise, benchmarks/resume_checks.py)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
 def _check_unique(names: list[str], source: DataFile, key: str, where: str = "",
-                  noun: str = "column") -> None:
+                  noun: str = "column", skip_empty: bool = True) -> None:
     """SFTDataError naming the first column (JSON: key) that occurs twice; empty names, as a
-    trailing comma of a CSV header leaves, become pandas' `Unnamed: n` columns: not refused."""
-    counts = Counter(str(n) for n in names if str(n).strip())
+    trailing comma of a CSV header leaves, become pandas' `Unnamed: n` columns: skipped."""
+    counts = Counter(str(n) for n in names if str(n).strip() or not skip_empty)
     twice = next((n for n in counts if counts[n] > 1), None)
     if twice is not None:
         raise SFTDataError(f"{key}: {source.display}{where}: {noun} '{twice}' occurs "
@@ -180,7 +192,7 @@ def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:
     stripped = text.lstrip()
     if stripped.startswith("["):  # a JSON array of records, not JSON Lines
         try:
-            records = json.loads(text, object_pairs_hook=_unique_keys(source, key))
+            records = _decode_json(text, source, key)
         except json.JSONDecodeError as err:
             raise SFTDataError(f"{key}: {source.display} line {err.lineno}: invalid JSON "
                                f"({err.msg})") from None
@@ -190,8 +202,7 @@ def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line, object_pairs_hook=_unique_keys(source, key,
-                                                                         f" line {number}"))
+                record = _decode_json(line, source, key, f" line {number}")
             except json.JSONDecodeError as err:
                 raise SFTDataError(f"{key}: {source.display} line {number}: invalid JSON "
                                    f"({err.msg})") from None
@@ -204,12 +215,31 @@ def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def _unique_keys(source: DataFile, key: str, where: str = ""):
-    """json.loads' object_pairs_hook: a dict, or SFTDataError for a key that occurs twice in
-    one object (json.loads alone keeps the last one, silently)."""
+class _KeyTwice(Exception):
+    """A JSON object with a key twice (its keys in `names`): json.loads would keep the last."""
 
-    def build(pairs: list[tuple[str, object]]) -> dict:
-        _check_unique([name for name, _ in pairs], source, key, where, noun="key")
-        return dict(pairs)
+    def __init__(self, names: list[str]):
+        super().__init__(names)
+        self.names = names
 
-    return build
+
+def _unique_pairs(pairs: list[tuple[str, object]]) -> dict:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _KeyTwice([name for name, _ in pairs])
+    return found
+
+
+# One decoder for every line: json.loads(line, object_pairs_hook=...) builds a new decoder per
+# call, which made reading 200k JSONL rows 2.5x slower; reused, checked/unchecked was 1.01 to
+# 1.25 in three runs on a shared machine, i.e. within its noise (benchmarks/resume_checks.py).
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)
+
+
+def _decode_json(text: str, source: DataFile, key: str, where: str = ""):
+    """json.loads, refusing a key that occurs twice in one object (SFTDataError naming it)."""
+    try:
+        return _DECODER.decode(text)
+    except _KeyTwice as twice:
+        _check_unique(twice.names, source, key, where, noun="key", skip_empty=False)
+        raise  # not reached: _check_unique raised, a name occurs twice
