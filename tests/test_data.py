@@ -14,6 +14,7 @@ from sft.data.batching import (LengthGroupedBatchSampler, PadCollator, Resumable
 from sft.data.labels import clean
 from sft.data.module import TextDataModule
 from sft.data.sources import locate, read_table
+from sft.errors import SFTDataError
 
 
 def datamodule(train, **kwargs) -> TextDataModule:
@@ -56,6 +57,21 @@ def test_formats_read_alike(tmp_path):
     for table in tables:
         assert table["text"].tolist() == frame["text"].tolist()
         assert table["label"].tolist() == frame["label"].tolist()
+
+
+def test_only_a_name_that_occurs_twice_is_refused(tmp_path):
+    """`label` twice is refused (in a zip member too); `label` and `label.1`, and the empty
+    names a trailing comma leaves (pandas' `Unnamed: n`), are distinct columns and read."""
+    import zipfile
+
+    (tmp_path / "ok.csv").write_text("text,label,label.1,,\ngood,positive,x,,\n")
+    assert read_table(locate(str(tmp_path / "ok.csv"), "k"), "k").columns.tolist() == [
+        "text", "label", "label.1", "Unnamed: 3", "Unnamed: 4"]
+    with zipfile.ZipFile(tmp_path / "d.zip", "w") as archive:
+        archive.writestr("train.csv", '\n"text","label",label\ngood,positive,negative\n')
+    with pytest.raises(SFTDataError, match=r"^k: .*d\.zip/train\.csv: column 'label' occurs 2 "
+                                           r"times \(columns: text, label, label\)"):
+        read_table(locate(str(tmp_path / "d.zip/train.csv"), "k"), "k")
 
 
 def test_zip_members_and_packages_are_found(tmp_path):

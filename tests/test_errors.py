@@ -119,6 +119,18 @@ CASES = [
      "data.train_path: {data}/broken.jsonl line 2: invalid JSON (Expecting ':' delimiter)"),
     ("ragged CSV", ["data.train_path={data}/ragged.csv"],
      "data.train_path: {data}/ragged.csv: Expected 2 fields in line 3, saw 3"),
+    ("duplicate CSV column", ["data.train_path={data}/dup.csv"],
+     "data.train_path: {data}/dup.csv: column 'label' occurs 2 times (columns: text, label, "
+     "annotator, label); rename or drop all but one"),
+    ("duplicate TSV column", ["data.test_path={data}/dup.tsv"],
+     "data.test_path: {data}/dup.tsv: column 'text' occurs 2 times (columns: text, label, "
+     "text); rename or drop all but one"),
+    ("duplicate JSONL key", ["data.train_path={data}/dup.jsonl"],
+     "data.train_path: {data}/dup.jsonl line 2: key 'label' occurs 2 times (keys: text, label, "
+     "label); rename or drop all but one"),
+    ("duplicate Parquet column", ["data.val_path={data}/dup.parquet"],
+     "data.val_path: {data}/dup.parquet: column 'label' occurs 2 times (columns: text, label, "
+     "annotator, label); rename or drop all but one"),
     ("unknown file type", ["data.train_path={data}/notes.xlsx"],
      "data.train_path: cannot read '{data}/notes.xlsx': unknown file type '.xlsx' (use one of "
      ".csv, .json, .jsonl, .parquet, .pq, .tsv, .txt)"),
@@ -141,6 +153,27 @@ def write(path: Path, content) -> Path:
     else:
         path.write_text(content)
     return path
+
+
+def duplicate_columns() -> dict[str, str | bytes]:
+    """A column twice, in each format: pandas would rename one (`label.1`) or keep one."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [("good great day", "positive", "ann", "negative"), ("bad awful day", "negative",
+                                                                 "bob", "negative")]
+    parquet = io.BytesIO()
+    pq.write_table(pa.Table.from_arrays([pa.array(c) for c in zip(*rows)],
+                                        names=["text", "label", "annotator", "label"]), parquet)
+    return {
+        "dup.csv": "text,label,annotator,label\n" + "".join(",".join(r) + "\n" for r in rows),
+        "dup.tsv": "text\tlabel\ttext\ngood\tpositive\tgreat\nbad\tnegative\tawful\n",
+        "dup.jsonl": '{"text": "good", "label": "positive"}\n'
+                     '{"text": "bad", "label": "negative", "label": "positive"}\n',
+        "dup.parquet": parquet.getvalue(),
+    }
 
 
 def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
@@ -175,6 +208,8 @@ def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
     write(data / "broken.jsonl", '{"text": "good", "label": "positive"}\n{"text": "bad", "label"\n')
     write(data / "ragged.csv", "text,label\ngood,positive\nbad,negative,extra\n")
     write(data / "notes.xlsx", "not a table")
+    for name, content in duplicate_columns().items():
+        write(data / name, content)
     no_weights = data / "no-weights"
     no_weights.mkdir()
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
@@ -288,3 +323,18 @@ def test_console_data_error_exits_2_and_marks_the_run_failed(tiny_model_dir, toy
         f"sft-train: error: data.train_path: file not found: {tmp_path}/missing.csv")
     assert "Traceback" not in done.stderr
     assert mlflow_statuses(tmp_path) == ["FAILED"]
+
+
+@pytest.mark.parametrize("name", sorted(duplicate_columns()))
+def test_sft_predict_refuses_an_input_with_a_column_twice(tmp_path, name):
+    from sft.errors import SFTDataError
+    from sft.inference.tables import read_input
+
+    path = write(tmp_path / name, duplicate_columns()[name])
+    with pytest.raises(SFTDataError) as caught:
+        read_input(str(path), "text")
+    twice = "text" if name.endswith(".tsv") else "label"
+    noun = "key" if name.endswith(".jsonl") else "column"
+    assert str(caught.value).startswith(f"input: {path}")
+    assert f": {noun} '{twice}' occurs 2 times (" in str(caught.value)
+    assert "\n" not in str(caught.value)

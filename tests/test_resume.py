@@ -201,3 +201,135 @@ def test_resume_refuses_a_finished_run_and_other_overrides(uninterrupted):
     assert stderr.strip().splitlines()[-1] == (
         "sft-train: error: resume: the run continues with its own config; drop "
         "'optimizer.lr=1' (only logger.tracking_uri, paths.outputs may be given)")
+
+
+# -- resume refuses a run whose inputs changed -----------------------------------------------
+
+@pytest.fixture(scope="module")
+def stopped_on_copies(tiny_model_dir, toy_data, tmp_path_factory):
+    """A run stopped by SIGTERM at step 5, trained on copies of the toy data and the tiny
+    model that the tests below change (and put back)."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("stopped-on-copies")
+    inputs = tmp_path_factory.mktemp("inputs")
+    data = {split: Path(shutil.copy(path, inputs / path.name)) for split, path in toy_data.items()}
+    model = Path(shutil.copytree(tiny_model_dir, inputs / "model"))
+    run = stopped_by(signal.SIGTERM, 5, model, data, out)
+    folder = Path(run.data.tags["sft.run_dir"])
+    return {"out": out, "data": data, "model": model, "run_id": run.info.run_id,
+            "folder": folder, "fingerprints": folder / "checkpoints" / "fingerprints.json"}
+
+
+def sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] + "…"
+
+
+def add_a_label(s) -> str:
+    """The reported case: a fourth label (the head would need 4 outputs; the checkpoint has 3)."""
+    train = s["data"]["train"]
+    old = sha(train)
+    with train.open("a") as handle:
+        handle.write("good bad okay surprise,surprised\n" * 5)
+    return (f"the train data (sha256 {old} -> {sha(train)}) and the labels (added surprised) "
+            f"changed since run {s['run_id']} started; start a new run")
+
+
+def edit_a_row(s) -> str:
+    """Same labels, same shapes: nothing would crash, the continued run would train on other
+    data than its first steps did."""
+    train = s["data"]["train"]
+    old = sha(train)
+    lines = train.read_text().splitlines(keepends=True)
+    lines[3] = "terrible awful day," + lines[3].rsplit(",", 1)[1]
+    train.write_text("".join(lines))
+    return (f"the train data (sha256 {old} -> {sha(train)}) changed since run {s['run_id']} "
+            f"started; start a new run")
+
+
+def rename_a_label(s) -> str:
+    """neutral -> calm: still 3 labels, but calm sorts first, so the ids of two classes move."""
+    olds = {split: sha(path) for split, path in s["data"].items()}
+    for path in s["data"].values():
+        path.write_text(path.read_text().replace(",neutral\n", ",calm\n"))
+    return (f"the train data (sha256 {olds['train']} -> {sha(s['data']['train'])}), the test "
+            f"data (sha256 {olds['test']} -> {sha(s['data']['test'])}) and the labels (added "
+            f"calm; removed neutral) changed since run {s['run_id']} started; start a new run")
+
+
+def change_the_model_folder(s):
+    """A changed config.json (dropout): the weights load as before, the run trains otherwise."""
+    import json
+    import re
+
+    config = s["model"] / "config.json"
+    values = json.loads(config.read_text())
+    values["hidden_dropout_prob"] = 0.3
+    config.write_text(json.dumps(values))
+    return re.compile(re.escape(f"the model {s['model']} (sha256 ") + r"[0-9a-f]{12}… -> "
+                      r"[0-9a-f]{12}…\) " + re.escape(f"changed since run {s['run_id']} started; "
+                                                      f"start a new run"))
+
+
+def edit_a_row_of_a_run_without_fingerprints(s) -> str:
+    """A run started before fingerprints.json existed: its tags sft.data.*_sha256 are compared."""
+    s["fingerprints"].unlink()
+    return edit_a_row(s)
+
+
+CHANGES = [add_a_label, edit_a_row, rename_a_label, change_the_model_folder,
+           edit_a_row_of_a_run_without_fingerprints]
+
+
+def recorded_state(s) -> dict:
+    """Everything the refused resume must leave as it was: the run in MLflow (status, end,
+    tags, params, metrics) and every file of the run folder."""
+    from mlflow import MlflowClient
+
+    run = MlflowClient(f"sqlite:///{s['out']}/mlflow.db").get_run(s["run_id"])
+    files = {str(p.relative_to(s["folder"])): (p.stat().st_size, p.stat().st_mtime_ns)
+             for p in sorted(s["folder"].rglob("*")) if p.is_file()}
+    return {"status": run.info.status, "end_time": run.info.end_time, "tags": run.data.tags,
+            "params": run.data.params, "metrics": run.data.metrics, "files": files}
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[c.__name__ for c in CHANGES])
+def test_resume_refuses_changed_inputs_in_one_line_and_leaves_the_run_as_it_was(
+        stopped_on_copies, change):
+    s = stopped_on_copies
+    originals = {p: p.read_bytes() for p in [*s["data"].values(), *s["model"].iterdir(),
+                                             s["fingerprints"]]}
+    try:
+        expected = change(s)
+        before = recorded_state(s)
+        code, stderr = run_train_in_process(f"resume={s['run_id']}", f"paths.outputs={s['out']}")
+        after = recorded_state(s)
+    finally:
+        for path, content in originals.items():  # only what changed: mtimes are compared
+            if not path.exists() or path.read_bytes() != content:
+                path.write_bytes(content)
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and stderr.rstrip().splitlines()[-1] == errors[0], stderr
+    assert errors[0].startswith("sft-train: error: resume: ")
+    message = errors[0][len("sft-train: error: resume: "):]
+    if isinstance(expected, str):
+        assert message == expected
+    else:
+        assert expected.fullmatch(message), message
+    assert after["status"] == "KILLED"
+    assert after == before  # nothing recorded, overwritten or written
+
+
+def test_the_refused_run_resumes_once_its_inputs_are_back_and_matches(uninterrupted,
+                                                                       stopped_on_copies):
+    s = stopped_on_copies
+    resumed = run_sft("train", f"resume={s['run_id']}", f"paths.outputs={s['out']}",
+                      cwd=s["out"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    client, runs = mlflow_runs(s["out"], "text_csv")
+    assert [r.info.run_id for r in runs] == [s["run_id"]]
+    assert_same_run(client, runs[0], uninterrupted)

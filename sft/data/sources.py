@@ -8,11 +8,13 @@ found without importing the package.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib.util
 import io
 import json
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,7 +92,9 @@ def package_dir(package: str, key: str) -> Path:
 def read_table(source: DataFile, key: str) -> pd.DataFrame:
     """Read a CSV/TSV/JSONL/Parquet file into a DataFrame; raise SFTDataError naming the file.
 
-    Read once per process (a copy per caller): the jobs of a sweep share it.
+    A column name that occurs twice (a CSV/TSV header, a key twice in one JSON object, a
+    Parquet schema) is refused: pandas would rename it (`label.1`) or keep one of the two,
+    and the wrong one would train. Read once per process (a copy per caller): the jobs of a sweep share it.
     """
     return cached("table", source.version, lambda: _read_table(source, key),
                   copy=lambda frame: frame.copy())
@@ -105,14 +109,12 @@ def _read_table(source: DataFile, key: str) -> pd.DataFrame:
     if not raw.strip():
         raise SFTDataError(f"{key}: {source.display} is empty")
     if kind == "parquet":
-        try:
-            return pd.read_parquet(io.BytesIO(raw))
-        except Exception as err:  # pyarrow raises many types for a bad file
-            raise SFTDataError(f"{key}: {source.display} is not a readable Parquet file ({err})")
+        return _read_parquet(raw, source, key)
     text = _decode(raw, source, key)
     if kind == "jsonl":
         return _read_jsonl(text, source, key)
     sep = "," if kind == "csv" else "\t"
+    _check_unique(_header(text, sep), source, key)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
@@ -121,6 +123,54 @@ def _read_table(source: DataFile, key: str) -> pd.DataFrame:
         detail = str(err).replace("Error tokenizing data. C error: ", "").strip()
         raise SFTDataError(f"{key}: {source.display}: {detail}") from None
     return frame
+
+
+def _read_parquet(raw: bytes, source: DataFile, key: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq  # why: only Parquet files need it (pandas imports it lazily too)
+
+    try:
+        _check_unique(pq.read_schema(io.BytesIO(raw)).names, source, key)
+        return pd.read_parquet(io.BytesIO(raw))
+    except SFTDataError:
+        raise
+    except Exception as err:  # pyarrow raises many types for a bad file
+        raise SFTDataError(f"{key}: {source.display} is not a readable Parquet file ({err})")
+
+
+def _header(text: str, sep: str) -> list[str]:
+    """The raw names of a CSV/TSV header (pandas has renamed duplicates by the time it
+    returns); the first non-blank row, as pandas skips blank lines."""
+    try:
+        for row in csv.reader(_lines(text), delimiter=sep):
+            if any(cell.strip() for cell in row):
+                return row
+    except csv.Error:  # pandas reads the file next and names what is wrong with it
+        pass
+    return []
+
+
+def _lines(text: str):
+    """The lines of `text`, one at a time: csv.reader takes only those of the header, where
+    io.StringIO(text) would copy the whole file (+30% on reading a 200k-row CSV; this way
+    checked/unchecked is within noise, benchmarks/resume_checks.py)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def _check_unique(names: list[str], source: DataFile, key: str, where: str = "",
+                  noun: str = "column", skip_empty: bool = True) -> None:
+    """SFTDataError naming the first column (JSON: key) that occurs twice; empty names, as a
+    trailing comma of a CSV header leaves, become pandas' `Unnamed: n` columns: skipped."""
+    counts = Counter(str(n) for n in names if str(n).strip() or not skip_empty)
+    twice = next((n for n in counts if counts[n] > 1), None)
+    if twice is not None:
+        raise SFTDataError(f"{key}: {source.display}{where}: {noun} '{twice}' occurs "
+                           f"{counts[twice]} times ({noun}s: {', '.join(map(str, names))}); "
+                           f"rename or drop all but one")
 
 
 def fingerprint(source: DataFile) -> str:
@@ -142,7 +192,7 @@ def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:
     stripped = text.lstrip()
     if stripped.startswith("["):  # a JSON array of records, not JSON Lines
         try:
-            records = json.loads(text)
+            records = _decode_json(text, source, key)
         except json.JSONDecodeError as err:
             raise SFTDataError(f"{key}: {source.display} line {err.lineno}: invalid JSON "
                                f"({err.msg})") from None
@@ -152,7 +202,7 @@ def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = _decode_json(line, source, key, f" line {number}")
             except json.JSONDecodeError as err:
                 raise SFTDataError(f"{key}: {source.display} line {number}: invalid JSON "
                                    f"({err.msg})") from None
@@ -163,3 +213,33 @@ def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:
     if not records:
         raise SFTDataError(f"{key}: {source.display} is empty")
     return pd.DataFrame.from_records(records)
+
+
+class _KeyTwice(Exception):
+    """A JSON object with a key twice (its keys in `names`): json.loads would keep the last."""
+
+    def __init__(self, names: list[str]):
+        super().__init__(names)
+        self.names = names
+
+
+def _unique_pairs(pairs: list[tuple[str, object]]) -> dict:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _KeyTwice([name for name, _ in pairs])
+    return found
+
+
+# One decoder for every line: json.loads(line, object_pairs_hook=...) builds a new decoder per
+# call, which made reading 200k JSONL rows 2.5x slower; reused, checked/unchecked was 1.01 to
+# 1.25 in three runs on a shared machine, i.e. within its noise (benchmarks/resume_checks.py).
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)
+
+
+def _decode_json(text: str, source: DataFile, key: str, where: str = ""):
+    """json.loads, refusing a key that occurs twice in one object (SFTDataError naming it)."""
+    try:
+        return _DECODER.decode(text)
+    except _KeyTwice as twice:
+        _check_unique(twice.names, source, key, where, noun="key", skip_empty=False)
+        raise  # not reached: _check_unique raised, a name occurs twice

@@ -4,17 +4,21 @@ The run's folder (tag `sft.run_dir`) holds what resuming needs: the config the r
 with (`checkpoints/run_config.yaml`, with the real values of masked secrets) and `last.ckpt`
 (sft.training.checkpointing). The command line only says where to find the run (`logger.tracking_uri`,
 `paths.outputs`); anything else would make the resumed run differ from the one it continues.
+Nor may its inputs differ: `check_unchanged` compares the data, labels, head width and model
+folder with what the run recorded at its start (sft.training.fingerprints), before the run
+reopens, so that a refusal leaves the stopped run as it was.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from sft.errors import SFTConfigError
 from sft.tracking.mlflow_tracker import is_mlflow_logger
+from sft.training.fingerprints import load_fingerprints
 
 RUN_CONFIG = "run_config.yaml"
 WHERE_KEYS = ("resume", "logger.tracking_uri", "paths.outputs")
@@ -22,10 +26,12 @@ WHERE_KEYS = ("resume", "logger.tracking_uri", "paths.outputs")
 
 @dataclass
 class Resume:
-    """The run to continue and the checkpoint it continues from."""
+    """The run to continue, the checkpoint it continues from, and the inputs it recorded
+    (sft.training.fingerprints; empty: nothing to compare, as in a DDP child)."""
 
     run_id: str
     checkpoint: Path
+    recorded: dict = field(default_factory=dict)
 
 
 def save_run_config(cfg: DictConfig, checkpoint_dir: Path) -> None:
@@ -66,7 +72,66 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictCon
                              f"training steps); start it again")
     run_cfg.logger.tracking_uri = uri
     _adopt_choices(run.data.params)
-    return run_cfg, Resume(run.info.run_id, checkpoint)
+    recorded = load_fingerprints(config_path.parent) or _tagged_fingerprints(run.data.tags)
+    return run_cfg, Resume(run.info.run_id, checkpoint, recorded)
+
+
+def _tagged_fingerprints(tags: dict[str, str]) -> dict:
+    """What a run started before `fingerprints.json` existed recorded: its tags
+    `sft.data.<split>_sha256` and `sft.task`."""
+    data = {k[len("sft.data."):-len("_sha256")]: v for k, v in tags.items()
+            if k.startswith("sft.data.") and k.endswith("_sha256")}
+    recorded = {"data": data} if data else {}
+    if "sft.task" in tags:
+        recorded["task"] = tags["sft.task"]
+    return recorded
+
+
+def check_unchanged(resume: Resume, now: dict) -> None:
+    """SFTConfigError naming every recorded input of the run that differs in `now` (both as
+    sft.training.fingerprints.run_fingerprints gives them): the data of a split (its sha256),
+    the task, the label -> id map, the head's width, the model folder. A run continued on
+    other inputs would mix two trainings in one set of weights and metrics."""
+    old = resume.recorded
+    changes = []
+    if "data" in old:
+        splits = [s for s in ("train", "val", "test") if s in old["data"] or s in now["data"]]
+        changes += [f"the {split} data (sha256 {_short(old['data'].get(split))} -> "
+                    f"{_short(now['data'].get(split))})"
+                    for split in splits if old["data"].get(split) != now["data"].get(split)]
+    if "task" in old and old["task"] != now["task"]:
+        changes.append(f"the task ({old['task']} -> {now['task']})")
+    if "labels" in old and old["labels"] != now["labels"]:
+        changes.append(f"the labels ({_label_change(old['labels'], now['labels'])})")
+    elif "num_outputs" in old and old["num_outputs"] != now["num_outputs"]:
+        changes.append(f"the head's width ({old['num_outputs']} -> {now['num_outputs']} outputs)")
+    if "model" in old and old["model"] != now["model"]:
+        name = now["model"]["name_or_path"]
+        changes.append(f"the model {name} (sha256 {_short(old['model']['sha256'])} -> "
+                       f"{_short(now['model']['sha256'])})"
+                       if old["model"]["name_or_path"] == name else
+                       f"the model ({old['model']['name_or_path']} -> {name})")
+    if changes:
+        listed = ", ".join(changes[:-1]) + " and " + changes[-1] if len(changes) > 1 \
+            else changes[0]
+        raise SFTConfigError(f"resume: {listed} changed since run {resume.run_id} started; "
+                             f"start a new run")
+
+
+def _short(digest: str | None) -> str:
+    return "none" if digest is None else f"{digest[:12]}…"
+
+
+def _label_change(old: list[str], new: list[str]) -> str:
+    """What differs between two label lists (id order): names added, removed, or the order."""
+    def names(items: list[str]) -> str:
+        return ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+    added = [n for n in new if n not in old]
+    removed = [n for n in old if n not in new]
+    parts = ([f"added {names(added)}"] if added else []) + \
+        ([f"removed {names(removed)}"] if removed else [])
+    return "; ".join(parts) or f"ids reordered: {names(old)} -> {names(new)}"
 
 
 def _adopt_choices(params: dict[str, str]) -> None:

@@ -34,9 +34,10 @@ from sft.training.build import (build_module, build_trainer, expected_task, load
 from sft.training.checkpointing import ResumableCheckpoint
 from sft.training.distributed import (check_accelerator, check_data_parallel, global_rank,
                                       shared_with_children)
+from sft.training.fingerprints import run_fingerprints, save_fingerprints
 from sft.training.precision import resolve_precision
 from sft.training.preflight import check_vocabulary, check_writable
-from sft.training.resume import RUN_CONFIG, Resume, save_run_config
+from sft.training.resume import RUN_CONFIG, Resume, check_unchanged, save_run_config
 from sft.training.run_outputs import (example_texts, hydra_overrides, print_summary,
                                       registered_model_name, write_config, write_reports)
 
@@ -54,6 +55,10 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
     check_accelerator(cfg.trainer)
     resolve_precision(cfg.trainer)  # before the params are logged: they say which it was
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = None
+    if resume is not None and record:  # before the run reopens: a refusal leaves it as it was
+        datamodule = load_data(cfg)
+        check_unchanged(resume, run_fingerprints(cfg, datamodule))
     tracker = instantiate(cfg.logger) if record else NullTracker(local_metrics=False)
     guard = resume_checkpoint(cfg)
     job_name, job_tags = job_run_identity() if record and resume is None else (None, {})
@@ -63,7 +68,8 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
                                                resume=resume.run_id if resume else None,
                                                default_name=job_name):
         guard.run_id = tracker.run_id
-        datamodule = prepare_data(cfg, tracker, resumed=resume is not None or not record)
+        datamodule = prepare_data(cfg, tracker, resumed=resume is not None or not record,
+                                  datamodule=datamodule)
         module = build_module(cfg, datamodule)
         check_vocabulary(datamodule, module)
         trainer = build_trainer(cfg, tracker.lightning_logger(run_dir, resumed=resume is not None),
@@ -137,10 +143,19 @@ def resume_checkpoint(cfg: DictConfig) -> ResumableCheckpoint:
                                every_n_train_steps=0)
 
 
-def prepare_data(cfg: DictConfig, tracker, resumed: bool = False):
-    """Record the config; read, validate and tokenize the data; settle the task and the
-    monitored metric."""
-    loss_target = str(cfg.loss.get("_target_"))
+def load_data(cfg: DictConfig):
+    """The configured DataModule with its files read and validated, and the task and labels
+    settled (and checked against the loss)."""
+    datamodule = instantiate(cfg.data, seed=cfg.seed)
+    labels = datamodule.load(loss_task=implied_task(str(cfg.loss.get("_target_"))))
+    check_task_fit(cfg, labels.task, labels.names)
+    return datamodule
+
+
+def prepare_data(cfg: DictConfig, tracker, resumed: bool = False, datamodule=None):
+    """Record the config; read, validate and tokenize the data (unless `datamodule` was
+    loaded already, by `load_data`); settle the task and the monitored metric; a new run
+    records its inputs' fingerprints (what `resume` compares)."""
     set_monitor(cfg, expected_task(cfg))
     if not resumed:  # a resumed run has them already (and this process's choices may differ)
         run_dir = Path(cfg.paths.run_dir)
@@ -149,9 +164,12 @@ def prepare_data(cfg: DictConfig, tracker, resumed: bool = False):
             tracker.log_artifact(path)
         # The choice of each group ('finetune': 'lora') too: sweeps over groups compare by it.
         tracker.log_params({**flatten(cfg), **{g: cfg_choice(cfg, g) for g in GROUPS}})
-    datamodule = instantiate(cfg.data, seed=cfg.seed)
-    labels = datamodule.load(loss_task=implied_task(loss_target))
-    check_task_fit(cfg, labels.task, labels.names)
+    if datamodule is None:
+        datamodule = load_data(cfg)
+    labels = datamodule.labels
+    if not resumed:
+        save_fingerprints(run_fingerprints(cfg, datamodule),
+                          Path(cfg.paths.run_dir) / "checkpoints")
     log.info("Data %s: %s; task %s%s", cfg.data.name,
              ", ".join(f"{len(e)} {s}" for s, e in datamodule.examples.items()), labels.task,
              f", labels {labels.names}" if labels.names else "")
