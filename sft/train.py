@@ -8,17 +8,17 @@ from sft.cli import run_app
 def train_task(cfg):
     """Validate the composed config (cheap), then run the training (heavy imports); with
     `resume=<run id>` or `resume=last`, continue that run instead."""
-    from sft.config.schema import validate
+    from sft.config.schema import validate  # lazy, like every import below: --help stays light
 
     validate(cfg)
     resume = None
     if cfg.get("resume") is not None:
-        from sft.training.resume import resume_config
+        from sft.training.resume import resume_config  # lazy: MLflow only to find the run
         from sft.training.run_outputs import hydra_overrides
 
         cfg, resume = resume_config(cfg, hydra_overrides())
         validate(cfg)
-    from sft.training.run import train
+    from sft.training.run import train  # lazy: torch and Lightning once the config is good
 
     return train(cfg, resume)
 

@@ -14,10 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from mlflow.exceptions import MlflowException
+from omegaconf import DictConfig, OmegaConf, read_write
 
+from sft.config.schema import GROUPS
+from sft.config.uris import absolute_tracking_uri
 from sft.errors import SFTConfigError
 from sft.tracking.mlflow_tracker import is_mlflow_logger
+from sft.tracking.store import open_client
 from sft.training.fingerprints import load_fingerprints
 
 RUN_CONFIG = "run_config.yaml"
@@ -42,9 +47,6 @@ def save_run_config(cfg: DictConfig, checkpoint_dir: Path) -> None:
 
 def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictConfig, Resume]:
     """The config and checkpoint of the run `cfg.resume` names (an id or `last`)."""
-    from sft.config.uris import absolute_tracking_uri
-    from sft.tracking.store import open_client
-
     extra = [o for o in overrides or [] if o.lstrip("+~").split("=")[0] not in WHERE_KEYS]
     if extra:
         raise SFTConfigError(f"resume: the run continues with its own config; drop "
@@ -137,11 +139,6 @@ def _label_change(old: list[str], new: list[str]) -> str:
 def _adopt_choices(params: dict[str, str]) -> None:
     """Make this process's group choices the run's (logged as params `model`, `loss`, ...):
     names derived from them (the registered model's) must not change on resuming."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import read_write
-
-    from sft.config.schema import GROUPS
-
     if not HydraConfig.initialized():
         return
     choices = HydraConfig.get().runtime.choices
@@ -153,8 +150,6 @@ def _adopt_choices(params: dict[str, str]) -> None:
 
 def _find_run(client, wanted: str, uri: str):
     """The run with id `wanted`, or for `last` the latest run sft-train started (no sweep)."""
-    from mlflow.exceptions import MlflowException
-
     if wanted != "last":
         try:
             return client.get_run(wanted)

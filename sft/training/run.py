@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -202,8 +203,6 @@ def _restore_best(trainer: pl.Trainer, module: SFTModule, monitor: str) -> float
 
     Without a checkpoint callback the final weights stay, with their last monitored value.
     """
-    from pytorch_lightning.callbacks import ModelCheckpoint
-
     checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)),
                       None)
     if checkpoint is None or not checkpoint.best_model_path:
