@@ -19,7 +19,7 @@ from sft.config.schema import cfg_choice
 
 def hydra_overrides() -> list[str] | None:
     """The command line's overrides (None outside a Hydra app)."""
-    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.hydra_config import HydraConfig  # lazy: only runs inside a Hydra app
 
     if not HydraConfig.initialized():
         return None
