@@ -199,7 +199,7 @@ def _choice_with_target(group: str, target, node=None) -> str | None:
     # Raw values (interpolations unresolved): a choice file alone cannot resolve `${paths...}`.
     values = OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else {}
     best, best_score = None, -1
-    for path in sorted((Path(__file__).resolve().parent.parent / "conf" / group).glob("*.yaml")):
+    for path in sorted((Path(__file__).resolve().parents[2] / "conf" / group).glob("*.yaml")):
         choice = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
         if choice.get("_target_") != target:
             continue
