@@ -113,7 +113,7 @@ def test_ddp_test_metrics_equal_those_of_the_gathered_predictions(ddp_run, toy_d
         f1_score(test["label"], predicted, average="macro", labels=predictor.labels), abs=1e-6)
     per_class = f1_score(test["label"], predicted, average=None, labels=predictor.labels)
     for name, f1 in zip(predictor.labels, per_class):
-        assert metrics[f"test/f1_{name}"] == pytest.approx(f1, abs=1e-6)
+        assert metrics[f"test/per_class/f1/{name}"] == pytest.approx(f1, abs=1e-6)
     # Not rank zero's share alone: its metrics differ (the check above has teeth).
     lengths = np.array([len(ids) for ids in predictor.encode(list(test["text"]))])
     mine = [i for batch in LengthGroupedBatchSampler(lengths, 64, shuffle=False, num_replicas=2,

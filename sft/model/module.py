@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 
 import pytorch_lightning as pl
@@ -9,7 +10,8 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from sft.model.metrics import metric_key, per_class_metrics, predictions, summary_metrics
+from sft.model.metrics import (epoch_values, label_keys, per_class_metric, per_class_metrics,
+                               predictions, summary_metrics)
 from sft.model.finetune import FullFineTune
 
 
@@ -47,6 +49,7 @@ class SFTModule(pl.LightningModule):
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         self.test_report: dict = {}
+        self.warned_absent: set[str] = set()  # the splits whose absent classes were named
         # Epoch means of the training losses, kept here rather than in Lightning's own
         # accumulators so that they are saved in checkpoints: a run resumed mid-epoch then
         # logs the same epoch mean as one that was never stopped.
@@ -129,19 +132,36 @@ class SFTModule(pl.LightningModule):
                                            self.test_per_class)
 
     def _log_epoch(self, stage, loss_metric, metrics, per_class) -> dict:
+        """Log `<stage>/<summary>` and `<stage>/per_class/f1/<label key>` (present classes
+        only: an absent class has no F1, sft.model.metrics); return the class report."""
         values = {f"{stage}/loss": loss_metric.compute()}
-        values.update({f"{stage}/{k}": v for k, v in metrics.compute().items()})
-        report = {}
+        summary, report = epoch_values(metrics, per_class)
+        values.update({f"{stage}/{k}": v for k, v in summary.items()})
         if per_class is not None:
-            report = {k: v.detach().cpu() for k, v in per_class.compute().items()}
-            for name, f1 in zip(self.label_names, report["f1"]):
-                values[f"{stage}/f1_{metric_key(name)}"] = f1
+            keys = label_keys(self.label_names)
+            for name, f1, present in zip(self.label_names, report["f1"], report["present"]):
+                if present:
+                    values[per_class_metric(stage, keys[name])] = f1.float()
+            self._warn_absent(stage, report["present"])
             per_class.reset()
         self.log_dict(values, prog_bar=False)
         loss_metric.reset()
         metrics.reset()
         report["summary"] = {k: float(v) for k, v in values.items()}
         return report
+
+    def _warn_absent(self, stage: str, present) -> None:
+        """Warn once per split (not per epoch, not in Lightning's sanity check) naming the
+        classes the split lacks: its macros leave them out."""
+        trainer = getattr(self, "_trainer", None)
+        absent = [n for n, p in zip(self.label_names, present) if not p]
+        if not absent or stage in self.warned_absent or getattr(trainer, "sanity_checking", False):
+            return
+        self.warned_absent.add(stage)
+        warnings.warn(f"the {stage} split has no example of {len(absent)} of "
+                      f"{len(self.label_names)} classes ({', '.join(map(repr, absent))}): its "
+                      f"macro metrics average over the classes it has, and these have no "
+                      f"per-class metrics there", UserWarning, stacklevel=2)
 
     def configure_optimizers(self):
         settings = self.optimizer_factory.keywords

@@ -11,25 +11,27 @@ import pandas as pd
 def per_class_table(label_names: list[str], report: dict) -> pd.DataFrame:
     """One row per class (precision, recall, F1, support) plus macro and weighted averages.
 
-    Support comes from the confusion matrix, or for multilabel from the per-label 2x2
-    matrices ([[tn, fp], [fn, tp]]: the positives are fn + tp).
+    `report` is sft.model.metrics.class_report's: a class absent from the split has NaN
+    precision, recall and F1 (blank in the CSV, "absent" in Markdown) and support 0. The
+    macro row is the mean over the present classes, the same number as the logged
+    `<stage>/f1_macro`; the weighted row weights each class by its support.
     """
-    if "confusion" in report:
-        support = np.asarray(report["confusion"]).sum(axis=1)
-    else:
-        support = np.asarray(report["label_confusion"])[:, 1, :].sum(axis=1)
+    support = np.asarray(report["support"], dtype=int)
     table = pd.DataFrame({
         "label": label_names,
         "precision": np.asarray(report["precision"], dtype=float),
         "recall": np.asarray(report["recall"], dtype=float),
         "f1": np.asarray(report["f1"], dtype=float),
-        "support": support.astype(int),
+        "support": support,
     })
     metrics = ["precision", "recall", "f1"]
     weights = support / max(support.sum(), 1)
-    macro = {"label": "macro avg", **{m: table[m].mean() for m in metrics},
+    present = support > 0
+    macro = {"label": "macro avg",
+             **{m: table[m][present].mean() if present.any() else np.nan for m in metrics},
              "support": int(support.sum())}
-    weighted = {"label": "weighted avg", **{m: float((table[m] * weights).sum()) for m in metrics},
+    weighted = {"label": "weighted avg",
+                **{m: float((table[m].fillna(0.0) * weights).sum()) for m in metrics},
                 "support": int(support.sum())}
     return pd.concat([table, pd.DataFrame([macro, weighted])], ignore_index=True)
 
@@ -46,7 +48,9 @@ def write_per_class_report(table: pd.DataFrame, out_dir: Path, stem: str = "per_
 def markdown_table(table: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table (floats to 4 places)."""
     def cell(value) -> str:
-        return f"{value:.4f}" if isinstance(value, (float, np.floating)) else str(value)
+        if isinstance(value, (float, np.floating)):
+            return "absent" if np.isnan(value) else f"{value:.4f}"
+        return str(value)
 
     header = "| " + " | ".join(map(str, table.columns)) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
@@ -54,28 +58,64 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def write_confusion_csv(confusion, label_names: list[str], path: Path) -> Path:
+    """The full matrix as CSV: a row per true label, a column per predicted label, counts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(np.asarray(confusion, dtype=np.int64), index=list(label_names),
+                         columns=list(label_names))
+    frame.rename_axis("true/predicted").to_csv(path)
+    return path
+
+
+def most_confused(confusion, count: int) -> np.ndarray:
+    """The indices (in label order) of the `count` classes with the most off-diagonal
+    counts, as true or as predicted class: the part of a large matrix worth looking at."""
+    matrix = np.asarray(confusion, dtype=np.int64)
+    if len(matrix) <= count:
+        return np.arange(len(matrix))
+    errors = matrix.sum(axis=0) + matrix.sum(axis=1) - 2 * matrix.diagonal()
+    # Most errors first; ties by support, then by label order (stable: the same every run).
+    order = np.lexsort((np.arange(len(matrix)), -matrix.sum(axis=1), -errors))
+    return np.sort(order[:count])
+
+
+# The picture stays readable and opens anywhere, whatever the class count: at most
+# MAX_SHOWN classes (the most confused; the full matrix is in confusion_matrix.csv), counts in
+# the cells up to CELL_NUMBERS classes, at most 20 x 20 inches at 100 dpi (4 Mpx).
+MAX_SHOWN, CELL_NUMBERS, MAX_INCHES = 40, 30, 20.0
+
+
 def plot_confusion_matrix(confusion, label_names: list[str], path: Path,
                           title: str = "Confusion matrix (test)") -> Path:
-    """Counts, with rows = true label and columns = predicted label, as a PNG."""
-    import matplotlib
+    """Counts, with rows = true label and columns = predicted label, as a PNG of at most
+    2000 x 2000 pixels; above MAX_SHOWN classes, the MAX_SHOWN most-confused ones (the title
+    says so)."""
+    import matplotlib  # lazy: matplotlib only when a run writes a picture
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg"): no display needed
 
-    matrix = np.asarray(confusion)
-    size = max(4.0, 0.6 * len(label_names) + 2)
+    full = np.asarray(confusion)
+    shown = most_confused(full, MAX_SHOWN)
+    matrix = full[np.ix_(shown, shown)]
+    names = [str(label_names[i]) for i in shown]
+    if len(shown) < len(full):
+        title = f"{title}: the {len(shown)} most-confused of {len(full)} classes"
+    size = min(MAX_INCHES, max(4.0, 0.45 * len(names) + 2))
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(matrix, cmap="Blues")
-    ticks = range(len(label_names))
-    ax.set_xticks(ticks, label_names, rotation=45, ha="right")
-    ax.set_yticks(ticks, label_names)
+    ticks = range(len(names))
+    font = 10 if len(names) <= CELL_NUMBERS else 7
+    ax.set_xticks(ticks, [n[:24] for n in names], rotation=45, ha="right", fontsize=font)
+    ax.set_yticks(ticks, [n[:24] for n in names], fontsize=font)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    threshold = matrix.max() / 2 if matrix.size else 0
-    for (i, j), count in np.ndenumerate(matrix):
-        ax.text(j, i, int(count), ha="center", va="center",
-                color="white" if count > threshold else "black")
+    if len(names) <= CELL_NUMBERS:
+        threshold = matrix.max() / 2 if matrix.size else 0
+        for (i, j), count in np.ndenumerate(matrix):
+            ax.text(j, i, int(count), ha="center", va="center",
+                    color="white" if count > threshold else "black")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -11,13 +11,15 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from sft.tracking.masking import mask_config, mask_overrides
-from sft.tracking.reports import per_class_table, plot_confusion_matrix, write_per_class_report
+from sft.config.tasks import PER_LABEL, label_keys, per_class_metric
+from sft.tracking.reports import (per_class_table, plot_confusion_matrix, write_confusion_csv,
+                                  write_per_class_report)
 from sft.config.schema import cfg_choice
 
 
 def hydra_overrides() -> list[str] | None:
     """The command line's overrides (None outside a Hydra app)."""
-    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.hydra_config import HydraConfig  # lazy: only runs inside a Hydra app
 
     if not HydraConfig.initialized():
         return None
@@ -38,9 +40,22 @@ def write_config(cfg: DictConfig, run_dir: Path) -> list[Path]:
     return paths
 
 
+def write_metric_keys(label_names: list[str], run_dir: Path) -> Path:
+    """`metric_keys.json`: each label's per-class key and its val and test metric names
+    (`c++` -> `c_-cedb1b`, `val/per_class/f1/c_-cedb1b`), in label-id order."""
+    path = run_dir / "metric_keys.json"
+    rows = [{"label": name, "key": key, "val": per_class_metric("val", key),
+             "test": per_class_metric("test", key)} for name, key in label_keys(label_names).items()]
+    path.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
 def write_reports(module, test_metrics: dict, run_dir: Path) -> list[Path]:
-    """Test metrics, per-class report and confusion matrix."""
+    """Test metrics, the label -> metric key map, per-class report and confusion matrix
+    (the full matrix as CSV, a picture of at most 4 Mpx)."""
     paths = []
+    if module.task in PER_LABEL:
+        paths.append(write_metric_keys(module.label_names, run_dir))
     if test_metrics:
         metrics_path = run_dir / "test_metrics.json"
         metrics_path.write_text(json.dumps(test_metrics, indent=2, sort_keys=True) + "\n")
@@ -50,6 +65,8 @@ def write_reports(module, test_metrics: dict, run_dir: Path) -> list[Path]:
         table = per_class_table(module.label_names, report)
         paths += write_per_class_report(table, run_dir)
     if "confusion" in report:  # single-label; multilabel has a 2x2 matrix per label instead
+        paths.append(write_confusion_csv(report["confusion"], module.label_names,
+                                         run_dir / "confusion_matrix.csv"))
         paths.append(plot_confusion_matrix(report["confusion"], module.label_names,
                                            run_dir / "confusion_matrix.png"))
     return paths
