@@ -67,6 +67,15 @@ CASES = [
      "model.max_length=512 exceeds the model's limit of 64 positions"),
     ("model folder that does not exist", ["model.name_or_path={data}/no-model"],
      "model.name_or_path: folder not found: {data}/no-model"),
+    ("relative model folder that does not exist", ["model.name_or_path=./no/such-model"],
+     "model.name_or_path: folder not found: ./no/such-model"),
+    ("hub id, offline and not cached", ["model.name_or_path=sft-tests/not-a-cached-model"],
+     "model.name_or_path: 'sft-tests/not-a-cached-model' is neither a local folder nor in the "
+     "local Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); point it at a "
+     "folder the model was saved to, e.g. model.name_or_path=/path/to/model"),
+    ("model path that is a file", ["model.name_or_path={data}/good.csv"],
+     "model.name_or_path: {data}/good.csv is a file; give the folder the model was saved to "
+     "(with save_pretrained)"),
     ("model folder without weights", ["model.name_or_path={data}/no-weights"],
      "model.name_or_path: cannot load a model from '{data}/no-weights' ({no_weights})"),
     ("tokenizer that does not match the model", ["model.name_or_path={data}/small-vocab"],
@@ -302,6 +311,11 @@ CLI_CASES = [
      "(choices: adam, adamw, sgd)"),
     ("non-positive lr", ["optimizer.lr=-1"],
      "sft-train: error: config key 'optimizer.lr' must be > 0.0, got -1"),
+    ("image model by hub id, offline", ["model=resnet", "data=digits",
+                                        "model.name_or_path=sft-tests/not-a-cached-resnet"],
+     "sft-train: error: model.name_or_path: 'sft-tests/not-a-cached-resnet' is neither a local "
+     "folder nor in the local Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); "
+     "point it at a folder the model was saved to, e.g. model.name_or_path=/path/to/model"),
 ]
 
 
@@ -338,3 +352,26 @@ def test_sft_predict_refuses_an_input_with_a_column_twice(tmp_path, name):
     assert str(caught.value).startswith(f"input: {path}")
     assert f": {noun} '{twice}' occurs 2 times (" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_model_that_loads_offline_passes_the_model_check(tmp_path, monkeypatch):
+    """A folder, a pkg:// model, a hub id in the local cache, and (network allowed) any hub
+    id pass; the check reads the disk only."""
+    from huggingface_hub import constants
+
+    from sft.errors import SFTConfigError
+    from sft.training.preflight import check_model_source
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    snapshot = tmp_path / "hub" / "models--org--cached-model" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "hub" / "models--org--cached-model" / "refs").mkdir()
+    (tmp_path / "hub" / "models--org--cached-model" / "refs" / "main").write_text("abc123")
+    for good in (str(tmp_path), "pkg://some_wheel/model", "org/cached-model"):
+        check_model_source(good)
+    with pytest.raises(SFTConfigError, match="neither a local folder nor in the local"):
+        check_model_source("org/other-model")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    check_model_source("org/other-model")  # online: Hugging Face may download it
