@@ -26,7 +26,16 @@ CASES = [
     ("key added that the schema lacks", ["+optimizer.lrr=1"],
      "unknown config key 'optimizer.lrr' (keys of optimizer: lr, weight_decay, betas, eps)"),
     ("unparsable override", ["optimizer.lr=[1,"],
-     "cannot parse override 'optimizer.lr=[1,': no viable alternative at input '[1,'"),
+     "cannot parse override 'optimizer.lr=[1,': no viable alternative at input '[1,'; see "
+     "https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details"),
+    ("unquoted '=' in a value", ["data.train_path={data}/a=b.csv"],
+     "cannot parse override 'data.train_path={data}/a=b.csv': mismatched input '=' expecting "
+     "<EOF>; quote the value: \"data.train_path='{data}/a=b.csv'\"; see "
+     "https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details"),
+    ("unquoted ',' in a value", ["data.train_path={data}/a,b.csv"],
+     "ambiguous value in 'data.train_path={data}/a,b.csv': for a list use "
+     "data.train_path=[{data}/a,b.csv]; for a string quote it: "
+     "\"data.train_path='{data}/a,b.csv'\"; for a sweep add --multirun"),
     ("lr not a number", ["optimizer.lr=fast"],
      "config key 'optimizer.lr': Value 'fast' of type 'str' could not be converted to Float"),
     ("zero lr", ["optimizer.lr=0"], "config key 'optimizer.lr' must be > 0.0, got 0"),
@@ -128,6 +137,12 @@ CASES = [
      "data.train_path: {data}/broken.jsonl line 2: invalid JSON (Expecting ':' delimiter)"),
     ("ragged CSV", ["data.train_path={data}/ragged.csv"],
      "data.train_path: {data}/ragged.csv: Expected 2 fields in line 3, saw 3"),
+    ("semicolon CSV read with commas", ["data.train_path={data}/semicolon.csv",
+                                        "data.delimiter=','"],
+     "data.text_column: no column 'text' in {data}/semicolon.csv (columns: text;label); it "
+     "looks ';'-delimited: set \"data.delimiter=';'\""),
+    ("unknown delimiter", ["data.delimiter=':'"],
+     "config key 'data.delimiter': unknown delimiter ':' (choices: auto, ',', ';', '\\t', '|')"),
     ("duplicate CSV column", ["data.train_path={data}/dup.csv"],
      "data.train_path: {data}/dup.csv: column 'label' occurs 2 times (columns: text, label, "
      "annotator, label); rename or drop all but one"),
@@ -191,6 +206,7 @@ def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
 
     good = toy_frame(30, seed=5)
     good.to_csv(data / "good.csv", index=False)
+    good.to_csv(data / "semicolon.csv", index=False, sep=";")
     frame = good.copy()
     frame.loc[6, "text"] = "   "
     frame.to_csv(data / "empty_text.csv", index=False)
