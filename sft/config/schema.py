@@ -137,7 +137,7 @@ def loss_tasks(loss_target: str) -> tuple[str, ...] | None:
 def implied_task(loss_target: str) -> str | None:
     """The task an `auto` task becomes with this loss (its `implied_task`: `regression` for
     MSE); None when the labels decide (lists: multilabel, else multiclass or binary)."""
-    from hydra.utils import get_class
+    from hydra.utils import get_class  # lazy: as in loss_tasks
 
     try:
         return getattr(get_class(loss_target), "implied_task", None)
@@ -156,7 +156,7 @@ def check_loss_fits(loss_target: str, task: str, loss_name: str) -> None:
 def cfg_choice(cfg: DictConfig, group: str) -> str:
     """The short name of a group's choice (`mse` for sft.model.losses.MSELoss), for messages."""
     try:
-        from hydra.core.hydra_config import HydraConfig
+        from hydra.core.hydra_config import HydraConfig  # lazy: only for a message
 
         return str(HydraConfig.get().runtime.choices[group])
     except (ValueError, KeyError, ImportError):  # composed outside a Hydra app (tests, API)
@@ -200,7 +200,7 @@ def check_signature(node: DictConfig, target: str, group: str) -> None:
     Imports the target (instantiate does so next anyway); one that cannot be imported, or that
     takes **kwargs, is left for instantiate to judge.
     """
-    import inspect
+    import inspect  # lazy, with get_object: only for targets without a schema
 
     from hydra.utils import get_object  # lazy: only for targets without a schema
 
