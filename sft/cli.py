@@ -61,7 +61,7 @@ def run_app(task: Callable[[Any], Any], config_name: str, prog: str) -> None:
     except MissingConfigException as err:
         _fail(prog, describe_missing_config(err))
     except OverrideParseException as err:
-        _fail(prog, f"cannot parse override '{err.override}': {first_line(str(err))}")
+        _fail(prog, describe_override_error(err))
     except HydraException as err:
         _fail(prog, describe_hydra_error(err))
     except OmegaConfBaseException as err:
@@ -101,8 +101,33 @@ def describe_missing_config(err: MissingConfigException) -> str:
     return first_line(str(err))
 
 
+def describe_override_error(err: OverrideParseException) -> str:
+    """One line for an override Hydra cannot parse, keeping Hydra's advice (its further lines,
+    joined with '; '); a value with an unquoted '=' also gets how to quote it, shell-safe."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    advice = [line[:1].lower() + line[1:] for line in lines[1:]]
+    key, _, value = (err.override or "").partition("=")
+    if "=" in value and value[:1] not in "'\"":
+        advice.insert(0, f"quote the value: \"{key}='{value}'\"")
+    return f"cannot parse override '{err.override}': " + "; ".join(lines[:1] + advice)
+
+
+def describe_ambiguous_value(message: str) -> str | None:
+    """Hydra's advice on `key=a,b` outside a multirun, in one line and for this key (Hydra's
+    own lines say `key=...`, and its quotes are lost to the shell unless quoted again)."""
+    found = re.match(r"Ambiguous value for argument '([^=']+)=(.*)'$", first_line(message))
+    if not found:
+        return None
+    key, value = found.groups()
+    return (f"ambiguous value in '{key}={value}': for a list use {key}=[{value}]; for a "
+            f"string quote it: \"{key}='{value}'\"; for a sweep add --multirun")
+
+
 def describe_hydra_error(err: HydraException) -> str:
     """One line for a composition error, from the OmegaConf error underneath when there is one."""
+    ambiguous = describe_ambiguous_value(str(err))
+    if ambiguous:
+        return ambiguous
     cause = err.__cause__
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and "not in struct" in str(cause):
         key = cause.full_key

@@ -18,6 +18,11 @@ def train_task(cfg):
 
         cfg, resume = resume_config(cfg, hydra_overrides())
         validate(cfg)
+    # lazy, light: a model that cannot load offline fails before torch is imported (train()
+    # checks again, for the runs that reach it another way: reproduce, DDP children)
+    from sft.training.preflight import check_model_source
+
+    check_model_source(cfg.model.name_or_path)
     from sft.training.run import train  # lazy: torch and Lightning once the config is good
 
     return train(cfg, resume)

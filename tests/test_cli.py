@@ -60,3 +60,23 @@ def test_overrides_from_the_issue_compose(make_cfg):
     assert cfg.head._target_ == "sft.model.heads.MLPHead"
     assert cfg.regularizer.weight == 1e-4 and cfg.loss.class_weights == "balanced"
     assert CONF_DIR.endswith("conf")
+
+
+def test_the_quoting_an_override_error_advises_works_as_printed(make_cfg):
+    """The advice in the one-line error, taken as a shell would, composes to the value meant."""
+    import re
+    import shlex
+
+    import pytest
+    from hydra.errors import OverrideParseException
+
+    from conftest import run_train_in_process
+
+    for value in ("in/a=b.csv", "in/a,b.csv"):
+        code, stderr = run_train_in_process(f"data.train_path={value}")
+        assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+        advised = re.search(r'quote (?:the value|it): ("[^"]+")', stderr).group(1)
+        [override] = shlex.split(advised)  # what the shell hands to sft-train
+        assert make_cfg(override).data.train_path == value
+    with pytest.raises(OverrideParseException):  # unquoted, as the shell passes it without
+        make_cfg("data.train_path=in/a=b.csv")

@@ -233,3 +233,42 @@ def test_a_cache_entry_cut_short_or_misplaced_is_rebuilt(tiny_model_dir, tmp_pat
         assert [t.tolist() for t in rebuilt] == expected, damage
         assert cache.STATS["tokens.tokenized"] == 1 and cache.STATS["tokens.disk_hit"] == 0, damage
         assert only_entry(tmp_path).read_bytes() == whole, damage  # written anew, whole
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
+def test_the_delimiter_of_a_csv_is_found_in_its_header(tmp_path, sep):
+    path = tmp_path / "train.csv"
+    # Texts holding every candidate: only the header decides.
+    toy_frame(30, seed=0).assign(text=lambda f: f["text"] + " a,b;c|d").to_csv(
+        path, index=False, sep=sep)
+    frame = read_table(locate(str(path), "data.train_path"), "data.train_path")
+    assert list(frame.columns) == ["text", "label"]
+    assert frame["text"].str.endswith(" a,b;c|d").all()
+    module = datamodule(path, val_fraction=0.2)
+    module.load()
+    assert module.labels.names == ["negative", "neutral", "positive"]
+
+
+def test_a_given_delimiter_is_used_and_a_tab_may_be_written_as_backslash_t(tmp_path):
+    path = tmp_path / "train.csv"
+    toy_frame(30, seed=0).to_csv(path, index=False, sep="\t")
+    for written in ("\t", "\\t", "tab"):
+        frame = read_table(locate(str(path), "data.train_path"), "data.train_path", written)
+        assert list(frame.columns) == ["text", "label"]
+    module = datamodule(path, val_fraction=0.2, delimiter="\\t")
+    module.load()
+    assert len(module.examples["train"]) + len(module.examples["val"]) == 30
+
+
+def test_a_header_with_one_delimited_cell_names_the_delimiter(tmp_path):
+    path = tmp_path / "train.csv"
+    toy_frame(30, seed=0).to_csv(path, index=False, sep=";")
+    with pytest.raises(SFTDataError) as err:
+        datamodule(path, delimiter=",").load()
+    assert str(err.value) == (
+        f"data.text_column: no column 'text' in {path} (columns: text;label); it looks "
+        f"';'-delimited: set \"data.delimiter=';'\"")
+    tsv = tmp_path / "train.tsv"  # auto reads a .tsv with tabs
+    toy_frame(30, seed=0).to_csv(tsv, index=False, sep="|")
+    with pytest.raises(SFTDataError, match=r"it looks '\|'-delimited: set \"data.delimiter='\|'\""):
+        datamodule(tsv).load()

@@ -28,7 +28,16 @@ CASES = [
     ("key added that the schema lacks", ["+optimizer.lrr=1"],
      "unknown config key 'optimizer.lrr' (keys of optimizer: lr, weight_decay, betas, eps)"),
     ("unparsable override", ["optimizer.lr=[1,"],
-     "cannot parse override 'optimizer.lr=[1,': no viable alternative at input '[1,'"),
+     "cannot parse override 'optimizer.lr=[1,': no viable alternative at input '[1,'; see "
+     "https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details"),
+    ("unquoted '=' in a value", ["data.train_path={data}/a=b.csv"],
+     "cannot parse override 'data.train_path={data}/a=b.csv': mismatched input '=' expecting "
+     "<EOF>; quote the value: \"data.train_path='{data}/a=b.csv'\"; see "
+     "https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details"),
+    ("unquoted ',' in a value", ["data.train_path={data}/a,b.csv"],
+     "ambiguous value in 'data.train_path={data}/a,b.csv': for a list use "
+     "data.train_path=[{data}/a,b.csv]; for a string quote it: "
+     "\"data.train_path='{data}/a,b.csv'\"; for a sweep add --multirun"),
     ("lr not a number", ["optimizer.lr=fast"],
      "config key 'optimizer.lr': Value 'fast' of type 'str' could not be converted to Float"),
     ("zero lr", ["optimizer.lr=0"], "config key 'optimizer.lr' must be > 0.0, got 0"),
@@ -90,6 +99,15 @@ CASES = [
      "model.max_length=512 exceeds the model's limit of 64 positions"),
     ("model folder that does not exist", ["model.name_or_path={data}/no-model"],
      "model.name_or_path: folder not found: {data}/no-model"),
+    ("relative model folder that does not exist", ["model.name_or_path=./no/such-model"],
+     "model.name_or_path: folder not found: ./no/such-model"),
+    ("hub id, offline and not cached", ["model.name_or_path=sft-tests/not-a-cached-model"],
+     "model.name_or_path: 'sft-tests/not-a-cached-model' is neither a local folder nor in the "
+     "local Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); point it at a "
+     "folder the model was saved to, e.g. model.name_or_path=/path/to/model"),
+    ("model path that is a file", ["model.name_or_path={data}/good.csv"],
+     "model.name_or_path: {data}/good.csv is a file; give the folder the model was saved to "
+     "(with save_pretrained)"),
     ("model folder without weights", ["model.name_or_path={data}/no-weights"],
      "model.name_or_path: cannot load a model from '{data}/no-weights' ({no_weights})"),
     ("tokenizer that does not match the model", ["model.name_or_path={data}/small-vocab"],
@@ -142,6 +160,12 @@ CASES = [
      "data.train_path: {data}/broken.jsonl line 2: invalid JSON (Expecting ':' delimiter)"),
     ("ragged CSV", ["data.train_path={data}/ragged.csv"],
      "data.train_path: {data}/ragged.csv: Expected 2 fields in line 3, saw 3"),
+    ("semicolon CSV read with commas", ["data.train_path={data}/semicolon.csv",
+                                        "data.delimiter=','"],
+     "data.text_column: no column 'text' in {data}/semicolon.csv (columns: text;label); it "
+     "looks ';'-delimited: set \"data.delimiter=';'\""),
+    ("unknown delimiter", ["data.delimiter=':'"],
+     "config key 'data.delimiter': unknown delimiter ':' (choices: auto, ',', ';', '\\t', '|')"),
     ("duplicate CSV column", ["data.train_path={data}/dup.csv"],
      "data.train_path: {data}/dup.csv: column 'label' occurs 2 times (columns: text, label, "
      "annotator, label); rename or drop all but one"),
@@ -205,6 +229,7 @@ def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
 
     good = toy_frame(30, seed=5)
     good.to_csv(data / "good.csv", index=False)
+    good.to_csv(data / "semicolon.csv", index=False, sep=";")
     frame = good.copy()
     frame.loc[6, "text"] = "   "
     frame.to_csv(data / "empty_text.csv", index=False)
@@ -325,6 +350,11 @@ CLI_CASES = [
      "(choices: adam, adamw, sgd)"),
     ("non-positive lr", ["optimizer.lr=-1"],
      "sft-train: error: config key 'optimizer.lr' must be > 0.0, got -1"),
+    ("image model by hub id, offline", ["model=resnet", "data=digits",
+                                        "model.name_or_path=sft-tests/not-a-cached-resnet"],
+     "sft-train: error: model.name_or_path: 'sft-tests/not-a-cached-resnet' is neither a local "
+     "folder nor in the local Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); "
+     "point it at a folder the model was saved to, e.g. model.name_or_path=/path/to/model"),
 ]
 
 
@@ -361,3 +391,26 @@ def test_sft_predict_refuses_an_input_with_a_column_twice(tmp_path, name):
     assert str(caught.value).startswith(f"input: {path}")
     assert f": {noun} '{twice}' occurs 2 times (" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_model_that_loads_offline_passes_the_model_check(tmp_path, monkeypatch):
+    """A folder, a pkg:// model, a hub id in the local cache, and (network allowed) any hub
+    id pass; the check reads the disk only."""
+    from huggingface_hub import constants
+
+    from sft.errors import SFTConfigError
+    from sft.training.preflight import check_model_source
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    snapshot = tmp_path / "hub" / "models--org--cached-model" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "hub" / "models--org--cached-model" / "refs").mkdir()
+    (tmp_path / "hub" / "models--org--cached-model" / "refs" / "main").write_text("abc123")
+    for good in (str(tmp_path), "pkg://some_wheel/model", "org/cached-model"):
+        check_model_source(good)
+    with pytest.raises(SFTConfigError, match="neither a local folder nor in the local"):
+        check_model_source("org/other-model")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    check_model_source("org/other-model")  # online: Hugging Face may download it

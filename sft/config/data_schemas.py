@@ -18,6 +18,12 @@ class TaskName(Enum):
     regression = "regression"
 
 
+# data.delimiter (text data): `auto`, or how each delimiter may be written -> the character.
+# On the command line a tab arrives as the two characters `\t` (Hydra keeps the backslash).
+DELIMITERS = {",": ",", ";": ";", "\t": "\t", "\\t": "\t", "tab": "\t", "|": "|"}
+DELIMITER_CHOICES = "auto, ',', ';', '\\t', '|'"  # as a message shows them
+
+
 @dataclass
 class SplitDataSchema:
     """Keys every file-based data module shares: where the splits are, labels, batches."""
@@ -41,6 +47,7 @@ class SplitDataSchema:
 @dataclass
 class TextDataSchema(SplitDataSchema):
     text_column: str = MISSING
+    delimiter: str = MISSING
     standardize: bool = MISSING
     clean_text: bool = MISSING
     group_by_length: bool = MISSING

@@ -17,6 +17,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from sft.config import CONF_DIR
 from sft.errors import SFTConfigError, first_line
+from sft.config.data_schemas import DELIMITER_CHOICES, DELIMITERS
 from sft.config.model_schemas import SCHEMAS
 from sft.config.run_schemas import MonitorSchema
 from sft.config.tasks import TASKS, describe_monitorable, metric_fits, per_class_hint
@@ -87,6 +88,10 @@ def validate(cfg: DictConfig) -> None:
         elif target and group != "trainer":  # the Trainer's keys: sft.training.build
             check_signature(node, str(target), group)
     _check_ranges(cfg)
+    delimiter = OmegaConf.select(cfg, "data.delimiter", default=None)
+    if delimiter is not None and delimiter != "auto" and delimiter not in DELIMITERS:
+        raise SFTConfigError(f"config key 'data.delimiter': unknown delimiter {delimiter!r} "
+                             f"(choices: {DELIMITER_CHOICES})")
     _check_weights(cfg, "class_weights", "'balanced' or a list of non-negative numbers")
     _check_weights(cfg, "pos_weight", "a non-negative number or a list of them, one per label")
     task = str(cfg.data.get("task", "auto"))

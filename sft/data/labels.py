@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sft.data.delimiters import delimiter_hint
 from sft.errors import SFTDataError
 
 
@@ -91,7 +92,8 @@ def extract(frame: pd.DataFrame, source: str, text_column: str, label_column: st
     for key, column in (("data.text_column", text_column), ("data.label_column", label_column)):
         if column not in frame.columns:
             raise SFTDataError(f"{key}: no column '{column}' in {source} "
-                               f"(columns: {', '.join(map(str, frame.columns))})")
+                               f"(columns: {', '.join(map(str, frame.columns))})"
+                               f"{delimiter_hint(frame.columns)}")
     if len(frame) == 0:
         raise SFTDataError(f"{source} has a header but no rows")
     rows = np.arange(1, len(frame) + 1)

@@ -36,7 +36,7 @@ class TextDataModule(pl.LightningDataModule):
                  label_column: str = "label", task: str = "auto", label_separator: str = ",",
                  threshold: float = 0.5, standardize: bool = False, clean_text: bool = False,
                  batch_size: int = 16, eval_batch_size: int = 64, group_by_length: bool = True,
-                 num_workers: int = 0, seed: int = 0):
+                 num_workers: int = 0, seed: int = 0, delimiter: str = "auto"):
         super().__init__()
         self.name = name
         self.paths = {"train": train_path, "val": val_path, "test": test_path}
@@ -49,6 +49,7 @@ class TextDataModule(pl.LightningDataModule):
         self.threshold = threshold
         self.standardize = standardize
         self.clean_text = clean_text
+        self.delimiter = delimiter  # CSV/TSV: `auto` finds it (sft.data.delimiters)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.group_by_length = group_by_length
@@ -86,7 +87,7 @@ class TextDataModule(pl.LightningDataModule):
         """The texts and labels of one split's file (and its fingerprint)."""
         key = f"data.{split}_path"
         source = locate(path, key)
-        frame = read_table(source, key)
+        frame = read_table(source, key, self.delimiter)
         self.fingerprints[split] = fingerprint(source)
         return extract(frame, source.display, self.text_column, self.label_column,
                        self.clean_text)

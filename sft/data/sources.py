@@ -22,6 +22,7 @@ import pandas as pd
 
 from sft.errors import SFTDataError
 from sft.cache import cached
+from sft.data.delimiters import resolve_delimiter
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
            ".parquet": "parquet", ".pq": "parquet"}
@@ -89,18 +90,20 @@ def package_dir(package: str, key: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def read_table(source: DataFile, key: str) -> pd.DataFrame:
+def read_table(source: DataFile, key: str, delimiter: str = "auto") -> pd.DataFrame:
     """Read a CSV/TSV/JSONL/Parquet file into a DataFrame; raise SFTDataError naming the file.
 
-    A column name that occurs twice (a CSV/TSV header, a key twice in one JSON object, a
-    Parquet schema) is refused: pandas would rename it (`label.1`) or keep one of the two,
-    and the wrong one would train. Read once per process (a copy per caller): the jobs of a sweep share it.
+    `delimiter` (CSV/TSV only): `,` `;` `\t` `|`, or `auto` (sft.data.delimiters: a TSV's
+    tab, a CSV's from its header line). A column name that occurs twice (a CSV/TSV header, a
+    key twice in one JSON object, a Parquet schema) is refused: pandas would rename it
+    (`label.1`) or keep one of the two, and the wrong one would train. Read once per process
+    (a copy per caller): the jobs of a sweep share it.
     """
-    return cached("table", source.version, lambda: _read_table(source, key),
-                  copy=lambda frame: frame.copy())
+    return cached("table", (source.version, delimiter),
+                  lambda: _read_table(source, key, delimiter), copy=lambda frame: frame.copy())
 
 
-def _read_table(source: DataFile, key: str) -> pd.DataFrame:
+def _read_table(source: DataFile, key: str, delimiter: str = "auto") -> pd.DataFrame:
     kind = READERS.get(source.suffix)
     if kind is None:
         raise SFTDataError(f"{key}: cannot read '{source.display}': unknown file type "
@@ -113,7 +116,7 @@ def _read_table(source: DataFile, key: str) -> pd.DataFrame:
     text = _decode(raw, source, key)
     if kind == "jsonl":
         return _read_jsonl(text, source, key)
-    sep = "," if kind == "csv" else "\t"
+    sep = resolve_delimiter(kind, _first_line(text), delimiter)
     _check_unique(_header(text, sep), source, key)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""])
@@ -147,6 +150,11 @@ def _header(text: str, sep: str) -> list[str]:
     except csv.Error:  # pandas reads the file next and names what is wrong with it
         pass
     return []
+
+
+def _first_line(text: str) -> str:
+    """The first non-blank line (the header, as pandas skips blank lines)."""
+    return next((line for line in _lines(text) if line.strip()), "")
 
 
 def _lines(text: str):

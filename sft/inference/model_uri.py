@@ -5,7 +5,10 @@ local folder. MLflow is imported only for the first two; nothing is unpickled.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
+from typing import Iterator
 
 from sft.config.uris import absolute_tracking_uri
 from sft.errors import SFTConfigError, first_line
@@ -30,11 +33,30 @@ def resolve_model(model_uri: str, tracking_uri: str, download_dir: Path,
 
     mlflow.set_tracking_uri(absolute_tracking_uri(tracking_uri))
     try:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(download_dir))
+        with _no_download_bars():
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri,
+                                                        dst_path=str(download_dir))
     except (MlflowException, OSError) as err:
         raise SFTConfigError(f"{key}: cannot fetch {uri} from {mlflow.get_tracking_uri()} "
                              f"({first_line(err)})") from None
     return _folder(Path(local), key)
+
+
+@contextlib.contextmanager
+def _no_download_bars() -> Iterator[None]:
+    """No MLflow artifact download bars (one per file) in sft-predict's and sft-export's
+    output, unless the user asked for them with MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR."""
+    # lazy: as in resolve_model
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR as bar
+
+    if bar.name in os.environ:
+        yield
+        return
+    os.environ[bar.name] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(bar.name, None)
 
 
 def run_model(run_id: str, tracking_uri: str, download_dir: Path) -> Path:

@@ -20,6 +20,7 @@ from sft.model.losses import balanced_class_weights
 from sft.model.module import SFTModule
 from sft.training.distributed import check_accelerator
 from sft.training.precision import resolve_precision
+from sft.training.quiet import ModelSummary, drop_lightning_tips
 
 
 def load_processor(name_or_path: str, modality: str, trust_remote_code: bool):
@@ -99,8 +100,15 @@ def build_trainer(cfg: DictConfig, logger, run_dir: Path, extra_callbacks=()) ->
     callbacks += list(extra_callbacks)
     check_accelerator(cfg.trainer)
     resolve_precision(cfg.trainer)  # `auto` is sft's, not Lightning's (train() resolved it already)
+    summary = {}
+    if cfg.trainer.get("enable_model_summary", True) and not any(
+            isinstance(c, pl.callbacks.ModelSummary) for c in callbacks):
+        # sft's summary (no FLOPs column of zeros) instead of the one Lightning would add.
+        callbacks.append(ModelSummary(max_depth=1))
+        summary = {"enable_model_summary": False}
+    drop_lightning_tips()
     return instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
-                       default_root_dir=str(run_dir))
+                       default_root_dir=str(run_dir), **summary)
 
 
 def set_monitor(cfg: DictConfig, task: str) -> None:

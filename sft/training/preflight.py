@@ -1,8 +1,10 @@
-"""Checks a run makes before it spends time: that its folders can be written (before the data
-is read) and that the tokenizer's ids fit the model's embeddings (before fitting)."""
+"""Checks a run makes before it spends time: that its folders can be written and that its
+model can be loaded offline (before the data is read), and that the tokenizer's ids fit the
+model's embeddings (before fitting)."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -34,3 +36,38 @@ def check_vocabulary(datamodule, module) -> None:
     if top >= rows:
         raise SFTConfigError(f"model.name_or_path: the tokenizer does not match the model: it "
                              f"gives token id {top}, but the model's embeddings have {rows} rows")
+
+
+def check_model_source(name_or_path: str) -> None:
+    """`model.name_or_path` names a model that can load: a folder, a `pkg://` model (its
+    package is checked when it is resolved, sft.model.backbone), or a hub id that is in the
+    local Hugging Face cache or may be downloaded (the network is not switched off). Looks
+    only at the disk and the environment: no network call. Raises SFTConfigError otherwise,
+    before the data is read, where Hugging Face would fail after it with "Repo id must be in
+    the form ..." or "Can't load image processor ...".
+    """
+    value = str(name_or_path)
+    if value.startswith("pkg://"):
+        return
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return
+    if path.exists():
+        raise SFTConfigError(f"model.name_or_path: {path} is a file; give the folder the model "
+                             f"was saved to (with save_pretrained)")
+    # lazy: huggingface_hub only for a value that is not a folder (imports in ~0.2 s)
+    from huggingface_hub import is_offline_mode, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        cached = try_to_load_from_cache(value, "config.json")
+    except HFValidationError:  # not a hub id ('./model', '/data/model'): a folder was meant
+        raise SFTConfigError(f"model.name_or_path: folder not found: {value}") from None
+    if isinstance(cached, str) or not is_offline_mode():
+        return
+    switch = next(name for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+                  if os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"})
+    raise SFTConfigError(f"model.name_or_path: '{value}' is neither a local folder nor in the "
+                         f"local Hugging Face cache, and the network is off ({switch}=1); "
+                         f"point it at a folder the model was saved to, e.g. "
+                         f"model.name_or_path=/path/to/model")

@@ -37,7 +37,8 @@ from sft.training.distributed import (check_accelerator, check_data_parallel, gl
                                       shared_with_children)
 from sft.training.fingerprints import run_fingerprints, save_fingerprints
 from sft.training.precision import resolve_precision
-from sft.training.preflight import check_vocabulary, check_writable
+from sft.training.preflight import check_model_source, check_vocabulary, check_writable
+from sft.training.quiet import quiet_fit
 from sft.training.resume import RUN_CONFIG, Resume, check_unchanged, save_run_config
 from sft.training.run_outputs import (example_texts, hydra_overrides, print_summary,
                                       registered_model_name, write_config, write_reports)
@@ -53,6 +54,7 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
     run_dir = Path(cfg.paths.run_dir)
     record = record and global_rank() == 0
     check_writable(cfg)
+    check_model_source(cfg.model.name_or_path)  # sft-train checked it already; reproduce not
     check_accelerator(cfg.trainer)
     resolve_precision(cfg.trainer)  # before the params are logged: they say which it was
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -80,7 +82,7 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
         children = shared_with_children(run_dir / "checkpoints" / RUN_CONFIG, tracker,
                                         resume.checkpoint if resume else None) \
             if record else contextlib.nullcontext()
-        with children:
+        with children, quiet_fit(trainer, resumed=resume is not None):
             fit_started = time.perf_counter()
             fit(trainer, module, datamodule, resume)
             fit_ended = time.perf_counter()
