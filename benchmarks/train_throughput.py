@@ -76,17 +76,23 @@ def main() -> None:
     reps = args.reps or MODES[args.mode]["reps"]
     from sft.precision import BF16
 
-    # MFU is measured against the matmul speed of the precision the ways train in.
-    peak = gemm_peak_gflops(torch.bfloat16 if precision() == BF16 else torch.float32)
+    # MFU is measured against the matmul speed of the precision the ways train in, the best
+    # of trials run between the workers: one trial under a passing load reads low.
+    dtype = torch.bfloat16 if precision() == BF16 else torch.float32
+    trials = [gemm_trial(dtype, 1, reps * len(ways) + 1)]
     runs: dict[str, list[dict]] = {w: [] for w in ways}
     for rep in range(reps):
         for way in ways[rep % len(ways):] + ways[: rep % len(ways)]:  # rotate the order
-            result = launch(way, args.mode)
+            progress(f"rep {rep + 1}/{reps} {way}: starting a fresh worker")
+            started = time.perf_counter()
+            result, _ = launch(way, args.mode)
+            progress(f"rep {rep + 1}/{reps} {way}: done in {time.perf_counter() - started:.0f} s")
             runs[way].append(result)
             print(f"rep {rep + 1}/{reps} {way:8s} {result['samples_per_s']:7.2f} samples/s  "
                   f"first step {result['first_step_s']:5.1f} s  val F1 {result['val_f1_macro']:.4f}",
                   flush=True)
-    report = summarize(runs, peak, args.mode, reps)
+            trials.append(gemm_trial(dtype, len(trials) + 1, reps * len(ways) + 1))
+    report = summarize(runs, trials, args.mode, reps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / (f"train_throughput-{args.mode}-{report['settings']['precision']}-"
@@ -96,21 +102,36 @@ def main() -> None:
     print(f"\nwritten: {path}")
 
 
-def launch(way: str, mode: str) -> dict:
-    """One worker process; its JSON result."""
+def progress(line: str) -> None:
+    """One line of progress on stderr (the table and the figures go to stdout)."""
+    print(f"[bench] {line}", file=sys.stderr, flush=True)
+
+
+def launch(way: str, mode: str, python_flags=()) -> tuple[dict, str]:
+    """One worker process: its JSON result and its stderr. The worker's progress lines
+    ([bench] ...) are passed on as they come; its other output is kept for a failure."""
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
                "TOKENIZERS_PARALLELISM": "false"}
-        done = subprocess.run([sys.executable, __file__, "--worker", way, "--mode", mode,
-                               "--result", str(result)], cwd=tmp, env=env,
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"{way} worker failed:\n{done.stderr[-4000:]}")
-        return json.loads(result.read_text())
+        with subprocess.Popen([sys.executable, *python_flags, __file__, "--worker", way,
+                               "--mode", mode, "--result", str(result)], cwd=tmp, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True) as worker:
+            lines = []
+            for line in worker.stderr:
+                lines.append(line)
+                if line.startswith("[bench]"):
+                    sys.stderr.write(line)
+                    sys.stderr.flush()
+        stderr = "".join(lines)
+        if worker.returncode != 0:
+            sys.exit(f"{way} worker failed:\n{stderr[-4000:]}")
+        return json.loads(result.read_text()), stderr
 
 
-def summarize(runs: dict, peak: float, mode: str, reps: int) -> dict:
+def summarize(runs: dict, trials: list[float], mode: str, reps: int) -> dict:
+    peak, raised = peak_gflops(runs, trials)
     ways = {}
     for way, results in runs.items():
         speed = statistics.median(r["samples_per_s"] for r in results)
@@ -119,11 +140,13 @@ def summarize(runs: dict, peak: float, mode: str, reps: int) -> dict:
                      "first_step_s": statistics.median(r["first_step_s"] for r in results),
                      "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
                      "val_f1_macro": results[-1]["val_f1_macro"],
-                     "val_acc": results[-1]["val_acc"], "runs": results}
+                     "val_acc": results[-1]["val_acc"], "runs": results,
+                     "startup_phases": median_phases(results)}
     report = {"mode": mode, "repetitions": reps,
               "sft_overrides": os.environ.get("SFT_BENCH_OVERRIDES", ""), "settings": {**SETTINGS, "precision": precision()},
               "epochs": MODES[mode]["epochs"], "train_batches": MODES[mode]["batches"],
-              "gemm_peak_gflops": peak, "machine": machine(), "ways": ways}
+              "gemm_peak_gflops": peak, "gemm_trials_gflops": trials,
+              "peak_raised_by_run": raised, "machine": machine(), "ways": ways}
     if "sft" in ways and "plain" in ways:
         report["sft_over_plain"] = ways["sft"]["samples_per_s"] / ways["plain"]["samples_per_s"]
         report["rss_sft_over_plain"] = ways["sft"]["peak_rss_mb"] / ways["plain"]["peak_rss_mb"]
@@ -131,6 +154,29 @@ def summarize(runs: dict, peak: float, mode: str, reps: int) -> dict:
         report["sft_over_trainer"] = (ways["sft"]["samples_per_s"]
                                       / ways["trainer"]["samples_per_s"])
     return report
+
+
+def peak_gflops(runs: dict, trials: list[float]) -> tuple[float, dict | None]:
+    """The ceiling for MFU: the best GEMM trial, raised to any run's achieved FLOP/s above it
+    (then that run, returned second, says the trials all read low), so that MFU <= 1."""
+    peak, raised = max(trials), None
+    for way, results in runs.items():
+        for rep, result in enumerate(results, 1):
+            if result["gflops_per_s"] > peak:
+                peak = result["gflops_per_s"]
+                raised = {"way": way, "rep": rep, "gflops_per_s": peak,
+                          "best_gemm_trial": max(trials)}
+    return peak, raised
+
+
+def median_phases(results: list[dict]) -> dict[str, float]:
+    """Seconds per start-up phase, median over the repetitions (phases as listed by
+    startup_phases.TARGETS, in the order they started)."""
+    seconds: dict[str, list[float]] = {}
+    for result in results:
+        for label, start, end in sorted(result["phases"]["spans"], key=lambda s: s[1]):
+            seconds.setdefault(label, []).append(end - start)
+    return {label: statistics.median(values) for label, values in seconds.items()}
 
 
 def table(report: dict) -> str:
@@ -148,6 +194,19 @@ def table(report: dict) -> str:
     for key in ("sft_over_plain", "sft_over_trainer", "rss_sft_over_plain"):
         if key in report:
             lines.append(f"{key}: {report[key]:.3f}")
+    trials = report["gemm_trials_gflops"]
+    lines.append(f"GEMM trials: {len(trials)}, {min(trials):.0f}-{max(trials):.0f} GFLOP/s "
+                 f"(the best is the peak)")
+    raised = report["peak_raised_by_run"]
+    if raised:
+        lines.append(f"note: {raised['way']} rep {raised['rep']} ran at "
+                     f"{raised['gflops_per_s']:.0f} GFLOP/s, above the best GEMM trial "
+                     f"({raised['best_gemm_trial']:.0f}): the peak was raised to it")
+    lines.append("\nstart-up phases (seconds, median over repetitions, in the order "
+                 "they start; '(all)' holds the phases after it)")
+    for way, r in report["ways"].items():
+        lines.append(f"{way}: " + ", ".join(f"{label} {seconds:.2f}"
+                                            for label, seconds in r["startup_phases"].items()))
     return "\n".join(lines)
 
 
@@ -162,15 +221,27 @@ def machine() -> dict:
             "python": platform.python_version()}
 
 
-def gemm_peak_gflops(dtype=torch.float32, size: int = 2048, repeat: int = 10) -> float:
-    """This machine's matmul speed in `dtype`: the ceiling for model FLOP utilisation."""
+def gemm_peak_gflops(dtype=torch.float32, size: int = 2048, repeat: int = 5,
+                     blocks: int = 3) -> float:
+    """This machine's matmul speed in `dtype` (GFLOP/s), the best of `blocks` timed blocks of
+    `repeat` size x size matmuls: the ceiling for model FLOP utilisation."""
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    for _ in range(3):
+    for _ in range(2):
         a @ b
-    started = time.perf_counter()
-    for _ in range(repeat):
-        a @ b
-    return 2 * size ** 3 * repeat / (time.perf_counter() - started) / 1e9
+    best = 0.0
+    for _ in range(blocks):
+        started = time.perf_counter()
+        for _ in range(repeat):
+            a @ b
+        best = max(best, 2 * size ** 3 * repeat / (time.perf_counter() - started) / 1e9)
+    return best
+
+
+def gemm_trial(dtype, number: int, total: int) -> float:
+    """One GEMM trial between workers, reported on stderr."""
+    gflops = gemm_peak_gflops(dtype)
+    progress(f"GEMM trial {number}/{total}: {gflops:.0f} GFLOP/s")
+    return gflops
 
 
 # -- the workers ----------------------------------------------------------------------------
@@ -192,17 +263,24 @@ def autocast():
 
 
 def run_worker(way: str, mode: str, result: Path) -> None:
+    from startup_phases import Phases
+
+    phases = Phases(way)  # its spans go to stderr as they end: the parent shows them
+    if os.environ.get("SFT_BENCH_STOP_AT_FIRST_STEP"):  # startup_phases.py: start-up only
+        phases.stop_at = str(result)
+    phases.install()
     if os.environ.get("SFT_BENCH_BATCHES"):
         MODES[mode]["batches"] = int(os.environ["SFT_BENCH_BATCHES"])
     outcome = {"sft": sft_worker, "plain": plain_worker, "trainer": trainer_worker}[way](MODES[mode])
+    phases.finish()
     outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    outcome["phases"] = phases.as_dict()
     result.write_text(json.dumps(outcome))
 
 
 def sft_worker(mode: dict) -> dict:
-    """`sft-train` with the default config, as a user runs it (MLflow logging on)."""
-    from mlflow import MlflowClient
-
+    """`sft-train` with the default config, as a user runs it (MLflow logging on), on a new
+    store (as a user's first run: each worker has its own outputs folder)."""
     from sft.train import main as sft_train
 
     out = Path.cwd() / "outputs"
@@ -218,6 +296,8 @@ def sft_worker(mode: dict) -> dict:
     except SystemExit as err:
         if err.code:
             raise
+    from mlflow import MlflowClient  # here: sft-train imports it where a user's run does
+
     client = MlflowClient(f"sqlite:///{out}/mlflow.db")
     run = client.search_runs([client.get_experiment_by_name("drug_reviews").experiment_id])[0]
     m = run.data.metrics
