@@ -12,8 +12,13 @@ ways:
   trainer  transformers' Trainer, dynamic padding, train_sampling_strategy="group_by_length"
 
 Each (way, repetition) runs in a fresh process, ways alternating, so that every figure
-includes the same start-up and peak RSS is the way's own. Training speed counts training
-steps only (validation excluded everywhere). Not run by CI:
+includes the same start-up and peak RSS is the way's own (sft's includes creating a new
+MLflow store, as a user's first run). Training speed counts training steps only
+(validation excluded everywhere). MFU is measured against the best of GEMM trials run
+before the first worker and after each one, raised to any training step's FLOP/s above it
+(the report says so): a single trial under a passing load read low once (MFU 1.15).
+Progress goes to stderr: each GEMM trial, each worker's start-up phases as they end
+(startup_phases.py), each worker's end. Not run by CI:
 
   python benchmarks/train_throughput.py --mode quick     # 10 batches, 1 epoch, 3 repetitions
   python benchmarks/train_throughput.py --mode full      # the default experiment: 6 epochs
@@ -28,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -38,6 +42,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from throughput_report import gemm_trial, machine, median_phases, peak_gflops, progress, table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's sft, also when another one is installed
@@ -102,11 +108,6 @@ def main() -> None:
     print(f"\nwritten: {path}")
 
 
-def progress(line: str) -> None:
-    """One line of progress on stderr (the table and the figures go to stdout)."""
-    print(f"[bench] {line}", file=sys.stderr, flush=True)
-
-
 def launch(way: str, mode: str, python_flags=()) -> tuple[dict, str]:
     """One worker process: its JSON result and its stderr. The worker's progress lines
     ([bench] ...) are passed on as they come; its other output is kept for a failure."""
@@ -154,94 +155,6 @@ def summarize(runs: dict, trials: list[float], mode: str, reps: int) -> dict:
         report["sft_over_trainer"] = (ways["sft"]["samples_per_s"]
                                       / ways["trainer"]["samples_per_s"])
     return report
-
-
-def peak_gflops(runs: dict, trials: list[float]) -> tuple[float, dict | None]:
-    """The ceiling for MFU: the best GEMM trial, raised to any run's achieved FLOP/s above it
-    (then that run, returned second, says the trials all read low), so that MFU <= 1."""
-    peak, raised = max(trials), None
-    for way, results in runs.items():
-        for rep, result in enumerate(results, 1):
-            if result["gflops_per_s"] > peak:
-                peak = result["gflops_per_s"]
-                raised = {"way": way, "rep": rep, "gflops_per_s": peak,
-                          "best_gemm_trial": max(trials)}
-    return peak, raised
-
-
-def median_phases(results: list[dict]) -> dict[str, float]:
-    """Seconds per start-up phase, median over the repetitions (phases as listed by
-    startup_phases.TARGETS, in the order they started)."""
-    seconds: dict[str, list[float]] = {}
-    for result in results:
-        for label, start, end in sorted(result["phases"]["spans"], key=lambda s: s[1]):
-            seconds.setdefault(label, []).append(end - start)
-    return {label: statistics.median(values) for label, values in seconds.items()}
-
-
-def table(report: dict) -> str:
-    lines = [f"\nmode {report['mode']}, {report['repetitions']} repetitions, "
-             f"{report['machine']['cpu']} ({report['machine']['threads']} threads), "
-             f"precision {report['settings']['precision']}, "
-             f"{'bf16' if 'bf16' in report['settings']['precision'] else 'fp32'} GEMM peak "
-             f"{report['gemm_peak_gflops']:.0f} GFLOP/s",
-             "| way | samples/s (median) | MFU | time to first step | peak RSS | val macro F1 |",
-             "|---|---|---|---|---|---|"]
-    for way, r in report["ways"].items():
-        lines.append(f"| {way} | {r['samples_per_s']:.2f} | {r['mfu']:.2f} | "
-                     f"{r['first_step_s']:.1f} s | {r['peak_rss_mb']:.0f} MB | "
-                     f"{r['val_f1_macro']:.4f} |")
-    for key in ("sft_over_plain", "sft_over_trainer", "rss_sft_over_plain"):
-        if key in report:
-            lines.append(f"{key}: {report[key]:.3f}")
-    trials = report["gemm_trials_gflops"]
-    lines.append(f"GEMM trials: {len(trials)}, {min(trials):.0f}-{max(trials):.0f} GFLOP/s "
-                 f"(the best is the peak)")
-    raised = report["peak_raised_by_run"]
-    if raised:
-        lines.append(f"note: {raised['way']} rep {raised['rep']} ran at "
-                     f"{raised['gflops_per_s']:.0f} GFLOP/s, above the best GEMM trial "
-                     f"({raised['best_gemm_trial']:.0f}): the peak was raised to it")
-    lines.append("\nstart-up phases (seconds, median over repetitions, in the order "
-                 "they start; '(all)' holds the phases after it)")
-    for way, r in report["ways"].items():
-        lines.append(f"{way}: " + ", ".join(f"{label} {seconds:.2f}"
-                                            for label, seconds in r["startup_phases"].items()))
-    return "\n".join(lines)
-
-
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version()}
-
-
-def gemm_peak_gflops(dtype=torch.float32, size: int = 2048, repeat: int = 5,
-                     blocks: int = 3) -> float:
-    """This machine's matmul speed in `dtype` (GFLOP/s), the best of `blocks` timed blocks of
-    `repeat` size x size matmuls: the ceiling for model FLOP utilisation."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    for _ in range(2):
-        a @ b
-    best = 0.0
-    for _ in range(blocks):
-        started = time.perf_counter()
-        for _ in range(repeat):
-            a @ b
-        best = max(best, 2 * size ** 3 * repeat / (time.perf_counter() - started) / 1e9)
-    return best
-
-
-def gemm_trial(dtype, number: int, total: int) -> float:
-    """One GEMM trial between workers, reported on stderr."""
-    gflops = gemm_peak_gflops(dtype)
-    progress(f"GEMM trial {number}/{total}: {gflops:.0f} GFLOP/s")
-    return gflops
 
 
 # -- the workers ----------------------------------------------------------------------------
@@ -304,7 +217,8 @@ def sft_worker(mode: dict) -> dict:
     return {"samples_per_s": m["perf/train_samples_per_s"],
             "gflops_per_s": m["perf/train_gflops_per_s"], "first_step_s": m["time/first_step_s"],
             "val_f1_macro": m["val/f1_macro"], "val_acc": m["val/acc"],
-            "train_s": m["time/train_s"]}
+            "train_s": m["time/train_s"],
+            "best_step_gflops_per_s": m["perf/train_gflops_per_s_best_step"]}
 
 
 def shared_parts():
@@ -379,7 +293,7 @@ def plain_worker(mode: dict) -> dict:
     """A bare loop: forward, loss, backward, clip, step, schedule. Nothing else."""
     from sft.model.finetune import FullFineTune
     from sft.model.optim import warmup_schedule
-    from sft.throughput import process_age
+    from sft.throughput import flop_model, process_age, step_flops
 
     data, _, backbone, head, loss = shared_parts()
     model = Classifier(backbone, head, loss)
@@ -389,7 +303,8 @@ def plain_worker(mode: dict) -> dict:
     optimizer = torch.optim.AdamW(groups, lr=SETTINGS["lr"])
     schedule = warmup_schedule(optimizer, steps_per_epoch * mode["epochs"], "linear",
                                SETTINGS["warmup"])
-    train_s, first_step = 0.0, None
+    train_s, first_step, best_step = 0.0, None, 0.0
+    flop_counts = flop_model(model)
     for epoch in range(mode["epochs"]):
         loader.batch_sampler.set_epoch(epoch)
         model.train()
@@ -398,6 +313,7 @@ def plain_worker(mode: dict) -> dict:
             if step == steps_per_epoch:
                 break
             started = started or time.perf_counter()
+            step_started = time.perf_counter()
             with autocast():
                 out = model(batch["input_ids"], batch["attention_mask"], batch["labels"])
             out["loss"].backward()
@@ -406,8 +322,11 @@ def plain_worker(mode: dict) -> dict:
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             first_step = first_step or process_age()
+            best_step = max(best_step, step_flops(*flop_counts, *batch["input_ids"].shape)
+                            / (time.perf_counter() - step_started) / 1e9)
         train_s += time.perf_counter() - started
     return {"samples_per_s": model.samples / train_s, "gflops_per_s": gflops(model, train_s),
+            "best_step_gflops_per_s": best_step,
             "first_step_s": first_step, "train_s": train_s, **evaluate(model, data)}
 
 
@@ -418,7 +337,7 @@ def trainer_worker(mode: dict) -> dict:
                               TrainingArguments)
 
     from sft.precision import BF16
-    from sft.throughput import process_age
+    from sft.throughput import flop_model, process_age
 
     data, tokenizer, backbone, head, loss = shared_parts()
     model = Classifier(backbone, head, loss)
@@ -428,15 +347,25 @@ def trainer_worker(mode: dict) -> dict:
     steps_per_epoch = -(-len(dataset) // SETTINGS["batch_size"])
     steps = (mode["batches"] or steps_per_epoch) * mode["epochs"]
 
+    params, layers, hidden = flop_model(model)
+
     class Clock(TrainerCallback):
-        started = last = first_step = None
+        started = last = first_step = step_started = None
+        best_step = 0.0
+        counted = (0, 0)  # the model's (tokens, attention) when the step began
 
         def on_step_begin(self, args, state, control, **kwargs):
-            Clock.started = Clock.started or time.perf_counter()
+            Clock.step_started = time.perf_counter()
+            Clock.started = Clock.started or Clock.step_started
+            Clock.counted = (model.tokens, model.attention)
 
         def on_step_end(self, args, state, control, **kwargs):
             Clock.last = time.perf_counter()
             Clock.first_step = Clock.first_step or process_age()
+            flops = (6 * params * (model.tokens - Clock.counted[0])
+                     + 12 * layers * hidden * (model.attention - Clock.counted[1]))
+            Clock.best_step = max(Clock.best_step,
+                                  flops / (Clock.last - Clock.step_started) / 1e9)
 
     args = TrainingArguments(
         output_dir="trainer_out", per_device_train_batch_size=SETTINGS["batch_size"],
@@ -454,6 +383,7 @@ def trainer_worker(mode: dict) -> dict:
     train_s = Clock.last - Clock.started
     return {"samples_per_s": model.samples / train_s,
             "gflops_per_s": gflops(model, train_s), "first_step_s": Clock.first_step,
+            "best_step_gflops_per_s": Clock.best_step,
             "train_s": train_s, **evaluate(model, data)}
 
 
