@@ -235,9 +235,13 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 
 
 def table(way: str, phases: dict) -> str:
-    """Markdown table: spans in the order they start, each within the one that holds it
-    (indented), and the time a span spends outside its listed parts as '(other)'."""
-    spans = sorted(phases["spans"], key=lambda s: (s[1], -s[2]))
+    """Markdown table of the start-up: spans in the order they start, cut at the first step,
+    each within the one that holds it (indented), and the time a span spends outside its
+    listed parts as '(other)'; the rest of the run in one line at the end."""
+    cut = phases["first_step_s"] or float("inf")  # start-up only: clip the spans there
+    after = [s for s in phases["spans"] if s[0].startswith("after the first step")]
+    spans = sorted(([span[0], span[1], min(span[2], cut)] for span in phases["spans"]
+                    if span[1] <= cut and span not in after), key=lambda s: (s[1], -s[2]))
     root = {"label": None, "start": 0.0, "end": float("inf"), "parts": []}
     stack = [root]
     for label, start, end in spans:
@@ -263,6 +267,8 @@ def table(way: str, phases: dict) -> str:
                 lines.append(f"| {'. ' * depth}(other: imports, unlisted work) | | {other:.2f} |")
 
     walk(root, 0)
+    for label, start, end in after:
+        lines.append(f"| {label} | {start:.2f} | {end - start:.2f} |")
     for label, (calls, seconds) in phases["counts"].items():
         lines.append(f"| {label} x{calls} (anywhere in the run) | | {seconds:.2f} |")
     if phases["missing"]:

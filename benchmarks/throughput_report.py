@@ -9,6 +9,7 @@ import sys
 import time
 
 import torch
+from startup_phases import table as phase_table
 
 
 def progress(line: str) -> None:
@@ -64,11 +65,11 @@ def table(report: dict) -> str:
         lines.append(f"note: a step of {raised['way']} rep {raised['rep']} ran at "
                      f"{raised['gflops_per_s']:.0f} GFLOP/s, above the best GEMM trial "
                      f"({raised['best_gemm_trial']:.0f}): the peak was raised to it")
-    lines.append("\nstart-up phases (seconds, median over repetitions, in the order "
-                 "they start; '(all)' holds the phases after it)")
+    lines.append("\nstart-up phases of each way's median run (by time to first step); the "
+                 "JSON has every run's, and the median seconds per phase")
     for way, r in report["ways"].items():
-        lines.append(f"{way}: " + ", ".join(f"{label} {seconds:.2f}"
-                                            for label, seconds in r["startup_phases"].items()))
+        runs = sorted(r["runs"], key=lambda run: run["first_step_s"] or 0)
+        lines.append(phase_table(way, runs[len(runs) // 2]["phases"]))
     return "\n".join(lines)
 
 
