@@ -97,7 +97,7 @@ SCRATCH = "/dev/shm"
 def _create_sqlite_store(uri: str) -> None:
     """A SQLite store that does not exist yet: create its tables in SCRATCH (where there is
     one) and move the finished file into place, whole or not at all. Call under the lock."""
-    if not uri.startswith("sqlite:///"):
+    if not uri.startswith("sqlite:///") or "?" in uri:  # query options: MLflow's own way
         return
     path = Path(uri[len("sqlite:///"):])
     if path.exists() or not os.access(SCRATCH, os.W_OK):
