@@ -12,8 +12,13 @@ ways:
   trainer  transformers' Trainer, dynamic padding, train_sampling_strategy="group_by_length"
 
 Each (way, repetition) runs in a fresh process, ways alternating, so that every figure
-includes the same start-up and peak RSS is the way's own. Training speed counts training
-steps only (validation excluded everywhere). Not run by CI:
+includes the same start-up and peak RSS is the way's own (sft's includes creating a new
+MLflow store, as a user's first run). Training speed counts training steps only
+(validation excluded everywhere). MFU is measured against the best of GEMM trials run
+before the first worker and after each one, raised to any training step's FLOP/s above it
+(the report says so): a single trial under a passing load read low once (MFU 1.15).
+Progress goes to stderr: each GEMM trial, each worker's start-up phases as they end
+(startup_phases.py), each worker's end. Not run by CI:
 
   python benchmarks/train_throughput.py --mode quick     # 10 batches, 1 epoch, 3 repetitions
   python benchmarks/train_throughput.py --mode full      # the default experiment: 6 epochs
@@ -28,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -38,6 +42,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from throughput_report import gemm_trial, machine, median_phases, peak_gflops, progress, table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's sft, also when another one is installed
@@ -76,17 +82,23 @@ def main() -> None:
     reps = args.reps or MODES[args.mode]["reps"]
     from sft.training.precision import BF16
 
-    # MFU is measured against the matmul speed of the precision the ways train in.
-    peak = gemm_peak_gflops(torch.bfloat16 if precision() == BF16 else torch.float32)
+    # MFU is measured against the matmul speed of the precision the ways train in, the best
+    # of trials run between the workers: one trial under a passing load reads low.
+    dtype = torch.bfloat16 if precision() == BF16 else torch.float32
+    trials = [gemm_trial(dtype, 1, reps * len(ways) + 1)]
     runs: dict[str, list[dict]] = {w: [] for w in ways}
     for rep in range(reps):
         for way in ways[rep % len(ways):] + ways[: rep % len(ways)]:  # rotate the order
-            result = launch(way, args.mode)
+            progress(f"rep {rep + 1}/{reps} {way}: starting a fresh worker")
+            started = time.perf_counter()
+            result, _ = launch(way, args.mode)
+            progress(f"rep {rep + 1}/{reps} {way}: done in {time.perf_counter() - started:.0f} s")
             runs[way].append(result)
             print(f"rep {rep + 1}/{reps} {way:8s} {result['samples_per_s']:7.2f} samples/s  "
                   f"first step {result['first_step_s']:5.1f} s  val F1 {result['val_f1_macro']:.4f}",
                   flush=True)
-    report = summarize(runs, peak, args.mode, reps)
+            trials.append(gemm_trial(dtype, len(trials) + 1, reps * len(ways) + 1))
+    report = summarize(runs, trials, args.mode, reps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / (f"train_throughput-{args.mode}-{report['settings']['precision']}-"
@@ -96,21 +108,31 @@ def main() -> None:
     print(f"\nwritten: {path}")
 
 
-def launch(way: str, mode: str) -> dict:
-    """One worker process; its JSON result."""
+def launch(way: str, mode: str, python_flags=()) -> tuple[dict, str]:
+    """One worker process: its JSON result and its stderr. The worker's progress lines
+    ([bench] ...) are passed on as they come; its other output is kept for a failure."""
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
                "TOKENIZERS_PARALLELISM": "false"}
-        done = subprocess.run([sys.executable, __file__, "--worker", way, "--mode", mode,
-                               "--result", str(result)], cwd=tmp, env=env,
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"{way} worker failed:\n{done.stderr[-4000:]}")
-        return json.loads(result.read_text())
+        with subprocess.Popen([sys.executable, *python_flags, __file__, "--worker", way,
+                               "--mode", mode, "--result", str(result)], cwd=tmp, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True) as worker:
+            lines = []
+            for line in worker.stderr:
+                lines.append(line)
+                if line.startswith("[bench]"):
+                    sys.stderr.write(line)
+                    sys.stderr.flush()
+        stderr = "".join(lines)
+        if worker.returncode != 0:
+            sys.exit(f"{way} worker failed:\n{stderr[-4000:]}")
+        return json.loads(result.read_text()), stderr
 
 
-def summarize(runs: dict, peak: float, mode: str, reps: int) -> dict:
+def summarize(runs: dict, trials: list[float], mode: str, reps: int) -> dict:
+    peak, raised = peak_gflops(runs, trials)
     ways = {}
     for way, results in runs.items():
         speed = statistics.median(r["samples_per_s"] for r in results)
@@ -119,11 +141,13 @@ def summarize(runs: dict, peak: float, mode: str, reps: int) -> dict:
                      "first_step_s": statistics.median(r["first_step_s"] for r in results),
                      "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
                      "val_f1_macro": results[-1]["val_f1_macro"],
-                     "val_acc": results[-1]["val_acc"], "runs": results}
+                     "val_acc": results[-1]["val_acc"], "runs": results,
+                     "startup_phases": median_phases(results)}
     report = {"mode": mode, "repetitions": reps,
               "sft_overrides": os.environ.get("SFT_BENCH_OVERRIDES", ""), "settings": {**SETTINGS, "precision": precision()},
               "epochs": MODES[mode]["epochs"], "train_batches": MODES[mode]["batches"],
-              "gemm_peak_gflops": peak, "machine": machine(), "ways": ways}
+              "gemm_peak_gflops": peak, "gemm_trials_gflops": trials,
+              "peak_raised_by_run": raised, "machine": machine(), "ways": ways}
     if "sft" in ways and "plain" in ways:
         report["sft_over_plain"] = ways["sft"]["samples_per_s"] / ways["plain"]["samples_per_s"]
         report["rss_sft_over_plain"] = ways["sft"]["peak_rss_mb"] / ways["plain"]["peak_rss_mb"]
@@ -131,46 +155,6 @@ def summarize(runs: dict, peak: float, mode: str, reps: int) -> dict:
         report["sft_over_trainer"] = (ways["sft"]["samples_per_s"]
                                       / ways["trainer"]["samples_per_s"])
     return report
-
-
-def table(report: dict) -> str:
-    lines = [f"\nmode {report['mode']}, {report['repetitions']} repetitions, "
-             f"{report['machine']['cpu']} ({report['machine']['threads']} threads), "
-             f"precision {report['settings']['precision']}, "
-             f"{'bf16' if 'bf16' in report['settings']['precision'] else 'fp32'} GEMM peak "
-             f"{report['gemm_peak_gflops']:.0f} GFLOP/s",
-             "| way | samples/s (median) | MFU | time to first step | peak RSS | val macro F1 |",
-             "|---|---|---|---|---|---|"]
-    for way, r in report["ways"].items():
-        lines.append(f"| {way} | {r['samples_per_s']:.2f} | {r['mfu']:.2f} | "
-                     f"{r['first_step_s']:.1f} s | {r['peak_rss_mb']:.0f} MB | "
-                     f"{r['val_f1_macro']:.4f} |")
-    for key in ("sft_over_plain", "sft_over_trainer", "rss_sft_over_plain"):
-        if key in report:
-            lines.append(f"{key}: {report[key]:.3f}")
-    return "\n".join(lines)
-
-
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version()}
-
-
-def gemm_peak_gflops(dtype=torch.float32, size: int = 2048, repeat: int = 10) -> float:
-    """This machine's matmul speed in `dtype`: the ceiling for model FLOP utilisation."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    started = time.perf_counter()
-    for _ in range(repeat):
-        a @ b
-    return 2 * size ** 3 * repeat / (time.perf_counter() - started) / 1e9
 
 
 # -- the workers ----------------------------------------------------------------------------
@@ -192,17 +176,24 @@ def autocast():
 
 
 def run_worker(way: str, mode: str, result: Path) -> None:
+    from startup_phases import Phases
+
+    phases = Phases(way)  # its spans go to stderr as they end: the parent shows them
+    if os.environ.get("SFT_BENCH_STOP_AT_FIRST_STEP"):  # startup_phases.py: start-up only
+        phases.stop_at = str(result)
+    phases.install()
     if os.environ.get("SFT_BENCH_BATCHES"):
         MODES[mode]["batches"] = int(os.environ["SFT_BENCH_BATCHES"])
     outcome = {"sft": sft_worker, "plain": plain_worker, "trainer": trainer_worker}[way](MODES[mode])
+    phases.finish()
     outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    outcome["phases"] = phases.as_dict()
     result.write_text(json.dumps(outcome))
 
 
 def sft_worker(mode: dict) -> dict:
-    """`sft-train` with the default config, as a user runs it (MLflow logging on)."""
-    from mlflow import MlflowClient
-
+    """`sft-train` with the default config, as a user runs it (MLflow logging on), on a new
+    store (as a user's first run: each worker has its own outputs folder)."""
     from sft.train import main as sft_train
 
     out = Path.cwd() / "outputs"
@@ -218,13 +209,16 @@ def sft_worker(mode: dict) -> dict:
     except SystemExit as err:
         if err.code:
             raise
+    from mlflow import MlflowClient  # here: sft-train imports it where a user's run does
+
     client = MlflowClient(f"sqlite:///{out}/mlflow.db")
     run = client.search_runs([client.get_experiment_by_name("drug_reviews").experiment_id])[0]
     m = run.data.metrics
     return {"samples_per_s": m["perf/train_samples_per_s"],
             "gflops_per_s": m["perf/train_gflops_per_s"], "first_step_s": m["time/first_step_s"],
             "val_f1_macro": m["val/f1_macro"], "val_acc": m["val/acc"],
-            "train_s": m["time/train_s"]}
+            "train_s": m["time/train_s"],
+            "best_step_gflops_per_s": m["perf/train_gflops_per_s_best_step"]}
 
 
 def shared_parts():
@@ -299,7 +293,7 @@ def plain_worker(mode: dict) -> dict:
     """A bare loop: forward, loss, backward, clip, step, schedule. Nothing else."""
     from sft.model.finetune import FullFineTune
     from sft.model.optim import warmup_schedule
-    from sft.training.throughput import process_age
+    from sft.training.throughput import flop_model, process_age, step_flops
 
     data, _, backbone, head, loss = shared_parts()
     model = Classifier(backbone, head, loss)
@@ -309,7 +303,8 @@ def plain_worker(mode: dict) -> dict:
     optimizer = torch.optim.AdamW(groups, lr=SETTINGS["lr"])
     schedule = warmup_schedule(optimizer, steps_per_epoch * mode["epochs"], "linear",
                                SETTINGS["warmup"])
-    train_s, first_step = 0.0, None
+    train_s, first_step, best_step = 0.0, None, 0.0
+    flop_counts = flop_model(model)
     for epoch in range(mode["epochs"]):
         loader.batch_sampler.set_epoch(epoch)
         model.train()
@@ -318,6 +313,7 @@ def plain_worker(mode: dict) -> dict:
             if step == steps_per_epoch:
                 break
             started = started or time.perf_counter()
+            step_started = time.perf_counter()
             with autocast():
                 out = model(batch["input_ids"], batch["attention_mask"], batch["labels"])
             out["loss"].backward()
@@ -326,8 +322,11 @@ def plain_worker(mode: dict) -> dict:
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             first_step = first_step or process_age()
+            best_step = max(best_step, step_flops(*flop_counts, *batch["input_ids"].shape)
+                            / (time.perf_counter() - step_started) / 1e9)
         train_s += time.perf_counter() - started
     return {"samples_per_s": model.samples / train_s, "gflops_per_s": gflops(model, train_s),
+            "best_step_gflops_per_s": best_step,
             "first_step_s": first_step, "train_s": train_s, **evaluate(model, data)}
 
 
@@ -338,7 +337,7 @@ def trainer_worker(mode: dict) -> dict:
                               TrainingArguments)
 
     from sft.training.precision import BF16
-    from sft.training.throughput import process_age
+    from sft.training.throughput import flop_model, process_age
 
     data, tokenizer, backbone, head, loss = shared_parts()
     model = Classifier(backbone, head, loss)
@@ -348,15 +347,25 @@ def trainer_worker(mode: dict) -> dict:
     steps_per_epoch = -(-len(dataset) // SETTINGS["batch_size"])
     steps = (mode["batches"] or steps_per_epoch) * mode["epochs"]
 
+    params, layers, hidden = flop_model(model)
+
     class Clock(TrainerCallback):
-        started = last = first_step = None
+        started = last = first_step = step_started = None
+        best_step = 0.0
+        counted = (0, 0)  # the model's (tokens, attention) when the step began
 
         def on_step_begin(self, args, state, control, **kwargs):
-            Clock.started = Clock.started or time.perf_counter()
+            Clock.step_started = time.perf_counter()
+            Clock.started = Clock.started or Clock.step_started
+            Clock.counted = (model.tokens, model.attention)
 
         def on_step_end(self, args, state, control, **kwargs):
             Clock.last = time.perf_counter()
             Clock.first_step = Clock.first_step or process_age()
+            flops = (6 * params * (model.tokens - Clock.counted[0])
+                     + 12 * layers * hidden * (model.attention - Clock.counted[1]))
+            Clock.best_step = max(Clock.best_step,
+                                  flops / (Clock.last - Clock.step_started) / 1e9)
 
     args = TrainingArguments(
         output_dir="trainer_out", per_device_train_batch_size=SETTINGS["batch_size"],
@@ -374,6 +383,7 @@ def trainer_worker(mode: dict) -> dict:
     train_s = Clock.last - Clock.started
     return {"samples_per_s": model.samples / train_s,
             "gflops_per_s": gflops(model, train_s), "first_step_s": Clock.first_step,
+            "best_step_gflops_per_s": Clock.best_step,
             "train_s": train_s, **evaluate(model, data)}
 
 

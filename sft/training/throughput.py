@@ -1,7 +1,9 @@
 """How fast training runs: the time spent in training steps alone (validation excluded), the
 samples, padded tokens and FLOPs they processed, and the time from process start to the first
 finished step. Logged at the end of fit as `time/train_s`, `time/first_step_s`,
-`perf/train_samples_per_s`, `perf/train_tokens_per_s` and `perf/train_gflops_per_s`.
+`perf/train_samples_per_s`, `perf/train_tokens_per_s`, `perf/train_gflops_per_s` and
+`perf/train_gflops_per_s_best_step` (the fastest single step: a benchmark's ceiling for
+model FLOP utilisation must be at least that).
 
 FLOPs follow the usual estimate for transformer training: 6 x (non-embedding parameters) per
 token, plus the attention matmuls, 12 x layers x hidden x sequence length per token
@@ -23,6 +25,12 @@ def process_age() -> float | None:
         return time.time() - psutil.Process().create_time()
     except Exception:  # psutil missing or /proc unreadable: report nothing rather than guess
         return None
+
+
+def step_flops(params: int, layers: int, hidden: int, size: int, length: int) -> float:
+    """Training FLOPs of one batch of `size` sequences padded to `length` tokens (the module
+    docstring's estimate; `params`, `layers`, `hidden` from flop_model)."""
+    return 6 * params * size * length + 12 * layers * hidden * size * length * length
 
 
 def flop_model(module) -> tuple[int, int, int]:
@@ -50,6 +58,10 @@ class TrainClock(Callback):
         self.first_step_s: float | None = None
         self._started: float | None = None
         self._last: float | None = None
+        self._batch_started: float | None = None
+        self._batch_flops = 0.0
+        self._flop_model: tuple[int, int, int] | None = None
+        self.best_step_gflops = 0.0  # GFLOP/s of the fastest single step
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self._started is None:  # the epoch's first batch, or the first after validation
@@ -60,9 +72,16 @@ class TrainClock(Callback):
         self.samples += size
         self.tokens += size * length
         self.attention += size * length * length
+        if length:
+            self._flop_model = self._flop_model or flop_model(pl_module)
+            self._batch_flops = step_flops(*self._flop_model, size, length)
+        self._batch_started = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._last = time.perf_counter()
+        if self._batch_flops and self._last > self._batch_started:
+            self.best_step_gflops = max(self.best_step_gflops, self._batch_flops
+                                        / (self._last - self._batch_started) / 1e9)
         if self.first_step_s is None:
             self.first_step_s = process_age()
 
@@ -88,6 +107,7 @@ class TrainClock(Callback):
             flops = 6 * params * self.tokens + 12 * layers * hidden * self.attention
             metrics["perf/train_tokens_per_s"] = self.tokens / self.train_s
             metrics["perf/train_gflops_per_s"] = flops / self.train_s / 1e9
+            metrics["perf/train_gflops_per_s_best_step"] = self.best_step_gflops
         if self.first_step_s is not None:
             metrics["time/first_step_s"] = self.first_step_s
         trainer.logger.log_metrics(metrics, step=trainer.global_step)
