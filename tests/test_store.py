@@ -7,12 +7,13 @@ import sqlite3
 
 import pytest
 
-from sft import store
+from sft.config.uris import absolute_tracking_uri
+from sft.tracking import store
 
 
 def test_a_new_store_is_complete_and_usable(tmp_path):
     db = tmp_path / "outputs" / "mlflow.db"
-    client = store.open_client(store.absolute_tracking_uri(f"sqlite:///{db}"))
+    client = store.open_client(absolute_tracking_uri(f"sqlite:///{db}"))
     experiment = client.create_experiment("exp")
     run = client.create_run(experiment)
     client.log_metric(run.info.run_id, "loss", 0.5)

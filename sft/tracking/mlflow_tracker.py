@@ -122,7 +122,7 @@ class MLflowTracker:
 
     def _experiment_id(self, name: str) -> str:
         """The experiment's id, creating it; safe when several processes race to create it."""
-        from mlflow.exceptions import MlflowException
+        from mlflow.exceptions import MlflowException  # lazy: see log_params
 
         for _ in range(3):
             experiment = with_retry(self._client.get_experiment_by_name, name)
@@ -144,6 +144,8 @@ class MLflowTracker:
         return None
 
     def log_params(self, params: dict[str, str]) -> None:
+        # lazy, like every MLflow import in this module: the CLI imports it (through the
+        # sweep callback) for every app, --help included; MLflow loads once a run logs
         from mlflow.entities import Param
 
         items = [Param(k, str(v)[:6000]) for k, v in mask_values(params).items()]
@@ -151,7 +153,7 @@ class MLflowTracker:
             with_retry(self._client.log_batch, self.run_id, params=items[i: i + 100])
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        from mlflow.entities import RunTag
+        from mlflow.entities import RunTag  # lazy: see log_params
 
         with_retry(self._client.log_batch, self.run_id,
                    tags=[RunTag(k, str(v)) for k, v in tags.items()])
@@ -160,7 +162,7 @@ class MLflowTracker:
         return with_retry(self._client.get_run, self.run_id).data.tags.get(key)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric  # lazy: see log_params
 
         now = int(time.time() * 1000)
         with_retry(self._client.log_batch, self.run_id, metrics=[
@@ -174,7 +176,7 @@ class MLflowTracker:
             self._client.log_artifact(self.run_id, str(path), artifact_path)
 
     def lightning_logger(self, run_dir: Path, resumed: bool = False):
-        from sft.tracking.run_logger import run_logger
+        from sft.tracking.run_logger import run_logger  # lazy: it imports Lightning
 
         return run_logger(self.tracking_uri, self.experiment_name, self.run_id, resumed)
 
@@ -184,6 +186,7 @@ class MLflowTracker:
         under `registered_model_name` (None: not registered); return its URI (None: disabled)."""
         if not self.log_model_enabled:
             return None
+        # lazy: MLflow (see log_params) and the served model's torch-free predictor
         import mlflow
         from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 import time
 
+from mlflow.entities import Metric
+from pytorch_lightning.loggers import MLFlowLogger
+
 from sft.tracking.store import with_retry
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
@@ -20,8 +23,6 @@ MAX_BUFFERED = 20000  # beyond this, write without waiting for a checkpoint (bou
 
 def run_logger(tracking_uri: str, experiment_name: str, run_id: str, resumed: bool = False):
     """A Lightning logger into `run_id`; `resumed`: skip metric steps the run already has."""
-    from pytorch_lightning.loggers import MLFlowLogger
-
     class RunLogger(MLFlowLogger):
         """Buffers metrics; never ends the run (the tracker does, after testing)."""
 
@@ -36,8 +37,6 @@ def run_logger(tracking_uri: str, experiment_name: str, run_id: str, resumed: bo
             pass  # the tracker logs the whole flattened config instead
 
         def log_metrics(self, metrics, step=None) -> None:
-            from mlflow.entities import Metric
-
             now = int(time.time() * 1000)
             for key, value in metrics.items():
                 key = re.sub(r"[^a-zA-Z0-9_/. -]+", "", key)  # what MLflow accepts in a name

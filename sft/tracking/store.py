@@ -10,11 +10,15 @@ locked is retried with backoff.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import random
 import shutil
 import tempfile
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 from sft.errors import SFTConfigError, first_line
 
@@ -35,6 +39,8 @@ def with_retry(call, *args, **kwargs):
 
 def open_client(uri: str):
     """An MlflowClient for `uri`, checked: one line, at once, when the store cannot be used."""
+    # lazy, like every MLflow import here: the CLI imports this module (through the sweep
+    # callback) for every app, --help included; MLflow loads when a store is opened
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -63,8 +69,6 @@ def _creation_lock(uri: str):
     if not uri.startswith("sqlite:///"):
         yield
         return
-    import fcntl
-
     with open(f"{uri[len('sqlite:///'):]}.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -87,7 +91,7 @@ def _create_sqlite_store(uri: str) -> None:
     path = Path(uri[len("sqlite:///"):])
     if path.exists() or not os.access(SCRATCH, os.W_OK):
         return  # MLflow checks (and, if needed, upgrades) an existing store itself
-    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH  # lazy: as above
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     with tempfile.TemporaryDirectory(dir=SCRATCH, prefix="sft-store-") as scratch:
@@ -107,9 +111,6 @@ def _create_sqlite_store(uri: str) -> None:
 
 def _check_server(uri: str, timeout_s: float = 5.0) -> None:
     """One quick request: any HTTP answer means a server is there; no answer is an error."""
-    import urllib.error
-    import urllib.request
-
     try:
         urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s).close()
     except urllib.error.HTTPError:

@@ -20,7 +20,7 @@ from pytorch_lightning.callbacks import Callback
 def process_age() -> float | None:
     """Seconds since this process started (None where that cannot be read)."""
     try:
-        import psutil
+        import psutil  # lazy: an optional package (MLflow's dependency); absent -> None
 
         return time.time() - psutil.Process().create_time()
     except Exception:  # psutil missing or /proc unreadable: report nothing rather than guess
