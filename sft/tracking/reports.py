@@ -44,14 +44,45 @@ def write_per_class_report(table: pd.DataFrame, out_dir: Path, stem: str = "per_
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (floats to 4 places)."""
-    def cell(value) -> str:
-        return f"{value:.4f}" if isinstance(value, (float, np.floating)) else str(value)
-
+    """A GitHub-flavoured Markdown table; numbers formatted per column (format_column)."""
+    columns = [format_column(table[c]) for c in table.columns]
     header = "| " + " | ".join(map(str, table.columns)) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    rows = ["| " + " | ".join(cells) + " |" for cells in zip(*columns)] if columns else []
     return "\n".join([header, rule, *rows])
+
+
+def format_column(values: pd.Series) -> list[str]:
+    """Cells of one column: a column of whole numbers as integers with thousands separators
+    (`params/trainable` 22,566,532, not 22566532.0000, which MLflow's float metrics gave),
+    other numbers to 4 places, from 10,000 up without places, below 0.001 to 3 significant
+    digits; missing values (NaN, None) as `-`; anything else as str()."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    numeric = [isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+               for v in values]
+    present = numbers[[n and not pd.isna(v) for n, v in zip(numeric, numbers)]]
+    whole = len(present) > 0 and bool((present == present.round()).all()) and \
+        bool((present.abs() < 1e15).all())
+    cells = []
+    for value, number, is_number in zip(values, numbers, numeric):
+        if value is None or (is_number and pd.isna(number)):
+            cells.append("-")
+        elif not is_number:
+            cells.append(str(value))
+        elif whole:
+            cells.append(f"{int(number):,}")
+        else:
+            cells.append(_number(float(number)))
+    return cells
+
+
+def _number(value: float) -> str:
+    size = abs(value)
+    if size >= 1e4:
+        return f"{value:,.0f}"
+    if size >= 1e-3 or size == 0:
+        return f"{value:.4f}"
+    return f"{value:.3g}"
 
 
 def plot_confusion_matrix(confusion, label_names: list[str], path: Path,
