@@ -72,7 +72,7 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
                                                default_name=job_name or default_run_name(cfg)):
         guard.run_id = tracker.run_id
         guard.where = {"logger.tracking_uri": getattr(tracker, "tracking_uri", None),
-                       "paths.outputs": str(Path(cfg.paths.outputs).resolve())}
+                       "paths.outputs": str(cfg.paths.outputs)}  # absolute: absolute_paths
         datamodule = prepare_data(cfg, tracker, resumed=resume is not None or not record,
                                   datamodule=datamodule)
         module = build_module(cfg, datamodule)
