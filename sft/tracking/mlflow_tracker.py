@@ -147,6 +147,7 @@ class MLflowTracker:
         """Log params in batches. A value longer than MLflow's limit (6000 characters) is cut
         to it, with one warning naming every such key and where the whole value is (the
         run's config.yaml artifact), and the tag `sft.truncated_params` listing them."""
+        # lazy: MLflow loads when a run logs, not when this module is imported (sft-leaderboard)
         from mlflow.entities import Param
         from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH as LIMIT
 
