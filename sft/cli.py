@@ -21,7 +21,7 @@ from hydra.errors import HydraException, MissingConfigException, OverrideParseEx
 from hydra.types import RunMode
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sft.config import CONF_DIR, uris  # noqa: F401 - registers ${sft.tracking_uri:} for every app's YAML
+from sft.config import APPS_CONF_DIR, CONF_DIR, uris  # noqa: F401 - registers ${sft.tracking_uri:} for every app's YAML
 from sft.errors import RunInterrupted, SFTError, first_line
 from sft.tracking.sweep import ENV_SWEEP, close_sweep
 
@@ -29,11 +29,13 @@ EXIT_USAGE = 2
 NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-def run_app(task: Callable[[Any], Any], config_name: str, prog: str) -> None:
-    """Run `task` as the Hydra app over `conf/<config_name>.yaml`, with one-line errors."""
+def run_app(task: Callable[[Any], Any], config_name: str, prog: str,
+            config_dir: str = APPS_CONF_DIR) -> None:
+    """Run `task` as the Hydra app over `<config_dir>/<config_name>.yaml`, with one-line
+    errors. `config_dir`: apps/ (one YAML per app, no groups), or conf/ for sft-train."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # raise instead of printing, so we print one line
 
-    @hydra.main(config_path=CONF_DIR, config_name=config_name, version_base="1.3")
+    @hydra.main(config_path=config_dir, config_name=config_name, version_base="1.3")
     def _app(cfg):
         try:
             return task(cfg)

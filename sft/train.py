@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sft.cli import run_app
+from sft.cli import CONF_DIR, run_app
 
 
 def train_task(cfg):
@@ -38,7 +38,7 @@ def main() -> None:
 
         run_child(launch)
         return
-    run_app(train_task, config_name="train", prog="sft-train")
+    run_app(train_task, config_name="train", prog="sft-train", config_dir=CONF_DIR)
 
 
 if __name__ == "__main__":

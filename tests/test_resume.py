@@ -7,6 +7,7 @@ separate processes, as a user's are.
 
 from __future__ import annotations
 
+import shlex
 import signal
 from pathlib import Path
 
@@ -101,37 +102,49 @@ def test_kill_9_mid_epoch_then_resume_continues_the_run_and_matches(uninterrupte
     assert_same_run(client, run, uninterrupted)
 
 
-def stopped_by(signum: int, step: int, tiny_model_dir, toy_data, tmp_path):
+def stopped_by(signum: int, step: int, tiny_model_dir, toy_data, tmp_path, store=None):
     """Train until `signum` arrives at the end of step `step`; check that the run stopped
-    there with a checkpoint, one line naming it, and KILLED in MLflow; return the run."""
-    stopped = run_sft("train", *overrides(tiny_model_dir, toy_data, tmp_path,
+    there with a checkpoint, one line naming it and how to resume it, and KILLED in MLflow;
+    return (the run, the resume command as printed). `store`: a folder for the MLflow store
+    other than the outputs folder (logger.tracking_uri)."""
+    store = store or tmp_path
+    uri = f"sqlite:///{store}/mlflow.db"
+    extra = [f"logger.tracking_uri={uri}"] if store != tmp_path else []
+    stopped = run_sft("train", *overrides(tiny_model_dir, toy_data, tmp_path, *extra,
                                           *interrupt_at(step, signum, tmp_path)),
                       cwd=tmp_path)
     assert stopped.returncode == 128 + signum
-    _, run = only_run(tmp_path)
+    _, run = only_run(store)
     assert run.info.status == "KILLED"
     path = Path(run.data.tags["sft.run_dir"]) / "checkpoints" / "last.ckpt"
-    assert stopped.stderr.strip().splitlines()[-1] == (
+    line = stopped.stderr.strip().splitlines()[-1]
+    assert line == (
         f"sft-train: stopped by {signal.Signals(signum).name}; checkpoint: {path}; resume: "
-        f"sft-train resume={run.info.run_id}")
+        f"sft-train resume={run.info.run_id} logger.tracking_uri={uri} paths.outputs={tmp_path}")
     assert "Traceback" not in stopped.stderr
     assert checkpoint(run)["global_step"] == step  # the step the signal came in, finished
-    return run
+    return run, shlex.split(line.split("; resume: ", 1)[1])
 
 
 def test_sigterm_stops_at_the_step_with_a_checkpoint_marks_killed_and_resumes(
         uninterrupted, tiny_model_dir, toy_data, tmp_path):
-    stopped_by(signal.SIGTERM, 5, tiny_model_dir, toy_data, tmp_path)
-
-    resumed = run_sft("train", "resume=last", f"paths.outputs={tmp_path}", cwd=tmp_path)
+    """With a store elsewhere than the outputs (a non-default logger.tracking_uri), the
+    printed resume command, run as printed from another folder, continues the same run and
+    writes nothing into that folder."""
+    store, elsewhere = tmp_path / "store", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _, command = stopped_by(signal.SIGTERM, 5, tiny_model_dir, toy_data, tmp_path, store=store)
+    assert command[0] == "sft-train"
+    resumed = run_sft("train", *command[1:], cwd=elsewhere)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    client, run = only_run(tmp_path)
+    client, run = only_run(store)
     assert_same_run(client, run, uninterrupted)
+    assert list(elsewhere.iterdir()) == []  # no stray run folder, no store of its own
 
 
 def test_sigint_stops_with_a_checkpoint_and_marks_the_run_killed(tiny_model_dir, toy_data,
                                                                  tmp_path):
-    run = stopped_by(signal.SIGINT, 4, tiny_model_dir, toy_data, tmp_path)
+    run, _ = stopped_by(signal.SIGINT, 4, tiny_model_dir, toy_data, tmp_path)
     path = Path(run.data.tags["sft.run_dir"]) / "checkpoints" / "last.ckpt"
 
     # A checkpoint is read with weights_only=True: one that would run code is refused.
@@ -215,7 +228,7 @@ def stopped_on_copies(tiny_model_dir, toy_data, tmp_path_factory):
     inputs = tmp_path_factory.mktemp("inputs")
     data = {split: Path(shutil.copy(path, inputs / path.name)) for split, path in toy_data.items()}
     model = Path(shutil.copytree(tiny_model_dir, inputs / "model"))
-    run = stopped_by(signal.SIGTERM, 5, model, data, out)
+    run, _ = stopped_by(signal.SIGTERM, 5, model, data, out)
     folder = Path(run.data.tags["sft.run_dir"])
     return {"out": out, "data": data, "model": model, "run_id": run.info.run_id,
             "folder": folder, "fingerprints": folder / "checkpoints" / "fingerprints.json"}

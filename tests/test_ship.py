@@ -243,12 +243,12 @@ def test_sft_predict_writes_predictions_for_a_csv(shipped, tmp_path):
 
 
 def app_config(name: str, *overrides: str):
-    """conf/<name>.yaml composed with `overrides`, as the app would get it."""
+    """apps/<name>.yaml composed with `overrides`, as the app would get it."""
     from hydra import compose, initialize_config_dir
 
-    from sft.cli import CONF_DIR
+    from sft.config import APPS_CONF_DIR
 
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=APPS_CONF_DIR, version_base="1.3"):
         return compose(config_name=name, overrides=list(overrides))
 
 

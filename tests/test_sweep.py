@@ -149,7 +149,9 @@ def test_optuna_search_runs_its_trials_as_children(tiny_model_dir, toy_data, tmp
         lr = float(child.data.params["optimizer.lr"])
         assert 1e-3 <= lr <= 1e-2
         assert child.data.params["data.batch_size"] in {"8", "16", "32"}
-        assert child.info.run_name.startswith("lr=")
+        # Named with the draw rounded to 4 significant digits, not all 17 of them.
+        shown = child.info.run_name.split(",")[0]
+        assert shown == f"lr={lr:.4g}", (shown, lr)
 
 
 def test_a_failed_job_still_ends_and_summarizes_the_sweep(tiny_model_dir, toy_data, tmp_path):
@@ -191,3 +193,56 @@ def test_strategies_experiment_runs_every_strategy_and_ranks_them(tiny_model_dir
     assert {"finetune", "test/f1_macro", "test/acc", "params/trainable",
             "time/total_s"} <= set(table)
     assert "| finetune=lora |" in done.stdout  # the printed leaderboard names each child
+
+
+def test_child_names_show_numbers_to_4_significant_digits():
+    from sft.tracking.sweep import child_run_name
+
+    keys = ["optimizer.lr", "data.batch_size", "trainer.max_epochs", "finetune"]
+    assert child_run_name(["optimizer.lr=1.7000372989211023e-05", "data.batch_size=16",
+                           "trainer.max_epochs=3", "finetune=lora"], keys) == (
+        "lr=1.7e-05,bs=16,ep=3,finetune=lora")
+    assert child_run_name(["optimizer.lr=1e-3", "data.batch_size=123456"], keys) == (
+        "lr=0.001,bs=123456")
+
+
+def fake_run(name, params, metrics, overrides=""):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        info=SimpleNamespace(run_name=name, run_id=f"id-{name}", status="FINISHED"),
+        data=SimpleNamespace(params=params, metrics=metrics,
+                             tags={"sft.overrides": overrides, "sft.monitor": "val/acc"}))
+
+
+def test_leaderboard_shows_counts_as_integers_and_swept_group_choices(tmp_path, monkeypatch):
+    """digits_transfer sweeps a group choice (`+experiment/digits_transfer`), which is no
+    param: its column showed `-` and the plot's x-axis `nan`; params/trainable showed
+    22566532.0000."""
+    import matplotlib.figure
+
+    from sft.tracking.leaderboard import leaderboard, plot_sweep, terminal_table
+
+    key = "experiment/digits_transfer"
+    runs = [fake_run(job, {"seed": "42"},
+                     {"best/val/acc": acc, "val/acc": acc, "params/trainable": 22566532.0,
+                      "time/total_s": 212.345678},
+                     f"+{key}={job} trainer.max_epochs=8")
+            for job, acc in (("pretrain", 0.917), ("scratch", 0.778), ("transfer", 0.931))]
+    runs.append(fake_run("old", {}, {"params/trainable": 1155.0}))  # no value, no metric
+    table = leaderboard(runs, [key], "val/acc", "max")
+    assert list(table[key].fillna("?")) == ["transfer", "pretrain", "scratch", "?"]
+    text = terminal_table(table, [key], "val/acc")
+    assert "| 1 | transfer | FINISHED | transfer | 0.9310 | 0.9310 | 22,566,532 | 212.3457 |" \
+        in text
+    assert "| 4 | old | FINISHED | - | - | - | 1,155 | - |" in text
+    assert "22566532.0" not in text and "nan" not in text
+
+    ticks = []
+
+    def record(fig, *args, **kwargs):
+        ticks.extend(t.get_text() for ax in fig.axes for t in ax.get_xticklabels())
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    plot_sweep(table, [key], "best/val/acc", tmp_path / "plot.png")
+    assert ticks == ["-", "pretrain", "scratch", "transfer"]

@@ -1,5 +1,6 @@
 """Structured configs of the apps that put a trained model to work: `sft-predict` over
-conf/predict.yaml and `sft-export` over conf/export.yaml (the train config's schemas are in
+apps/predict.yaml, `sft-export` over apps/export.yaml and `sft-serve` over apps/serve.yaml
+(the train config's schemas are in
 sft/config/schema.py). Checked before anything heavy is imported; a bad key fails with one line.
 """
 
@@ -51,7 +52,15 @@ class ExportSchema:
     tracking_uri: str = MISSING
 
 
-POSITIVE = {PredictSchema: ("batch_size",), ExportSchema: ("tolerance",)}
+@dataclass
+class ServeSchema:
+    model_uri: str = MISSING
+    host: str = MISSING
+    port: int = MISSING
+    tracking_uri: str = MISSING
+
+
+POSITIVE = {PredictSchema: ("batch_size",), ExportSchema: ("tolerance",), ServeSchema: ("port",)}
 
 
 def validate_app(cfg: DictConfig, schema: type) -> None:

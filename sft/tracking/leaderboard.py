@@ -42,7 +42,7 @@ def leaderboard(runs, keys: list[str], metric: str, mode: str) -> pd.DataFrame:
     rows = []
     for run in runs:
         row = {"run": run.info.run_name, "run_id": run.info.run_id, "status": run.info.status}
-        row.update({key: run.data.params.get(key) for key in keys})
+        row.update({key: swept_value(run, key) for key in keys})
         # Runs that ended early have no best/ metric yet: their last value stands in.
         row[f"best/{metric}"] = run.data.metrics.get(f"best/{metric}", run.data.metrics.get(metric))
         row.update({k: v for k, v in sorted(run.data.metrics.items())
@@ -55,6 +55,20 @@ def leaderboard(runs, keys: list[str], metric: str, mode: str) -> pd.DataFrame:
     table = table.sort_values(score, ascending=(mode == "min"), na_position="last", kind="stable")
     table.insert(0, "rank", range(1, len(table) + 1))
     return table.reset_index(drop=True)
+
+
+def swept_value(run, key: str) -> str | None:
+    """The run's value of a swept key: its param, else (a swept group choice that is no param,
+    e.g. `+experiment/digits_transfer=transfer`) the value its overrides (tag `sft.overrides`)
+    gave it; None when neither has it."""
+    value = run.data.params.get(key)
+    if value is not None:
+        return value
+    for override in run.data.tags.get("sft.overrides", "").split():
+        name, sep, given = override.partition("=")
+        if sep and name.lstrip("+~") == key:
+            return given
+    return None
 
 
 def varying_params(runs) -> list[str]:
@@ -99,7 +113,7 @@ def terminal_table(table: pd.DataFrame, keys: list[str], metric: str) -> str:
               "val/mse", "test/acc", "test/f1_macro", "test/mse", "test/r2", "params/trainable",
               "time/total_s"]
     columns = [c for c in dict.fromkeys(wanted) if c in table.columns]
-    return markdown_table(table[columns].fillna("-"))
+    return markdown_table(table[columns])  # missing values print as `-`
 
 
 def plot_sweep(table: pd.DataFrame, keys: list[str], score: str, path: Path) -> Path:
@@ -118,7 +132,7 @@ def plot_sweep(table: pd.DataFrame, keys: list[str], score: str, path: Path) -> 
             if len(positive) == len(values) and positive.max() / positive.min() >= 10:
                 ax.set_xscale("log")
         else:
-            labels = table[key].astype(str)
+            labels = table[key].fillna("-").astype(str)
             order = sorted(labels.unique())
             ax.scatter([order.index(v) for v in labels], table[score])
             ax.set_xticks(range(len(order)), order, rotation=30, ha="right")

@@ -144,13 +144,24 @@ class MLflowTracker:
         return None
 
     def log_params(self, params: dict[str, str]) -> None:
+        """Log params in batches. A value longer than MLflow's limit (6000 characters) is cut
+        to it, with one warning naming every such key and where the whole value is (the
+        run's config.yaml artifact), and the tag `sft.truncated_params` listing them."""
         # lazy, like every MLflow import in this module: the CLI imports it (through the
         # sweep callback) for every app, --help included; MLflow loads once a run logs
         from mlflow.entities import Param
+        from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH as LIMIT
 
-        items = [Param(k, str(v)[:6000]) for k, v in mask_values(params).items()]
+        values = {k: str(v) for k, v in mask_values(params).items()}
+        cut = {k: len(v) for k, v in values.items() if len(v) > LIMIT}
+        items = [Param(k, v[:LIMIT]) for k, v in values.items()]
         for i in range(0, len(items), 100):
             with_retry(self._client.log_batch, self.run_id, params=items[i: i + 100])
+        if cut:
+            named = ", ".join(f"{k} ({n} characters)" for k, n in sorted(cut.items()))
+            log.warning("MLflow keeps %d characters of a param: cut %s; the whole value is in "
+                        "the run's config.yaml artifact", LIMIT, named)
+            self.set_tags({"sft.truncated_params": ",".join(sorted(cut))})
 
     def set_tags(self, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag  # lazy: see log_params

@@ -41,21 +41,51 @@ def write_per_class_report(table: pd.DataFrame, out_dir: Path, stem: str = "per_
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.md"
     table.to_csv(csv_path, index=False, float_format="%.4f")
-    md_path.write_text(markdown_table(table) + "\n")
+    md_path.write_text(markdown_table(table, missing="absent") + "\n")
     return [csv_path, md_path]
 
 
-def markdown_table(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (floats to 4 places)."""
-    def cell(value) -> str:
-        if isinstance(value, (float, np.floating)):
-            return "absent" if np.isnan(value) else f"{value:.4f}"
-        return str(value)
-
+def markdown_table(table: pd.DataFrame, missing: str = "-") -> str:
+    """A GitHub-flavoured Markdown table; numbers formatted per column (format_column),
+    missing values shown as `missing` (the per-class report says `absent`)."""
+    columns = [format_column(table[c], missing) for c in table.columns]
     header = "| " + " | ".join(map(str, table.columns)) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    rows = ["| " + " | ".join(cells) + " |" for cells in zip(*columns)] if columns else []
     return "\n".join([header, rule, *rows])
+
+
+def format_column(values: pd.Series, missing: str = "-") -> list[str]:
+    """Cells of one column: a column of whole numbers as integers with thousands separators
+    (`params/trainable` 22,566,532, not 22566532.0000, which MLflow's float metrics gave),
+    other numbers to 4 places, from 10,000 up without places, below 0.001 to 3 significant
+    digits; missing values (NaN, None) as `missing`; anything else as str()."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    numeric = [isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+               for v in values]
+    present = numbers[[n and not pd.isna(v) for n, v in zip(numeric, numbers)]]
+    whole = len(present) > 0 and bool((present == present.round()).all()) and \
+        bool((present.abs() < 1e15).all())
+    cells = []
+    for value, number, is_number in zip(values, numbers, numeric):
+        if value is None or (is_number and pd.isna(number)):
+            cells.append(missing)
+        elif not is_number:
+            cells.append(str(value))
+        elif whole:
+            cells.append(f"{int(number):,}")
+        else:
+            cells.append(_number(float(number)))
+    return cells
+
+
+def _number(value: float) -> str:
+    size = abs(value)
+    if size >= 1e4:
+        return f"{value:,.0f}"
+    if size >= 1e-3 or size == 0:
+        return f"{value:.4f}"
+    return f"{value:.3g}"
 
 
 def write_confusion_csv(confusion, label_names: list[str], path: Path) -> Path:

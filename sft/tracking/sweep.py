@@ -65,13 +65,15 @@ def child_run_name(job_overrides: list[str], keys: list[str]) -> str:
 
 
 def _short(value: str) -> str:
-    """Numbers as Python prints them (1e-5 -> 1e-05), other values as given."""
+    """Numbers to 4 significant digits (1e-5 -> 1e-05, an Optuna draw 1.7000372989211023e-05 ->
+    1.7e-05), integers as given (16, 123456), other values as given."""
     try:
         number = float(value)
     except ValueError:
         return value
-    return str(int(number)) if number.is_integer() and "." not in value and "e" not in value \
-        else str(number)
+    if number.is_integer() and "." not in value and "e" not in value.lower():
+        return str(int(number))
+    return f"{number:.4g}"
 
 
 def active_sweep() -> dict[str, Any] | None:

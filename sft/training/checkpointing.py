@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import random
+import shlex
 import signal
 import threading
 from pathlib import Path
@@ -48,6 +49,9 @@ class ResumableCheckpoint(pl.Callback):
         self.dirpath = Path(dirpath)
         self.every_n_train_steps = int(every_n_train_steps)
         self.run_id: str | None = None  # named in the resume hint (None: no MLflow run)
+        # Where the run is (logger.tracking_uri, paths.outputs; absolute): the resume hint
+        # names them, so that it finds the run from any folder and with any store.
+        self.where: dict[str, str | None] = {}
         self.fitting = False
         self._signal: int | None = None  # the signal that asked the run to stop
         self._pending: tuple[Path, int] | None = None  # saved, not committed: (file, step)
@@ -90,8 +94,15 @@ class ResumableCheckpoint(pl.Callback):
         name = signal.Signals(signum).name
         if not self.path.is_file():
             return f"stopped by {name} before the first checkpoint; nothing to resume"
-        hint = f"; resume: sft-train resume={self.run_id}" if self.run_id else ""
-        return f"stopped by {name}; checkpoint: {self.path}{hint}"
+        return f"stopped by {name}; checkpoint: {self.path}{self.resume_hint()}"
+
+    def resume_hint(self) -> str:
+        """`; resume: sft-train resume=<id> logger.tracking_uri=... paths.outputs=...`, every
+        value absolute and shell-quoted (empty without an MLflow run)."""
+        if not self.run_id:
+            return ""
+        keys = [f"{k}={shlex.quote(str(v))}" for k, v in self.where.items() if v is not None]
+        return f"; resume: {' '.join(['sft-train', f'resume={self.run_id}', *keys])}"
 
     # -- Lightning hooks ------------------------------------------------------------------
 

@@ -37,11 +37,13 @@ from sft.training.distributed import (check_accelerator, check_data_parallel, gl
                                       shared_with_children)
 from sft.training.fingerprints import run_fingerprints, save_fingerprints
 from sft.training.precision import resolve_precision
-from sft.training.preflight import check_model_source, check_vocabulary, check_writable
+from sft.training.preflight import (absolute_paths, check_model_source, check_vocabulary,
+                                    check_writable)
 from sft.training.quiet import quiet_fit
 from sft.training.resume import RUN_CONFIG, Resume, check_unchanged, save_run_config
-from sft.training.run_outputs import (example_texts, hydra_overrides, print_summary,
-                                      registered_model_name, write_config, write_reports)
+from sft.training.run_outputs import (default_run_name, example_texts, hydra_overrides,
+                                      print_summary, registered_model_name, write_config,
+                                      write_reports)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
     cache_before = Counter(cache.STATS)
     run_dir = Path(cfg.paths.run_dir)
     record = record and global_rank() == 0
+    absolute_paths(cfg)  # the logged config then reruns from any folder (sft-reproduce)
     check_writable(cfg)
     check_model_source(cfg.model.name_or_path)  # sft-train checked it already; reproduce not
     check_accelerator(cfg.trainer)
@@ -69,8 +72,10 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
         {**run_tags(cfg), **job_tags} if record else {}
     with guard.handling_signals(), tracker.run(default_experiment=cfg.data.name, tags=tags,
                                                resume=resume.run_id if resume else None,
-                                               default_name=job_name):
+                                               default_name=job_name or default_run_name(cfg)):
         guard.run_id = tracker.run_id
+        guard.where = {"logger.tracking_uri": getattr(tracker, "tracking_uri", None),
+                       "paths.outputs": str(cfg.paths.outputs)}  # absolute: absolute_paths
         datamodule = prepare_data(cfg, tracker, resumed=resume is not None or not record,
                                   datamodule=datamodule)
         module = build_module(cfg, datamodule)

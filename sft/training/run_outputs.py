@@ -5,7 +5,11 @@ everything that is logged (sft.tracking.masking)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -77,10 +81,33 @@ def registered_model_name(cfg: DictConfig) -> str | None:
     name = cfg.logger.get("registered_model_name")
     if name != "auto":
         return name
+    return re.sub(r"[^a-z0-9]+", "-", f"{cfg.data.name}-{_model_name(cfg)}".lower()).strip("-")
+
+
+def _model_name(cfg: DictConfig) -> str:
     model = cfg_choice(cfg, "model")
     if model == "hf":  # any folder or hub id: named after its last part
         model = str(cfg.model.name_or_path).rstrip("/").rsplit("/", 1)[-1]
-    return re.sub(r"[^a-z0-9]+", "-", f"{cfg.data.name}-{model}".lower()).strip("-")
+    return str(model)
+
+
+def default_run_name(cfg: DictConfig) -> str:
+    """`<model>-<data>-<6 hex digits>`, e.g. `minilm-drug-reviews-3f9a1c`: what ran, and a part
+    that tells two runs of it apart. The hex digits come from os.urandom, not from the RNGs
+    the seed fixed (MLflow's own names drew from those: every run was `capable-auk-759`)."""
+    stem = re.sub(r"[^a-z0-9]+", "-", f"{_model_name(cfg)}-{cfg.data.name}".lower()).strip("-")
+    return f"{stem}-{os.urandom(3).hex()}"
+
+
+def app_command(app: str) -> str:
+    """How to start sft's console script `app` (`sft-serve`) from any shell, activated venv or
+    not: its bare name when PATH finds this environment's script, else that script's absolute
+    path, else `<this python> -m sft.<module>` (sft importable but the script not installed)."""
+    script = Path(sys.executable).parent / app
+    if script.is_file():
+        found = shutil.which(app)
+        return app if found and Path(found) == script else shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m sft.{app.removeprefix('sft-')}"
 
 
 def example_texts(datamodule, count: int = 2) -> list[str]:
@@ -105,6 +132,6 @@ def print_summary(cfg, tracker, test_metrics: dict, best_score, run_dir: Path,
     lines.append(f"Run folder: {run_dir}")
     if model_uri:
         lines.append(f"Model: {model_uri}")
-        lines.append(f"  serve: MLFLOW_TRACKING_URI={tracker.tracking_uri} mlflow models serve "
-                     f"-m {model_uri} --env-manager local -p 5000")
+        lines.append(f"  serve: {app_command('sft-serve')} model_uri={shlex.quote(model_uri)} "
+                     f"tracking_uri={shlex.quote(tracker.tracking_uri)} port=5000")
     print("\n".join(lines))
