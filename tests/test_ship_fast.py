@@ -222,3 +222,44 @@ def test_served_model_survives_a_bounded_burst_of_mixed_requests(shipped, server
             assert 400 <= status < 500 and right, (status, detail)
     status, answer = post(server, {"inputs": ["still alive"]})
     assert status == 200 and len(answer["predictions"]) == 1
+
+
+@pytest.mark.parametrize("modality", ["image", "audio"])
+def test_image_and_audio_models_export_to_onnx(modality, tiny_vit_dir, tiny_wav2vec2_dir,
+                                               tmp_path, capsys):
+    """A tiny ViT (pixel_values) and wav2vec2 (input_values) with an sft head, exported."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    from backbones import write_shapes, write_tones
+    from sft.export import export_task
+    from sft.model.heads import LinearHead
+
+    source, labels, extra, write = {
+        "image": (tiny_vit_dir, ["circle", "square", "triangle"], {"normalize": True},
+                  write_shapes),
+        "audio": (tiny_wav2vec2_dir, ["low", "high"], {"max_seconds": 0.5}, write_tones),
+    }[modality]
+    folder = shutil.copytree(source, tmp_path / "model")
+    torch.manual_seed(0)
+    head = LinearHead(32, len(labels))
+    save_file({k: v.contiguous() for k, v in head.state_dict().items()},
+              str(folder / "head.safetensors"))
+    (folder / "sft_model.json").write_text(json.dumps({
+        "format": 1, "task": "multiclass", "labels": labels, "pooling": "mean",
+        "max_length": 64, "head": {"_target_": "sft.model.heads.LinearHead", "dropout": 0.1},
+        "num_outputs": len(labels), "modality": modality, **extra}))
+    files = sorted(str(p) for p in write(tmp_path / "data", per_class=3, seed=1).rglob("*")
+                   if p.is_file())
+    out = tmp_path / "onnx"
+    export_task(app_config("export", f"model_uri={folder}", "format=onnx", f"out={out}",
+                           f"parity_texts={json.dumps(files)}"))
+    said = capsys.readouterr().out
+    assert f"Agreement on {len(files)} inputs (the parity texts): 1.0000" in said
+    exported = sft.load(out)
+    assert exported.backend == "onnx" and not list(out.glob("*.safetensors"))
+    reference = sft.load(folder)
+    np.testing.assert_allclose(exported.logits(files, batch_size=4),
+                               reference.logits(files, batch_size=4), atol=1e-4)
