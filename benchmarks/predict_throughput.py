@@ -187,8 +187,14 @@ def registered_model(uri: str | None, work: Path) -> Path:
     from sft.config.uris import default_tracking_uri
     from sft.inference.model_uri import resolve_model
 
-    return resolve_model(uri or f"models:/{REGISTERED}/latest",
-                         default_tracking_uri(str(ROOT / "outputs")), work, key="--model")
+    from sft.errors import SFTConfigError
+
+    try:
+        return resolve_model(uri or f"models:/{REGISTERED}/latest",
+                             default_tracking_uri(str(ROOT / "outputs")), work, key="--model")
+    except SFTConfigError as err:
+        raise SystemExit(f"{err}\n(train the default experiment first with `make train`, or "
+                         "use --model, --minilm-untrained or --tiny)") from None
 
 
 def exports(folder: Path, work: Path, texts: list[str]) -> dict:
