@@ -1,10 +1,13 @@
-"""`sft-export run_id=<id> format=folder|onnx out=<dir>`: a trained model as a folder that
-`sft.load(dir)` reads without Hydra or MLflow; `onnx` adds a model.onnx that onnxruntime runs
-(and leaves the PyTorch weights out).
+"""`sft-export run_id=<id> format=folder|onnx [quantize=int8] out=<dir>`: a trained model as a
+folder that `sft.load(dir)` reads without Hydra or MLflow; `onnx` adds a model.onnx that
+onnxruntime runs (and leaves the PyTorch weights out); `quantize=int8` makes its weights int8.
 
-Before anything is written to `out`, the export is loaded back and its raw outputs compared
-with the PyTorch model's on `parity_texts`: the max abs difference is printed, and above
-`tolerance` the export fails (exit 1) and `out` stays as it was.
+Before anything is written to `out`, the export is loaded back and compared with the PyTorch
+model: the max abs difference of the raw outputs on `parity_texts` (batched together, so
+padding is tested) must stay within `tolerance` (fp32 exports only: int8 moves the logits by
+design), and the share of equal predicted labels on the training run's validation split (or
+on `parity_texts` when that split cannot be read again) must reach `min_agreement`. Both are
+printed; a failed check exits 1 and leaves `out` as it was.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import tempfile
 from pathlib import Path
 
 from sft.cli import run_app
-from sft.errors import SFTConfigError
+from sft.errors import SFTConfigError, SFTError
+
 
 def export_task(cfg) -> None:
-    """Fetch the model, write the export beside `out`, check parity, then move it into place."""
+    """Fetch the model, write the export beside `out`, check it, then move it into place."""
     # lazy: the entry point stays light until the config has been read
     from sft.config.app_schemas import ExportSchema, validate_app
 
@@ -26,12 +30,17 @@ def export_task(cfg) -> None:
     if (cfg.run_id is None) == (cfg.model_uri is None):
         raise SFTConfigError("set exactly one of run_id=<MLflow run id> and model_uri=<models:/"
                              "..., runs:/... or a folder>")
+    if cfg.quantize is not None and str(cfg.format) != "onnx":
+        raise SFTConfigError(f"quantize={cfg.quantize}: only format=onnx exports quantize")
+    if not 0.0 <= cfg.min_agreement <= 1.0:
+        raise SFTConfigError(f"min_agreement: must be in [0, 1], got {cfg.min_agreement}")
     out = Path(cfg.out).expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not cfg.overwrite:
         raise SFTConfigError(f"out: {out} exists and is not empty (set overwrite=true)")
     # lazy: torch and MLflow only once the config is known to be good
+    from sft.config.uris import absolute_tracking_uri
     from sft.inference.model_uri import resolve_model, run_model
-    from sft.inference.parity import DEFAULT_TEXTS, parity
+    from sft.inference.parity import DEFAULT_TEXTS, agreement, parity
     from sft.inference.predictor import load
 
     texts = list(cfg.parity_texts) or DEFAULT_TEXTS
@@ -41,33 +50,62 @@ def export_task(cfg) -> None:
         source = (run_model(cfg.run_id, cfg.tracking_uri, Path(tmp)) if cfg.run_id
                   else resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp)))
         reference = load(source, backend="torch")
-        if reference.featurizer is not None:  # an image or audio model
-            if str(cfg.format) == "onnx":
-                raise SFTConfigError("format=onnx: only text models export to ONNX; use "
-                                     "format=folder for image and audio models")
-            if not cfg.parity_texts:
+        checked, where = check_inputs(cfg, absolute_tracking_uri(cfg.tracking_uri))
+        if reference.featurizer is not None and not cfg.parity_texts:
+            if checked is None:
                 raise SFTConfigError("parity_texts: an image or audio model is checked on "
                                      "files: set parity_texts=[path, ...]")
+            texts = checked[:8]
         target = Path(staging) / "export"
         if str(cfg.format) == "onnx":
-            from sft.inference.onnx import export_onnx  # lazy: torch.onnx only for format=onnx
+            from sft.inference.onnx import export_onnx, quantize_onnx  # lazy: torch.onnx
 
             export_onnx(reference, target, texts, cfg.opset)
+            if cfg.quantize is not None:
+                quantize_onnx(target, str(cfg.quantize))
         else:
             shutil.copytree(source, target)
         exported = load(target, backend="onnx" if str(cfg.format) == "onnx" else "torch")
+        kind = f"{cfg.format}{' ' + str(cfg.quantize) if cfg.quantize else ''}"
         diff = parity(reference, exported, texts)
-        print(f"Parity ({cfg.format} export vs the PyTorch model, {len(texts)} texts): max abs "
-              f"difference of the raw outputs {diff:.3g} (tolerance {cfg.tolerance:g})")
-        if not diff <= cfg.tolerance:  # NaN fails too
-            print(f"FAILED: the export differs from the PyTorch model; nothing written to {out}",
-                  file=sys.stderr)
+        agreed = agreement(reference, exported, checked or texts)
+        share = agreed["agreement"]
+        print(f"Parity ({kind} export vs the PyTorch model, {len(texts)} parity texts): max abs "
+              f"difference of the raw outputs {diff:.3g} (tolerance {cfg.tolerance:g}"
+              f"{', not applied to int8' if cfg.quantize else ''})")
+        print(f"Agreement on {agreed['n']} inputs ({where if checked else 'the parity texts'}): "
+              + (f"{share:.4f} of predicted labels equal (min_agreement {cfg.min_agreement:g})"
+                 if share is not None else "regression, no labels")
+              + f", max abs difference of the raw outputs {agreed['max_abs_diff']:.3g}")
+        failed = [] if cfg.quantize or diff <= cfg.tolerance else ["raw outputs"]  # NaN fails
+        if share is not None and not share >= cfg.min_agreement:
+            failed.append("predicted labels")
+        if failed:
+            print(f"FAILED: the export differs from the PyTorch model ({', '.join(failed)}); "
+                  f"nothing written to {out}", file=sys.stderr)
             sys.exit(1)
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         target.rename(out)
-    print(f"Exported {str(cfg.format)} to {out}\n  load: python -c \"import sft; "
+    print(f"Exported {kind} to {out}\n  load: python -c \"import sft; "
           f"print(sft.load('{out}').predict(['some text']))\"")
+
+
+def check_inputs(cfg, tracking_uri: str) -> tuple[list[str] | None, str]:
+    """The training run's `agreement_split` inputs, or (None, why not) when there is no run
+    behind the model or its data cannot be read again (then the parity texts are used)."""
+    if cfg.agreement_split is None:
+        return None, "agreement_split=null"
+    from sft.training.splits import run_id_of, split_inputs  # lazy: MLflow, the data module
+
+    run_id = run_id_of(cfg.model_uri, cfg.run_id, tracking_uri)
+    if run_id is None:
+        return None, "no training run behind the model"
+    try:
+        return split_inputs(run_id, tracking_uri, str(cfg.agreement_split))
+    except SFTError as err:
+        print(f"Note: checking agreement on the parity texts: {err}", file=sys.stderr)
+        return None, str(err)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from sft.errors import SFTConfigError
 from sft.model.backbone import load_tokenizer
 from sft.model.saving import save_model
 from sft.inference.mlflow_model import RequestError, SFTPythonModel, pinned_requirements
+from sft.inference.predictor import model_folder
 from sft.tracking.mlflow_tracker import MLflowTracker
 from test_inference import TEXTS, build
 
@@ -73,7 +74,7 @@ def test_logging_the_model_stores_code_and_warns_of_no_pickle(logged):
     assert "python_model" not in flavor
     assert set(pinned_requirements()) <= set((local / "requirements.txt").read_text().split())
     # sft.load finds the model folder inside the downloaded MLflow model
-    assert sft.inference.model_folder(local) == local / "artifacts" / "model"
+    assert model_folder(local) == local / "artifacts" / "model"
     assert sft.load(local).predict(TEXTS) == sft.load(logged["folder"]).predict(TEXTS)
     # The check above can see the warning: a pickled instance, logged the same way, warns.
     with mlflow.start_run(run_id=logged["tracker"].run_id):

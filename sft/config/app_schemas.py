@@ -27,6 +27,10 @@ class ExportFormat(Enum):
     onnx = "onnx"
 
 
+class Quantize(Enum):
+    int8 = "int8"
+
+
 @dataclass
 class PredictSchema:
     model_uri: str = MISSING
@@ -49,6 +53,9 @@ class ExportSchema:
     tolerance: float = MISSING
     opset: Optional[int] = MISSING
     parity_texts: List[str] = MISSING
+    quantize: Optional[Quantize] = MISSING
+    min_agreement: float = MISSING
+    agreement_split: Optional[str] = MISSING
     tracking_uri: str = MISSING
 
 

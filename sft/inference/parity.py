@@ -1,9 +1,12 @@
-"""The parity check an export must pass before it lands: the exported model's raw outputs
-against the PyTorch model's on the same texts, batched together so that padding is tested."""
+"""The checks an export must pass before it lands: the exported model's raw outputs and
+predicted labels against the PyTorch model's on the same inputs, batched so that padding is
+tested."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from sft.inference.predictor import OUTPUTS
 
 # Texts of varied length (one longer than most max_length settings) for the parity check,
 # used when `parity_texts` is empty.
@@ -20,6 +23,34 @@ def parity(reference, exported, texts: list[str]) -> float:
     """Max abs difference of the raw outputs, texts batched together (so padding is tested)."""
     expected = reference.logits(texts, batch_size=len(texts))
     got = exported.logits(texts, batch_size=len(texts))
+    return max_abs_diff(expected, got)
+
+
+def max_abs_diff(expected: np.ndarray, got: np.ndarray) -> float:
+    """Max abs difference of two (n, outputs) arrays; NaN when their shapes differ."""
     if expected.shape != got.shape:
         return float("nan")
+    if expected.size == 0:
+        return 0.0
     return float(np.max(np.abs(expected.astype(np.float64) - got.astype(np.float64))))
+
+
+def agreement(reference, exported, inputs: list[str], batch_size: int = 32) -> dict:
+    """How closely `exported` follows `reference` (both Predictors) on `inputs` (texts, or
+    file paths for image and audio models).
+
+    Returns {"n": inputs, "agreement": share of inputs whose predicted label (multilabel: label
+    set) is the same, in [0, 1], or None for regression, "max_abs_diff": max abs difference of
+    the raw outputs (logits; regression: the scaled output)}."""
+    expected = reference.logits(inputs, batch_size=batch_size)
+    got = exported.logits(inputs, batch_size=batch_size)
+    diff = max_abs_diff(expected, got)
+    spec = reference.spec
+    if spec["task"] == "regression" or expected.shape != got.shape:
+        share = None if spec["task"] == "regression" else 0.0
+    else:
+        post = OUTPUTS[spec["task"]]
+        key = "labels" if spec["task"] == "multilabel" else "label"
+        same = [a[key] == b[key] for a, b in zip(post(expected, spec), post(got, spec))]
+        share = float(np.mean(same)) if same else 1.0
+    return {"n": len(inputs), "agreement": share, "max_abs_diff": diff}

@@ -122,9 +122,13 @@ class OnnxRunner:
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"input_ids": input_ids,
-                                       "attention_mask": attention_mask})[0]
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, input_ids: np.ndarray | None = None,
+                 attention_mask: np.ndarray | None = None, **features: np.ndarray) -> np.ndarray:
+        """Text: ids and mask; images and audio: their `pixel_values` / `input_values`."""
+        given = {"input_ids": input_ids, "attention_mask": attention_mask, **features}
+        return self.session.run(None, {name: given[name] for name in self.inputs})[0]
 
 
 # -- the predictor ---------------------------------------------------------------------------
@@ -253,10 +257,9 @@ def _load_media(folder: Path, spec: dict, modality: str, backend: str, device: s
     if modality not in MODALITIES:
         raise SFTConfigError(f"{folder}: modality '{modality}' is not one this sft can predict "
                              f"({', '.join(MODALITIES)}); upgrade sft")
-    if backend != "torch":
-        raise SFTConfigError(f"{folder}: {modality} models run with backend=torch only")
     processor = load_processor(str(folder), modality, trust_remote_code)
-    runner = TorchRunner(folder, spec, device, trust_remote_code)
+    runner = (OnnxRunner(folder / ONNX_FILE) if backend == "onnx"
+              else TorchRunner(folder, spec, device, trust_remote_code))
     return Predictor(folder, spec, processor, runner, backend,
                      featurizer=featurizer(modality, processor, spec))
 

@@ -36,6 +36,7 @@ from sft.training.checkpointing import ResumableCheckpoint
 from sft.training.distributed import (check_accelerator, check_data_parallel, global_rank,
                                       shared_with_children)
 from sft.training.fingerprints import run_fingerprints, save_fingerprints
+from sft.training.model_card import write_model_card
 from sft.training.precision import resolve_precision
 from sft.training.preflight import (absolute_paths, check_model_source, check_vocabulary,
                                     check_writable)
@@ -109,6 +110,11 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
                                cfg.model.max_length, run_dir / "model",
                                clean_text=bool(cfg.data.get("clean_text", False)),
                                extra=datamodule.spec_fields())
+        overrides = hydra_overrides()
+        card = write_model_card(model_dir, cfg, datamodule, module, test_metrics, best_score,
+                                tracker.run_id, mask_overrides(overrides) if overrides else None,
+                                registered_model_name(cfg))
+        tracker.log_artifact(card)  # also inside the logged model, with the folder
         logged = time.perf_counter()
         model_uri = tracker.log_model(model_dir, example_texts(datamodule),
                                       registered_model_name(cfg))
