@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 from omegaconf import DictConfig, OmegaConf
 
+from sft.errors import SFTConfigError
 from sft.tracking.masking import mask_config, mask_overrides
 from sft.tracking.reports import per_class_table, plot_confusion_matrix, write_per_class_report
-from sft.config.schema import cfg_choice
 
 
 def hydra_overrides() -> list[str] | None:
@@ -55,15 +56,73 @@ def write_reports(module, test_metrics: dict, run_dir: Path) -> list[Path]:
     return paths
 
 
-def registered_model_name(cfg: DictConfig) -> str | None:
-    """logger.registered_model_name; `auto`: <data>-<model>, e.g. drug-reviews-minilm."""
+REGISTER_MODES = ("auto", "always", "never")
+# Trainer keys that make a smoke or debug run: a model nobody would ship.
+DEBUG_KEYS = ("fast_dev_run", "limit_train_batches", "limit_val_batches", "limit_test_batches",
+              "overfit_batches", "max_steps")
+
+
+def registered_model_name(cfg: DictConfig, task: str) -> str | None:
+    """logger.registered_model_name; `auto`: <data.name>[-<train file stem>]-<task>, e.g.
+    drug-reviews-multiclass, text-csv-reviews-binary (the file's stem when the data is a local
+    file or folder: two CSVs are two models). None: never register."""
     name = cfg.logger.get("registered_model_name")
     if name != "auto":
         return name
-    model = cfg_choice(cfg, "model")
-    if model == "hf":  # any folder or hub id: named after its last part
-        model = str(cfg.model.name_or_path).rstrip("/").rsplit("/", 1)[-1]
-    return re.sub(r"[^a-z0-9]+", "-", f"{cfg.data.name}-{model}".lower()).strip("-")
+    parts = [str(cfg.data.name)]
+    train_path = str(cfg.data.get("train_path") or "")
+    if train_path and "://" not in train_path:
+        parts.append(Path(train_path.rstrip("/")).stem)
+    parts.append(task)
+    return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
+
+
+def debug_run(trainer_cfg) -> str | None:
+    """The trainer key that makes this a debug run (`trainer.fast_dev_run=true`), or None."""
+    for key in DEBUG_KEYS:
+        value = trainer_cfg.get(key)
+        if value is None or value is False or (key == "max_steps" and value == -1):
+            continue
+        if key.startswith("limit_") and isinstance(value, float) and value == 1.0:
+            continue  # the whole split, as without the key
+        if key in ("fast_dev_run", "overfit_batches") and not value:
+            continue
+        return f"trainer.{key}={value}"
+    return None
+
+
+class Registration(NamedTuple):
+    """`now`: the name to register this run's model under at its end; `later`: the name its
+    sweep registers it under if it is the sweep's best job; `note`: why neither, for the log."""
+    now: str | None
+    later: str | None = None
+    note: str = ""
+
+
+def registration(cfg: DictConfig, task: str, in_sweep: bool) -> Registration:
+    """What `logger.register` asks of this run: `auto` registers a normal run, leaves a
+    sweep's job to the sweep's end (its best job is registered) and skips a debug run;
+    `always` registers every run; `never` none.
+
+    Raises SFTConfigError for another value of logger.register."""
+    mode = str(cfg.logger.get("register", "auto"))
+    if mode not in REGISTER_MODES:
+        raise SFTConfigError(f"config key 'logger.register' must be one of "
+                             f"{', '.join(REGISTER_MODES)}, got '{mode}'")
+    name = registered_model_name(cfg, task) if mode != "never" else None
+    if name is None:
+        return Registration(None, note="logger.register=never" if mode == "never"
+                            else "logger.registered_model_name=null")
+    if mode == "always":
+        return Registration(name)
+    debug = debug_run(cfg.trainer)
+    if debug:
+        return Registration(None, note=f"a debug run ({debug}); logger.register=always "
+                                       f"registers it")
+    if in_sweep:
+        return Registration(None, later=name, note=f"a sweep's job: the sweep registers its "
+                                                   f"best job as {name}")
+    return Registration(name)
 
 
 def example_texts(datamodule, count: int = 2) -> list[str]:
