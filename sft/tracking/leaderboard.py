@@ -90,7 +90,17 @@ def summarize_sweep(tracker, keys: list[str], out_dir: Path) -> str:
                           "sft.monitor": metric, "sft.monitor_mode": mode})
         tracker.log_metrics({f"best/{metric}": float(score)})
         lines.append(f"Best: {best['run']} ({best['run_id']}), {metric} = {score:.4f}")
+    # The parent run's page opens on its description: the leaderboard and the plots.
+    tracker.set_tags({"mlflow.note.content": sweep_note(tracker.run_id, lines, paths)})
     return "\n".join(lines)
+
+
+def sweep_note(run_id: str, lines: list[str], paths: list[Path]) -> str:
+    """The sweep's summary as Markdown, with its plots shown from the run's artifacts."""
+    head, table, *rest = lines
+    images = [f"![{p.stem}](get-artifact?path={p.name}&run_uuid={run_id})"
+              for p in paths if p.suffix == ".png"]
+    return "\n\n".join([f"**{head}**", *(f"**{r}**" for r in rest), table, *images])
 
 
 def terminal_table(table: pd.DataFrame, keys: list[str], metric: str) -> str:

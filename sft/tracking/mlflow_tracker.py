@@ -135,8 +135,12 @@ class MLflowTracker:
             if experiment is not None:
                 return experiment.experiment_id
             try:
+                # "custom_model_development": the UI opens it as model training (runs,
+                # charts), not as a GenAI experiment (traces, evaluations).
                 return with_retry(self._client.create_experiment, name,
-                                  self._artifact_location(name))
+                                  self._artifact_location(name),
+                                  tags={"mlflow.note.content": experiment_note(name),
+                                        "mlflow.experimentKind": "custom_model_development"})
             except MlflowException as err:
                 if "already exists" not in str(err) and "UNIQUE" not in str(err):
                     raise
@@ -247,6 +251,15 @@ class MLflowTracker:
         return [f"MLflow run {self.run_id} ({self.run_name}) in experiment "
                 f"'{self.experiment_name}' ({self.tracking_uri})",
                 f"  compare runs: mlflow ui --backend-store-uri {self.tracking_uri}"]
+
+
+def experiment_note(name: str) -> str:
+    """The description of an experiment sft creates (Markdown, shown on its page)."""
+    return (f"Fine-tuning runs of `sft-train` on data '{name}'. Each run's description says "
+            f"what it trained and how it scored; its charts lead with the learning curves; its "
+            f"artifacts hold config.yaml, the test reports and the model. A sweep is a parent "
+            f"run (tag `sft.sweep`) whose description is its leaderboard, with its jobs nested "
+            f"under it. `sft-leaderboard` prints the same tables in a terminal.")
 
 
 def link_to_logged_copy(model_dir: Path, copy: Path | None) -> None:

@@ -39,8 +39,9 @@ from sft.training.fingerprints import run_fingerprints, save_fingerprints
 from sft.training.precision import resolve_precision
 from sft.training.preflight import check_vocabulary, check_writable
 from sft.training.resume import RUN_CONFIG, Resume, check_unchanged, save_run_config
-from sft.training.run_outputs import (example_texts, hydra_overrides, print_summary,
-                                      registration, write_config, write_reports)
+from sft.training.run_outputs import (Registration, example_texts, hydra_overrides,
+                                      print_summary, registration, run_note, write_config,
+                                      write_reports)
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,11 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
         ended = time.perf_counter()
         if best_score is not None:
             tracker.log_metrics({f"best/{cfg.monitor.metric}": best_score})
+        plan = registration(cfg, datamodule.labels.task, "mlflow.parentRunId" in job_tags)
         if model_uri:  # after the metrics: the registered version is tagged with them
-            model_uri = register(cfg, tracker, datamodule.labels.task, model_uri,
-                                 in_sweep="mlflow.parentRunId" in job_tags)
+            model_uri = register(tracker, plan, model_uri)
+        tracker.set_tags({"mlflow.note.content": run_note(
+            cfg, datamodule.labels.task, best_score, test_metrics, model_uri, plan.note)})
         # What a job costs beyond its own fit (start-up, test, artifacts): sweeps want it small.
         tracker.log_metrics({"time/setup_s": fit_started - started,
                              "time/fit_s": fit_ended - fit_started,
@@ -123,10 +126,9 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
     return best_score
 
 
-def register(cfg: DictConfig, tracker, task: str, model_uri: str, in_sweep: bool) -> str:
-    """Register the logged model as `logger.register` asks (run_outputs.registration);
-    return the model's URI (`models:/<name>/<version>` once registered)."""
-    plan = registration(cfg, task, in_sweep)
+def register(tracker, plan: Registration, model_uri: str) -> str:
+    """Register the logged model as `plan` (run_outputs.registration) says; return the
+    model's URI (`models:/<name>/<version>` once registered)."""
     if plan.now:
         return tracker.register_model(plan.now) or model_uri
     if plan.later:

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from omegaconf import DictConfig, OmegaConf
 
+from sft.config.schema import cfg_choice
 from sft.errors import SFTConfigError
 from sft.tracking.masking import mask_config, mask_overrides
 from sft.tracking.reports import per_class_table, plot_confusion_matrix, write_per_class_report
@@ -123,6 +124,26 @@ def registration(cfg: DictConfig, task: str, in_sweep: bool) -> Registration:
         return Registration(None, later=name, note=f"a sweep's job: the sweep registers its "
                                                    f"best job as {name}")
     return Registration(name)
+
+
+def run_note(cfg: DictConfig, task: str, best_score, test_metrics: dict,
+             model_uri: str | None, note: str = "") -> str:
+    """The run's description on its MLflow page (Markdown): what was trained on what, the
+    scores, where the model is."""
+    lines = [f"**{cfg.model.name_or_path}** fine-tuned on **{cfg.data.name}** ({task}; "
+             + ", ".join(f"{g}={cfg_choice(cfg, g)}" for g in ("finetune", "loss", "optimizer"))
+             + ")"]
+    scores = [f"best {cfg.monitor.metric} **{best_score:.4f}**"] if best_score is not None else []
+    scores += [f"{k} {v:.4f}" for k, v in sorted(test_metrics.items())
+               if k in ("test/acc", "test/f1_macro", "test/mse", "test/r2", "test/loss")]
+    if scores:
+        lines.append(" · ".join(scores))
+    if model_uri:
+        lines.append(f"Model: `{model_uri}`" + (f" (not registered: {note})" if note else ""))
+    overrides = hydra_overrides()
+    if overrides:
+        lines.append("Overrides: `" + " ".join(mask_overrides(overrides)) + "`")
+    return "\n\n".join(lines)
 
 
 def example_texts(datamodule, count: int = 2) -> list[str]:
