@@ -127,6 +127,8 @@ def test_sigterm_stops_at_the_step_with_a_checkpoint_marks_killed_and_resumes(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     client, run = only_run(tmp_path)
     assert_same_run(client, run, uninterrupted)
+    # Stopped, it kept last.ckpt (stopped_by read it); finished, it keeps none.
+    assert not list(Path(run.data.tags["sft.run_dir"]).rglob("*.ckpt"))
 
 
 def test_sigint_stops_with_a_checkpoint_and_marks_the_run_killed(tiny_model_dir, toy_data,
