@@ -19,7 +19,7 @@ ways (order rotated each round); texts/s is the median over rounds. Torch and on
 the same thread count (--threads). Not run by CI:
 
   python benchmarks/predict_throughput.py                      # latest registered drug-reviews model
-  python benchmarks/predict_throughput.py --model models:/drug-reviews-minilm/3
+  python benchmarks/predict_throughput.py --model models:/drug-reviews-multiclass/3
   python benchmarks/predict_throughput.py --minilm-untrained   # MiniLM + a fresh head: speed only
   python benchmarks/predict_throughput.py --tiny               # a tiny BERT built here (seconds)
 
@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's sft, also when another one is i
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 WAYS = ("pipeline", "torch", "onnx_fp32", "onnx_int8")
-REGISTERED = "drug-reviews-minilm"
+REGISTERED = "drug-reviews-multiclass"
 
 
 # -- the ways ---------------------------------------------------------------------------------

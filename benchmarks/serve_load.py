@@ -5,7 +5,7 @@ other on the same requests.
 
   python benchmarks/serve_load.py --tiny --int8                # a tiny BERT built here
   python benchmarks/serve_load.py --minilm-untrained --int8    # MiniLM + a fresh head
-  python benchmarks/serve_load.py --model models:/drug-reviews-minilm/1 --int8
+  python benchmarks/serve_load.py --model models:/drug-reviews-multiclass/1 --int8
 
 Each request carries --texts-per-request texts (default 1) from the model's test texts (see
 benchmarks/predict_throughput.py); --clients threads send --requests requests in all. Writes

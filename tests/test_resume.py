@@ -140,6 +140,8 @@ def test_sigterm_stops_at_the_step_with_a_checkpoint_marks_killed_and_resumes(
     client, run = only_run(store)
     assert_same_run(client, run, uninterrupted)
     assert list(elsewhere.iterdir()) == []  # no stray run folder, no store of its own
+    # Stopped, it kept last.ckpt (stopped_by read it); finished, it keeps none.
+    assert not list(Path(run.data.tags["sft.run_dir"]).rglob("*.ckpt"))
 
 
 def test_sigint_stops_with_a_checkpoint_and_marks_the_run_killed(tiny_model_dir, toy_data,

@@ -48,7 +48,7 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
         patch.setattr(sft.training.run, "save_model", capture)
         train_task(cfg)
     client, runs = mlflow_runs(out, "text_csv")
-    name = f"text-csv-{tiny_model_dir.name}".lower()
+    name = "text-csv-train-multiclass"  # data.name, the train file's stem, the task
     return {"out": out, "client": client, "run": runs[0], "module": captured["module"].eval(),
             "tracking_uri": f"sqlite:///{out}/mlflow.db", "name": name,
             "uri": f"models:/{name}/1", "texts": pd.read_csv(toy_data["test"])["text"].tolist(),
@@ -78,6 +78,19 @@ def test_run_logs_and_registers_a_self_contained_model(shipped):
     client = MlflowClient(shipped["tracking_uri"])
     version = client.get_model_version(shipped["name"], "1")
     assert version.run_id == run.info.run_id
+    # The version says where it came from without a click: run, scores, data fingerprints.
+    assert version.tags["run_id"] == run.info.run_id
+    assert float(version.tags["test/f1_macro"]) == pytest.approx(
+        run.data.metrics["test/f1_macro"])
+    assert float(version.tags["best/val/f1_macro"]) == pytest.approx(
+        run.data.metrics["best/val/f1_macro"])
+    for split in ("train", "test"):
+        key = f"sft.data.{split}_sha256"
+        assert version.tags[key] == run.data.tags[key] and len(version.tags[key]) == 64
+    assert run.info.run_id in version.description and "test/f1_macro" in version.description
+    assert "multiclass" in client.get_registered_model(shipped["name"]).description
+    versions = client.search_model_versions(f"name='{shipped['name']}'")
+    assert [int(v.version) for v in versions] == [1]
     import mlflow
 
     mlflow.set_tracking_uri(shipped["tracking_uri"])
@@ -94,6 +107,37 @@ def test_run_logs_and_registers_a_self_contained_model(shipped):
     assert not (local / "python_model.pkl").exists()  # logged as code: nothing is unpickled
     code = (local / "serving_model.py").read_text()
     assert len(code) < 2000 and "from sft.inference.mlflow_model import" in code  # no network in the code
+
+
+@pytest.mark.parametrize("overrides,registered", [
+    (["+trainer.limit_train_batches=2"], None),  # a debug run: nothing anyone ships
+    (["+trainer.fast_dev_run=true", "logger.register=always",
+      "logger.registered_model_name=mine"], "mine"),
+    (["logger.register=never"], None),
+])
+def test_which_runs_register_a_model(make_cfg, overrides, registered):
+    cfg = make_cfg("trainer.max_epochs=1", *overrides)
+    train_task(cfg)
+    client, runs = mlflow_runs(Path(cfg.paths.outputs), "text_csv")
+    models = [m.name for m in client.search_registered_models()]
+    tags = runs[0].data.tags
+    if registered is None:
+        assert models == [] and tags["sft.model_uri"].startswith("runs:/")
+    else:
+        assert models == [registered] and tags["sft.model_uri"] == f"models:/{registered}/1"
+
+
+def test_a_finished_run_keeps_one_copy_of_the_model_and_no_checkpoint(shipped):
+    """last.ckpt resumes only an unfinished run and the best checkpoint's weights are in the
+    model: both go; the run folder's model/ links to the copy MLflow logged."""
+    run_dir = shipped["out"] / "run"
+    assert not list(run_dir.rglob("*.ckpt"))
+    model_dir = shipped["model_dir"]
+    assert model_dir.is_symlink() and (model_dir / "model.safetensors").is_file()
+    assert model_dir.resolve().is_relative_to((shipped["out"] / "artifacts").resolve())
+    tags = shipped["client"].get_run(shipped["run"].info.run_id).data.tags
+    assert tags["sft.model_dir"] == str(model_dir)
+    assert sft.load(tags["sft.model_dir"]).labels == ["negative", "neutral", "positive"]
 
 
 def test_pyfunc_and_sft_load_predict_like_the_in_memory_model(shipped):

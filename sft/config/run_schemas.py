@@ -4,6 +4,7 @@ and types; the defaults live in conf/train.yaml and conf/logger/*.yaml)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Dict, Optional
 
 from omegaconf import MISSING
@@ -15,6 +16,13 @@ class MonitorSchema:
     mode: str = MISSING
 
 
+class RegisterMode(Enum):
+    """logger.register: which runs add a version to the Model Registry."""
+    auto = "auto"  # a normal run; a sweep's best job; no debug run
+    always = "always"
+    never = "never"
+
+
 @dataclass
 class MLflowSchema:
     _target_: str = MISSING
@@ -24,6 +32,7 @@ class MLflowSchema:
     tags: Dict[str, str] = MISSING
     log_model: bool = MISSING
     registered_model_name: Optional[str] = MISSING
+    register: RegisterMode = MISSING
 
 
 @dataclass

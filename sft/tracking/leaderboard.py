@@ -104,7 +104,22 @@ def summarize_sweep(tracker, keys: list[str], out_dir: Path) -> str:
                           "sft.monitor": metric, "sft.monitor_mode": mode})
         tracker.log_metrics({f"best/{metric}": float(score)})
         lines.append(f"Best: {best['run']} ({best['run_id']}), {metric} = {score:.4f}")
+    # The parent run's page opens on its description: the best job, the plot, the table.
+    tracker.set_tags({"mlflow.note.content": sweep_note(tracker.run_id, table, keys, metric,
+                                                        lines, paths)})
     return "\n".join(lines)
+
+
+def sweep_note(run_id: str, table: pd.DataFrame, keys: list[str], metric: str,
+               lines: list[str], paths: list[Path]) -> str:
+    """The sweep's summary as Markdown: headline, a leaderboard narrow enough for the run page
+    (leaderboard.csv has every column) and the plots (shown from the run's artifacts)."""
+    images = [f"![{p.stem}](get-artifact?path={p.name}&run_uuid={run_id})"
+              for p in paths if p.suffix == ".png"]
+    wanted = ["rank", "run", *keys, f"best/{metric}", "test/f1_macro", "test/acc", "test/mse"]
+    narrow = table[[c for c in dict.fromkeys(wanted) if c in table.columns]].fillna("-")
+    headlines = [f"**{line}**" for line in [lines[0], *lines[2:]]]
+    return "\n\n".join([*headlines, markdown_table(narrow), *images])
 
 
 def terminal_table(table: pd.DataFrame, keys: list[str], metric: str) -> str:

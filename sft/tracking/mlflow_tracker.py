@@ -20,8 +20,9 @@ import os
 import time
 from pathlib import Path
 
-from sft.tracking.masking import mask_values
 from sft.config.uris import absolute_tracking_uri
+from sft.errors import SFTConfigError
+from sft.tracking.masking import mask_values
 from sft.tracking.store import open_client, with_retry
 
 log = logging.getLogger(__name__)
@@ -39,22 +40,27 @@ class MLflowTracker:
     """Logs params, metrics, tags and artifacts of one run to an MLflow tracking store.
 
     Implements sft.tracking.protocol.Tracker. `tracking_uri`: any MLflow URI (a relative
-    `sqlite:///` path is made absolute); `registered_model_name`: None registers nothing.
+    `sqlite:///` path is made absolute); `registered_model_name` and `register` are the
+    logger config's (sft.training.run_outputs.registration reads them).
     """
 
     records = True  # a sweep nests its jobs under a parent run only in a tracker that records
 
     def __init__(self, tracking_uri: str, experiment_name: str | None = None,
                  run_name: str | None = None, tags: dict | None = None,
-                 log_model: bool = True, registered_model_name: str | None = None):
+                 log_model: bool = True, registered_model_name: str | None = None,
+                 register: str = "auto"):
         self.tracking_uri = absolute_tracking_uri(tracking_uri)
         self.experiment_name = experiment_name
         self.run_name = run_name
         self.tags = dict(tags or {})
         self.log_model_enabled = log_model
+        # What to register is the run's decision (sft.training.run_outputs.registration).
         self.registered_model_name = registered_model_name
+        self.register = register
         self.run_id: str | None = None
         self._client = None
+        self._logged_model_uri: str | None = None  # set by log_model
 
     @classmethod
     def attach(cls, tracking_uri: str, run_id: str) -> "MLflowTracker":
@@ -129,8 +135,12 @@ class MLflowTracker:
             if experiment is not None:
                 return experiment.experiment_id
             try:
+                # "custom_model_development": the UI opens it as model training (runs,
+                # charts), not as a GenAI experiment (traces, evaluations).
                 return with_retry(self._client.create_experiment, name,
-                                  self._artifact_location(name))
+                                  self._artifact_location(name),
+                                  tags={"mlflow.note.content": experiment_note(name),
+                                        "mlflow.experimentKind": "custom_model_development"})
             except MlflowException as err:
                 if "already exists" not in str(err) and "UNIQUE" not in str(err):
                     raise
@@ -191,10 +201,10 @@ class MLflowTracker:
 
         return run_logger(self.tracking_uri, self.experiment_name, self.run_id, resumed)
 
-    def log_model(self, model_dir: Path, example_texts: list[str],
-                  registered_model_name: str | None = None) -> str | None:
-        """Log the model folder as an MLflow Model of this run (sft/inference/mlflow_model.py) and register it
-        under `registered_model_name` (None: not registered); return its URI (None: disabled)."""
+    def log_model(self, model_dir: Path, example_texts: list[str]) -> str | None:
+        """Log the model folder as an MLflow Model of this run (sft/inference/mlflow_model.py);
+        return its URI (None: logger.log_model=false). With a local artifact store the run
+        folder's `model_dir` becomes a link to the logged copy: one copy on disk, not two."""
         if not self.log_model_enabled:
             return None
         # lazy: MLflow (see log_params) and the served model's torch-free predictor
@@ -221,14 +231,64 @@ class MLflowTracker:
                 os.environ[bar] = before
             if started_here:
                 mlflow.end_run(status="RUNNING")  # detach only: `close` ends the run
+        self._logged_model_uri = info.model_uri
+        link_to_logged_copy(Path(model_dir), self._logged_copy(info.model_id, ARTIFACT))
         uri = f"runs:/{self.run_id}/{ARTIFACT}"
-        if registered_model_name:
-            version = with_retry(mlflow.register_model, info.model_uri, registered_model_name)
-            uri = f"models:/{version.name}/{version.version}"
-        self.set_tags({"sft.model_uri": uri})
+        self.set_tags({"sft.model_uri": uri, "sft.logged_model_uri": info.model_uri})
         return uri
+
+    def _logged_copy(self, model_id: str, artifact: str) -> Path | None:
+        """The logged model's copy of the model folder, when the artifact store is local."""
+        from urllib.parse import unquote, urlparse  # lazy: only after a model is logged
+
+        location = with_retry(self._client.get_logged_model, model_id).artifact_location
+        if not location.startswith("file:"):
+            return None  # a server's store: the run folder keeps its own copy
+        folder = Path(unquote(urlparse(location).path)) / "artifacts" / artifact
+        return folder if (folder / "config.json").is_file() else None
+
+    def register_model(self, name: str) -> str:
+        """Register the model this run logged (`log_model`, or an earlier process's, e.g. a
+        sweep's best job) as a new version of `name`; return `models:/<name>/<version>`.
+
+        Raises SFTConfigError when the run logged no model."""
+        from sft.tracking.registry import register_run_model  # lazy: as log_model's imports
+
+        run = with_retry(self._client.get_run, self.run_id)
+        source = self._logged_model_uri or run.data.tags.get("sft.logged_model_uri")
+        if not source:
+            raise SFTConfigError(f"cannot register run {self.run_id}: it logged no model "
+                                 f"(logger.log_model=false)")
+        return register_run_model(self._client, run, source, name)
 
     def describe(self) -> list[str]:
         return [f"MLflow run {self.run_id} ({self.run_name}) in experiment "
                 f"'{self.experiment_name}' ({self.tracking_uri})",
                 f"  compare runs: mlflow ui --backend-store-uri {self.tracking_uri}"]
+
+
+def experiment_note(name: str) -> str:
+    """The description of an experiment sft creates (Markdown, shown on its page)."""
+    return (f"Fine-tuning runs of `sft-train` on data '{name}'. Each run's description says "
+            f"what it trained and how it scored; its charts lead with the learning curves; its "
+            f"artifacts hold config.yaml, the test reports and the model. A sweep is a parent "
+            f"run (tag `sft.sweep`) whose description is its leaderboard, with its jobs nested "
+            f"under it. `sft-leaderboard` prints the same tables in a terminal.")
+
+
+def link_to_logged_copy(model_dir: Path, copy: Path | None) -> None:
+    """Replace `model_dir` by a relative link to `copy` (the same files, logged): `sft.load`,
+    sft-predict and sft-export read it as before. Without a copy, or where links cannot be
+    made, the folder stays."""
+    if copy is None or model_dir.is_symlink() or not model_dir.is_dir():
+        return
+    import shutil  # lazy: only after a model is logged
+
+    staging = model_dir.with_name(model_dir.name + ".linking")
+    try:
+        staging.symlink_to(os.path.relpath(copy, model_dir.parent), target_is_directory=True)
+    except OSError as err:  # a file system without links: keep two copies
+        log.info("model folder kept (no link to %s: %s)", copy, err.strerror)
+        return
+    shutil.rmtree(model_dir)
+    os.replace(staging, model_dir)

@@ -40,8 +40,11 @@ class NullTracker:
     def log_artifact(self, path, artifact_path=None) -> None:
         pass  # artifacts are written into the run folder already
 
-    def log_model(self, model_dir, example_texts, registered_model_name=None) -> None:
+    def log_model(self, model_dir, example_texts) -> None:
         return None  # the model folder in the run folder is all there is
+
+    def register_model(self, name) -> None:
+        return None  # no registry
 
     def lightning_logger(self, run_dir: Path, resumed: bool = False):
         # A logger all the same without local metrics: LearningRateMonitor refuses a Trainer

@@ -42,9 +42,13 @@ class Tracker(Protocol):
     def lightning_logger(self, run_dir: Path, resumed: bool = False) -> Any:
         """The Lightning logger that writes the run's per-step metrics."""
 
-    def log_model(self, model_dir: Path, example_texts: list[str],
-                  registered_model_name: str | None = None) -> str | None:
-        """Record the saved model folder; return its URI (None: not recorded)."""
+    def log_model(self, model_dir: Path, example_texts: list[str]) -> str | None:
+        """Record the saved model folder; return its URI (None: not recorded). It may replace
+        `model_dir` by a link to the recorded copy (same files, one copy on disk)."""
+
+    def register_model(self, name: str) -> str | None:
+        """Register the recorded model as a new version of `name` in a model registry;
+        return its URI (None: this tracker has no registry)."""
 
     def describe(self) -> list[str]:
         """Lines for the end-of-run summary: where the run's record is."""

@@ -147,5 +147,23 @@ def close_sweep(status: str, sweep_dir: Path | None = None) -> None:
         summary = summarize_sweep(tracker, sweep["swept"], out_dir)
         if summary:
             print(summary)
+        if status == "FINISHED":
+            register_best_job(tracker)
     finally:
         tracker.close(status)
+
+
+def register_best_job(parent: MLflowTracker) -> str | None:
+    """Register the sweep's best job's model under the name the job chose (tag
+    `sft.register_as`, set under logger.register=auto); return its URI (None: nothing to do)."""
+    best_id = parent.get_tag("sft.best_run_id")
+    if not best_id:
+        return None
+    best = MLflowTracker.attach(parent.tracking_uri, best_id)
+    name = best.get_tag("sft.register_as")
+    if not name:
+        return None  # logger.register=always (registered already), never, or a debug sweep
+    uri = best.register_model(name)
+    parent.set_tags({"sft.model_uri": uri})
+    print(f"Registered the best job's model: {uri}")
+    return uri

@@ -31,7 +31,17 @@ def load_logged_config(client, run, run_dir: Path):
     cfg = OmegaConf.create(text.replace(str(old_dir), str(run_dir)))
     cfg.logger.run_name = f"reproduce {run.info.run_name}"
     cfg.logger.tags = {**(cfg.logger.get("tags") or {}), "sft.reproduces": run.info.run_id}
+    name = registered_name(run.data.tags)
+    if name and "registered_model_name" in cfg.logger:
+        cfg.logger.registered_model_name = name  # a new version of the original's model
     return cfg
+
+
+def registered_name(tags: dict[str, str]) -> str | None:
+    """The registered model a run's model became a version of (None: not registered)."""
+    uri = tags.get("sft.model_uri", "")
+    return tags.get("sft.registered_model") or (
+        uri.split("/")[1] if uri.startswith("models:/") else None)
 
 
 def compare(original: dict[str, float], rerun: dict[str, float]) -> list[tuple]:

@@ -42,8 +42,9 @@ from sft.training.preflight import (absolute_paths, check_model_source, check_vo
                                     check_writable)
 from sft.training.quiet import quiet_fit
 from sft.training.resume import RUN_CONFIG, Resume, check_unchanged, save_run_config
-from sft.training.run_outputs import (default_run_name, example_texts, hydra_overrides,
-                                      print_summary, registered_model_name, write_config,
+from sft.training.run_outputs import (Registration, default_run_name, example_texts,
+                                      hydra_overrides, print_summary, registered_model_name,
+                                      registration, run_note, write_config,
                                       write_reports)
 
 log = logging.getLogger(__name__)
@@ -113,24 +114,53 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
         overrides = hydra_overrides()
         card = write_model_card(model_dir, cfg, datamodule, module, test_metrics, best_score,
                                 tracker.run_id, mask_overrides(overrides) if overrides else None,
-                                registered_model_name(cfg))
+                                registered_model_name(cfg, datamodule.labels.task))
         tracker.log_artifact(card)  # also inside the logged model, with the folder
         logged = time.perf_counter()
-        model_uri = tracker.log_model(model_dir, example_texts(datamodule),
-                                      registered_model_name(cfg))
+        model_uri = tracker.log_model(model_dir, example_texts(datamodule))
         ended = time.perf_counter()
         if best_score is not None:
             tracker.log_metrics({f"best/{cfg.monitor.metric}": best_score})
+        plan = registration(cfg, datamodule.labels.task, "mlflow.parentRunId" in job_tags)
+        if model_uri:  # after the metrics: the registered version is tagged with them
+            model_uri = register(tracker, plan, model_uri)
+        tracker.set_tags({"mlflow.note.content": run_note(
+            cfg, datamodule.labels.task, best_score, test_metrics, model_uri, plan.note)})
         # What a job costs beyond its own fit (start-up, test, artifacts): sweeps want it small.
         tracker.log_metrics({"time/setup_s": fit_started - started,
                              "time/fit_s": fit_ended - fit_started,
                              "time/after_fit_s": ended - fit_ended, "time/log_model_s": ended - logged,
                              "time/total_s": ended - started})
-        tracker.set_tags({"sft.model_dir": str(model_dir.resolve()),
+        tracker.set_tags({"sft.model_dir": str(model_dir.absolute()),
                           **{f"sft.cache.{k}": str(v)
                              for k, v in sorted((cache.STATS - cache_before).items())}})
         print_summary(cfg, tracker, test_metrics, best_score, run_dir, model_uri)
+    drop_checkpoints(trainer, guard)  # the run finished: nothing left to resume
     return best_score
+
+
+def register(tracker, plan: Registration, model_uri: str) -> str:
+    """Register the logged model as `plan` (run_outputs.registration) says; return the
+    model's URI (`models:/<name>/<version>` once registered)."""
+    if plan.now:
+        return tracker.register_model(plan.now) or model_uri
+    if plan.later:
+        tracker.set_tags({"sft.register_as": plan.later})  # read by the sweep's end
+    log.info("Model not registered: %s", plan.note)
+    return model_uri
+
+
+def drop_checkpoints(trainer: pl.Trainer, guard: ResumableCheckpoint) -> None:
+    """Delete a finished run's checkpoints: `last.ckpt` (weights and optimizer state, ~3x
+    the weights) resumes only an unfinished run, and the best checkpoint's weights are in the
+    saved model folder. A failed or stopped run never gets here and keeps them."""
+    paths = {guard.path}
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint):
+            paths.update(Path(p) for p in (callback.best_model_path, callback.last_model_path,
+                                           *callback.best_k_models) if p)
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def fit(trainer: pl.Trainer, module: SFTModule, datamodule, resume: Resume | None) -> None:

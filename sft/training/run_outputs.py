@@ -11,14 +11,16 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from omegaconf import DictConfig, OmegaConf
 
+from sft.config.schema import cfg_choice
+from sft.errors import SFTConfigError
 from sft.tracking.masking import mask_config, mask_overrides
 from sft.config.tasks import PER_LABEL, label_keys, per_class_metric
 from sft.tracking.reports import (per_class_table, plot_confusion_matrix, write_confusion_csv,
                                   write_per_class_report)
-from sft.config.schema import cfg_choice
 
 
 def hydra_overrides() -> list[str] | None:
@@ -76,12 +78,25 @@ def write_reports(module, test_metrics: dict, run_dir: Path) -> list[Path]:
     return paths
 
 
-def registered_model_name(cfg: DictConfig) -> str | None:
-    """logger.registered_model_name; `auto`: <data>-<model>, e.g. drug-reviews-minilm."""
+REGISTER_MODES = ("auto", "always", "never")
+# Trainer keys that make a smoke or debug run: a model nobody would ship.
+DEBUG_KEYS = ("fast_dev_run", "limit_train_batches", "limit_val_batches", "limit_test_batches",
+              "overfit_batches", "max_steps")
+
+
+def registered_model_name(cfg: DictConfig, task: str) -> str | None:
+    """logger.registered_model_name; `auto`: <data.name>[-<train file stem>]-<task>, e.g.
+    drug-reviews-multiclass, text-csv-reviews-binary (the file's stem when the data is a local
+    file or folder: two CSVs are two models). None: never register."""
     name = cfg.logger.get("registered_model_name")
     if name != "auto":
         return name
-    return re.sub(r"[^a-z0-9]+", "-", f"{cfg.data.name}-{_model_name(cfg)}".lower()).strip("-")
+    parts = [str(cfg.data.name)]
+    train_path = str(cfg.data.get("train_path") or "")
+    if train_path and "://" not in train_path:
+        parts.append(Path(train_path.rstrip("/")).stem)
+    parts.append(task)
+    return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
 
 
 def _model_name(cfg: DictConfig) -> str:
@@ -108,6 +123,73 @@ def app_command(app: str) -> str:
         found = shutil.which(app)
         return app if found and Path(found) == script else shlex.quote(str(script))
     return f"{shlex.quote(sys.executable)} -m sft.{app.removeprefix('sft-')}"
+
+def debug_run(trainer_cfg) -> str | None:
+    """The trainer key that makes this a debug run (`trainer.fast_dev_run=true`), or None."""
+    for key in DEBUG_KEYS:
+        value = trainer_cfg.get(key)
+        if value is None or value is False or (key == "max_steps" and value == -1):
+            continue
+        if key.startswith("limit_") and isinstance(value, float) and value == 1.0:
+            continue  # the whole split, as without the key
+        if key in ("fast_dev_run", "overfit_batches") and not value:
+            continue
+        return f"trainer.{key}={value}"
+    return None
+
+
+class Registration(NamedTuple):
+    """`now`: the name to register this run's model under at its end; `later`: the name its
+    sweep registers it under if it is the sweep's best job; `note`: why neither, for the log."""
+    now: str | None
+    later: str | None = None
+    note: str = ""
+
+
+def registration(cfg: DictConfig, task: str, in_sweep: bool) -> Registration:
+    """What `logger.register` asks of this run: `auto` registers a normal run, leaves a
+    sweep's job to the sweep's end (its best job is registered) and skips a debug run;
+    `always` registers every run; `never` none.
+
+    Raises SFTConfigError for another value of logger.register."""
+    mode = str(cfg.logger.get("register", "auto"))
+    if mode not in REGISTER_MODES:
+        raise SFTConfigError(f"config key 'logger.register' must be one of "
+                             f"{', '.join(REGISTER_MODES)}, got '{mode}'")
+    name = registered_model_name(cfg, task) if mode != "never" else None
+    if name is None:
+        return Registration(None, note="logger.register=never" if mode == "never"
+                            else "logger.registered_model_name=null")
+    if mode == "always":
+        return Registration(name)
+    debug = debug_run(cfg.trainer)
+    if debug:
+        return Registration(None, note=f"a debug run ({debug}); logger.register=always "
+                                       f"registers it")
+    if in_sweep:
+        return Registration(None, later=name, note=f"a sweep's job: the sweep registers its "
+                                                   f"best job as {name}")
+    return Registration(name)
+
+
+def run_note(cfg: DictConfig, task: str, best_score, test_metrics: dict,
+             model_uri: str | None, note: str = "") -> str:
+    """The run's description on its MLflow page (Markdown): what was trained on what, the
+    scores, where the model is."""
+    lines = [f"**{cfg.model.name_or_path}** fine-tuned on **{cfg.data.name}** ({task}; "
+             + ", ".join(f"{g}={cfg_choice(cfg, g)}" for g in ("finetune", "loss", "optimizer"))
+             + ")"]
+    scores = [f"best {cfg.monitor.metric} **{best_score:.4f}**"] if best_score is not None else []
+    scores += [f"{k} {v:.4f}" for k, v in sorted(test_metrics.items())
+               if k in ("test/acc", "test/f1_macro", "test/mse", "test/r2", "test/loss")]
+    if scores:
+        lines.append(" · ".join(scores))
+    if model_uri:
+        lines.append(f"Model: `{model_uri}`" + (f" (not registered: {note})" if note else ""))
+    overrides = hydra_overrides()
+    if overrides:
+        lines.append("Overrides: `" + " ".join(mask_overrides(overrides)) + "`")
+    return "\n\n".join(lines)
 
 
 def example_texts(datamodule, count: int = 2) -> list[str]:
