@@ -18,12 +18,6 @@ class TaskName(Enum):
     regression = "regression"
 
 
-# data.delimiter (text data): `auto`, or how each delimiter may be written -> the character.
-# On the command line a tab arrives as the two characters `\t` (Hydra keeps the backslash).
-DELIMITERS = {",": ",", ";": ";", "\t": "\t", "\\t": "\t", "tab": "\t", "|": "|"}
-DELIMITER_CHOICES = "auto, ',', ';', '\\t', '|'"  # as a message shows them
-
-
 @dataclass
 class SplitDataSchema:
     """Keys every file-based data module shares: where the splits are, labels, batches."""

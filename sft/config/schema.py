@@ -17,7 +17,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from sft.config import CONF_DIR
 from sft.errors import SFTConfigError, first_line
-from sft.config.data_schemas import DELIMITER_CHOICES, DELIMITERS
+from sft.config.delimiters import DELIMITER_CHOICES, DELIMITERS
 from sft.config.model_schemas import SCHEMAS
 from sft.config.run_schemas import MonitorSchema
 from sft.config.tasks import TASKS, describe_monitorable, metric_fits, per_class_hint

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 
-from sft.config.data_schemas import DELIMITER_CHOICES, DELIMITERS
+from sft.config.delimiters import DELIMITER_CHOICES, DELIMITERS
 from sft.errors import SFTConfigError
 
 # The candidates, in the order that settles a tie (the first wins).
