@@ -22,7 +22,7 @@ from sft.tracking.aggregate import summarize_children
 from sft.tracking.provenance import flatten
 from sft.tracking.sweep import job_run_identity
 from sft.training.ensemble_run import ensemble_model
-from sft.training.run import run_tags, train
+from sft.training.run import load_data, run_tags, train
 from sft.training.run_outputs import default_run_name, registered_model_name
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,8 @@ def train_repeats(cfg: DictConfig) -> float | None:
     run_dir = Path(cfg.paths.run_dir)
     children = child_configs(cfg)
     kind = "cv" if cfg.cv.get("folds") else "seeds"
+    if kind == "cv":  # the folds' data errors (a label rarer than the folds, no group column)
+        load_data(children[0][1])  # before any run is opened: read once, checked, let go
     with tracker.run(default_experiment=cfg.data.name,
                      tags={**run_tags(cfg), **job_tags, "sft.repeat": kind,
                            "sft.children": ",".join(n for n, _ in children)},
