@@ -123,3 +123,45 @@ def test_seed_repeats_aggregate_like_folds(make_cfg, tmp_path):
     assert parent.data.metrics["test/f1_macro"] == pytest.approx(values.mean())
     assert parent.data.metrics["test/f1_macro_std"] == pytest.approx(values.std(ddof=1))
     assert not (tmp_path / "run" / "oof_predictions.csv").exists()  # one val split: no OOF
+
+
+def test_leaderboard_shows_mean_and_std_of_cv_jobs():
+    from types import SimpleNamespace
+
+    from sft.tracking.leaderboard import leaderboard, terminal_table
+
+    def run(name, metrics):
+        return SimpleNamespace(
+            info=SimpleNamespace(run_name=name, run_id=f"id-{name}", status="FINISHED"),
+            data=SimpleNamespace(params={}, metrics=metrics, tags={"sft.monitor": "val/acc"}))
+
+    runs = [run("lr=1e-4", {"best/val/acc": 0.8, "best/val/acc_std": 0.05, "test/acc": 0.7,
+                            "test/acc_std": 0.012345}),
+            run("lr=5e-5", {"best/val/acc": 0.9, "best/val/acc_std": 0.02, "test/acc": 0.75,
+                            "test/acc_std": 0.01})]
+    text = terminal_table(leaderboard(runs, [], "val/acc", "max"), [], "val/acc")
+    assert "| 1 | lr=5e-5 | FINISHED | 0.9000 ± 0.0200 | 0.7500 ± 0.0100 |" in text
+    assert "| 2 | lr=1e-4 | FINISHED | 0.8000 ± 0.0500 | 0.7000 ± 0.0123 |" in text
+
+
+def test_a_sweep_over_cv_runs_nests_sweep_job_fold_and_chooses_on_the_cv_mean(
+        tiny_model_dir, toy_data, tmp_path):
+    from conftest import run_sft, tiny_overrides
+
+    overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
+                 if not o.startswith("paths.run_dir")]
+    done = run_sft("train", "-m", *overrides, "trainer.max_epochs=1", "cv.folds=2",
+                   "logger.log_model=false", "optimizer.lr=1e-3,3e-3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, runs = mlflow_runs(tmp_path, "text_csv")
+    sweep = next(r for r in runs if r.data.tags.get("sft.sweep") == "true")
+    jobs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
+    assert sorted(j.info.run_name for j in jobs) == ["lr=0.001", "lr=0.003"]
+    for job in jobs:
+        assert job.data.tags["sft.repeat"] == "cv"
+        folds = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == job.info.run_id]
+        assert sorted(f.info.run_name for f in folds) == ["fold-0", "fold-1"]
+    # the sweep's best is the best CV mean, and its leaderboard shows mean ± std
+    best = max(j.data.metrics["best/val/f1_macro"] for j in jobs)
+    assert sweep.data.metrics["best/val/f1_macro"] == pytest.approx(best)
+    assert " ± " in done.stdout

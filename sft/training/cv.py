@@ -88,6 +88,9 @@ def train_repeats(cfg: DictConfig) -> float | None:
             outcomes.append(outcome)
         names = [n for n, _ in children]
         monitor = OmegaConf.select(children[0][1], "monitor.metric")
+        # settled by the first child (`auto` -> val/f1_macro): what leaderboards rank by
+        tracker.set_tags({"sft.monitor": monitor,
+                          "sft.monitor_mode": str(children[0][1].monitor.mode)})
         summary = summarize_children(tracker, outcomes, names, run_dir, with_oof=kind == "cv",
                                      monitor=monitor)
         if cfg.cv.get("ensemble"):
