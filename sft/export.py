@@ -41,6 +41,9 @@ def export_task(cfg) -> None:
         source = (run_model(cfg.run_id, cfg.tracking_uri, Path(tmp)) if cfg.run_id
                   else resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp)))
         reference = load(source, backend="torch")
+        if getattr(reference, "members", None) is not None and str(cfg.format) == "onnx":
+            raise SFTConfigError("format=onnx: a fold or seed ensemble (cv.ensemble) exports "
+                                 "as format=folder only")
         if reference.featurizer is not None:  # an image or audio model
             if str(cfg.format) == "onnx":
                 raise SFTConfigError("format=onnx: only text models export to ONNX; use "

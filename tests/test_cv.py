@@ -165,3 +165,16 @@ def test_a_sweep_over_cv_runs_nests_sweep_job_fold_and_chooses_on_the_cv_mean(
     best = max(j.data.metrics["best/val/f1_macro"] for j in jobs)
     assert sweep.data.metrics["best/val/f1_macro"] == pytest.approx(best)
     assert " ± " in done.stdout
+
+
+def test_an_ensemble_folder_copied_like_sft_export_does_predicts_the_same(cv_run, tmp_path,
+                                                                         toy_data):
+    import shutil
+
+    import sft
+    from sft.inference.parity import parity
+
+    model_dir = Path(cv_run["parent"].data.tags["sft.model_dir"])
+    copy = shutil.copytree(model_dir, tmp_path / "copy")
+    texts = list(pd.read_csv(toy_data["test"])["text"][:4])
+    assert parity(sft.load(model_dir), sft.load(copy), texts) == 0.0

@@ -58,6 +58,7 @@ class EnsemblePredictor:
         self.labels = list(spec.get("labels") or [])
         self.members = members
         self.backend = members[0].backend
+        self.featurizer = members[0].featurizer  # images/audio: sft-predict reads file paths
         self.max_length = int(spec["max_length"])
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
@@ -72,6 +73,12 @@ class EnsemblePredictor:
                 stacked.append([[r["probabilities"][name] for name in self.labels]
                                 for r in records])
         return np.asarray(stacked, dtype=np.float64).mean(axis=0)
+
+    def logits(self, texts: Sequence[str], batch_size: int = 32,
+               progress: bool = False) -> np.ndarray:
+        """The ensemble's combined outputs: `probabilities` (what sft-export's parity check
+        compares between a model and its copy)."""
+        return self.probabilities(texts, batch_size)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32,
                 progress: bool = False) -> list[dict]:
