@@ -178,3 +178,15 @@ def test_an_ensemble_folder_copied_like_sft_export_does_predicts_the_same(cv_run
     copy = shutil.copytree(model_dir, tmp_path / "copy")
     texts = list(pd.read_csv(toy_data["test"])["text"][:4])
     assert parity(sft.load(model_dir), sft.load(copy), texts) == 0.0
+
+
+def test_sft_predict_runs_the_registered_ensemble(cv_run, toy_data):
+    """The parent's model through `sft-predict` as a user runs it (its models:/ or runs:/ URI)."""
+    from conftest import run_sft
+
+    out = cv_run["out"]
+    done = run_sft("predict", f"model_uri={cv_run['parent'].data.tags['sft.model_uri']}",
+                   f"tracking_uri=sqlite:///{out}/mlflow.db", "progress=false",
+                   cwd=out, stdin="good great drug\nbad awful pill\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len([line for line in done.stdout.splitlines() if line.strip()]) == 2
