@@ -190,3 +190,24 @@ def test_sft_predict_runs_the_registered_ensemble(cv_run, toy_data):
                    cwd=out, stdin="good great drug\nbad awful pill\n")
     assert done.returncode == 0, done.stderr[-2000:]
     assert len([line for line in done.stdout.splitlines() if line.strip()]) == 2
+
+
+def test_a_fold_run_keeps_each_group_of_the_group_column_on_one_side(make_cfg, tmp_path):
+    """cv.group_column through the real data path: the fold's val split and its train split
+    share no group, and stay stratified enough to hold every label."""
+    from conftest import toy_frame
+    from sft.training.run import load_data
+
+    frame = toy_frame(90, seed=3)
+    frame["drugName"] = [f"drug{i % 12}" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "grouped.csv", index=False)
+    groups = dict(zip(frame["text"], frame["drugName"]))
+    for fold in range(3):
+        cfg = make_cfg(f"data.train_path={tmp_path / 'grouped.csv'}", "cv.folds=3",
+                       f"cv.fold={fold}", "cv.group_column=drugName", "data.val_fraction=0.0")
+        data = load_data(cfg)
+        val = {groups[t] for t in data.examples["val"].texts}
+        train = {groups[t] for t in data.examples["train"].texts}
+        assert val and train and not val & train
+        assert len(data.examples["val"]) + len(data.examples["train"]) == 90
+        assert set(data.examples["val"].labels) == {"negative", "neutral", "positive"}
