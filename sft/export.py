@@ -50,6 +50,9 @@ def export_task(cfg) -> None:
         source = (run_model(cfg.run_id, cfg.tracking_uri, Path(tmp)) if cfg.run_id
                   else resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp)))
         reference = load(source, backend="torch")
+        if getattr(reference, "members", None) is not None and str(cfg.format) == "onnx":
+            raise SFTConfigError("format=onnx: a fold or seed ensemble (cv.ensemble) exports "
+                                 "as format=folder only")
         checked, where = check_inputs(cfg, absolute_tracking_uri(cfg.tracking_uri))
         if reference.featurizer is not None and not cfg.parity_texts:
             if checked is None:

@@ -23,6 +23,10 @@ def train_task(cfg):
     from sft.training.preflight import check_model_source
 
     check_model_source(cfg.model.name_or_path)
+    from sft.training.cv import repeats, train_repeats  # lazy: as train, below
+
+    if repeats(cfg):  # cv.folds / seeds: a parent run over child runs
+        return train_repeats(cfg)
     from sft.training.run import train  # lazy: torch and Lightning once the config is good
 
     return train(cfg, resume)

@@ -187,6 +187,18 @@ CASES = [
     ("NaN regression target", ["data.train_path={data}/nan_target.csv", "loss=mse"],
      "{data}/nan_target.csv row 3: regression target 'NaN' in column 'label' is not a finite "
      "number"),
+    ("one fold", ["cv.folds=1"],
+     "config key 'cv.folds' must be an integer >= 2 (or null for no cross-validation), got 1"),
+    ("more folds than a label has rows", ["data.train_path={data}/good.csv", "cv.folds=11"],
+     "cv.folds=11: label 'negative' has only 10 rows in the train split; every fold needs one "
+     "(use fewer folds or cv.stratified=false)"),
+    ("missing group column", ["data.train_path={data}/good.csv", "cv.folds=2",
+                              "cv.group_column=drugName"],
+     "cv.group_column=drugName: no such column in {data}/good.csv (columns: text, label)"),
+    ("an ensemble of one model", ["cv.ensemble=true"],
+     "cv.ensemble=true needs models to average: set cv.folds=K or seeds=[...]"),
+    ("seeds not a list", ["seeds=3"],
+     "config key 'seeds': expected a list of integers like [1,2,3], got 3"),
     ("empty split after carving", ["data.train_path={data}/good.csv", "data.val_fraction=0.01"],
      "data.val_fraction=0.01: the val split of the 30 rows of {data}/good.csv would hold 1 "
      "rows; it needs at least 3 rows (one per label): raise data.val_fraction or give "

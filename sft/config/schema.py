@@ -17,6 +17,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from sft.config import CONF_DIR
 from sft.errors import SFTConfigError, first_line
+from sft.config.cv_schema import check_cv
 from sft.config.delimiters import DELIMITER_CHOICES, DELIMITERS
 from sft.config.model_schemas import SCHEMAS
 from sft.config.run_schemas import MonitorSchema
@@ -28,7 +29,7 @@ __all__ = ["SCHEMAS", "TASKS", "RANGES", "validate", "check_loss_fits", "check_t
 
 GROUPS = ("model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
           "trainer", "logger", "callbacks")
-TOP_LEVEL_KEYS = set(GROUPS) | {"seed", "monitor", "paths", "resume"}
+TOP_LEVEL_KEYS = set(GROUPS) | {"seed", "monitor", "paths", "resume", "cv", "seeds"}
 
 # (key, lower bound, inclusive?, upper bound, inclusive?): the ranges that make sense.
 RANGES = [
@@ -78,6 +79,7 @@ def validate(cfg: DictConfig) -> None:
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool):
         raise SFTConfigError(f"config key 'seed': expected an integer, got {cfg.get('seed')!r}")
     check_schema(cfg.monitor, MonitorSchema, "monitor")
+    check_cv(cfg)
     for group in GROUPS:
         node = cfg.get(group)
         if node is None:

@@ -229,6 +229,11 @@ def load(path: str | Path, backend: str = "auto", device: str = "cpu",
     spec = read_spec(folder)
     if backend not in BACKENDS:
         raise SFTConfigError(f"backend: unknown backend '{backend}' (choices: {', '.join(BACKENDS)})")
+    if spec.get("members"):  # a fold/seed ensemble (sft.inference.ensemble): members load here
+        from sft.inference.ensemble import load_ensemble  # lazy: it takes `load` as an argument
+
+        return load_ensemble(folder, spec, load, backend=backend, device=device,
+                             trust_remote_code=trust_remote_code)
     if backend == "auto":
         backend = "torch" if any((folder / f).is_file() for f in TORCH_WEIGHTS) else "onnx"
     if backend == "onnx" and not (folder / ONNX_FILE).is_file():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from sft.errors import SFTConfigError
-from sft.tracking.reports import markdown_table
+from sft.tracking.reports import format_column, markdown_table
 
 # Params that differ between any two runs and say nothing about the recipe.
 NOISE_PARAMS = ("paths.", "callbacks.model_checkpoint.dirpath", "logger.", "hydra.")
@@ -45,6 +45,8 @@ def leaderboard(runs, keys: list[str], metric: str, mode: str) -> pd.DataFrame:
         row.update({key: swept_value(run, key) for key in keys})
         # Runs that ended early have no best/ metric yet: their last value stands in.
         row[f"best/{metric}"] = run.data.metrics.get(f"best/{metric}", run.data.metrics.get(metric))
+        if f"best/{metric}_std" in run.data.metrics:  # a CV / seed-repeat run (its std)
+            row[f"best/{metric}_std"] = run.data.metrics[f"best/{metric}_std"]
         row.update({k: v for k, v in sorted(run.data.metrics.items())
                     if k.startswith(("val/", "test/", "params/", "time/"))})
         rows.append(row)
@@ -128,7 +130,13 @@ def terminal_table(table: pd.DataFrame, keys: list[str], metric: str) -> str:
               "val/mse", "test/acc", "test/f1_macro", "test/mse", "test/r2", "params/trainable",
               "time/total_s"]
     columns = [c for c in dict.fromkeys(wanted) if c in table.columns]
-    return markdown_table(table[columns])  # missing values print as `-`
+    shown = table[columns].copy()
+    for column in columns:  # CV and seed-repeat runs: `mean ± std` over their children
+        if f"{column}_std" in table.columns:
+            stds = format_column(table[f"{column}_std"], "")
+            shown[column] = [f"{m} ± {s}" if s and m != "-" else m
+                             for m, s in zip(format_column(table[column]), stds)]
+    return markdown_table(shown)  # missing values print as `-`
 
 
 def plot_sweep(table: pd.DataFrame, keys: list[str], score: str, path: Path) -> Path:

@@ -32,7 +32,9 @@ from sft.tracking.provenance import flatten, git_state, package_versions
 from sft.tracking.sweep import job_run_identity
 from sft.training.build import (build_module, build_trainer, expected_task, load_processor,
                                 set_monitor)
+from sft.data.folds import apply_fold
 from sft.training.checkpointing import ResumableCheckpoint
+from sft.training.fold_outcome import fold_outcome
 from sft.training.distributed import (check_accelerator, check_data_parallel, global_rank,
                                       shared_with_children)
 from sft.training.fingerprints import run_fingerprints, save_fingerprints
@@ -49,10 +51,13 @@ from sft.training.run_outputs import (Registration, default_run_name, example_te
 
 log = logging.getLogger(__name__)
 
-def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) -> float | None:
+def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True,
+          identity: tuple[str, dict] | None = None, outcome: dict | None = None) -> float | None:
     """Fine-tune, test and log one run as configured; return the best monitored value.
 
-    `record=False` (and any DDP rank but zero): train and test along, record nothing."""
+    `record=False` (and any DDP rank but zero): train and test along, record nothing.
+    `identity`: (run name, tags) of a child run (a CV fold under its parent run) instead of
+    the sweep job's. `outcome`: filled with what a CV parent aggregates (sft.training.cv)."""
     started = time.perf_counter()
     cache_before = Counter(cache.STATS)
     run_dir = Path(cfg.paths.run_dir)
@@ -69,7 +74,8 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
         check_unchanged(resume, run_fingerprints(cfg, datamodule))
     tracker = instantiate(cfg.logger) if record else NullTracker(local_metrics=False)
     guard = resume_checkpoint(cfg)
-    job_name, job_tags = job_run_identity() if record and resume is None else (None, {})
+    job_name, job_tags = (identity or job_run_identity()) if record and resume is None \
+        else (None, {})
     tags = {"sft.resumed_from": str(resume.checkpoint)} if resume else \
         {**run_tags(cfg), **job_tags} if record else {}
     with guard.handling_signals(), tracker.run(default_experiment=cfg.data.name, tags=tags,
@@ -99,7 +105,9 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
             if datamodule.has_split("test"):
                 trainer.test(module, datamodule=datamodule, verbose=False)
                 test_metrics = module.test_report.get("summary", {})
-            elif record:
+            if outcome is not None:
+                outcome.update(fold_outcome(trainer, module, datamodule, test_metrics))
+            if not datamodule.has_split("test") and record:
                 print("No test split (set data.test_path or data.test_fraction): skipping the "
                       "test.")
         if not record:
@@ -135,6 +143,9 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
                           **{f"sft.cache.{k}": str(v)
                              for k, v in sorted((cache.STATS - cache_before).items())}})
         print_summary(cfg, tracker, test_metrics, best_score, run_dir, model_uri)
+        if outcome is not None:
+            outcome.update(run_id=tracker.run_id, model_dir=str(model_dir.resolve()),
+                           best=best_score)
     drop_checkpoints(trainer, guard)  # the run finished: nothing left to resume
     return best_score
 
@@ -193,6 +204,11 @@ def load_data(cfg: DictConfig):
     datamodule = instantiate(cfg.data, seed=cfg.seed)
     labels = datamodule.load(loss_task=implied_task(str(cfg.loss.get("_target_"))))
     check_task_fit(cfg, labels.task, labels.names)
+    cv = cfg.get("cv")
+    if cv is not None and cv.get("fold") is not None:  # a CV child: its fold is the val split
+        datamodule.fold_assignment = apply_fold(
+            datamodule, cv.folds, cv.fold, int(cfg.seed),
+            cv.get("group_column"), bool(cv.get("stratified", True)))
     return datamodule
 
 

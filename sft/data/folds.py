@@ -1,0 +1,92 @@
+"""K-fold splits of the train split, for cross-validation (`cv.folds`, sft.training.cv).
+
+Every fold run reads the same files and computes the same assignment (same rows, same seed),
+then keeps its own held-out fold as the validation split; the test split is left as it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sft.errors import SFTConfigError, SFTDataError
+
+
+def fold_assignment(n: int, folds: int, seed: int, labels: np.ndarray | None = None,
+                    groups: np.ndarray | None = None) -> np.ndarray:
+    """The fold (0..folds-1) of each of `n` train rows: int64 array [n].
+
+    `labels` (one per row, single-label tasks): folds keep the label proportions
+    (scikit-learn's StratifiedKFold; with `groups`, StratifiedGroupKFold). `groups`: every
+    row of a group lands in one fold (GroupKFold when not stratified). Shuffled by `seed`
+    (GroupKFold does not shuffle: it balances fold sizes deterministically).
+    Raises SFTConfigError when a label has fewer rows, or there are fewer groups, than folds.
+    """
+    from sklearn.model_selection import (GroupKFold, KFold, StratifiedGroupKFold,  # lazy: ~0.5 s,
+                                         StratifiedKFold)  # only for CV runs
+
+    if folds > n:
+        raise SFTConfigError(f"cv.folds={folds}: the train split has only {n} rows")
+    if labels is not None:
+        values, counts = np.unique(labels, return_counts=True)
+        if counts.min() < folds:
+            raise SFTConfigError(f"cv.folds={folds}: label '{values[counts.argmin()]}' has only "
+                                 f"{counts.min()} rows in the train split; every fold needs one "
+                                 f"(use fewer folds or cv.stratified=false)")
+    if groups is not None and len(np.unique(groups)) < folds:
+        raise SFTConfigError(f"cv.folds={folds}: the train split has only "
+                             f"{len(np.unique(groups))} groups in cv.group_column")
+    index = np.zeros((n, 1))
+    if groups is not None and labels is not None:
+        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    elif groups is not None:
+        splitter = GroupKFold(folds)
+    elif labels is not None:
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(folds, shuffle=True, random_state=seed)
+    assignment = np.full(n, -1, dtype=np.int64)
+    for fold, (_, held) in enumerate(splitter.split(index, labels, groups)):
+        assignment[held] = fold
+    return assignment
+
+
+def train_groups(datamodule, column: str) -> np.ndarray:
+    """The value of `column` for each train row (its file read again: the examples keep only
+    texts and labels). SFTConfigError when the column is missing or the data is not a table."""
+    from sft.data.sources import locate, read_table  # lazy: only with cv.group_column
+
+    path = getattr(datamodule, "paths", {}).get("train")
+    if path is None:
+        raise SFTConfigError("cv.group_column: only table data (CSV, TSV, JSONL, Parquet) has "
+                             "columns to group by")
+    frame = read_table(locate(str(path), "data.train_path"), "data.train_path",
+                       getattr(datamodule, "delimiter", "auto"))
+    if column not in frame.columns:
+        raise SFTConfigError(f"cv.group_column={column}: no such column in {path} (columns: "
+                             f"{', '.join(map(str, frame.columns))})")
+    rows = datamodule.examples["train"].rows - 1  # Examples.rows count from 1
+    return frame[column].astype(str).to_numpy()[rows]
+
+
+def apply_fold(datamodule, folds: int, fold: int, seed: int, group_column: str | None = None,
+               stratified: bool = True) -> np.ndarray:
+    """Split the loaded train split of `datamodule` (after `load()`, before tokenizing) into
+    train (the other folds) and val (fold `fold`); return the fold of each original train
+    row (int64 [n]), for out-of-fold bookkeeping. The datamodule must not have a val split
+    of its own (sft.training.cv sets data.val_fraction=0 and refuses data.val_path)."""
+    if not 0 <= fold < folds:
+        raise SFTConfigError(f"cv.fold={fold}: must be in 0..{folds - 1}")
+    train = datamodule.examples["train"]
+    single_label = datamodule.labels.task in ("multiclass", "binary")
+    labels = train.labels.astype(str).to_numpy() if stratified and single_label else None
+    groups = train_groups(datamodule, group_column) if group_column else None
+    assignment = fold_assignment(len(train), folds, seed, labels, groups)
+    targets = datamodule.targets["train"]
+    keep, held = np.flatnonzero(assignment != fold), np.flatnonzero(assignment == fold)
+    if len(keep) == 0 or len(held) == 0:
+        raise SFTDataError(f"cv.fold={fold}: the fold split leaves an empty split")
+    datamodule.examples["val"] = train.subset(held)
+    datamodule.examples["val"].source = f"{train.source} (cv fold {fold} of {folds})"
+    datamodule.examples["train"] = train.subset(keep)
+    datamodule.targets["val"], datamodule.targets["train"] = targets[held], targets[keep]
+    return assignment

@@ -1,0 +1,111 @@
+"""A model folder that averages the probabilities of several member models (the fold or
+seed models of a CV run, `cv.ensemble=true`): `members/<name>/` (each a whole model folder)
+and `sft_model.json` with `members` (their paths, relative) and the shared task and labels.
+
+`sft.load` returns an `EnsemblePredictor` for it, so `sft-predict`, the MLflow model and
+`mlflow models serve` use it like any model. Classification: the mean of the members'
+probabilities (each as its own predictor gives them, so whatever a member's spec applies to
+its probabilities applies before averaging); regression: the mean of the members' values.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from sft.errors import SFTConfigError
+from sft.model.saving import FORMAT, read_spec, write_spec
+
+MEMBERS_DIR = "members"
+
+
+def build_ensemble(member_dirs: dict[str, Path], out_dir: Path) -> Path:
+    """Copy each member folder (name -> folder) into `out_dir/members/<name>` and write the
+    ensemble's spec. SFTConfigError when the members disagree on the task or labels."""
+    out_dir = Path(out_dir)
+    specs = {name: read_spec(folder) for name, folder in member_dirs.items()}
+    first = next(iter(specs.values()))
+    for name, spec in specs.items():
+        if (spec["task"], spec.get("labels")) != (first["task"], first.get("labels")):
+            raise SFTConfigError(f"ensemble member {name}: task/labels {spec['task']} "
+                                 f"{spec.get('labels')} differ from {first['task']} "
+                                 f"{first.get('labels')}")
+    members = []
+    for name, folder in member_dirs.items():
+        target = out_dir / MEMBERS_DIR / name.replace("/", "-")
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(folder, target)
+        members.append(str(target.relative_to(out_dir)))
+    spec = {"format": FORMAT, "task": first["task"], "labels": first.get("labels"),
+            "max_length": first["max_length"], "num_outputs": first["num_outputs"],
+            "modality": first.get("modality", "text"), "members": members,
+            "combine": "mean_probability"}
+    write_spec(spec, out_dir)
+    return out_dir
+
+
+class EnsemblePredictor:
+    """Predicts like sft.inference.predictor.Predictor, from the mean of its members'."""
+
+    def __init__(self, folder: Path, spec: dict, members: list):
+        self.folder = Path(folder)
+        self.spec = spec
+        self.task = spec["task"]
+        self.labels = list(spec.get("labels") or [])
+        self.members = members
+        self.backend = members[0].backend
+        self.featurizer = members[0].featurizer  # images/audio: sft-predict reads file paths
+        self.max_length = int(spec["max_length"])
+
+    def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Mean member probability per label, [len(texts), labels] (regression: the mean
+        value, [len(texts), 1])."""
+        stacked = []
+        for member in self.members:
+            records = member.predict(texts, batch_size)
+            if self.task == "regression":
+                stacked.append([[r["score"]] for r in records])
+            else:
+                stacked.append([[r["probabilities"][name] for name in self.labels]
+                                for r in records])
+        return np.asarray(stacked, dtype=np.float64).mean(axis=0)
+
+    def logits(self, texts: Sequence[str], batch_size: int = 32,
+               progress: bool = False) -> np.ndarray:
+        """The ensemble's combined outputs: `probabilities` (what sft-export's parity check
+        compares between a model and its copy)."""
+        return self.probabilities(texts, batch_size)
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32,
+                progress: bool = False) -> list[dict]:
+        """One record per text, the same fields as a single model's."""
+        mean = self.probabilities(texts, batch_size)
+        if self.task == "regression":
+            return [{"score": float(v)} for v in mean[:, 0]]
+        if self.task == "multilabel":
+            threshold = float(self.members[0].spec.get("threshold") or 0.5)
+            return [{"labels": [n for n, p in zip(self.labels, row) if p >= threshold],
+                     "probabilities": dict(zip(self.labels, map(float, row)))} for row in mean]
+        if self.task == "binary":
+            return [{"label": self.labels[1] if row[1] > 0.5 else self.labels[0],
+                     "probabilities": dict(zip(self.labels, map(float, row)))} for row in mean]
+        return [{"label": self.labels[int(row.argmax())],
+                 "probabilities": dict(zip(self.labels, map(float, row)))} for row in mean]
+
+
+def load_ensemble(folder: Path, spec: dict, loader, **options) -> EnsemblePredictor:
+    """The EnsemblePredictor of an ensemble folder; `loader` loads one member folder
+    (sft.load, passed in: it is the function that calls this one)."""
+    members = []
+    for relative in spec["members"]:
+        path = (Path(folder) / relative).resolve()
+        if Path(folder).resolve() not in path.parents:
+            raise SFTConfigError(f"{folder}: ensemble member {relative} lies outside the folder")
+        members.append(loader(path, **options))
+    if not members:
+        raise SFTConfigError(f"{folder}: the ensemble has no members")
+    return EnsemblePredictor(folder, spec, members)

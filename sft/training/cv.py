@@ -1,0 +1,111 @@
+"""Cross-validation (`cv.folds=K`) and seed repeats (`seeds=[...]`): one MLflow parent run,
+a child run per fold (or seed, or seed x fold), each a whole `sft.training.run.train` run.
+
+The parent holds the mean and std of the children's val/test metrics (sft.tracking.aggregate),
+for folds the out-of-fold predictions and metrics, and with `cv.ensemble=true` one model
+averaging the children's probabilities (sft.inference.ensemble), tested and registered like
+any model. The value returned to a sweeper is the children's mean best monitored value, so
+`sft-train -m optimizer.lr=5e-5,1e-4 cv.folds=5` chooses on CV (runs nest sweep -> job -> fold).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from sft.config.instantiate import instantiate
+from sft.config.schema import GROUPS, cfg_choice
+from sft.tracking.aggregate import summarize_children
+from sft.tracking.provenance import flatten
+from sft.tracking.sweep import job_run_identity
+from sft.training.ensemble_run import ensemble_model
+from sft.training.run import load_data, run_tags, train
+from sft.training.run_outputs import default_run_name, registered_model_name
+
+log = logging.getLogger(__name__)
+
+
+def repeats(cfg: DictConfig) -> bool:
+    """Whether `cfg` asks for a parent run of several children (folds or seeds)."""
+    cv = cfg.get("cv") or {}
+    return (cv.get("folds") is not None and cv.get("fold") is None) or bool(cfg.get("seeds"))
+
+
+def child_configs(cfg: DictConfig) -> list[tuple[str, DictConfig]]:
+    """(name, config) of each child: `fold-0`.. with cv.fold set and the held-out fold as
+    validation (data.val_fraction=0: no carved split), `seed-1`.. with that seed, or
+    `seed-1/fold-0`.. for both; each writes under <run_dir>/<name>."""
+    seeds = list(cfg.seeds) if cfg.get("seeds") else [None]
+    folds = cfg.cv.folds if cfg.get("cv") is not None and cfg.cv.get("folds") else None
+    children = []
+    for seed in seeds:
+        for fold in range(folds) if folds else [None]:
+            parts = ([f"seed-{seed}"] if seed is not None else []) + \
+                ([f"fold-{fold}"] if fold is not None else [])
+            name = "/".join(parts)
+            child = copy.deepcopy(cfg)
+            with open_dict(child):
+                child.seeds = None
+                if seed is not None:
+                    child.seed = seed
+                if fold is not None:
+                    child.cv.fold = fold
+                    child.data.val_fraction = 0.0
+                child.cv.ensemble = False
+                child.paths.run_dir = str(Path(cfg.paths.run_dir) / name.replace("/", "-"))
+                if child.logger.get("registered_model_name") is not None:
+                    child.logger.registered_model_name = None  # the parent's model is the one
+            children.append((name, child))
+    return children
+
+
+def train_repeats(cfg: DictConfig) -> float | None:
+    """Run every child of `cfg` under one parent run and summarize them there; return the
+    mean of the children's best monitored values (None when a child has none)."""
+    tracker = instantiate(cfg.logger)
+    records = getattr(tracker, "records", False)
+    job_name, job_tags = job_run_identity()
+    run_dir = Path(cfg.paths.run_dir)
+    children = child_configs(cfg)
+    kind = "cv" if cfg.cv.get("folds") else "seeds"
+    if kind == "cv":  # the folds' data errors (a label rarer than the folds, no group column)
+        load_data(children[0][1])  # before any run is opened: read once, checked, let go
+    with tracker.run(default_experiment=cfg.data.name,
+                     tags={**run_tags(cfg), **job_tags, "sft.repeat": kind,
+                           "sft.children": ",".join(n for n, _ in children)},
+                     default_name=job_name or default_run_name(cfg)):
+        tracker.log_params({**flatten(cfg), **{g: cfg_choice(cfg, g) for g in GROUPS}})
+        outcomes = []
+        for name, child in children:
+            print(f"== {kind}: child run {name} ({len(outcomes) + 1} of {len(children)})")
+            identity = (name, {"mlflow.parentRunId": tracker.run_id, "sft.child": name}) \
+                if records else (name, {})
+            outcome: dict = {}
+            train(child, identity=identity, outcome=outcome)
+            outcomes.append(outcome)
+        names = [n for n, _ in children]
+        monitor = OmegaConf.select(children[0][1], "monitor.metric")
+        # settled by the first child (`auto` -> val/f1_macro): what leaderboards rank by
+        tracker.set_tags({"sft.monitor": monitor,
+                          "sft.monitor_mode": str(children[0][1].monitor.mode)})
+        summary = summarize_children(tracker, outcomes, names, run_dir, with_oof=kind == "cv",
+                                     monitor=monitor)
+        if cfg.cv.get("ensemble"):
+            summary.update(ensemble_model(cfg, tracker, outcomes, names, run_dir,
+                                          registered_model_name(cfg)))
+        _print(kind, summary, monitor, run_dir)
+    return summary.get(f"best/{monitor}")
+
+
+def _print(kind: str, summary: dict, monitor: str, run_dir: Path) -> None:
+    """The headline figures, mean +- std, as a README or paper would quote them."""
+    keys = [f"best/{monitor}", "test/acc", "test/f1_macro", "test/mse", "oof/acc",
+            "oof/f1_macro", "ensemble/test/acc", "ensemble/test/f1_macro"]
+    lines = [f"{key}: {summary[key]:.4f}" + (f" +- {summary[key + '_std']:.4f}"
+                                             if key + "_std" in summary else "")
+             for key in keys if key in summary]
+    print(f"== {kind} summary over {int(summary['cv/children'])} runs ({run_dir}):\n  " +
+          "\n  ".join(lines))
