@@ -30,6 +30,7 @@ from sft.tracking.masking import mask_overrides
 from sft.tracking.null import NullTracker
 from sft.tracking.provenance import flatten, git_state, package_versions
 from sft.tracking.sweep import job_run_identity
+from sft.training.calibrate import post_hoc
 from sft.training.build import (build_module, build_trainer, expected_task, load_processor,
                                 set_monitor)
 from sft.training.checkpointing import ResumableCheckpoint
@@ -43,7 +44,7 @@ from sft.training.quiet import quiet_fit
 from sft.training.resume import RUN_CONFIG, Resume, check_unchanged, save_run_config
 from sft.training.run_outputs import (default_run_name, example_texts, hydra_overrides,
                                       print_summary, registered_model_name, write_config,
-                                      write_reports)
+                                      write_data_report, write_reports)
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +103,17 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True) ->
                       "test.")
         if not record:
             return best_score  # rank zero writes the reports, the model and the run
-        for path in write_reports(module, test_metrics, run_dir):
+        # Temperature and tuned decisions, fitted on val: saved in the model, so every predict path uses them.
+        decided, decision_spec, decision_files = post_hoc(cfg, module, datamodule, run_dir)
+        tracker.log_metrics(decided)
+        test_metrics.update({k: v for k, v in decided.items() if k.startswith("test/")})
+        for path in [*decision_files, *write_reports(module, test_metrics, run_dir)]:
             tracker.log_artifact(path)
         model_dir = save_model(module, datamodule.tokenizer,
                                OmegaConf.to_container(cfg.head, resolve=True),
                                cfg.model.max_length, run_dir / "model",
                                clean_text=bool(cfg.data.get("clean_text", False)),
-                               extra=datamodule.spec_fields())
+                               extra={**datamodule.spec_fields(), **decision_spec})
         logged = time.perf_counter()
         model_uri = tracker.log_model(model_dir, example_texts(datamodule),
                                       registered_model_name(cfg))
@@ -189,6 +194,9 @@ def prepare_data(cfg: DictConfig, tracker, resumed: bool = False, datamodule=Non
     processor = load_processor(cfg.model.name_or_path, datamodule.modality,
                                cfg.model.trust_remote_code)
     datamodule.encode(processor, cfg.model.max_length, cfg.paths.cache_dir)
+    if not resumed:  # know the data: counts, lengths, duplicates and leakage between splits
+        for path in write_data_report(datamodule, cfg.model.max_length, Path(cfg.paths.run_dir)):
+            tracker.log_artifact(path)
     return datamodule
 
 
