@@ -86,6 +86,8 @@ def post_hoc(cfg, module, datamodule, run_dir: Path) -> tuple[dict, dict, list[P
     splits = {"val": collect(module, datamodule.val_dataloader())}
     if datamodule.has_split("test"):
         splits["test"] = collect(module, datamodule.test_dataloader())
+    if task != "multilabel":  # binary targets arrive as floats (BCE); decisions count ids
+        splits = {name: (z, y.astype(int)) for name, (z, y) in splits.items()}
     val_logits, val_targets = splits["val"]
     spec: dict = {}
     if calibrate:

@@ -30,9 +30,9 @@ from sft.tracking.masking import mask_overrides
 from sft.tracking.null import NullTracker
 from sft.tracking.provenance import flatten, git_state, package_versions
 from sft.tracking.sweep import job_run_identity
-from sft.training.calibrate import post_hoc
 from sft.training.build import (build_module, build_trainer, expected_task, load_processor,
                                 set_monitor)
+from sft.training.calibrate import post_hoc
 from sft.training.checkpointing import ResumableCheckpoint
 from sft.training.distributed import (check_accelerator, check_data_parallel, global_rank,
                                       shared_with_children)
