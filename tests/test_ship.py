@@ -55,14 +55,14 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
             "test_csv": toy_data["test"], "model_dir": out / "run" / "model"}
 
 
-def module_probabilities(module, tokenizer, texts) -> np.ndarray:
-    """The in-memory module's class probabilities, one unpadded text at a time."""
+def module_logits(module, tokenizer, texts) -> np.ndarray:
+    """The in-memory module's raw outputs, one unpadded text at a time."""
     rows = []
     for text in texts:
         ids = torch.tensor([tokenizer(text, truncation=True, max_length=64)["input_ids"]])
         with torch.no_grad():
-            rows.append(torch.softmax(module(ids, torch.ones_like(ids))[0], -1))
-    return torch.stack(rows).numpy()
+            rows.append(module(ids, torch.ones_like(ids))[0])
+    return torch.stack(rows).double().numpy()
 
 
 def as_matrix(records, labels) -> np.ndarray:
@@ -146,14 +146,20 @@ def test_pyfunc_and_sft_load_predict_like_the_in_memory_model(shipped):
     texts = shipped["texts"]
     predictor = sft.load(shipped["model_dir"])
     labels = predictor.labels
-    expected = module_probabilities(shipped["module"], predictor.tokenizer, texts)
+    # The run fitted a temperature and class biases on val (conf/train.yaml `decisions`):
+    # every path serves softmax(logits / T) and decides by argmax(logits / T + bias).
+    spec = predictor.spec
+    assert spec["temperature"] > 0 and len(spec["class_bias"]) == len(labels)
+    scaled = module_logits(shipped["module"], predictor.tokenizer, texts) / spec["temperature"]
+    expected = torch.softmax(torch.from_numpy(scaled), -1).numpy()
+    decided = (scaled + np.asarray(spec["class_bias"])).argmax(1)
     mlflow.set_tracking_uri(shipped["tracking_uri"])
     served = mlflow.pyfunc.load_model(shipped["uri"])
     for records in (predictor.predict(texts),
                     served.predict(pd.DataFrame({"text": texts})),
                     sft.load(mlflow.artifacts.download_artifacts(shipped["uri"])).predict(texts)):
         np.testing.assert_allclose(as_matrix(records, labels), expected, atol=1e-5)
-        assert [r["label"] for r in records] == [labels[i] for i in expected.argmax(1)]
+        assert [r["label"] for r in records] == [labels[i] for i in decided]
     gold = pd.read_csv(shipped["test_csv"])["label"].tolist()
     accuracy = np.mean([r["label"] == g for r, g in zip(predictor.predict(texts), gold)])
     assert accuracy > 0.9  # it is the trained model, not a fresh head

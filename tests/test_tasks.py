@@ -119,6 +119,10 @@ def test_multilabel_end_to_end(make_cfg, tmp_path):
     assert report["support"][:3].sum() == positives
     assert spec["task"] == "multilabel" and spec["threshold"] == 0.4
     assert spec["labels"] == LABELS and spec["num_outputs"] == 3
+    # Calibrated and tuned on val (conf/train.yaml `decisions`): a threshold per label.
+    assert spec["temperature"] > 0 and len(spec["thresholds"]) == 3
+    assert {"test/ece", "test/ece_calibrated", "test/f1_macro_tuned",
+            "test/f1_micro_tuned"} <= set(metrics)
 
 
 def test_regression_with_standardized_targets_end_to_end(make_cfg, tmp_path):
@@ -137,6 +141,7 @@ def test_regression_with_standardized_targets_end_to_end(make_cfg, tmp_path):
     assert {"val/mse", "val/mae", "val/r2", "val/pearson", "val/spearman"} <= set(metrics)
     assert 150 < spec["target_mean"] < 230 and 70 < spec["target_std"] < 100
     assert spec["threshold"] is None
+    assert "temperature" not in spec and "test/ece" not in metrics  # nothing to calibrate
 
 
 def test_binary_focal_with_gradual_unfreezing_llrd_and_l2sp_end_to_end(make_cfg, tmp_path):
@@ -151,6 +156,8 @@ def test_binary_focal_with_gradual_unfreezing_llrd_and_l2sp_end_to_end(make_cfg,
     metrics = run.data.metrics
     assert run.data.tags["sft.task"] == "binary" and spec["num_outputs"] == 1
     assert metrics["test/acc"] > 0.8 and metrics["test/f1_macro"] > 0.8
+    assert len(spec["thresholds"]) == 1 and 0.05 <= spec["thresholds"][0] <= 0.95
+    assert {"test/ece_calibrated", "test/acc_tuned", "test/f1_macro_tuned"} <= set(metrics)
     trainable = [m.value for m in client.get_metric_history(run.info.run_id, "params/trainable")]
     assert trainable[0] == 33  # the head alone: 32 weights + 1 bias
     assert trainable == sorted(trainable) and len(set(trainable)) == 4  # head, +1, +2, +emb

@@ -127,3 +127,38 @@ def test_regression_with_mse(make_cfg, tmp_path):
     assert metrics["test/r2"] > 0.5
     assert best == pytest.approx(min(
         m.value for m in client.get_metric_history(runs[0].info.run_id, "val/mse")))
+
+
+def test_run_calibrates_tunes_and_reports_its_data(trained):
+    """Temperature and tuned biases are fitted on val, logged beside the untuned metrics,
+    saved in the model (sft.load applies them) and the data report is an artifact."""
+    import numpy as np
+
+    import sft
+    from sft.training.calibrate import decide
+
+    run = trained["runs"][0]
+    metrics = run.data.metrics
+    for key in ["val/ece", "val/ece_calibrated", "test/ece", "test/ece_calibrated",
+                "decisions/temperature", "val/f1_macro_tuned", "test/f1_macro_tuned",
+                "test/acc_tuned"]:
+        assert key in metrics, key
+    # T minimizes the validation NLL, so it can only lower the ECE there by luck; it must
+    # at least be a real fit inside the search bounds.
+    assert 0.05 < metrics["decisions/temperature"] < 20
+    assert metrics["val/f1_macro_tuned"] >= metrics["val/f1_macro"] - 1e-6
+    run_dir = trained["out"] / "run"
+    spec = json.loads((run_dir / "model" / "sft_model.json").read_text())
+    assert spec["temperature"] == pytest.approx(metrics["decisions/temperature"])
+    assert len(spec["class_bias"]) == 3
+    texts = toy_frame(30, seed=9)["text"].tolist()
+    predictor = sft.load(run_dir / "model")
+    labels = [r["label"] for r in predictor.predict(texts)]
+    chosen = decide(predictor.logits(texts), "multiclass", spec)
+    assert labels == [spec["labels"][i] for i in chosen]
+    artifacts = {a.path for a in trained["client"].list_artifacts(run.info.run_id)}
+    assert {"data_report.json", "data_report.md", "reliability_diagram.png"} <= artifacts
+    report = json.loads((run_dir / "data_report.json").read_text())
+    assert report["splits"]["test"]["examples"] == 60
+    assert sum(report["splits"]["train"]["labels"].values()) == 120
+    assert np.isclose(sum(s["examples"] for s in report["splits"].values()), 210)

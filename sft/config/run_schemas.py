@@ -9,6 +9,8 @@ from typing import Dict, Optional
 
 from omegaconf import MISSING
 
+from sft.errors import SFTConfigError
+
 
 @dataclass
 class MonitorSchema:
@@ -21,6 +23,22 @@ class RegisterMode(Enum):
     auto = "auto"  # a normal run; a sweep's best job; no debug run
     always = "always"
     never = "never"
+CALIBRATIONS = ("temperature", "none")
+
+
+@dataclass
+class DecisionsSchema:
+    """`decisions`: post-hoc calibration and tuned decision rules (sft.training.calibrate)."""
+    calibrate: str = MISSING  # one of CALIBRATIONS
+    tune: bool = MISSING
+
+
+def check_calibrate(node) -> None:
+    """SFTConfigError when `decisions.calibrate` is not one of CALIBRATIONS."""
+    value = node.get("calibrate")
+    if value not in CALIBRATIONS:
+        raise SFTConfigError(f"config key 'decisions.calibrate': unknown calibration {value!r} "
+                             f"(choices: {', '.join(CALIBRATIONS)})")
 
 
 @dataclass

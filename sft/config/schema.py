@@ -20,7 +20,7 @@ from sft.errors import SFTConfigError, first_line
 from sft.config.cv_schema import check_cv
 from sft.config.delimiters import DELIMITER_CHOICES, DELIMITERS
 from sft.config.model_schemas import SCHEMAS
-from sft.config.run_schemas import MonitorSchema
+from sft.config.run_schemas import DecisionsSchema, MonitorSchema, check_calibrate
 from sft.config.tasks import TASKS, describe_monitorable, metric_fits, per_class_hint
 
 __all__ = ["SCHEMAS", "TASKS", "RANGES", "validate", "check_loss_fits", "check_task_fit",
@@ -29,7 +29,8 @@ __all__ = ["SCHEMAS", "TASKS", "RANGES", "validate", "check_loss_fits", "check_t
 
 GROUPS = ("model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
           "trainer", "logger", "callbacks")
-TOP_LEVEL_KEYS = set(GROUPS) | {"seed", "monitor", "paths", "resume", "cv", "seeds"}
+TOP_LEVEL_KEYS = set(GROUPS) | {"seed", "monitor", "paths", "resume", "cv", "seeds",
+                                 "decisions"}
 
 # (key, lower bound, inclusive?, upper bound, inclusive?): the ranges that make sense.
 RANGES = [
@@ -80,6 +81,9 @@ def validate(cfg: DictConfig) -> None:
         raise SFTConfigError(f"config key 'seed': expected an integer, got {cfg.get('seed')!r}")
     check_schema(cfg.monitor, MonitorSchema, "monitor")
     check_cv(cfg)
+    if cfg.get("decisions") is not None:  # absent in configs logged before it existed
+        check_schema(cfg.decisions, DecisionsSchema, "decisions")
+        check_calibrate(cfg.decisions)
     for group in GROUPS:
         node = cfg.get(group)
         if node is None:

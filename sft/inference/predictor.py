@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from sft.errors import SFTConfigError, SFTDataError, first_line
 from sft.data.tokenize import ensure_pad_token
+from sft.model.decisions import label_thresholds, multiclass_choice, scaled
 from sft.model.saving import SPEC_FILE, read_spec
 
 ONNX_FILE = "model.onnx"
@@ -44,18 +45,23 @@ def _field(spec: dict, key: str, default: float) -> float:
 
 
 def multiclass_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
-    """The most probable label and every label's probability (softmax)."""
+    """Every label's probability (softmax of the logits over the spec's temperature) and the
+    label of the largest logit plus its tuned bias (sft.model.decisions; no bias: the most
+    probable)."""
     labels = spec["labels"]
-    probs = _softmax(raw.astype(np.float64))
-    return [{"label": labels[int(row.argmax())],
-             "probabilities": {name: float(p) for name, p in zip(labels, row)}} for row in probs]
+    z = scaled(raw, spec)
+    probs, chosen = _softmax(z), multiclass_choice(z, spec)
+    return [{"label": labels[int(c)], "probabilities": {name: float(p) for name, p in
+                                                        zip(labels, row)}}
+            for c, row in zip(chosen, probs)]
 
 
 def binary_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
-    """labels[1] (the positive class) when its probability exceeds the threshold (0.5)."""
+    """labels[1] (the positive class) when its probability (temperature-scaled) exceeds the
+    threshold (tuned, else 0.5)."""
     negative, positive = spec["labels"]
-    threshold = _field(spec, "threshold", 0.5)
-    probs = _sigmoid(raw[:, 0].astype(np.float64))
+    threshold = label_thresholds(spec, 1)[0]
+    probs = _sigmoid(scaled(raw, spec)[:, 0])
     return [{"label": positive if p > threshold else negative,
              "probabilities": {negative: float(1.0 - p), positive: float(p)}} for p in probs]
 
@@ -68,11 +74,12 @@ def regression_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
 
 
 def multilabel_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
-    """Every label whose probability reaches the threshold, and every label's probability."""
+    """Every label whose probability (temperature-scaled) reaches its threshold (tuned per
+    label, else the one threshold), and every label's probability."""
     labels = spec["labels"]
-    threshold = _field(spec, "threshold", 0.5)
-    probs = _sigmoid(raw.astype(np.float64))
-    return [{"labels": [name for name, p in zip(labels, row) if p >= threshold],
+    thresholds = label_thresholds(spec, len(labels))
+    probs = _sigmoid(scaled(raw, spec))
+    return [{"labels": [name for name, p, t in zip(labels, row, thresholds) if p >= t],
              "probabilities": {name: float(p) for name, p in zip(labels, row)}} for row in probs]
 
 

@@ -33,6 +33,7 @@ from sft.tracking.sweep import job_run_identity
 from sft.training.build import (build_module, build_trainer, expected_task, load_processor,
                                 set_monitor)
 from sft.data.folds import apply_fold
+from sft.training.calibrate import post_hoc
 from sft.training.checkpointing import ResumableCheckpoint
 from sft.training.fold_outcome import fold_outcome
 from sft.training.distributed import (check_accelerator, check_data_parallel, global_rank,
@@ -44,10 +45,10 @@ from sft.training.preflight import (absolute_paths, check_model_source, check_vo
                                     check_writable)
 from sft.training.quiet import quiet_fit
 from sft.training.resume import RUN_CONFIG, Resume, check_unchanged, save_run_config
+from sft.training.data_report import write_data_report
 from sft.training.run_outputs import (Registration, default_run_name, example_texts,
                                       hydra_overrides, print_summary, registered_model_name,
-                                      registration, run_note, write_config,
-                                      write_reports)
+                                      registration, run_note, write_config, write_reports)
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +113,17 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True,
                       "test.")
         if not record:
             return best_score  # rank zero writes the reports, the model and the run
-        for path in write_reports(module, test_metrics, run_dir):
+        # Temperature and tuned decisions, fitted on val: saved in the model, so every predict path uses them.
+        decided, decision_spec, decision_files = post_hoc(cfg, module, datamodule, run_dir)
+        tracker.log_metrics(decided)
+        test_metrics.update({k: v for k, v in decided.items() if k.startswith("test/")})
+        for path in [*decision_files, *write_reports(module, test_metrics, run_dir)]:
             tracker.log_artifact(path)
         model_dir = save_model(module, datamodule.tokenizer,
                                OmegaConf.to_container(cfg.head, resolve=True),
                                cfg.model.max_length, run_dir / "model",
                                clean_text=bool(cfg.data.get("clean_text", False)),
-                               extra=datamodule.spec_fields())
+                               extra={**datamodule.spec_fields(), **decision_spec})
         overrides = hydra_overrides()
         card = write_model_card(model_dir, cfg, datamodule, module, test_metrics, best_score,
                                 tracker.run_id, mask_overrides(overrides) if overrides else None,
@@ -241,6 +246,9 @@ def prepare_data(cfg: DictConfig, tracker, resumed: bool = False, datamodule=Non
     processor = load_processor(cfg.model.name_or_path, datamodule.modality,
                                cfg.model.trust_remote_code)
     datamodule.encode(processor, cfg.model.max_length, cfg.paths.cache_dir)
+    if not resumed:  # know the data: counts, lengths, duplicates and leakage between splits
+        for path in write_data_report(datamodule, cfg.model.max_length, Path(cfg.paths.run_dir)):
+            tracker.log_artifact(path)
     return datamodule
 
 

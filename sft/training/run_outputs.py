@@ -5,6 +5,7 @@ everything that is logged (sft.tracking.masking)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex

@@ -1,0 +1,158 @@
+"""After training, with the best checkpoint restored: temperature scaling and tuned decisions
+fitted on the validation predictions (sft.model.decisions), their effect measured on
+validation and test, and a reliability diagram.
+
+Metrics: `<split>/ece` and `<split>/ece_calibrated` (expected calibration error, 15 equal-width
+confidence bins, Naeini et al. 2015, by torchmetrics), `decisions/temperature`, and the tuned
+decisions' `<split>/<metric>_tuned` next to the untuned `<split>/<metric>`. Keys:
+`decisions.calibrate` (temperature | none), `decisions.tune` (true | false).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchmetrics.classification import BinaryCalibrationError, MulticlassCalibrationError
+
+from sft.model.decisions import (decision_metrics, fit_temperature, label_thresholds,
+                                 multiclass_choice, tune_class_bias, tune_thresholds)
+
+log = logging.getLogger(__name__)
+
+ECE_BINS = 15
+DIAGRAM_INCHES, DIAGRAM_DPI = 5.0, 100  # 500 x 500 pixels
+
+
+def probabilities(logits: np.ndarray, task: str, temperature: float = 1.0) -> np.ndarray:
+    """Class probabilities (n, k) of `logits / temperature`: softmax (multiclass), [1 - p, p]
+    (binary, logits (n, 1)), a sigmoid per label (multilabel)."""
+    z = torch.as_tensor(np.asarray(logits, dtype=np.float64) / temperature)
+    if task == "multiclass":
+        return torch.softmax(z, dim=-1).numpy()
+    p = torch.sigmoid(z)
+    return torch.cat([1 - p, p], dim=-1).numpy() if task == "binary" else p.numpy()
+
+
+def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, task: str) -> float:
+    """ECE (L1, ECE_BINS equal-width bins) of the top-class confidence (single-label, probs
+    (n, k)) or of every label's probability as a binary decision (multilabel, (n, k))."""
+    p, y = torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(targets).long()
+    if task == "multilabel":
+        return float(BinaryCalibrationError(n_bins=ECE_BINS)(p.reshape(-1), y.reshape(-1)))
+    return float(MulticlassCalibrationError(p.shape[1], n_bins=ECE_BINS)(p, y))
+
+
+def collect(module, loader) -> tuple[np.ndarray, np.ndarray]:
+    """The module's raw outputs (n, k) and the targets of every batch of `loader`, in order."""
+    outputs, targets = [], []
+    was_training = module.training
+    module.eval()
+    with torch.inference_mode():
+        for batch in loader:
+            batch = {k: v.to(module.device) for k, v in batch.items()}
+            labels = batch.pop("labels")
+            outputs.append(module(**batch).float().cpu())
+            targets.append(labels.cpu())
+    module.train(was_training)
+    return torch.cat(outputs).numpy(), torch.cat(targets).numpy()
+
+
+def decide(logits: np.ndarray, task: str, spec: dict) -> np.ndarray:
+    """Hard decisions of `logits` under `spec` (temperature, class_bias, thresholds), as
+    sft.inference.predictor makes them: class ids (n,) or multi-hot (n, k)."""
+    z = np.asarray(logits, dtype=np.float64) / float(spec.get("temperature") or 1.0)
+    if task == "multiclass":
+        return multiclass_choice(z, spec)
+    p = probabilities(z, task)
+    if task == "binary":
+        return (p[:, 1] > label_thresholds(spec, 1)[0]).astype(int)
+    return (p >= label_thresholds(spec, p.shape[1])).astype(int)
+
+
+def post_hoc(cfg, module, datamodule, run_dir: Path) -> tuple[dict, dict, list[Path]]:
+    """Fit what `cfg.decisions` asks for on the validation split; return the metrics to log,
+    the spec fields to save with the model (temperature, class_bias, thresholds) and the
+    artifacts written (reliability_diagram.png). Nothing for regression or without a
+    validation split."""
+    settings = cfg.get("decisions") or {}
+    calibrate = settings.get("calibrate", "none") == "temperature"
+    tune = bool(settings.get("tune", False))
+    task = module.task
+    if task == "regression" or not (calibrate or tune) or not datamodule.has_split("val"):
+        return {}, {}, []
+    splits = {"val": collect(module, datamodule.val_dataloader())}
+    if datamodule.has_split("test"):
+        splits["test"] = collect(module, datamodule.test_dataloader())
+    if task != "multilabel":  # binary targets arrive as floats (BCE); decisions count ids
+        splits = {name: (z, y.astype(int)) for name, (z, y) in splits.items()}
+    val_logits, val_targets = splits["val"]
+    spec: dict = {}
+    if calibrate:
+        spec["temperature"] = fit_temperature(val_logits, val_targets, task)
+    temperature = spec.get("temperature", 1.0)
+    if tune and task == "multiclass":
+        metric = "acc" if str(cfg.monitor.metric).endswith("/acc") else "f1_macro"
+        spec["class_bias"] = tune_class_bias(val_logits / temperature, val_targets,
+                                             metric).tolist()
+    elif tune:
+        positive = probabilities(val_logits, task, temperature)
+        spec["thresholds"] = tune_thresholds(positive[:, 1] if task == "binary" else positive,
+                                             val_targets, task).tolist()
+    metrics = {"decisions/temperature": temperature} if calibrate else {}
+    k = max(len(module.label_names), 2)
+    for split, (logits, targets) in splits.items():
+        metrics[f"{split}/ece"] = expected_calibration_error(
+            probabilities(logits, task), targets, task)
+        if calibrate:
+            metrics[f"{split}/ece_calibrated"] = expected_calibration_error(
+                probabilities(logits, task, temperature), targets, task)
+        if tune:
+            tuned = decision_metrics(decide(logits, task, spec), targets, task, k)
+            metrics.update({f"{split}/{name}_tuned": v for name, v in tuned.items()})
+    log.info("Post-hoc decisions %s: %s", spec,
+             ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())))
+    diagram = reliability_diagram(splits.get("test", splits["val"]), task, temperature,
+                                  run_dir / "reliability_diagram.png",
+                                  "test" if "test" in splits else "val")
+    return metrics, spec, [diagram]
+
+
+def reliability_diagram(split: tuple[np.ndarray, np.ndarray], task: str, temperature: float,
+                        path: Path, name: str) -> Path:
+    """Accuracy against confidence per ECE bin, before and after temperature scaling, as a
+    PNG of DIAGRAM_INCHES * DIAGRAM_DPI pixels square (500 x 500)."""
+    import matplotlib  # lazy: matplotlib only when a run writes a picture
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # after use("Agg"): no display needed
+
+    logits, targets = split
+    fig, ax = plt.subplots(figsize=(DIAGRAM_INCHES, DIAGRAM_INCHES))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
+    shown = [("uncalibrated", 1.0)] + ([("T = %.2f" % temperature, temperature)]
+                                       if temperature != 1.0 else [])
+    for label, t in shown:
+        conf, correct = _confidence(probabilities(logits, task, t), targets, task)
+        edges = np.linspace(0, 1, ECE_BINS + 1)
+        bins = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, ECE_BINS - 1)
+        xs = [conf[bins == b].mean() for b in range(ECE_BINS) if (bins == b).any()]
+        ys = [correct[bins == b].mean() for b in range(ECE_BINS) if (bins == b).any()]
+        ece = expected_calibration_error(probabilities(logits, task, t), targets, task)
+        ax.plot(xs, ys, marker="o", label=f"{label} (ECE {ece:.3f})")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
+           title=f"Reliability ({name}, {ECE_BINS} bins)")
+    ax.legend(loc="upper left")
+    fig.savefig(path, dpi=DIAGRAM_DPI)
+    plt.close(fig)
+    return path
+
+
+def _confidence(probs: np.ndarray, targets: np.ndarray, task: str):
+    """Per decision: the confidence and whether it was right (multilabel: each label's
+    probability and whether the label is positive, as BinaryCalibrationError bins them)."""
+    if task == "multilabel":
+        return probs.reshape(-1), targets.reshape(-1).astype(float)
+    return probs.max(axis=1), (probs.argmax(axis=1) == targets).astype(float)
