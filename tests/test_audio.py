@@ -89,7 +89,7 @@ def test_wav2vec2_learns_tones_and_logs_like_text(audio_run):
     run = audio_run["run"]
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test/acc"] > 0.8  # chance is 1/2
-    assert {"test/f1_low", "test/f1_high", "val/f1_macro"} <= set(run.data.metrics)
+    assert {"test/per_class/f1/low", "test/per_class/f1/high", "val/f1_macro"} <= set(run.data.metrics)
     assert run.data.params["data.max_seconds"] == "0.4"
 
 
