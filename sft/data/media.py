@@ -126,8 +126,15 @@ class ImageFeaturizer:
 
 
 class AudioFeaturizer:
-    """Audio paths -> `input_values` through the model's feature extractor, at its sampling
-    rate, each clip cut or zero-padded to `max_seconds` (so every batch has one shape)."""
+    """Audio paths -> `input_values` [batch, samples] float32 through the model's feature
+    extractor, at its sampling rate, each clip cut to `max_seconds`.
+
+    An extractor that returns an attention mask (`return_attention_mask`, e.g. wav2vec2 with
+    layer-norm convolutions) pads the clips to the longest of the batch and gives
+    `attention_mask` [batch, samples] int64 (1: a real sample): the model ignores the padding,
+    so a clip's prediction does not depend on what it is batched with. Any other extractor's
+    model sees the padding (group-norm wav2vec2, HuBERT base, AST), so every clip is
+    zero-padded to `max_seconds`: one shape, the same input in training and prediction."""
 
     modality = "audio"
 
@@ -142,13 +149,17 @@ class AudioFeaturizer:
         self.sampling_rate = int(rate)
         self.max_seconds = float(max_seconds)
         self.samples = int(round(self.max_seconds * self.sampling_rate))
+        self.masked = bool(getattr(extractor, "return_attention_mask", False))
 
     def __call__(self, paths: list[str], rng: np.random.Generator | None = None) -> dict:
         """Model inputs for `paths` (no augmentation for audio: `rng` is unused)."""
-        clips = []
-        for path in paths:
-            clip = load_audio(path, self.sampling_rate)[: self.samples]
-            clips.append(np.pad(clip, (0, self.samples - len(clip))))
+        clips = [load_audio(path, self.sampling_rate)[: self.samples] for path in paths]
+        if self.masked:  # the extractor pads and normalizes each clip over its real samples
+            out = self.extractor(clips, sampling_rate=self.sampling_rate, padding="longest",
+                                 return_attention_mask=True, return_tensors="np")
+            return {"input_values": np.asarray(out["input_values"], dtype=np.float32),
+                    "attention_mask": np.asarray(out["attention_mask"], dtype=np.int64)}
+        clips = [np.pad(clip, (0, self.samples - len(clip))) for clip in clips]
         out = self.extractor(clips, sampling_rate=self.sampling_rate, return_tensors="np")
         return {"input_values": np.asarray(out["input_values"], dtype=np.float32)}
 

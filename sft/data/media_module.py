@@ -55,10 +55,18 @@ class MediaDataset(Dataset):
 
 
 def stack_batch(items) -> dict:
-    """Stack equally shaped model inputs (pixel_values, input_values) and the targets."""
-    batch = {k: torch.from_numpy(np.stack([f[k] for f, _ in items])) for k in items[0][0]}
+    """Stack the model inputs (pixel_values, input_values, attention_mask) and the targets.
+    Inputs of different lengths (audio with an attention mask, sft.data.media) are padded
+    with zeros on the right to the longest; their zero mask hides the padding."""
+    batch = {k: torch.from_numpy(_stack([f[k] for f, _ in items])) for k in items[0][0]}
     batch["labels"] = torch.from_numpy(np.asarray([t for _, t in items]))
     return batch
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    width = max(a.shape[-1] for a in arrays)
+    return np.stack([np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, width - a.shape[-1])])
+                     if a.shape[-1] < width else a for a in arrays])
 
 
 class MediaDataModule(TextDataModule):
