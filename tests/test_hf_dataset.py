@@ -48,6 +48,19 @@ def predict_registered(out, name: str, texts: list[str]) -> list[str]:
     return [r["label"] for r in served.predict(pd.DataFrame({"text": texts}))]
 
 
+def sft_predict(model_dir, source, out, split=None) -> pd.DataFrame:
+    """sft-predict in this process (as test_images.py does) on a dataset folder."""
+    from omegaconf import OmegaConf
+
+    from sft.predict import predict_task
+
+    predict_task(OmegaConf.create({
+        "model_uri": str(model_dir), "input": str(source), "split": split, "output": str(out),
+        "text_column": "text", "batch_size": 8, "progress": False, "backend": "auto",
+        "tracking_uri": "sqlite:///unused.db"}))
+    return pd.read_csv(out)
+
+
 def test_a_saved_dataset_trains_logs_and_predicts_with_the_classlabel_order(tiny_model_dir,
                                                                             tmp_path):
     folder = tmp_path / "saved"
@@ -68,6 +81,10 @@ def test_a_saved_dataset_trains_logs_and_predicts_with_the_classlabel_order(tiny
     assert predictor.spec["labels"] == ORDER
     predicted = predict_registered(tmp_path / "out", name, list(test["text"]))
     assert np.mean([p == g for p, g in zip(predicted, test["label"])]) > 0.8
+    # sft-predict on the saved folder: its test split, ClassLabel ids read as names.
+    table = sft_predict(tmp_path / "out" / "run" / "model", folder, tmp_path / "preds.csv")
+    assert table["label"].tolist() == test["label"].tolist()
+    assert table["pred_label"].tolist() == predicted
 
 
 def test_a_parquet_folder_with_a_readme_maps_its_splits(tiny_model_dir, tmp_path):
@@ -87,6 +104,12 @@ def test_a_parquet_folder_with_a_readme_maps_its_splits(tiny_model_dir, tmp_path
     name = f"hf-dataset-{tiny_model_dir.name}".lower()
     predicted = predict_registered(tmp_path / "out", name, list(test["text"]))
     assert np.mean([p == g for p, g in zip(predicted, test["label"])]) > 0.8
+    table = sft_predict(tmp_path / "out" / "run" / "model", folder, tmp_path / "preds.csv",
+                        split="holdout")
+    assert table["pred_label"].tolist() == predicted
+    with pytest.raises(SFTConfigError, match=r"^split: no split 'test' in .* \(splits: fit, "
+                                             r"holdout\)$"):
+        sft_predict(tmp_path / "out" / "run" / "model", folder, tmp_path / "x.csv", "test")
     # Plain string labels: sorted, as from files.
     import sft
 

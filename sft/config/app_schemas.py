@@ -31,6 +31,7 @@ class ExportFormat(Enum):
 class PredictSchema:
     model_uri: str = MISSING
     input: str = MISSING
+    split: Optional[str] = MISSING
     output: str = MISSING
     text_column: str = MISSING
     batch_size: int = MISSING
