@@ -31,7 +31,7 @@ def predict_task(cfg) -> None:
 
     with tempfile.TemporaryDirectory(prefix="sft-predict-") as tmp:
         folder = resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp))
-        frame = read_input(cfg.input, cfg.text_column)
+        frame = read_input(cfg.input, cfg.text_column, cfg.get("split"))
         texts = texts_of(frame, cfg.text_column, cfg.input)
         predictor = load(folder, backend=str(cfg.backend))
         if predictor.featurizer is not None and cfg.input != STDIO:

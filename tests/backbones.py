@@ -64,18 +64,21 @@ def tiny_resnet(folder: Path, size: int = 16) -> Path:
     return folder
 
 
-def tiny_wav2vec2(folder: Path, sampling_rate: int = 8000) -> Path:
-    """A 2-layer wav2vec2 (hidden 32, 16-channel convolutions) and its feature extractor."""
+def tiny_wav2vec2(folder: Path, sampling_rate: int = 8000, masked: bool = False) -> Path:
+    """A 2-layer wav2vec2 (hidden 32, 16-channel convolutions) and its feature extractor;
+    `masked`: layer-norm convolutions and an extractor that returns an attention mask (as
+    wav2vec2-large-lv60), else group norm and no mask (as wav2vec2-base)."""
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                             intermediate_size=64, conv_dim=(16,) * 7, num_conv_pos_embeddings=8,
                             num_conv_pos_embedding_groups=4, mask_time_prob=0.0,
-                            feat_extract_norm="group", do_stable_layer_norm=False)
+                            feat_extract_norm="layer" if masked else "group",
+                            do_stable_layer_norm=masked)
     torch.manual_seed(0)
     Wav2Vec2Model(config).save_pretrained(folder)
     Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=sampling_rate, padding_value=0.0,
-                             do_normalize=True, return_attention_mask=False
+                             do_normalize=True, return_attention_mask=masked
                              ).save_pretrained(folder)
     return folder
 

@@ -191,6 +191,42 @@ def test_audio_is_resampled_and_cut_or_padded(tiny_wav2vec2_dir, tmp_path):
                                atol=1e-4)
 
 
+def test_an_attention_mask_keeps_padding_out_of_the_logits(tmp_path):
+    """A model whose extractor returns a mask: one clip alone, and padded in a batch with a
+    longer clip (as the featurizer batches for prediction, and as training's collate pads
+    clips featurized one by one), gives the same logits; without the mask it would not."""
+    from backbones import tiny_wav2vec2, write_tone
+    from sft.data.media import AudioFeaturizer, load_processor
+    from sft.data.media_module import stack_batch
+    from sft.model.backbone import Backbone
+
+    folder = tiny_wav2vec2(tmp_path / "w2v", masked=True)
+    short = str(write_tone(tmp_path / "short.wav", 440.0, np.random.default_rng(0), rate=8000,
+                           seconds=0.3))
+    long = str(write_tone(tmp_path / "long.wav", 880.0, np.random.default_rng(1), rate=8000,
+                          seconds=0.9))
+    featurize = AudioFeaturizer(load_processor(str(folder), "audio"), max_seconds=2.0)
+    torch.manual_seed(0)
+    backbone, head = Backbone(str(folder), pooling="mean").eval(), torch.nn.Linear(32, 3)
+
+    def logits(inputs, masked=True):
+        inputs = {k: torch.as_tensor(v) for k, v in inputs.items() if k != "labels"}
+        mask = inputs.pop("attention_mask")
+        with torch.no_grad():
+            return head(backbone(None, mask if masked else None, **inputs)).numpy()
+
+    alone = featurize([short])
+    assert alone["input_values"].shape == (1, 2400) and alone["attention_mask"].all()
+    batched = featurize([short, long])
+    assert batched["input_values"].shape == (2, 7200)
+    assert batched["attention_mask"][0].sum() == 2400
+    np.testing.assert_allclose(logits(batched)[0], logits(alone)[0], atol=1e-4)
+    collated = stack_batch([({k: v[0] for k, v in featurize([p]).items()}, 0)
+                            for p in (short, long)])
+    np.testing.assert_allclose(logits(collated)[0], logits(alone)[0], atol=1e-4)
+    assert np.abs(logits(batched, masked=False)[0] - logits(alone)[0]).max() > 1e-3
+
+
 def test_a_corrupt_file_in_a_run_is_one_line_naming_it(tiny_wav2vec2_dir, tmp_path):
     from backbones import write_tones
     from conftest import run_train_in_process

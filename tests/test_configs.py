@@ -51,6 +51,13 @@ def media_choice(group: str, choice: str, request) -> list[str]:
                 f"paths.outputs={tmp_path}"]
     if (group, choice) in (("data", "digits"), ("experiment", "digits_transfer")):
         return [f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "hf_dataset":  # the toy train CSV, saved as a dataset
+        import datasets
+        import pandas as pd
+
+        frame = pd.read_csv(request.getfixturevalue("toy_data")["train"])
+        datasets.Dataset.from_pandas(frame).save_to_disk(str(tmp_path / "saved"))
+        return [f"data.path={tmp_path / 'saved'}", f"paths.outputs={tmp_path}"]
     return []
 
 
@@ -70,7 +77,8 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         pytest.skip(f"the offline wheel {wheel} is not installed")
     overrides += media_choice(group, choice, request)
     # Image data (and the experiment built on it) compose on the default config, not the text one.
-    text_base = wheel is None and not (group == "data" and choice in MODALITY) and not (
+    own_data = group == "data" and choice in {*MODALITY, "hf_dataset"}  # not the toy CSVs
+    text_base = wheel is None and not own_data and not (
         group == "experiment" and choice == "digits_transfer")
     cfg = make_cfg(*overrides, base=text_base)
     validate(cfg)

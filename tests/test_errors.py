@@ -203,6 +203,19 @@ CASES = [
      "data.val_fraction=0.01: the val split of the 30 rows of {data}/good.csv would hold 1 "
      "rows; it needs at least 3 rows (one per label): raise data.val_fraction or give "
      "data.val_path"),
+    # data=hf_dataset ({data}/hf_saved: save_to_disk, splits train and test)
+    ("hf dataset: missing text column", ["data=hf_dataset", "data.path={data}/hf_saved",
+                                         "data.text_column=review"],
+     "data.text_column: no column 'review' in {data}/hf_saved (split 'train') (columns: text, "
+     "label)"),
+    ("hf dataset: wrong split name", ["data=hf_dataset", "data.path={data}/hf_saved",
+                                      "data.splits.test=holdout"],
+     "data.splits.test: no split 'holdout' in {data}/hf_saved (splits: train, test)"),
+    ("hf dataset: hub id, offline and not cached",
+     ["data=hf_dataset", "data.path=sft-tests/not-a-cached-dataset"],
+     "data.path: 'sft-tests/not-a-cached-dataset' is neither a local folder nor in the local "
+     "Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); load it once with the "
+     "network on, or point data.path at a folder written by save_to_disk"),
 ]
 
 
@@ -270,6 +283,11 @@ def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
     write(data / "notes.xlsx", "not a table")
     for name, content in duplicate_columns().items():
         write(data / name, content)
+    import datasets
+
+    datasets.DatasetDict({split: datasets.Dataset.from_pandas(toy_frame(12, seed=i))
+                          for i, split in enumerate(("train", "test"))}
+                         ).save_to_disk(str(data / "hf_saved"))
     no_weights = data / "no-weights"
     no_weights.mkdir()
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
@@ -337,6 +355,8 @@ def test_bad_input_gets_one_line_exit_2_and_no_running_run(bad_inputs, overrides
     base = bad_inputs["base"]
     if any(_key(o) == "resume" for o in overrides):  # a resumed run takes only where to look
         base = [o for o in base if _key(o) == "paths.outputs"]
+    if "data=hf_dataset" in overrides:  # the file keys of data=text_csv are not its keys
+        base = [o for o in base if not _key(o).startswith("data.")]
     args = [o for o in base if _key(o) not in {_key(c) for c in overrides}]
     before = mlflow_statuses(bad_inputs["out"])
     code, stderr = run_train_in_process(*args, *overrides)

@@ -4,6 +4,8 @@ model, `sft.load` and `sft-predict`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -135,6 +137,50 @@ def test_augmentation_is_seeded_and_off_for_evaluation(tiny_vit_dir, shapes_data
     assert np.allclose(flips([path])["pixel_values"], plain)  # no rng: no augmentation
     raw = ImageFeaturizer(processor, normalize=False)([path])["pixel_values"]
     assert raw.min() >= 0.0 and raw.max() <= 1.0  # rescaled only
+
+
+def test_decoded_images_are_cached_on_disk_and_augmented_after(tiny_vit_dir, shapes_data,
+                                                                tmp_path):
+    from types import SimpleNamespace
+
+    from sft import cache
+    from sft.data.media import ImageFeaturizer, load_processor
+    from sft.data.media_cache import DecodedBases, media_bases
+    from sft.data.media_module import MediaDataset
+
+    processor = load_processor(str(tiny_vit_dir), "image")
+    import shutil
+
+    (tmp_path / "rings").mkdir()  # copies: one is changed below
+    paths = [shutil.copy(p, tmp_path / "rings")
+             for p in sorted((shapes_data["train"] / "ring").iterdir())[:6]]
+    plain = ImageFeaturizer(processor)
+    cache.clear()
+    bases = media_bases(paths, plain, tmp_path)
+    assert isinstance(bases, DecodedBases) and cache.STATS["media.decoded"] == 1
+    assert len(list((tmp_path / "media").glob("*.arrow"))) == 1
+    cache.clear()  # a new process: read from disk, not decoded again
+    again = media_bases(paths, plain, tmp_path)
+    assert cache.STATS["media.disk_hit"] == 1 and "media.decoded" not in cache.STATS
+    # The cached base featurizes exactly as the file does (prediction reads files).
+    np.testing.assert_array_equal(plain.from_base([again[2]])["pixel_values"],
+                                  plain([paths[2]])["pixel_values"])
+    # Augmentation runs after the cache: it differs per epoch, is fixed by seed and epoch.
+    flips = ImageFeaturizer(processor, hflip=True, crop_scale=0.5)
+    data = MediaDataset(again, np.zeros(len(paths), dtype=np.int64), flips, augment=True)
+
+    def epoch(number):
+        data.sampler = SimpleNamespace(epoch=number)
+        return np.stack([data[i][0]["pixel_values"] for i in range(len(paths))])
+
+    assert not np.allclose(epoch(0), epoch(1))
+    np.testing.assert_array_equal(epoch(1), epoch(1))
+    # A file that changes gets a new entry.
+    Path(paths[0]).write_bytes(Path(paths[1]).read_bytes())
+    cache.clear()
+    media_bases(paths, plain, tmp_path)
+    assert cache.STATS["media.decoded"] == 1
+    assert len(list((tmp_path / "media").glob("*.arrow"))) == 2
 
 
 def test_bad_image_data_fails_with_one_line_naming_the_place(tmp_path, shapes_data):

@@ -35,6 +35,7 @@ class Quantize(Enum):
 class PredictSchema:
     model_uri: str = MISSING
     input: str = MISSING
+    split: Optional[str] = MISSING
     output: str = MISSING
     text_column: str = MISSING
     batch_size: int = MISSING

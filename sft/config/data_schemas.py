@@ -48,6 +48,47 @@ class TextDataSchema(SplitDataSchema):
 
 
 @dataclass
+class HFSplitsSchema:
+    """data.splits of data=hf_dataset: our split -> the dataset's split name."""
+
+    train: str = MISSING
+    validation: Optional[str] = MISSING
+    test: Optional[str] = MISSING
+
+
+@dataclass
+class HFDatasetSchema:
+    """data=hf_dataset: `name` is the dataset's configuration, `experiment` names the MLflow
+    experiment (the other data modules' `name`)."""
+
+    _target_: str = MISSING
+    experiment: str = MISSING
+    path: str = MISSING
+    name: Optional[str] = MISSING
+    splits: HFSplitsSchema = MISSING
+    val_fraction: float = MISSING
+    test_fraction: float = MISSING
+    text_column: str = MISSING
+    label_column: str = MISSING
+    task: TaskName = MISSING
+    label_separator: str = MISSING
+    threshold: float = MISSING
+    standardize: bool = MISSING
+    clean_text: bool = MISSING
+    batch_size: int = MISSING
+    eval_batch_size: int = MISSING
+    group_by_length: bool = MISSING
+    num_workers: int = MISSING
+
+
+def experiment_of(data) -> str:
+    """The name a data config gives the MLflow experiment (and registered model, run names):
+    `data.experiment` where it has one (data=hf_dataset, whose `name` is the dataset's
+    configuration), else `data.name`."""
+    return str(data.get("experiment") or data.name)
+
+
+@dataclass
 class ImageDataSchema(SplitDataSchema):
     path_column: str = MISSING
     hflip: bool = MISSING

@@ -17,8 +17,8 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
-from sft.config.data_schemas import (AudioDataSchema, DigitsDataSchema, ImageDataSchema,
-                                     TextDataSchema)
+from sft.config.data_schemas import (AudioDataSchema, DigitsDataSchema, HFDatasetSchema,
+                                     ImageDataSchema, TextDataSchema)
 from sft.config.run_schemas import MLflowSchema, NullTrackerSchema
 
 
@@ -230,6 +230,7 @@ SCHEMAS: Dict[str, type] = {
     "sft.data.ImageFolderDataModule": ImageDataSchema,
     "sft.data.DigitsDataModule": DigitsDataSchema,
     "sft.data.AudioFolderDataModule": AudioDataSchema,
+    "sft.data.HFDatasetDataModule": HFDatasetSchema,
     "sft.tracking.mlflow_tracker.MLflowTracker": MLflowSchema,
     "sft.tracking.null.NullTracker": NullTrackerSchema,
 }

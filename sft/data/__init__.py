@@ -10,7 +10,8 @@ import importlib
 MODULES = {"TextDataModule": "sft.data.module",
            "ImageFolderDataModule": "sft.data.media_module",
            "AudioFolderDataModule": "sft.data.media_module",
-           "DigitsDataModule": "sft.data.media_module"}
+           "DigitsDataModule": "sft.data.media_module",
+           "HFDatasetDataModule": "sft.data.hf_module"}
 
 
 def __getattr__(name):

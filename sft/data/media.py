@@ -84,9 +84,12 @@ def _read_audio(path: str) -> tuple[np.ndarray, int]:
 
 
 class ImageFeaturizer:
-    """Image paths -> `pixel_values` through the model's image processor (resize, rescale,
-    normalize); on the train split, light augmentation first: a random crop covering
-    `crop_scale`..1 of the area (then resized by the processor) and a horizontal flip."""
+    """Image paths -> `pixel_values` [batch, 3, h, w] float32 through the model's image
+    processor, in two steps: `base` (decode, then the processor's resize/crop only: uint8
+    [h, w, 3] at the model's size; what sft.data.media_cache caches) and `from_base`
+    (on the train split, light augmentation: a random crop covering `crop_scale`..1 of the
+    area, resized back, and a horizontal flip; then the processor's rescale and normalize).
+    Measured exact: pixel_values equal the processor's on the file (tests/test_images.py)."""
 
     modality = "image"
 
@@ -101,14 +104,30 @@ class ImageFeaturizer:
 
     def __call__(self, paths: list[str], rng: np.random.Generator | None = None) -> dict:
         """Model inputs for `paths`; `rng` given: augmented (training)."""
-        images = [load_image(p) for p in paths]
+        return self.from_base(self.base(paths), rng)
+
+    def base(self, paths: list[str]) -> list[np.ndarray]:
+        """Each image decoded and resized (cropped) by the processor: uint8 [h, w, 3]."""
+        out = self.processor(images=[load_image(p) for p in paths], do_rescale=False,
+                             do_normalize=False, return_tensors="np")["pixel_values"]
+        return [np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(1, 2, 0) for x in out]
+
+    def from_base(self, bases: list[np.ndarray], rng: np.random.Generator | None = None) -> dict:
+        """Model inputs from `base` arrays; `rng` given: augmented (training)."""
+        from PIL import Image  # lazy: as load_image
+
+        images = [Image.fromarray(b) for b in bases]
         if rng is not None:
             images = [self._augment(image, rng) for image in images]
-        out = self.processor(images=images, return_tensors="np", do_normalize=self.normalize)
+        # The base is at the model's size already: resizing (ResNet: resize + center crop)
+        # again would change it.
+        keep = {k: False for k in ("do_resize", "do_center_crop") if hasattr(self.processor, k)}
+        out = self.processor(images=images, return_tensors="np", do_normalize=self.normalize,
+                             **keep)
         return {"pixel_values": np.asarray(out["pixel_values"], dtype=np.float32)}
 
     def _augment(self, image, rng: np.random.Generator):
-        from PIL import ImageOps  # lazy: as PIL above
+        from PIL import Image, ImageOps  # lazy: as PIL above
 
         if self.crop_scale < 1.0:
             area = rng.uniform(self.crop_scale, 1.0)
@@ -116,6 +135,7 @@ class ImageFeaturizer:
             w, h = max(1, round(width * area ** 0.5)), max(1, round(height * area ** 0.5))
             left, top = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
             image = image.crop((int(left), int(top), int(left + w), int(top + h)))
+            image = image.resize((width, height), Image.BILINEAR)
         if self.hflip and rng.random() < 0.5:
             image = ImageOps.mirror(image)
         return image
@@ -126,8 +146,15 @@ class ImageFeaturizer:
 
 
 class AudioFeaturizer:
-    """Audio paths -> `input_values` through the model's feature extractor, at its sampling
-    rate, each clip cut or zero-padded to `max_seconds` (so every batch has one shape)."""
+    """Audio paths -> `input_values` [batch, samples] float32 through the model's feature
+    extractor, at its sampling rate, each clip cut to `max_seconds`.
+
+    An extractor that returns an attention mask (`return_attention_mask`, e.g. wav2vec2 with
+    layer-norm convolutions) pads the clips to the longest of the batch and gives
+    `attention_mask` [batch, samples] int64 (1: a real sample): the model ignores the padding,
+    so a clip's prediction does not depend on what it is batched with. Any other extractor's
+    model sees the padding (group-norm wav2vec2, HuBERT base, AST), so every clip is
+    zero-padded to `max_seconds`: one shape, the same input in training and prediction."""
 
     modality = "audio"
 
@@ -142,13 +169,24 @@ class AudioFeaturizer:
         self.sampling_rate = int(rate)
         self.max_seconds = float(max_seconds)
         self.samples = int(round(self.max_seconds * self.sampling_rate))
+        self.masked = bool(getattr(extractor, "return_attention_mask", False))
 
     def __call__(self, paths: list[str], rng: np.random.Generator | None = None) -> dict:
         """Model inputs for `paths` (no augmentation for audio: `rng` is unused)."""
-        clips = []
-        for path in paths:
-            clip = load_audio(path, self.sampling_rate)[: self.samples]
-            clips.append(np.pad(clip, (0, self.samples - len(clip))))
+        return self.from_base(self.base(paths), rng)
+
+    def base(self, paths: list[str]) -> list[np.ndarray]:
+        """Each clip decoded, mono, resampled and cut to `max_seconds`: float32 [samples]."""
+        return [load_audio(path, self.sampling_rate)[: self.samples] for path in paths]
+
+    def from_base(self, clips: list[np.ndarray], rng: np.random.Generator | None = None) -> dict:
+        """Model inputs from `base` clips."""
+        if self.masked:  # the extractor pads and normalizes each clip over its real samples
+            out = self.extractor(clips, sampling_rate=self.sampling_rate, padding="longest",
+                                 return_attention_mask=True, return_tensors="np")
+            return {"input_values": np.asarray(out["input_values"], dtype=np.float32),
+                    "attention_mask": np.asarray(out["attention_mask"], dtype=np.int64)}
+        clips = [np.pad(clip, (0, self.samples - len(clip))) for clip in clips]
         out = self.extractor(clips, sampling_rate=self.sampling_rate, return_tensors="np")
         return {"input_values": np.asarray(out["input_values"], dtype=np.float32)}
 

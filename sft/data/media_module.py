@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from sft.data.batching import LengthGroupedBatchSampler
 from sft.data.labels import Examples, extract
+from sft.data.media_cache import media_bases
 from sft.data.media import (AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, AudioFeaturizer,
                             ImageFeaturizer)
 from sft.data.module import TextDataModule
@@ -29,36 +30,44 @@ log = logging.getLogger(__name__)
 
 
 class MediaDataset(Dataset):
-    """File paths and targets of one split, featurized when a batch is drawn (augmented on
-    the train split, by seed, epoch and index, so a resumed run draws the same crops)."""
+    """The decoded bases (sft.data.media_cache) and targets of one split, featurized when a
+    batch is drawn (augmented on the train split, by seed, epoch and index, so a resumed run
+    draws the same crops)."""
 
-    def __init__(self, paths: list[str], targets: np.ndarray, featurize, augment: bool,
-                 seed: int = 0):
-        self.paths = paths
+    def __init__(self, bases, targets: np.ndarray, featurize, augment: bool, seed: int = 0):
+        self.bases = bases
         self.targets = targets
         self.featurize = featurize
         self.augment = augment
         self.seed = seed
         self.sampler: LengthGroupedBatchSampler | None = None  # its epoch seeds augmentation
-        self.lengths = np.zeros(len(paths), dtype=np.int64)  # one shape: nothing to group
+        self.lengths = np.zeros(len(bases), dtype=np.int64)  # one shape: nothing to group
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.bases)
 
     def __getitem__(self, index: int):
         rng = None
         if self.augment:
             epoch = self.sampler.epoch if self.sampler is not None else 0
             rng = np.random.default_rng([self.seed, epoch, index])
-        features = self.featurize([self.paths[index]], rng)
+        features = self.featurize.from_base([self.bases[index]], rng)
         return {k: v[0] for k, v in features.items()}, self.targets[index]
 
 
 def stack_batch(items) -> dict:
-    """Stack equally shaped model inputs (pixel_values, input_values) and the targets."""
-    batch = {k: torch.from_numpy(np.stack([f[k] for f, _ in items])) for k in items[0][0]}
+    """Stack the model inputs (pixel_values, input_values, attention_mask) and the targets.
+    Inputs of different lengths (audio with an attention mask, sft.data.media) are padded
+    with zeros on the right to the longest; their zero mask hides the padding."""
+    batch = {k: torch.from_numpy(_stack([f[k] for f, _ in items])) for k in items[0][0]}
     batch["labels"] = torch.from_numpy(np.asarray([t for _, t in items]))
     return batch
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    width = max(a.shape[-1] for a in arrays)
+    return np.stack([np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, width - a.shape[-1])])
+                     if a.shape[-1] < width else a for a in arrays])
 
 
 class MediaDataModule(TextDataModule):
@@ -119,12 +128,14 @@ class MediaDataModule(TextDataModule):
     # -- featurizing --------------------------------------------------------------------
 
     def encode(self, processor, max_length: int, cache_dir: str | None) -> None:
-        """Featurize lazily, batch by batch (augmentation differs every epoch anyway); each
-        modality's module says how, in `make_featurizer`."""
+        """Decode every file once (cached under `cache_dir`, sft.data.media_cache; None: decode
+        at every draw), then featurize batch by batch (augmentation differs every epoch);
+        each modality's module says how, in `make_featurizer`."""
         self.featurizer = self.make_featurizer(processor)
         self.tokenizer = processor  # saved with the model, like a tokenizer
         for split, examples in self.examples.items():
-            self.datasets[split] = MediaDataset(examples.texts, self.targets[split],
+            bases = media_bases(examples.texts, self.featurizer, cache_dir)
+            self.datasets[split] = MediaDataset(bases, self.targets[split],
                                                 self.featurizer, augment=split == "train",
                                                 seed=self.seed)
 

@@ -67,13 +67,8 @@ class TextDataModule(pl.LightningDataModule):
 
     def load(self, loss_task: str | None = None) -> LabelSpace:
         """Read and validate the files, carve missing splits, settle the task and labels."""
-        for split in SPLITS:
-            path = self.paths[split]
-            if path is None:
-                continue
-            self.examples[split] = self._read_split(split, str(path))
-        self.labels = infer_label_space(self.examples["train"], self.label_column,
-                                        self.requested_task, loss_task, self.label_separator)
+        self._read_splits()
+        self.labels = self._label_space(loss_task)
         self.labels.threshold = self.threshold
         self._carve("test", self.test_fraction)
         self._carve("val", self.val_fraction)
@@ -82,6 +77,18 @@ class TextDataModule(pl.LightningDataModule):
         if self.standardize:
             self._standardize()
         return self.labels
+
+    def _read_splits(self) -> None:
+        """Fill `examples` with every split that has a source (sft.data.hf_module overrides)."""
+        for split in SPLITS:
+            path = self.paths[split]
+            if path is not None:
+                self.examples[split] = self._read_split(split, str(path))
+
+    def _label_space(self, loss_task: str | None) -> LabelSpace:
+        """The task and label names from the train split (sft.data.hf_module overrides)."""
+        return infer_label_space(self.examples["train"], self.label_column,
+                                 self.requested_task, loss_task, self.label_separator)
 
     def _read_split(self, split: str, path: str) -> Examples:
         """The texts and labels of one split's file (and its fingerprint)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sft.data.hf_sources import is_saved_dataset, read_split
 from sft.data.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from sft.data.sources import locate, read_table
 from sft.errors import SFTConfigError, SFTDataError
@@ -20,12 +21,16 @@ WRITERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
 STDIO = "-"
 
 
-def read_input(source: str, text_column: str):
-    """The input table: a data file, one text per non-empty line of stdin, or a folder of
-    images or audio files (one row per file, its path in `text_column`)."""
+def read_input(source: str, text_column: str, split: str | None = None):
+    """The input table: a data file, one text per non-empty line of stdin, a 🤗 dataset's
+    split (a save_to_disk folder; a local dataset folder or hub id when `split` is given;
+    sft.data.hf_sources), or a folder of images or audio files (one row per file, its path
+    in `text_column`)."""
     if source == STDIO:
         lines = [line.rstrip("\r\n") for line in sys.stdin]
         return pd.DataFrame({text_column: [line for line in lines if line.strip()]})
+    if split is not None or is_saved_dataset(source):
+        return read_split(source, split)
     if Path(source).expanduser().is_dir():
         folder = Path(source).expanduser()
         files = sorted(str(f.resolve()) for f in folder.rglob("*") if f.is_file()

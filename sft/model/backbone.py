@@ -93,14 +93,29 @@ class Backbone(nn.Module):
                 attention_mask: torch.Tensor | None = None, **features) -> torch.Tensor:
         """Token ids and mask (text), or `pixel_values` (images) / `input_values` (audio)."""
         out = self.encoder(**model_inputs(input_ids, attention_mask, features))
-        return pool_output(out, attention_mask, self.pooling)
+        return pool_output(out, frame_mask(self.encoder, out, attention_mask), self.pooling)
 
 
 def model_inputs(input_ids, attention_mask, features: dict) -> dict:
-    """The keyword arguments for the encoder: text ids and mask, or the media features."""
+    """The keyword arguments for the encoder: text ids and mask, or the media features (and
+    audio's sample mask, where its feature extractor gives one)."""
     if input_ids is None:
-        return features
+        return features if attention_mask is None else {**features,
+                                                        "attention_mask": attention_mask}
     return {"input_ids": input_ids, "attention_mask": attention_mask, **features}
+
+
+def frame_mask(encoder: nn.Module, out, attention_mask: torch.Tensor | None):
+    """The mask of the encoder's output positions: text's token mask as it is; an audio
+    sample mask [batch, samples] -> a frame mask [batch, frames] by the model's own
+    conversion (wav2vec2, HuBERT, WavLM: `_get_feature_vector_attention_mask`, private, but
+    the one place that knows the convolutions' strides), so pooling skips padded frames."""
+    states = getattr(out, "last_hidden_state", None)
+    convert = getattr(encoder, "_get_feature_vector_attention_mask", None)
+    if (attention_mask is None or states is None or convert is None
+            or attention_mask.shape[1] == states.shape[1]):
+        return attention_mask
+    return convert(states.shape[1], attention_mask)
 
 
 def hidden_size(config) -> int:

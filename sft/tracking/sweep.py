@@ -22,6 +22,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from sft.config.data_schemas import experiment_of
 from sft.tracking.mlflow_tracker import MLflowTracker, is_mlflow_logger
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class MLflowSweep(Callback):
         logger_cfg = config.logger
         self.tracker = MLflowTracker(logger_cfg.tracking_uri, logger_cfg.experiment_name,
                                      run_name=name)
-        self.tracker.open(default_experiment=config.data.name,
+        self.tracker.open(default_experiment=experiment_of(config.data),
                           tags={"sft.sweep": "true", "sft.swept_keys": ",".join(keys),
                                 "sft.sweep_dir": str(Path(config.hydra.sweep.dir).resolve())})
         self.tracker.log_params(sweep_overrides(config))

@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sft import cache
+from sft.config.data_schemas import experiment_of
 from sft.config.instantiate import instantiate
 from sft.config.schema import GROUPS, cfg_choice, check_task_fit, implied_task
 from sft.errors import SFTConfigError, first_line
@@ -79,7 +80,7 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True,
         else (None, {})
     tags = {"sft.resumed_from": str(resume.checkpoint)} if resume else \
         {**run_tags(cfg), **job_tags} if record else {}
-    with guard.handling_signals(), tracker.run(default_experiment=cfg.data.name, tags=tags,
+    with guard.handling_signals(), tracker.run(default_experiment=experiment_of(cfg.data), tags=tags,
                                                resume=resume.run_id if resume else None,
                                                default_name=job_name or default_run_name(cfg)):
         guard.run_id = tracker.run_id
@@ -235,7 +236,7 @@ def prepare_data(cfg: DictConfig, tracker, resumed: bool = False, datamodule=Non
     if not resumed:
         save_fingerprints(run_fingerprints(cfg, datamodule),
                           Path(cfg.paths.run_dir) / "checkpoints")
-    log.info("Data %s: %s; task %s%s", cfg.data.name,
+    log.info("Data %s: %s; task %s%s", experiment_of(cfg.data),
              ", ".join(f"{len(e)} {s}" for s, e in datamodule.examples.items()), labels.task,
              f", labels {labels.names}" if labels.names else "")
     tracker.set_tags({"sft.task": labels.task, "sft.monitor": cfg.monitor.metric,

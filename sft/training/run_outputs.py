@@ -5,7 +5,6 @@ everything that is logged (sft.tracking.masking)."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import shlex
@@ -22,6 +21,7 @@ from sft.tracking.masking import mask_config, mask_overrides
 from sft.config.tasks import PER_LABEL, label_keys, per_class_metric
 from sft.tracking.reports import (per_class_table, plot_confusion_matrix, write_confusion_csv,
                                   write_per_class_report)
+from sft.config.data_schemas import experiment_of
 
 
 def hydra_overrides() -> list[str] | None:
@@ -92,7 +92,7 @@ def registered_model_name(cfg: DictConfig, task: str) -> str | None:
     name = cfg.logger.get("registered_model_name")
     if name != "auto":
         return name
-    parts = [str(cfg.data.name)]
+    parts = [experiment_of(cfg.data)]
     train_path = str(cfg.data.get("train_path") or "")
     if train_path and "://" not in train_path:
         parts.append(Path(train_path.rstrip("/")).stem)
@@ -111,7 +111,7 @@ def default_run_name(cfg: DictConfig) -> str:
     """`<model>-<data>-<6 hex digits>`, e.g. `minilm-drug-reviews-3f9a1c`: what ran, and a part
     that tells two runs of it apart. The hex digits come from os.urandom, not from the RNGs
     the seed fixed (MLflow's own names drew from those: every run was `capable-auk-759`)."""
-    stem = re.sub(r"[^a-z0-9]+", "-", f"{_model_name(cfg)}-{cfg.data.name}".lower()).strip("-")
+    stem = re.sub(r"[^a-z0-9]+", "-", f"{_model_name(cfg)}-{experiment_of(cfg.data)}".lower()).strip("-")
     return f"{stem}-{os.urandom(3).hex()}"
 
 

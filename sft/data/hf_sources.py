@@ -1,0 +1,128 @@
+"""Open a 🤗 `datasets` dataset (a save_to_disk folder, a local dataset folder, a hub id) and
+pick its splits, with one-line errors naming the key; no Lightning here, so prediction
+(sft.inference) reads the same sources as training (sft.data.hf_module)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sft.errors import SFTConfigError, SFTDataError
+
+# data.splits key -> the split of the module; a validation or test split left null is the
+# dataset's split of one of these names when it has one, else carved from train.
+SPLIT_KEYS = {"train": "train", "validation": "val", "test": "test"}
+USUAL_NAMES = {"validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
+
+
+def is_saved_dataset(path: str) -> bool:
+    """A folder written by `save_to_disk` (a DatasetDict or one Dataset)."""
+    local = Path(path).expanduser()
+    return (local / "dataset_dict.json").is_file() or (local / "state.json").is_file()
+
+
+def read_split(path: str, split: str | None, key: str = "input"):
+    """One split of the dataset at `path` as a DataFrame (ClassLabel columns as names), for
+    prediction. `split` None: `test`, else the only split. Raises SFTConfigError naming
+    `split` for a split the dataset lacks (listing those it has)."""
+    dataset = open_dataset(path, None, key=key)
+    available = list(dataset.keys())
+    if split is None:
+        split = "test" if "test" in available else available[0] if len(available) == 1 else None
+        if split is None:
+            raise SFTConfigError(f"split: {path} has the splits {', '.join(available)}; choose "
+                                 f"one, e.g. split={available[0]}")
+    if split not in available:
+        raise SFTConfigError(f"split: no split '{split}' in {path} (splits: "
+                             f"{', '.join(available)})")
+    part = dataset[split]
+    frame = part.to_pandas()
+    for column, feature in part.features.items():
+        names = class_names(feature)
+        if names and not hasattr(feature, "feature"):
+            frame[column] = [None if v is None or v < 0 else names[int(v)] for v in frame[column]]
+    return frame
+
+
+def open_dataset(path: str, config_name: str | None, key: str = "data.path"):
+    """The DatasetDict at `path` (save_to_disk folder, local dataset folder or hub id).
+
+    A single saved Dataset becomes {"train": it}. Raises SFTDataError naming data.path when
+    nothing can be loaded (offline and not cached: how to fix it; no retries), SFTConfigError
+    naming data.name for a configuration the dataset lacks.
+    """
+    import datasets  # lazy: datasets and pyarrow (~1 s) only when this source is used
+
+    datasets.disable_progress_bars()
+    local = Path(path).expanduser()
+    if local.is_dir() and is_saved_dataset(path):
+        if config_name is not None:
+            raise SFTConfigError(f"data.name={config_name}: {path} was written by save_to_disk "
+                                 f"and has no configurations; set data.name=null")
+        loaded = datasets.load_from_disk(str(local))
+        return datasets.DatasetDict({"train": loaded}) if isinstance(loaded, datasets.Dataset) \
+            else loaded
+    if not local.is_dir() and (path.startswith((".", "/", "~")) or local.exists()):
+        raise SFTDataError(f"{key}: folder not found: {path} (give a folder written by "
+                           f"save_to_disk, a dataset folder, or a hub id)")
+    try:
+        return datasets.load_dataset(str(local) if local.is_dir() else path, config_name)
+    except ConnectionError as err:
+        raise SFTDataError(_unreachable(path, err).replace("data.path", key)) from None
+    except ValueError as err:
+        text = str(err)
+        if "BuilderConfig" in text or "Config name" in text or "config" in text.lower():
+            raise SFTConfigError(f"data.name={config_name}: {text.splitlines()[0]}") from None
+        raise SFTDataError(f"{key}: cannot load {path} ({text.splitlines()[0]})") from None
+    except (FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as err:
+        raise SFTDataError(f"{key}: cannot load {path} ({str(err).splitlines()[0]})") \
+            from None
+
+def _unreachable(path: str, err: Exception) -> str:
+    """The one line for a hub id that is neither cached nor downloadable."""
+    from huggingface_hub import is_offline_mode  # lazy: with datasets, only for hub ids
+
+    if is_offline_mode():
+        switch = next((name for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+                       if os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"}),
+                      "HF_HUB_OFFLINE")
+        return (f"data.path: '{path}' is neither a local folder nor in the local Hugging Face "
+                f"cache, and the network is off ({switch}=1); load it once with the network "
+                f"on, or point data.path at a folder written by save_to_disk")
+    return (f"data.path: cannot reach the Hugging Face Hub for '{path}' "
+            f"({str(err).splitlines()[0]}); check the network, or point data.path at a folder "
+            f"written by save_to_disk")
+
+def choose_splits(dataset, splits: dict, path: str) -> dict[str, str]:
+    """Our split ("train", "val", "test") -> the dataset's split name, for those present.
+
+    Raises SFTConfigError naming data.splits.<key> for a key we do not know or a split name
+    the dataset lacks (listing the ones it has).
+    """
+    available = list(dataset.keys())
+    unknown = sorted(set(splits) - set(SPLIT_KEYS))
+    if unknown:
+        raise SFTConfigError(f"data.splits.{unknown[0]}: unknown split key (keys: "
+                             f"{', '.join(SPLIT_KEYS)})")
+    chosen = {}
+    for key, ours in SPLIT_KEYS.items():
+        wanted = splits.get(key, "train" if key == "train" else None)
+        if wanted is None and key != "train":
+            wanted = next((n for n in USUAL_NAMES[key] if n in available), None)
+            if wanted is None or wanted in chosen.values():
+                continue
+        if wanted not in available:
+            raise SFTConfigError(f"data.splits.{key}: no split '{wanted}' in {path} (splits: "
+                                 f"{', '.join(available)})")
+        chosen[ours] = str(wanted)
+    return chosen
+
+def class_names(feature) -> list[str]:
+    """The names of a ClassLabel feature, or of the ClassLabel inside a list feature; []."""
+    from datasets import ClassLabel  # lazy: datasets is imported once a dataset is opened
+
+    inner = getattr(feature, "feature", None)
+    for candidate in (feature, inner):
+        if isinstance(candidate, ClassLabel):
+            return list(candidate.names)
+    return []

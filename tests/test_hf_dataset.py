@@ -1,0 +1,153 @@
+"""data=hf_dataset: a folder written by save_to_disk and a local dataset folder of Parquet
+files with a README train, log and predict through the registered model like files; a
+ClassLabel keeps its order, a list of ClassLabel is multilabel, a float column regression.
+(Bad input, one line each: tests/test_errors.py.)"""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
+
+from conftest import mlflow_runs, toy_frame
+from sft.data.hf_module import HFDatasetDataModule
+from sft.errors import SFTConfigError
+from sft.train import train_task
+
+ORDER = ["positive", "negative", "neutral"]  # not sorted: the ClassLabel's own order
+
+
+def class_label_split(frame: pd.DataFrame) -> Dataset:
+    features = Features({"text": Value("string"), "label": ClassLabel(names=ORDER)})
+    return Dataset.from_dict({"text": list(frame["text"]),
+                              "label": [ORDER.index(v) for v in frame["label"]]},
+                             features=features)
+
+
+def train_on(tiny_model_dir, out, *data_overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from sft.cli import CONF_DIR
+
+    overrides = ["model=hf", f"model.name_or_path={tiny_model_dir}", "model.max_length=64",
+                 "data=hf_dataset", *data_overrides, "optimizer.lr=3e-3",
+                 "optimizer.weight_decay=0.0", "trainer.max_epochs=6",
+                 "trainer.enable_model_summary=false", "callbacks.progress_bar.refresh_rate=0",
+                 f"paths.outputs={out}", f"paths.run_dir={out}/run"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        train_task(compose(config_name="train", overrides=overrides))
+    client, runs = mlflow_runs(out, "hf_dataset")
+    return client, runs[0]
+
+
+def predict_registered(out, name: str, texts: list[str]) -> list[str]:
+    mlflow.set_tracking_uri(f"sqlite:///{out}/mlflow.db")
+    served = mlflow.pyfunc.load_model(f"models:/{name}/1")
+    return [r["label"] for r in served.predict(pd.DataFrame({"text": texts}))]
+
+
+def sft_predict(model_dir, source, out, split=None) -> pd.DataFrame:
+    """sft-predict in this process (as test_images.py does) on a dataset folder."""
+    from omegaconf import OmegaConf
+
+    from sft.predict import predict_task
+
+    predict_task(OmegaConf.create({
+        "model_uri": str(model_dir), "input": str(source), "split": split, "output": str(out),
+        "text_column": "text", "batch_size": 8, "progress": False, "backend": "auto",
+        "tracking_uri": "sqlite:///unused.db"}))
+    return pd.read_csv(out)
+
+
+def test_a_saved_dataset_trains_logs_and_predicts_with_the_classlabel_order(tiny_model_dir,
+                                                                            tmp_path):
+    folder = tmp_path / "saved"
+    test = toy_frame(30, seed=2)
+    DatasetDict({"train": class_label_split(toy_frame(90, seed=1)),
+                 "test": class_label_split(test)}).save_to_disk(str(folder))
+    client, run = train_on(tiny_model_dir, tmp_path / "out", f"data.path={folder}",
+                           "data.val_fraction=0.2")
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["test/acc"] > 0.8  # chance is 1/3
+    assert run.data.params["data.path"] == str(folder)
+    assert run.data.tags["sft.data.train_sha256"]
+    name = f"hf-dataset-{tiny_model_dir.name}".lower()
+    assert run.data.tags["sft.model_uri"] == f"models:/{name}/1"
+    import sft
+
+    predictor = sft.load(tmp_path / "out" / "run" / "model")
+    assert predictor.spec["labels"] == ORDER
+    predicted = predict_registered(tmp_path / "out", name, list(test["text"]))
+    assert np.mean([p == g for p, g in zip(predicted, test["label"])]) > 0.8
+    # sft-predict on the saved folder: its test split, ClassLabel ids read as names.
+    table = sft_predict(tmp_path / "out" / "run" / "model", folder, tmp_path / "preds.csv")
+    assert table["label"].tolist() == test["label"].tolist()
+    assert table["pred_label"].tolist() == predicted
+
+
+def test_a_parquet_folder_with_a_readme_maps_its_splits(tiny_model_dir, tmp_path):
+    folder = tmp_path / "parquet"
+    (folder / "data").mkdir(parents=True)
+    toy_frame(90, seed=3).to_parquet(folder / "data" / "fit.parquet")
+    test = toy_frame(30, seed=4)
+    test.to_parquet(folder / "data" / "holdout.parquet")
+    (folder / "README.md").write_text(
+        "---\nconfigs:\n- config_name: reviews\n  data_files:\n  - split: fit\n"
+        "    path: data/fit.parquet\n  - split: holdout\n    path: data/holdout.parquet\n"
+        "---\n# toy reviews\n")
+    client, run = train_on(tiny_model_dir, tmp_path / "out", f"data.path={folder}",
+                           "data.name=reviews", "data.splits.train=fit",
+                           "data.splits.test=holdout", "data.val_fraction=0.2")
+    assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
+    name = f"hf-dataset-{tiny_model_dir.name}".lower()
+    predicted = predict_registered(tmp_path / "out", name, list(test["text"]))
+    assert np.mean([p == g for p, g in zip(predicted, test["label"])]) > 0.8
+    table = sft_predict(tmp_path / "out" / "run" / "model", folder, tmp_path / "preds.csv",
+                        split="holdout")
+    assert table["pred_label"].tolist() == predicted
+    with pytest.raises(SFTConfigError, match=r"^split: no split 'test' in .* \(splits: fit, "
+                                             r"holdout\)$"):
+        sft_predict(tmp_path / "out" / "run" / "model", folder, tmp_path / "x.csv", "test")
+    # Plain string labels: sorted, as from files.
+    import sft
+
+    assert sft.load(tmp_path / "out" / "run" / "model").spec["labels"] == sorted(ORDER)
+
+
+def load(folder, **kwargs) -> HFDatasetDataModule:
+    module = HFDatasetDataModule(str(folder), **kwargs)
+    module.load()
+    return module
+
+
+def test_label_features_settle_the_task(tmp_path):
+    texts = [f"text {i}" for i in range(20)]
+    tags = Features({"text": Value("string"), "label": List(ClassLabel(names=["z", "a", "m"]))})
+    Dataset.from_dict({"text": texts, "label": [[i % 3, (i + 1) % 3] for i in range(20)]},
+                      features=tags).save_to_disk(str(tmp_path / "tags"))
+    tagged = load(tmp_path / "tags")
+    assert tagged.labels.task == "multilabel" and tagged.labels.names == ["z", "a", "m"]
+    assert tagged.targets["train"].shape[1] == 3
+    assert tagged.targets["train"].sum(axis=1).tolist() == [2.0] * len(tagged.targets["train"])
+    # Whole numbers in a float column: regression all the same (files would say multiclass).
+    Dataset.from_dict({"text": texts, "label": [float(i % 4) for i in range(20)]}).save_to_disk(
+        str(tmp_path / "scores"))
+    assert load(tmp_path / "scores").labels.task == "regression"
+    # A validation split by its usual name is used; none is carved.
+    DatasetDict({"train": Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(20)]}),
+                 "valid": Dataset.from_dict({"text": texts[:4], "label": [0, 1, 0, 1]})}
+                ).save_to_disk(str(tmp_path / "valid"))
+    module = load(tmp_path / "valid")
+    assert len(module.examples["train"]) == 20 and len(module.examples["val"]) == 4
+
+
+def test_keys_a_dataset_lacks_are_named(tmp_path):
+    Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}).save_to_disk(str(tmp_path / "one"))
+    with pytest.raises(SFTConfigError, match=r"^data.splits.validation: no split 'dev' in .*"
+                                             r"\(splits: train\)$"):
+        load(tmp_path / "one", splits={"validation": "dev"})
+    with pytest.raises(SFTConfigError, match="^data.name=x: .* save_to_disk and has no "
+                                             "configurations; set data.name=null$"):
+        load(tmp_path / "one", name="x")
