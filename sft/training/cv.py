@@ -16,6 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from sft.config.data_schemas import experiment_of
 from sft.config.instantiate import instantiate
 from sft.config.schema import GROUPS, cfg_choice
 from sft.tracking.aggregate import summarize_children
@@ -23,7 +24,7 @@ from sft.tracking.provenance import flatten
 from sft.tracking.sweep import job_run_identity
 from sft.training.ensemble_run import ensemble_model
 from sft.training.run import load_data, run_tags, train
-from sft.training.run_outputs import default_run_name, registered_model_name
+from sft.training.run_outputs import default_run_name, registration
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def train_repeats(cfg: DictConfig) -> float | None:
     kind = "cv" if cfg.cv.get("folds") else "seeds"
     if kind == "cv":  # the folds' data errors (a label rarer than the folds, no group column)
         load_data(children[0][1])  # before any run is opened: read once, checked, let go
-    with tracker.run(default_experiment=cfg.data.name,
+    with tracker.run(default_experiment=experiment_of(cfg.data),
                      tags={**run_tags(cfg), **job_tags, "sft.repeat": kind,
                            "sft.children": ",".join(n for n, _ in children)},
                      default_name=job_name or default_run_name(cfg)):
@@ -94,8 +95,8 @@ def train_repeats(cfg: DictConfig) -> float | None:
         summary = summarize_children(tracker, outcomes, names, run_dir, with_oof=kind == "cv",
                                      monitor=monitor)
         if cfg.cv.get("ensemble"):
-            summary.update(ensemble_model(cfg, tracker, outcomes, names, run_dir,
-                                          registered_model_name(cfg)))
+            plan = registration(cfg, outcomes[0]["task"], "mlflow.parentRunId" in job_tags)
+            summary.update(ensemble_model(cfg, tracker, outcomes, names, run_dir, plan))
         _print(kind, summary, monitor, run_dir)
     return summary.get(f"best/{monitor}")
 

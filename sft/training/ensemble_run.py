@@ -10,6 +10,8 @@ import numpy as np
 
 from sft.inference.ensemble import build_ensemble
 from sft.inference.predictor import load
+from sft.training.run import register
+from sft.training.run_outputs import Registration
 
 
 def ensemble_metrics(probabilities: np.ndarray, targets: np.ndarray, task: str) -> dict:
@@ -32,7 +34,7 @@ def ensemble_metrics(probabilities: np.ndarray, targets: np.ndarray, task: str) 
 
 
 def ensemble_model(cfg, tracker, outcomes: list[dict], names: list[str], run_dir: Path,
-                   registered_name: str | None) -> dict:
+                   plan: Registration) -> dict:
     """Build the ensemble of the children's model folders under `run_dir/model`, log its
     test metrics and the model on the parent `tracker`; return the metrics logged."""
     model_dir = build_ensemble({n: Path(o["model_dir"]) for n, o in zip(names, outcomes)},
@@ -45,7 +47,9 @@ def ensemble_model(cfg, tracker, outcomes: list[dict], names: list[str], run_dir
         metrics = ensemble_metrics(probabilities, first["test_targets"], first["task"])
         tracker.log_metrics(metrics)
     examples = (first["test_texts"] or first["val_texts"])[:3]
-    uri = tracker.log_model(model_dir, examples, registered_name)
+    uri = tracker.log_model(model_dir, examples)
+    if uri:  # registered as a single run's model is (logger.register; a sweep's best job)
+        uri = register(tracker, plan, uri)
     tracker.set_tags({"sft.model_dir": str(model_dir.resolve())})
     print(f"Ensemble of {len(outcomes)} models: {model_dir}" + (f" ({uri})" if uri else ""))
     return metrics
