@@ -80,9 +80,9 @@ def test_a_saved_dataset_trains_logs_and_predicts_with_the_classlabel_order(tiny
     predictor = sft.load(tmp_path / "out" / "run" / "model")
     assert predictor.spec["labels"] == ORDER
     predicted = predict_registered(tmp_path / "out", name, list(test["text"]))
-    # The served model decides as the run's tuned rule did on this same test split.
+    # The served model decides as the run did on this same test split.
     accuracy = np.mean([p == g for p, g in zip(predicted, test["label"])])
-    assert accuracy == pytest.approx(run.data.metrics["test/acc_tuned"]) and accuracy > 0.7
+    assert accuracy == pytest.approx(run.data.metrics["test/acc"]) and accuracy > 0.7
     # sft-predict on the saved folder: its test split, ClassLabel ids read as names.
     table = sft_predict(tmp_path / "out" / "run" / "model", folder, tmp_path / "preds.csv")
     assert table["label"].tolist() == test["label"].tolist()
@@ -106,7 +106,7 @@ def test_a_parquet_folder_with_a_readme_maps_its_splits(tiny_model_dir, tmp_path
     name = "hf-dataset-multiclass"  # <experiment>-<task> (logger.registered_model_name: auto)
     predicted = predict_registered(tmp_path / "out", name, list(test["text"]))
     accuracy = np.mean([p == g for p, g in zip(predicted, test["label"])])
-    assert accuracy == pytest.approx(run.data.metrics["test/acc_tuned"]) and accuracy > 0.7
+    assert accuracy == pytest.approx(run.data.metrics["test/acc"]) and accuracy > 0.7
     table = sft_predict(tmp_path / "out" / "run" / "model", folder, tmp_path / "preds.csv",
                         split="holdout")
     assert table["pred_label"].tolist() == predicted

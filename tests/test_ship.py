@@ -36,7 +36,9 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("shipped")
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=tiny_overrides(tiny_model_dir, toy_data, out))
+        # Tuned decisions are off by default; this shipped model carries them (and a temperature).
+        cfg = compose(config_name="train",
+                      overrides=[*tiny_overrides(tiny_model_dir, toy_data, out), "decisions.tune=true"])
     captured = {}
     save_model = sft.training.run.save_model
 

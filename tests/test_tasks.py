@@ -103,7 +103,8 @@ def test_multilabel_end_to_end(make_cfg, tmp_path):
     train = write_jsonl(multilabel_frame(120, seed=4), tmp_path / "train.jsonl")
     test = write_jsonl(multilabel_frame(40, seed=5), tmp_path / "test.jsonl")
     client, run, spec = fit(make_cfg, tmp_path, "loss=bce", f"data.train_path={train}",
-                            f"data.test_path={test}", "data.threshold=0.4")
+                            f"data.test_path={test}", "data.threshold=0.4",
+                            "decisions.tune=true")
     metrics = run.data.metrics
     assert run.data.tags["sft.task"] == "multilabel"
     # Chance: predicting every label gives f1_micro 0.67 (half the labels are positive).
@@ -152,7 +153,8 @@ def test_binary_focal_with_gradual_unfreezing_llrd_and_l2sp_end_to_end(make_cfg,
     client, run, spec = fit(make_cfg, tmp_path, "loss=focal", "data.task=binary",
                             f"data.train_path={tmp_path}/bin.csv", f"data.test_path={test}",
                             "finetune=gradual_unfreeze", "finetune.decay=0.8",
-                            "regularizer=l2sp", "callbacks.early_stopping=null")
+                            "regularizer=l2sp", "callbacks.early_stopping=null",
+                            "decisions.tune=true")
     metrics = run.data.metrics
     assert run.data.tags["sft.task"] == "binary" and spec["num_outputs"] == 1
     assert metrics["test/acc"] > 0.8 and metrics["test/f1_macro"] > 0.8

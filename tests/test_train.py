@@ -22,7 +22,8 @@ def trained(tiny_model_dir, toy_data, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("trained")
     overrides = tiny_overrides(tiny_model_dir, toy_data, out) + [
-        "data.batch_size=16", "regularizer=l2", "regularizer.weight=1e-5"]
+        "data.batch_size=16", "regularizer=l2", "regularizer.weight=1e-5",
+        "decisions.tune=true"]  # off by default; this run checks what tuning records
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     best = train_task(cfg)
