@@ -277,16 +277,20 @@ def gflops(model, train_s: float) -> float:
 def evaluate(model, data) -> dict:
     import torch
 
-    from sft.model.metrics import predictions, summary_metrics
+    from sft.model.metrics import epoch_values, per_class_metrics, predictions, summary_metrics
 
-    metrics = summary_metrics("multiclass", len(data.labels.names))
+    # The same metrics sft logs: accuracy, and macro F1 over the classes present in val.
+    summary = summary_metrics("multiclass", len(data.labels.names))
+    per_class = per_class_metrics("multiclass", len(data.labels.names))
     model.eval()
     with torch.no_grad(), autocast():
         for batch in data.val_dataloader():
-            out = model(batch["input_ids"], batch["attention_mask"])["logits"]
-            metrics.update(predictions("multiclass", out), batch["labels"])
-    values = {k: float(v) for k, v in metrics.compute().items()}
-    return {"val_f1_macro": values["f1_macro"], "val_acc": values["acc"]}
+            out = predictions("multiclass",
+                              model(batch["input_ids"], batch["attention_mask"])["logits"])
+            summary.update(out, batch["labels"])
+            per_class.update(out, batch["labels"])
+    values, _ = epoch_values(summary, per_class)
+    return {"val_f1_macro": float(values["f1_macro"]), "val_acc": float(values["acc"])}
 
 
 def plain_worker(mode: dict) -> dict:

@@ -14,16 +14,13 @@ row count or records another fingerprint is rebuilt, never used).
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
 from sft.cache import STATS, cached
-
-log = logging.getLogger(__name__)
+from sft.data.arrow_cache import map_cached
 
 
 class DecodedBases:
@@ -83,38 +80,17 @@ def _from_disk_or_decode(key: str, paths: list[str], featurizer, cache_dir):
     import datasets  # lazy: datasets and pyarrow (~1 s) only when media is decoded
 
     datasets.disable_progress_bars()
-    calls = []
 
     def decode(batch):
-        calls.append(len(batch["path"]))
         bases = featurizer.base(batch["path"])
         return {"data": [b.tobytes() for b in bases], "shape": [list(b.shape) for b in bases],
                 "dtype": [str(b.dtype) for b in bases]}
 
     source = datasets.Dataset.from_dict({"path": list(paths)})
     entry = Path(cache_dir) / "media" / f"{key}.arrow"
-    options = dict(batched=True, batch_size=64, remove_columns=["path"], new_fingerprint=key,
-                   cache_file_name=str(entry))
-    mapped = None
-    if entry.is_file():
-        try:
-            mapped = source.map(decode, **options)
-            _check(mapped, key, len(paths))
-        except Exception as err:  # a damaged entry of any kind is rebuilt, never used
-            log.warning("media cache entry %s is unreadable (%s); rebuilding it", entry, err)
-            mapped = None
-            entry.unlink(missing_ok=True)
-            calls.clear()
-    if mapped is None:
-        mapped = source.map(decode, load_from_cache_file=False, **options)
-    STATS["media.decoded" if calls else "media.disk_hit"] += 1
+    mapped, computed = map_cached(source, decode, key, entry, "media", batch_size=64,
+                                  remove_columns=["path"])
+    STATS["media.decoded" if computed else "media.disk_hit"] += 1
     return mapped
 
 
-def _check(mapped, key: str, rows: int) -> None:
-    """Raise ValueError unless `mapped` is the entry `key` with `rows` rows."""
-    metadata = json.loads((mapped.data.schema.metadata or {}).get(b"huggingface", b"{}"))
-    if metadata.get("fingerprint") != key:
-        raise ValueError(f"it records fingerprint {metadata.get('fingerprint')!r}, not {key!r}")
-    if mapped.num_rows != rows:
-        raise ValueError(f"it holds {mapped.num_rows} rows, not {rows}")

@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
 from sft.cache import STATS, cached
-
-log = logging.getLogger(__name__)
+from sft.data.arrow_cache import map_cached
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -85,46 +83,17 @@ def _from_disk_or_tokenize(key, texts, tokenizer, max_length, cache_dir) -> list
     import datasets  # lazy: datasets and pyarrow (~1 s) only when a tokenization runs
 
     datasets.disable_progress_bars()
-    calls = []
 
     def encode(batch):
-        calls.append(len(batch["text"]))
         return tokenizer(batch["text"], truncation=True, max_length=max_length,
                          return_attention_mask=False, return_token_type_ids=False)
 
     source = datasets.Dataset.from_dict({"text": list(texts)})
-    if cache_dir is None:
-        mapped = source.map(encode, batched=True, remove_columns=["text"], keep_in_memory=True,
-                            new_fingerprint=key)
-    else:
-        entry = Path(cache_dir) / "tokens" / f"{key}.arrow"
-        mapped = None
-        if entry.is_file():
-            try:
-                mapped = source.map(encode, batched=True, remove_columns=["text"],
-                                    new_fingerprint=key, cache_file_name=str(entry))
-                _check(mapped, key, len(texts))
-            except Exception as err:  # a damaged entry of any kind is rebuilt, never used
-                log.warning("tokenization cache entry %s is unreadable (%s); rebuilding it",
-                            entry, err)
-                mapped = None
-                entry.unlink(missing_ok=True)
-                calls.clear()
-        if mapped is None:
-            mapped = source.map(encode, batched=True, remove_columns=["text"],
-                                new_fingerprint=key, cache_file_name=str(entry),
-                                load_from_cache_file=False)
-    STATS["tokens.tokenized" if calls else "tokens.disk_hit"] += 1
+    entry = None if cache_dir is None else Path(cache_dir) / "tokens" / f"{key}.arrow"
+    mapped, computed = map_cached(source, encode, key, entry, "tokenization",
+                                  remove_columns=["text"])
+    STATS["tokens.tokenized" if computed else "tokens.disk_hit"] += 1
     return _rows(mapped)
-
-
-def _check(mapped, key: str, rows: int) -> None:
-    """Raise ValueError unless `mapped` is the entry `key` with `rows` rows."""
-    metadata = json.loads((mapped.data.schema.metadata or {}).get(b"huggingface", b"{}"))
-    if metadata.get("fingerprint") != key:
-        raise ValueError(f"it records fingerprint {metadata.get('fingerprint')!r}, not {key!r}")
-    if mapped.num_rows != rows:
-        raise ValueError(f"it holds {mapped.num_rows} rows, not {rows}")
 
 
 def _rows(mapped) -> list[np.ndarray]:
