@@ -7,16 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
-import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import PROJECT_ROOT, mlflow_runs, run_sft, tiny_overrides
+from servers import free_port, stop_server, wait_until_serving
 
 # Each app's keys, as its YAML declares them (README: "## `sft-train`", "Ship it", "Sweeps").
 APP_KEYS = {
@@ -62,12 +60,6 @@ def trained(tiny_model_dir, toy_data, tmp_path_factory):
             "tracking_uri": f"sqlite:///{out}/mlflow.db"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def printed_serve_command(stdout: str) -> list[str]:
     (line,) = [x for x in stdout.splitlines() if x.strip().startswith("serve: ")]
     return shlex.split(line.strip()[len("serve: "):])
@@ -88,17 +80,7 @@ def test_the_printed_serve_command_works_as_printed(trained, tmp_path):
         proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env,
                                 cwd=tmp_path, start_new_session=True)
     try:
-        deadline = time.monotonic() + 240  # start-up (imports, model load), not a timing test
-        while True:
-            assert proc.poll() is None, f"exited {proc.returncode}:\n{log.read_text()[-3000:]}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"no answer:\n{log.read_text()[-3000:]}"
-            time.sleep(1)
+        wait_until_serving(proc, port, log, 240)  # start-up, not a timing test
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
             data=json.dumps({"inputs": ["great good excellent pill"]}).encode())
@@ -108,15 +90,7 @@ def test_the_printed_serve_command_works_as_printed(trained, tmp_path):
         assert prediction["label"] == "positive"
         assert set(prediction["probabilities"]) == {"negative", "neutral", "positive"}
     finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=30)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_server(proc)
     assert proc.returncode is not None
 
 

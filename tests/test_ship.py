@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,6 +19,7 @@ import torch
 
 import sft
 from conftest import PROJECT_ROOT, mlflow_runs, run_sft
+from servers import free_port, stop_server, wait_until_serving
 from sft.train import train_task
 
 
@@ -167,12 +165,6 @@ def test_pyfunc_and_sft_load_predict_like_the_in_memory_model(shipped):
     assert accuracy > 0.9  # it is the trained model, not a fresh head
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def post(port: int, body, raw: bool = False):
     data = body.encode() if raw else json.dumps(body).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=data,
@@ -204,37 +196,10 @@ def server(shipped, tmp_path_factory):
              "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        deadline = time.monotonic() + 300  # a wait for start-up, not a timing assertion
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mlflow models serve exited {proc.returncode}:\n"
-                            f"{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow models serve did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(1)
+        wait_until_serving(proc, port, log_path, 300)
         yield port
     finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """End the server and the workers it started (its own process group)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=30)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        stop_server(proc)
 
 
 def test_served_model_answers_good_requests(shipped, server):

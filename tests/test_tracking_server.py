@@ -3,7 +3,6 @@ artifacts and its registered model there, as the README's commands set it up."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_sft, tiny_overrides
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now (the server binds it a moment later)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from servers import free_port
 
 
 def wait_until_up(url: str, server: subprocess.Popen, timeout_s: float = 90.0) -> None:

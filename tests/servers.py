@@ -1,0 +1,53 @@
+"""Servers the tests start on loopback (sft-serve, mlflow models serve, mlflow server): a free
+port, waiting until one answers /ping, and stopping it with the workers it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (the server binds it a moment later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(proc: subprocess.Popen, port: int, log: Path, seconds: float) -> None:
+    """Poll /ping until it answers 200; fail with the server's log when it exits or stays
+    silent for `seconds` (a wait for start-up, not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"the server did not answer in {seconds} s:\n{log.read_text()[-3000:]}")
+        time.sleep(1)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """End the server and the workers it started (its own process group)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=30)
+            return
+        except subprocess.TimeoutExpired:
+            continue
