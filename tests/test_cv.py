@@ -46,7 +46,8 @@ def cv_run(tiny_model_dir, toy_data, tmp_path_factory):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=[
             *tiny_overrides(tiny_model_dir, toy_data, out), "trainer.max_epochs=1",
-            "cv.folds=3", "cv.ensemble=true", "logger.registered_model_name=null"])
+            "cv.folds=3", "cv.ensemble=true", "decisions.tune=true",
+            "logger.registered_model_name=null"])
     returned = train_repeats(cfg)
     client, runs = mlflow_runs(out, "text_csv")
     parent = next(r for r in runs if r.data.tags.get("sft.repeat") == "cv")
@@ -94,10 +95,61 @@ def test_ensemble_probabilities_are_the_mean_of_its_members(cv_run, toy_data):
                         for m in members], axis=0)
     got = ensemble.predict(texts)
     assert np.allclose([[r["probabilities"][k] for k in labels] for r in got], expected)
-    assert [r["label"] for r in got] == [labels[i] for i in expected.argmax(axis=1)]
+    # the class biases tuned on the OOF predictions decide, on the log of the mean
+    bias = np.asarray(ensemble.spec["class_bias"])
+    assert bias.shape == (len(labels),)
+    chosen = (np.log(expected) + bias).argmax(axis=1)
+    assert [r["label"] for r in got] == [labels[i] for i in chosen]
     # logged on the parent as its model, with its test metrics
     assert "sft.model_uri" in cv_run["parent"].data.tags
     assert 0.0 <= cv_run["parent"].data.metrics["ensemble/test/f1_macro"] <= 1.0
+
+
+def test_the_parent_reports_what_calibration_and_tuned_decisions_add(cv_run, toy_data):
+    """Untuned, uncalibrated and tuned test metrics of the same ensemble, side by side, and
+    the saved model's decisions are the tuned ones."""
+    import sft
+
+    metrics = cv_run["parent"].data.metrics
+    for key in ("oof/ece", "oof/ece_calibrated", "oof/f1_macro_tuned", "oof/acc_tuned",
+                "ensemble/test/acc_uncalibrated", "ensemble/test/f1_macro_tuned",
+                "ensemble/test/ece", "ensemble/test/ece_uncalibrated"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    test = pd.read_csv(toy_data["test"])
+    got = sft.load(Path(cv_run["parent"].data.tags["sft.model_dir"])).predict(list(test["text"]))
+    accuracy = np.mean([r["label"] == t for r, t in zip(got, test["label"])])
+    assert metrics["ensemble/test/acc_tuned"] == pytest.approx(accuracy)
+
+
+def test_oof_tuned_biases_recover_a_skewed_model_and_are_cross_fitted():
+    """Fold models that under-predict the rare class: the biases fitted on their pooled OOF
+    predictions favour it and raise macro F1, and the cross-fitted estimate scores each fold
+    with rules fitted on the other folds only."""
+    from sft.model.decisions import decide_probabilities, decision_metrics
+    from sft.training.oof_decisions import cross_fitted, oof_decisions
+
+    rng = np.random.default_rng(0)
+    outcomes = []
+    for _ in range(4):
+        targets = rng.choice(3, size=120, p=[0.6, 0.3, 0.1])
+        logits = rng.normal(0, 1.0, size=(120, 3)) + 2.5 * np.eye(3)[targets]
+        logits[:, 2] -= 2.0  # the rare class is pushed down: untuned argmax misses most of it
+        outcomes.append({"val_logits": logits, "val_targets": targets,
+                         "decision_spec": {"temperature": 1.0}})
+    metrics, rules = oof_decisions(outcomes, "multiclass", tune=True, monitor="val/f1_macro")
+    assert np.argmax(rules["class_bias"]) == 2
+    probs = np.concatenate([np.exp(o["val_logits"]) / np.exp(o["val_logits"]).sum(1, keepdims=True)
+                            for o in outcomes])
+    targets = np.concatenate([o["val_targets"] for o in outcomes])
+    untuned = decision_metrics(probs.argmax(1), targets, "multiclass", 3)["f1_macro"]
+    assert metrics["oof/f1_macro_tuned"] > untuned + 0.05
+    folds = np.repeat(np.arange(4), 120)
+    assert metrics["oof/f1_macro_tuned"] == pytest.approx(decision_metrics(
+        cross_fitted(probs, targets, folds, "multiclass", "f1_macro"), targets,
+        "multiclass", 3)["f1_macro"])
+    in_sample = decision_metrics(decide_probabilities(probs, "multiclass", rules), targets,
+                                 "multiclass", 3)["f1_macro"]
+    assert in_sample >= metrics["oof/f1_macro_tuned"]  # fitted on itself: never lower
 
 
 def test_the_logged_ensemble_loads_from_its_mlflow_model(cv_run, toy_data):

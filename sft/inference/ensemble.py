@@ -17,14 +17,18 @@ from typing import Sequence
 import numpy as np
 
 from sft.errors import SFTConfigError
+from sft.model.decisions import decide_probabilities
 from sft.model.saving import FORMAT, read_spec, write_spec
 
 MEMBERS_DIR = "members"
 
 
-def build_ensemble(member_dirs: dict[str, Path], out_dir: Path) -> Path:
+def build_ensemble(member_dirs: dict[str, Path], out_dir: Path, rules: dict | None = None
+                   ) -> Path:
     """Copy each member folder (name -> folder) into `out_dir/members/<name>` and write the
-    ensemble's spec. SFTConfigError when the members disagree on the task or labels."""
+    ensemble's spec, with `rules` (class_bias or thresholds, sft.model.decisions) applied to
+    the averaged probabilities. SFTConfigError when the members disagree on the task or
+    labels."""
     out_dir = Path(out_dir)
     specs = {name: read_spec(folder) for name, folder in member_dirs.items()}
     first = next(iter(specs.values()))
@@ -43,7 +47,7 @@ def build_ensemble(member_dirs: dict[str, Path], out_dir: Path) -> Path:
     spec = {"format": FORMAT, "task": first["task"], "labels": first.get("labels"),
             "max_length": first["max_length"], "num_outputs": first["num_outputs"],
             "modality": first.get("modality", "text"), "members": members,
-            "combine": "mean_probability"}
+            "combine": "mean_probability", **(rules or {})}
     write_spec(spec, out_dir)
     return out_dir
 
@@ -86,15 +90,16 @@ class EnsemblePredictor:
         mean = self.probabilities(texts, batch_size)
         if self.task == "regression":
             return [{"score": float(v)} for v in mean[:, 0]]
+        # the ensemble's tuned rules, else the members' single threshold (multilabel) or 0.5
+        rules = {"threshold": self.members[0].spec.get("threshold"), **self.spec}
+        decided = decide_probabilities(mean, self.task, rules)
         if self.task == "multilabel":
-            threshold = float(self.members[0].spec.get("threshold") or 0.5)
-            return [{"labels": [n for n, p in zip(self.labels, row) if p >= threshold],
-                     "probabilities": dict(zip(self.labels, map(float, row)))} for row in mean]
-        if self.task == "binary":
-            return [{"label": self.labels[1] if row[1] > 0.5 else self.labels[0],
-                     "probabilities": dict(zip(self.labels, map(float, row)))} for row in mean]
-        return [{"label": self.labels[int(row.argmax())],
-                 "probabilities": dict(zip(self.labels, map(float, row)))} for row in mean]
+            return [{"labels": [n for n, on in zip(self.labels, row) if on],
+                     "probabilities": dict(zip(self.labels, map(float, probs)))}
+                    for row, probs in zip(decided, mean)]
+        return [{"label": self.labels[int(choice)],
+                 "probabilities": dict(zip(self.labels, map(float, probs)))}
+                for choice, probs in zip(decided, mean)]
 
 
 def load_ensemble(folder: Path, spec: dict, loader, **options) -> EnsemblePredictor:

@@ -83,6 +83,26 @@ def label_thresholds(spec: dict, count: int) -> np.ndarray:
     return np.full(count, 0.5 if single is None else float(single))
 
 
+def decide_probabilities(probs: np.ndarray, task: str, spec: dict) -> np.ndarray:
+    """Hard decisions from probabilities `probs` (n, k) (an ensemble's averaged ones; binary:
+    (n, 2) with the positive class second) under `spec`'s class_bias or thresholds: class ids
+    (n,) (multiclass: argmax of log p + bias, the bias on the logit scale as for one model, the
+    log-probabilities being logits up to a per-row constant; binary: p > threshold) or
+    multi-hot (n, k) (multilabel: p >= each label's threshold)."""
+    p = np.asarray(probs, dtype=np.float64)
+    if task == "multiclass":
+        return multiclass_choice(np.log(np.clip(p, 1e-12, 1.0)), spec)
+    if task == "binary":
+        return (p[:, 1] > label_thresholds(spec, 1)[0]).astype(int)
+    return (p >= label_thresholds(spec, p.shape[1])).astype(int)
+
+
+def tuned_metric(monitor: str) -> str:
+    """The metric decisions are tuned for: accuracy when the run monitors accuracy, else
+    macro F1."""
+    return "acc" if str(monitor).endswith("/acc") else "f1_macro"
+
+
 # -- metrics on hard decisions (sft.model.metrics' definitions: macros over present classes) --
 
 def f1_per_class(pred: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:

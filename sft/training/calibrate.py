@@ -18,7 +18,8 @@ import torch
 from torchmetrics.classification import BinaryCalibrationError, MulticlassCalibrationError
 
 from sft.model.decisions import (decision_metrics, fit_temperature, label_thresholds,
-                                 multiclass_choice, tune_class_bias, tune_thresholds)
+                                 multiclass_choice, tune_class_bias, tune_thresholds,
+                                 tuned_metric)
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,8 @@ def post_hoc(cfg, module, datamodule, run_dir: Path) -> tuple[dict, dict, list[P
         spec["temperature"] = fit_temperature(val_logits, val_targets, task)
     temperature = spec.get("temperature", 1.0)
     if tune and task == "multiclass":
-        metric = "acc" if str(cfg.monitor.metric).endswith("/acc") else "f1_macro"
         spec["class_bias"] = tune_class_bias(val_logits / temperature, val_targets,
-                                             metric).tolist()
+                                             tuned_metric(cfg.monitor.metric)).tolist()
     elif tune:
         positive = probabilities(val_logits, task, temperature)
         spec["thresholds"] = tune_thresholds(positive[:, 1] if task == "binary" else positive,

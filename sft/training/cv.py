@@ -96,7 +96,8 @@ def train_repeats(cfg: DictConfig) -> float | None:
                                      monitor=monitor)
         if cfg.cv.get("ensemble"):
             plan = registration(cfg, outcomes[0]["task"], "mlflow.parentRunId" in job_tags)
-            summary.update(ensemble_model(cfg, tracker, outcomes, names, run_dir, plan))
+            summary.update(ensemble_model(cfg, tracker, outcomes, names, run_dir, plan,
+                                          folds=kind == "cv"))
         _print(kind, summary, monitor, run_dir)
     return summary.get(f"best/{monitor}")
 
@@ -104,7 +105,10 @@ def train_repeats(cfg: DictConfig) -> float | None:
 def _print(kind: str, summary: dict, monitor: str, run_dir: Path) -> None:
     """The headline figures, mean +- std, as a README or paper would quote them."""
     keys = [f"best/{monitor}", "test/acc", "test/f1_macro", "test/mse", "oof/acc",
-            "oof/f1_macro", "ensemble/test/acc", "ensemble/test/f1_macro"]
+            "oof/f1_macro", "oof/acc_tuned", "oof/f1_macro_tuned", "oof/ece",
+            "oof/ece_calibrated", "ensemble/test/acc", "ensemble/test/f1_macro",
+            "ensemble/test/acc_tuned", "ensemble/test/f1_macro_tuned", "ensemble/test/ece",
+            "ensemble/test/mse"]
     lines = [f"{key}: {summary[key]:.4f}" + (f" +- {summary[key + '_std']:.4f}"
                                              if key + "_std" in summary else "")
              for key in keys if key in summary]

@@ -116,6 +116,8 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True,
             return best_score  # rank zero writes the reports, the model and the run
         # Temperature and tuned decisions, fitted on val: saved in the model, so every predict path uses them.
         decided, decision_spec, decision_files = post_hoc(cfg, module, datamodule, run_dir)
+        if outcome is not None:  # a fold ensemble calibrates each member's logits by its own
+            outcome["decision_spec"] = decision_spec
         tracker.log_metrics(decided)
         test_metrics.update({k: v for k, v in decided.items() if k.startswith("test/")})
         for path in [*decision_files, *write_reports(module, test_metrics, run_dir)]:
