@@ -48,7 +48,7 @@ def predict_registered(out, name: str, texts: list[str]) -> list[str]:
     return [r["label"] for r in served.predict(pd.DataFrame({"text": texts}))]
 
 
-def sft_predict(model_dir, source, out, split=None) -> pd.DataFrame:
+def sft_predict(model_dir, source, out, split=None, column="text") -> pd.DataFrame:
     """sft-predict in this process (as test_images.py does) on a dataset folder."""
     from omegaconf import OmegaConf
 
@@ -56,7 +56,7 @@ def sft_predict(model_dir, source, out, split=None) -> pd.DataFrame:
 
     predict_task(OmegaConf.create({
         "model_uri": str(model_dir), "input": str(source), "split": split, "output": str(out),
-        "text_column": "text", "batch_size": 8, "progress": False, "backend": "auto",
+        "text_column": column, "batch_size": 8, "progress": False, "backend": "auto",
         "tracking_uri": "sqlite:///unused.db"}))
     return pd.read_csv(out)
 
@@ -210,6 +210,11 @@ def test_a_saved_image_dataset_trains_logs_and_predicts(tiny_vit_dir, shapes_dat
     predicted = served_labels(out, run, test)
     accuracy = np.mean([p == f.parent.name for p, f in zip(predicted, test)])
     assert accuracy == pytest.approx(run.data.metrics["test/acc"])
+    # sft-predict on the saved folder's test split: the embedded images, named as stored.
+    table = sft_predict(out / "run" / "model", folder, tmp_path / "preds.csv", "test", "image")
+    assert table["pred_label"].tolist() == predicted
+    assert table["image"].tolist() == [f.name for f in test]
+    assert table["label"].tolist() == [f.parent.name for f in test]
 
 
 def test_an_audio_dataset_of_wav_and_flac_trains_logs_and_predicts(tiny_wav2vec2_dir, tmp_path):

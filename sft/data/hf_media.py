@@ -67,3 +67,10 @@ def _as_file(item: dict | None, media_dir: str | None, source: str, row: int,
         return str(Path(path).expanduser().resolve())
     where = f"file not found: {path}" if path else "no bytes and no path"
     raise SFTDataError(f"{source} row {row}: column '{column}' has {where}")
+
+
+def stored_names(part, column: str) -> list[str | None]:
+    """The file name each row of an Image/Audio `column` records (its `path` field, without
+    the folder), read from the Arrow storage without loading the bytes."""
+    field = part.data.column(column).combine_chunks().field("path").to_pylist()
+    return [None if p is None else Path(p).name for p in field]
