@@ -31,7 +31,8 @@ def predict_task(cfg) -> None:
 
     with tempfile.TemporaryDirectory(prefix="sft-predict-") as tmp:
         folder = resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp))
-        frame = read_input(cfg.input, cfg.text_column, cfg.get("split"))
+        frame = read_input(cfg.input, cfg.text_column, cfg.get("split"),
+                           media_dir=str(Path(tmp) / "media"))
         texts = texts_of(frame, cfg.text_column, cfg.input)
         predictor = load(folder, backend=str(cfg.backend))
         if predictor.featurizer is not None and cfg.input != STDIO:
@@ -39,6 +40,10 @@ def predict_task(cfg) -> None:
         started = time.perf_counter()
         records = predictor.predict(texts, batch_size=cfg.batch_size, progress=cfg.progress)
         seconds = time.perf_counter() - started
+    # A dataset's images or audio were read from files in `tmp`: the output names them as
+    # the dataset records them.
+    for column, names in frame.attrs.get("media_names", {}).items():
+        frame[column] = names
     table = frame.reset_index(drop=True).join(prediction_columns(records))
     write_output(table, cfg.output)
     where = "stdout" if cfg.output == STDIO else cfg.output

@@ -64,7 +64,9 @@ def recode(folder, formats: tuple[str, ...]):
 
 @pytest.fixture(scope="module")
 def flac_ogg_run(tiny_wav2vec2_dir, tmp_path_factory):
-    """The audio run, on tones stored as FLAC and OGG/Vorbis only (no WAV at all)."""
+    """The audio run, on tones stored as FLAC and OGG/Vorbis only (no WAV at all); the test
+    folder is read through its metadata.csv (file_name, label), as datasets' audiofolder
+    builder reads one."""
     from hydra import compose, initialize_config_dir
 
     from backbones import write_tones
@@ -74,6 +76,9 @@ def flac_ogg_run(tiny_wav2vec2_dir, tmp_path_factory):
     train, test = write_tones(root / "train", 30, seed=3), write_tones(root / "test", 8, seed=4)
     tests = recode(test, ("flac", "ogg"))
     recode(train, ("flac", "ogg"))
+    pd.DataFrame({"file_name": [str(p.relative_to(test)) for p in tests],
+                  "label": [p.parent.name for p in tests]}).to_csv(test / "metadata.csv",
+                                                                   index=False)
     out = tmp_path_factory.mktemp("flac-ogg-run")
     overrides = media_overrides("wav2vec2", tiny_wav2vec2_dir, "audio_folder", out) + [
         f"data.train_path={train}", f"data.test_path={test}",
@@ -82,7 +87,7 @@ def flac_ogg_run(tiny_wav2vec2_dir, tmp_path_factory):
         cfg = compose(config_name="train", overrides=overrides)
     train_task(cfg)
     _, runs = mlflow_runs(out, "audio_folder")
-    return {"run": runs[0], "tests": tests}
+    return {"run": runs[0], "tests": tests, "out": out}
 
 
 def test_wav2vec2_learns_tones_and_logs_like_text(audio_run):
@@ -102,6 +107,13 @@ def test_flac_and_ogg_files_train_and_test_like_wav(flac_ogg_run):
     assert {p.suffix for p in tests} == {".flac", ".ogg"}
     # Every test file was read: none skipped for its extension.
     assert report.loc[report["label"] == "macro avg", "support"].item() == len(tests) == 16
+    # The registered model decides on the files as the run did on its test split.
+    mlflow.set_tracking_uri(f"sqlite:///{flac_ogg_run['out']}/mlflow.db")
+    served = mlflow.pyfunc.load_model(run.data.tags["sft.model_uri"])
+    assert run.data.tags["sft.model_uri"].startswith("models:/")
+    labels = [r["label"] for r in served.predict(pd.DataFrame({"text": [str(p) for p in tests]}))]
+    accuracy = np.mean([label == p.parent.name for label, p in zip(labels, tests)])
+    assert accuracy == pytest.approx(run.data.metrics["test/acc"])
 
 
 def test_flac_and_ogg_copies_predict_like_the_wav(audio_run, tones, tmp_path):

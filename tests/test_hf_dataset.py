@@ -48,7 +48,7 @@ def predict_registered(out, name: str, texts: list[str]) -> list[str]:
     return [r["label"] for r in served.predict(pd.DataFrame({"text": texts}))]
 
 
-def sft_predict(model_dir, source, out, split=None) -> pd.DataFrame:
+def sft_predict(model_dir, source, out, split=None, column="text") -> pd.DataFrame:
     """sft-predict in this process (as test_images.py does) on a dataset folder."""
     from omegaconf import OmegaConf
 
@@ -56,7 +56,7 @@ def sft_predict(model_dir, source, out, split=None) -> pd.DataFrame:
 
     predict_task(OmegaConf.create({
         "model_uri": str(model_dir), "input": str(source), "split": split, "output": str(out),
-        "text_column": "text", "batch_size": 8, "progress": False, "backend": "auto",
+        "text_column": column, "batch_size": 8, "progress": False, "backend": "auto",
         "tracking_uri": "sqlite:///unused.db"}))
     return pd.read_csv(out)
 
@@ -154,3 +154,89 @@ def test_keys_a_dataset_lacks_are_named(tmp_path):
     with pytest.raises(SFTConfigError, match="^data.name=x: .* save_to_disk and has no "
                                              "configurations; set data.name=null$"):
         load(tmp_path / "one", name="x")
+
+
+def media_dataset(files: list, column: str, feature, names: list[str]) -> Dataset:
+    """Files cast to an Image or Audio feature, labels to a ClassLabel of `names`."""
+    return Dataset.from_dict({column: [str(f) for f in files],
+                              "label": [names.index(f.parent.name) for f in files]}
+                             ).cast_column(column, feature).cast_column("label",
+                                                                        ClassLabel(names=names))
+
+
+def train_media(model: str, model_dir, out, *data_overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from conftest import media_overrides
+    from sft.cli import CONF_DIR
+
+    overrides = media_overrides(model, model_dir, "hf_dataset", out) + list(data_overrides)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        train_task(compose(config_name="train", overrides=overrides))
+    _, runs = mlflow_runs(out, "hf_dataset")
+    return runs[0]
+
+
+def served_labels(out, run, files) -> list[str]:
+    """The registered model's labels for `files` (the paths a user would give it)."""
+    mlflow.set_tracking_uri(f"sqlite:///{out}/mlflow.db")
+    served = mlflow.pyfunc.load_model(run.data.tags["sft.model_uri"])
+    return [r["label"] for r in served.predict(pd.DataFrame({"text": [str(f) for f in files]}))]
+
+
+def test_a_saved_image_dataset_trains_logs_and_predicts(tiny_vit_dir, shapes_data, tmp_path):
+    from datasets import Image
+
+    from backbones import write_shapes
+
+    names = ["square", "ring", "cross"]  # not sorted: the ClassLabel's order is kept
+    train = sorted(shapes_data["train"].rglob("*.png"))
+    test = sorted(write_shapes(tmp_path / "test", per_class=8, seed=5).rglob("*.png"))
+    folder = tmp_path / "saved"
+    # save_to_disk embeds the bytes: the dataset no longer needs the files.
+    DatasetDict({"train": media_dataset(train, "image", Image(), names),
+                 "test": media_dataset(test, "image", Image(), names)}
+                ).save_to_disk(str(folder))
+    out = tmp_path / "out"
+    run = train_media("vit", tiny_vit_dir, out, f"data.path={folder}", "data.text_column=null",
+                      "data.image_column=image", "data.val_fraction=0.2", "data.hflip=true")
+    assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
+    assert run.data.params["data.image_column"] == "image"
+    media = list((out / "cache" / "hf_media").iterdir())
+    assert len(media) == len(train) + len(test)  # each embedded image written once, as a file
+    import sft
+
+    assert sft.load(out / "run" / "model").spec["labels"] == names
+    predicted = served_labels(out, run, test)
+    accuracy = np.mean([p == f.parent.name for p, f in zip(predicted, test)])
+    assert accuracy == pytest.approx(run.data.metrics["test/acc"])
+    # sft-predict on the saved folder's test split: the embedded images, named as stored.
+    table = sft_predict(out / "run" / "model", folder, tmp_path / "preds.csv", "test", "image")
+    assert table["pred_label"].tolist() == predicted
+    assert table["image"].tolist() == [f.name for f in test]
+    assert table["label"].tolist() == [f.parent.name for f in test]
+
+
+def test_an_audio_dataset_of_wav_and_flac_trains_logs_and_predicts(tiny_wav2vec2_dir, tmp_path):
+    import soundfile
+    from datasets import Audio
+
+    from backbones import write_tones
+
+    root = write_tones(tmp_path / "tones", per_class=24, seed=1)
+    files = sorted(root.rglob("*.wav"))
+    for wav in files[::2]:  # every other clip as FLAC: the same 16-bit samples
+        samples, rate = soundfile.read(wav, dtype="int16")
+        soundfile.write(wav.with_suffix(".flac"), samples, rate)
+        wav.unlink()
+    files = sorted(f for f in root.rglob("*") if f.is_file())
+    assert {f.suffix for f in files} == {".wav", ".flac"}
+    folder = tmp_path / "saved"
+    media_dataset(files, "clip", Audio(decode=False), ["low", "high"]).save_to_disk(str(folder))
+    out = tmp_path / "out"
+    run = train_media("wav2vec2", tiny_wav2vec2_dir, out, f"data.path={folder}",
+                      "data.text_column=null", "data.audio_column=clip", "data.max_seconds=0.4",
+                      "data.val_fraction=0.2", "data.test_fraction=0.25")
+    assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
+    predicted = served_labels(out, run, files)
+    assert np.mean([p == f.parent.name for p, f in zip(predicted, files)]) > 0.8

@@ -65,6 +65,9 @@ def test_vit_predicts_through_load_the_mlflow_model_and_sft_predict(vit_run, sha
     from_mlflow = served.predict(pd.DataFrame({"text": paths[:6]}))
     np.testing.assert_allclose([r["probabilities"]["ring"] for r in from_mlflow],
                                [r["probabilities"]["ring"] for r in records[:6]], atol=1e-5)
+    registered = mlflow.pyfunc.load_model(vit_run["run"].data.tags["sft.model_uri"])
+    assert [r["label"] for r in registered.predict(pd.DataFrame({"text": paths}))] == \
+        [r["label"] for r in records]
     # sft-predict: the test CSV (relative paths), and a folder of images.
     result = run_sft("predict", f"model_uri={vit_run['model_dir']}",
                      f"input={shapes_data['test']}", "text_column=path",
@@ -181,6 +184,32 @@ def test_decoded_images_are_cached_on_disk_and_augmented_after(tiny_vit_dir, sha
     media_bases(paths, plain, tmp_path)
     assert cache.STATS["media.decoded"] == 1
     assert len(list((tmp_path / "media").glob("*.arrow"))) == 2
+
+
+def test_a_class_is_its_top_folder_and_a_metadata_table_names_the_files(tmp_path):
+    from backbones import shape_image
+    from sft.data import ImageFolderDataModule
+
+    rng = np.random.default_rng(0)
+    for name in ("ring/a.png", "ring/old/b.png", "cross/c.png", "cross/more/deeper/d.png"):
+        (tmp_path / "tree" / name).parent.mkdir(parents=True, exist_ok=True)
+        shape_image(name.split("/")[0], rng).save(tmp_path / "tree" / name)
+    module = ImageFolderDataModule("image_folder", str(tmp_path / "tree"), val_fraction=0.0)
+    module.load()
+    # Nested folders stay in their top folder's class (datasets' imagefolder would make
+    # "old", "more"... classes, or drop the labels: sft.data.media_module._read_folder).
+    assert module.labels.names == ["cross", "ring"]
+    assert sorted(Path(p).name for p in module.examples["train"].texts) == ["a.png", "b.png",
+                                                                            "c.png", "d.png"]
+    # The builders' metadata table in the folder: file_name (relative to it) and label.
+    pd.DataFrame({"file_name": ["ring/a.png", "cross/c.png", "cross/more/deeper/d.png"],
+                  "label": ["round", "plus", "plus"]}).to_json(tmp_path / "tree" /
+                                                               "metadata.jsonl",
+                                                               orient="records", lines=True)
+    module = ImageFolderDataModule("image_folder", str(tmp_path / "tree"), val_fraction=0.0)
+    module.load()
+    assert module.labels.names == ["plus", "round"] and len(module.examples["train"]) == 3
+    assert module.examples["train"].texts[0] == str((tmp_path / "tree/ring/a.png").resolve())
 
 
 def test_bad_image_data_fails_with_one_line_naming_the_place(tmp_path, shapes_data):

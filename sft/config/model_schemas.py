@@ -230,7 +230,7 @@ SCHEMAS: Dict[str, type] = {
     "sft.data.ImageFolderDataModule": ImageDataSchema,
     "sft.data.DigitsDataModule": DigitsDataSchema,
     "sft.data.AudioFolderDataModule": AudioDataSchema,
-    "sft.data.HFDatasetDataModule": HFDatasetSchema,
+    "sft.data.hf_dataset": HFDatasetSchema,
     "sft.tracking.mlflow_tracker.MLflowTracker": MLflowSchema,
     "sft.tracking.null.NullTracker": NullTrackerSchema,
 }

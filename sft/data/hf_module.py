@@ -1,4 +1,6 @@
-"""data=hf_dataset: text classification or regression from a 🤗 `datasets` dataset.
+"""data=hf_dataset: text, image or audio classification (or regression) from a 🤗 `datasets`
+dataset; which one is set by the input column key (`text_column`, `image_column` or
+`audio_column`, exactly one non-null; `hf_dataset` below chooses the module).
 
 `data.path` is a folder written by `save_to_disk`, a local dataset folder (Parquet, CSV or
 JSON files, with or without a README that declares its splits and configurations), or a hub
@@ -13,10 +15,39 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sft.data.hf_media import media_files
 from sft.data.hf_sources import choose_splits, class_names, open_dataset
 from sft.data.labels import Examples, LabelSpace, extract, infer_label_space
+from sft.data.media_module import AudioFolderDataModule, ImageFolderDataModule
 from sft.data.module import TextDataModule
-from sft.errors import SFTDataError
+from sft.errors import SFTConfigError, SFTDataError
+
+MEDIA_KEYS = {"image": ("hflip", "crop_scale", "normalize"), "audio": ("max_seconds",)}
+TEXT_ONLY_KEYS = ("standardize", "clean_text", "group_by_length")
+
+
+def hf_dataset(path: str, text_column: str | None = None, image_column: str | None = None,
+               audio_column: str | None = None, media_dir: str | None = None, **kwargs):
+    """data=hf_dataset's `_target_`: the data module of the modality whose input column key
+    is set. Media keys (hflip, crop_scale, normalize; max_seconds) go to the image resp. audio
+    module only; text-only keys (standardize, clean_text, group_by_length) to text only.
+    Raises SFTConfigError naming the three keys unless exactly one is non-null."""
+    columns = {"text": text_column, "image": image_column, "audio": audio_column}
+    chosen = {m: c for m, c in columns.items() if c is not None}
+    if len(chosen) != 1:
+        given = ", ".join(f"data.{m}_column={c}" for m, c in chosen.items()) or "none is set"
+        hint = " (data.text_column=null to read images or audio)" if "text" in chosen else ""
+        raise SFTConfigError(f"data.text_column, data.image_column, data.audio_column: set "
+                             f"exactly one, the column with the inputs; {given}{hint}")
+    (modality, column), = chosen.items()
+    media = {m: {k: kwargs.pop(k) for k in keys if k in kwargs} for m, keys in
+             MEDIA_KEYS.items()}
+    if modality == "text":
+        return HFDatasetDataModule(path, text_column=column, **kwargs)
+    for key in TEXT_ONLY_KEYS:
+        kwargs.pop(key, None)
+    module = HFImageDataModule if modality == "image" else HFAudioDataModule
+    return module(path, column=column, media_dir=media_dir, **media[modality], **kwargs)
 
 
 class HFDatasetDataModule(TextDataModule):
@@ -45,8 +76,7 @@ class HFDatasetDataModule(TextDataModule):
         for split, split_name in chosen.items():
             part = dataset[split_name]
             source = f"{self.path} (split '{split_name}')"
-            self.examples[split] = _examples(part, source, self.text_column, self.label_column,
-                                             self.clean_text)
+            self.examples[split] = self._examples(part, source)
             self.fingerprints[split] = part._fingerprint  # datasets' own content fingerprint
         self.label_feature = dataset[chosen["train"]].features[self.label_column]
 
@@ -68,19 +98,65 @@ class HFDatasetDataModule(TextDataModule):
         return labels
 
 
-def _examples(part, source: str, text_column: str, label_column: str,
-              clean_text: bool) -> Examples:
-    """Validated texts and labels of one split; ClassLabel ids become their names."""
+    def _examples(self, part, source: str) -> Examples:
+        """Validated texts and labels of one split; ClassLabel ids become their names."""
+        frame = label_frame(part, source, ("data.text_column", self.text_column),
+                            self.label_column)
+        return extract(frame, source, self.text_column, self.label_column, self.clean_text)
+
+
+class HFMediaMixin:
+    """Images or audio from a column with the datasets `Image` / `Audio` feature: read as
+    file paths (sft.data.hf_media), then decoded, cached, augmented and featurized like
+    image_folder / audio_folder (sft.data.media_module), which the classes below inherit."""
+
+    column_key = ""
+
+    def _examples(self, part, source: str) -> Examples:
+        frame = label_frame(part, source, (self.column_key, self.text_column),
+                            self.label_column, inputs=False)
+        frame[self.text_column] = media_files(part, self.text_column, self.modality,
+                                              self.media_dir, source, self.column_key)
+        return extract(frame, source, self.text_column, self.label_column, False)
+
+
+class HFImageDataModule(HFMediaMixin, HFDatasetDataModule, ImageFolderDataModule):
+    """data=hf_dataset with data.image_column: image classification (keys as image_folder's
+    hflip, crop_scale, normalize; `media_dir`: where embedded image bytes are written)."""
+
+    column_key = "data.image_column"
+
+    def __init__(self, path: str, column: str, media_dir: str | None, **kwargs):
+        super().__init__(path, path_column=column, **kwargs)
+        self.media_dir = media_dir
+
+
+class HFAudioDataModule(HFMediaMixin, HFDatasetDataModule, AudioFolderDataModule):
+    """data=hf_dataset with data.audio_column: audio classification (max_seconds as
+    audio_folder's; `media_dir`: where embedded audio bytes are written)."""
+
+    column_key = "data.audio_column"
+
+    def __init__(self, path: str, column: str, media_dir: str | None, **kwargs):
+        super().__init__(path, path_column=column, **kwargs)
+        self.media_dir = media_dir
+
+
+def label_frame(part, source: str, inputs_key: tuple[str, str], label_column: str,
+                inputs: bool = True):
+    """The label column (with the input column when `inputs`) of one split as a DataFrame,
+    ClassLabel ids as their names. Raises SFTDataError naming the key of a missing column."""
     columns = list(part.column_names)
-    for key, column in (("data.text_column", text_column), ("data.label_column", label_column)):
+    for key, column in (inputs_key, ("data.label_column", label_column)):
         if column not in columns:
             raise SFTDataError(f"{key}: no column '{column}' in {source} (columns: "
                                f"{', '.join(columns)})")
-    frame = part.select_columns([text_column, label_column]).to_pandas()
+    frame = part.select_columns([inputs_key[1], label_column] if inputs else
+                                [label_column]).to_pandas()
     names = class_names(part.features[label_column])
     if names:
         frame[label_column] = _id_names(frame[label_column], names, source, label_column)
-    return extract(frame, source, text_column, label_column, clean_text)
+    return frame
 
 
 def _id_names(ids: pd.Series, names: list[str], source: str, column: str) -> pd.Series:

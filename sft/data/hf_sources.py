@@ -21,10 +21,17 @@ def is_saved_dataset(path: str) -> bool:
     return (local / "dataset_dict.json").is_file() or (local / "state.json").is_file()
 
 
-def read_split(path: str, split: str | None, key: str = "input"):
+def read_split(path: str, split: str | None, key: str = "input", media_dir: str | None = None):
     """One split of the dataset at `path` as a DataFrame (ClassLabel columns as names), for
-    prediction. `split` None: `test`, else the only split. Raises SFTConfigError naming
-    `split` for a split the dataset lacks (listing those it has)."""
+    prediction. `split` None: `test`, else the only split. Image and Audio columns hold file
+    paths (embedded bytes written under `media_dir`, sft.data.hf_media) and
+    `frame.attrs["media_names"]` maps each such column to the file names the dataset records
+    (for display). Raises SFTConfigError naming `split` for a split the dataset lacks
+    (listing those it has)."""
+    from datasets import Audio, Image  # lazy: datasets is imported once a dataset is opened
+
+    from sft.data.hf_media import media_files, stored_names  # lazy: with datasets above
+
     dataset = open_dataset(path, None, key=key)
     available = list(dataset.keys())
     if split is None:
@@ -36,7 +43,14 @@ def read_split(path: str, split: str | None, key: str = "input"):
         raise SFTConfigError(f"split: no split '{split}' in {path} (splits: "
                              f"{', '.join(available)})")
     part = dataset[split]
-    frame = part.to_pandas()
+    media = {c: "image" if isinstance(f, Image) else "audio" for c, f in part.features.items()
+             if isinstance(f, (Image, Audio))}
+    frame = part.remove_columns(list(media)).to_pandas()  # no bytes in the table
+    for column, modality in media.items():
+        frame[column] = media_files(part, column, modality, media_dir,
+                                    f"{path} (split '{split}')", key)
+    frame = frame[list(part.column_names)]
+    frame.attrs["media_names"] = {c: stored_names(part, c) for c in media}
     for column, feature in part.features.items():
         names = class_names(feature)
         if names and not hasattr(feature, "feature"):

@@ -28,6 +28,11 @@ from sft.errors import SFTDataError
 
 log = logging.getLogger(__name__)
 
+# A folder holding one of these is a table, as for the datasets imagefolder/audiofolder
+# builders: a file_name column (relative to the table) and the label column.
+METADATA_FILES = ("metadata.csv", "metadata.jsonl")
+METADATA_PATH_COLUMN = "file_name"
+
 
 class MediaDataset(Dataset):
     """The decoded bases (sft.data.media_cache) and targets of one split, featurized when a
@@ -86,13 +91,21 @@ class MediaDataModule(TextDataModule):
         key = f"data.{split}_path"
         folder = Path(path).expanduser()
         if folder.is_dir():
-            return self._read_folder(folder, key)
+            metadata = next((folder / n for n in METADATA_FILES if (folder / n).is_file()), None)
+            if metadata is None:
+                return self._read_folder(folder, key)
+            # The imagefolder/audiofolder builders' table: file_name relative to it, labels.
+            return self._read_table(split, str(metadata), key, METADATA_PATH_COLUMN)
+        return self._read_table(split, path, key, self.text_column)
+
+    def _read_table(self, split: str, path: str, key: str, column: str) -> Examples:
+        """A table of file paths (in `column`, relative to the table) and labels."""
         source = locate(path, key)
         if source.member is not None:
             raise SFTDataError(f"{key}: a table of file paths cannot be inside an archive "
                                f"({source.display}); extract it")
         frame = read_table(source, key)
-        examples = extract(frame, source.display, self.text_column, self.label_column, False)
+        examples = extract(frame, source.display, column, self.label_column, False)
         base = source.path.parent
         paths = []
         for row, value in zip(examples.rows, examples.texts):
@@ -100,14 +113,25 @@ class MediaDataModule(TextDataModule):
             file = file if file.is_absolute() else base / file  # relative to the table
             if not file.is_file():
                 raise SFTDataError(f"{source.display} row {row}: file not found in column "
-                                   f"'{self.text_column}': {file}")
+                                   f"'{column}': {file}")
             paths.append(str(file.resolve()))
         examples.texts = paths
         self.fingerprints[split] = _files_fingerprint(paths, fingerprint(source))
         return examples
 
     def _read_folder(self, folder: Path, key: str) -> Examples:
-        """One subfolder per class; files with a known extension, at any depth below it."""
+        """One subfolder per class; files with a known extension, at any depth below it.
+
+        Our own walker, not datasets' imagefolder / audiofolder builders, because they do not
+        do this job (measured with datasets 5.2.0, split folders train/ and test/): (1) a file
+        in a nested folder (train/cat/sub/1.png) makes imagefolder drop the label column
+        altogether, and with drop_labels=False it labels by the immediate parent, so "sub"
+        becomes a class; here the class is the top folder; (2) audiofolder fails on WAV,
+        FLAC and OGG alike without torchcodec ("To support encoding audio data, please
+        install 'torchcodec'"), even when the features say Audio(decode=False). Their
+        metadata table (metadata.csv/jsonl with file_name and a label column) is read in
+        `_read_split`; data=hf_dataset reads what those builders wrote (sft.data.hf_media).
+        """
         classes = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
         if not classes:
             raise SFTDataError(f"{key}: {folder} has no class subfolders (expected "

@@ -21,16 +21,18 @@ WRITERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
 STDIO = "-"
 
 
-def read_input(source: str, text_column: str, split: str | None = None):
+def read_input(source: str, text_column: str, split: str | None = None,
+               media_dir: str | None = None):
     """The input table: a data file, one text per non-empty line of stdin, a 🤗 dataset's
     split (a save_to_disk folder; a local dataset folder or hub id when `split` is given;
-    sft.data.hf_sources), or a folder of images or audio files (one row per file, its path
-    in `text_column`)."""
+    sft.data.hf_sources: its images or audio as file paths, embedded bytes written under
+    `media_dir`), or a folder of images or audio files (one row per file, its path in
+    `text_column`)."""
     if source == STDIO:
         lines = [line.rstrip("\r\n") for line in sys.stdin]
         return pd.DataFrame({text_column: [line for line in lines if line.strip()]})
     if split is not None or is_saved_dataset(source):
-        return read_split(source, split)
+        return read_split(source, split, media_dir=media_dir)
     if Path(source).expanduser().is_dir():
         folder = Path(source).expanduser()
         files = sorted(str(f.resolve()) for f in folder.rglob("*") if f.is_file()
