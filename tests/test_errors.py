@@ -209,27 +209,25 @@ CASES = [
      "data.text_column: no column 'review' in {data}/hf_saved (split 'train') (columns: text, "
      "label)"),
     ("hf dataset: missing image column", ["data=hf_dataset", "data.path={data}/hf_saved",
-                                          "data.text_column=null", "data.image_column=picture"],
+                                          "data.image_column=picture"],
      "data.image_column: no column 'picture' in {data}/hf_saved (split 'train') (columns: "
      "text, label)"),
     ("hf dataset: missing audio column", ["data=hf_dataset", "data.path={data}/hf_saved",
-                                          "data.text_column=null", "data.audio_column=clip"],
+                                          "data.audio_column=clip"],
      "data.audio_column: no column 'clip' in {data}/hf_saved (split 'train') (columns: text, "
      "label)"),
     ("hf dataset: an image column of strings", ["data=hf_dataset", "data.path={data}/hf_saved",
-                                                "data.text_column=null",
                                                 "data.image_column=text"],
      "data.image_column: column 'text' of {data}/hf_saved (split 'train') is Value, not a "
      "datasets Image feature"),
-    ("hf dataset: two input columns", ["data=hf_dataset", "data.path={data}/hf_saved",
-                                       "data.image_column=image"],
-     "data.text_column, data.image_column, data.audio_column: set exactly one, the column "
-     "with the inputs; data.text_column=text, data.image_column=image (data.text_column=null "
-     "to read images or audio)"),
+    ("hf dataset: two media columns", ["data=hf_dataset", "data.path={data}/hf_saved",
+                                       "data.image_column=image", "data.audio_column=clip"],
+     "data.image_column, data.audio_column: set at most one, the column with the inputs; "
+     "data.image_column=image, data.audio_column=clip"),
     ("hf dataset: no input column", ["data=hf_dataset", "data.path={data}/hf_saved",
                                      "data.text_column=null"],
-     "data.text_column, data.image_column, data.audio_column: set exactly one, the column "
-     "with the inputs; none is set"),
+     "data.text_column, data.image_column, data.audio_column: none is set; name the column "
+     "with the inputs"),
     ("hf dataset: wrong split name", ["data=hf_dataset", "data.path={data}/hf_saved",
                                       "data.splits.test=holdout"],
      "data.splits.test: no split 'holdout' in {data}/hf_saved (splits: train, test)"),

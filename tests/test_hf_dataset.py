@@ -198,7 +198,7 @@ def test_a_saved_image_dataset_trains_logs_and_predicts(tiny_vit_dir, shapes_dat
                  "test": media_dataset(test, "image", Image(), names)}
                 ).save_to_disk(str(folder))
     out = tmp_path / "out"
-    run = train_media("vit", tiny_vit_dir, out, f"data.path={folder}", "data.text_column=null",
+    run = train_media("vit", tiny_vit_dir, out, f"data.path={folder}",
                       "data.image_column=image", "data.val_fraction=0.2", "data.hflip=true")
     assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
     assert run.data.params["data.image_column"] == "image"
@@ -235,7 +235,7 @@ def test_an_audio_dataset_of_wav_and_flac_trains_logs_and_predicts(tiny_wav2vec2
     media_dataset(files, "clip", Audio(decode=False), ["low", "high"]).save_to_disk(str(folder))
     out = tmp_path / "out"
     run = train_media("wav2vec2", tiny_wav2vec2_dir, out, f"data.path={folder}",
-                      "data.text_column=null", "data.audio_column=clip", "data.max_seconds=0.4",
+                      "data.audio_column=clip", "data.max_seconds=0.4",
                       "data.val_fraction=0.2", "data.test_fraction=0.25")
     assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
     predicted = served_labels(out, run, files)

@@ -1,6 +1,6 @@
 """data=hf_dataset: text, image or audio classification (or regression) from a 🤗 `datasets`
-dataset; which one is set by the input column key (`text_column`, `image_column` or
-`audio_column`, exactly one non-null; `hf_dataset` below chooses the module).
+dataset; which one is set by the input column key (`image_column` or `audio_column` when
+one is set, else `text_column`; `hf_dataset` below chooses the module).
 
 `data.path` is a folder written by `save_to_disk`, a local dataset folder (Parquet, CSV or
 JSON files, with or without a README that declares its splits and configurations), or a hub
@@ -29,16 +29,21 @@ TEXT_ONLY_KEYS = ("standardize", "clean_text", "group_by_length")
 def hf_dataset(path: str, text_column: str | None = None, image_column: str | None = None,
                audio_column: str | None = None, media_dir: str | None = None, **kwargs):
     """data=hf_dataset's `_target_`: the data module of the modality whose input column key
-    is set. Media keys (hflip, crop_scale, normalize; max_seconds) go to the image resp. audio
-    module only; text-only keys (standardize, clean_text, group_by_length) to text only.
-    Raises SFTConfigError naming the three keys unless exactly one is non-null."""
-    columns = {"text": text_column, "image": image_column, "audio": audio_column}
-    chosen = {m: c for m, c in columns.items() if c is not None}
-    if len(chosen) != 1:
-        given = ", ".join(f"data.{m}_column={c}" for m, c in chosen.items()) or "none is set"
-        hint = " (data.text_column=null to read images or audio)" if "text" in chosen else ""
-        raise SFTConfigError(f"data.text_column, data.image_column, data.audio_column: set "
-                             f"exactly one, the column with the inputs; {given}{hint}")
+    is set: `image_column` or `audio_column` when one is (text_column, set by default, is then
+    not read), else `text_column`. Media keys (hflip, crop_scale, normalize; max_seconds) go to
+    the image resp. audio module only; text-only keys (standardize, clean_text,
+    group_by_length) to text only. Raises SFTConfigError naming the keys when both media
+    columns are set, or none of the three."""
+    media_columns = {m: c for m, c in (("image", image_column), ("audio", audio_column))
+                     if c is not None}
+    if len(media_columns) > 1:
+        raise SFTConfigError(f"data.image_column, data.audio_column: set at most one, the column "
+                             f"with the inputs; data.image_column={image_column}, "
+                             f"data.audio_column={audio_column}")
+    chosen = media_columns or ({"text": text_column} if text_column is not None else {})
+    if not chosen:
+        raise SFTConfigError("data.text_column, data.image_column, data.audio_column: none is "
+                             "set; name the column with the inputs")
     (modality, column), = chosen.items()
     media = {m: {k: kwargs.pop(k) for k in keys if k in kwargs} for m, keys in
              MEDIA_KEYS.items()}
