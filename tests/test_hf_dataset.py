@@ -240,3 +240,24 @@ def test_an_audio_dataset_of_wav_and_flac_trains_logs_and_predicts(tiny_wav2vec2
     assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
     predicted = served_labels(out, run, files)
     assert np.mean([p == f.parent.name for p, f in zip(predicted, files)]) > 0.8
+
+
+def test_a_folder_of_audio_files_gets_one_line_pointing_at_audio_folder(tmp_path):
+    """datasets' audiofolder builder needs torchcodec, which sft does not install: one line
+    naming data.path and the data=audio_folder way, not a traceback."""
+    import soundfile
+
+    from sft.data.hf_sources import open_dataset
+    from sft.errors import SFTDataError
+
+    for label in ("yes", "no"):
+        (tmp_path / "train" / label).mkdir(parents=True)
+        soundfile.write(tmp_path / "train" / label / "0.flac", np.zeros(800, np.float32), 16000)
+    try:
+        import torchcodec  # noqa: F401  (with it installed the builder works: nothing to test)
+        pytest.skip("torchcodec is installed")
+    except ImportError:
+        pass
+    with pytest.raises(SFTDataError, match=r"^data\.path: cannot build a dataset from .*"
+                                           r"data=audio_folder data\.train_path="):
+        open_dataset(str(tmp_path), None)

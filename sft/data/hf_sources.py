@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sft.errors import SFTConfigError, SFTDataError
+from sft.errors import SFTConfigError, SFTDataError, first_line
 
 # data.splits key -> the split of the module; a validation or test split left null is the
 # dataset's split of one of these names when it has one, else carved from train.
@@ -91,6 +91,13 @@ def open_dataset(path: str, config_name: str | None, key: str = "data.path"):
     except (FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as err:
         raise SFTDataError(f"{key}: cannot load {path} ({str(err).splitlines()[0]})") \
             from None
+    except datasets.exceptions.DatasetGenerationError as err:  # a builder failed on the files
+        cause = err.__cause__ or err
+        hint = " (datasets encodes audio with torchcodec, which sft does not install; read " \
+            "a folder per class with data=audio_folder data.train_path=<folder>/train)" \
+            if "torchcodec" in str(cause) else ""
+        raise SFTDataError(f"{key}: cannot build a dataset from {path}: "
+                           f"{first_line(str(cause))}{hint}") from None
 
 def _unreachable(path: str, err: Exception) -> str:
     """The one line for a hub id that is neither cached nor downloadable."""
