@@ -150,6 +150,10 @@ def test_oof_tuned_biases_recover_a_skewed_model_and_are_cross_fitted():
     in_sample = decision_metrics(decide_probabilities(probs, "multiclass", rules), targets,
                                  "multiclass", 3)["f1_macro"]
     assert in_sample >= metrics["oof/f1_macro_tuned"]  # fitted on itself: never lower
+    # decisions.tune=false: the same figure to choose by, and no rules saved
+    untuned_metrics, no_rules = oof_decisions(outcomes, "multiclass", tune=False,
+                                              monitor="val/f1_macro")
+    assert no_rules == {} and untuned_metrics == metrics
 
 
 def test_the_logged_ensemble_loads_from_its_mlflow_model(cv_run, toy_data):

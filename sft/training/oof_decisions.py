@@ -58,9 +58,10 @@ def cross_fitted(probs: np.ndarray, targets: np.ndarray, folds: np.ndarray, task
 def oof_decisions(outcomes: list[dict], task: str, tune: bool, monitor: str
                   ) -> tuple[dict, dict]:
     """From the children's outcomes (sft.training.fold_outcome: `val_logits`, `val_targets`,
-    `decision_spec`): the OOF metrics to log (`oof/ece`, `oof/ece_calibrated`, and with
-    `tune` the cross-fitted `oof/<metric>_tuned`) and the spec fields for the ensemble (the
-    rules fitted on all OOF predictions; {} without `tune`)."""
+    `decision_spec`): the OOF metrics to log (`oof/ece`, `oof/ece_calibrated`, and the
+    cross-fitted `oof/<metric>_tuned`, also without `tune`: it is what `tune` is chosen by)
+    and the spec fields for the ensemble (the rules fitted on all OOF predictions; {} without
+    `tune`)."""
     raw = [probabilities(o["val_logits"], task) for o in outcomes]
     calibrated = [member_probabilities(o["val_logits"], o, task) for o in outcomes]
     targets = np.concatenate([np.asarray(o["val_targets"]) for o in outcomes])
@@ -69,14 +70,12 @@ def oof_decisions(outcomes: list[dict], task: str, tune: bool, monitor: str
     probs = np.concatenate(calibrated)
     metrics = {"oof/ece": expected_calibration_error(np.concatenate(raw), targets, task),
                "oof/ece_calibrated": expected_calibration_error(probs, targets, task)}
-    if not tune:
-        return metrics, {}
-    metric = tuned_metric(monitor)
+    metric = tuned_metric(monitor)  # cross-fitted even when off: the figure to choose `tune` by
     folds = np.concatenate([np.full(len(p), i) for i, p in enumerate(calibrated)])
     tuned = decision_metrics(cross_fitted(probs, targets, folds, task, metric), targets,
                              task, max(probs.shape[1], 2))
     metrics.update({f"oof/{name}_tuned": v for name, v in tuned.items()})
-    return metrics, fit_decisions(probs, targets, task, metric)
+    return metrics, fit_decisions(probs, targets, task, metric) if tune else {}
 
 
 def ensemble_test_metrics(mean_probs: np.ndarray, outcomes: list[dict], targets: np.ndarray,
