@@ -125,6 +125,13 @@ def describe_ambiguous_value(message: str) -> str | None:
             f"string quote it: \"{key}='{value}'\"; for a sweep add --multirun")
 
 
+def unknown_key(key: str) -> str:
+    """The line for a key the config lacks, with the command that lists the keys there (a
+    '+key=' addition is refused by the schema check anyway, so it is not suggested)."""
+    group = key.rsplit(".", 1)[0] if "." in key else None
+    return f"unknown config key '{key}' (--cfg job{f' -p {group}' if group else ''} lists the keys)"
+
+
 def describe_hydra_error(err: HydraException) -> str:
     """One line for a composition error, from the OmegaConf error underneath when there is one."""
     ambiguous = describe_ambiguous_value(str(err))
@@ -132,8 +139,7 @@ def describe_hydra_error(err: HydraException) -> str:
         return ambiguous
     cause = err.__cause__
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and "not in struct" in str(cause):
-        key = cause.full_key
-        return f"unknown config key '{key}'; to add a new key use '+{key}=...'"
+        return unknown_key(cause.full_key)
     if isinstance(cause, OmegaConfBaseException):
         override = re.search(r"override '([^']+)'", str(err))
         detail = describe_omegaconf_error(cause)
@@ -141,7 +147,7 @@ def describe_hydra_error(err: HydraException) -> str:
     message = str(err)
     found = re.search(r"Could not override '([^']+)'", message)
     if found:
-        return f"unknown config key '{found.group(1)}'; to add a new key use '+{found.group(1)}=...'"
+        return unknown_key(found.group(1))
     return first_line(message)
 
 

@@ -24,7 +24,7 @@ CASES = [
     ("unknown group choice", ["optimizer=adamax"],
      "unknown choice 'adamax' for config group 'optimizer' (choices: adam, adamw, sgd)"),
     ("misspelled key", ["optimizer.lrr=1e-4"],
-     "unknown config key 'optimizer.lrr'; to add a new key use '+optimizer.lrr=...'"),
+     "unknown config key 'optimizer.lrr' (--cfg job -p optimizer lists the keys)"),
     ("key added that the schema lacks", ["+optimizer.lrr=1"],
      "unknown config key 'optimizer.lrr' (keys of optimizer: lr, weight_decay, betas, eps)"),
     ("unparsable override", ["optimizer.lr=[1,"],

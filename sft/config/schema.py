@@ -256,8 +256,8 @@ def check_signature(node: DictConfig, target: str, group: str) -> None:
 
 
 def _describe(group: str | None, err: OmegaConfBaseException, schema: type) -> str:
-    key = getattr(err, "full_key", None) or getattr(err, "key", None) or ""
-    full = ".".join(part for part in (group, key) if part)
+    key = str(getattr(err, "full_key", None) or getattr(err, "key", None) or "")
+    full = key if key.startswith(f"{group}.") else ".".join(p for p in (group, key) if p)  # rooted
     first = first_line(err)
     if isinstance(err, ConfigKeyError):
         known = ", ".join(f.name for f in fields(schema) if not f.name.startswith("_"))
