@@ -73,7 +73,7 @@ def test_a_saved_dataset_trains_logs_and_predicts_with_the_classlabel_order(tiny
     assert run.data.metrics["test/acc"] > 0.8  # chance is 1/3
     assert run.data.params["data.path"] == str(folder)
     assert run.data.tags["sft.data.train_sha256"]
-    name = "hf-dataset-multiclass"  # <experiment>-<task> (logger.registered_model_name: auto)
+    name = "hf-dataset-saved-multiclass"  # <experiment>-<folder>-<task> (registered name: auto)
     assert run.data.tags["sft.model_uri"] == f"models:/{name}/1"
     import sft
 
@@ -103,7 +103,7 @@ def test_a_parquet_folder_with_a_readme_maps_its_splits(tiny_model_dir, tmp_path
                            "data.name=reviews", "data.splits.train=fit",
                            "data.splits.test=holdout", "data.val_fraction=0.2")
     assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
-    name = "hf-dataset-multiclass"  # <experiment>-<task> (logger.registered_model_name: auto)
+    name = "hf-dataset-parquet-multiclass"  # <experiment>-<folder>-<task> (auto)
     predicted = predict_registered(tmp_path / "out", name, list(test["text"]))
     accuracy = np.mean([p == g for p, g in zip(predicted, test["label"])])
     assert accuracy == pytest.approx(run.data.metrics["test/acc"]) and accuracy > 0.7
@@ -210,8 +210,9 @@ def test_a_saved_image_dataset_trains_logs_and_predicts(tiny_vit_dir, shapes_dat
     predicted = served_labels(out, run, test)
     accuracy = np.mean([p == f.parent.name for p, f in zip(predicted, test)])
     assert accuracy == pytest.approx(run.data.metrics["test/acc"])
-    # sft-predict on the saved folder's test split: the embedded images, named as stored.
-    table = sft_predict(out / "run" / "model", folder, tmp_path / "preds.csv", "test", "image")
+    # sft-predict on the saved folder's test split: the embedded images, named as stored; the
+    # one Image column is found without text_column=image.
+    table = sft_predict(out / "run" / "model", folder, tmp_path / "preds.csv", "test")
     assert table["pred_label"].tolist() == predicted
     assert table["image"].tolist() == [f.name for f in test]
     assert table["label"].tolist() == [f.parent.name for f in test]

@@ -87,13 +87,15 @@ DEBUG_KEYS = ("fast_dev_run", "limit_train_batches", "limit_val_batches", "limit
 
 def registered_model_name(cfg: DictConfig, task: str) -> str | None:
     """logger.registered_model_name; `auto`: <data.name>[-<train file stem>]-<task>, e.g.
-    drug-reviews-multiclass, text-csv-reviews-binary (the file's stem when the data is a local
-    file or folder: two CSVs are two models). None: never register."""
+    drug-reviews-multiclass, text-csv-reviews-binary, hf-dataset-imdb-binary (the file's stem
+    when the data is a local file or folder, the last part of a dataset's folder or hub id:
+    two CSVs, or two datasets, are two models). None: never register."""
     name = cfg.logger.get("registered_model_name")
     if name != "auto":
         return name
     parts = [experiment_of(cfg.data)]
-    train_path = str(cfg.data.get("train_path") or "")
+    # the train file, or a 🤗 dataset's folder or hub id (data=hf_dataset: data.path)
+    train_path = str(cfg.data.get("train_path") or cfg.data.get("path") or "")
     if train_path and "://" not in train_path:
         parts.append(Path(train_path.rstrip("/")).stem)
     parts.append(task)
@@ -202,8 +204,9 @@ def example_texts(datamodule, count: int = 2) -> list[str]:
 
 
 def print_summary(cfg, tracker, test_metrics: dict, best_score, run_dir: Path,
-                  model_uri: str | None = None) -> None:
-    """The best monitored value, the test metrics and where the run and the model are."""
+                  model_uri: str | None = None, serve_hint: bool = True) -> None:
+    """The best monitored value, the test metrics and where the run and the model are (and,
+    with `serve_hint`, the command that serves the model)."""
     lines = [""]
     if best_score is not None:
         lines.append(f"Best {cfg.monitor.metric}: {best_score:.4f}")
@@ -215,6 +218,7 @@ def print_summary(cfg, tracker, test_metrics: dict, best_score, run_dir: Path,
     lines.append(f"Run folder: {run_dir}")
     if model_uri:
         lines.append(f"Model: {model_uri}")
+    if model_uri and serve_hint:
         lines.append(f"  serve: {app_command('sft-serve')} model_uri={shlex.quote(model_uri)} "
                      f"tracking_uri={shlex.quote(tracker.tracking_uri)} port=5000")
     print("\n".join(lines))
