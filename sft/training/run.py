@@ -138,7 +138,9 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True,
         if best_score is not None:
             tracker.log_metrics({f"best/{cfg.monitor.metric}": best_score})
         plan = registration(cfg, datamodule.labels.task, "mlflow.parentRunId" in job_tags)
-        if model_uri:  # after the metrics: the registered version is tagged with them
+        # after the metrics: the registered version is tagged with them; a CV/seed child never
+        # registers (its parent's model is the one), so it says nothing about it either
+        if model_uri and outcome is None:
             model_uri = register(tracker, plan, model_uri)
         tracker.set_tags({"mlflow.note.content": run_note(
             cfg, datamodule.labels.task, best_score, test_metrics, model_uri, plan.note)})
@@ -150,7 +152,8 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True,
         tracker.set_tags({"sft.model_dir": str(model_dir.absolute()),
                           **{f"sft.cache.{k}": str(v)
                              for k, v in sorted((cache.STATS - cache_before).items())}})
-        print_summary(cfg, tracker, test_metrics, best_score, run_dir, model_uri)
+        print_summary(cfg, tracker, test_metrics, best_score, run_dir, model_uri,
+                      serve_hint=outcome is None)
         if outcome is not None:
             outcome.update(run_id=tracker.run_id, model_dir=str(model_dir.resolve()),
                            best=best_score)
