@@ -18,7 +18,8 @@ from sft.model.backbone import load_tokenizer
 from sft.model.decisions import (decision_metrics, fit_temperature, tune_class_bias,
                                  tune_thresholds)
 from sft.model.saving import save_model
-from sft.training.calibrate import decide, expected_calibration_error, probabilities
+from sft.training.calibrate import (decide, expected_calibration_error, probabilities,
+                                   usable_temperature)
 from test_inference import TEXTS, build
 
 
@@ -58,6 +59,22 @@ def skewed(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     logits[np.arange(n), targets] += 1.5
     logits[:, 0] += 2.5
     return logits, targets
+
+
+def test_a_temperature_at_its_bound_is_not_applied(caplog):
+    """4 validation examples, all right with wide margins: the NLL keeps falling toward the
+    lower bound, and such a T would serve probabilities of ~0 and 1; it is refused, with a
+    warning naming the key. A reasonable split keeps its fitted T."""
+    logits = np.array([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0], [4.0, 0.0, 0.0]])
+    assert fit_temperature(logits, np.array([0, 1, 2, 0]), "multiclass") < 0.1
+    with caplog.at_level("WARNING"):
+        assert usable_temperature(logits, np.array([0, 1, 2, 0]), "multiclass") is None
+    assert "decisions.calibrate" in caplog.text and "not applied" in caplog.text
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 3, size=300)
+    noisy = rng.normal(0, 1, size=(300, 3)) + 3.0 * np.eye(3)[targets]
+    assert usable_temperature(noisy, targets, "multiclass") == pytest.approx(
+        fit_temperature(noisy, targets, "multiclass"))
 
 
 def test_tuned_biases_raise_macro_f1_on_a_skewed_set():

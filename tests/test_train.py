@@ -144,13 +144,14 @@ def test_run_calibrates_tunes_and_reports_its_data(trained):
                 "decisions/temperature", "val/f1_macro_tuned", "test/f1_macro_tuned",
                 "test/acc_tuned"]:
         assert key in metrics, key
-    # T minimizes the validation NLL, so it can only lower the ECE there by luck; it must
-    # at least be a real fit inside the search bounds.
-    assert 0.05 < metrics["decisions/temperature"] < 20
     assert metrics["val/f1_macro_tuned"] >= metrics["val/f1_macro"] - 1e-6
     run_dir = trained["out"] / "run"
     spec = json.loads((run_dir / "model" / "sft_model.json").read_text())
-    assert spec["temperature"] == pytest.approx(metrics["decisions/temperature"])
+    # The toy validation split is classified without a mistake, so the NLL keeps falling as
+    # T -> 0: T is not identified, not applied (usable_temperature), and the run says T = 1.
+    assert metrics["val/acc"] == 1.0
+    assert "temperature" not in spec and metrics["decisions/temperature"] == 1.0
+    assert metrics["val/ece_calibrated"] == pytest.approx(metrics["val/ece"])
     assert len(spec["class_bias"]) == 3
     texts = toy_frame(30, seed=9)["text"].tolist()
     predictor = sft.load(run_dir / "model")

@@ -17,13 +17,16 @@ import numpy as np
 import torch
 from torchmetrics.classification import BinaryCalibrationError, MulticlassCalibrationError
 
-from sft.model.decisions import (decision_metrics, fit_temperature, label_thresholds,
-                                 multiclass_choice, tune_class_bias, tune_thresholds,
-                                 tuned_metric)
+from sft.model.decisions import (T_BOUNDS, decision_metrics, fit_temperature,
+                                 label_thresholds, multiclass_choice, nll, tune_class_bias,
+                                 tune_thresholds, tuned_metric)
 
 log = logging.getLogger(__name__)
 
 ECE_BINS = 15
+# Mean NLL (nats) under which a fitted temperature is not identified: probabilities of the
+# true class >= 0.999 on average, the whole split separated.
+DEGENERATE_NLL = 1e-3
 DIAGRAM_INCHES, DIAGRAM_DPI = 5.0, 100  # 500 x 500 pixels
 
 
@@ -61,6 +64,23 @@ def collect(module, loader) -> tuple[np.ndarray, np.ndarray]:
     return torch.cat(outputs).numpy(), torch.cat(targets).numpy()
 
 
+def usable_temperature(logits: np.ndarray, targets: np.ndarray, task: str) -> float | None:
+    """The temperature fitted on (`logits` (n, k), `targets`) (sft.model.decisions), or None,
+    with one warning line, when it is not identified: it reached a bound of T_BOUNDS, or the
+    scaled NLL is below DEGENERATE_NLL (every example right with near-certainty, so any
+    smaller T fits better: a split so small or so well separated that scaling only pushes
+    probabilities to 0 and 1; 4 examples gave T = 0.05 and served probabilities of 1e-20).
+    The raw probabilities are then the saner choice."""
+    fitted = fit_temperature(logits, targets, task)
+    if min(abs(np.log(fitted / bound)) for bound in T_BOUNDS) < 0.01 or \
+            nll(logits, targets, task, fitted) < DEGENERATE_NLL:
+        log.warning("decisions.calibrate: the temperature fitted on %d validation examples "
+                    "reached its bound (%.3g), so it is not applied; give a larger validation "
+                    "split or set decisions.calibrate=none", len(logits), fitted)
+        return None
+    return fitted
+
+
 def decide(logits: np.ndarray, task: str, spec: dict) -> np.ndarray:
     """Hard decisions of `logits` under `spec` (temperature, class_bias, thresholds), as
     sft.inference.predictor makes them: class ids (n,) or multi-hot (n, k)."""
@@ -92,7 +112,9 @@ def post_hoc(cfg, module, datamodule, run_dir: Path) -> tuple[dict, dict, list[P
     val_logits, val_targets = splits["val"]
     spec: dict = {}
     if calibrate:
-        spec["temperature"] = fit_temperature(val_logits, val_targets, task)
+        fitted = usable_temperature(val_logits, val_targets, task)
+        if fitted is not None:
+            spec["temperature"] = fitted
     temperature = spec.get("temperature", 1.0)
     if tune and task == "multiclass":
         spec["class_bias"] = tune_class_bias(val_logits / temperature, val_targets,
