@@ -33,7 +33,11 @@ def predict_task(cfg) -> None:
         folder = resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp))
         frame = read_input(cfg.input, cfg.text_column, cfg.get("split"),
                            media_dir=str(Path(tmp) / "media"))
-        texts = texts_of(frame, cfg.text_column, cfg.input)
+        media_columns = list(frame.attrs.get("media_names", {}))
+        column = cfg.text_column
+        if column not in frame.columns and len(media_columns) == 1:
+            column = media_columns[0]  # a dataset's one Image/Audio column: no key to type
+        texts = texts_of(frame, column, cfg.input)
         predictor = load(folder, backend=str(cfg.backend))
         if predictor.featurizer is not None and cfg.input != STDIO:
             texts = media_paths(texts, cfg.input)
@@ -47,7 +51,7 @@ def predict_task(cfg) -> None:
     table = frame.reset_index(drop=True).join(prediction_columns(records))
     write_output(table, cfg.output)
     where = "stdout" if cfg.output == STDIO else cfg.output
-    print(f"Predicted {len(texts)} texts in {seconds:.1f}s ({predictor.task}, "
+    print(f"Predicted {len(texts)} examples in {seconds:.1f}s ({predictor.task}, "
           f"{predictor.backend}) -> {where}", file=sys.stderr)
 
 

@@ -54,7 +54,7 @@ def test_sft_predict_prints_no_download_bars(console_run):
     assert predict.returncode == 0, predict.stderr
     assert (console_run["out"] / "predictions.csv").is_file()
     assert "Downloading artifacts" not in predict.stderr, predict.stderr
-    assert "Predicted 60 texts" in predict.stderr  # its own summary line stays
+    assert "Predicted 60 examples" in predict.stderr  # its own summary line stays
 
 
 def _trainer(*folders):
