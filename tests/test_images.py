@@ -233,3 +233,15 @@ def test_bad_image_data_fails_with_one_line_naming_the_place(tmp_path, shapes_da
 
     with pytest.raises(SFTDataError, match=r"x.png: not a readable image"):
         load_image(str(tmp_path / "broken" / "dog" / "x.png"))
+
+
+def test_image_data_with_a_text_model_names_the_fix(tiny_model_dir):
+    """The default (text) model with image data: one short line saying an image model is
+    needed, not transformers' paragraph about the hub."""
+    from sft.data.media import load_processor
+    from sft.errors import SFTConfigError
+
+    with pytest.raises(SFTConfigError, match=r"^model\.name_or_path: '.*' has no image processor "
+                                             r".*image data needs an image model, e\.g\. "
+                                             r"model=vit$"):
+        load_processor(str(tiny_model_dir), "image")

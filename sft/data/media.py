@@ -201,10 +201,18 @@ def load_processor(path: str, modality: str, trust_remote_code: bool = False):
     from transformers import AutoFeatureExtractor, AutoImageProcessor
 
     loader = {"image": AutoImageProcessor, "audio": AutoFeatureExtractor}[modality]
+    kind = "an image processor" if modality == "image" else "a feature extractor"
+    folder = Path(path).expanduser()
+    if folder.is_dir() and not any((folder / name).is_file() for name in
+                                   ("preprocessor_config.json", "processor_config.json")):
+        # e.g. the default text model with image data: transformers' own error is a paragraph
+        example = "model=vit" if modality == "image" else "model=wav2vec2"
+        raise SFTConfigError(f"model.name_or_path: '{path}' has no {kind[kind.index(' ') + 1:]} "
+                             f"(no preprocessor_config.json): {modality} data needs an "
+                             f"{modality} model, e.g. {example}")
     try:
         return loader.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as err:
-        kind = "an image processor" if modality == "image" else "a feature extractor"
         raise SFTConfigError(f"model.name_or_path: cannot load {kind} from '{path}' "
                              f"({first_line(err)})") from None
 
