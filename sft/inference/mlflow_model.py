@@ -43,7 +43,7 @@ MODEL_CODE = Path(__file__).with_name("serving_model.py")
 
 
 class SFTPythonModel(mlflow.pyfunc.PythonModel):
-    """Texts in, one prediction record per text out (see sft.inference.predictor.OUTPUTS)."""
+    """Texts in, one prediction record per text out (as the model's task shapes it)."""
 
     # No type hints on predict and no type-hint validation, on purpose: with them MLflow
     # would accept only `{"inputs": ...}` requests (and warns on every import without them).

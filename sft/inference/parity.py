@@ -45,13 +45,11 @@ def agreement(reference, exported, inputs: list[str], batch_size: int = 32) -> d
     expected = reference.logits(inputs, batch_size=batch_size)
     got = exported.logits(inputs, batch_size=batch_size)
     diff = max_abs_diff(expected, got)
-    spec = reference.spec
-    task = get_task(spec["task"])
-    key = task.decision_key  # the field that holds the decision; None: no decision (values)
+    key = get_task(reference.spec["task"]).decision_key  # None: no decision (values)
     if key is None or expected.shape != got.shape:
         share = None if key is None else 0.0
-    else:
-        post = task.records
-        same = [a[key] == b[key] for a, b in zip(post(expected, spec), post(got, spec))]
+    else:  # the served decisions, as each predicts them (its own spec, rules, ensemble)
+        same = [a[key] == b[key] for a, b in zip(reference.predict(inputs, batch_size),
+                                                   exported.predict(inputs, batch_size))]
         share = float(np.mean(same)) if same else 1.0
     return {"n": len(inputs), "agreement": share, "max_abs_diff": diff}

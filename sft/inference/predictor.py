@@ -106,7 +106,14 @@ class Predictor:
 
     def logits(self, texts: Sequence[str], batch_size: int = 32,
                progress: bool = False) -> np.ndarray:
-        """The head's raw outputs, shape (len(texts), num_outputs), in the order of `texts`."""
+        """The network's raw outputs as the task lays them out (its `raw_outputs`: one row
+        per input for sequence tasks; what sft-export's parity check compares)."""
+        return self.kind.raw_outputs(self, texts, batch_size, progress)
+
+    def rows(self, texts: Sequence[str], batch_size: int = 32,
+             progress: bool = False) -> np.ndarray:
+        """The head's raw outputs for pooled networks, shape (len(texts), num_outputs), in the
+        order of `texts` (batches sorted by length: little padding)."""
         if self.featurizer is not None:
             return self._media_logits(self.encode(texts), batch_size, progress)
         ids = self.encode(texts)

@@ -22,6 +22,7 @@ def check_config(cfg: DictConfig) -> None:
     name = str(cfg.data.get("task", AUTO))
     if name != AUTO:
         check_task_fit(cfg, get_task(name))
+        check_features(cfg, get_task(name))
     elif monitor_settings(cfg):
         candidates = loss_tasks(str(cfg.loss.get("_target_"))) or family_of(AUTO).tasks
         check_monitors(cfg, [get_task(t) for t in candidates])
@@ -34,6 +35,20 @@ def check_task_fit(cfg: DictConfig, task, labels: list[str] | None = None) -> No
     check_loss_fits(str(cfg.loss.get("_target_")), task, cfg_choice(cfg, "loss"))
     task.check_options(cfg)
     check_monitors(cfg, (task,), labels)
+
+
+def check_features(cfg: DictConfig, task) -> None:
+    """Refuse a feature of sft the task does not declare (`features`): cross-validation and
+    seed repeats (`cv`), fold or seed ensembles (`ensemble`), tuned decisions (`decisions`).
+    Temperature scaling, on by default, is skipped quietly for a task without it."""
+    cv = cfg.get("cv") or {}
+    asked = [("cv", "cv.folds", cv.get("folds")), ("cv", "seeds", cfg.get("seeds")),
+             ("ensemble", "cv.ensemble", cv.get("ensemble")),
+             ("decisions", "decisions.tune", (cfg.get("decisions") or {}).get("tune"))]
+    for feature, key, value in asked:
+        if value and not task.supports(feature):
+            raise SFTConfigError(f"{key}={value}: task '{task.name}' does not support "
+                                 f"{feature} (it supports: {', '.join(sorted(task.features))})")
 
 
 def check_loss_fits(loss_target: str, task, loss_name: str) -> None:

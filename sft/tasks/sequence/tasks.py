@@ -182,7 +182,12 @@ class SequenceTask:
                 progress: bool = False) -> list[dict]:
         """What `sft.load(...).predict(inputs)` returns: the `records` of the predictor's
         raw outputs (sft.inference.predictor.Predictor.logits: one row per input)."""
-        return self.records(predictor.logits(inputs, batch_size, progress), predictor.spec)
+        return self.records(predictor.rows(inputs, batch_size, progress), predictor.spec)
+
+    def raw_outputs(self, predictor, inputs, batch_size: int = 32,
+                    progress: bool = False) -> np.ndarray:
+        """The network's raw outputs, one row per input (n, num_outputs)."""
+        return predictor.rows(inputs, batch_size, progress)
 
     def combine(self, records: list[list[dict]], labels: list[str]) -> np.ndarray:
         """An ensemble's combined output from its members' records: the mean probability
