@@ -72,7 +72,9 @@ class TokenDataModule(TextDataModule):
                 path, implicit = self.paths["train"], True
             if path is None:
                 continue
-            found, digest = read_sentences(str(path), f"data.{split}_path", kind,
+            # format=auto reads each split by its own path: a CoNLL train and a JSONL test
+            found, digest = read_sentences(str(path), f"data.{split}_path",
+                                           "hf_dataset" if implicit else self.format,
                                            self.token_column, self.tag_column,
                                            SPLIT_NAMES[split], implicit)
             if found is not None:
