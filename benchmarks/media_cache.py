@@ -42,7 +42,8 @@ def one(cached: bool, epochs: int, crop_scale: float, root: Path, fit: bool = Tr
     data = DigitsDataModule("digits", root=str(root / "digits"), size=32, val_fraction=0.1,
                             test_fraction=0.2, task="multiclass", crop_scale=crop_scale,
                             batch_size=32, seed=0)
-    data.load()
+    from sft.tasks import family_of  # the sequence family settles auto
+    data.load(family_of("auto"))
     processor = load_processor(MODEL, "image")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=root) as cache_dir:

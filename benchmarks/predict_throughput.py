@@ -156,12 +156,13 @@ def fresh_head_model(backbone: str, labels: list[str], max_length: int, out: Pat
     from sft.model.backbone import Backbone, load_tokenizer
     from sft.model.heads import LinearHead
     from sft.model.saving import save_model
+    from sft.tasks import get_task
 
     torch.manual_seed(0)
     module = torch.nn.Module()
     module.backbone = Backbone(backbone, "mean", max_length)
     module.head = LinearHead(module.backbone.hidden_size, len(labels))
-    module.task, module.label_names, module.finetune = "multiclass", labels, None
+    module.task, module.label_names, module.finetune = get_task("multiclass"), labels, None
     module.threshold, module.target_scale = 0.5, None
     return save_model(module, load_tokenizer(backbone), {
         "_target_": "sft.model.heads.LinearHead", "dropout": 0.1}, max_length, out,
@@ -178,7 +179,8 @@ def drug_review_test() -> tuple[list[str], list[str], list[str]]:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train")
     datamodule = instantiate(cfg.data, seed=cfg.seed)
-    labels = datamodule.load()
+    from sft.tasks import family_of  # the sequence family settles auto
+    labels = datamodule.load(family_of("auto"))
     test = datamodule.examples["test"]
     return list(test.texts), [str(v) for v in test.labels], list(labels.names)
 

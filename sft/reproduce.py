@@ -21,6 +21,7 @@ def reproduce_task(cfg) -> None:
     from mlflow.exceptions import MlflowException
 
     from sft.config.schema import validate
+    from sft.tasks.checks import check_config
     from sft.config.uris import absolute_tracking_uri
     from sft.training.reproduce import load_logged_config
 
@@ -33,6 +34,7 @@ def reproduce_task(cfg) -> None:
     run_cfg = load_logged_config(client, original, Path(HydraConfig.get().runtime.output_dir))
     run_cfg.logger.tracking_uri = uri
     validate(run_cfg)
+    check_config(run_cfg)
     from sft.training.run import train  # lazy: torch and Lightning after the rerun is found
 
     train(run_cfg)

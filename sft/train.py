@@ -9,8 +9,10 @@ def train_task(cfg):
     """Validate the composed config (cheap), then run the training (heavy imports); with
     `resume=<run id>` or `resume=last`, continue that run instead."""
     from sft.config.schema import validate  # lazy, like every import below: --help stays light
+    from sft.tasks.checks import check_config  # light: numpy and pandas, no torch
 
     validate(cfg)
+    check_config(cfg)
     resume = None
     if cfg.get("resume") is not None:
         from sft.training.resume import resume_config  # lazy: MLflow only to find the run
@@ -18,6 +20,7 @@ def train_task(cfg):
 
         cfg, resume = resume_config(cfg, hydra_overrides())
         validate(cfg)
+        check_config(cfg)
     # lazy, light: a model that cannot load offline fails before torch is imported (train()
     # checks again, for the runs that reach it another way: reproduce, DDP children)
     from sft.training.preflight import check_model_source

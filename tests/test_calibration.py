@@ -13,13 +13,17 @@ import sft
 from sft.data.labels import Examples
 from sft.data.report import data_report, leakage_warnings
 from sft.errors import SFTConfigError
-from sft.inference.predictor import OUTPUTS
 from sft.model.backbone import load_tokenizer
-from sft.model.decisions import (decision_metrics, fit_temperature, tune_class_bias,
+from sft.tasks.sequence.decisions import (decision_metrics, fit_temperature, tune_class_bias,
                                  tune_thresholds)
 from sft.model.saving import save_model
-from sft.training.calibrate import (decide, expected_calibration_error, probabilities,
-                                   usable_temperature)
+from sft.tasks import get_task
+from sft.tasks.sequence.decisions import decide_logits as decide, probabilities
+from sft.tasks.sequence.metrics import expected_calibration_error
+from sft.training.calibrate import usable_temperature
+
+# The served records of each task (what sft.inference.predictor returns).
+OUTPUTS = {name: get_task(name).records for name in ("multiclass", "binary", "multilabel")}
 from test_inference import TEXTS, build
 
 
@@ -162,7 +166,7 @@ def test_data_report_finds_planted_duplicates_and_leakage():
     train = examples(["good", "bad pill", "good", "fine drug", "   ", "bad pill", "ok"],
                      ["pos", "neg", "pos", "pos", "neg", "neg", "pos"])
     test = examples(["fine drug", "new text here", "ok"], ["pos", "neg", "pos"], first_row=100)
-    report = data_report({"train": train, "test": test}, "multiclass",
+    report = data_report({"train": train, "test": test}, get_task("multiclass"),
                          token_lengths={"train": [2, 3, 2, 4, 1, 3, 8], "test": [3, 8, 2]},
                          max_length=8)
     tr = report["splits"]["train"]
@@ -178,7 +182,7 @@ def test_data_report_finds_planted_duplicates_and_leakage():
     assert len(lines) == 1 and "\n" not in lines[0]
     assert "2 example(s) of the train split also in the test split" in lines[0]
     clean = data_report({"train": examples(["a b c d"], ["x"]),
-                         "test": examples(["e f g h"], ["x"])}, "multiclass")
+                         "test": examples(["e f g h"], ["x"])}, get_task("multiclass"))
     assert leakage_warnings(clean) == [] and "tokens" not in clean["splits"]["train"]
 
 

@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 
 from sft.cli import CONF_DIR
 from sft.config.schema import validate
+from sft.tasks.sequence import SEQUENCE
 
 GROUPS = sorted(p.name for p in Path(CONF_DIR).iterdir() if p.is_dir())
 CHOICES = [(group, path.stem) for group in GROUPS
@@ -142,7 +143,7 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         assert all(isinstance(c, pl.Callback) for c in strategy.callbacks())
     elif group == "data":
         datamodule = instantiate(node, seed=0)
-        assert datamodule.load().task in ("multiclass", "binary", "regression")
+        assert datamodule.load(SEQUENCE).task in ("multiclass", "binary", "regression")
         assert datamodule.modality == MODALITY.get(choice, "text")
     elif group == "trainer":
         import torch

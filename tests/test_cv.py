@@ -125,7 +125,7 @@ def test_oof_tuned_biases_recover_a_skewed_model_and_are_cross_fitted():
     """Fold models that under-predict the rare class: the biases fitted on their pooled OOF
     predictions favour it and raise macro F1, and the cross-fitted estimate scores each fold
     with rules fitted on the other folds only."""
-    from sft.model.decisions import decide_probabilities, decision_metrics
+    from sft.tasks.sequence.decisions import decide_probabilities, decision_metrics
     from sft.training.oof_decisions import cross_fitted, oof_decisions
 
     rng = np.random.default_rng(0)

@@ -15,6 +15,7 @@ from sft.data.labels import clean
 from sft.data.module import TextDataModule
 from sft.data.sources import locate, read_table
 from sft.errors import SFTDataError
+from sft.tasks.sequence import SEQUENCE
 
 
 def datamodule(train, **kwargs) -> TextDataModule:
@@ -25,11 +26,11 @@ def test_validation_split_is_stratified_and_fixed_by_seed(tmp_path):
     path = tmp_path / "train.csv"
     toy_frame(300, seed=0).to_csv(path, index=False)
     first = datamodule(path, val_fraction=0.2, seed=7)
-    first.load()
+    first.load(SEQUENCE)
     again = datamodule(path, val_fraction=0.2, seed=7)
-    again.load()
+    again.load(SEQUENCE)
     other = datamodule(path, val_fraction=0.2, seed=8)
-    other.load()
+    other.load(SEQUENCE)
     assert first.examples["val"].texts == again.examples["val"].texts
     assert first.examples["val"].texts != other.examples["val"].texts
     assert np.bincount(first.targets["val"]).tolist() == [20, 20, 20]
@@ -43,7 +44,7 @@ def test_label_names_are_sorted_and_integers_sort_numerically(tmp_path):
     frame["label"] = frame["label"].map({"negative": 10, "neutral": 2, "positive": 1})
     frame.to_csv(path, index=False)
     dm = datamodule(path)
-    assert dm.load().names == ["1", "2", "10"]
+    assert dm.load(SEQUENCE).names == ["1", "2", "10"]
 
 
 def test_formats_read_alike(tmp_path):
@@ -245,7 +246,7 @@ def test_the_delimiter_of_a_csv_is_found_in_its_header(tmp_path, sep):
     assert list(frame.columns) == ["text", "label"]
     assert frame["text"].str.endswith(" a,b;c|d").all()
     module = datamodule(path, val_fraction=0.2)
-    module.load()
+    module.load(SEQUENCE)
     assert module.labels.names == ["negative", "neutral", "positive"]
 
 
@@ -256,7 +257,7 @@ def test_a_given_delimiter_is_used_and_a_tab_may_be_written_as_backslash_t(tmp_p
         frame = read_table(locate(str(path), "data.train_path"), "data.train_path", written)
         assert list(frame.columns) == ["text", "label"]
     module = datamodule(path, val_fraction=0.2, delimiter="\\t")
-    module.load()
+    module.load(SEQUENCE)
     assert len(module.examples["train"]) + len(module.examples["val"]) == 30
 
 
@@ -264,11 +265,11 @@ def test_a_header_with_one_delimited_cell_names_the_delimiter(tmp_path):
     path = tmp_path / "train.csv"
     toy_frame(30, seed=0).to_csv(path, index=False, sep=";")
     with pytest.raises(SFTDataError) as err:
-        datamodule(path, delimiter=",").load()
+        datamodule(path, delimiter=",").load(SEQUENCE)
     assert str(err.value) == (
         f"data.text_column: no column 'text' in {path} (columns: text;label); it looks "
         f"';'-delimited: set \"data.delimiter=';'\"")
     tsv = tmp_path / "train.tsv"  # auto reads a .tsv with tabs
     toy_frame(30, seed=0).to_csv(tsv, index=False, sep="|")
     with pytest.raises(SFTDataError, match=r"it looks '\|'-delimited: set \"data.delimiter='\|'\""):
-        datamodule(tsv).load()
+        datamodule(tsv).load(SEQUENCE)

@@ -13,6 +13,7 @@ import sft
 from conftest import mlflow_runs
 from sft.model.backbone import Backbone, load_tokenizer
 from sft.train import train_task
+from sft.tasks.sequence import SEQUENCE
 
 
 def test_tokenizer_without_pad_token_pads_with_eos(tiny_gpt2_dir):
@@ -44,7 +45,7 @@ def test_batches_are_right_padded_even_for_a_tokenizer_that_pads_left(tiny_gpt2_
     tokenizer = load_tokenizer(str(tiny_gpt2_dir))
     tokenizer.padding_side = "left"
     data = TextDataModule(name="toy", train_path=str(toy_data["train"]), val_fraction=0.2)
-    data.load()
+    data.load(SEQUENCE)
     data.tokenize(tokenizer, 64, cache_dir=None)
     batch = next(iter(data.train_dataloader()))
     lengths = batch["attention_mask"].sum(1)

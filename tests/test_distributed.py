@@ -9,6 +9,7 @@ import pytest
 
 from conftest import mlflow_runs, run_sft, tiny_overrides
 from sft.data.batching import LengthGroupedBatchSampler
+from sft.tasks.sequence import SEQUENCE
 
 
 def shards(lengths, batch_size, shuffle, replicas, epoch=0):
@@ -142,7 +143,7 @@ def test_media_loaders_are_sharded_like_text(tiny_vit_dir, shapes_data):
     datamodule = ImageFolderDataModule("image_folder", str(shapes_data["train"]),
                                        test_path=str(shapes_data["test"]), val_fraction=0.2,
                                        batch_size=8, eval_batch_size=64)
-    datamodule.load()
+    datamodule.load(SEQUENCE)
     datamodule.encode(load_processor(str(tiny_vit_dir), "image"), 0, None)
     train, test = [], []
     for rank in (0, 1):

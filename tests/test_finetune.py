@@ -26,13 +26,14 @@ from sft.model.layers import layer_map
 from sft.model.lora import LoRA
 from sft.model.losses import CrossEntropyLoss
 from sft.model.module import SFTModule
+from sft.tasks import get_task
 
 
 def make_module(model_dir, strategy, lr=1e-2, weight_decay=0.1, optimizer=torch.optim.AdamW):
     torch.manual_seed(0)
     backbone = Backbone(str(model_dir), pooling="mean", max_length=32)
     return SFTModule(backbone, LinearHead(backbone.hidden_size, 3, dropout=0.0),
-                     CrossEntropyLoss(), "multiclass", ["a", "b", "c"],
+                     CrossEntropyLoss(), get_task("multiclass"), ["a", "b", "c"],
                      optimizer=partial(optimizer, lr=lr, weight_decay=weight_decay),
                      scheduler=None, finetune=strategy)
 

@@ -15,6 +15,7 @@ from conftest import mlflow_runs, toy_frame
 from sft.data.hf_module import HFDatasetDataModule
 from sft.errors import SFTConfigError
 from sft.train import train_task
+from sft.tasks.sequence import SEQUENCE
 
 ORDER = ["positive", "negative", "neutral"]  # not sorted: the ClassLabel's own order
 
@@ -121,7 +122,7 @@ def test_a_parquet_folder_with_a_readme_maps_its_splits(tiny_model_dir, tmp_path
 
 def load(folder, **kwargs) -> HFDatasetDataModule:
     module = HFDatasetDataModule(str(folder), **kwargs)
-    module.load()
+    module.load(SEQUENCE)
     return module
 
 

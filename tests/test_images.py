@@ -15,6 +15,7 @@ import sft
 from conftest import media_overrides, mlflow_runs, run_sft
 from sft.errors import SFTDataError
 from sft.train import train_task
+from sft.tasks.sequence import SEQUENCE
 
 
 def compose_train(overrides: list[str]):
@@ -104,7 +105,7 @@ def test_digits_are_written_once_split_and_subset(tmp_path):
 
     data = DigitsDataModule("digits", root=str(tmp_path), size=16, digits=[5, 6, 7, 8, 9],
                             val_fraction=0.1, test_fraction=0.2, task="multiclass")
-    labels = data.load()
+    labels = data.load(SEQUENCE)
     assert labels.names == ["5", "6", "7", "8", "9"]
     sizes = {split: len(e) for split, e in data.examples.items()}
     from sklearn.datasets import load_digits
@@ -117,10 +118,10 @@ def test_digits_are_written_once_split_and_subset(tmp_path):
         assert image.size == (16, 16)
     folder = next(tmp_path.iterdir())
     stamp = (folder / ".complete").stat().st_mtime_ns
-    DigitsDataModule("digits", root=str(tmp_path), size=16, digits=[5, 6, 7, 8, 9]).load()
+    DigitsDataModule("digits", root=str(tmp_path), size=16, digits=[5, 6, 7, 8, 9]).load(SEQUENCE)
     assert (folder / ".complete").stat().st_mtime_ns == stamp  # not written again
     with pytest.raises(SFTDataError, match=r"data.digits: \[11\]"):
-        DigitsDataModule("digits", root=str(tmp_path), digits=[3, 11]).load()
+        DigitsDataModule("digits", root=str(tmp_path), digits=[3, 11]).load(SEQUENCE)
 
 
 def test_augmentation_is_seeded_and_off_for_evaluation(tiny_vit_dir, shapes_data):
@@ -195,7 +196,7 @@ def test_a_class_is_its_top_folder_and_a_metadata_table_names_the_files(tmp_path
         (tmp_path / "tree" / name).parent.mkdir(parents=True, exist_ok=True)
         shape_image(name.split("/")[0], rng).save(tmp_path / "tree" / name)
     module = ImageFolderDataModule("image_folder", str(tmp_path / "tree"), val_fraction=0.0)
-    module.load()
+    module.load(SEQUENCE)
     # Nested folders stay in their top folder's class (datasets' imagefolder would make
     # "old", "more"... classes, or drop the labels: sft.data.media_module._read_folder).
     assert module.labels.names == ["cross", "ring"]
@@ -207,7 +208,7 @@ def test_a_class_is_its_top_folder_and_a_metadata_table_names_the_files(tmp_path
                                                                "metadata.jsonl",
                                                                orient="records", lines=True)
     module = ImageFolderDataModule("image_folder", str(tmp_path / "tree"), val_fraction=0.0)
-    module.load()
+    module.load(SEQUENCE)
     assert module.labels.names == ["plus", "round"] and len(module.examples["train"]) == 3
     assert module.examples["train"].texts[0] == str((tmp_path / "tree/ring/a.png").resolve())
 
@@ -222,10 +223,10 @@ def test_bad_image_data_fails_with_one_line_naming_the_place(tmp_path, shapes_da
 
     shape_image("ring", np.random.default_rng(0)).save(tmp_path / "a.png")
     with pytest.raises(SFTDataError, match=r"bad.csv row 2: file not found in column 'path'"):
-        ImageFolderDataModule("image_folder", str(table)).load()
+        ImageFolderDataModule("image_folder", str(table)).load(SEQUENCE)
     (tmp_path / "tree" / "cat").mkdir(parents=True)
     with pytest.raises(SFTDataError, match=r"class folder .*cat holds no"):
-        ImageFolderDataModule("image_folder", str(tmp_path / "tree")).load()
+        ImageFolderDataModule("image_folder", str(tmp_path / "tree")).load(SEQUENCE)
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "dog").mkdir()
     (tmp_path / "broken" / "dog" / "x.png").write_text("not an image")

@@ -14,7 +14,8 @@ import torch
 import sft
 from conftest import PROJECT_ROOT
 from sft.errors import SFTConfigError, SFTDataError
-from sft.model.metrics import predictions
+from sft.tasks import get_task
+from sft.tasks.sequence.metrics import predictions
 from sft.model.backbone import Backbone, load_tokenizer
 from sft.model.heads import LinearHead, MLPHead
 from sft.model.saving import save_model
@@ -32,7 +33,7 @@ class Module(torch.nn.Module):
         super().__init__()
         self.backbone = Backbone(str(folder), "mean", 64)
         self.head = head
-        self.task = task
+        self.task = get_task(task)  # the Task object, as sft.training.build hands it
         self.label_names = labels
         self.head_config = head_config
         self.finetune = None  # full fine-tuning: nothing to merge

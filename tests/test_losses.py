@@ -1,4 +1,4 @@
-"""Losses compute what their names say; metric collections log the names sft.config.tasks lists."""
+"""Losses compute what their names say; metric collections log the names each task lists (sft.tasks)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from conftest import toy_frame
 from sft.data.module import TextDataModule
-from sft.model.metrics import epoch_values, per_class_metrics, summary_metrics
+from sft.tasks.sequence.metrics import epoch_values, per_class_metrics, summary_metrics
 from sft.model.losses import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -17,7 +17,12 @@ from sft.model.losses import (
     HuberLoss,
     balanced_class_weights,
 )
-from sft.config.tasks import METRICS, TASKS, metric_fits
+from sft.tasks import get_task
+from sft.tasks.monitors import metric_fits
+from sft.tasks.sequence import SEQUENCE
+
+TASKS = SEQUENCE.tasks
+METRICS = {task: get_task(task).metrics for task in TASKS}
 
 
 @pytest.fixture
@@ -80,7 +85,7 @@ def test_balanced_class_weights_from_the_train_split_are_n_over_k_count(tmp_path
     frame.to_csv(tmp_path / "train.csv", index=False)
     datamodule = TextDataModule(name="t", train_path=str(tmp_path / "train.csv"),
                                 val_fraction=0.2)
-    datamodule.load()
+    datamodule.load(SEQUENCE)
     counts = datamodule.class_counts()
     assert counts.tolist() == [24, 8, 24]  # stratified: 80% of each class stays in train
     n, k = counts.sum(), len(counts)

@@ -14,8 +14,13 @@ import pytest
 import torch
 
 from conftest import FILLER, SPECIALS, mlflow_runs, toy_frame
-from sft.config.tasks import METRICS, label_keys, metric_fits, metric_key, per_class_metric
-from sft.model.metrics import epoch_values, per_class_metrics, summary_metrics
+from sft.config.metric_keys import label_keys, metric_key, per_class_metric
+from sft.tasks import get_task
+from sft.tasks.monitors import metric_fits
+from sft.tasks.sequence import SEQUENCE
+
+METRICS = {task: get_task(task).metrics for task in SEQUENCE.tasks}
+from sft.tasks.sequence.metrics import epoch_values, per_class_metrics, summary_metrics
 from sft.train import train_task
 
 # Labels that read alike once made safe, and labels named like every summary and stage name.
@@ -48,7 +53,7 @@ def test_per_class_keys_never_shadow_a_summary():
                  for m in (*names, "loss")}
     assert not per_class & summaries
     assert metric_fits("val/per_class/f1/loss", "multiclass", SUMMARY_NAMED)
-    from sft.config.tasks import monitor_mode
+    from sft.config.metric_keys import monitor_mode
 
     assert monitor_mode("val/per_class/f1/loss") == "max"  # an F1, whatever the label's name
     assert monitor_mode("val/loss") == "min"

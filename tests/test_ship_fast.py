@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 import sft
+from sft.tasks.sequence import SEQUENCE
 from conftest import run_sft
 from test_ship import app_config, post, server, shipped  # noqa: F401  (fixtures)
 
@@ -153,7 +154,7 @@ def test_model_card_warns_of_leakage_imbalance_and_truncation(tmp_path, tiny_mod
             f"data.train_path={tmp_path / 'train.csv'}", f"data.test_path={tmp_path / 'test.csv'}",
             "model.max_length=8"])
     datamodule = instantiate(cfg.data, seed=cfg.seed)
-    datamodule.load()
+    datamodule.load(SEQUENCE)
     datamodule.encode(load_tokenizer(str(tiny_model_dir)), 8, None)
     module = SimpleNamespace(test_report={}, label_names=datamodule.labels.names)
     card = write_model_card(tmp_path, cfg, datamodule, module, {}, None, None, None, None)

@@ -17,6 +17,7 @@ from conftest import FILLER, WORDS, mlflow_runs, toy_frame
 from sft.data.module import TextDataModule
 from sft.errors import SFTDataError
 from sft.train import train_task
+from sft.tasks.sequence import SEQUENCE
 
 LABELS = sorted(WORDS)  # negative, neutral, positive
 
@@ -43,7 +44,7 @@ def write_jsonl(frame: pd.DataFrame, path):
 def test_a_column_of_lists_is_multilabel(tmp_path):
     path = write_jsonl(multilabel_frame(40, seed=0), tmp_path / "train.jsonl")
     dm = TextDataModule(name="t", train_path=str(path), val_fraction=0.25)
-    labels = dm.load()
+    labels = dm.load(SEQUENCE)
     assert labels.task == "multilabel" and labels.names == LABELS
     assert labels.num_outputs == 3
     train = dm.targets["train"]
@@ -58,10 +59,10 @@ def test_separator_joined_labels_are_multilabel_only_when_the_task_says_so(tmp_p
     frame["label"] = frame["label"].map(" ; ".join)
     frame.to_csv(tmp_path / "train.csv", index=False)
     auto = TextDataModule(name="t", train_path=str(tmp_path / "train.csv"), val_fraction=0.5)
-    assert auto.load().task == "multiclass"  # 'negative ; positive' may be a class name
+    assert auto.load(SEQUENCE).task == "multiclass"  # 'negative ; positive' may be a class name
     explicit = TextDataModule(name="t", train_path=str(tmp_path / "train.csv"),
                               task="multilabel", label_separator=";")
-    assert explicit.load().names == LABELS
+    assert explicit.load(SEQUENCE).names == LABELS
 
 
 def test_a_list_label_under_a_single_label_task_names_the_row(tmp_path):
@@ -69,7 +70,7 @@ def test_a_list_label_under_a_single_label_task_names_the_row(tmp_path):
     dm = TextDataModule(name="t", train_path=str(path), task="multiclass")
     with pytest.raises(SFTDataError, match=r"train\.jsonl row 1: column 'label' holds a list of "
                                            r"labels, which task 'multiclass' cannot use"):
-        dm.load()
+        dm.load(SEQUENCE)
 
 
 def test_standardization_records_the_train_split_statistics(tmp_path):
@@ -78,7 +79,7 @@ def test_standardization_records_the_train_split_statistics(tmp_path):
     frame.to_csv(tmp_path / "reg.csv", index=False)
     dm = TextDataModule(name="t", train_path=str(tmp_path / "reg.csv"), task="regression",
                         standardize=True, val_fraction=0.2)
-    labels = dm.load()
+    labels = dm.load(SEQUENCE)
     train = dm.targets["train"].astype(np.float64)
     assert labels.target_mean == pytest.approx(train.mean())
     assert labels.target_std == pytest.approx(train.std())
@@ -88,7 +89,7 @@ def test_standardization_records_the_train_split_statistics(tmp_path):
     flat = TextDataModule(name="t", train_path=str(tmp_path / "flat.csv"), task="regression",
                           standardize=True)
     with pytest.raises(SFTDataError, match=r"every regression target in column 'label' is 7"):
-        flat.load()
+        flat.load(SEQUENCE)
 
 
 def fit(make_cfg, tmp_path, *overrides):

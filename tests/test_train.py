@@ -136,7 +136,7 @@ def test_run_calibrates_tunes_and_reports_its_data(trained):
     import numpy as np
 
     import sft
-    from sft.training.calibrate import decide
+    from sft.tasks.sequence.decisions import decide_logits as decide
 
     run = trained["runs"][0]
     metrics = run.data.metrics

@@ -3,8 +3,8 @@ heavy import so that a bad config fails in a second with one line naming the key
 
 Hydra already refuses an override of a key that does not exist (`optimizer.lrr=1`); this
 module catches the rest: wrong types (`optimizer.lr=fast`), values out of range, unknown keys
-that arrive through config files, and choices that do not fit together (`loss=mse` with a
-multiclass task).
+that arrive through config files. Choices that do not fit the task (`loss=mse` with a
+multiclass task) are the task's to judge: sft.tasks.checks.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from sft.config.cv_schema import check_cv
 from sft.config.delimiters import DELIMITER_CHOICES, DELIMITERS
 from sft.config.model_schemas import SCHEMAS
 from sft.config.run_schemas import DecisionsSchema, MonitorSchema, check_calibrate
-from sft.config.tasks import TASKS, describe_monitorable, metric_fits, per_class_hint
 
-__all__ = ["SCHEMAS", "TASKS", "RANGES", "validate", "check_loss_fits", "check_task_fit",
-           "check_monitors", "monitor_settings", "cfg_choice", "loss_tasks", "implied_task"]
+__all__ = ["SCHEMAS", "RANGES", "validate", "monitor_settings", "cfg_choice", "loss_tasks",
+           "implied_task"]
 
 
 GROUPS = ("model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
@@ -100,27 +99,8 @@ def validate(cfg: DictConfig) -> None:
                              f"(choices: {DELIMITER_CHOICES})")
     _check_weights(cfg, "class_weights", "'balanced' or a list of non-negative numbers")
     _check_weights(cfg, "pos_weight", "a non-negative number or a list of them, one per label")
-    task = str(cfg.data.get("task", "auto"))
-    if task != "auto":
-        check_task_fit(cfg, task)
-    elif monitor_settings(cfg):  # the tasks the loss can train: each monitor must fit one
-        check_monitors(cfg, loss_tasks(str(cfg.loss.get("_target_"))) or TASKS)
-
-
-def check_task_fit(cfg: DictConfig, task: str, labels: list[str] | None = None) -> None:
-    """Refuse a loss, loss option, data option or monitored metric that `task` cannot use.
-
-    Called at config time when data.task is explicit, and again once the data has settled
-    the task and the labels.
-    """
-    check_loss_fits(str(cfg.loss.get("_target_")), task, cfg_choice(cfg, "loss"))
-    if task == "multilabel" and cfg.loss.get("class_weights") is not None:
-        raise SFTConfigError("loss.class_weights does not apply to task 'multilabel' (a weight "
-                             "per class needs one class per row); set it to null")
-    if cfg.data.get("standardize") and task != "regression":
-        raise SFTConfigError(f"data.standardize=true applies to regression targets; the task "
-                             f"is '{task}'")
-    check_monitors(cfg, (task,), labels)
+    # What depends on the task (the loss, options, monitored metrics fit it):
+    # sft.tasks.checks.check_config, which the entry points call next.
 
 
 def monitor_settings(cfg: DictConfig) -> list[tuple[str, str]]:
@@ -140,20 +120,6 @@ def monitor_settings(cfg: DictConfig) -> list[tuple[str, str]]:
     if OmegaConf.is_config(cfg.get("callbacks")):
         walk(cfg.callbacks, "callbacks")
     return [(key, str(value)) for key, value in found if value is not None and value != "auto"]
-
-
-def check_monitors(cfg: DictConfig, tasks, labels: list[str] | None = None) -> None:
-    """Refuse a monitored metric (`monitor_settings`) that no task of `tasks` logs, with
-    the keys that exist; per-class keys are checked against `labels` once the data is read.
-    One line, SFTConfigError: `monitor.metric=val_loss is not logged for task ...`."""
-    for key, metric in monitor_settings(cfg):
-        if any(metric_fits(metric, task, labels) for task in tasks):
-            continue
-        choices = ", ".join(dict.fromkeys(
-            part for task in tasks for part in describe_monitorable(task, labels).split(", ")))
-        raise SFTConfigError(f"{key}={metric} is not logged for task "
-                             f"{' or '.join(repr(t) for t in tasks)}"
-                             f"{per_class_hint(metric, tasks[0], labels)} (choose from: {choices})")
 
 
 def loss_tasks(loss_target: str) -> tuple[str, ...] | None:
@@ -181,14 +147,6 @@ def implied_task(loss_target: str) -> str | None:
         return getattr(get_class(loss_target), "implied_task", None)
     except Exception:  # noqa: BLE001 - as in loss_tasks
         return None
-
-
-def check_loss_fits(loss_target: str, task: str, loss_name: str) -> None:
-    """Refuse a loss that cannot train `task` (SFTConfigError naming the loss and its tasks)."""
-    fits = loss_tasks(loss_target)
-    if fits is not None and task not in fits:
-        raise SFTConfigError(f"loss={loss_name} does not fit task '{task}' "
-                             f"(it trains: {', '.join(fits)}); choose another loss or data.task")
 
 
 def cfg_choice(cfg: DictConfig, group: str) -> str:

@@ -77,8 +77,7 @@ def apply_fold(datamodule, folds: int, fold: int, seed: int, group_column: str |
     if not 0 <= fold < folds:
         raise SFTConfigError(f"cv.fold={fold}: must be in 0..{folds - 1}")
     train = datamodule.examples["train"]
-    single_label = datamodule.labels.task in ("multiclass", "binary")
-    labels = train.labels.astype(str).to_numpy() if stratified and single_label else None
+    labels = datamodule.labels.kind.stratify(train) if stratified else None
     groups = train_groups(datamodule, group_column) if group_column else None
     assignment = fold_assignment(len(train), folds, seed, labels, groups)
     targets = datamodule.targets["train"]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from sft.data.hf_media import media_files
 from sft.data.hf_sources import choose_splits, class_names, open_dataset
-from sft.data.labels import Examples, LabelSpace, extract, infer_label_space
+from sft.data.labels import Examples, extract
 from sft.data.media_module import AudioFolderDataModule, ImageFolderDataModule
 from sft.data.module import TextDataModule
 from sft.errors import SFTConfigError, SFTDataError
@@ -85,20 +85,16 @@ class HFDatasetDataModule(TextDataModule):
             self.fingerprints[split] = part._fingerprint  # datasets' own content fingerprint
         self.label_feature = dataset[chosen["train"]].features[self.label_column]
 
-    def _label_space(self, loss_task: str | None) -> LabelSpace:
+    def _label_space(self, family, loss_task: str | None):
         """As files, except that a ClassLabel gives the names (in its order) and a float
         column is regression unless data.task or the loss says otherwise."""
-        task = self.requested_task
-        if task == "auto" and loss_task is None and _is_float(self.label_feature):
-            task = "regression"
-        labels = infer_label_space(self.examples["train"], self.label_column, task, loss_task,
-                                   self.label_separator)
+        labels = family.label_space(self.examples["train"], self.label_column,
+                                    self.requested_task, loss_task, self.label_separator,
+                                    float_column=_is_float(self.label_feature))
         names = class_names(self.label_feature)
-        if names and labels.task != "regression":
-            if labels.task == "binary" and len(names) != 2:
-                raise SFTDataError(f"{self.examples['train'].source}: task 'binary' needs "
-                                   f"exactly 2 labels; ClassLabel column '{self.label_column}' "
-                                   f"has {len(names)} ({', '.join(names[:10])})")
+        if names and labels.names:  # classification: the ClassLabel's names, in its order
+            labels.kind.check_class_names(names, self.examples["train"].source,
+                                          self.label_column)
             labels.names = list(names)
         return labels
 

@@ -220,9 +220,9 @@ class DigitsDataModule(ImageFolderDataModule):
         self.size = int(size)
         self.digits = list(range(10)) if digits is None else [int(d) for d in digits]
 
-    def load(self, loss_task: str | None = None):
+    def load(self, family, loss_task: str | None = None):
         self.paths = {"train": str(self._write_pngs()), "val": None, "test": None}
-        return super().load(loss_task)
+        return super().load(family, loss_task)
 
     def _write_pngs(self) -> Path:
         """The digits as PNGs in a folder per class, named by a hash of what is in them."""

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from sft.data.batching import (LengthGroupedBatchSampler, PadCollator, ResumableLoader,
                                TokenizedDataset)
-from sft.data.labels import Examples, LabelSpace, extract, infer_label_space
+from sft.data.labels import Examples, extract
 from sft.data.sources import fingerprint, locate, read_table
 from sft.data.tokenize import tokenize, tokenizer_fingerprint
 from sft.errors import SFTConfigError, SFTDataError
@@ -23,9 +23,11 @@ SPLITS = ("train", "val", "test")
 class TextDataModule(pl.LightningDataModule):
     """Text classification (single- or multilabel) or regression from CSV/TSV/JSONL/Parquet.
 
-    Call `load()` (files -> validated splits, task, labels), then `tokenize()`; Lightning then
-    asks for the dataloaders. The two steps are explicit because the model's head needs the
-    labels and the tokenizer comes with the model.
+    Call `load(family)` (files -> validated splits; the task family (sft.tasks) settles the
+    task and labels), then `tokenize()`; Lightning then asks for the dataloaders. The two
+    steps are explicit because the model's head needs the labels and the tokenizer comes with
+    the model. What differs between tasks (targets, stratification, counts) is asked of
+    `labels.kind`, the task.
     """
 
     modality = "text"  # what the model's processor takes: a tokenizer
@@ -59,16 +61,17 @@ class TextDataModule(pl.LightningDataModule):
         self.targets: dict[str, np.ndarray] = {}
         self.datasets: dict[str, TokenizedDataset] = {}
         self.fingerprints: dict[str, str] = {}
-        self.labels: LabelSpace | None = None
+        self.labels = None  # the family's label space (sft.tasks.sequence.labels.LabelSpace)
         self.pad_token_id = 0
         self.tokenizer = None  # the processor saved with the model (text: the tokenizer)
 
     # -- files -> validated splits ------------------------------------------------------
 
-    def load(self, loss_task: str | None = None) -> LabelSpace:
-        """Read and validate the files, carve missing splits, settle the task and labels."""
+    def load(self, family, loss_task: str | None = None):
+        """Read and validate the files, carve missing splits, settle the task and labels
+        with `family` (sft.tasks.family_of(data.task)); return the label space."""
         self._read_splits()
-        self.labels = self._label_space(loss_task)
+        self.labels = self._label_space(family, loss_task)
         self.labels.threshold = self.threshold
         self._carve("test", self.test_fraction)
         self._carve("val", self.val_fraction)
@@ -85,10 +88,10 @@ class TextDataModule(pl.LightningDataModule):
             if path is not None:
                 self.examples[split] = self._read_split(split, str(path))
 
-    def _label_space(self, loss_task: str | None) -> LabelSpace:
+    def _label_space(self, family, loss_task: str | None):
         """The task and label names from the train split (sft.data.hf_module overrides)."""
-        return infer_label_space(self.examples["train"], self.label_column,
-                                 self.requested_task, loss_task, self.label_separator)
+        return family.label_space(self.examples["train"], self.label_column,
+                                  self.requested_task, loss_task, self.label_separator)
 
     def _read_split(self, split: str, path: str) -> Examples:
         """The texts and labels of one split's file (and its fingerprint)."""
@@ -101,7 +104,7 @@ class TextDataModule(pl.LightningDataModule):
 
     def _standardize(self) -> None:
         """Record the train split's target mean and std; the model learns (y - mean) / std."""
-        if self.labels.task != "regression":
+        if not self.labels.kind.continuous_targets:
             raise SFTConfigError(f"data.standardize=true applies to regression targets; the "
                                  f"task is '{self.labels.task}'")
         train = self.targets["train"].astype(np.float64)
@@ -120,8 +123,7 @@ class TextDataModule(pl.LightningDataModule):
 
         train = self.examples["train"]
         index = np.arange(len(train))
-        single_label = self.labels.task in ("multiclass", "binary")  # sklearn: one label per row
-        stratify = train.labels.astype(str).to_numpy() if single_label else None
+        stratify = self.labels.kind.stratify(train)  # sklearn: one label per row, or None
         if stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
             log.warning("a label occurs once in %s: the %s split is not stratified",
                         train.source, split)
@@ -146,9 +148,7 @@ class TextDataModule(pl.LightningDataModule):
 
     def class_counts(self) -> np.ndarray:
         """Examples per class (multilabel: positives per label) in the train split."""
-        if self.labels.task == "multilabel":
-            return self.targets["train"].sum(axis=0).astype(np.int64)
-        return np.bincount(self.targets["train"], minlength=len(self.labels.names))
+        return self.labels.kind.class_counts(self.targets["train"], len(self.labels.names))
 
     def data_fingerprint(self) -> dict[str, str]:
         """sha256 of each data file, for the run's reproducibility record."""

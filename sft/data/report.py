@@ -8,7 +8,7 @@ the report (data_report.json, data_report.md) and the run logs the leakage warni
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from itertools import combinations
 
 import numpy as np
@@ -16,19 +16,6 @@ import numpy as np
 NEAR_EMPTY_CHARS = 3  # after stripping whitespace: "", "ok", "?!" say nothing to learn from
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.95, 1.0)
 SHOWN = 5  # rows named per finding; the counts are complete
-
-
-def label_counts(labels, task: str, separator: str = ",") -> dict[str, int] | None:
-    """Examples per label (multilabel: positives per label, split on `separator`), most
-    frequent first; None for regression."""
-    if task == "regression":
-        return None
-    if task == "multilabel":
-        counts = Counter(part.strip() for value in labels if isinstance(value, str)
-                         for part in value.split(separator) if part.strip())
-    else:
-        counts = Counter(str(v) for v in labels)
-    return dict(counts.most_common())
 
 
 def quantiles(lengths) -> dict[str, float]:
@@ -47,9 +34,9 @@ def duplicate_groups(texts: list[str]) -> list[list[int]]:
     return [group for group in where.values() if len(group) > 1]
 
 
-def split_report(examples, task: str, separator: str = ",",
+def split_report(examples, task, separator: str = ",",
                  token_lengths=None, max_length: int | None = None) -> dict:
-    """One split: size, label counts, character (and token) length quantiles, the share of
+    """One split: size, label counts (asked of `task`, a sft.tasks Task), character (and token) length quantiles, the share of
     texts whose token count reached `max_length` (cut there, or exactly that long), empty and
     near-empty texts (<= NEAR_EMPTY_CHARS characters after stripping) and exact duplicates.
     Rows are the source file's row numbers (`Examples.rows`)."""
@@ -58,7 +45,7 @@ def split_report(examples, task: str, separator: str = ",",
     stripped = [len(t.strip()) for t in texts]
     groups = duplicate_groups(texts)
     report = {"examples": len(texts),
-              "labels": label_counts(examples.labels, task, separator),
+              "labels": task.label_counts(examples.labels, separator),
               "chars": quantiles([len(t) for t in texts]),
               "empty": sum(n == 0 for n in stripped),
               "near_empty": sum(0 < n <= NEAR_EMPTY_CHARS for n in stripped),
@@ -90,12 +77,12 @@ def cross_split_duplicates(splits: dict) -> list[dict]:
     return found
 
 
-def data_report(splits: dict, task: str, separator: str = ",", token_lengths: dict | None = None,
+def data_report(splits: dict, task, separator: str = ",", token_lengths: dict | None = None,
                 max_length: int | None = None) -> dict:
     """The whole report: `splits` maps a split name to its `Examples`; `token_lengths` the
     split name to token counts per example (None: characters only)."""
     token_lengths = token_lengths or {}
-    return {"task": task, "max_length": max_length,
+    return {"task": task.name, "max_length": max_length,
             "splits": {name: split_report(ex, task, separator, token_lengths.get(name),
                                           max_length) for name, ex in splits.items()},
             "shared_between_splits": cross_split_duplicates(splits)}

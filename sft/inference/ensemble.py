@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from sft.errors import SFTConfigError
-from sft.model.decisions import decide_probabilities
+from sft.tasks import get_task
 from sft.model.saving import FORMAT, read_spec, write_spec
 
 MEMBERS_DIR = "members"
@@ -26,7 +26,7 @@ MEMBERS_DIR = "members"
 def build_ensemble(member_dirs: dict[str, Path], out_dir: Path, rules: dict | None = None
                    ) -> Path:
     """Copy each member folder (name -> folder) into `out_dir/members/<name>` and write the
-    ensemble's spec, with `rules` (class_bias or thresholds, sft.model.decisions) applied to
+    ensemble's spec, with `rules` (class_bias or thresholds, the task's decision rules) applied to
     the averaged probabilities. SFTConfigError when the members disagree on the task or
     labels."""
     out_dir = Path(out_dir)
@@ -59,6 +59,7 @@ class EnsemblePredictor:
         self.folder = Path(folder)
         self.spec = spec
         self.task = spec["task"]
+        self.kind = get_task(self.task)
         self.labels = list(spec.get("labels") or [])
         self.members = members
         self.backend = members[0].backend
@@ -67,16 +68,9 @@ class EnsemblePredictor:
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Mean member probability per label, [len(texts), labels] (regression: the mean
-        value, [len(texts), 1])."""
-        stacked = []
-        for member in self.members:
-            records = member.predict(texts, batch_size)
-            if self.task == "regression":
-                stacked.append([[r["score"]] for r in records])
-            else:
-                stacked.append([[r["probabilities"][name] for name in self.labels]
-                                for r in records])
-        return np.asarray(stacked, dtype=np.float64).mean(axis=0)
+        value, [len(texts), 1]): the task's `combine` of the members' records."""
+        return self.kind.combine([member.predict(texts, batch_size) for member in self.members],
+                                 self.labels)
 
     def logits(self, texts: Sequence[str], batch_size: int = 32,
                progress: bool = False) -> np.ndarray:
@@ -88,18 +82,9 @@ class EnsemblePredictor:
                 progress: bool = False) -> list[dict]:
         """One record per text, the same fields as a single model's."""
         mean = self.probabilities(texts, batch_size)
-        if self.task == "regression":
-            return [{"score": float(v)} for v in mean[:, 0]]
         # the ensemble's tuned rules, else the members' single threshold (multilabel) or 0.5
         rules = {"threshold": self.members[0].spec.get("threshold"), **self.spec}
-        decided = decide_probabilities(mean, self.task, rules)
-        if self.task == "multilabel":
-            return [{"labels": [n for n, on in zip(self.labels, row) if on],
-                     "probabilities": dict(zip(self.labels, map(float, probs)))}
-                    for row, probs in zip(decided, mean)]
-        return [{"label": self.labels[int(choice)],
-                 "probabilities": dict(zip(self.labels, map(float, probs)))}
-                for choice, probs in zip(decided, mean)]
+        return self.kind.combined_records(mean, self.labels, rules)
 
 
 def load_ensemble(folder: Path, spec: dict, loader, **options) -> EnsemblePredictor:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sft.inference.predictor import OUTPUTS
+from sft.tasks import get_task
 
 # Texts of varied length (one longer than most max_length settings) for the parity check,
 # used when `parity_texts` is empty.
@@ -46,11 +46,12 @@ def agreement(reference, exported, inputs: list[str], batch_size: int = 32) -> d
     got = exported.logits(inputs, batch_size=batch_size)
     diff = max_abs_diff(expected, got)
     spec = reference.spec
-    if spec["task"] == "regression" or expected.shape != got.shape:
-        share = None if spec["task"] == "regression" else 0.0
+    task = get_task(spec["task"])
+    key = task.decision_key  # the field that holds the decision; None: no decision (values)
+    if key is None or expected.shape != got.shape:
+        share = None if key is None else 0.0
     else:
-        post = OUTPUTS[spec["task"]]
-        key = "labels" if spec["task"] == "multilabel" else "label"
+        post = task.records
         same = [a[key] == b[key] for a, b in zip(post(expected, spec), post(got, spec))]
         share = float(np.mean(same)) if same else 1.0
     return {"n": len(inputs), "agreement": share, "max_abs_diff": diff}

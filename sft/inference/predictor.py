@@ -3,15 +3,16 @@ and audio models: file paths in).
 
 The one prediction code path: `sft-predict`, the MLflow model (`mlflow models serve`) and
 `sft-export` all go through `Predictor`. A runner turns padded token ids into the head's raw
-outputs (PyTorch, or onnxruntime for an exported ONNX model); `OUTPUTS` turns those into
-what users read, one function per task. Needs neither Hydra nor MLflow.
+outputs (PyTorch, or onnxruntime for an exported ONNX model); the model's task (sft.tasks,
+by the `task` its sft_model.json names) turns those into what users read. Needs neither
+Hydra nor MLflow.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import yaml
@@ -19,76 +20,12 @@ from tqdm.auto import tqdm
 
 from sft.errors import SFTConfigError, SFTDataError, first_line
 from sft.data.tokenize import ensure_pad_token
-from sft.model.decisions import label_thresholds, multiclass_choice, scaled
 from sft.model.saving import SPEC_FILE, read_spec
+from sft.tasks import REGISTRY, get_task
 
 ONNX_FILE = "model.onnx"
 TORCH_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 BACKENDS = ("auto", "torch", "onnx")
-
-
-# -- outputs per task: raw head outputs (n, num_outputs) -> one record per input ---------------
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warnings for large |x|
-
-
-def _field(spec: dict, key: str, default: float) -> float:
-    """A numeric spec field; absent or null (a task that does not use it) means `default`."""
-    value = spec.get(key)
-    return default if value is None else float(value)
-
-
-def multiclass_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
-    """Every label's probability (softmax of the logits over the spec's temperature) and the
-    label of the largest logit plus its tuned bias (sft.model.decisions; no bias: the most
-    probable)."""
-    labels = spec["labels"]
-    z = scaled(raw, spec)
-    probs, chosen = _softmax(z), multiclass_choice(z, spec)
-    return [{"label": labels[int(c)], "probabilities": {name: float(p) for name, p in
-                                                        zip(labels, row)}}
-            for c, row in zip(chosen, probs)]
-
-
-def binary_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
-    """labels[1] (the positive class) when its probability (temperature-scaled) exceeds the
-    threshold (tuned, else 0.5)."""
-    negative, positive = spec["labels"]
-    threshold = label_thresholds(spec, 1)[0]
-    probs = _sigmoid(scaled(raw, spec)[:, 0])
-    return [{"label": positive if p > threshold else negative,
-             "probabilities": {negative: float(1.0 - p), positive: float(p)}} for p in probs]
-
-
-def regression_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
-    """The predicted value, mapped back to the target's scale when it was standardized."""
-    mean = _field(spec, "target_mean", 0.0)
-    std = _field(spec, "target_std", 1.0)
-    return [{"score": float(v) * std + mean} for v in raw[:, 0].astype(np.float64)]
-
-
-def multilabel_outputs(raw: np.ndarray, spec: dict) -> list[dict]:
-    """Every label whose probability (temperature-scaled) reaches its threshold (tuned per
-    label, else the one threshold), and every label's probability."""
-    labels = spec["labels"]
-    thresholds = label_thresholds(spec, len(labels))
-    probs = _sigmoid(scaled(raw, spec))
-    return [{"labels": [name for name, p, t in zip(labels, row, thresholds) if p >= t],
-             "probabilities": {name: float(p) for name, p in zip(labels, row)}} for row in probs]
-
-
-OUTPUTS: dict[str, Callable[[np.ndarray, dict], list[dict]]] = {
-    "multiclass": multiclass_outputs,
-    "binary": binary_outputs,
-    "regression": regression_outputs,
-    "multilabel": multilabel_outputs,
-}
 
 
 # -- runners: padded ids and mask (int64 numpy) -> raw outputs (float32 numpy) ----------------
@@ -156,14 +93,16 @@ class Predictor:
         self.tokenizer = tokenizer
         self.runner = runner
         self.backend = backend
-        if self.task not in OUTPUTS:
+        if self.task not in REGISTRY:
             raise SFTConfigError(f"{folder}: task '{self.task}' is not one this sft can "
-                                 f"predict ({', '.join(OUTPUTS)}); upgrade sft")
+                                 f"predict ({', '.join(REGISTRY)}); upgrade sft")
+        self.kind = get_task(self.task)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32,
                 progress: bool = False) -> list[dict]:
-        """One record per text: label and probabilities (classification) or score (regression)."""
-        return OUTPUTS[self.task](self.logits(texts, batch_size, progress), self.spec)
+        """One record per text, as the task shapes it (sequence tasks: label and
+        probabilities (classification) or score (regression))."""
+        return self.kind.predict(self, texts, batch_size, progress)
 
     def logits(self, texts: Sequence[str], batch_size: int = 32,
                progress: bool = False) -> np.ndarray:

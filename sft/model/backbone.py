@@ -19,8 +19,9 @@ from sft.cache import cached
 # mean: average of the token states; cls: the first token's state; pooler: the model's pooler
 # (BERT's tanh layer over [CLS]); max: element-wise max over tokens; last_token: the last
 # non-padding token's state (for decoder backbones, where only that token has seen the whole
-# input; batches are right-padded).
-POOLINGS = ("mean", "cls", "pooler", "max", "last_token")
+# input; batches are right-padded); none: no pooling, one vector per token [batch, tokens,
+# hidden] (per-token tasks: the head then maps each token, sft.tasks.base `network`).
+POOLINGS = ("mean", "cls", "pooler", "max", "last_token", "none")
 INITS = ("pretrained", "random")
 
 
@@ -172,7 +173,10 @@ def pool_output(encoder_output, attention_mask: torch.Tensor | None,
 
 
 def pool(states: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """One vector per input from token states [batch, tokens, hidden] (not for `pooler`)."""
+    """One vector per input from token states [batch, tokens, hidden] (not for `pooler`);
+    `none`: the token states themselves."""
+    if pooling == "none":
+        return states
     if pooling == "cls":
         return states[:, 0]
     if pooling == "last_token":

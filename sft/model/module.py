@@ -1,4 +1,8 @@
-"""The LightningModule: backbone + head + loss (+ regularizer), optimized with param groups."""
+"""The LightningModule: backbone + head + loss (+ regularizer), optimized with param groups.
+
+What differs between kinds of prediction (how outputs meet the loss, what the metrics
+consume, which metrics there are) is asked of the task (sft.tasks), handed in by the run.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,20 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from sft.model.metrics import (epoch_values, label_keys, per_class_metric, per_class_metrics,
-                               predictions, summary_metrics)
+from sft.config.metric_keys import label_keys, per_class_metric
 from sft.model.finetune import FullFineTune
 
 
 class SFTModule(pl.LightningModule):
     """Fine-tunes `backbone` + `head` on `loss`; logs train/val/test metrics by stable names."""
 
-    def __init__(self, backbone, head, loss, task: str, label_names: list[str],
+    def __init__(self, backbone, head, loss, task, label_names: list[str],
                  optimizer: partial, scheduler: partial | None = None, regularizer=None,
                  finetune=None, threshold: float = 0.5,
                  target_scale: tuple[float, float] | None = None):
-        """`threshold`: multilabel decision threshold; `target_scale`: (mean, std) when the
-        regression targets are standardized (the model then learns (y - mean) / std)."""
+        """`task`: the Task object (sft.tasks.get_task); `threshold`: multilabel decision
+        threshold; `target_scale`: (mean, std) when the regression targets are standardized
+        (the model then learns (y - mean) / std)."""
         super().__init__()
         self.backbone = backbone
         self.head = head
@@ -41,11 +45,11 @@ class SFTModule(pl.LightningModule):
         self.finetune.prepare(self)
         if hasattr(regularizer, "bind"):  # L2-SP: the weights training starts from
             regularizer.bind(self)
-        n, t = max(len(self.label_names), 2), self.threshold
-        self.val_metrics = summary_metrics(task, n, t)
-        self.val_per_class = per_class_metrics(task, n, t)
-        self.test_metrics = summary_metrics(task, n, t)
-        self.test_per_class = per_class_metrics(task, n, t)
+        n, t = len(self.label_names), self.threshold
+        self.val_metrics = task.summary_metrics(n, t)
+        self.val_per_class = task.per_class_metrics(n, t)
+        self.test_metrics = task.summary_metrics(n, t)
+        self.test_per_class = task.per_class_metrics(n, t)
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         self.test_report: dict = {}
@@ -104,8 +108,7 @@ class SFTModule(pl.LightningModule):
         targets = batch["labels"]
         loss_metric.update(self._loss(outputs, targets), weight=targets.shape[0])
         preds = self.predict_outputs(outputs)
-        if self.task == "multilabel":
-            targets = targets.long()  # torchmetrics wants integer multi-hot targets
+        targets = self.task.metric_targets(targets)
         metrics.update(preds, targets)
         if per_class is not None:
             per_class.update(preds, targets)
@@ -114,11 +117,12 @@ class SFTModule(pl.LightningModule):
         if self.target_scale is not None:
             mean, std = self.target_scale
             targets = (targets - mean) / std
-        return self.loss_fn(outputs, targets)
+        return self.loss_fn(*self.task.loss_inputs(outputs, targets))
 
     def predict_outputs(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Probabilities (classification) or values in the target's units (regression)."""
-        preds = predictions(self.task, outputs)
+        """What the metrics consume (the task's `predictions`): probabilities
+        (classification) or values in the target's units (regression)."""
+        preds = self.task.predictions(outputs)
         if self.target_scale is not None:
             mean, std = self.target_scale
             preds = preds * std + mean
@@ -132,17 +136,19 @@ class SFTModule(pl.LightningModule):
                                            self.test_per_class)
 
     def _log_epoch(self, stage, loss_metric, metrics, per_class) -> dict:
-        """Log `<stage>/<summary>` and `<stage>/per_class/f1/<label key>` (present classes
-        only: an absent class has no F1, sft.model.metrics); return the class report."""
+        """Log `<stage>/<summary>` and `<stage>/per_class/f1/<class key>` (present classes
+        only: an absent class has no F1, sft.tasks.sequence.metrics); return the class
+        report. The classes are the task's `class_names` (labels; entity types)."""
         values = {f"{stage}/loss": loss_metric.compute()}
-        summary, report = epoch_values(metrics, per_class)
+        summary, report = self.task.epoch_values(metrics, per_class)
         values.update({f"{stage}/{k}": v for k, v in summary.items()})
         if per_class is not None:
-            keys = label_keys(self.label_names)
-            for name, f1, present in zip(self.label_names, report["f1"], report["present"]):
+            names = self.task.class_names(self.label_names)
+            keys = label_keys(names)
+            for name, f1, present in zip(names, report["f1"], report["present"]):
                 if present:
                     values[per_class_metric(stage, keys[name])] = f1.float()
-            self._warn_absent(stage, report["present"])
+            self._warn_absent(stage, names, report["present"])
             per_class.reset()
         self.log_dict(values, prog_bar=False)
         loss_metric.reset()
@@ -150,16 +156,16 @@ class SFTModule(pl.LightningModule):
         report["summary"] = {k: float(v) for k, v in values.items()}
         return report
 
-    def _warn_absent(self, stage: str, present) -> None:
+    def _warn_absent(self, stage: str, names: list[str], present) -> None:
         """Warn once per split (not per epoch, not in Lightning's sanity check) naming the
         classes the split lacks: its macros leave them out."""
         trainer = getattr(self, "_trainer", None)
-        absent = [n for n, p in zip(self.label_names, present) if not p]
+        absent = [n for n, p in zip(names, present) if not p]
         if not absent or stage in self.warned_absent or getattr(trainer, "sanity_checking", False):
             return
         self.warned_absent.add(stage)
         warnings.warn(f"the {stage} split has no example of {len(absent)} of "
-                      f"{len(self.label_names)} classes ({', '.join(map(repr, absent))}): its "
+                      f"{len(names)} classes ({', '.join(map(repr, absent))}): its "
                       f"macro metrics average over the classes it has, and these have no "
                       f"per-class metrics there", UserWarning, stacklevel=2)
 

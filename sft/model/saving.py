@@ -35,23 +35,20 @@ def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: P
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     encoder = plain_encoder(module.backbone.encoder)
-    if module.task != "regression":
-        encoder.config.id2label = dict(enumerate(module.label_names))
-        encoder.config.label2id = {name: i for i, name in enumerate(module.label_names)}
+    id2label = module.task.id2label(module.label_names)  # None: the targets are no labels
+    if id2label is not None:
+        encoder.config.id2label = id2label
+        encoder.config.label2id = {name: i for i, name in id2label.items()}
     encoder.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     state = {k: v.detach().contiguous().cpu() for k, v in module.head.state_dict().items()}
     save_file(state, str(out_dir / HEAD_FILE))
-    scale = module.target_scale
-    spec = {"format": FORMAT, "task": module.task, "labels": module.label_names,
+    spec = {"format": FORMAT, "task": module.task.name, "labels": module.label_names,
             "pooling": module.backbone.pooling, "max_length": max_length,
             "head": head_config, "num_outputs": _num_outputs(module), "clean_text": clean_text,
             "lora": module.finetune.describe() if hasattr(module.finetune, "describe") else None,
-            # multilabel: label i is predicted when sigmoid(output i) >= threshold.
-            "threshold": module.threshold if module.task == "multilabel" else None,
-            # regression with standardized targets: prediction = output * target_std + mean.
-            "target_mean": scale[0] if scale else None, "target_std": scale[1] if scale else None,
-            **(extra or {})}
+            # what turns outputs into predictions beyond the labels (threshold, target scale)
+            **module.task.model_spec(module), **(extra or {})}
     write_spec(spec, out_dir)
     return out_dir
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sft.tasks import as_task
+
 STD_SUFFIX = "_std"  # `val/f1_macro` holds the mean over children, `val/f1_macro_std` the std
 
 
@@ -34,46 +36,21 @@ def oof_table(outcomes: list[dict], names: list[str]) -> pd.DataFrame:
         outputs = np.asarray(outcome["val_outputs"], dtype=np.float64)
         frame = pd.DataFrame({"row": outcome["val_rows"], "fold": name,
                               "text": outcome["val_texts"]})
-        task, labels = outcome["task"], outcome["label_names"]
-        targets = np.asarray(outcome["val_targets"])
-        if task == "regression":
-            frame["target"], frame["value"] = targets.astype(np.float64), outputs[:, 0]
-        elif task == "binary":
-            frame["target"] = [labels[int(t)] for t in targets]
-            frame[f"p/{labels[0]}"], frame[f"p/{labels[1]}"] = 1 - outputs[:, 0], outputs[:, 0]
-            frame["prediction"] = np.where(outputs[:, 0] > 0.5, labels[1], labels[0])
-        elif task == "multiclass":
-            frame["target"] = [labels[int(t)] for t in targets]
-            for i, label in enumerate(labels):
-                frame[f"p/{label}"] = outputs[:, i]
-            frame["prediction"] = [labels[i] for i in outputs.argmax(axis=1)]
-        else:  # multilabel: targets are multi-hot rows
-            frame["target"] = [",".join(l for l, t in zip(labels, row) if t) for row in targets]
-            for i, label in enumerate(labels):
-                frame[f"p/{label}"] = outputs[:, i]
+        as_task(outcome["task"]).oof_columns(frame, outputs, np.asarray(outcome["val_targets"]),
+                                             outcome["label_names"])
         frames.append(frame)
     return pd.concat(frames, ignore_index=True).sort_values("row", kind="stable",
                                                             ignore_index=True)
 
 
 def oof_metrics(outcomes: list[dict]) -> dict[str, float]:
-    """Metrics of the pooled out-of-fold predictions (every train example once):
-    `oof/acc` and `oof/f1_macro` (single-label), `oof/f1_macro` (multilabel at 0.5),
-    `oof/mse` and `oof/mae` (regression). scikit-learn's definitions."""
-    from sklearn.metrics import accuracy_score, f1_score  # lazy: only when a CV run ends
-
-    task = outcomes[0]["task"]
+    """Metrics of the pooled out-of-fold predictions (every train example once), as the
+    task defines them (`oof_metrics`): `oof/acc` and `oof/f1_macro` (single-label),
+    `oof/f1_macro` (multilabel at 0.5), `oof/mse` and `oof/mae` (regression). Every class of
+    the train split occurs in it, so the macros over present classes are scikit-learn's."""
     outputs = np.concatenate([np.asarray(o["val_outputs"], dtype=np.float64) for o in outcomes])
     targets = np.concatenate([np.asarray(o["val_targets"]) for o in outcomes])
-    if task == "regression":
-        error = outputs[:, 0] - targets.astype(np.float64)
-        return {"oof/mse": float(np.mean(error ** 2)), "oof/mae": float(np.mean(np.abs(error)))}
-    if task == "multilabel":
-        return {"oof/f1_macro": float(f1_score(targets.astype(int), (outputs >= 0.5).astype(int),
-                                               average="macro", zero_division=0))}
-    preds = (outputs[:, 0] > 0.5).astype(int) if task == "binary" else outputs.argmax(axis=1)
-    return {"oof/acc": float(accuracy_score(targets, preds)),
-            "oof/f1_macro": float(f1_score(targets, preds, average="macro", zero_division=0))}
+    return as_task(outcomes[0]["task"]).oof_metrics(outputs, targets)
 
 
 def summarize_children(tracker, outcomes: list[dict], names: list[str], out_dir: Path,

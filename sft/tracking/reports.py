@@ -11,8 +11,8 @@ import pandas as pd
 def per_class_table(label_names: list[str], report: dict) -> pd.DataFrame:
     """One row per class (precision, recall, F1, support) plus macro and weighted averages.
 
-    `report` is sft.model.metrics.class_report's: a class absent from the split has NaN
-    precision, recall and F1 (blank in the CSV, "absent" in Markdown) and support 0. The
+    `report` is the task's class report (sft.tasks.sequence.metrics.class_report): a class
+    absent from the split has NaN precision, recall and F1 (blank in the CSV, "absent" in Markdown) and support 0. The
     macro row is the mean over the present classes, the same number as the logged
     `<stage>/f1_macro`; the weighted row weights each class by its support.
     """

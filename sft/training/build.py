@@ -13,11 +13,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from sft.config.instantiate import instantiate
 from sft.config.schema import implied_task
-from sft.config.tasks import default_monitor, monitor_mode
+from sft.config.metric_keys import monitor_mode
 from sft.errors import SFTConfigError
 from sft.model.backbone import load_tokenizer, resolve_model_path
 from sft.model.losses import balanced_class_weights
 from sft.model.module import SFTModule
+from sft.tasks import family_of, get_task
 from sft.training.distributed import check_accelerator
 from sft.training.precision import resolve_precision
 from sft.training.quiet import ModelSummary, drop_lightning_tips
@@ -33,21 +34,24 @@ def load_processor(name_or_path: str, modality: str, trust_remote_code: bool):
     return load_media_processor(resolve_model_path(name_or_path), modality, trust_remote_code)
 
 
-def expected_task(cfg: DictConfig) -> str:
-    """The task before reading data: explicit, else the one the loss implies, else multiclass.
+def expected_task(cfg: DictConfig):
+    """The Task before reading data, as its family settles `data.task` (sequence: explicit,
+    else the one the loss implies, else multiclass).
 
     The data can only confirm it: any other task fails the loss check once labels are read.
     """
-    task = str(cfg.data.get("task", "auto"))
-    if task != "auto":
-        return task
-    return implied_task(str(cfg.loss.get("_target_"))) or "multiclass"
+    name = str(cfg.data.get("task", "auto"))
+    return get_task(family_of(name).settle(name, implied_task(str(cfg.loss.get("_target_")))))
 
 
 def build_module(cfg: DictConfig, datamodule) -> SFTModule:
     """Instantiate backbone, head, loss, regularizer and optimizer from their config groups."""
     labels = datamodule.labels
-    backbone = instantiate(cfg.model)
+    task = labels.kind
+    # How the network ends is the task's: pooled to one vector, or one vector per token.
+    configured = cfg.model.get("pooling")
+    pooling = task.pooling(configured)
+    backbone = instantiate(cfg.model, **({} if pooling == configured else {"pooling": pooling}))
     # Seed again: loading may or may not draw random numbers (a cached copy draws none), and
     # the head's initial weights must not depend on which.
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -58,7 +62,7 @@ def build_module(cfg: DictConfig, datamodule) -> SFTModule:
     scale = None
     if labels.target_std is not None:
         scale = (labels.target_mean, labels.target_std)
-    return SFTModule(backbone, head, loss, labels.task, labels.names,
+    return SFTModule(backbone, head, loss, task, labels.names,
                      optimizer=instantiate(cfg.optimizer), scheduler=instantiate(cfg.scheduler),
                      regularizer=regularizer, finetune=instantiate(cfg.finetune),
                      threshold=labels.threshold, target_scale=scale)
@@ -79,7 +83,7 @@ def loss_weights(cfg: DictConfig, datamodule) -> dict:
         kwargs["class_weights"] = list(weights)
     pos_weight = cfg.loss.get("pos_weight")
     if OmegaConf.is_list(pos_weight):
-        wanted = len(names) if datamodule.labels.task == "multilabel" else 1
+        wanted = datamodule.labels.kind.pos_weight_count(len(names))
         if len(pos_weight) != wanted:
             raise SFTConfigError(f"loss.pos_weight has {len(pos_weight)} values; task "
                                  f"'{datamodule.labels.task}' needs {wanted} (or one number)")
@@ -111,9 +115,9 @@ def build_trainer(cfg: DictConfig, logger, run_dir: Path, extra_callbacks=()) ->
                        default_root_dir=str(run_dir), **summary)
 
 
-def set_monitor(cfg: DictConfig, task: str) -> None:
-    """Settle `monitor.metric` / `monitor.mode` when they are `auto` (from the task)."""
+def set_monitor(cfg: DictConfig, task) -> None:
+    """Settle `monitor.metric` / `monitor.mode` when they are `auto` (the Task's `monitor`)."""
     if cfg.monitor.metric == "auto":
-        cfg.monitor.metric = default_monitor(task)[0]
+        cfg.monitor.metric = task.monitor[0]
     if cfg.monitor.mode == "auto":
         cfg.monitor.mode = monitor_mode(cfg.monitor.metric)

@@ -1,6 +1,7 @@
 """After training, with the best checkpoint restored: temperature scaling and tuned decisions
-fitted on the validation predictions (sft.model.decisions), their effect measured on
-validation and test, and a reliability diagram.
+fitted on the validation predictions (the task's: sft.tasks.sequence.decisions), their effect
+measured on validation and test, and a reliability diagram. Tasks that do not declare the
+`calibration` / `decisions` features (regression) skip them.
 
 Metrics: `<split>/ece` and `<split>/ece_calibrated` (expected calibration error, 15 equal-width
 confidence bins, Naeini et al. 2015, by torchmetrics), `decisions/temperature`, and the tuned
@@ -15,38 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchmetrics.classification import BinaryCalibrationError, MulticlassCalibrationError
 
-from sft.model.decisions import (T_BOUNDS, decision_metrics, fit_temperature,
-                                 label_thresholds, multiclass_choice, nll, tune_class_bias,
-                                 tune_thresholds, tuned_metric)
+from sft.tasks import as_task
+from sft.tasks.sequence.decisions import T_BOUNDS, tuned_metric
+from sft.tasks.sequence.metrics import ECE_BINS
 
 log = logging.getLogger(__name__)
 
-ECE_BINS = 15
 # Mean NLL (nats) under which a fitted temperature is not identified: probabilities of the
 # true class >= 0.999 on average, the whole split separated.
 DEGENERATE_NLL = 1e-3
 DIAGRAM_INCHES, DIAGRAM_DPI = 5.0, 100  # 500 x 500 pixels
-
-
-def probabilities(logits: np.ndarray, task: str, temperature: float = 1.0) -> np.ndarray:
-    """Class probabilities (n, k) of `logits / temperature`: softmax (multiclass), [1 - p, p]
-    (binary, logits (n, 1)), a sigmoid per label (multilabel)."""
-    z = torch.as_tensor(np.asarray(logits, dtype=np.float64) / temperature)
-    if task == "multiclass":
-        return torch.softmax(z, dim=-1).numpy()
-    p = torch.sigmoid(z)
-    return torch.cat([1 - p, p], dim=-1).numpy() if task == "binary" else p.numpy()
-
-
-def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, task: str) -> float:
-    """ECE (L1, ECE_BINS equal-width bins) of the top-class confidence (single-label, probs
-    (n, k)) or of every label's probability as a binary decision (multilabel, (n, k))."""
-    p, y = torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(targets).long()
-    if task == "multilabel":
-        return float(BinaryCalibrationError(n_bins=ECE_BINS)(p.reshape(-1), y.reshape(-1)))
-    return float(MulticlassCalibrationError(p.shape[1], n_bins=ECE_BINS)(p, y))
 
 
 def collect(module, loader) -> tuple[np.ndarray, np.ndarray]:
@@ -64,16 +44,18 @@ def collect(module, loader) -> tuple[np.ndarray, np.ndarray]:
     return torch.cat(outputs).numpy(), torch.cat(targets).numpy()
 
 
-def usable_temperature(logits: np.ndarray, targets: np.ndarray, task: str) -> float | None:
-    """The temperature fitted on (`logits` (n, k), `targets`) (sft.model.decisions), or None,
+def usable_temperature(logits: np.ndarray, targets: np.ndarray, task) -> float | None:
+    """The temperature fitted on (`logits` (n, k), `targets`) by `task` (a Task or its
+    name; sft.tasks.sequence.decisions.fit_temperature), or None,
     with one warning line, when it is not identified: it reached a bound of T_BOUNDS, or the
     scaled NLL is below DEGENERATE_NLL (every example right with near-certainty, so any
     smaller T fits better: a split so small or so well separated that scaling only pushes
     probabilities to 0 and 1; 4 examples gave T = 0.05 and served probabilities of 1e-20).
     The raw probabilities are then the saner choice."""
-    fitted = fit_temperature(logits, targets, task)
+    task = as_task(task)
+    fitted = task.fit_temperature(logits, targets)
     if min(abs(np.log(fitted / bound)) for bound in T_BOUNDS) < 0.01 or \
-            nll(logits, targets, task, fitted) < DEGENERATE_NLL:
+            task.nll(logits, targets, fitted) < DEGENERATE_NLL:
         log.warning("decisions.calibrate: the temperature fitted on %d validation examples "
                     "reached its bound (%.3g), so it is not applied; give a larger validation "
                     "split or set decisions.calibrate=none", len(logits), fitted)
@@ -81,34 +63,23 @@ def usable_temperature(logits: np.ndarray, targets: np.ndarray, task: str) -> fl
     return fitted
 
 
-def decide(logits: np.ndarray, task: str, spec: dict) -> np.ndarray:
-    """Hard decisions of `logits` under `spec` (temperature, class_bias, thresholds), as
-    sft.inference.predictor makes them: class ids (n,) or multi-hot (n, k)."""
-    z = np.asarray(logits, dtype=np.float64) / float(spec.get("temperature") or 1.0)
-    if task == "multiclass":
-        return multiclass_choice(z, spec)
-    p = probabilities(z, task)
-    if task == "binary":
-        return (p[:, 1] > label_thresholds(spec, 1)[0]).astype(int)
-    return (p >= label_thresholds(spec, p.shape[1])).astype(int)
-
-
 def post_hoc(cfg, module, datamodule, run_dir: Path) -> tuple[dict, dict, list[Path]]:
     """Fit what `cfg.decisions` asks for on the validation split; return the metrics to log,
     the spec fields to save with the model (temperature, class_bias, thresholds) and the
-    artifacts written (reliability_diagram.png). Nothing for regression or without a
-    validation split."""
+    artifacts written (reliability_diagram.png). Nothing for a task without the
+    `calibration` and `decisions` features (regression) or without a validation split."""
     settings = cfg.get("decisions") or {}
-    calibrate = settings.get("calibrate", "none") == "temperature"
-    tune = bool(settings.get("tune", False))
     task = module.task
-    if task == "regression" or not (calibrate or tune) or not datamodule.has_split("val"):
+    calibrate = settings.get("calibrate", "none") == "temperature" and \
+        task.supports("calibration")
+    tune = bool(settings.get("tune", False)) and task.supports("decisions")
+    if not (calibrate or tune) or not datamodule.has_split("val"):
         return {}, {}, []
     splits = {"val": collect(module, datamodule.val_dataloader())}
     if datamodule.has_split("test"):
         splits["test"] = collect(module, datamodule.test_dataloader())
-    if task != "multilabel":  # binary targets arrive as floats (BCE); decisions count ids
-        splits = {name: (z, y.astype(int)) for name, (z, y) in splits.items()}
+    # binary targets arrive as floats (BCE); decisions count ids
+    splits = {name: (z, task.decision_targets(y)) for name, (z, y) in splits.items()}
     val_logits, val_targets = splits["val"]
     spec: dict = {}
     if calibrate:
@@ -116,23 +87,18 @@ def post_hoc(cfg, module, datamodule, run_dir: Path) -> tuple[dict, dict, list[P
         if fitted is not None:
             spec["temperature"] = fitted
     temperature = spec.get("temperature", 1.0)
-    if tune and task == "multiclass":
-        spec["class_bias"] = tune_class_bias(val_logits / temperature, val_targets,
-                                             tuned_metric(cfg.monitor.metric)).tolist()
-    elif tune:
-        positive = probabilities(val_logits, task, temperature)
-        spec["thresholds"] = tune_thresholds(positive[:, 1] if task == "binary" else positive,
-                                             val_targets, task).tolist()
+    if tune:
+        spec.update(task.tune_logits(val_logits, val_targets, tuned_metric(cfg.monitor.metric),
+                                     temperature))
     metrics = {"decisions/temperature": temperature} if calibrate else {}
     k = max(len(module.label_names), 2)
     for split, (logits, targets) in splits.items():
-        metrics[f"{split}/ece"] = expected_calibration_error(
-            probabilities(logits, task), targets, task)
+        metrics[f"{split}/ece"] = task.ece(task.probabilities(logits), targets)
         if calibrate:
-            metrics[f"{split}/ece_calibrated"] = expected_calibration_error(
-                probabilities(logits, task, temperature), targets, task)
+            metrics[f"{split}/ece_calibrated"] = task.ece(
+                task.probabilities(logits, temperature), targets)
         if tune:
-            tuned = decision_metrics(decide(logits, task, spec), targets, task, k)
+            tuned = task.decision_metrics(task.decide_logits(logits, spec), targets, k)
             metrics.update({f"{split}/{name}_tuned": v for name, v in tuned.items()})
     log.info("Post-hoc decisions %s: %s", spec,
              ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())))
@@ -142,7 +108,7 @@ def post_hoc(cfg, module, datamodule, run_dir: Path) -> tuple[dict, dict, list[P
     return metrics, spec, [diagram]
 
 
-def reliability_diagram(split: tuple[np.ndarray, np.ndarray], task: str, temperature: float,
+def reliability_diagram(split: tuple[np.ndarray, np.ndarray], task, temperature: float,
                         path: Path, name: str) -> Path:
     """Accuracy against confidence per ECE bin, before and after temperature scaling, as a
     PNG of DIAGRAM_INCHES * DIAGRAM_DPI pixels square (500 x 500)."""
@@ -157,12 +123,12 @@ def reliability_diagram(split: tuple[np.ndarray, np.ndarray], task: str, tempera
     shown = [("uncalibrated", 1.0)] + ([("T = %.2f" % temperature, temperature)]
                                        if temperature != 1.0 else [])
     for label, t in shown:
-        conf, correct = _confidence(probabilities(logits, task, t), targets, task)
+        conf, correct = task.confidence(task.probabilities(logits, t), targets)
         edges = np.linspace(0, 1, ECE_BINS + 1)
         bins = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, ECE_BINS - 1)
         xs = [conf[bins == b].mean() for b in range(ECE_BINS) if (bins == b).any()]
         ys = [correct[bins == b].mean() for b in range(ECE_BINS) if (bins == b).any()]
-        ece = expected_calibration_error(probabilities(logits, task, t), targets, task)
+        ece = task.ece(task.probabilities(logits, t), targets)
         ax.plot(xs, ys, marker="o", label=f"{label} (ECE {ece:.3f})")
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
            title=f"Reliability ({name}, {ECE_BINS} bins)")
@@ -170,11 +136,3 @@ def reliability_diagram(split: tuple[np.ndarray, np.ndarray], task: str, tempera
     fig.savefig(path, dpi=DIAGRAM_DPI)
     plt.close(fig)
     return path
-
-
-def _confidence(probs: np.ndarray, targets: np.ndarray, task: str):
-    """Per decision: the confidence and whether it was right (multilabel: each label's
-    probability and whether the label is positive, as BinaryCalibrationError bins them)."""
-    if task == "multilabel":
-        return probs.reshape(-1), targets.reshape(-1).astype(float)
-    return probs.max(axis=1), (probs.argmax(axis=1) == targets).astype(float)

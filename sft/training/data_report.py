@@ -19,7 +19,7 @@ def write_data_report(datamodule, max_length: int, run_dir: Path) -> list[Path]:
     of splits that share examples."""
     tokens = ({name: ds.lengths for name, ds in datamodule.datasets.items()}
               if datamodule.modality == "text" else None)
-    report = data_report(datamodule.examples, datamodule.labels.task,
+    report = data_report(datamodule.examples, datamodule.labels.kind,
                          getattr(datamodule, "label_separator", ","), tokens, max_length)
     for line in leakage_warnings(report):
         log.warning(line)

@@ -9,21 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from sft.inference.ensemble import build_ensemble
 from sft.inference.predictor import load
+from sft.tasks import as_task
 from sft.training.oof_decisions import ensemble_test_metrics, oof_decisions
 from sft.training.run import register
 from sft.training.run_outputs import Registration
-
-
-def regression_metrics(values: np.ndarray, targets: np.ndarray) -> dict:
-    """`ensemble/test/mse` and `mae` of averaged predicted values [n, 1] against targets (n,),
-    in the target's units (squared for mse)."""
-    error = values[:, 0] - targets.astype(np.float64)
-    return {"ensemble/test/mse": float(np.mean(error ** 2)),
-            "ensemble/test/mae": float(np.mean(np.abs(error)))}
 
 
 def ensemble_model(cfg, tracker, outcomes: list[dict], names: list[str], run_dir: Path,
@@ -32,13 +23,13 @@ def ensemble_model(cfg, tracker, outcomes: list[dict], names: list[str], run_dir
     and `decisions.tune`, decision rules tuned on the OOF predictions), log its test and OOF
     decision metrics and the model on the parent `tracker`; return the metrics logged."""
     first = outcomes[0]
-    task = first["task"]
+    task = as_task(first["task"])
     metrics, rules = {}, {}
-    if folds and task != "regression":
+    if folds and task.supports("decisions"):
         decisions = cfg.get("decisions") or {}
         metrics, rules = oof_decisions(outcomes, task, bool(decisions.get("tune", False)),
                                        str(cfg.monitor.metric))
-    elif (cfg.get("decisions") or {}).get("tune") and task != "regression":
+    elif (cfg.get("decisions") or {}).get("tune") and task.supports("decisions"):
         print("decisions.tune: a seed ensemble has no out-of-fold predictions to tune on; its "
               "decisions are untuned (use cv.folds=K)")
     model_dir = build_ensemble({n: Path(o["model_dir"]) for n, o in zip(names, outcomes)},
@@ -46,9 +37,9 @@ def ensemble_model(cfg, tracker, outcomes: list[dict], names: list[str], run_dir
     predictor = load(model_dir)
     if first["test_texts"]:
         probs = predictor.probabilities(first["test_texts"])
-        metrics.update(regression_metrics(probs, first["test_targets"]) if task == "regression"
-                       else ensemble_test_metrics(probs, outcomes, first["test_targets"], task,
-                                                  rules))
+        metrics.update(ensemble_test_metrics(probs, outcomes, first["test_targets"], task, rules)
+                       if task.supports("decisions")
+                       else task.ensemble_metrics(probs, first["test_targets"]))
     if metrics:
         tracker.log_metrics(metrics)
     examples = (first["test_texts"] or first["val_texts"])[:3]

@@ -48,7 +48,7 @@ def fold_outcome(trainer, module, datamodule, test_metrics: dict) -> dict:
             "val_outputs": val_outputs, "val_logits": val_logits, "test_logits": test_logits,
             "val_rows": np.asarray(examples.rows), "val_texts": list(examples.texts),
             "val_targets": np.asarray(datamodule.targets["val"]),
-            "label_names": list(module.label_names), "task": module.task,
+            "label_names": list(module.label_names), "task": module.task.name,
             # what an ensemble of the children is tested on (sft.training.ensemble_run)
             "test_texts": list(datamodule.examples["test"].texts) if "test" in
             datamodule.examples else [],

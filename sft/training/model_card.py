@@ -19,8 +19,6 @@ from sft.config.schema import GROUPS, cfg_choice
 from sft.tracking.reports import markdown_table, per_class_table
 
 CARD_FILE = "README.md"
-PIPELINE_TAG = {"text": "text-classification", "image": "image-classification",
-                "audio": "audio-classification"}
 IMBALANCE_RATIO = 3.0  # largest class / smallest class in train above which the card warns
 
 
@@ -35,9 +33,10 @@ def write_model_card(model_dir: Path, cfg: DictConfig, datamodule, module, test_
     modality = getattr(datamodule, "modality", "text")
     labels = list(datamodule.labels.names or [])
     task = datamodule.labels.task
+    pipeline_tag = datamodule.labels.kind.pipeline_tags.get(modality, "text-classification")
     front = {
         "base_model": str(cfg.model.name_or_path),
-        "pipeline_tag": PIPELINE_TAG.get(modality, "text-classification"),
+        "pipeline_tag": pipeline_tag,
         "library_name": "sft",
         "tags": ["sft", task, f"finetune-{cfg_choice(cfg, 'finetune')}"],
         "datasets": [str(cfg.data.name)],
@@ -45,8 +44,7 @@ def write_model_card(model_dir: Path, cfg: DictConfig, datamodule, module, test_
         "model-index": [{
             "name": registered_name or f"{cfg.data.name}-model",
             "results": [{
-                "task": {"type": PIPELINE_TAG.get(modality, "text-classification"),
-                         "name": task},
+                "task": {"type": pipeline_tag, "name": task},
                 "dataset": {"name": str(cfg.data.name), "type": str(cfg.data.name),
                             "split": "test"},
                 "metrics": [{"type": key.split("/", 1)[-1], "name": key, "value": float(value)}
@@ -104,7 +102,7 @@ def data_lines(datamodule, max_length: int) -> list[str]:
             if share > 0:
                 warnings.append(f"truncation: {share:.1%} of the {split} texts reach "
                                 f"max_length={max_length} tokens and were cut")
-    if datamodule.labels.task != "regression":
+    if not datamodule.labels.kind.continuous_targets:  # labels: their balance matters
         counts = datamodule.class_counts()
         names = datamodule.labels.names
         smallest = max(int(counts.min()), 1)

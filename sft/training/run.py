@@ -23,10 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 from sft import cache
 from sft.config.data_schemas import experiment_of
 from sft.config.instantiate import instantiate
-from sft.config.schema import GROUPS, cfg_choice, check_task_fit, implied_task
+from sft.config.schema import GROUPS, cfg_choice, implied_task
 from sft.errors import SFTConfigError, first_line
 from sft.model.module import SFTModule
 from sft.model.saving import save_model
+from sft.tasks import family_of
+from sft.tasks.checks import check_task_fit
 from sft.tracking.masking import mask_overrides
 from sft.tracking.null import NullTracker
 from sft.tracking.provenance import flatten, git_state, package_versions
@@ -213,8 +215,9 @@ def load_data(cfg: DictConfig):
     """The configured DataModule with its files read and validated, and the task and labels
     settled (and checked against the loss)."""
     datamodule = instantiate(cfg.data, seed=cfg.seed)
-    labels = datamodule.load(loss_task=implied_task(str(cfg.loss.get("_target_"))))
-    check_task_fit(cfg, labels.task, labels.names)
+    labels = datamodule.load(family_of(str(cfg.data.get("task", "auto"))),
+                             loss_task=implied_task(str(cfg.loss.get("_target_"))))
+    check_task_fit(cfg, labels.kind, labels.names)
     cv = cfg.get("cv")
     if cv is not None and cv.get("fold") is not None:  # a CV child: its fold is the val split
         datamodule.fold_assignment = apply_fold(

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from sft.config.schema import cfg_choice
 from sft.errors import SFTConfigError
 from sft.tracking.masking import mask_config, mask_overrides
-from sft.config.tasks import PER_LABEL, label_keys, per_class_metric
+from sft.config.metric_keys import label_keys, per_class_metric
 from sft.tracking.reports import (per_class_table, plot_confusion_matrix, write_confusion_csv,
                                   write_per_class_report)
 from sft.config.data_schemas import experiment_of
@@ -61,15 +61,16 @@ def write_reports(module, test_metrics: dict, run_dir: Path) -> list[Path]:
     """Test metrics, the label -> metric key map, per-class report and confusion matrix
     (the full matrix as CSV, a picture of at most 4 Mpx)."""
     paths = []
-    if module.task in PER_LABEL:
-        paths.append(write_metric_keys(module.label_names, run_dir))
+    names = module.task.class_names(module.label_names)  # the classes with per-class metrics
+    if module.task.per_class:
+        paths.append(write_metric_keys(names, run_dir))
     if test_metrics:
         metrics_path = run_dir / "test_metrics.json"
         metrics_path.write_text(json.dumps(test_metrics, indent=2, sort_keys=True) + "\n")
         paths.append(metrics_path)
     report = module.test_report
     if "f1" in report:
-        table = per_class_table(module.label_names, report)
+        table = per_class_table(names, report)
         paths += write_per_class_report(table, run_dir)
     if "confusion" in report:  # single-label; multilabel has a 2x2 matrix per label instead
         paths.append(write_confusion_csv(report["confusion"], module.label_names,

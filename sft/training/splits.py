@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from sft.tasks import family_of
 from sft.config.instantiate import instantiate
 from sft.errors import SFTError, first_line
 
@@ -53,7 +54,7 @@ def split_inputs(run_id: str, tracking_uri: str, split: str = "val") -> tuple[li
         cfg = OmegaConf.create(Path(path).read_text())
     try:
         datamodule = instantiate(cfg.data, seed=cfg.seed)
-        datamodule.load()
+        datamodule.load(family_of(str(cfg.data.get("task", "auto"))))
     except (SFTError, OSError, KeyError, ValueError) as err:
         raise SFTError(f"run {run_id}: cannot read its data again ({first_line(err)})") from None
     if split not in datamodule.examples:

@@ -1,5 +1,6 @@
 """Post-hoc calibration and decision rules, fitted on validation predictions and applied by
-every predict path (sft.inference.predictor reads them from sft_model.json).
+every predict path (sft.inference.predictor reads them from sft_model.json). The one home of
+the sequence tasks' logits -> probabilities (`probabilities`).
 
 - Temperature scaling (Guo et al., 2017, "On Calibration of Modern Neural Networks"): the
   logits are divided by one scalar T > 0 that minimizes the negative log-likelihood of the
@@ -24,6 +25,37 @@ from sft.errors import SFTDataError
 T_BOUNDS = (0.05, 20.0)
 BIAS_GRID = np.round(np.linspace(-2.0, 2.0, 41), 3)  # steps of 0.1 in logit units
 THRESHOLD_GRID = np.round(np.linspace(0.05, 0.95, 91), 3)  # steps of 0.01
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warnings for large |x|
+
+
+def probabilities(logits: np.ndarray, task: str, temperature: float = 1.0) -> np.ndarray:
+    """Probabilities (n, k) float64 of `logits / temperature`: softmax (multiclass), [1 - p, p]
+    (binary, logits (n, 1)), a sigmoid per label (multilabel)."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    if task == "multiclass":
+        return _softmax(z)
+    p = _sigmoid(z)
+    return np.concatenate([1 - p, p], axis=-1) if task == "binary" else p
+
+
+def decide_logits(logits: np.ndarray, task: str, spec: dict) -> np.ndarray:
+    """Hard decisions of `logits` under `spec` (temperature, class_bias, thresholds), as
+    every predict path makes them: class ids (n,) or multi-hot (n, k)."""
+    z = np.asarray(logits, dtype=np.float64) / float(spec.get("temperature") or 1.0)
+    if task == "multiclass":
+        return multiclass_choice(z, spec)
+    p = probabilities(z, task)
+    if task == "binary":
+        return (p[:, 1] > label_thresholds(spec, 1)[0]).astype(int)
+    return (p >= label_thresholds(spec, p.shape[1])).astype(int)
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -103,7 +135,7 @@ def tuned_metric(monitor: str) -> str:
     return "acc" if str(monitor).endswith("/acc") else "f1_macro"
 
 
-# -- metrics on hard decisions (sft.model.metrics' definitions: macros over present classes) --
+# -- metrics on hard decisions (sft.tasks.sequence.metrics' definitions: macros over present classes) --
 
 def f1_per_class(pred: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
     """F1 of each class (k,) for single-label ids, NaN for a class absent from `targets`."""

@@ -4,7 +4,8 @@ Classification (multiclass, and binary as two classes): acc, precision_macro, re
 f1_macro, auroc, and the F1 of each class. Multilabel (a sigmoid per label, positive at
 `threshold`): f1_micro, f1_macro, precision_macro, recall_macro, hamming (fraction of wrong
 label decisions), exact_match (every label right), auroc, and the F1 of each label.
-Regression: mse, mae, r2, pearson, spearman. The names are listed in `sft.config.tasks.METRICS`.
+Regression: mse, mae, r2, pearson, spearman. The names are each task's `metrics`
+(sft.tasks.sequence.tasks); a test keeps the two in step.
 
 "macro" has one meaning everywhere, the summaries and the per-class report alike: the mean
 over the classes present in the split's targets (scikit-learn's `labels=` the present ones;
@@ -40,16 +41,19 @@ from torchmetrics.classification import (
     MultilabelHammingDistance,
 )
 
-from sft.config.tasks import label_keys, metric_key, per_class_metric
+import numpy as np
+from torchmetrics.classification import BinaryCalibrationError, MulticlassCalibrationError
 
 __all__ = ["summary_metrics", "per_class_metrics", "class_report", "macro_values",
-           "epoch_values", "predictions", "metric_key", "label_keys", "per_class_metric"]
+           "epoch_values", "predictions", "expected_calibration_error", "ECE_BINS"]
+
+ECE_BINS = 15
 
 
 def summary_metrics(task: str, num_classes: int, threshold: float = 0.5) -> MetricCollection:
     """The scalar metrics that do not average over classes (accuracy; multilabel f1_micro,
     hamming, exact_match; every regression metric); the macros come from `per_class_metrics`
-    (`epoch_values` joins them under the names of `sft.config.tasks.METRICS`)."""
+    (`epoch_values` joins them under the names of the task's `metrics`)."""
     if task == "regression":
         with warnings.catch_warnings():  # "keeps all predictions": evaluation sets fit in memory
             warnings.filterwarnings("ignore", message=".*SpearmanCorrcoef.*buffer")
@@ -121,7 +125,7 @@ def macro_values(report: dict) -> dict[str, torch.Tensor]:
 
 def epoch_values(summary: MetricCollection,
                  per_class: MetricCollection | None) -> tuple[dict[str, torch.Tensor], dict]:
-    """One evaluation epoch: the summary values by `METRICS` name, and the `class_report`
+    """One evaluation epoch: the summary values by metric name, and the `class_report`
     ({} for regression)."""
     values = dict(summary.compute())
     if per_class is None:
@@ -144,3 +148,13 @@ def predictions(task: str, outputs: torch.Tensor) -> torch.Tensor:
         p = torch.sigmoid(outputs.squeeze(-1))
         return torch.stack([1 - p, p], dim=-1)
     return torch.softmax(outputs, dim=-1)
+
+
+def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, task: str) -> float:
+    """ECE (L1, ECE_BINS equal-width bins; Naeini et al. 2015, by torchmetrics) of the
+    top-class confidence (single-label, probs (n, k)) or of every label's probability as a
+    binary decision (multilabel, (n, k))."""
+    p, y = torch.as_tensor(probs, dtype=torch.float32), torch.as_tensor(targets).long()
+    if task == "multilabel":
+        return float(BinaryCalibrationError(n_bins=ECE_BINS)(p.reshape(-1), y.reshape(-1)))
+    return float(MulticlassCalibrationError(p.shape[1], n_bins=ECE_BINS)(p, y))
