@@ -33,7 +33,7 @@ def test_load_builds_the_tag_list_and_ids(tmp_path):
     assert data.scheme == "iob2"
     assert data.targets["train"][0].tolist() == [2, 0, 0, 1]
     assert data.class_counts().tolist() == [19, 4, 4, 2]
-    assert data.spec_fields()["tags"] == labels.names and data.spec_fields()["scheme"] == "iob2"
+    assert data.spec_fields()["scheme"] == "iob2" and labels.kind.name == "token_classification"
     assert set(data.data_fingerprint()) == {"train"}
 
 

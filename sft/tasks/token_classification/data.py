@@ -9,19 +9,18 @@ import numpy as np
 
 from sft.data.batching import TokenizedDataset
 from sft.data.hf_sources import USUAL_NAMES
-from sft.data.labels import LabelSpace
 from sft.data.module import SPLITS, TextDataModule
 from sft.data.tokenize import tokenizer_fingerprint
-from sft.errors import SFTDataError
+from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.token_classification.align import encode_words
 from sft.tasks.token_classification.collate import TagPadCollator
 from sft.tasks.token_classification.entities import WORD_PATTERN
 from sft.tasks.token_classification.readers import Sentences, read_sentences, resolve_format
-from sft.tasks.token_classification.tags import check_tags, scheme_name, tag_order
+from sft.tasks.token_classification.tags import check_tags, scheme_name
+from sft.tasks.token_classification.task import NAME
 
 log = logging.getLogger(__name__)
 
-TASK = "token_classification"
 # A validation or test split looked for in a saved dataset given as train_path.
 SPLIT_NAMES = {"train": ("train",), "val": USUAL_NAMES["validation"], "test": USUAL_NAMES["test"]}
 
@@ -36,6 +35,7 @@ class TokenDataModule(TextDataModule):
     `token_column` / `tag_column`: CoNLL column numbers (default 0 and -1: first and last),
     JSONL keys (default tokens, tags) or dataset columns (default tokens and the only
     Sequence(ClassLabel) column, else tags). `scheme`: auto, bio/iob2 or bioes/iobes.
+    `task` is token_classification (the key names the family, sft.tasks.family_of).
     """
 
     modality = "text"
@@ -43,12 +43,15 @@ class TokenDataModule(TextDataModule):
     def __init__(self, name: str, train_path: str, val_path: str | None = None,
                  test_path: str | None = None, val_fraction: float = 0.1,
                  test_fraction: float = 0.0, format: str = "auto", token_column=None,
-                 tag_column=None, scheme: str = "auto", batch_size: int = 16,
+                 tag_column=None, scheme: str = "auto", task: str = NAME, batch_size: int = 16,
                  eval_batch_size: int = 64, group_by_length: bool = True, num_workers: int = 0,
                  seed: int = 0):
         super().__init__(name, train_path, val_path, test_path, val_fraction, test_fraction,
                          batch_size=batch_size, eval_batch_size=eval_batch_size,
                          group_by_length=group_by_length, num_workers=num_workers, seed=seed)
+        if task != NAME:
+            raise SFTConfigError(f"data.task={task}: this data module reads a tag per word; its "
+                                 f"task is {NAME}")
         self.format = format
         self.token_column = token_column
         self.tag_column = tag_column
@@ -60,11 +63,18 @@ class TokenDataModule(TextDataModule):
 
     # -- files -> validated splits ------------------------------------------------------
 
-    def load(self, loss_task: str | None = None) -> LabelSpace:
-        """Read every split, settle the scheme and the tag list (train's tags, O first),
-        validate every sentence's tags against both, carve missing splits, map tags to ids.
-        Raises SFTDataError (one line: file, sentence, token) for a broken sequence or a
-        tag that the train split lacks. `loss_task` is unused (one task)."""
+    def load(self, family=None, loss_task: str | None = None):
+        """Read every split, settle the scheme and the tag list (`family.label_space`: train's
+        tags, O first), validate every sentence's tags against both, carve missing splits,
+        map tags to ids; return the label space. Raises SFTDataError (one line: file,
+        sentence, token) for a broken sequence or a tag that the train split lacks.
+        `family`: sft.tasks.family_of(data.task), the token family (its default);
+        `loss_task` is unused (one task)."""
+        if family is None:
+            from sft.tasks.token_classification import TOKEN_FAMILY as family  # the registry's
+        if family.name != NAME:
+            raise SFTConfigError(f"data.task: the {family.name} family cannot read tagged "
+                                 f"sentences; set data.task={NAME}")
         kind = resolve_format(str(self.paths["train"]), self.format)
         for split in SPLITS:
             path, implicit = self.paths[split], False
@@ -84,12 +94,12 @@ class TokenDataModule(TextDataModule):
         self.scheme = scheme_name(self.requested_scheme, (t for s in train.tags for t in s))
         for i in range(len(train)):  # the train split first: its tags become the tag list
             check_tags(train.tags[i], train.words[i], self.scheme, train.where(i))
-        names = tag_order(t for s in train.tags for t in s)
+        self.labels = family.label_space(train)
+        names = self.labels.names
         for split, sentences in self.examples.items():
             for i in range(len(sentences)):
                 check_tags(sentences.tags[i], sentences.words[i], self.scheme,
                            sentences.where(i), known=names)
-        self.labels = LabelSpace(TASK, names)
         self._carve("test", self.test_fraction)
         self._carve("val", self.val_fraction)
         index = {name: i for i, name in enumerate(names)}
@@ -115,16 +125,11 @@ class TokenDataModule(TextDataModule):
         self.examples[split] = train.subset(np.sort(order[:held]))
         self.examples["train"] = train.subset(np.sort(order[held:]))
 
-    def class_counts(self) -> np.ndarray:
-        """Words per tag in the train split (for per-tag class weights), in tag-list order."""
-        tags = np.concatenate(self.targets["train"])
-        return np.bincount(tags, minlength=len(self.labels.names))
 
     def spec_fields(self) -> dict:
-        """What prediction needs beyond the tokenizer (sft_model.json): the scheme, the tag
-        list in id order and the pattern that splits raw text into words."""
-        return {"scheme": self.scheme, "tags": list(self.labels.names),
-                "word_pattern": WORD_PATTERN}
+        """What prediction needs beyond the tokenizer and the tag list (sft_model.json's
+        `labels`): the scheme and the pattern that splits raw text into words."""
+        return {"scheme": self.scheme, "word_pattern": WORD_PATTERN}
 
     # -- tokenization -------------------------------------------------------------------
 

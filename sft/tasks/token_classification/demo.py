@@ -129,7 +129,7 @@ class DrugEntitiesDataModule(TokenDataModule):
         self.root = Path(root)
         self.sizes = (int(train_sentences), int(test_sentences), float(tagged_share))
 
-    def load(self, loss_task: str | None = None):
+    def load(self, family=None, loss_task: str | None = None):
         settings = f"{VERSION}|{self.seed}|{self.sizes}"
         folder = self.root / hashlib.sha256(settings.encode()).hexdigest()[:16]
         if not (folder / ".complete").is_file():
@@ -137,4 +137,4 @@ class DrugEntitiesDataModule(TokenDataModule):
             (folder / ".complete").touch()  # a crashed writer leaves no half set in use
         self.paths = {"train": str(folder / "train.conll"), "val": None,
                       "test": str(folder / "test.conll")}
-        return super().load(loss_task)
+        return super().load(family, loss_task)

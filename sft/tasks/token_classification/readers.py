@@ -9,6 +9,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from sft.data.sources import DataFile, fingerprint, locate, read_table
 from sft.errors import SFTConfigError, SFTDataError
 
@@ -33,6 +35,21 @@ class Sentences:
         """The sentences at `index` (positions), in that order, with their numbers."""
         return Sentences(self.source, [self.words[i] for i in index],
                          [self.tags[i] for i in index], [self.numbers[i] for i in index])
+
+    @property
+    def texts(self) -> list[str]:
+        """Each sentence as `" ".join(words)` (data report, model card, input examples)."""
+        return [" ".join(words) for words in self.words]
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The sentence numbers (the data report's row numbers)."""
+        return np.asarray(self.numbers, dtype=np.int64)
+
+    @property
+    def labels(self) -> list[list[str]]:
+        """The tags per sentence (the task's label_counts reads them)."""
+        return self.tags
 
     def where(self, position: int) -> str:
         """'<source> sentence <n>' for the sentence at `position`: the start of error lines."""
