@@ -21,7 +21,9 @@ from hydra.errors import HydraException, MissingConfigException, OverrideParseEx
 from hydra.types import RunMode
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from sft.config import APPS_CONF_DIR, CONF_DIR, uris  # noqa: F401 - registers ${sft.tracking_uri:} for every app's YAML
+# noqa: F401 - uris registers ${sft.tracking_uri:} for every app's YAML, key_help registers
+# ${sft.config_keys:} for sft-train's --help
+from sft.config import APPS_CONF_DIR, CONF_DIR, key_help, uris  # noqa: F401
 from sft.errors import RunInterrupted, SFTError, first_line
 from sft.tracking.sweep import ENV_SWEEP, close_sweep
 

@@ -1,7 +1,8 @@
 """The structured configs: one dataclass per `_target_` with its keys and types.
 
-Defaults live in one place, the YAML of each choice under conf/ (every field here is
-MISSING: a key the YAML leaves out takes the class's own default). `sft.config.schema` checks
+Defaults live in one place, the YAML of each choice under conf/, with each key's help as the
+comment above it (sft.config.key_help; every field here is MISSING: a key the YAML leaves out
+takes the class's own default). `sft.config.schema` checks
 composed configs against these (types, unknown keys) and adds what a dataclass cannot say:
 value ranges and choices that do not fit together. The data group's dataclasses are in
 sft.config.data_schemas, the monitor's and logger's in sft.config.run_schemas; SCHEMAS below
