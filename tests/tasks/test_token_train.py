@@ -111,3 +111,13 @@ def test_broken_tag_sequence_is_one_line_and_exit_2(tiny_model_dir, tmp_path):
     assert lines[-1].endswith(f"{tmp_path / 'train.conll'} sentence 1 token 2 ('good'): 'I-POS' "
                               f"follows 'O': an I-POS must follow B-POS or I-POS (broken IOB2 "
                               f"sequence)"), lines[-3:]
+
+
+def test_export_is_refused_in_one_line(trained, tmp_path):
+    model_dir = trained["out"] / "run" / "model"
+    done = run_sft("export", f"model_uri={model_dir}", f"out={tmp_path / 'x'}", "format=onnx",
+                   cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "sft-export: error: task 'token_classification' does not export yet (the export check "
+        "compares one output row per input); its model folder loads with sft.load as it is")
