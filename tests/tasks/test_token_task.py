@@ -28,10 +28,18 @@ def test_registered_and_follows_the_protocol():
 
 
 def test_the_registry_reads_it_without_torch():
-    code = ("import sys; from sft.tasks import get_task; get_task('token_classification'); "
-            "print('torch' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=PROJECT_ROOT, env={"PYTHONPATH": str(PROJECT_ROOT)}, timeout=120)
+    code = (
+        "import sys; from sft.tasks import get_task; get_task('token_classification'); "
+        "print('torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={"PYTHONPATH": str(PROJECT_ROOT)},
+        timeout=120,
+    )
     assert done.stdout.strip() == "False", done.stderr[-1000:]
 
 
@@ -63,19 +71,22 @@ def test_epoch_values_report_per_entity_type():
 def test_monitors_per_entity_type_and_refusals():
     from sft.tasks.checks import check_monitors
 
-    cfg = OmegaConf.create({"monitor": {"metric": "val/per_class/f1/DRUG", "mode": "max"},
-                            "callbacks": {}})
+    cfg = OmegaConf.create(
+        {"monitor": {"metric": "val/per_class/f1/DRUG", "mode": "max"}, "callbacks": {}}
+    )
     check_monitors(cfg, ["token_classification"], TAGS)
     cfg.monitor.metric = "val/f1_macro"
-    with pytest.raises(SFTConfigError, match="val/f1_macro is not logged for task "
-                                             "'token_classification'.*val/per_class/f1/PER"):
+    with pytest.raises(
+        SFTConfigError,
+        match=r"val/f1_macro is not logged for task "
+        "'token_classification'.*val/per_class/f1/PER",
+    ):
         check_monitors(cfg, ["token_classification"], TAGS)
     task = get_task("token_classification")
-    with pytest.raises(SFTConfigError, match="cv.folds=5: cross-validation does not apply"):
+    with pytest.raises(SFTConfigError, match=r"cv.folds=5: cross-validation does not apply"):
         task.check_options(OmegaConf.create({"cv": {"folds": 5}}))
-    with pytest.raises(SFTConfigError, match="decisions.tune=true does not apply"):
-        task.check_options(OmegaConf.create({"cv": {"folds": None},
-                                             "decisions": {"tune": True}}))
+    with pytest.raises(SFTConfigError, match=r"decisions.tune=true does not apply"):
+        task.check_options(OmegaConf.create({"cv": {"folds": None}, "decisions": {"tune": True}}))
 
 
 def test_label_counts_count_entities_per_type():

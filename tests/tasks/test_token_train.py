@@ -7,9 +7,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from token_helpers import write_conll
 
 from conftest import FILLER, WORDS, mlflow_runs, run_sft
-from token_helpers import write_conll
 
 # Entities from the tiny model's word-level vocabulary: one-word POS and NEG entities, and
 # two-word DOSE entities ("pill day").
@@ -32,12 +32,22 @@ def tagged_sentences(n: int, seed: int) -> list[list[tuple[str, str]]]:
 
 
 def overrides(model_dir, folder, out) -> list[str]:
-    return ["model=hf", f"model.name_or_path={model_dir}", "model.max_length=32",
-            "data=token_conll", f"data.train_path={folder / 'train.conll'}",
-            f"data.test_path={folder / 'test.conll'}", "data.val_fraction=0.2",
-            "optimizer.lr=5e-3", "optimizer.weight_decay=0.0", "trainer.max_epochs=8",
-            "trainer.enable_model_summary=false", "callbacks.progress_bar.refresh_rate=0",
-            f"paths.outputs={out}", f"paths.run_dir={out}/run"]
+    return [
+        "model=hf",
+        f"model.name_or_path={model_dir}",
+        "model.max_length=32",
+        "data=token_conll",
+        f"data.train_path={folder / 'train.conll'}",
+        f"data.test_path={folder / 'test.conll'}",
+        "data.val_fraction=0.2",
+        "optimizer.lr=5e-3",
+        "optimizer.weight_decay=0.0",
+        "trainer.max_epochs=8",
+        "trainer.enable_model_summary=false",
+        "callbacks.progress_bar.refresh_rate=0",
+        f"paths.outputs={out}",
+        f"paths.run_dir={out}/run",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +73,24 @@ def test_it_learns_and_logs_entity_metrics(trained):
     metrics = trained["run"].data.metrics
     assert metrics["test/f1"] > 0.9, metrics
     assert metrics["test/token_accuracy"] > 0.9
-    for key in ("val/f1", "val/precision", "val/recall", "test/precision", "test/recall",
-                "test/per_class/f1/POS", "test/per_class/f1/NEG", "test/per_class/f1/DOSE"):
+    for key in (
+        "val/f1",
+        "val/precision",
+        "val/recall",
+        "test/precision",
+        "test/recall",
+        "test/per_class/f1/POS",
+        "test/per_class/f1/NEG",
+        "test/per_class/f1/DOSE",
+    ):
         assert key in metrics, key
     assert trained["run"].data.tags["sft.task"] == "token_classification"
-    assert trained["best"] == pytest.approx(max(m.value for m in trained["client"]
-        .get_metric_history(trained["run"].info.run_id, "val/f1")))
+    assert trained["best"] == pytest.approx(
+        max(
+            m.value
+            for m in trained["client"].get_metric_history(trained["run"].info.run_id, "val/f1")
+        )
+    )
 
 
 def test_saved_model_predicts_entities_with_spans(trained):
@@ -85,7 +107,7 @@ def test_saved_model_predicts_entities_with_spans(trained):
     found = [(e["type"], e["text"]) for e in record[0]["entities"]]
     assert found == [("POS", "great"), ("NEG", "awful"), ("DOSE", "pill day")]
     for entity in record[0]["entities"]:
-        assert text[entity["start"]:entity["end"]] == entity["text"]
+        assert text[entity["start"] : entity["end"]] == entity["text"]
         assert 0 < entity["score"] <= 1
     assert record[1] == {"entities": [], "truncated_words": 0}
 
@@ -108,16 +130,20 @@ def test_broken_tag_sequence_is_one_line_and_exit_2(tiny_model_dir, tmp_path):
     done = run_sft("train", *overrides(tiny_model_dir, tmp_path, tmp_path / "out"), cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert lines[-1].endswith(f"{tmp_path / 'train.conll'} sentence 1 token 2 ('good'): 'I-POS' "
-                              f"follows 'O': an I-POS must follow B-POS or I-POS (broken IOB2 "
-                              f"sequence)"), lines[-3:]
+    assert lines[-1].endswith(
+        f"{tmp_path / 'train.conll'} sentence 1 token 2 ('good'): 'I-POS' "
+        f"follows 'O': an I-POS must follow B-POS or I-POS (broken IOB2 "
+        f"sequence)"
+    ), lines[-3:]
 
 
 def test_export_is_refused_in_one_line(trained, tmp_path):
     model_dir = trained["out"] / "run" / "model"
-    done = run_sft("export", f"model_uri={model_dir}", f"out={tmp_path / 'x'}", "format=onnx",
-                   cwd=tmp_path)
+    done = run_sft(
+        "export", f"model_uri={model_dir}", f"out={tmp_path / 'x'}", "format=onnx", cwd=tmp_path
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
         "sft-export: error: task 'token_classification' does not export yet (the export check "
-        "compares one output row per input); its model folder loads with sft.load as it is")
+        "compares one output row per input); its model folder loads with sft.load as it is"
+    )

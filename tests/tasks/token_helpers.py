@@ -8,9 +8,36 @@ from pathlib import Path
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # "aspirin" -> "asp", "##irin"; "headaches" -> "headache", "##s"; "ibuprofen" -> 3 pieces.
-PIECES = ["the", "my", "helped", "with", "and", "took", "for", "a", "bad", "day", "pain",
-          "headache", "##s", "asp", "##irin", "ibu", "##pro", "##fen", "migraine", "tylenol",
-          "fever", ".", ",", "it", "was", "john", "paris", "in"]
+PIECES = [
+    "the",
+    "my",
+    "helped",
+    "with",
+    "and",
+    "took",
+    "for",
+    "a",
+    "bad",
+    "day",
+    "pain",
+    "headache",
+    "##s",
+    "asp",
+    "##irin",
+    "ibu",
+    "##pro",
+    "##fen",
+    "migraine",
+    "tylenol",
+    "fever",
+    ".",
+    ",",
+    "it",
+    "was",
+    "john",
+    "paris",
+    "in",
+]
 
 
 def wordpiece_tokenizer(folder: Path):
@@ -22,8 +49,12 @@ def wordpiece_tokenizer(folder: Path):
     return AutoTokenizer.from_pretrained(folder)
 
 
-def write_conll(path: Path, sentences: list[list[tuple[str, str]]], docstart: bool = False,
-                extra_columns: bool = False) -> Path:
+def write_conll(
+    path: Path,
+    sentences: list[list[tuple[str, str]]],
+    docstart: bool = False,
+    extra_columns: bool = False,
+) -> Path:
     """Sentences of (word, tag) as a CoNLL file (word first, tag last)."""
     lines = ["-DOCSTART- -X- O O", ""] if docstart else []
     for sentence in sentences:
@@ -36,8 +67,13 @@ def write_conll(path: Path, sentences: list[list[tuple[str, str]]], docstart: bo
 
 def write_jsonl(path: Path, sentences: list[list[tuple[str, str]]]) -> Path:
     """Sentences of (word, tag) as JSONL records {"tokens": [...], "tags": [...]}."""
-    path.write_text("".join(json.dumps({"tokens": [w for w, _ in s], "tags": [t for _, t in s]})
-                            + "\n" for s in sentences), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({"tokens": [w for w, _ in s], "tags": [t for _, t in s]}) + "\n"
+            for s in sentences
+        ),
+        encoding="utf-8",
+    )
     return path
 
 

@@ -15,5 +15,4 @@ from sft.tasks.token_classification.task import NAME, TokenClassificationTask, T
 TOKEN_FAMILY = TokenFamily()
 TOKEN_CLASSIFICATION = TokenClassificationTask(TOKEN_FAMILY)
 
-__all__ = ["NAME", "TOKEN_FAMILY", "TOKEN_CLASSIFICATION", "TokenClassificationTask",
-           "TokenFamily"]
+__all__ = ["NAME", "TOKEN_FAMILY", "TOKEN_CLASSIFICATION", "TokenClassificationTask", "TokenFamily"]

@@ -69,14 +69,21 @@ def first_subword_positions(word_ids: np.ndarray, num_words: int) -> np.ndarray:
 def check_fast(tokenizer) -> None:
     """Raise SFTConfigError unless `tokenizer` is a fast one (word_ids() needs it)."""
     if not getattr(tokenizer, "is_fast", False):
-        raise SFTConfigError(f"token classification needs a fast tokenizer (it maps subwords "
-                             f"back to words); {type(tokenizer).__name__} is not one: use a "
-                             f"model folder with a tokenizer.json")
+        raise SFTConfigError(
+            f"token classification needs a fast tokenizer (it maps subwords "
+            f"back to words); {type(tokenizer).__name__} is not one: use a "
+            f"model folder with a tokenizer.json"
+        )
 
 
-def encode_words(words: list[list[str]], tokenizer, max_length: int,
-                 labels: list[list[int]] | None = None, cache_dir: str | os.PathLike | None = None,
-                 tokenizer_id: str | None = None) -> Encoded:
+def encode_words(
+    words: list[list[str]],
+    tokenizer,
+    max_length: int,
+    labels: list[list[int]] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    tokenizer_id: str | None = None,
+) -> Encoded:
     """Tokenize pre-split sentences (`is_split_into_words=True`, truncated to `max_length`,
     special tokens added) and align `labels` (word label ids per sentence) to first subwords.
 
@@ -86,8 +93,9 @@ def encode_words(words: list[list[str]], tokenizer, max_length: int,
     """
     check_fast(tokenizer)
     key = _cache_key(words, labels, tokenizer_id or tokenizer_fingerprint(tokenizer), max_length)
-    return cached("word_tokens", key,
-                  lambda: _encode(key, words, labels, tokenizer, max_length, cache_dir))
+    return cached(
+        "word_tokens", key, lambda: _encode(key, words, labels, tokenizer, max_length, cache_dir)
+    )
 
 
 def _cache_key(words, labels, tokenizer_id: str, max_length: int) -> str:
@@ -99,34 +107,45 @@ def _cache_key(words, labels, tokenizer_id: str, max_length: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def tokenize_words(words: list[list[str]], tokenizer, max_length: int,
-                   labels: list[list[int]] | None = None) -> Encoded:
+def tokenize_words(
+    words: list[list[str]], tokenizer, max_length: int, labels: list[list[int]] | None = None
+) -> Encoded:
     """`encode_words` without the caches: for prediction, where the texts change per call.
     Raises SFTConfigError for a slow tokenizer."""
     check_fast(tokenizer)
     rows = _tokenize(words, labels, tokenizer, max_length)
     as_arrays = {k: [np.asarray(r, dtype=np.int64) for r in v] for k, v in rows.items()}
-    return _encoded(words, as_arrays["input_ids"], as_arrays["word_ids"],
-                    as_arrays["labels"] if labels is not None else None)
+    return _encoded(
+        words,
+        as_arrays["input_ids"],
+        as_arrays["word_ids"],
+        as_arrays["labels"] if labels is not None else None,
+    )
 
 
 def _tokenize(words, labels, tokenizer, max_length) -> dict[str, list[list[int]]]:
     """input_ids, word_ids (-1 for special tokens) and labels ([] without labels) per row."""
-    encoding = tokenizer([list(s) for s in words], is_split_into_words=True, truncation=True,
-                         max_length=max_length, return_attention_mask=False,
-                         return_token_type_ids=False)
+    encoding = tokenizer(
+        [list(s) for s in words],
+        is_split_into_words=True,
+        truncation=True,
+        max_length=max_length,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
     out = {"input_ids": encoding["input_ids"], "word_ids": [], "labels": []}
     for row in range(len(words)):
         ids = encoding.word_ids(row)
         out["word_ids"].append([-1 if w is None else w for w in ids])
-        out["labels"].append(first_subword_labels(ids, labels[row]) if labels is not None
-                             else [])
+        out["labels"].append(first_subword_labels(ids, labels[row]) if labels is not None else [])
     return out
 
 
 def _encoded(words, input_ids, word_ids, labels) -> Encoded:
-    truncated = [len(s) - (int(w.max()) + 1 if len(w) and w.max() >= 0 else 0)
-                 for s, w in zip(words, word_ids)]
+    truncated = [
+        len(s) - (int(w.max()) + 1 if len(w) and w.max() >= 0 else 0)
+        for s, w in zip(words, word_ids)
+    ]
     return Encoded(input_ids, labels, word_ids, truncated)
 
 
@@ -143,11 +162,16 @@ def _encode(key, words, labels, tokenizer, max_length, cache_dir) -> Encoded:
         columns["labels"] = [list(map(int, s)) for s in labels]
     source = datasets.Dataset.from_dict(columns)
     entry = None if cache_dir is None else Path(cache_dir) / "word_tokens" / f"{key}.arrow"
-    mapped, computed = map_cached(source, encode, key, entry, "word tokenization",
-                                  remove_columns=list(columns))
+    mapped, computed = map_cached(
+        source, encode, key, entry, "word tokenization", remove_columns=list(columns)
+    )
     STATS["word_tokens.tokenized" if computed else "word_tokens.disk_hit"] += 1
-    return _encoded(words, _rows(mapped, "input_ids"), _rows(mapped, "word_ids"),
-                    _rows(mapped, "labels") if labels is not None else None)
+    return _encoded(
+        words,
+        _rows(mapped, "input_ids"),
+        _rows(mapped, "word_ids"),
+        _rows(mapped, "labels") if labels is not None else None,
+    )
 
 
 def _rows(mapped, column: str) -> list[np.ndarray]:
@@ -156,5 +180,5 @@ def _rows(mapped, column: str) -> list[np.ndarray]:
         return []
     values = mapped.data.column(column).combine_chunks()
     offsets = values.offsets.to_numpy()
-    flat = np.array(values.values.to_numpy(), dtype=np.int64)[offsets[0]:]
+    flat = np.array(values.values.to_numpy(), dtype=np.int64)[offsets[0] :]
     return np.split(flat, offsets[1:-1] - offsets[0])

@@ -40,18 +40,42 @@ class TokenDataModule(TextDataModule):
 
     modality = "text"
 
-    def __init__(self, name: str, train_path: str, val_path: str | None = None,
-                 test_path: str | None = None, val_fraction: float = 0.1,
-                 test_fraction: float = 0.0, format: str = "auto", token_column=None,
-                 tag_column=None, scheme: str = "auto", task: str = NAME, batch_size: int = 16,
-                 eval_batch_size: int = 64, group_by_length: bool = True, num_workers: int = 0,
-                 seed: int = 0):
-        super().__init__(name, train_path, val_path, test_path, val_fraction, test_fraction,
-                         batch_size=batch_size, eval_batch_size=eval_batch_size,
-                         group_by_length=group_by_length, num_workers=num_workers, seed=seed)
+    def __init__(
+        self,
+        name: str,
+        train_path: str,
+        val_path: str | None = None,
+        test_path: str | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.0,
+        format: str = "auto",
+        token_column=None,
+        tag_column=None,
+        scheme: str = "auto",
+        task: str = NAME,
+        batch_size: int = 16,
+        eval_batch_size: int = 64,
+        group_by_length: bool = True,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__(
+            name,
+            train_path,
+            val_path,
+            test_path,
+            val_fraction,
+            test_fraction,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            group_by_length=group_by_length,
+            num_workers=num_workers,
+            seed=seed,
+        )
         if task != NAME:
-            raise SFTConfigError(f"data.task={task}: this data module reads a tag per word; its "
-                                 f"task is {NAME}")
+            raise SFTConfigError(
+                f"data.task={task}: this data module reads a tag per word; its task is {NAME}"
+            )
         self.format = format
         self.token_column = token_column
         self.tag_column = tag_column
@@ -73,8 +97,10 @@ class TokenDataModule(TextDataModule):
         if family is None:
             from sft.tasks.token_classification import TOKEN_FAMILY as family  # the registry's
         if family.name != NAME:
-            raise SFTConfigError(f"data.task: the {family.name} family cannot read tagged "
-                                 f"sentences; set data.task={NAME}")
+            raise SFTConfigError(
+                f"data.task: the {family.name} family cannot read tagged "
+                f"sentences; set data.task={NAME}"
+            )
         kind = resolve_format(str(self.paths["train"]), self.format)
         for split in SPLITS:
             path, implicit = self.paths[split], False
@@ -83,10 +109,15 @@ class TokenDataModule(TextDataModule):
             if path is None:
                 continue
             # format=auto reads each split by its own path: a CoNLL train and a JSONL test
-            found, digest = read_sentences(str(path), f"data.{split}_path",
-                                           "hf_dataset" if implicit else self.format,
-                                           self.token_column, self.tag_column,
-                                           SPLIT_NAMES[split], implicit)
+            found, digest = read_sentences(
+                str(path),
+                f"data.{split}_path",
+                "hf_dataset" if implicit else self.format,
+                self.token_column,
+                self.tag_column,
+                SPLIT_NAMES[split],
+                implicit,
+            )
             if found is not None:
                 self.examples[split] = found
                 self.fingerprints[split] = digest
@@ -96,16 +127,22 @@ class TokenDataModule(TextDataModule):
             check_tags(train.tags[i], train.words[i], self.scheme, train.where(i))
         self.labels = family.label_space(train)
         names = self.labels.names
-        for split, sentences in self.examples.items():
+        for sentences in self.examples.values():
             for i in range(len(sentences)):
-                check_tags(sentences.tags[i], sentences.words[i], self.scheme,
-                           sentences.where(i), known=names)
+                check_tags(
+                    sentences.tags[i],
+                    sentences.words[i],
+                    self.scheme,
+                    sentences.where(i),
+                    known=names,
+                )
         self._carve("test", self.test_fraction)
         self._carve("val", self.val_fraction)
         index = {name: i for i, name in enumerate(names)}
         for split, sentences in self.examples.items():
-            self.targets[split] = [np.array([index[t] for t in tags], dtype=np.int64)
-                                   for tags in sentences.tags]
+            self.targets[split] = [
+                np.array([index[t] for t in tags], dtype=np.int64) for tags in sentences.tags
+            ]
         return self.labels
 
     def _carve(self, split: str, fraction: float) -> None:
@@ -117,14 +154,15 @@ class TokenDataModule(TextDataModule):
         train = self.examples["train"]
         held = int(np.ceil(fraction * len(train)))
         if held >= len(train):
-            raise SFTDataError(f"data.{split}_fraction={fraction}: the {split} split of the "
-                               f"{len(train)} sentences of {train.source} would leave none to "
-                               f"train on; lower data.{split}_fraction or give "
-                               f"data.{split}_path")
+            raise SFTDataError(
+                f"data.{split}_fraction={fraction}: the {split} split of the "
+                f"{len(train)} sentences of {train.source} would leave none to "
+                f"train on; lower data.{split}_fraction or give "
+                f"data.{split}_path"
+            )
         order = np.random.default_rng(self.seed).permutation(len(train))
         self.examples[split] = train.subset(np.sort(order[:held]))
         self.examples["train"] = train.subset(np.sort(order[held:]))
-
 
     def spec_fields(self) -> dict:
         """What prediction needs beyond the tokenizer and the tag list (sft_model.json's
@@ -142,16 +180,28 @@ class TokenDataModule(TextDataModule):
         self.tokenizer = tokenizer
         tok_id = tokenizer_fingerprint(tokenizer)
         for split, sentences in self.examples.items():
-            encoded = encode_words(sentences.words, tokenizer, max_length, self.targets[split],
-                                   cache_dir, tokenizer_id=tok_id)
+            encoded = encode_words(
+                sentences.words,
+                tokenizer,
+                max_length,
+                self.targets[split],
+                cache_dir,
+                tokenizer_id=tok_id,
+            )
             self.datasets[split] = TokenizedDataset(encoded.input_ids, encoded.labels)
             self.truncated[split] = int(sum(encoded.truncated))
             if self.truncated[split]:
                 cut = sum(1 for n in encoded.truncated if n)
-                log.warning("%s: %d words in %d of %d %s sentences are past max_length=%d "
-                            "tokens: they are not trained on or scored (raise model.max_length)",
-                            sentences.source, self.truncated[split], cut, len(sentences),
-                            split, max_length)
+                log.warning(
+                    "%s: %d words in %d of %d %s sentences are past max_length=%d "
+                    "tokens: they are not trained on or scored (raise model.max_length)",
+                    sentences.source,
+                    self.truncated[split],
+                    cut,
+                    len(sentences),
+                    split,
+                    max_length,
+                )
 
     def _collate(self):
         """Items -> a batch: ids padded with the pad token, labels with -100."""

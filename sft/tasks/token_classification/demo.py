@@ -54,17 +54,16 @@ def _lexicon(frames) -> dict[tuple[str, ...], str]:
     return found
 
 
-def tag_sentence(words: list[str], lexicon: dict[tuple[str, ...], str],
-                 longest: int) -> list[str]:
+def tag_sentence(words: list[str], lexicon: dict[tuple[str, ...], str], longest: int) -> list[str]:
     """IOB2 tags of `words`: the longest lexicon entry starting at each word, left to right."""
     lowered = [w.lower() for w in words]
     tags = ["O"] * len(words)
     i = 0
     while i < len(words):
         for size in range(min(longest, len(words) - i), 0, -1):
-            kind = lexicon.get(tuple(lowered[i: i + size]))
+            kind = lexicon.get(tuple(lowered[i : i + size]))
             if kind:
-                tags[i: i + size] = [f"B-{kind}"] + [f"I-{kind}"] * (size - 1)
+                tags[i : i + size] = [f"B-{kind}"] + [f"I-{kind}"] * (size - 1)
                 i += size
                 break
         else:
@@ -90,20 +89,27 @@ def _pick(sentences, count: int, tagged_share: float, rng) -> list:
     """`count` sentences, `tagged_share` of them with an entity, in a seeded random order."""
     tagged = [s for s in sentences if any(t != "O" for t in s[1])]
     plain = [s for s in sentences if all(t == "O" for t in s[1])]
-    n_tagged = min(len(tagged), int(round(count * tagged_share)))
+    n_tagged = min(len(tagged), round(count * tagged_share))
     n_plain = min(len(plain), count - n_tagged)
     chosen = [tagged[i] for i in rng.permutation(len(tagged))[:n_tagged]]
     chosen += [plain[i] for i in rng.permutation(len(plain))[:n_plain]]
     return [chosen[i] for i in rng.permutation(len(chosen))]
 
 
-def write_demo(folder: str | Path, seed: int = 0, train_sentences: int = 600,
-               test_sentences: int = 250, tagged_share: float = 0.6) -> dict[str, Path]:
+def write_demo(
+    folder: str | Path,
+    seed: int = 0,
+    train_sentences: int = 600,
+    test_sentences: int = 250,
+    tagged_share: float = 0.6,
+) -> dict[str, Path]:
     """Write the demo as CoNLL files (`word TAG` per line) `train.conll` and `test.conll`
     under `folder`; the same seed and sizes give the same bytes. Returns their paths.
     Raises SFTDataError (from sft.data.sources) when the wheel is not installed."""
-    frames = {split: read_table(locate(WHEEL.format(split.title()), "data.train_path"),
-                                "data.train_path") for split in ("train", "test")}
+    frames = {
+        split: read_table(locate(WHEEL.format(split.title()), "data.train_path"), "data.train_path")
+        for split in ("train", "test")
+    }
     lexicon = _lexicon(frames.values())
     longest = max(map(len, lexicon))
     rng = np.random.default_rng(seed)
@@ -122,8 +128,15 @@ class DrugEntitiesDataModule(TokenDataModule):
     """The demo (write_demo) written once under `root`, in a folder named by its settings,
     then read like any CoNLL data: `sft-train task=token_classification data=drug_entities`."""
 
-    def __init__(self, name: str, root: str, train_sentences: int = 600,
-                 test_sentences: int = 250, tagged_share: float = 0.6, **kwargs):
+    def __init__(
+        self,
+        name: str,
+        root: str,
+        train_sentences: int = 600,
+        test_sentences: int = 250,
+        tagged_share: float = 0.6,
+        **kwargs,
+    ):
         kwargs.setdefault("train_path", "")
         super().__init__(name, **kwargs)
         self.root = Path(root)
@@ -135,6 +148,9 @@ class DrugEntitiesDataModule(TokenDataModule):
         if not (folder / ".complete").is_file():
             write_demo(folder, self.seed, *self.sizes)
             (folder / ".complete").touch()  # a crashed writer leaves no half set in use
-        self.paths = {"train": str(folder / "train.conll"), "val": None,
-                      "test": str(folder / "test.conll")}
+        self.paths = {
+            "train": str(folder / "train.conll"),
+            "val": None,
+            "test": str(folder / "test.conll"),
+        }
         return super().load(family, loss_task)

@@ -17,7 +17,7 @@ from sft.tasks.token_classification.tags import spans
 # "anti-inflammatory", "didn't"), and each other non-space character on its own, so that
 # "Dilaudid." gives "Dilaudid" and "." as CoNLL-style data splits them; the demo data
 # (sft.tasks.token_classification.demo) is split with the same pattern.
-WORD_PATTERN = r"\w+(?:[-'’]\w+)*|[^\w\s]"
+WORD_PATTERN = r"\w+(?:[-'\u2019]\w+)*|[^\w\s]"
 
 
 def split_words(text: str, pattern: str = WORD_PATTERN) -> tuple[list[str], list[tuple[int, int]]]:
@@ -29,8 +29,9 @@ def split_words(text: str, pattern: str = WORD_PATTERN) -> tuple[list[str], list
     return [w for w, _, _ in found], [(s, e) for _, s, e in found]
 
 
-def word_predictions(token_probs: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray,
-                                                                               np.ndarray]:
+def word_predictions(
+    token_probs: np.ndarray, positions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-word tag ids and their probabilities from per-token probabilities
     [tokens, tags] and each word's first-subword position [words] (-1: the word has no
     token). A word without a token gets tag id 0 (O, first in the tag list) and score 0."""
@@ -43,8 +44,9 @@ def word_predictions(token_probs: np.ndarray, positions: np.ndarray) -> tuple[np
     return ids, scores
 
 
-def decode_entities(text: str, offsets: list[tuple[int, int]], tag_ids, scores,
-                    tag_names: list[str], scheme: str) -> list[dict]:
+def decode_entities(
+    text: str, offsets: list[tuple[int, int]], tag_ids, scores, tag_names: list[str], scheme: str
+) -> list[dict]:
     """Entities of one text from its words' predicted tag ids and their probabilities.
 
     Each is {"type", "start", "end" (character offsets into `text`, end exclusive), "text"
@@ -56,8 +58,14 @@ def decode_entities(text: str, offsets: list[tuple[int, int]], tag_ids, scores,
     found = []
     for kind, first, last in spans(tags, scheme):
         start, end = offsets[first][0], offsets[last][1]
-        found.append({"type": kind, "start": int(start), "end": int(end),
-                      "text": text[start:end],
-                      "score": float(np.mean([float(scores[i]) for i in range(first, last + 1)])),
-                      "words": [first, last + 1]})
+        found.append(
+            {
+                "type": kind,
+                "start": int(start),
+                "end": int(end),
+                "text": text[start:end],
+                "score": float(np.mean([float(scores[i]) for i in range(first, last + 1)])),
+                "words": [first, last + 1],
+            }
+        )
     return found

@@ -33,8 +33,9 @@ class EntityMetrics(Metric):
         self.types = entity_types(tag_names)
         self._type_index = {kind: i for i, kind in enumerate(self.types)}
         for name in ("tp", "fp", "fn"):
-            self.add_state(name, default=torch.zeros(len(self.types), dtype=torch.long),
-                           dist_reduce_fx="sum")
+            self.add_state(
+                name, default=torch.zeros(len(self.types), dtype=torch.long), dist_reduce_fx="sum"
+            )
         self.add_state("correct", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("total", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
@@ -47,8 +48,9 @@ class EntityMetrics(Metric):
         self.correct += (preds[mask] == target[mask]).sum()
         self.total += mask.sum()
         counts = np.zeros((3, len(self.types)), dtype=np.int64)
-        for p_row, t_row, m_row in zip(preds.cpu().numpy(), target.cpu().numpy(),
-                                       mask.cpu().numpy()):
+        for p_row, t_row, m_row in zip(
+            preds.cpu().numpy(), target.cpu().numpy(), mask.cpu().numpy()
+        ):
             self._count(p_row[m_row].tolist(), t_row[m_row].tolist(), counts)
         counts = torch.from_numpy(counts).to(self.tp.device)
         self.tp += counts[0]

@@ -7,8 +7,12 @@ import numpy as np
 
 from sft.errors import SFTDataError
 from sft.tasks.token_classification.align import first_subword_positions, tokenize_words
-from sft.tasks.token_classification.entities import (WORD_PATTERN, decode_entities,
-                                                     split_words, word_predictions)
+from sft.tasks.token_classification.entities import (
+    WORD_PATTERN,
+    decode_entities,
+    split_words,
+    word_predictions,
+)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -18,8 +22,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def predict_entities(predictor, texts, batch_size: int = 32, progress: bool = False
-                     ) -> list[dict]:
+def predict_entities(predictor, texts, batch_size: int = 32, progress: bool = False) -> list[dict]:
     """One record {"entities": [...], "truncated_words": n} per text, in order, from a
     sft.inference.predictor.Predictor (its tokenizer, runner, spec and padding). Raw text is
     split into words by the model's `word_pattern` (entities.split_words); words past the
@@ -38,16 +41,18 @@ def predict_entities(predictor, texts, batch_size: int = 32, progress: bool = Fa
     todo = [i for i, (words, _) in enumerate(split) if words]  # a blank text has no entities
     order = sorted(todo, key=lambda i: -len(split[i][0]))  # similar lengths: little padding
     for start in range(0, len(order), batch_size):
-        batch = order[start: start + batch_size]
-        encoded = tokenize_words([split[i][0] for i in batch], predictor.tokenizer,
-                                 predictor.max_length)
+        batch = order[start : start + batch_size]
+        encoded = tokenize_words(
+            [split[i][0] for i in batch], predictor.tokenizer, predictor.max_length
+        )
         input_ids, mask = predictor.pad(encoded.input_ids)
         probs = softmax(np.asarray(predictor.runner(input_ids, mask)))
         for row, i in enumerate(batch):
             words, offsets = split[i]
             positions = first_subword_positions(encoded.word_ids[row], len(words))
             ids, scores = word_predictions(probs[row], positions)
-            records[i] = {"entities": decode_entities(texts[i], offsets, ids, scores, names,
-                                                      scheme),
-                          "truncated_words": int(encoded.truncated[row])}
+            records[i] = {
+                "entities": decode_entities(texts[i], offsets, ids, scores, names, scheme),
+                "truncated_words": int(encoded.truncated[row]),
+            }
     return records

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from sft.data.sources import DataFile, fingerprint, locate, read_table
+from sft.data.sources import _decode as decode
 from sft.errors import SFTConfigError, SFTDataError
 
 FORMATS = ("auto", "conll", "jsonl", "hf_dataset")
@@ -31,10 +32,14 @@ class Sentences:
     def __len__(self) -> int:
         return len(self.words)
 
-    def subset(self, index) -> "Sentences":
+    def subset(self, index) -> Sentences:
         """The sentences at `index` (positions), in that order, with their numbers."""
-        return Sentences(self.source, [self.words[i] for i in index],
-                         [self.tags[i] for i in index], [self.numbers[i] for i in index])
+        return Sentences(
+            self.source,
+            [self.words[i] for i in index],
+            [self.tags[i] for i in index],
+            [self.numbers[i] for i in index],
+        )
 
     @property
     def texts(self) -> list[str]:
@@ -75,19 +80,23 @@ def column_index(column, default: int, key: str) -> int:
     try:
         return int(column)
     except (TypeError, ValueError):
-        raise SFTConfigError(f"{key}={column}: a CoNLL column is a number (0 is the first "
-                             f"column, -1 the last)") from None
+        raise SFTConfigError(
+            f"{key}={column}: a CoNLL column is a number (0 is the first column, -1 the last)"
+        ) from None
 
 
-def read_conll(source: DataFile, token_column: int = 0, tag_column: int = -1) -> Sentences:
+def read_conll(
+    source: DataFile, token_column: int = 0, tag_column: int = -1, key: str = "data.train_path"
+) -> Sentences:
     """Sentences of a CoNLL-style file: one token per line, whitespace-separated columns (the
     word in `token_column`, the tag in `tag_column`; negative counts from the end), a blank
     line between sentences; `-DOCSTART-` lines are skipped. Raises SFTDataError for a line
     with too few columns or a file with no sentence."""
-    text = _decode(source)
+    text = decode(source.read_bytes(), source, key)  # UTF-8; a bad byte's line named
     found = Sentences(source.display)
     words: list[str] = []
     tags: list[str] = []
+
     def close():
         if words:
             found.words.append(list(words))
@@ -110,13 +119,16 @@ def read_conll(source: DataFile, token_column: int = 0, tag_column: int = -1) ->
                 f"{source.display} sentence {len(found.numbers) + 1} token {len(words) + 1} "
                 f"(line {line_number}): {len(cells)} column(s), too few for a token column "
                 f"({token_column}) and a separate tag column ({tag_column}); columns are "
-                f"separated by whitespace, sentences by a blank line")
+                f"separated by whitespace, sentences by a blank line"
+            )
         words.append(cells[at[0]])
         tags.append(cells[at[1]])
     close()
     if not found.words:
-        raise SFTDataError(f"{source.display}: no sentences (a CoNLL file has one token and its "
-                           f"tag per line, a blank line between sentences)")
+        raise SFTDataError(
+            f"{source.display}: no sentences (a CoNLL file has one token and its "
+            f"tag per line, a blank line between sentences)"
+        )
     return found
 
 
@@ -129,8 +141,9 @@ def _columns(cells: list[str], token_column: int, tag_column: int) -> tuple[int,
     return where
 
 
-def read_jsonl(source: DataFile, key: str, tokens_key: str = "tokens",
-               tags_key: str = "tags") -> Sentences:
+def read_jsonl(
+    source: DataFile, key: str, tokens_key: str = "tokens", tags_key: str = "tags"
+) -> Sentences:
     """Sentences of a JSONL file (or a JSON array): one object per sentence with a list of
     words under `tokens_key` and a list of tag names under `tags_key`. Raises SFTDataError
     for a missing key, a value that is not a list of strings, lengths that differ or an
@@ -138,9 +151,11 @@ def read_jsonl(source: DataFile, key: str, tokens_key: str = "tokens",
     frame = read_table(source, key)
     for name in (tokens_key, tags_key):
         if name not in frame.columns:
-            raise SFTDataError(f"{source.display}: no key '{name}' in the records (keys: "
-                               f"{', '.join(map(str, frame.columns))}); set data.token_column "
-                               f"/ data.tag_column")
+            raise SFTDataError(
+                f"{source.display}: no key '{name}' in the records (keys: "
+                f"{', '.join(map(str, frame.columns))}); set data.token_column "
+                f"/ data.tag_column"
+            )
     found = Sentences(source.display)
     for number, (words, tags) in enumerate(zip(frame[tokens_key], frame[tags_key]), start=1):
         where = f"{source.display} sentence {number}"
@@ -158,15 +173,22 @@ def _strings(values, where: str, name: str, what: str) -> list[str]:
         raise SFTDataError(f"{where}: '{name}' is {type(values).__name__}, not a list of {what}")
     for i, value in enumerate(values):
         if not isinstance(value, str):
-            raise SFTDataError(f"{where} token {i + 1}: '{name}' holds {value!r}, not a string "
-                               f"(JSONL {what} are strings; for tag ids use a 🤗 dataset with a "
-                               f"ClassLabel feature, data.format=hf_dataset)")
+            raise SFTDataError(
+                f"{where} token {i + 1}: '{name}' holds {value!r}, not a string "
+                f"(JSONL {what} are strings; for tag ids use a 🤗 dataset with a "
+                f"ClassLabel feature, data.format=hf_dataset)"
+            )
     return list(values)
 
 
-def read_hf_dataset(path: str, key: str, names: tuple[str, ...] = ("train",),
-                    tokens_column: str = "tokens", tags_column: str | None = None,
-                    implicit: bool = False) -> Sentences | None:
+def read_hf_dataset(
+    path: str,
+    key: str,
+    names: tuple[str, ...] = ("train",),
+    tokens_column: str = "tokens",
+    tags_column: str | None = None,
+    implicit: bool = False,
+) -> Sentences | None:
     """Sentences of a dataset saved with `save_to_disk`: its first split named in `names`,
     else (unless `implicit`) its only split. `implicit` (a validation or test split looked
     for in the train dataset): None when it has none of `names`.
@@ -185,8 +207,9 @@ def read_hf_dataset(path: str, key: str, names: tuple[str, ...] = ("train",),
     if name is None and len(available) == 1:
         name = available[0]
     if name is None:
-        raise SFTDataError(f"{key}: {path} has no split '{names[0]}' (splits: "
-                           f"{', '.join(available)})")
+        raise SFTDataError(
+            f"{key}: {path} has no split '{names[0]}' (splits: {', '.join(available)})"
+        )
     part = dataset[name]
     features = part.features
     if tags_column is None:
@@ -195,9 +218,11 @@ def read_hf_dataset(path: str, key: str, names: tuple[str, ...] = ("train",),
     source = f"{path} (split '{name}')"
     for column in (tokens_column, tags_column):
         if column not in features:
-            raise SFTDataError(f"{key}: {source} has no column '{column}' (columns: "
-                               f"{', '.join(features)}); set data.token_column / "
-                               f"data.tag_column")
+            raise SFTDataError(
+                f"{key}: {source} has no column '{column}' (columns: "
+                f"{', '.join(features)}); set data.token_column / "
+                f"data.tag_column"
+            )
     names = class_names(features[tags_column])
     found = Sentences(source)
     for number, (words, tags) in enumerate(zip(part[tokens_column], part[tags_column]), 1):
@@ -210,9 +235,15 @@ def read_hf_dataset(path: str, key: str, names: tuple[str, ...] = ("train",),
     return found
 
 
-def read_sentences(path: str, key: str, format: str = "auto", token_column=None,
-                   tag_column=None, names: tuple[str, ...] = ("train",),
-                   implicit: bool = False) -> tuple[Sentences | None, str]:
+def read_sentences(
+    path: str,
+    key: str,
+    format: str = "auto",
+    token_column=None,
+    tag_column=None,
+    names: tuple[str, ...] = ("train",),
+    implicit: bool = False,
+) -> tuple[Sentences | None, str]:
     """The sentences at `path` (config key `key`) in `format`, and a fingerprint of the
     source (sha256 of a file; of a saved dataset's state files). `names` and `implicit`
     choose a saved dataset's split (read_hf_dataset; None when an implicit one is absent).
@@ -220,24 +251,36 @@ def read_sentences(path: str, key: str, format: str = "auto", token_column=None,
     file and the sentence)."""
     kind = resolve_format(str(path), format)
     if kind == "hf_dataset":
-        found = read_hf_dataset(str(path), key, names, str(token_column or "tokens"),
-                                None if tag_column is None else str(tag_column), implicit)
+        found = read_hf_dataset(
+            str(path),
+            key,
+            names,
+            str(token_column or "tokens"),
+            None if tag_column is None else str(tag_column),
+            implicit,
+        )
         digest = _dataset_fingerprint(str(path))
     else:
         source = locate(str(path), key)
         if kind == "conll":
-            found = read_conll(source, column_index(token_column, 0, "data.token_column"),
-                               column_index(tag_column, -1, "data.tag_column"))
+            found = read_conll(
+                source,
+                column_index(token_column, 0, "data.token_column"),
+                column_index(tag_column, -1, "data.tag_column"),
+                key,
+            )
         else:
-            found = read_jsonl(source, key, str(token_column or "tokens"),
-                               str(tag_column or "tags"))
+            found = read_jsonl(
+                source, key, str(token_column or "tokens"), str(tag_column or "tags")
+            )
         digest = fingerprint(source)
     for i, (words, tags) in enumerate(zip(found.words, found.tags) if found else ()):
         if not words:
             raise SFTDataError(f"{found.where(i)}: no words (an empty sentence)")
         if len(words) != len(tags):
-            raise SFTDataError(f"{found.where(i)}: {len(words)} words but {len(tags)} tags "
-                               f"(one tag per word)")
+            raise SFTDataError(
+                f"{found.where(i)}: {len(words)} words but {len(tags)} tags (one tag per word)"
+            )
     return found, digest
 
 
@@ -247,14 +290,3 @@ def _dataset_fingerprint(path: str) -> str:
     for state in sorted(Path(path).expanduser().rglob("*.json")):
         digest.update(state.read_bytes())
     return digest.hexdigest()
-
-
-def _decode(source: DataFile) -> str:
-    """The file's text (UTF-8, a BOM dropped), or SFTDataError naming the line of a bad byte."""
-    raw = source.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise SFTDataError(f"{source.display} line {line}: not valid UTF-8 (byte "
-                           f"0x{raw[err.start]:02x}); save the file as UTF-8") from None

@@ -8,7 +8,7 @@ BIOES adds E (ends it) and S (a one-word entity). Spans are (type, first word, l
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sft.errors import SFTDataError
 
@@ -25,8 +25,9 @@ def scheme_name(name: str, tags: Iterable[str] = ()) -> str:
     if key == "auto":
         return "bioes" if any(str(t)[:2] in ("E-", "S-") for t in tags) else "iob2"
     if key not in ALIASES:
-        raise SFTDataError(f"data.scheme={name}: unknown tagging scheme (use auto, bio, iob2, "
-                           f"bioes or iobes)")
+        raise SFTDataError(
+            f"data.scheme={name}: unknown tagging scheme (use auto, bio, iob2, bioes or iobes)"
+        )
     return ALIASES[key]
 
 
@@ -69,15 +70,24 @@ def sequence_error(tags: list[str], scheme: str) -> tuple[int, str] | None:
         if prefix in ("I", "E") and not continues:
             previous = tags[i - 1] if i > 0 else "the sentence's start"
             if scheme == "iob2":
-                return i, (f"'{tags[i]}' follows {_quote(previous)}: an I-{kind} must follow "
-                           f"B-{kind} or I-{kind} (broken IOB2 sequence)")
-            return i, (f"'{tags[i]}' follows {_quote(previous)}: {prefix}-{kind} must follow "
-                       f"B-{kind} or I-{kind} (broken BIOES sequence)")
-        if scheme == "bioes" and prefix in ("B", "I") and not (
-                after[0] in ("I", "E") and after[1] == kind):
+                return i, (
+                    f"'{tags[i]}' follows {_quote(previous)}: an I-{kind} must follow "
+                    f"B-{kind} or I-{kind} (broken IOB2 sequence)"
+                )
+            return i, (
+                f"'{tags[i]}' follows {_quote(previous)}: {prefix}-{kind} must follow "
+                f"B-{kind} or I-{kind} (broken BIOES sequence)"
+            )
+        if (
+            scheme == "bioes"
+            and prefix in ("B", "I")
+            and not (after[0] in ("I", "E") and after[1] == kind)
+        ):
             following = tags[i + 1] if i + 1 < len(tags) else "the sentence's end"
-            return i, (f"'{tags[i]}' is followed by {_quote(following)}: {prefix}-{kind} must "
-                       f"be followed by I-{kind} or E-{kind} (broken BIOES sequence)")
+            return i, (
+                f"'{tags[i]}' is followed by {_quote(following)}: {prefix}-{kind} must "
+                f"be followed by I-{kind} or E-{kind} (broken BIOES sequence)"
+            )
     return None
 
 
@@ -85,8 +95,14 @@ def _quote(tag: str) -> str:
     return tag if tag.startswith("the sentence") else f"'{tag}'"
 
 
-def check_tags(tags: list[str], words: list[str], scheme: str, where: str,
-               known: Iterable[str] | None = None, known_from: str = "the train split") -> None:
+def check_tags(
+    tags: list[str],
+    words: list[str],
+    scheme: str,
+    where: str,
+    known: Iterable[str] | None = None,
+    known_from: str = "the train split",
+) -> None:
     """Raise SFTDataError, one line, for the first tag of a sentence that is unknown (not in
     `known`, the train split's tag set) or breaks `scheme`; `where` names the file and the
     sentence ("train.conll sentence 12"), the line adds the token (1-based) and its word."""
@@ -94,8 +110,10 @@ def check_tags(tags: list[str], words: list[str], scheme: str, where: str,
         allowed = set(known)
         for i, tag in enumerate(tags):
             if tag not in allowed:
-                raise SFTDataError(f"{where} token {i + 1} ('{words[i]}'): tag '{tag}' does not "
-                                   f"occur in {known_from} (tags: {', '.join(sorted(allowed))})")
+                raise SFTDataError(
+                    f"{where} token {i + 1} ('{words[i]}'): tag '{tag}' does not "
+                    f"occur in {known_from} (tags: {', '.join(sorted(allowed))})"
+                )
     found = sequence_error(tags, scheme)
     if found is not None:
         i, reason = found
@@ -123,8 +141,11 @@ def spans(tags: list[str], scheme: str) -> list[tuple[str, int, int]]:
             continue
         j = i + 1
         closed = False
-        while j < len(parts) and parts[j][1] == kind and parts[j][0] in (
-                ("I",) if scheme == "iob2" else ("I", "E")):
+        while (
+            j < len(parts)
+            and parts[j][1] == kind
+            and parts[j][0] in (("I",) if scheme == "iob2" else ("I", "E"))
+        ):
             j += 1
             if parts[j - 1][0] == "E":
                 closed = True
@@ -144,6 +165,8 @@ def tag_order(tags: Iterable[str]) -> list[str]:
     """The tag list a model is trained on: O first, then the others sorted by type, then by
     prefix in B, I, E, S order (so B-X and I-X sit together)."""
     rank = {"B": 0, "I": 1, "E": 2, "S": 3}
-    others = sorted({t for t in tags if t != OUTSIDE},
-                    key=lambda t: (split_tag(t)[1] or t, rank.get(split_tag(t)[0], 9), t))
+    others = sorted(
+        {t for t in tags if t != OUTSIDE},
+        key=lambda t: (split_tag(t)[1] or t, rank.get(split_tag(t)[0], 9), t),
+    )
     return [OUTSIDE, *others]

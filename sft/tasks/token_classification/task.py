@@ -8,6 +8,7 @@ asks for them, and prediction needs the tokenizer and the runner the predictor h
 from __future__ import annotations
 
 from collections import Counter
+from typing import ClassVar
 
 import numpy as np
 
@@ -28,8 +29,15 @@ class TokenFamily:
         family name the task)."""
         return NAME
 
-    def label_space(self, train, label_column: str = "tags", task: str = NAME,
-                    loss_task: str | None = None, separator: str = ",", **hints):
+    def label_space(
+        self,
+        train,
+        label_column: str = "tags",
+        task: str = NAME,
+        loss_task: str | None = None,
+        separator: str = ",",
+        **hints,
+    ):
         """The tag list of the train split's sentences (sft.tasks.token_classification.
         readers.Sentences): O first, then by type (tags.tag_order)."""
         from sft.tasks.sequence.labels import LabelSpace  # light: numpy and pandas
@@ -57,7 +65,7 @@ class TokenClassificationTask:
     continuous_targets = False
     network = "per_token"
     decision_key = "entities"
-    pipeline_tags = {"text": "token-classification"}
+    pipeline_tags: ClassVar[dict[str, str]] = {"text": "token-classification"}
     # The loss sees a multiclass problem: one row per labelled word (loss_inputs).
     loss_problem = "multiclass"
 
@@ -76,11 +84,14 @@ class TokenClassificationTask:
         """Refuse what this family cannot do yet: CV folds, seed ensembles, tuned decisions."""
         cv = cfg.get("cv") or {}
         if cv.get("folds"):
-            raise SFTConfigError(f"cv.folds={cv.get('folds')}: cross-validation does not apply "
-                                 f"to task '{NAME}' yet; set cv.folds=null")
+            raise SFTConfigError(
+                f"cv.folds={cv.get('folds')}: cross-validation does not apply "
+                f"to task '{NAME}' yet; set cv.folds=null"
+            )
         if (cfg.get("decisions") or {}).get("tune"):
-            raise SFTConfigError(f"decisions.tune=true does not apply to task '{NAME}'; set "
-                                 f"decisions.tune=false")
+            raise SFTConfigError(
+                f"decisions.tune=true does not apply to task '{NAME}'; set decisions.tune=false"
+            )
 
     def pooling(self, configured: str) -> str:
         """No pooling: one vector per token, which the head maps to tag logits."""
@@ -142,13 +153,19 @@ class TokenClassificationTask:
             return values, {}
         found = per_class.compute()
         types = per_class.types
-        support = torch.stack([found[f"support_{t}"] for t in types]).long() if types \
+        support = (
+            torch.stack([found[f"support_{t}"] for t in types]).long()
+            if types
             else torch.zeros(0, dtype=torch.long)
+        )
         present = support > 0
         report = {"support": support, "present": present}
         for name in ("precision", "recall", "f1"):
-            column = torch.stack([found[f"{name}_{t}"] for t in types]).double() if types \
+            column = (
+                torch.stack([found[f"{name}_{t}"] for t in types]).double()
+                if types
                 else torch.zeros(0, dtype=torch.float64)
+            )
             report[name] = torch.where(present, column, torch.full_like(column, float("nan")))
         return values, report
 
@@ -164,8 +181,9 @@ class TokenClassificationTask:
     def model_spec(self, module) -> dict:
         return {}  # the scheme and the word pattern come from the data (spec_fields)
 
-    def predict(self, predictor, inputs, batch_size: int = 32,
-                progress: bool = False) -> list[dict]:
+    def predict(
+        self, predictor, inputs, batch_size: int = 32, progress: bool = False
+    ) -> list[dict]:
         """One record per text: {"entities": [...]} (entities.decode_entities), spans into
         the text as given (sft.tasks.token_classification.predict)."""
         from sft.tasks.token_classification.predict import predict_entities  # lazy: tokenizer
@@ -174,5 +192,6 @@ class TokenClassificationTask:
 
     def records(self, raw, spec: dict) -> list[dict]:
         """Token outputs alone do not make entities (they need the words): see `predict`."""
-        raise SFTConfigError(f"task '{NAME}' makes its records from texts (predict), not from "
-                             f"raw outputs alone")
+        raise SFTConfigError(
+            f"task '{NAME}' makes its records from texts (predict), not from raw outputs alone"
+        )
