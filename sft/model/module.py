@@ -45,11 +45,11 @@ class SFTModule(pl.LightningModule):
         self.finetune.prepare(self)
         if hasattr(regularizer, "bind"):  # L2-SP: the weights training starts from
             regularizer.bind(self)
-        n, t = len(self.label_names), self.threshold
-        self.val_metrics = task.summary_metrics(n, t)
-        self.val_per_class = task.per_class_metrics(n, t)
-        self.test_metrics = task.summary_metrics(n, t)
-        self.test_per_class = task.per_class_metrics(n, t)
+        n, t, names = len(self.label_names), self.threshold, self.label_names
+        self.val_metrics = task.summary_metrics(n, t, label_names=names)
+        self.val_per_class = task.per_class_metrics(n, t, label_names=names)
+        self.test_metrics = task.summary_metrics(n, t, label_names=names)
+        self.test_per_class = task.per_class_metrics(n, t, label_names=names)
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         self.test_report: dict = {}

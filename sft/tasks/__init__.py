@@ -23,6 +23,7 @@ REGISTRY: dict[str, str] = {
     "binary": "sft.tasks.sequence:BINARY",
     "multilabel": "sft.tasks.sequence:MULTILABEL",
     "regression": "sft.tasks.sequence:REGRESSION",
+    "token_classification": "sft.tasks.token_classification:TOKEN_CLASSIFICATION",
 }
 # `data.task=auto`: the sequence family settles the task from the labels and the loss.
 AUTO = "auto"

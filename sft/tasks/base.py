@@ -90,10 +90,13 @@ class Task(Protocol):
     def metric_targets(self, targets: Any) -> Any:
         """Targets as the metrics take them."""
 
-    def summary_metrics(self, num_labels: int, threshold: float = 0.5) -> Any:
-        """A torchmetrics collection (update(preds, targets), compute(), reset())."""
+    def summary_metrics(self, num_labels: int, threshold: float = 0.5,
+                        label_names: list[str] | None = None) -> Any:
+        """A torchmetrics collection (update(preds, targets), compute(), reset());
+        `label_names` for tasks whose metrics read the labels (token tags: entity types)."""
 
-    def per_class_metrics(self, num_labels: int, threshold: float = 0.5) -> Any:
+    def per_class_metrics(self, num_labels: int, threshold: float = 0.5,
+                          label_names: list[str] | None = None) -> Any:
         """Per-class states (a torchmetrics collection) or None."""
 
     def epoch_values(self, summary: Any, per_class: Any) -> tuple[dict, dict]:

@@ -27,7 +27,8 @@ def monitorable(task, labels=None) -> list[str]:
         return names
     if labels is None:
         return names + [per_class_metric("val", "<label key>")]
-    return names + [per_class_metric("val", k) for k in label_keys(labels).values()]
+    classes = task.class_names(labels)  # labels, or what they name (token tags: entity types)
+    return names + [per_class_metric("val", k) for k in label_keys(classes).values()]
 
 
 def metric_fits(metric: str, task, labels=None) -> bool:
@@ -39,7 +40,7 @@ def metric_fits(metric: str, task, labels=None) -> bool:
         key = metric[len(prefix):]
         if labels is None:
             return bool(key) and metric_key(key) == key
-        return key in label_keys(labels).values()
+        return key in label_keys(task.class_names(labels)).values()
     return metric in monitorable(task)
 
 
@@ -65,7 +66,7 @@ def per_class_hint(metric: str, task, labels=None) -> str:
             if labels is None:
                 return f"; per-class F1 is {prefix}<label key> (label '{name}': " \
                        f"{per_class_metric('val', metric_key(name))})"
-            keys = label_keys(labels)
+            keys = label_keys(_task(task).class_names(labels))
             matches = [n for n in keys if name in (n, _UNSAFE.sub("_", n).strip())]
             return "; " + ", ".join(f"label '{n}' is {per_class_metric('val', keys[n])}"
                                     for n in matches) if matches else ""

@@ -81,7 +81,8 @@ def write_model_card(model_dir: Path, cfg: DictConfig, datamodule, module, test_
         body.append("No test split: the model was not tested.")
     if "f1" in getattr(module, "test_report", {}):
         body += ["", "Per class:", "",
-                 markdown_table(per_class_table(module.label_names, module.test_report))]
+                 markdown_table(per_class_table(module.task.class_names(module.label_names),
+                                                 module.test_report))]
     body += ["", "## Data", "", *data_lines(datamodule, int(cfg.model.max_length))]
     body += ["", *usage_lines(run_id, registered_name, modality)]
     path = Path(model_dir) / CARD_FILE

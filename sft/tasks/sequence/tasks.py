@@ -236,13 +236,13 @@ class SequenceTask:
         """(outputs, targets) as the loss takes them: as they are."""
         return outputs, targets
 
-    def summary_metrics(self, num_labels: int, threshold: float = 0.5):
+    def summary_metrics(self, num_labels: int, threshold: float = 0.5, label_names=None):
         """The torchmetrics collection of this task's scalar metrics."""
         from sft.tasks.sequence.metrics import summary_metrics  # lazy: torch
 
         return summary_metrics(self.name, max(num_labels, 2), threshold)
 
-    def per_class_metrics(self, num_labels: int, threshold: float = 0.5):
+    def per_class_metrics(self, num_labels: int, threshold: float = 0.5, label_names=None):
         """The per-class states (sft.tasks.sequence.metrics), or None."""
         from sft.tasks.sequence.metrics import per_class_metrics  # lazy: torch
 
