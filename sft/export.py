@@ -50,11 +50,12 @@ def export_task(cfg) -> None:
         source = (run_model(cfg.run_id, cfg.tracking_uri, Path(tmp)) if cfg.run_id
                   else resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp)))
         reference = load(source, backend="torch")
-        task = getattr(reference, "kind", None)
-        if task is not None and not task.supports("onnx"):  # its export is not checked yet
-            raise SFTConfigError(f"task '{task.name}' does not export yet (the "
-                                 f"export check compares one output row per input); its model "
-                                 f"folder loads with sft.load as it is")
+        task = reference.kind  # the features its family declares
+        for key, value, feature in (("format", cfg.format, "onnx"),
+                                    ("quantize", cfg.quantize, "int8")):
+            if value == feature and not task.supports(feature):
+                raise SFTConfigError(f"{key}={value}: task '{task.name}' does not support "
+                                     f"{feature} export (export format=folder)")
         if getattr(reference, "members", None) is not None and str(cfg.format) == "onnx":
             raise SFTConfigError("format=onnx: a fold or seed ensemble (cv.ensemble) exports "
                                  "as format=folder only")

@@ -138,6 +138,7 @@ def run_train_in_process(*args: str):
     from contextlib import redirect_stderr
 
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
 
     from sft.train import main
 
@@ -152,6 +153,9 @@ def run_train_in_process(*args: str):
     finally:
         sys.argv = argv
         GlobalHydra.instance().clear()
+        # A Hydra app (even --help) leaves its config as the current HydraConfig; later tests
+        # that compose without an app would read its choices (cfg_choice) and run names.
+        HydraConfig.instance().cfg = None
     return code, err.getvalue()
 
 

@@ -29,7 +29,6 @@ class Pooling(Enum):
     pooler = "pooler"
     max = "max"
     last_token = "last_token"
-    none = "none"  # per-token outputs (token classification sets it)
 
 
 class Activation(Enum):

@@ -117,5 +117,12 @@ class Task(Protocol):
                 progress: bool = False) -> list[dict]:
         """One served record per input (sft.inference.predictor.Predictor runs the network)."""
 
+    def raw_outputs(self, predictor: Any, inputs: Any, batch_size: int = 32,
+                    progress: bool = False) -> Any:
+        """The network's raw outputs as one 2-D array (sft-export's parity check)."""
+
+    def decision(self, record: dict) -> Any:
+        """What two copies of a model must agree on in a served record (export check)."""
+
     def records(self, raw: Any, spec: dict) -> list[dict]:
         """Served records of raw outputs (n, ...) under the model's spec."""

@@ -82,11 +82,18 @@ def test_monitors_per_entity_type_and_refusals():
         "'token_classification'.*val/per_class/f1/PER",
     ):
         check_monitors(cfg, ["token_classification"], TAGS)
+    from sft.tasks.checks import check_features
+
     task = get_task("token_classification")
-    with pytest.raises(SFTConfigError, match=r"cv.folds=5: cross-validation does not apply"):
-        task.check_options(OmegaConf.create({"cv": {"folds": 5}}))
-    with pytest.raises(SFTConfigError, match=r"decisions.tune=true does not apply"):
-        task.check_options(OmegaConf.create({"cv": {"folds": None}, "decisions": {"tune": True}}))
+    with pytest.raises(SFTConfigError, match=r"cv.folds=5: task 'token_classification' does "
+                                             r"not support cv \(it supports: int8, onnx\)"):
+        check_features(OmegaConf.create({"cv": {"folds": 5}}), task)
+    with pytest.raises(SFTConfigError, match=r"decisions.tune=True: task 'token_classification' "
+                                             r"does not support decisions"):
+        check_features(OmegaConf.create({"cv": {"folds": None}, "decisions": {"tune": True}}),
+                       task)
+    with pytest.raises(SFTConfigError, match=r"data.standardize=true applies to regression"):
+        task.check_options(OmegaConf.create({"data": {"standardize": True}}))
 
 
 def test_label_counts_count_entities_per_type():

@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 
 import pytest
+
+import sft
 from token_helpers import write_conll
 
 from conftest import FILLER, WORDS, mlflow_runs, run_sft
@@ -137,13 +139,19 @@ def test_broken_tag_sequence_is_one_line_and_exit_2(tiny_model_dir, tmp_path):
     ), lines[-3:]
 
 
-def test_export_is_refused_in_one_line(trained, tmp_path):
+def test_onnx_export_gives_the_same_entities(trained, tmp_path):
     model_dir = trained["out"] / "run" / "model"
-    done = run_sft(
-        "export", f"model_uri={model_dir}", f"out={tmp_path / 'x'}", "format=onnx", cwd=tmp_path
-    )
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == (
-        "sft-export: error: task 'token_classification' does not export yet (the export check "
-        "compares one output row per input); its model folder loads with sft.load as it is"
-    )
+    out = tmp_path / "onnx"
+    done = run_sft("export", f"model_uri={model_dir}", f"out={out}", "format=onnx", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    texts = ["the drug was great it was awful pill day", "it was my good drug", ""]
+    exported = sft.load(out)
+    assert exported.backend == "onnx"
+    expected, got = sft.load(model_dir).predict(texts), exported.predict(texts)
+    for a, b in zip(expected, got):
+        assert [(e["type"], e["start"], e["end"]) for e in a["entities"]] == [
+            (e["type"], e["start"], e["end"]) for e in b["entities"]
+        ]
+        assert all(abs(x["score"] - y["score"]) < 1e-4 for x, y in zip(a["entities"], b["entities"]))
+    # Every word's tag logits were compared (the parity line) before the folder landed.
+    assert "max abs difference" in done.stdout

@@ -12,14 +12,15 @@ served ONNX model predicts without torch. The math they share lives beside them:
 from __future__ import annotations
 
 from sft.tasks.sequence.family import SequenceFamily
-from sft.tasks.sequence.tasks import (BinaryTask, MulticlassTask, MultilabelTask,
-                                      RegressionTask, SequenceTask)
+from sft.tasks.sequence.kinds import BinaryTask, MulticlassTask, MultilabelTask, RegressionTask
+from sft.tasks.sequence.task import SequenceTask
 
 SEQUENCE = SequenceFamily()
 MULTICLASS = MulticlassTask(SEQUENCE)
 BINARY = BinaryTask(SEQUENCE)
 MULTILABEL = MultilabelTask(SEQUENCE)
 REGRESSION = RegressionTask(SEQUENCE)
+SEQUENCE.members = {task.name: task for task in (MULTICLASS, BINARY, MULTILABEL, REGRESSION)}
 
 __all__ = ["SEQUENCE", "MULTICLASS", "BINARY", "MULTILABEL", "REGRESSION", "SequenceTask",
            "SequenceFamily"]

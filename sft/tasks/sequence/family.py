@@ -11,6 +11,7 @@ class SequenceFamily:
 
     name = "sequence"
     tasks = ("multiclass", "binary", "multilabel", "regression")
+    members: dict = {}  # name -> Task, filled by the package (sft/tasks/sequence/__init__.py)
 
     def label_space(self, train: Examples, label_column: str, task: str = "auto",
                     loss_task: str | None = None, separator: str = ",",
@@ -20,12 +21,10 @@ class SequenceFamily:
         column as floats (a 🤗 dataset's Value('float')), which makes `auto` regression unless
         the loss says otherwise. SFTDataError (file, row, column) when the labels cannot be
         that task's."""
-        from sft.tasks import get_task  # the registry imports this package
-
         if task == "auto" and loss_task is None and float_column:
             task = "regression"
         task = settle_task(train, label_column, task, loss_task)
-        return get_task(task).label_space(train, label_column, separator)
+        return self.members[task].label_space(train, label_column, separator)
 
     def settle(self, requested: str, loss_task: str | None) -> str:
         """The task before reading data: explicit, else the one the loss implies, else
@@ -35,8 +34,3 @@ class SequenceFamily:
 
     def describe(self) -> str:
         return "sequence (" + ", ".join(self.tasks) + ")"
-
-    @staticmethod
-    def empty_space(task: str) -> LabelSpace:
-        """A label space without names yet (regression's is always empty)."""
-        return LabelSpace(task)

@@ -7,6 +7,7 @@ Every error names the file, the row (1-based, header excluded) and the column.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,8 +21,8 @@ class LabelSpace:
     """The task, the label names in id order (classification), and what turns the model's
     outputs into predictions: the multilabel threshold, the regression target's scaling.
 
-    `kind` is the Task object of `task` (sft.tasks): every question that differs between
-    tasks (targets, outputs, metrics) goes to it."""
+    `kind` is the Task object of `task` (sft.tasks), set by the task that made the space:
+    every question that differs between tasks (targets, outputs, metrics) goes to it."""
 
     task: str
     names: list[str] = field(default_factory=list)
@@ -29,13 +30,7 @@ class LabelSpace:
     threshold: float = 0.5
     target_mean: float | None = None  # set when regression targets are standardized
     target_std: float | None = None
-
-    @property
-    def kind(self):
-        """The Task object of `task` (sft.tasks.get_task)."""
-        from sft.tasks import get_task  # the registry imports this module's package
-
-        return get_task(self.task)
+    kind: Any = field(default=None, compare=False, repr=False)
 
     @property
     def num_outputs(self) -> int:

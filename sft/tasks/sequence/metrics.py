@@ -5,7 +5,7 @@ f1_macro, auroc, and the F1 of each class. Multilabel (a sigmoid per label, posi
 `threshold`): f1_micro, f1_macro, precision_macro, recall_macro, hamming (fraction of wrong
 label decisions), exact_match (every label right), auroc, and the F1 of each label.
 Regression: mse, mae, r2, pearson, spearman. The names are each task's `metrics`
-(sft.tasks.sequence.tasks); a test keeps the two in step.
+(sft.tasks.sequence.kinds); a test keeps the two in step.
 
 "macro" has one meaning everywhere, the summaries and the per-class report alike: the mean
 over the classes present in the split's targets (scikit-learn's `labels=` the present ones;

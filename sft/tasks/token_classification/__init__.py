@@ -14,5 +14,6 @@ from sft.tasks.token_classification.task import NAME, TokenClassificationTask, T
 
 TOKEN_FAMILY = TokenFamily()
 TOKEN_CLASSIFICATION = TokenClassificationTask(TOKEN_FAMILY)
+TOKEN_FAMILY.task = TOKEN_CLASSIFICATION
 
 __all__ = ["NAME", "TOKEN_FAMILY", "TOKEN_CLASSIFICATION", "TokenClassificationTask", "TokenFamily"]

@@ -23,6 +23,7 @@ class TokenFamily:
 
     name = NAME
     tasks = (NAME,)
+    task = None  # its one Task, set by the package (sft/tasks/token_classification/__init__.py)
 
     def settle(self, requested: str, loss_task: str | None) -> str:
         """Always token_classification (`auto` is the sequence family's; data configs of this
@@ -42,7 +43,8 @@ class TokenFamily:
         readers.Sentences): O first, then by type (tags.tag_order)."""
         from sft.tasks.sequence.labels import LabelSpace  # light: numpy and pandas
 
-        return LabelSpace(NAME, tag_order(t for tags in train.tags for t in tags))
+        return LabelSpace(NAME, tag_order(t for tags in train.tags for t in tags),
+                          kind=self.task)
 
     def describe(self) -> str:
         return "token classification (" + NAME + ")"
@@ -58,10 +60,10 @@ class TokenClassificationTask:
     # Per entity type: <stage>/per_class/f1/<type> (class_names: the entity types).
     per_class = True
     monitor = ("val/f1", "max")
+    # ONNX and int8 export (parity on every word's tag logits, agreement on the entities).
     # Not yet for this family: CV and ensembles (their OOF tables and combining are per
-    # example), calibration and tuned decisions, ONNX and int8 (export checks per-example
-    # outputs).
-    features = frozenset()
+    # example), calibration and tuned decisions.
+    features = frozenset({"onnx", "int8"})
     continuous_targets = False
     network = "per_token"
     decision_key = "entities"
@@ -81,17 +83,12 @@ class TokenClassificationTask:
         return feature in self.features
 
     def check_options(self, cfg) -> None:
-        """Refuse what this family cannot do yet: CV folds, seed ensembles, tuned decisions."""
-        cv = cfg.get("cv") or {}
-        if cv.get("folds"):
-            raise SFTConfigError(
-                f"cv.folds={cv.get('folds')}: cross-validation does not apply "
-                f"to task '{NAME}' yet; set cv.folds=null"
-            )
-        if (cfg.get("decisions") or {}).get("tune"):
-            raise SFTConfigError(
-                f"decisions.tune=true does not apply to task '{NAME}'; set decisions.tune=false"
-            )
+        """Refuse loss and data options that need one label per example: data.standardize.
+        (Features it lacks, cv.folds or decisions.tune, are refused by
+        sft.tasks.checks.check_features from `features`.)"""
+        if cfg.data.get("standardize"):
+            raise SFTConfigError(f"data.standardize=true applies to regression targets; the "
+                                 f"task is '{NAME}'")
 
     def pooling(self, configured: str) -> str:
         """No pooling: one vector per token, which the head maps to tag logits."""
@@ -189,6 +186,18 @@ class TokenClassificationTask:
         from sft.tasks.token_classification.predict import predict_entities  # lazy: tokenizer
 
         return predict_entities(predictor, inputs, batch_size, progress)
+
+    def raw_outputs(self, predictor, inputs, batch_size: int = 32, progress: bool = False):
+        """Every word's tag logits [total words, tags] (predict.raw_outputs): what sft-export
+        compares between a model and its ONNX copy."""
+        from sft.tasks.token_classification.predict import raw_outputs  # lazy: tokenizer
+
+        return raw_outputs(predictor, inputs, batch_size)
+
+    def decision(self, record: dict):
+        """The entities found, by type and character span (their scores are probabilities,
+        not decisions)."""
+        return [(e["type"], e["start"], e["end"]) for e in record["entities"]]
 
     def records(self, raw, spec: dict) -> list[dict]:
         """Token outputs alone do not make entities (they need the words): see `predict`."""
