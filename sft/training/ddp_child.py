@@ -27,7 +27,7 @@ def run_child(launch: dict) -> None:
         resume = None
         if launch.get("resume_checkpoint"):
             resume = Resume(run_id=launch["run_id"], checkpoint=Path(launch["resume_checkpoint"]))
-        train(cfg, resume, record=False)
+        train(cfg, resume)  # not rank zero: it trains along and records nothing
     except BaseException as err:
         _mark_failed(launch)
         if isinstance(err, SFTError):

@@ -14,7 +14,7 @@ import numpy as np
 from sft.inference.ensemble import build_ensemble
 from sft.inference.predictor import load
 from sft.training.oof_decisions import ensemble_test_metrics, oof_decisions
-from sft.training.run import register
+from sft.training.recording import register
 from sft.training.run_outputs import Registration
 
 
