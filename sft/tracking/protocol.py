@@ -1,8 +1,8 @@
 """What a tracker is: the calls a training run makes to record itself (typing.Protocol).
 
-`sft.training` talks to trackers through this protocol alone (import-linter forbids it MLflow
-and sft.tracking.mlflow_tracker); a new tracking backend is one module that implements it plus
-one YAML in conf/logger/ whose `_target_` names its class.
+`sft.training` talks to trackers through this protocol alone (an import-linter contract keeps
+MLflow and sft.tracking.mlflow_tracker out of it); a new tracking backend is one module that
+implements it plus one YAML in conf/logger/ whose `_target_` names its class.
 Implementations: sft.tracking.mlflow_tracker.MLflowTracker (logger=mlflow) and
 sft.tracking.null.NullTracker (logger=none, and every DDP rank but zero).
 """

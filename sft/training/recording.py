@@ -111,7 +111,8 @@ class RunRecorder:
         cfg = self.cfg
         if self.resume is None:
             save_fingerprints(run_fingerprints(cfg, datamodule), self.run_dir / "checkpoints")
-        self.tracker.set_tags({"sft.task": datamodule.labels.task, "sft.monitor": cfg.monitor.metric,
+        self.tracker.set_tags({"sft.task": datamodule.labels.task,
+                               "sft.monitor": cfg.monitor.metric,
                                "sft.monitor_mode": cfg.monitor.mode,
                                **{f"sft.data.{k}_sha256": v
                                   for k, v in datamodule.data_fingerprint().items()}})

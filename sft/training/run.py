@@ -75,11 +75,11 @@ def train(cfg: DictConfig, resume: Resume | None = None,
     check_run(cfg)
     if global_rank() != 0:
         return train_along(cfg, resume)
+    recorder = RunRecorder(cfg, instantiate(cfg.logger), resume, child, started)
     datamodule = None
     if resume is not None:  # before the run reopens: a refusal leaves it as it was
         datamodule = load_data(cfg)
         check_unchanged(resume, run_fingerprints(cfg, datamodule))
-    recorder = RunRecorder(cfg, instantiate(cfg.logger), resume, child, started)
     guard = resume_checkpoint(cfg)
     with guard.handling_signals(), recorder.run(guard) as tracker:
         set_monitor(cfg, expected_task(cfg))
