@@ -105,13 +105,16 @@ def check_inputs(cfg, tracking_uri: str) -> tuple[list[str] | None, str]:
     behind the model or its data cannot be read again (then the parity texts are used)."""
     if cfg.agreement_split is None:
         return None, "agreement_split=null"
-    from sft.training.splits import run_id_of, split_inputs  # lazy: MLflow, the data module
+    # lazy: MLflow, the data module
+    from sft.tracking.mlflow_tracker import MLflowTracker
+    from sft.training.splits import run_id_of, split_inputs
 
-    run_id = run_id_of(cfg.model_uri, cfg.run_id, tracking_uri)
+    tracker = MLflowTracker(tracking_uri)
+    run_id = run_id_of(cfg.model_uri, cfg.run_id, tracker)
     if run_id is None:
         return None, "no training run behind the model"
     try:
-        return split_inputs(run_id, tracking_uri, str(cfg.agreement_split))
+        return split_inputs(run_id, tracker, str(cfg.agreement_split))
     except SFTError as err:
         print(f"Note: checking agreement on the parity texts: {err}", file=sys.stderr)
         return None, str(err)

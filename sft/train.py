@@ -32,7 +32,7 @@ def train_task(cfg):
         return train_repeats(cfg)
     from sft.training.run import train  # lazy: torch and Lightning once the config is good
 
-    return train(cfg, resume)
+    return train(cfg, resume).best_score  # what a sweeper optimizes
 
 
 def main() -> None:

@@ -190,7 +190,7 @@ def test_a_failing_child_rank_marks_the_run_failed(tmp_path):
     tracker = MLflowTracker(f"sqlite:///{tmp_path}/mlflow.db")
     run_id = tracker.open("toy", tags={})
     launch = {"config": str(tmp_path / "missing.yaml"), "run_id": run_id,
-              "tracking_uri": tracker.tracking_uri, "resume_checkpoint": None}
+              "tracker": tracker.handle(), "resume_checkpoint": None}
     with pytest.raises(FileNotFoundError):
         run_child(launch)
     assert tracker.client.get_run(run_id).info.status == "FAILED"

@@ -348,3 +348,29 @@ def test_the_refused_run_resumes_once_its_inputs_are_back_and_matches(uninterrup
     client, runs = mlflow_runs(s["out"], "text_csv")
     assert [r.info.run_id for r in runs] == [s["run_id"]]
     assert_same_run(client, runs[0], uninterrupted)
+
+
+def test_a_tracker_finds_the_run_to_resume_and_reaches_it_from_its_handle(tmp_path):
+    """What resume and a failing DDP child ask of the Tracker protocol, on the MLflow tracker:
+    a run by id, `last` (never a sweep's parent), none for an unknown id; a tracker rebuilt
+    from `handle()` attaches to a run and ends it. The null tracker has no runs at all."""
+    from sft.config.instantiate import instantiate
+    from sft.tracking.mlflow_tracker import MLflowTracker
+    from sft.tracking.null import NullTracker
+
+    tracker = MLflowTracker(f"sqlite:///{tmp_path}/mlflow.db")
+    run_id = tracker.open("toy", tags={"sft.run_dir": str(tmp_path)}, name="the-run")
+    tracker.log_params({"optimizer": "adamw"})
+    sweep = MLflowTracker(tracker.tracking_uri)
+    sweep.open("toy", tags={"sft.run_dir": str(tmp_path), "sft.sweep": "true"})
+    found = tracker.find_run(run_id)
+    assert (found.run_id, found.name, found.status) == (run_id, "the-run", "RUNNING")
+    assert found.params == {"optimizer": "adamw"} and found.tags["sft.run_dir"] == str(tmp_path)
+    assert tracker.find_run("last").run_id == run_id  # the newer run is a sweep's parent
+    assert tracker.find_run("0123abcd") is None
+    assert tracker.run_of_model(f"runs:/{run_id}/model") == run_id
+    assert tracker.run_of_model(str(tmp_path)) is None
+    instantiate(tracker.handle()).attach(run_id).close("FAILED")
+    assert tracker.find_run(run_id).status == "FAILED"
+    null = NullTracker()
+    assert null.handle() is None and null.find_run("last") is None and not null.records

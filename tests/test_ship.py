@@ -28,7 +28,7 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
     """One training run with the default logger: the model is logged and registered."""
     from hydra import compose, initialize_config_dir
 
-    import sft.training.run
+    import sft.training.recording
     from conftest import tiny_overrides
     from sft.cli import CONF_DIR
 
@@ -38,14 +38,14 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
         cfg = compose(config_name="train",
                       overrides=[*tiny_overrides(tiny_model_dir, toy_data, out), "decisions.tune=true"])
     captured = {}
-    save_model = sft.training.run.save_model
+    save_model = sft.training.recording.save_model
 
     def capture(module, *args, **kwargs):  # the in-memory model, best checkpoint restored
         captured["module"] = module
         return save_model(module, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sft.training.run, "save_model", capture)
+        patch.setattr(sft.training.recording, "save_model", capture)
         train_task(cfg)
     client, runs = mlflow_runs(out, "text_csv")
     name = "text-csv-train-multiclass"  # data.name, the train file's stem, the task

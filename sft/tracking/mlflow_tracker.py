@@ -5,7 +5,7 @@ FINISHED, FAILED (an exception) or KILLED (Ctrl-C), so no run is ever left RUNNI
 logs metrics into that same run through a logger that does not end it. Inside a sweep the run
 is a child of the sweep's parent run (see sft.tracking.sweep).
 
-Importing this module is cheap (no Lightning): sft-leaderboard and the sweep callback use it.
+Importing this module is cheap (no Lightning, MLflow only once a store is used).
 Several processes may write to one SQLite store at once (parallel sweep jobs); a write that
 finds the database locked is retried with backoff instead of failing the run. A tracking
 server that does not answer fails the run at once, with one line, instead of after MLflow's
@@ -23,20 +23,13 @@ from pathlib import Path
 from sft.config.uris import absolute_tracking_uri
 from sft.errors import SFTConfigError
 from sft.tracking.masking import mask_values
+from sft.tracking.mlflow_reading import MLflowReading
 from sft.tracking.store import open_client, with_retry
 
 log = logging.getLogger(__name__)
 
-def is_mlflow_logger(logger_cfg) -> bool:
-    """Whether a `logger` config node builds an MLflow tracker (or a subclass of it): what
-    sweeps (a parent run) and resume (the stopped run) need. Names no class as a string."""
-    from hydra.utils import get_class  # lazy: Hydra's instantiate machinery
 
-    target = logger_cfg.get("_target_") if logger_cfg is not None else None
-    return bool(target) and issubclass(get_class(str(target)), MLflowTracker)
-
-
-class MLflowTracker:
+class MLflowTracker(MLflowReading):
     """Logs params, metrics, tags and artifacts of one run to an MLflow tracking store.
 
     Implements sft.tracking.protocol.Tracker. `tracking_uri`: any MLflow URI (a relative
@@ -62,13 +55,18 @@ class MLflowTracker:
         self._client = None
         self._logged_model_uri: str | None = None  # set by log_model
 
-    @classmethod
-    def attach(cls, tracking_uri: str, run_id: str) -> "MLflowTracker":
-        """A tracker for an existing run (to log into it or end it)."""
-        tracker = cls(tracking_uri)
+    def attach(self, run_id: str) -> "MLflowTracker":
+        """A tracker of this store for the existing run `run_id` (to log into it or end it)."""
+        tracker = MLflowTracker(self.tracking_uri)
         tracker.run_id = run_id
         tracker._client = tracker._new_client()
         return tracker
+
+    def handle(self) -> dict:
+        """The config node that builds a tracker of this store (then `attach` a run)."""
+        cls = type(self)
+        return {"_target_": f"{cls.__module__}.{cls.__qualname__}",
+                "tracking_uri": self.tracking_uri}
 
     def _new_client(self):
         return open_client(self.tracking_uri)
@@ -99,8 +97,12 @@ class MLflowTracker:
         finally:
             self.close(status)
 
-    def open(self, default_experiment: str, tags: dict[str, str]) -> str:
-        """Create the run (and its experiment if new); return its id."""
+    def open(self, default_experiment: str, tags: dict[str, str],
+             name: str | None = None) -> str:
+        """Create the run (and its experiment if new), named `name` (None: logger.run_name);
+        return its id."""
+        if name is not None:
+            self.run_name = name
         self._client = self._new_client()
         name = self.experiment_name or default_experiment
         experiment_id = self._experiment_id(name)

@@ -15,6 +15,7 @@ class NullTracker:
     """Implements sft.tracking.protocol.Tracker by recording nothing in a store."""
 
     records = False  # resume and sweeps need a store: they refuse this tracker
+    tracking_uri = None  # no store
 
     def __init__(self, local_metrics: bool = True):
         self.local_metrics = local_metrics
@@ -66,6 +67,30 @@ class NullTracker:
                 pass
 
         return SilentLogger()
+
+    def open(self, default_experiment, tags, name=None) -> None:
+        self.experiment_name = default_experiment  # and no run: its id stays None
+
+    def close(self, status) -> None:
+        pass
+
+    def attach(self, run_id) -> NullTracker:
+        return NullTracker(local_metrics=False)  # there is no run to reach
+
+    def handle(self) -> None:
+        return None  # another process has nothing to reach
+
+    def get_tag(self, key) -> None:
+        return None
+
+    def find_run(self, wanted) -> None:
+        return None  # no store, no runs: callers check `records` first for a better line
+
+    def run_of_model(self, model_uri) -> None:
+        return None
+
+    def download_artifact(self, run_id, path, dest):
+        raise FileNotFoundError(f"{path}: logger=none keeps no artifacts of run {run_id}")
 
     def describe(self) -> list[str]:
         if not self.local_metrics:

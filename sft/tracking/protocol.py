@@ -1,25 +1,41 @@
 """What a tracker is: the calls a training run makes to record itself (typing.Protocol).
 
-`sft.training` talks to trackers through this protocol alone; a new tracking backend is one
-module that implements it plus one YAML in conf/logger/ whose `_target_` names its class.
+`sft.training` talks to trackers through this protocol alone (an import-linter contract keeps
+MLflow and sft.tracking.mlflow_tracker out of it); a new tracking backend is one module that
+implements it plus one YAML in conf/logger/ whose `_target_` names its class.
 Implementations: sft.tracking.mlflow_tracker.MLflowTracker (logger=mlflow) and
 sft.tracking.null.NullTracker (logger=none, and every DDP rank but zero).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ContextManager, Protocol, runtime_checkable
+
+
+@dataclass
+class RunRecord:
+    """A run as a store holds it, read back (to resume it): id, name, status (`FINISHED`,
+    `FAILED`, `KILLED`, `RUNNING`), tags and params (both str -> str)."""
+
+    run_id: str
+    name: str | None
+    status: str
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable
 class Tracker(Protocol):
     """One run's record keeper. `run_id` is None until `run` starts (and for trackers that
-    keep no run); `records` says whether it writes to a store (sweeps and resume need one)."""
+    keep no run); `records` says whether it writes to a store (sweeps and resume need one);
+    `tracking_uri` names that store (None: no store)."""
 
     run_id: str | None
     experiment_name: str | None
     records: bool
+    tracking_uri: str | None
 
     def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None,
             default_name: str | None = None) -> ContextManager[Any]:
@@ -52,3 +68,39 @@ class Tracker(Protocol):
 
     def describe(self) -> list[str]:
         """Lines for the end-of-run summary: where the run's record is."""
+
+    # What runs that span processes or outlive one block need (a sweep's parent run, a DDP
+    # child rank that fails, `resume`, `sft-export` reading a run's data back).
+
+    def open(self, default_experiment: str, tags: dict[str, str],
+             name: str | None = None) -> str | None:
+        """Start a run that no `with` block holds (a sweep's parent: the sweep's callbacks
+        end it with `close`); `name` names it (None: the tracker's configured name). Return
+        its id."""
+
+    def close(self, status: str) -> None:
+        """End the run as `status` (FINISHED, FAILED, KILLED)."""
+
+    def attach(self, run_id: str) -> Tracker:
+        """A tracker of the same store for the existing run `run_id` (to log into it, read its
+        tags or end it)."""
+
+    def handle(self) -> dict | None:
+        """What builds a tracker of the same store in another process: a JSON-able config
+        node for sft.config.instantiate (then `attach` the run). None: nothing to reach."""
+
+    def get_tag(self, key: str) -> str | None:
+        """The run's tag `key` as the store has it (None: not set)."""
+
+    def find_run(self, wanted: str) -> RunRecord | None:
+        """The run with id `wanted`, or for `last` the latest run sft-train started (tag
+        `sft.run_dir`; not a sweep's parent); None when the store has no such run."""
+
+    def run_of_model(self, model_uri: str) -> str | None:
+        """The id of the run behind `model_uri` (`runs:/<id>/...`, or a registered version in
+        this store: `models:/<name>/<version>`, `models:/<name>@<alias>`); None for a plain
+        folder, or a version the registry does not have."""
+
+    def download_artifact(self, run_id: str, path: str, dest: Path) -> Path:
+        """Copy the run's artifact `path` into the folder `dest`; return the copy's path.
+        Raises whatever the store raises when there is no such artifact."""

@@ -67,12 +67,3 @@ def logged_steps(client, run_id: str) -> set[tuple[str, int]]:
     return {(key, m.step) for key in keys
             for m in with_retry(client.get_metric_history, run_id, key)}
 
-
-def flush_logger(logger, through_step: int | None = None) -> None:
-    """Write what `logger` holds (up to `through_step`); any Lightning logger, or None."""
-    if logger is None:
-        return
-    if hasattr(logger, "flush"):
-        logger.flush(through_step)
-    else:
-        logger.save()  # CSVLogger (logger=none): its own buffer, written to metrics.csv

@@ -23,11 +23,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from sft.config.data_schemas import experiment_of
-from sft.tracking.mlflow_tracker import MLflowTracker, is_mlflow_logger
+from sft.config.instantiate import instantiate
 
 log = logging.getLogger(__name__)
 
-ENV_SWEEP = "SFT_SWEEP"  # JSON: parent run id, tracking URI, swept keys
+ENV_SWEEP = "SFT_SWEEP"  # JSON: parent run id, the tracker's handle, swept keys
 SHORT_NAMES = {"optimizer.lr": "lr", "data.batch_size": "bs", "trainer.max_epochs": "ep",
                "optimizer.weight_decay": "wd", "seed": "seed"}
 
@@ -103,21 +103,21 @@ class MLflowSweep(Callback):
         self.tracker = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not is_mlflow_logger(config.logger):
+        # The configured tracker (sft.tracking.protocol) keeps the parent run.
+        tracker = instantiate(config.logger) if config.get("logger") is not None else None
+        if not getattr(tracker, "records", False):
             return  # logger=none: nothing to nest
         keys = swept_keys(config)
         name = sweep_name(config)
-        logger_cfg = config.logger
-        self.tracker = MLflowTracker(logger_cfg.tracking_uri, logger_cfg.experiment_name,
-                                     run_name=name)
-        self.tracker.open(default_experiment=experiment_of(config.data),
-                          tags={"sft.sweep": "true", "sft.swept_keys": ",".join(keys),
-                                "sft.sweep_dir": str(Path(config.hydra.sweep.dir).resolve())})
-        self.tracker.log_params(sweep_overrides(config))
-        os.environ[ENV_SWEEP] = json.dumps({"parent_run_id": self.tracker.run_id,
-                                            "tracking_uri": self.tracker.tracking_uri,
-                                            "swept": keys})
-        log.info("Sweep '%s': MLflow parent run %s", name, self.tracker.run_id)
+        self.tracker = tracker
+        tracker.open(default_experiment=experiment_of(config.data),
+                     tags={"sft.sweep": "true", "sft.swept_keys": ",".join(keys),
+                           "sft.sweep_dir": str(Path(config.hydra.sweep.dir).resolve())},
+                     name=name)
+        tracker.log_params(sweep_overrides(config))
+        os.environ[ENV_SWEEP] = json.dumps({"parent_run_id": tracker.run_id,
+                                            "tracker": tracker.handle(), "swept": keys})
+        log.info("Sweep '%s': MLflow parent run %s", name, tracker.run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         close_sweep("FINISHED", Path(config.hydra.sweep.dir))
@@ -142,7 +142,7 @@ def close_sweep(status: str, sweep_dir: Path | None = None) -> None:
         return
     sweep = json.loads(raw)
     from sft.tracking.leaderboard import summarize_sweep  # lazy: pandas only when a sweep ends
-    tracker = MLflowTracker.attach(sweep["tracking_uri"], sweep["parent_run_id"])
+    tracker = instantiate(sweep["tracker"]).attach(sweep["parent_run_id"])
     try:
         out_dir = sweep_dir or Path(tracker.get_tag("sft.sweep_dir") or ".")
         summary = summarize_sweep(tracker, sweep["swept"], out_dir)
@@ -154,13 +154,13 @@ def close_sweep(status: str, sweep_dir: Path | None = None) -> None:
         tracker.close(status)
 
 
-def register_best_job(parent: MLflowTracker) -> str | None:
+def register_best_job(parent) -> str | None:
     """Register the sweep's best job's model under the name the job chose (tag
     `sft.register_as`, set under logger.register=auto); return its URI (None: nothing to do)."""
     best_id = parent.get_tag("sft.best_run_id")
     if not best_id:
         return None
-    best = MLflowTracker.attach(parent.tracking_uri, best_id)
+    best = parent.attach(best_id)
     name = best.get_tag("sft.register_as")
     if not name:
         return None  # logger.register=always (registered already), never, or a debug sweep

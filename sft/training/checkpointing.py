@@ -31,7 +31,6 @@ import pytorch_lightning as pl
 import torch
 
 from sft.errors import RunInterrupted, SFTConfigError, SFTTrainingError
-from sft.tracking.run_logger import flush_logger
 
 log = logging.getLogger(__name__)
 
@@ -224,3 +223,14 @@ def set_rng_states(states: dict) -> None:
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def flush_logger(logger, through_step: int | None = None) -> None:
+    """Write what `logger` holds (up to `through_step`); any Lightning logger, or None: the
+    tracker's (sft.tracking.run_logger, duck-typed: training names no tracker) has `flush`."""
+    if logger is None:
+        return
+    if hasattr(logger, "flush"):
+        logger.flush(through_step)
+    else:
+        logger.save()  # CSVLogger (logger=none): its own buffer, written to metrics.csv

@@ -23,7 +23,8 @@ from sft.tracking.aggregate import summarize_children
 from sft.tracking.provenance import flatten
 from sft.tracking.sweep import job_run_identity
 from sft.training.ensemble_run import ensemble_model
-from sft.training.run import load_data, run_tags, train
+from sft.training.recording import ChildRun, run_tags
+from sft.training.run import load_data, train
 from sft.training.run_outputs import default_run_name, registration
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def train_repeats(cfg: DictConfig) -> float | None:
     """Run every child of `cfg` under one parent run and summarize them there; return the
     mean of the children's best monitored values (None when a child has none)."""
     tracker = instantiate(cfg.logger)
-    records = getattr(tracker, "records", False)
+    records = tracker.records
     job_name, job_tags = job_run_identity()
     run_dir = Path(cfg.paths.run_dir)
     children = child_configs(cfg)
@@ -82,11 +83,9 @@ def train_repeats(cfg: DictConfig) -> float | None:
         outcomes = []
         for name, child in children:
             print(f"== {kind}: child run {name} ({len(outcomes) + 1} of {len(children)})")
-            identity = (name, {"mlflow.parentRunId": tracker.run_id, "sft.child": name}) \
-                if records else (name, {})
-            outcome: dict = {}
-            train(child, identity=identity, outcome=outcome)
-            outcomes.append(outcome)
+            # only its outcome is kept: each child's model is let go before the next trains
+            outcomes.append(train(child, child=ChildRun(name, tracker.run_id if records
+                                                        else None)).outcome)
         names = [n for n, _ in children]
         monitor = OmegaConf.select(children[0][1], "monitor.metric")
         # settled by the first child (`auto` -> val/f1_macro): what leaderboards rank by

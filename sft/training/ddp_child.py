@@ -14,8 +14,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from sft.config.instantiate import instantiate
 from sft.errors import SFTError
-from sft.tracking.mlflow_tracker import MLflowTracker
 from sft.training.resume import Resume
 from sft.training.run import train
 
@@ -27,7 +27,7 @@ def run_child(launch: dict) -> None:
         resume = None
         if launch.get("resume_checkpoint"):
             resume = Resume(run_id=launch["run_id"], checkpoint=Path(launch["resume_checkpoint"]))
-        train(cfg, resume, record=False)
+        train(cfg, resume)  # not rank zero: it trains along and records nothing
     except BaseException as err:
         _mark_failed(launch)
         if isinstance(err, SFTError):
@@ -38,9 +38,8 @@ def run_child(launch: dict) -> None:
 
 
 def _mark_failed(launch: dict) -> None:
-    if not launch.get("run_id") or not launch.get("tracking_uri"):
+    """End rank zero's run as FAILED, through a tracker of its store (its handle)."""
+    if not launch.get("run_id") or not launch.get("tracker"):
         return
     with contextlib.suppress(Exception):  # the failure itself matters more than this
-        MLflowTracker.attach(launch["tracking_uri"], launch["run_id"]).close("FAILED")
-
-
+        instantiate(launch["tracker"]).attach(launch["run_id"]).close("FAILED")

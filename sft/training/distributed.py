@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sft.errors import SFTConfigError
 
-ENV_DDP = "SFT_DDP_RUN"  # JSON: the resolved config's path, the run id and store, the resume checkpoint
+ENV_DDP = "SFT_DDP_RUN"  # JSON: the resolved config's path, the run id, the tracker's handle, the resume checkpoint
 # What Lightning's launcher sets in rank zero's own environment when it starts the children.
 LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
@@ -80,7 +80,7 @@ def shared_with_children(config_path: Path, tracker, resume_checkpoint: Path | N
     before = {k: os.environ.get(k) for k in (ENV_DDP, *LAUNCH_ENV)}
     os.environ[ENV_DDP] = json.dumps({
         "config": str(Path(config_path).resolve()), "run_id": tracker.run_id,
-        "tracking_uri": getattr(tracker, "tracking_uri", None),
+        "tracker": tracker.handle(),  # a failing child ends the run through it (ddp_child)
         "resume_checkpoint": None if resume_checkpoint is None else str(resume_checkpoint)})
     try:
         yield

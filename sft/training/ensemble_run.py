@@ -13,7 +13,7 @@ from sft.inference.ensemble import build_ensemble
 from sft.inference.predictor import load
 from sft.tasks import as_task
 from sft.training.oof_decisions import ensemble_test_metrics, oof_decisions
-from sft.training.run import register
+from sft.training.recording import register
 from sft.training.run_outputs import Registration
 
 

@@ -15,14 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf, read_write
 
+from sft.config.instantiate import instantiate
 from sft.config.schema import GROUPS
-from sft.config.uris import absolute_tracking_uri
 from sft.errors import SFTConfigError
-from sft.tracking.mlflow_tracker import is_mlflow_logger
-from sft.tracking.store import open_client
 from sft.training.fingerprints import load_fingerprints
 
 RUN_CONFIG = "run_config.yaml"
@@ -51,15 +48,20 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictCon
     if extra:
         raise SFTConfigError(f"resume: the run continues with its own config; drop "
                              f"'{extra[0]}' (only {', '.join(WHERE_KEYS[1:])} may be given)")
-    if not is_mlflow_logger(cfg.get("logger")):
+    # The tracker the config builds finds the run (sft.tracking.protocol: no store named here).
+    tracker = instantiate(cfg.logger) if cfg.get("logger") is not None else None
+    if not getattr(tracker, "records", False):
         raise SFTConfigError("resume: needs an MLflow run (logger=mlflow)")
-    uri = absolute_tracking_uri(cfg.logger.tracking_uri)
-    client = open_client(uri)
-    run = _find_run(client, str(cfg.resume), uri)
-    name = f"run {run.info.run_id} ({run.info.run_name})"
-    if run.info.status == "FINISHED":
+    uri = tracker.tracking_uri
+    wanted = str(cfg.resume)
+    run = tracker.find_run(wanted)
+    if run is None:
+        raise SFTConfigError(f"resume=last: no run of sft-train in {uri}" if wanted == "last"
+                             else f"resume: no run '{wanted}' in {uri}")
+    name = f"run {run.run_id} ({run.name})"
+    if run.status == "FINISHED":
         raise SFTConfigError(f"resume: {name} has finished; nothing to resume")
-    run_dir = run.data.tags.get("sft.run_dir")
+    run_dir = run.tags.get("sft.run_dir")
     config_path = Path(run_dir or ".") / "checkpoints" / RUN_CONFIG
     if not run_dir or not config_path.is_file():
         raise SFTConfigError(f"resume: {name} has no {config_path} (its run folder was moved "
@@ -73,9 +75,9 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictCon
                              f"{OmegaConf.select(run_cfg, 'callbacks.resume_checkpoint.every_n_train_steps')} "
                              f"training steps); start it again")
     run_cfg.logger.tracking_uri = uri
-    _adopt_choices(run.data.params)
-    recorded = load_fingerprints(config_path.parent) or _tagged_fingerprints(run.data.tags)
-    return run_cfg, Resume(run.info.run_id, checkpoint, recorded)
+    _adopt_choices(run.params)
+    recorded = load_fingerprints(config_path.parent) or _tagged_fingerprints(run.tags)
+    return run_cfg, Resume(run.run_id, checkpoint, recorded)
 
 
 def _tagged_fingerprints(tags: dict[str, str]) -> dict:
@@ -147,18 +149,3 @@ def _adopt_choices(params: dict[str, str]) -> None:
             if group in params:
                 choices[group] = params[group]
 
-
-def _find_run(client, wanted: str, uri: str):
-    """The run with id `wanted`, or for `last` the latest run sft-train started (no sweep)."""
-    if wanted != "last":
-        try:
-            return client.get_run(wanted)
-        except MlflowException:
-            raise SFTConfigError(f"resume: no run '{wanted}' in {uri}") from None
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, order_by=["attributes.start_time DESC"],
-                              max_results=50) if experiments else []
-    for run in runs:
-        if "sft.run_dir" in run.data.tags and run.data.tags.get("sft.sweep") != "true":
-            return run
-    raise SFTConfigError(f"resume=last: no run of sft-train in {uri}")
