@@ -161,3 +161,40 @@ def test_every_shipped_tracker_implements_the_tracker_protocol():
         assert isinstance(getattr(cls, "records", None), bool), target
     assert isinstance(NullTracker(local_metrics=False), Tracker)
     assert not isinstance(object(), Tracker)
+
+
+# A comparison of a task name: `task == "x"`, `labels.task != ...`, `task in ("a", "b")`,
+# `"regression" == task`. Task families answer these questions themselves (sft/tasks/).
+TASK_BRANCH = r"""(\btask\b\s*(==|!=|\bnot\s+in\b|\bin\b)\s*[("'A-Z])|(["'](multiclass|binary|multilabel|regression|token_classification)["']\s*(==|!=)\s*\w*task)"""
+
+
+def task_branches(root: Path) -> list[str]:
+    """Lines of sft/ outside sft/tasks/ that compare a task name."""
+    import re  # here: only this check needs it
+
+    pattern = re.compile(TASK_BRANCH)
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if "tasks" in path.relative_to(root).parts[:1]:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line.split("#", 1)[0]):
+                found.append(f"{path.relative_to(root.parent)}:{number}: {line.strip()}")
+    return found
+
+
+def test_task_branch_finder_finds_planted_branches(tmp_path):
+    root = tmp_path / "sft"
+    (root / "tasks").mkdir(parents=True)
+    (root / "model.py").write_text('if self.task == "multilabel":\n    pass\n'
+                                   'x = labels.task in ("multiclass", "binary")\n'
+                                   'ok = task.supports("cv")  # task == "x" in a comment\n')
+    (root / "tasks" / "mine.py").write_text('if task == "mine":\n    pass\n')
+    assert [line.split(": ", 1)[0] for line in task_branches(root)] == ["sft/model.py:1",
+                                                                       "sft/model.py:3"]
+
+
+def test_only_task_families_compare_task_names():
+    """Generic code asks the task object (sft.tasks.base.Task); a comparison of task names
+    outside sft/tasks/ is a branch a new family would have to edit."""
+    assert task_branches(SFT) == []

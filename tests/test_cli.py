@@ -44,7 +44,8 @@ def test_help_lists_every_group_and_choice_without_heavy_imports():
     assert ("finetune: freeze_bottom, freeze_feature_encoder, full, gradual_unfreeze, "
             "linear_probe, llrd, lora, reinit_top") in out
     assert "regularizer: elastic, l1, l2, l2sp, none" in out
-    assert "data: audio_folder, digits, drug_reviews, hf_dataset, image_folder, text_csv" in out
+    assert ("data: audio_folder, digits, drug_entities, drug_reviews, hf_dataset, image_folder, "
+            "text_csv, token_conll") in out
     assert "model: ast, convnext, gpt2, hf, hubert, minilm, resnet, vit, wav2vec2" in out
     assert out.strip().endswith("HEAVY:")
 

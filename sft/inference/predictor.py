@@ -93,10 +93,11 @@ class Predictor:
         self.tokenizer = tokenizer
         self.runner = runner
         self.backend = backend
-        if self.task not in REGISTRY:
+        try:
+            self.kind = get_task(self.task)
+        except SFTConfigError:
             raise SFTConfigError(f"{folder}: task '{self.task}' is not one this sft can "
-                                 f"predict ({', '.join(REGISTRY)}); upgrade sft")
-        self.kind = get_task(self.task)
+                                 f"predict ({', '.join(REGISTRY)}); upgrade sft") from None
 
     def predict(self, texts: Sequence[str], batch_size: int = 32,
                 progress: bool = False) -> list[dict]:
