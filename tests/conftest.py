@@ -161,29 +161,29 @@ def run_train_in_process(*args: str):
 
 @pytest.fixture(scope="session")
 def tiny_gpt2_dir(tmp_path_factory) -> Path:
-    """A 2-layer GPT-2 whose tokenizer has no pad token (tests/backbones.py)."""
-    from backbones import tiny_gpt2
+    """A 2-layer GPT-2 whose tokenizer has no pad token (tests/helpers/backbones.py)."""
+    from helpers.backbones import tiny_gpt2
 
     return tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
 
 
 @pytest.fixture(scope="session")
 def tiny_vit_dir(tmp_path_factory) -> Path:
-    from backbones import tiny_vit
+    from helpers.backbones import tiny_vit
 
     return tiny_vit(tmp_path_factory.mktemp("tiny-vit"))
 
 
 @pytest.fixture(scope="session")
 def tiny_resnet_dir(tmp_path_factory) -> Path:
-    from backbones import tiny_resnet
+    from helpers.backbones import tiny_resnet
 
     return tiny_resnet(tmp_path_factory.mktemp("tiny-resnet"))
 
 
 @pytest.fixture(scope="session")
 def tiny_wav2vec2_dir(tmp_path_factory) -> Path:
-    from backbones import tiny_wav2vec2
+    from helpers.backbones import tiny_wav2vec2
 
     return tiny_wav2vec2(tmp_path_factory.mktemp("tiny-wav2vec2"))
 
@@ -191,7 +191,7 @@ def tiny_wav2vec2_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def shapes_data(tmp_path_factory) -> dict[str, Path]:
     """Synthetic shapes: train as a folder per class (40 each), test as a CSV of paths."""
-    from backbones import write_shapes
+    from helpers.backbones import write_shapes
 
     root = tmp_path_factory.mktemp("shapes")
     train = write_shapes(root / "train", per_class=40, seed=1)
@@ -212,20 +212,20 @@ def media_overrides(model: str, model_dir: Path, data: str, out: Path) -> list[s
 
 @pytest.fixture(scope="session")
 def tiny_convnext_dir(tmp_path_factory) -> Path:
-    from backbones import tiny_convnext
+    from helpers.backbones import tiny_convnext
 
     return tiny_convnext(tmp_path_factory.mktemp("tiny-convnext"))
 
 
 @pytest.fixture(scope="session")
 def tiny_hubert_dir(tmp_path_factory) -> Path:
-    from backbones import tiny_hubert
+    from helpers.backbones import tiny_hubert
 
     return tiny_hubert(tmp_path_factory.mktemp("tiny-hubert"))
 
 
 @pytest.fixture(scope="session")
 def tiny_ast_dir(tmp_path_factory) -> Path:
-    from backbones import tiny_ast
+    from helpers.backbones import tiny_ast
 
     return tiny_ast(tmp_path_factory.mktemp("tiny-ast"))

@@ -37,7 +37,7 @@ class PadCollator:
     drug-review train batches, 175 vs 1008 and 175 vs 1360 us per batch in two runs (each row
     becomes a dict and goes through `tokenizer.pad`), and (2) pads on the tokenizer's
     `padding_side`: decoders often save "left", and `last_token` / `cls` pooling read
-    right-padded rows (tests/test_decoders.py).
+    right-padded rows (tests/model/test_decoders.py).
     """
 
     def __init__(self, pad_token_id: int):
@@ -147,8 +147,8 @@ class ResumableLoader(DataLoader):
     `state_dict` / `load_state_dict`); it saves the state when it saves a checkpoint.
 
     Kept instead of torchdata's StatefulDataLoader (0.11): as a drop-in, the kill -9 resume
-    test (tests/test_resume.py) fails: the resumed run logs 23 steps of lr-AdamW/backbone, the
-    uninterrupted one 24. It applies a loaded state to the next iterator it creates, but
+    test (tests/training/test_resume.py) fails: the resumed run logs 23 steps of
+    lr-AdamW/backbone, the uninterrupted one 24. It applies a loaded state to the next iterator it creates, but
     Lightning creates the resumed epoch's iterator (FitLoop.setup_data) before
     sft.checkpointing loads the state at `on_train_start`, so the state lands on another
     iterator; ours reads the skip lazily, at the epoch's first batch. Speed is no reason either way: an epoch of drug-review batches

@@ -89,7 +89,7 @@ class ImageFeaturizer:
     [h, w, 3] at the model's size; what sft.data.media_cache caches) and `from_base`
     (on the train split, light augmentation: a random crop covering `crop_scale`..1 of the
     area, resized back, and a horizontal flip; then the processor's rescale and normalize).
-    Measured exact: pixel_values equal the processor's on the file (tests/test_images.py)."""
+    Measured exact: pixel_values equal the processor's on the file (tests/data/test_images.py)."""
 
     modality = "image"
 

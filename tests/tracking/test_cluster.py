@@ -13,7 +13,7 @@ pytest.importorskip("hydra_plugins.hydra_submitit_launcher",
 
 
 def test_submitit_local_sweep_records_its_child_runs(tiny_model_dir, toy_data, tmp_path):
-    from test_sweep import parent_and_children
+    from helpers.sweeps import parent_and_children
 
     overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
                  if not o.startswith("paths.run_dir")]

@@ -6,21 +6,13 @@ import pandas as pd
 import pytest
 
 from conftest import mlflow_runs, run_sft, start_sft, tiny_overrides
+from helpers.sweeps import parent_and_children
 
 
 def sweep_overrides(tiny_model_dir, toy_data, out):
     """The tiny setup, minus the fixed run folder: every job of a sweep gets its own."""
     return [o for o in tiny_overrides(tiny_model_dir, toy_data, out)
             if not o.startswith("paths.run_dir")] + ["trainer.max_epochs=2"]
-
-
-def parent_and_children(out, experiment="text_csv"):
-    client, runs = mlflow_runs(out, experiment)
-    parents = [r for r in runs if r.data.tags.get("sft.sweep") == "true"]
-    assert len(parents) == 1, [r.info.run_name for r in runs]
-    parent = parents[0]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    return client, parent, children
 
 
 @pytest.fixture(scope="module")

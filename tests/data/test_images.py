@@ -188,7 +188,7 @@ def test_decoded_images_are_cached_on_disk_and_augmented_after(tiny_vit_dir, sha
 
 
 def test_a_class_is_its_top_folder_and_a_metadata_table_names_the_files(tmp_path):
-    from backbones import shape_image
+    from helpers.backbones import shape_image
     from sft.data import ImageFolderDataModule
 
     rng = np.random.default_rng(0)
@@ -219,7 +219,7 @@ def test_bad_image_data_fails_with_one_line_naming_the_place(tmp_path, shapes_da
     table = tmp_path / "bad.csv"
     pd.DataFrame({"path": ["a.png", "missing.png"], "label": ["x", "y"]}).to_csv(table,
                                                                                  index=False)
-    from backbones import shape_image
+    from helpers.backbones import shape_image
 
     shape_image("ring", np.random.default_rng(0)).save(tmp_path / "a.png")
     with pytest.raises(SFTDataError, match=r"bad.csv row 2: file not found in column 'path'"):

@@ -23,7 +23,7 @@ from sft.train import train_task
 
 @pytest.fixture(scope="module")
 def tones(tmp_path_factory):
-    from backbones import write_tones
+    from helpers.backbones import write_tones
 
     root = tmp_path_factory.mktemp("tones")
     return {"train": write_tones(root / "train", per_class=30, seed=1),
@@ -69,7 +69,7 @@ def flac_ogg_run(tiny_wav2vec2_dir, tmp_path_factory):
     builder reads one."""
     from hydra import compose, initialize_config_dir
 
-    from backbones import write_tones
+    from helpers.backbones import write_tones
     from sft.cli import CONF_DIR
 
     root = tmp_path_factory.mktemp("flac-ogg")
@@ -181,7 +181,7 @@ def test_wav2vec2_predicts_through_load_mlflow_and_sft_predict(audio_run, tones,
 
 
 def test_audio_is_resampled_and_cut_or_padded(tiny_wav2vec2_dir, tmp_path):
-    from backbones import write_tone
+    from helpers.backbones import write_tone
     from sft.data.media import AudioFeaturizer, load_audio, load_processor
 
     long = write_tone(tmp_path / "long.wav", 440.0, np.random.default_rng(0), rate=16000,
@@ -207,7 +207,7 @@ def test_an_attention_mask_keeps_padding_out_of_the_logits(tmp_path):
     """A model whose extractor returns a mask: one clip alone, and padded in a batch with a
     longer clip (as the featurizer batches for prediction, and as training's collate pads
     clips featurized one by one), gives the same logits; without the mask it would not."""
-    from backbones import tiny_wav2vec2, write_tone
+    from helpers.backbones import tiny_wav2vec2, write_tone
     from sft.data.media import AudioFeaturizer, load_processor
     from sft.data.media_module import stack_batch
     from sft.model.backbone import Backbone
@@ -240,7 +240,7 @@ def test_an_attention_mask_keeps_padding_out_of_the_logits(tmp_path):
 
 
 def test_a_corrupt_file_in_a_run_is_one_line_naming_it(tiny_wav2vec2_dir, tmp_path):
-    from backbones import write_tones
+    from helpers.backbones import write_tones
     from conftest import run_train_in_process
 
     data = write_tones(tmp_path / "data", per_class=4, seed=5)

@@ -20,7 +20,7 @@ from sft.model.saving import save_model
 from sft.inference.mlflow_model import RequestError, SFTPythonModel, pinned_requirements
 from sft.inference.predictor import model_folder
 from sft.tracking.mlflow_tracker import MLflowTracker
-from test_inference import TEXTS, build
+from helpers.saved_models import TEXTS, build
 
 
 def said_while(action):

@@ -1,6 +1,6 @@
 """Interrupted runs: kill -9 then resume, SIGINT/SIGTERM, a loss that becomes NaN.
 
-The interruptions come from tests.helpers callbacks added to the run's config, at an exact
+The interruptions come from tests.helpers.callbacks added to the run's config, at an exact
 training step, so each test knows what the checkpoint holds. The run and its resumption are
 separate processes, as a user's are.
 """
@@ -29,8 +29,9 @@ def overrides(tiny_model_dir, toy_data, out: Path, *extra: str) -> list[str]:
 
 
 def interrupt_at(step: int, signum: int, out: Path) -> list[str]:
-    return ["+callbacks.stop._target_=tests.helpers.SignalAt", f"+callbacks.stop.step={step}",
-            f"+callbacks.stop.signum={int(signum)}", f"+callbacks.stop.marker={out}/signalled"]
+    return ["+callbacks.stop._target_=tests.helpers.callbacks.SignalAt",
+            f"+callbacks.stop.step={step}", f"+callbacks.stop.signum={int(signum)}",
+            f"+callbacks.stop.marker={out}/signalled"]
 
 
 TIMINGS = ("time/", "perf/")  # the machine's durations and speeds
@@ -178,7 +179,7 @@ def test_a_nan_loss_stops_the_run_names_the_step_and_keeps_the_last_good_checkpo
         tiny_model_dir, toy_data, tmp_path):
     code, stderr = run_train_in_process(*overrides(
         tiny_model_dir, toy_data, tmp_path, "callbacks.resume_checkpoint.every_n_train_steps=2",
-        "+callbacks.poison._target_=tests.helpers.PoisonAt", "+callbacks.poison.step=4"))
+        "+callbacks.poison._target_=tests.helpers.callbacks.PoisonAt", "+callbacks.poison.step=4"))
     assert code == 1
     _, run = only_run(tmp_path)
     assert run.info.status == "FAILED"

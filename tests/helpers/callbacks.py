@@ -1,5 +1,6 @@
-"""Lightning callbacks that tests add to a run's config (`+callbacks.x._target_=tests.helpers.X`)
-to interrupt it at an exact step, so that what follows is deterministic."""
+"""Lightning callbacks that tests add to a run's config
+(`+callbacks.x._target_=tests.helpers.callbacks.X`) to interrupt it at an exact step, so that
+what follows is deterministic."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def media_choice(group: str, choice: str, request) -> list[str]:
         return [f"data.train_path={request.getfixturevalue('shapes_data')['train']}",
                 f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "audio_folder":
-        from backbones import write_tones
+        from helpers.backbones import write_tones
 
         return [f"data.train_path={write_tones(tmp_path / 'tones', per_class=10, seed=0)}",
                 f"paths.outputs={tmp_path}"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from token_helpers import wordpiece_tokenizer
+from helpers.tokens import wordpiece_tokenizer
 
 from sft.tasks.token_classification.align import (
     encode_words,

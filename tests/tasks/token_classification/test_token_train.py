@@ -9,7 +9,7 @@ import random
 import pytest
 
 import sft
-from token_helpers import write_conll
+from helpers.tokens import write_conll
 
 from conftest import FILLER, WORDS, mlflow_runs, run_sft
 

@@ -4,12 +4,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -18,41 +14,9 @@ import pytest
 import torch
 
 import sft
-from conftest import PROJECT_ROOT, mlflow_runs, run_sft
-from servers import free_port, stop_server, wait_until_serving
+from conftest import mlflow_runs, run_sft
+from helpers.shipped import app_config, post, server, shipped  # noqa: F401  (fixtures)
 from sft.train import train_task
-
-
-@pytest.fixture(scope="module")
-def shipped(tiny_model_dir, toy_data, tmp_path_factory):
-    """One training run with the default logger: the model is logged and registered."""
-    from hydra import compose, initialize_config_dir
-
-    import sft.training.recording
-    from conftest import tiny_overrides
-    from sft.cli import CONF_DIR
-
-    out = tmp_path_factory.mktemp("shipped")
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        # Tuned decisions are off by default; this shipped model carries them (and a temperature).
-        cfg = compose(config_name="train",
-                      overrides=[*tiny_overrides(tiny_model_dir, toy_data, out), "decisions.tune=true"])
-    captured = {}
-    save_model = sft.training.recording.save_model
-
-    def capture(module, *args, **kwargs):  # the in-memory model, best checkpoint restored
-        captured["module"] = module
-        return save_model(module, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sft.training.recording, "save_model", capture)
-        train_task(cfg)
-    client, runs = mlflow_runs(out, "text_csv")
-    name = "text-csv-train-multiclass"  # data.name, the train file's stem, the task
-    return {"out": out, "client": client, "run": runs[0], "module": captured["module"].eval(),
-            "tracking_uri": f"sqlite:///{out}/mlflow.db", "name": name,
-            "uri": f"models:/{name}/1", "texts": pd.read_csv(toy_data["test"])["text"].tolist(),
-            "test_csv": toy_data["test"], "model_dir": out / "run" / "model"}
 
 
 def module_logits(module, tokenizer, texts) -> np.ndarray:
@@ -168,43 +132,6 @@ def test_pyfunc_and_sft_load_predict_like_the_in_memory_model(shipped):
     assert accuracy > 0.9  # it is the trained model, not a fresh head
 
 
-def post(port: int, body, raw: bool = False):
-    data = body.encode() if raw else json.dumps(body).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=data,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        text = err.read().decode()
-        try:
-            return err.code, json.loads(text)
-        except ValueError:
-            return err.code, {"message": text}
-
-
-@pytest.fixture(scope="module")
-def server(shipped, tmp_path_factory):
-    """`mlflow models serve` on the registered model, on a free loopback port."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    # The server execs `uvicorn` from PATH: the one beside this Python, as in an active venv.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": shipped["tracking_uri"], "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": str(PROJECT_ROOT), "PATH": path,
-           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m", shipped["uri"],
-             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        wait_until_serving(proc, port, log_path, 300)
-        yield port
-    finally:
-        stop_server(proc)
-
-
 def test_served_model_answers_good_requests(shipped, server):
     texts = ["great good excellent pill", "awful bad drug and a terrible week"]
     expected = sft.load(shipped["model_dir"]).predict(texts)
@@ -260,16 +187,6 @@ def test_sft_predict_writes_predictions_for_a_csv(shipped, tmp_path):
                                as_matrix(expected, ["negative", "neutral", "positive"]),
                                atol=1e-6)
     assert (table["pred_label"] == table["label"]).mean() > 0.9
-
-
-def app_config(name: str, *overrides: str):
-    """apps/<name>.yaml composed with `overrides`, as the app would get it."""
-    from hydra import compose, initialize_config_dir
-
-    from sft.config import APPS_CONF_DIR
-
-    with initialize_config_dir(config_dir=APPS_CONF_DIR, version_base="1.3"):
-        return compose(config_name=name, overrides=list(overrides))
 
 
 def test_sft_predict_reads_stdin_lines_and_names_bad_columns(shipped, monkeypatch, capsys):

@@ -24,7 +24,7 @@ from sft.training.calibrate import usable_temperature
 
 # The served records of each task (what sft.inference.predictor returns).
 OUTPUTS = {name: get_task(name).records for name in ("multiclass", "binary", "multilabel")}
-from test_inference import TEXTS, build
+from helpers.saved_models import TEXTS, build
 
 
 def calibrated_logits(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

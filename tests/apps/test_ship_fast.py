@@ -18,7 +18,7 @@ import yaml
 import sft
 from sft.tasks.sequence import SEQUENCE
 from conftest import run_sft
-from test_ship import app_config, post, server, shipped  # noqa: F401  (fixtures)
+from helpers.shipped import app_config, post, server, shipped  # noqa: F401  (fixtures)
 
 # int8 weights move the logits; labels must still agree on at least this share of inputs
 # (the default min_agreement of conf/export.yaml) and the logits stay within this of fp32's.
@@ -234,7 +234,7 @@ def test_image_and_audio_models_export_to_onnx(modality, tiny_vit_dir, tiny_wav2
     import torch
     from safetensors.torch import save_file
 
-    from backbones import write_shapes, write_tones
+    from helpers.backbones import write_shapes, write_tones
     from sft.export import export_task
     from sft.model.heads import LinearHead
 

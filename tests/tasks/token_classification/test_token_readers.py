@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from token_helpers import tagged, write_conll, write_jsonl
+from helpers.tokens import tagged, write_conll, write_jsonl
 
 from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.token_classification.readers import read_sentences, resolve_format

@@ -1,7 +1,7 @@
 """data=hf_dataset: a folder written by save_to_disk and a local dataset folder of Parquet
 files with a README train, log and predict through the registered model like files; a
 ClassLabel keeps its order, a list of ClassLabel is multilabel, a float column regression.
-(Bad input, one line each: tests/test_errors.py.)"""
+(Bad input, one line each: tests/apps/test_errors.py.)"""
 
 from __future__ import annotations
 
@@ -188,7 +188,7 @@ def served_labels(out, run, files) -> list[str]:
 def test_a_saved_image_dataset_trains_logs_and_predicts(tiny_vit_dir, shapes_data, tmp_path):
     from datasets import Image
 
-    from backbones import write_shapes
+    from helpers.backbones import write_shapes
 
     names = ["square", "ring", "cross"]  # not sorted: the ClassLabel's order is kept
     train = sorted(shapes_data["train"].rglob("*.png"))
@@ -223,7 +223,7 @@ def test_an_audio_dataset_of_wav_and_flac_trains_logs_and_predicts(tiny_wav2vec2
     import soundfile
     from datasets import Audio
 
-    from backbones import write_tones
+    from helpers.backbones import write_tones
 
     root = write_tones(tmp_path / "tones", per_class=24, seed=1)
     files = sorted(root.rglob("*.wav"))

@@ -199,7 +199,7 @@ def test_a_failing_child_rank_marks_the_run_failed(tmp_path):
 @pytest.mark.slow  # two jobs of two ranks each: about 45 s on 2 cores
 def test_each_job_of_a_sweep_starts_its_own_ranks(tiny_model_dir, toy_data, tmp_path):
     """In one process (the basic launcher) job 2 must not wait for job 1's finished ranks."""
-    from test_sweep import parent_and_children
+    from helpers.sweeps import parent_and_children
 
     overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
                  if not o.startswith("paths.run_dir")]

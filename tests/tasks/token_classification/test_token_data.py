@@ -7,7 +7,7 @@ import importlib.util
 
 import numpy as np
 import pytest
-from token_helpers import tagged, wordpiece_tokenizer, write_conll, write_jsonl
+from helpers.tokens import tagged, wordpiece_tokenizer, write_conll, write_jsonl
 
 from sft.errors import SFTDataError
 from sft.tasks.token_classification.data import TokenDataModule

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_sft, tiny_overrides
-from servers import free_port
+from helpers.servers import free_port
 
 
 def wait_until_up(url: str, server: subprocess.Popen, timeout_s: float = 90.0) -> None:

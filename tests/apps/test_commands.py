@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT_ROOT, mlflow_runs, run_sft, tiny_overrides
-from servers import free_port, stop_server, wait_until_serving
+from helpers.servers import free_port, stop_server, wait_until_serving
 
 # Each app's keys, as its YAML declares them (README: "## `sft-train`", "Ship it", "Sweeps").
 APP_KEYS = {
