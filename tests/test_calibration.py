@@ -4,7 +4,6 @@ finds planted duplicates and leakage."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,11 +14,14 @@ from sft.data.report import data_report, leakage_warnings
 from sft.errors import SFTConfigError
 from sft.inference.predictor import OUTPUTS
 from sft.model.backbone import load_tokenizer
-from sft.model.decisions import (decision_metrics, fit_temperature, tune_class_bias,
-                                 tune_thresholds)
+from sft.model.decisions import decision_metrics, fit_temperature, tune_class_bias, tune_thresholds
 from sft.model.saving import save_model
-from sft.training.calibrate import (decide, expected_calibration_error, probabilities,
-                                   usable_temperature)
+from sft.training.calibrate import (
+    decide,
+    expected_calibration_error,
+    probabilities,
+    usable_temperature,
+)
 from test_inference import TEXTS, build
 
 
@@ -188,5 +190,5 @@ def test_bad_calibrate_value_is_refused_in_one_line(make_cfg):
     with pytest.raises(SFTConfigError, match=r"decisions.calibrate': unknown calibration "
                                              r"'platt' \(choices: temperature, none\)"):
         validate(make_cfg("decisions.calibrate=platt"))
-    with pytest.raises(SFTConfigError, match="decisions.tune"):
+    with pytest.raises(SFTConfigError, match=r"decisions.tune"):
         validate(make_cfg("decisions.tune=maybe"))

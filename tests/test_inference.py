@@ -14,9 +14,9 @@ import torch
 import sft
 from conftest import PROJECT_ROOT
 from sft.errors import SFTConfigError, SFTDataError
-from sft.model.metrics import predictions
 from sft.model.backbone import Backbone, load_tokenizer
 from sft.model.heads import LinearHead, MLPHead
+from sft.model.metrics import predictions
 from sft.model.saving import save_model
 
 TEXTS = ["good drug", "the pill was awful and my week was bad after it", "okay",
@@ -138,7 +138,7 @@ def test_bad_folders_and_inputs_fail_with_one_line(tiny_model_dir, tmp_path):
         predictor.predict(["fine", 3])
     with pytest.raises(SFTDataError, match="a single string"):
         predictor.predict("good")
-    with pytest.raises(SFTConfigError, match="no model.onnx"):
+    with pytest.raises(SFTConfigError, match=r"no model.onnx"):
         sft.load(folder, backend="onnx")
     spec = json.loads((folder / "sft_model.json").read_text())
     spec["head"]["_target_"] = "os.system"

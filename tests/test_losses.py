@@ -8,8 +8,8 @@ import torch
 from torch.nn import functional as F
 
 from conftest import toy_frame
+from sft.config.tasks import METRICS, TASKS, metric_fits
 from sft.data.module import TextDataModule
-from sft.model.metrics import epoch_values, per_class_metrics, summary_metrics
 from sft.model.losses import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -17,7 +17,7 @@ from sft.model.losses import (
     HuberLoss,
     balanced_class_weights,
 )
-from sft.config.tasks import METRICS, TASKS, metric_fits
+from sft.model.metrics import epoch_values, per_class_metrics, summary_metrics
 
 
 @pytest.fixture
@@ -96,8 +96,13 @@ def test_metric_collections_log_the_names_tasks_lists():
         width = 1 if task == "regression" else 3
         preds = torch.rand(6, width).squeeze(-1) if task == "regression" else \
             torch.softmax(torch.randn(6, 3), -1) if task != "multilabel" else torch.rand(6, 3)
-        targets = torch.rand(6) if task == "regression" else \
-            torch.tensor([0, 1, 2, 0, 1, 2]) if task != "multilabel" else torch.randint(0, 2, (6, 3))
+        targets = (
+            torch.rand(6)
+            if task == "regression"
+            else torch.tensor([0, 1, 2, 0, 1, 2])
+            if task != "multilabel"
+            else torch.randint(0, 2, (6, 3))
+        )
         metrics.update(preds, targets)
         if per_class is not None:
             per_class.update(preds, targets)

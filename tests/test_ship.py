@@ -35,8 +35,10 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("shipped")
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         # Tuned decisions are off by default; this shipped model carries them (and a temperature).
-        cfg = compose(config_name="train",
-                      overrides=[*tiny_overrides(tiny_model_dir, toy_data, out), "decisions.tune=true"])
+        cfg = compose(
+            config_name="train",
+            overrides=[*tiny_overrides(tiny_model_dir, toy_data, out), "decisions.tune=true"],
+        )
     captured = {}
     save_model = sft.training.run.save_model
 
@@ -106,7 +108,8 @@ def test_run_logs_and_registers_a_self_contained_model(shipped):
     assert spec["labels"] == ["negative", "neutral", "positive"] and spec["task"] == "multiclass"
     assert not (local / "python_model.pkl").exists()  # logged as code: nothing is unpickled
     code = (local / "serving_model.py").read_text()
-    assert len(code) < 2000 and "from sft.inference.mlflow_model import" in code  # no network in the code
+    # no network in the code
+    assert len(code) < 2000 and "from sft.inference.mlflow_model import" in code
 
 
 @pytest.mark.parametrize("overrides,registered", [
@@ -361,7 +364,7 @@ def test_predict_and_export_refuse_bad_requests_before_work(tmp_path):
     from sft.export import export_task
     from sft.predict import predict_task
 
-    with pytest.raises(SFTConfigError, match="output: cannot write 'preds.xlsx'"):
+    with pytest.raises(SFTConfigError, match=r"output: cannot write 'preds.xlsx'"):
         predict_task(app_config("predict", "model_uri=m", "output=preds.xlsx"))
     with pytest.raises(SFTConfigError, match="model_uri: no such folder"):
         predict_task(app_config("predict", f"model_uri={tmp_path / 'none'}", "input=-"))

@@ -16,12 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from sft.config import CONF_DIR
-from sft.errors import SFTConfigError, first_line
 from sft.config.cv_schema import check_cv
 from sft.config.delimiters import DELIMITER_CHOICES, DELIMITERS
 from sft.config.model_schemas import SCHEMAS
 from sft.config.run_schemas import DecisionsSchema, MonitorSchema, check_calibrate
 from sft.config.tasks import TASKS, describe_monitorable, metric_fits, per_class_hint
+from sft.errors import SFTConfigError, first_line
 
 __all__ = ["SCHEMAS", "TASKS", "RANGES", "validate", "check_loss_fits", "check_task_fit",
            "check_monitors", "monitor_settings", "cfg_choice", "loss_tasks", "implied_task"]
@@ -167,7 +167,7 @@ def loss_tasks(loss_target: str) -> tuple[str, ...] | None:
 
     try:
         declared = getattr(get_class(loss_target), "tasks", None)
-    except Exception:  # noqa: BLE001 - any import failure: instantiate reports it in one line
+    except Exception:  # any import failure: instantiate reports it in one line
         return None
     return tuple(declared) if declared else None
 
@@ -179,7 +179,7 @@ def implied_task(loss_target: str) -> str | None:
 
     try:
         return getattr(get_class(loss_target), "implied_task", None)
-    except Exception:  # noqa: BLE001 - as in loss_tasks
+    except Exception:  # as in loss_tasks
         return None
 
 
@@ -244,7 +244,7 @@ def check_signature(node: DictConfig, target: str, group: str) -> None:
 
     try:
         parameters = inspect.signature(get_object(target)).parameters
-    except Exception:  # noqa: BLE001 - instantiate reports a target that does not load
+    except Exception:  # instantiate reports a target that does not load
         return
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return

@@ -8,8 +8,12 @@ import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from sft.data.batching import (LengthGroupedBatchSampler, PadCollator, ResumableLoader,
-                               TokenizedDataset)
+from sft.data.batching import (
+    LengthGroupedBatchSampler,
+    PadCollator,
+    ResumableLoader,
+    TokenizedDataset,
+)
 from sft.data.labels import Examples, LabelSpace, extract, infer_label_space
 from sft.data.sources import fingerprint, locate, read_table
 from sft.data.tokenize import tokenize, tokenizer_fingerprint

@@ -10,15 +10,15 @@ what users read, one function per task. Needs neither Hydra nor MLflow.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
-from sft.errors import SFTConfigError, SFTDataError, first_line
 from sft.data.tokenize import ensure_pad_token
+from sft.errors import SFTConfigError, SFTDataError, first_line
 from sft.model.decisions import label_thresholds, multiclass_choice, scaled
 from sft.model.saving import SPEC_FILE, read_spec
 
@@ -124,7 +124,9 @@ class OnnxRunner:
         try:
             import onnxruntime as ort  # lazy: the optional deploy extra
         except ImportError:
-            raise SFTConfigError("onnxruntime is not installed (pip install 'sft[deploy]')") from None
+            raise SFTConfigError(
+                "onnxruntime is not installed (pip install 'sft[deploy]')"
+            ) from None
         options = ort.SessionOptions()
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -235,7 +237,9 @@ def load(path: str | Path, backend: str = "auto", device: str = "cpu",
     folder = model_folder(path)
     spec = read_spec(folder)
     if backend not in BACKENDS:
-        raise SFTConfigError(f"backend: unknown backend '{backend}' (choices: {', '.join(BACKENDS)})")
+        raise SFTConfigError(
+            f"backend: unknown backend '{backend}' (choices: {', '.join(BACKENDS)})"
+        )
     if spec.get("members"):  # a fold/seed ensemble (sft.inference.ensemble): members load here
         from sft.inference.ensemble import load_ensemble  # lazy: it takes `load` as an argument
 
@@ -283,7 +287,8 @@ def model_folder(path: str | Path) -> Path:
         raise SFTConfigError(f"model folder not found: {folder}")
     if (folder / SPEC_FILE).is_file():
         return folder
-    if (folder / "MLmodel").is_file():  # an MLflow model (sft/inference/mlflow_model.py): find its artifact
+    # an MLflow model (sft/inference/mlflow_model.py): find its artifact
+    if (folder / "MLmodel").is_file():
         flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get(
             "flavors", {}).get("python_function", {})
         for artifact in (flavor.get("artifacts") or {}).values():

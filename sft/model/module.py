@@ -10,9 +10,15 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from sft.model.metrics import (epoch_values, label_keys, per_class_metric, per_class_metrics,
-                               predictions, summary_metrics)
 from sft.model.finetune import FullFineTune
+from sft.model.metrics import (
+    epoch_values,
+    label_keys,
+    per_class_metric,
+    per_class_metrics,
+    predictions,
+    summary_metrics,
+)
 
 
 class SFTModule(pl.LightningModule):

@@ -48,7 +48,9 @@ def oof_table(outcomes: list[dict], names: list[str]) -> pd.DataFrame:
                 frame[f"p/{label}"] = outputs[:, i]
             frame["prediction"] = [labels[i] for i in outputs.argmax(axis=1)]
         else:  # multilabel: targets are multi-hot rows
-            frame["target"] = [",".join(l for l, t in zip(labels, row) if t) for row in targets]
+            frame["target"] = [
+                ",".join(name for name, t in zip(labels, row) if t) for row in targets
+            ]
             for i, label in enumerate(labels):
                 frame[f"p/{label}"] = outputs[:, i]
         frames.append(frame)

@@ -63,7 +63,7 @@ class MLflowTracker:
         self._logged_model_uri: str | None = None  # set by log_model
 
     @classmethod
-    def attach(cls, tracking_uri: str, run_id: str) -> "MLflowTracker":
+    def attach(cls, tracking_uri: str, run_id: str) -> MLflowTracker:
         """A tracker for an existing run (to log into it or end it)."""
         tracker = cls(tracking_uri)
         tracker.run_id = run_id

@@ -8,8 +8,9 @@ sft.tracking.null.NullTracker (logger=none, and every DDP rank but zero).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, ContextManager, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -22,7 +23,7 @@ class Tracker(Protocol):
     records: bool
 
     def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None,
-            default_name: str | None = None) -> ContextManager[Any]:
+            default_name: str | None = None) -> AbstractContextManager[Any]:
         """A context: the run is open inside it; it ends FINISHED, FAILED on an exception or
         KILLED on Ctrl-C/SIGTERM. `resume`: an earlier run's id to continue; `default_name`:
         the run's name unless the tracker's config names it."""

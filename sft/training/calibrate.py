@@ -17,9 +17,17 @@ import numpy as np
 import torch
 from torchmetrics.classification import BinaryCalibrationError, MulticlassCalibrationError
 
-from sft.model.decisions import (T_BOUNDS, decision_metrics, fit_temperature,
-                                 label_thresholds, multiclass_choice, nll, tune_class_bias,
-                                 tune_thresholds, tuned_metric)
+from sft.model.decisions import (
+    T_BOUNDS,
+    decision_metrics,
+    fit_temperature,
+    label_thresholds,
+    multiclass_choice,
+    nll,
+    tune_class_bias,
+    tune_thresholds,
+    tuned_metric,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +162,7 @@ def reliability_diagram(split: tuple[np.ndarray, np.ndarray], task: str, tempera
     logits, targets = split
     fig, ax = plt.subplots(figsize=(DIAGRAM_INCHES, DIAGRAM_INCHES))
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
-    shown = [("uncalibrated", 1.0)] + ([("T = %.2f" % temperature, temperature)]
+    shown = [("uncalibrated", 1.0)] + ([(f"T = {temperature:.2f}", temperature)]
                                        if temperature != 1.0 else [])
     for label, t in shown:
         conf, correct = _confidence(probabilities(logits, task, t), targets, task)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from pathlib import Path
 
 from sft.errors import SFTConfigError
 
-ENV_DDP = "SFT_DDP_RUN"  # JSON: the resolved config's path, the run id and store, the resume checkpoint
+# JSON: the resolved config's path, the run id and store, the resume checkpoint
+ENV_DDP = "SFT_DDP_RUN"
 # What Lightning's launcher sets in rank zero's own environment when it starts the children.
 LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 

@@ -21,8 +21,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from sft.model.decisions import (decide_probabilities, decision_metrics, tune_class_bias,
-                                 tune_thresholds, tuned_metric)
+from sft.model.decisions import (
+    decide_probabilities,
+    decision_metrics,
+    tune_class_bias,
+    tune_thresholds,
+    tuned_metric,
+)
 from sft.training.calibrate import expected_calibration_error, probabilities
 
 

@@ -2,8 +2,8 @@
 
 Called with a composed, validated config (by `sft-train`, or by tests through
 `hydra.compose`); returns the monitored metric of the best checkpoint, for sweepers. With a
-`Resume` (sft.training.resume) it continues a stopped run from its last checkpoint, in the same MLflow
-run. SIGINT and SIGTERM stop it cleanly (sft.training.checkpointing).
+`Resume` (sft.training.resume) it continues a stopped run from its last checkpoint, in the same
+MLflow run. SIGINT and SIGTERM stop it cleanly (sft.training.checkpointing).
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from collections import Counter
 from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ModelCheckpoint
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from sft import cache
 from sft.config.data_schemas import experiment_of
 from sft.config.instantiate import instantiate
 from sft.config.schema import GROUPS, cfg_choice, check_task_fit, implied_task
+from sft.data.folds import apply_fold
 from sft.errors import SFTConfigError, first_line
 from sft.model.module import SFTModule
 from sft.model.saving import save_model
@@ -31,25 +32,46 @@ from sft.tracking.masking import mask_overrides
 from sft.tracking.null import NullTracker
 from sft.tracking.provenance import flatten, git_state, package_versions
 from sft.tracking.sweep import job_run_identity
-from sft.training.build import (build_module, build_trainer, expected_task, load_processor,
-                                set_monitor)
-from sft.data.folds import apply_fold
+from sft.training.build import (
+    build_module,
+    build_trainer,
+    expected_task,
+    load_processor,
+    set_monitor,
+)
 from sft.training.calibrate import post_hoc
 from sft.training.checkpointing import ResumableCheckpoint
-from sft.training.fold_outcome import fold_outcome
-from sft.training.distributed import (check_accelerator, check_data_parallel, global_rank,
-                                      shared_with_children)
+from sft.training.data_report import write_data_report
+from sft.training.distributed import (
+    check_accelerator,
+    check_data_parallel,
+    global_rank,
+    shared_with_children,
+)
 from sft.training.fingerprints import run_fingerprints, save_fingerprints
+from sft.training.fold_outcome import fold_outcome
 from sft.training.model_card import write_model_card
 from sft.training.precision import resolve_precision
-from sft.training.preflight import (absolute_paths, check_model_source, check_vocabulary,
-                                    check_writable)
+from sft.training.preflight import (
+    absolute_paths,
+    check_model_source,
+    check_vocabulary,
+    check_writable,
+)
 from sft.training.quiet import quiet_fit
 from sft.training.resume import RUN_CONFIG, Resume, check_unchanged, save_run_config
-from sft.training.data_report import write_data_report
-from sft.training.run_outputs import (Registration, default_run_name, example_texts,
-                                      hydra_overrides, print_summary, registered_model_name,
-                                      registration, run_note, write_config, write_reports)
+from sft.training.run_outputs import (
+    Registration,
+    default_run_name,
+    example_texts,
+    hydra_overrides,
+    print_summary,
+    registered_model_name,
+    registration,
+    run_note,
+    write_config,
+    write_reports,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +102,15 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True,
         else (None, {})
     tags = {"sft.resumed_from": str(resume.checkpoint)} if resume else \
         {**run_tags(cfg), **job_tags} if record else {}
-    with guard.handling_signals(), tracker.run(default_experiment=experiment_of(cfg.data), tags=tags,
-                                               resume=resume.run_id if resume else None,
-                                               default_name=job_name or default_run_name(cfg)):
+    with (
+        guard.handling_signals(),
+        tracker.run(
+            default_experiment=experiment_of(cfg.data),
+            tags=tags,
+            resume=resume.run_id if resume else None,
+            default_name=job_name or default_run_name(cfg),
+        ),
+    ):
         guard.run_id = tracker.run_id
         guard.where = {"logger.tracking_uri": getattr(tracker, "tracking_uri", None),
                        "paths.outputs": str(cfg.paths.outputs)}  # absolute: absolute_paths
@@ -93,7 +121,8 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True,
         trainer = build_trainer(cfg, tracker.lightning_logger(run_dir, resumed=resume is not None),
                                 run_dir, [*module.finetune.callbacks(), guard])
         check_data_parallel(trainer, module)
-        # DDP children that Lightning starts in `fit` train from this run's config (sft.training.distributed).
+        # DDP children that Lightning starts in `fit` train from this run's config
+        # (sft.training.distributed).
         children = shared_with_children(run_dir / "checkpoints" / RUN_CONFIG, tracker,
                                         resume.checkpoint if resume else None) \
             if record else contextlib.nullcontext()
@@ -114,7 +143,8 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True,
                       "test.")
         if not record:
             return best_score  # rank zero writes the reports, the model and the run
-        # Temperature and tuned decisions, fitted on val: saved in the model, so every predict path uses them.
+        # Temperature and tuned decisions, fitted on val: saved in the model, so every predict
+        # path uses them.
         decided, decision_spec, decision_files = post_hoc(cfg, module, datamodule, run_dir)
         if outcome is not None:  # a fold ensemble calibrates each member's logits by its own
             outcome["decision_spec"] = decision_spec
@@ -145,10 +175,15 @@ def train(cfg: DictConfig, resume: Resume | None = None, record: bool = True,
         tracker.set_tags({"mlflow.note.content": run_note(
             cfg, datamodule.labels.task, best_score, test_metrics, model_uri, plan.note)})
         # What a job costs beyond its own fit (start-up, test, artifacts): sweeps want it small.
-        tracker.log_metrics({"time/setup_s": fit_started - started,
-                             "time/fit_s": fit_ended - fit_started,
-                             "time/after_fit_s": ended - fit_ended, "time/log_model_s": ended - logged,
-                             "time/total_s": ended - started})
+        tracker.log_metrics(
+            {
+                "time/setup_s": fit_started - started,
+                "time/fit_s": fit_ended - fit_started,
+                "time/after_fit_s": ended - fit_ended,
+                "time/log_model_s": ended - logged,
+                "time/total_s": ended - started,
+            }
+        )
         tracker.set_tags({"sft.model_dir": str(model_dir.absolute()),
                           **{f"sft.cache.{k}": str(v)
                              for k, v in sorted((cache.STATS - cache_before).items())}})

@@ -15,13 +15,17 @@ from typing import NamedTuple
 
 from omegaconf import DictConfig, OmegaConf
 
+from sft.config.data_schemas import experiment_of
 from sft.config.schema import cfg_choice
+from sft.config.tasks import PER_LABEL, label_keys, per_class_metric
 from sft.errors import SFTConfigError
 from sft.tracking.masking import mask_config, mask_overrides
-from sft.config.tasks import PER_LABEL, label_keys, per_class_metric
-from sft.tracking.reports import (per_class_table, plot_confusion_matrix, write_confusion_csv,
-                                  write_per_class_report)
-from sft.config.data_schemas import experiment_of
+from sft.tracking.reports import (
+    per_class_table,
+    plot_confusion_matrix,
+    write_confusion_csv,
+    write_per_class_report,
+)
 
 
 def hydra_overrides() -> list[str] | None:
@@ -34,7 +38,8 @@ def hydra_overrides() -> list[str] | None:
 
 
 def write_config(cfg: DictConfig, run_dir: Path) -> list[Path]:
-    """`config.yaml` (resolved, secrets masked) and `overrides.yaml` (likewise) in the run folder."""
+    """`config.yaml` (resolved, secrets masked) and `overrides.yaml` (likewise) in the run
+    folder."""
     config_path = run_dir / "config.yaml"
     OmegaConf.save(OmegaConf.create(mask_config(OmegaConf.to_container(cfg, resolve=True))),
                    config_path)
@@ -51,8 +56,15 @@ def write_metric_keys(label_names: list[str], run_dir: Path) -> Path:
     """`metric_keys.json`: each label's per-class key and its val and test metric names
     (`c++` -> `c_-cedb1b`, `val/per_class/f1/c_-cedb1b`), in label-id order."""
     path = run_dir / "metric_keys.json"
-    rows = [{"label": name, "key": key, "val": per_class_metric("val", key),
-             "test": per_class_metric("test", key)} for name, key in label_keys(label_names).items()]
+    rows = [
+        {
+            "label": name,
+            "key": key,
+            "val": per_class_metric("val", key),
+            "test": per_class_metric("test", key),
+        }
+        for name, key in label_keys(label_names).items()
+    ]
     path.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     return path
 
@@ -113,7 +125,9 @@ def default_run_name(cfg: DictConfig) -> str:
     """`<model>-<data>-<6 hex digits>`, e.g. `minilm-drug-reviews-3f9a1c`: what ran, and a part
     that tells two runs of it apart. The hex digits come from os.urandom, not from the RNGs
     the seed fixed (MLflow's own names drew from those: every run was `capable-auk-759`)."""
-    stem = re.sub(r"[^a-z0-9]+", "-", f"{_model_name(cfg)}-{experiment_of(cfg.data)}".lower()).strip("-")
+    stem = re.sub(
+        r"[^a-z0-9]+", "-", f"{_model_name(cfg)}-{experiment_of(cfg.data)}".lower()
+    ).strip("-")
     return f"{stem}-{os.urandom(3).hex()}"
 
 
