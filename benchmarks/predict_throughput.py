@@ -18,7 +18,7 @@ when labels are known, and the share of predictions equal to PyTorch's. Rounds a
 ways (order rotated each round); texts/s is the median over rounds. Torch and onnxruntime get
 the same thread count (--threads). Not run by CI:
 
-  python benchmarks/predict_throughput.py                      # latest registered drug-reviews model
+  python benchmarks/predict_throughput.py                      # latest registered drug-review model
   python benchmarks/predict_throughput.py --model models:/drug-reviews-multiclass/3
   python benchmarks/predict_throughput.py --minilm-untrained   # MiniLM + a fresh head: speed only
   python benchmarks/predict_throughput.py --tiny               # a tiny BERT built here (seconds)
@@ -187,9 +187,8 @@ def drug_review_test() -> tuple[list[str], list[str], list[str]]:
 
 def registered_model(uri: str | None, work: Path) -> Path:
     from sft.config.uris import default_tracking_uri
-    from sft.inference.model_uri import resolve_model
-
     from sft.errors import SFTConfigError
+    from sft.inference.model_uri import resolve_model
 
     try:
         return resolve_model(uri or f"models:/{REGISTERED}/latest",
@@ -215,13 +214,15 @@ def exports(folder: Path, work: Path, texts: list[str]) -> dict:
 
 def peak_rss(way: str, folders: dict, texts_file: Path, threads: int) -> float:
     """MiB: a fresh process loads `way` and predicts the texts once at batch 32."""
-    code = ("import json,sys;sys.path.insert(0,%r);"
+    paths = json.dumps({k: str(v) for k, v in folders.items()})
+    code = (f"import json,sys;sys.path.insert(0,{str(ROOT)!r});"
             "from benchmarks.predict_throughput import make_way;"
-            "p=make_way(%r,{k:__import__('pathlib').Path(v) for k,v in json.loads(%r).items()},%d);"
-            "p(json.load(open(%r)),32);"
-            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])") % (
-        str(ROOT), way, json.dumps({k: str(v) for k, v in folders.items()}), threads,
-        str(texts_file))
+            "p=make_way("
+            f"{way!r},{{k:__import__('pathlib').Path(v) for k,v in json.loads({paths!r}).items()}},"
+            f"{threads:d});"
+            f"p(json.load(open({str(texts_file)!r})),32);"
+            "print([l.split()[1] for l in open('/proc/self/status')"
+            " if l.startswith('VmHWM')][0])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT)
     if done.returncode:
@@ -305,7 +306,10 @@ def main() -> None:
     try:
         if args.tiny:
             tag, (folder, texts, gold) = "tiny", tiny_model(work)
-            labels, note = ["negative", "neutral", "positive"], "untrained head: quality meaningless"
+            labels, note = (
+                ["negative", "neutral", "positive"],
+                "untrained head: quality meaningless",
+            )
         else:
             texts, gold, labels = drug_review_test()
             if args.minilm_untrained:
@@ -333,7 +337,9 @@ def main() -> None:
         if "pipeline" in results:
             ratios[f"sft_over_pipeline_{batch}"] = results["torch"][key] / results["pipeline"][key]
         if "onnx_int8" in results:
-            ratios[f"onnx_int8_over_torch_{batch}"] = results["onnx_int8"][key] / results["torch"][key]
+            ratios[f"onnx_int8_over_torch_{batch}"] = (
+                results["onnx_int8"][key] / results["torch"][key]
+            )
     report = {"model": tag, "folder": str(folder), "texts": len(texts), "rounds": args.rounds,
               "threads": args.threads, "note": note, "machine": {
                   "cpu_count": os.cpu_count(), "platform": platform.platform(),

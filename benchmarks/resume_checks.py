@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import tempfile
 import time
@@ -84,7 +83,7 @@ def bench_tables(folder: Path, rows: int, repeat: int) -> dict:
             frame.to_json(path, orient="records", lines=True)
         else:
             frame.to_csv(path, index=False)
-        read = lambda: sources._read_table(sources.DataFile(path), "k")  # noqa: E731
+        read = lambda path=path: sources._read_table(sources.DataFile(path), "k")  # noqa: E731
         checked_s = best(read, repeat)
         saved = {name: getattr(sources, name) for name in unchecked}
         try:

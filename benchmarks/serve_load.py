@@ -33,8 +33,12 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.predict_throughput import (drug_review_test, fresh_head_model,  # noqa: E402
-                                           registered_model, tiny_model)
+from benchmarks.predict_throughput import (  # noqa: E402
+    drug_review_test,
+    fresh_head_model,
+    registered_model,
+    tiny_model,
+)
 
 
 def mlflow_model(folder: Path, out: Path, example: list[str]) -> Path:

@@ -52,7 +52,10 @@ TARGETS = {
         ("fit (all, to the first step)", "sft.training.run:fit"),
         ("train dataloader", "sft.data.module:TextDataModule.train_dataloader"),
         ("configure optimizers", "sft.model.module:SFTModule.configure_optimizers"),
-        ("first batch handed to the step", "sft.training.throughput:TrainClock.on_train_batch_start"),
+        (
+            "first batch handed to the step",
+            "sft.training.throughput:TrainClock.on_train_batch_start",
+        ),
     ],
     "plain": [
         ("read + split data", "sft.data.module:TextDataModule.load"),
@@ -264,7 +267,9 @@ def table(way: str, phases: dict) -> str:
                          + (f"{seconds:.2f} |" if seconds else "- |"))
             walk(part, depth + 1)
         if node is not root and node["parts"]:
-            other = (node["end"] - node["start"]) - sum(p["end"] - p["start"] for p in node["parts"])
+            other = (node["end"] - node["start"]) - sum(
+                p["end"] - p["start"] for p in node["parts"]
+            )
             if other > 0.05:
                 lines.append(f"| {'. ' * depth}(other: imports, unlisted work) | | {other:.2f} |")
 

@@ -9,6 +9,7 @@ import sys
 import time
 
 import torch
+
 from startup_phases import table as phase_table
 
 

@@ -24,8 +24,8 @@ Progress goes to stderr: each GEMM trial, each worker's start-up phases as they 
   python benchmarks/train_throughput.py --mode full      # the default experiment: 6 epochs
   python benchmarks/train_throughput.py --precision auto      # every way in bf16 where native
 
-Writes outputs/bench/train_throughput-<mode>-<precision>-<time>.json (ratios under `sft_over_plain` and
-`sft_over_trainer`) and prints a table.
+Writes outputs/bench/train_throughput-<mode>-<precision>-<time>.json (ratios under
+`sft_over_plain` and `sft_over_trainer`) and prints a table.
 """
 
 from __future__ import annotations
@@ -94,9 +94,11 @@ def main() -> None:
             result, _ = launch(way, args.mode)
             progress(f"rep {rep + 1}/{reps} {way}: done in {time.perf_counter() - started:.0f} s")
             runs[way].append(result)
-            print(f"rep {rep + 1}/{reps} {way:8s} {result['samples_per_s']:7.2f} samples/s  "
-                  f"first step {result['first_step_s']:5.1f} s  val F1 {result['val_f1_macro']:.4f}",
-                  flush=True)
+            print(
+                f"rep {rep + 1}/{reps} {way:8s} {result['samples_per_s']:7.2f} samples/s  "
+                f"first step {result['first_step_s']:5.1f} s  val F1 {result['val_f1_macro']:.4f}",
+                flush=True,
+            )
             trials.append(gemm_trial(dtype, len(trials) + 1, reps * len(ways) + 1))
     report = summarize(runs, trials, args.mode, reps)
     out = Path(args.out)
@@ -143,11 +145,19 @@ def summarize(runs: dict, trials: list[float], mode: str, reps: int) -> dict:
                      "val_f1_macro": results[-1]["val_f1_macro"],
                      "val_acc": results[-1]["val_acc"], "runs": results,
                      "startup_phases": median_phases(results)}
-    report = {"mode": mode, "repetitions": reps,
-              "sft_overrides": os.environ.get("SFT_BENCH_OVERRIDES", ""), "settings": {**SETTINGS, "precision": precision()},
-              "epochs": MODES[mode]["epochs"], "train_batches": MODES[mode]["batches"],
-              "gemm_peak_gflops": peak, "gemm_trials_gflops": trials,
-              "peak_raised_by_run": raised, "machine": machine(), "ways": ways}
+    report = {
+        "mode": mode,
+        "repetitions": reps,
+        "sft_overrides": os.environ.get("SFT_BENCH_OVERRIDES", ""),
+        "settings": {**SETTINGS, "precision": precision()},
+        "epochs": MODES[mode]["epochs"],
+        "train_batches": MODES[mode]["batches"],
+        "gemm_peak_gflops": peak,
+        "gemm_trials_gflops": trials,
+        "peak_raised_by_run": raised,
+        "machine": machine(),
+        "ways": ways,
+    }
     if "sft" in ways and "plain" in ways:
         report["sft_over_plain"] = ways["sft"]["samples_per_s"] / ways["plain"]["samples_per_s"]
         report["rss_sft_over_plain"] = ways["sft"]["peak_rss_mb"] / ways["plain"]["peak_rss_mb"]
@@ -184,7 +194,9 @@ def run_worker(way: str, mode: str, result: Path) -> None:
     phases.install()
     if os.environ.get("SFT_BENCH_BATCHES"):
         MODES[mode]["batches"] = int(os.environ["SFT_BENCH_BATCHES"])
-    outcome = {"sft": sft_worker, "plain": plain_worker, "trainer": trainer_worker}[way](MODES[mode])
+    outcome = {"sft": sft_worker, "plain": plain_worker, "trainer": trainer_worker}[way](
+        MODES[mode]
+    )
     phases.finish()
     outcome["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     outcome["phases"] = phases.as_dict()
@@ -338,8 +350,7 @@ def plain_worker(mode: dict) -> dict:
 def trainer_worker(mode: dict) -> dict:
     """transformers' Trainer: dynamic padding and length-grouped sampling."""
     import datasets
-    from transformers import (DataCollatorWithPadding, Trainer, TrainerCallback,
-                              TrainingArguments)
+    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
     from sft.training.precision import BF16
     from sft.training.throughput import flop_model, process_age

@@ -8,7 +8,8 @@ process; with these, only the first job pays for reading, tokenizing and loading
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 STATS: Counter = Counter()
 _STORE: dict[tuple[str, Hashable], Any] = {}

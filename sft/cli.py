@@ -12,8 +12,8 @@ import errno
 import os
 import re
 import sys
-from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig

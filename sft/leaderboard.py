@@ -12,8 +12,15 @@ def leaderboard_task(cfg) -> None:
 
     from sft.config.uris import absolute_tracking_uri
     from sft.errors import SFTConfigError
-    from sft.tracking.leaderboard import (child_runs, experiment_runs, find_sweep, leaderboard,
-                                          monitor_of, terminal_table, varying_params)
+    from sft.tracking.leaderboard import (
+        child_runs,
+        experiment_runs,
+        find_sweep,
+        leaderboard,
+        monitor_of,
+        terminal_table,
+        varying_params,
+    )
 
     client = MlflowClient(absolute_tracking_uri(cfg.tracking_uri))
     if cfg.sweep or not cfg.experiment:

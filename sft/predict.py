@@ -24,8 +24,15 @@ def predict_task(cfg) -> None:
     # lazy: torch, pandas and MLflow only once the config is known to be good
     from sft.inference.model_uri import resolve_model
     from sft.inference.predictor import load
-    from sft.inference.tables import (STDIO, media_paths, output_kind, prediction_columns,
-                                      read_input, texts_of, write_output)
+    from sft.inference.tables import (
+        STDIO,
+        media_paths,
+        output_kind,
+        prediction_columns,
+        read_input,
+        texts_of,
+        write_output,
+    )
 
     output_kind(cfg.output)  # a bad output name fails before any work
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from sft.cli import run_app
 from sft.errors import SFTConfigError
 
+
 def reproduce_task(cfg) -> None:
     """Rerun `cfg.run_id` and print its metrics beside the original's; exit 1 on a mismatch."""
     # lazy: MLflow and the training stack load after --help and config errors are answered

@@ -14,7 +14,9 @@ import pytest
 from conftest import PROJECT_ROOT
 
 SFT = PROJECT_ROOT / "sft"
-MAX_LINES = 300
+# Counted in ruff format's layout (a long import or call takes one name a line): the tree as
+# formatted is 13% longer than in the hand-wrapped layout where this limit was 300.
+MAX_LINES = 350
 
 
 def test_import_contracts_hold():
@@ -150,7 +152,9 @@ def test_every_shipped_tracker_implements_the_tracker_protocol():
     from sft.tracking.null import NullTracker
     from sft.tracking.protocol import Tracker
 
-    targets = {OmegaConf.load(p)._target_ for p in (PROJECT_ROOT / "conf" / "logger").glob("*.yaml")}
+    targets = {
+        OmegaConf.load(p)._target_ for p in (PROJECT_ROOT / "conf" / "logger").glob("*.yaml")
+    }
     assert len(targets) >= 2
     # every method the protocol declares, those that span processes (attach, handle) included
     assert {"run", "log_model", "attach", "handle", "find_run"} <= set(PROTOCOL_METHODS)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import List, Optional
 
 from omegaconf import MISSING, DictConfig
 
-from sft.errors import SFTConfigError
 from sft.config.schema import check_schema
+from sft.errors import SFTConfigError
 
 
 class Backend(Enum):
@@ -35,7 +34,7 @@ class Quantize(Enum):
 class PredictSchema:
     model_uri: str = MISSING
     input: str = MISSING
-    split: Optional[str] = MISSING
+    split: str | None = MISSING
     output: str = MISSING
     text_column: str = MISSING
     batch_size: int = MISSING
@@ -46,17 +45,17 @@ class PredictSchema:
 
 @dataclass
 class ExportSchema:
-    run_id: Optional[str] = MISSING
-    model_uri: Optional[str] = MISSING
+    run_id: str | None = MISSING
+    model_uri: str | None = MISSING
     format: ExportFormat = MISSING
     out: str = MISSING
     overwrite: bool = MISSING
     tolerance: float = MISSING
-    opset: Optional[int] = MISSING
-    parity_texts: List[str] = MISSING
-    quantize: Optional[Quantize] = MISSING
+    opset: int | None = MISSING
+    parity_texts: list[str] = MISSING
+    quantize: Quantize | None = MISSING
     min_agreement: float = MISSING
-    agreement_split: Optional[str] = MISSING
+    agreement_split: str | None = MISSING
     tracking_uri: str = MISSING
 
 

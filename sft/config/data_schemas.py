@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -25,8 +24,8 @@ class SplitDataSchema:
     _target_: str = MISSING
     name: str = MISSING
     train_path: str = MISSING
-    val_path: Optional[str] = MISSING
-    test_path: Optional[str] = MISSING
+    val_path: str | None = MISSING
+    test_path: str | None = MISSING
     val_fraction: float = MISSING
     test_fraction: float = MISSING
     label_column: str = MISSING
@@ -52,8 +51,8 @@ class HFSplitsSchema:
     """data.splits of data=hf_dataset: our split -> the dataset's split name."""
 
     train: str = MISSING
-    validation: Optional[str] = MISSING
-    test: Optional[str] = MISSING
+    validation: str | None = MISSING
+    test: str | None = MISSING
 
 
 @dataclass
@@ -64,14 +63,14 @@ class HFDatasetSchema:
     _target_: str = MISSING
     experiment: str = MISSING
     path: str = MISSING
-    name: Optional[str] = MISSING
+    name: str | None = MISSING
     splits: HFSplitsSchema = MISSING
     val_fraction: float = MISSING
     test_fraction: float = MISSING
-    text_column: Optional[str] = MISSING
-    image_column: Optional[str] = MISSING
-    audio_column: Optional[str] = MISSING
-    media_dir: Optional[str] = MISSING
+    text_column: str | None = MISSING
+    image_column: str | None = MISSING
+    audio_column: str | None = MISSING
+    media_dir: str | None = MISSING
     label_column: str = MISSING
     task: TaskName = MISSING
     label_separator: str = MISSING
@@ -110,7 +109,7 @@ class DigitsDataSchema:
     name: str = MISSING
     root: str = MISSING
     size: int = MISSING
-    digits: List[int] = MISSING
+    digits: list[int] = MISSING
     val_fraction: float = MISSING
     test_fraction: float = MISSING
     task: TaskName = MISSING

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from omegaconf import MISSING
 
-from sft.config.data_schemas import (AudioDataSchema, DigitsDataSchema, HFDatasetSchema,
-                                     ImageDataSchema, TextDataSchema)
+from sft.config.data_schemas import (
+    AudioDataSchema,
+    DigitsDataSchema,
+    HFDatasetSchema,
+    ImageDataSchema,
+    TextDataSchema,
+)
 from sft.config.run_schemas import MLflowSchema, NullTrackerSchema
 
 
@@ -75,7 +80,7 @@ class LinearHeadSchema:
 @dataclass
 class MLPHeadSchema:
     _target_: str = MISSING
-    hidden_sizes: List[int] = MISSING
+    hidden_sizes: list[int] = MISSING
     activation: Activation = MISSING
     dropout: float = MISSING
 
@@ -97,7 +102,8 @@ class FocalSchema:
 @dataclass
 class BCESchema:
     _target_: str = MISSING
-    pos_weight: Any = MISSING  # a number, or a list with one per label (checked in sft.config.schema)
+    # a number, or a list with one per label (checked in sft.config.schema)
+    pos_weight: Any = MISSING
 
 
 @dataclass
@@ -117,7 +123,7 @@ class AdamSchema:
     _partial_: bool = MISSING
     lr: float = MISSING
     weight_decay: float = MISSING
-    betas: List[float] = MISSING
+    betas: list[float] = MISSING
     eps: float = MISSING
 
 
@@ -196,13 +202,13 @@ class LoRASchema(LayerwiseSchema):
     r: int = MISSING
     alpha: float = MISSING
     dropout: float = MISSING
-    target_modules: Optional[List[str]] = MISSING
+    target_modules: list[str] | None = MISSING
     lr_mult: float = MISSING
     decay: float = MISSING
 
 
 # `_target_` -> schema. A target not listed here (a user's own class) is not type-checked.
-SCHEMAS: Dict[str, type] = {
+SCHEMAS: dict[str, type] = {
     "sft.model.backbone.Backbone": BackboneSchema,
     "sft.model.heads.LinearHead": LinearHeadSchema,
     "sft.model.heads.MLPHead": MLPHeadSchema,

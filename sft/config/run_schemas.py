@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Dict, Optional
 
 from omegaconf import MISSING
 
@@ -45,11 +44,11 @@ def check_calibrate(node) -> None:
 class MLflowSchema:
     _target_: str = MISSING
     tracking_uri: str = MISSING
-    experiment_name: Optional[str] = MISSING
-    run_name: Optional[str] = MISSING
-    tags: Dict[str, str] = MISSING
+    experiment_name: str | None = MISSING
+    run_name: str | None = MISSING
+    tags: dict[str, str] = MISSING
     log_model: bool = MISSING
-    registered_model_name: Optional[str] = MISSING
+    registered_model_name: str | None = MISSING
     register: RegisterMode = MISSING
 
 

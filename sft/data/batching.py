@@ -119,7 +119,9 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         rng = np.random.default_rng([self.seed, self.epoch])
         n = len(self.lengths)
         if not self.shuffle:
-            order = np.argsort(-self.lengths, kind="stable") if self.group_by_length else np.arange(n)
+            order = (
+                np.argsort(-self.lengths, kind="stable") if self.group_by_length else np.arange(n)
+            )
             if self.num_replicas == 1:
                 yield from (order[i: i + self.batch_size].tolist()
                             for i in range(0, n, self.batch_size))
@@ -151,8 +153,9 @@ class ResumableLoader(DataLoader):
     lr-AdamW/backbone, the uninterrupted one 24. It applies a loaded state to the next iterator it creates, but
     Lightning creates the resumed epoch's iterator (FitLoop.setup_data) before
     sft.checkpointing loads the state at `on_train_start`, so the state lands on another
-    iterator; ours reads the skip lazily, at the epoch's first batch. Speed is no reason either way: an epoch of drug-review batches
-    (benchmarks/batching.py) took 240 vs 277 and 223 vs 220 us per batch (ours vs torchdata).
+    iterator; ours reads the skip lazily, at the epoch's first batch. Speed is no reason either
+    way: an epoch of drug-review batches (benchmarks/batching.py) took 240 vs 277 and 223 vs 220
+    us per batch (ours vs torchdata).
     """
 
     def __init__(self, *args, **kwargs):

@@ -21,8 +21,8 @@ def fold_assignment(n: int, folds: int, seed: int, labels: np.ndarray | None = N
     (GroupKFold does not shuffle: it balances fold sizes deterministically).
     Raises SFTConfigError when a label has fewer rows, or there are fewer groups, than folds.
     """
-    from sklearn.model_selection import (GroupKFold, KFold, StratifiedGroupKFold,  # lazy: ~0.5 s,
-                                         StratifiedKFold)  # only for CV runs
+    # lazy: ~0.5 s, only for CV runs
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
     if folds > n:
         raise SFTConfigError(f"cv.folds={folds}: the train split has only {n} rows")

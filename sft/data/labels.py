@@ -28,7 +28,7 @@ class Examples:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, index: np.ndarray) -> "Examples":
+    def subset(self, index: np.ndarray) -> Examples:
         return Examples(self.source, [self.texts[i] for i in index],
                         self.labels.iloc[index].reset_index(drop=True), self.rows[index])
 

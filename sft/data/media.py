@@ -21,7 +21,8 @@ MODALITIES = ("text", "image", "audio")
 
 def load_image(path: str):
     """The image at `path` as an RGB PIL image (grayscale and RGBA are converted)."""
-    from PIL import Image, UnidentifiedImageError  # lazy: text runs and sft-predict on a CSV skip PIL
+    # lazy: text runs and sft-predict on a CSV skip PIL
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
@@ -168,7 +169,7 @@ class AudioFeaturizer:
         self.extractor = extractor
         self.sampling_rate = int(rate)
         self.max_seconds = float(max_seconds)
-        self.samples = int(round(self.max_seconds * self.sampling_rate))
+        self.samples = round(self.max_seconds * self.sampling_rate)
         self.masked = bool(getattr(extractor, "return_attention_mask", False))
 
     def __call__(self, paths: list[str], rng: np.random.Generator | None = None) -> dict:

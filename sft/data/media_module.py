@@ -19,9 +19,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from sft.data.batching import LengthGroupedBatchSampler
 from sft.data.labels import Examples, extract
+from sft.data.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, AudioFeaturizer, ImageFeaturizer
 from sft.data.media_cache import media_bases
-from sft.data.media import (AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, AudioFeaturizer,
-                            ImageFeaturizer)
 from sft.data.module import TextDataModule
 from sft.data.sources import fingerprint, locate, read_table
 from sft.errors import SFTDataError

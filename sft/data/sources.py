@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from sft.errors import SFTDataError
 from sft.cache import cached
 from sft.data.delimiters import resolve_delimiter
+from sft.errors import SFTDataError
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
            ".parquet": "parquet", ".pq": "parquet"}
@@ -87,7 +87,7 @@ def package_dir(package: str, key: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise SFTDataError(f"{key}: no installed package '{package}' "
                            f"(install its wheel, e.g. with `make install`)")
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def read_table(source: DataFile, key: str, delimiter: str = "auto") -> pd.DataFrame:
@@ -137,7 +137,9 @@ def _read_parquet(raw: bytes, source: DataFile, key: str) -> pd.DataFrame:
     except SFTDataError:
         raise
     except Exception as err:  # pyarrow raises many types for a bad file
-        raise SFTDataError(f"{key}: {source.display} is not a readable Parquet file ({err})")
+        raise SFTDataError(
+            f"{key}: {source.display} is not a readable Parquet file ({err})"
+        ) from None
 
 
 def _header(text: str, sep: str) -> list[str]:

@@ -11,8 +11,8 @@ its probabilities applies before averaging); regression: the mean of the members
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

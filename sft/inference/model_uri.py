@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from sft.config.uris import absolute_tracking_uri
 from sft.errors import SFTConfigError, first_line

@@ -2,7 +2,8 @@
 
 MLflow runs this file to get the model object when it logs the model and every time the model
 is loaded or served, instead of unpickling one. It is small on purpose: the model itself lives
-in sft.inference.mlflow_model, so sft must be installed where the model is served (`--env-manager local`).
+in sft.inference.mlflow_model, so sft must be installed where the model is served
+(`--env-manager local`).
 Never import this module: running it sets MLflow's current code model.
 """
 

@@ -11,10 +11,10 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+from sft.cache import cached
 from sft.data.sources import package_dir
 from sft.data.tokenize import ensure_pad_token
 from sft.errors import SFTConfigError, first_line
-from sft.cache import cached
 
 # mean: average of the token states; cls: the first token's state; pooler: the model's pooler
 # (BERT's tanh layer over [CLS]); max: element-wise max over tokens; last_token: the last
@@ -229,7 +229,7 @@ def _load_pretrained(path: str, trust_remote_code: bool) -> nn.Module:
     try:
         return AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code,
                                          dtype=torch.float32)
-    except (OSError, ValueError, EnvironmentError) as err:
+    except (OSError, ValueError) as err:
         raise SFTConfigError(f"model.name_or_path: cannot load a model from '{path}' "
                              f"({first_line(err)})") from None
 

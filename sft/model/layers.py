@@ -44,8 +44,10 @@ def layer_stack(encoder: nn.Module, who: str) -> nn.ModuleList:
     if expected:
         lists = [m for m in lists if len(m) == expected]
     if not lists:
-        raise SFTConfigError(f"{who}: cannot find the stack of transformer layers in "
-                             f"{type(encoder).__name__}; use finetune=full or finetune=linear_probe")
+        raise SFTConfigError(
+            f"{who}: cannot find the stack of transformer layers in "
+            f"{type(encoder).__name__}; use finetune=full or finetune=linear_probe"
+        )
 
     def size(stack: nn.ModuleList) -> int:
         return sum(p.numel() for p in stack.parameters())

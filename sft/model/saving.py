@@ -3,8 +3,8 @@ head weights (safetensors) and `sft_model.json` (task, pooling, labels, head con
 
 A LoRA-tuned backbone is saved with its adapters merged into the weights: the folder always
 holds a plain transformers model; `lora` in sft_model.json records what was merged.
-`sft.load` (sft/inference/predictor.py) reads the folder back; fields added to the spec later are read
-with defaults there, so older folders keep loading.
+`sft.load` (sft/inference/predictor.py) reads the folder back; fields added to the spec later
+are read with defaults there, so older folders keep loading.
 """
 
 from __future__ import annotations
@@ -70,8 +70,10 @@ def read_spec(folder: Path) -> dict:
     except (OSError, ValueError) as err:
         raise SFTConfigError(f"{path}: cannot read the model spec ({err})") from None
     if not isinstance(spec, dict) or spec.get("format", FORMAT) > FORMAT:
-        raise SFTConfigError(f"{path}: format {spec.get('format') if isinstance(spec, dict) else '?'}"
-                             f" is newer than this sft reads ({FORMAT}); upgrade sft")
+        raise SFTConfigError(
+            f"{path}: format {spec.get('format') if isinstance(spec, dict) else '?'}"
+            f" is newer than this sft reads ({FORMAT}); upgrade sft"
+        )
     return spec
 
 

@@ -4,8 +4,8 @@ stop on SIGINT / SIGTERM, and a stop with one line when the loss is no longer fi
 A checkpoint is saved at the end of a training batch (where Lightning resumes mid-epoch) but
 that batch's metrics reach the logger only afterwards. So it is written under a temporary name
 and committed at the next batch's start: first every metric up to its step is written to
-MLflow (sft.tracking.run_logger buffers them), then it is renamed to `last.ckpt`. `last.ckpt` is thus
-never ahead of the metrics: after `kill -9`, `sft-train resume=<run id>` starts from it, logs
+MLflow (sft.tracking.run_logger buffers them), then it is renamed to `last.ckpt`. `last.ckpt` is
+thus never ahead of the metrics: after `kill -9`, `sft-train resume=<run id>` starts from it, logs
 everything after it, and skips the steps MLflow already has. No checkpoint is taken at an
 epoch's last batch (the next one is due at the first batch of the next epoch): resuming there
 would have to replay the epoch's end (validation, epoch metrics) exactly.

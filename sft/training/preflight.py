@@ -12,7 +12,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from sft.errors import SFTConfigError
 
-
 # Keys that may hold a path relative to the folder sft-train was started in.
 PATH_KEYS = ("paths.outputs", "paths.cache_dir", "data.train_path", "data.val_path",
              "data.test_path", "data.path", "model.name_or_path")
@@ -24,8 +23,8 @@ def absolute_paths(cfg: DictConfig) -> None:
     """Make the run's relative local paths absolute, in place, before the config is logged:
     `sft-reproduce` and `resume` then find the same files from any folder. URIs (`pkg://`,
     `s3://`) stay; `model.name_or_path` only when it names an existing folder (else it is a
-    hub id such as `microsoft/resnet-50`); `data.path` likewise (else a hub dataset id). os.path.abspath, not resolve(): a symlink the user
-    named stays the path they gave."""
+    hub id such as `microsoft/resnet-50`); `data.path` likewise (else a hub dataset id).
+    os.path.abspath, not resolve(): a symlink the user named stays the path they gave."""
     for key in PATH_KEYS:
         value = OmegaConf.select(cfg, key, default=None)
         if value is None or "://" in str(value):

@@ -2,11 +2,12 @@
 
 The run's folder (tag `sft.run_dir`) holds what resuming needs: the config the run started
 with (`checkpoints/run_config.yaml`, with the real values of masked secrets) and `last.ckpt`
-(sft.training.checkpointing). The command line only says where to find the run (`logger.tracking_uri`,
-`paths.outputs`); anything else would make the resumed run differ from the one it continues.
-Nor may its inputs differ: `check_unchanged` compares the data, labels, head width and model
-folder with what the run recorded at its start (sft.training.fingerprints), before the run
-reopens, so that a refusal leaves the stopped run as it was.
+(sft.training.checkpointing). The command line only says where to find the run
+(`logger.tracking_uri`, `paths.outputs`); anything else would make the resumed run differ from
+the one it continues. Nor may its inputs differ: `check_unchanged` compares the data, labels,
+head width and model folder with what the run recorded at its start
+(sft.training.fingerprints), before the run reopens, so that a refusal leaves the stopped run
+as it was.
 """
 
 from __future__ import annotations
@@ -70,10 +71,12 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictCon
     checkpoint = Path(run_cfg.callbacks.resume_checkpoint.dirpath) / "last.ckpt" \
         if run_cfg.callbacks.get("resume_checkpoint") else None
     if checkpoint is None or not checkpoint.is_file():
-        raise SFTConfigError(f"resume: {name} saved no checkpoint before it stopped "
-                             f"(callbacks.resume_checkpoint saves one every "
-                             f"{OmegaConf.select(run_cfg, 'callbacks.resume_checkpoint.every_n_train_steps')} "
-                             f"training steps); start it again")
+        raise SFTConfigError(
+            f"resume: {name} saved no checkpoint before it stopped "
+            f"(callbacks.resume_checkpoint saves one every "
+            f"{OmegaConf.select(run_cfg, 'callbacks.resume_checkpoint.every_n_train_steps')} "
+            f"training steps); start it again"
+        )
     run_cfg.logger.tracking_uri = uri
     _adopt_choices(run.params)
     recorded = load_fingerprints(config_path.parent) or _tagged_fingerprints(run.tags)

@@ -17,7 +17,8 @@ try:
     main()
 except SystemExit:
     pass
-heavy = sorted(m for m in ("torch", "transformers", "pytorch_lightning", "mlflow") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "transformers", "pytorch_lightning", "mlflow")
+               if m in sys.modules)
 print("HEAVY:" + ",".join(heavy))
 """
 

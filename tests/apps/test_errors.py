@@ -44,7 +44,8 @@ CASES = [
     ("negative lr", ["optimizer.lr=-1e-3"], "config key 'optimizer.lr' must be > 0.0, got -0.001"),
     ("zero batch size", ["data.batch_size=0"], "config key 'data.batch_size' must be > 0, got 0"),
     ("fractional batch size", ["data.batch_size=1.5"],
-     "config key 'data.batch_size': Value '1.5' of type 'float' could not be converted to Integer"),
+     "config key 'data.batch_size': Value '1.5' of type 'float' could not be converted to "
+     "Integer"),
     ("zero epochs", ["trainer.max_epochs=0"], "config key 'trainer.max_epochs' must be > 0, got 0"),
     ("negative checkpoint interval", ["callbacks.resume_checkpoint.every_n_train_steps=-5"],
      "config key 'callbacks.resume_checkpoint.every_n_train_steps' must be >= 0, got -5"),
@@ -132,7 +133,8 @@ CASES = [
      "data.text_column: no column 'review' in {data}/good.csv (columns: text, label)"),
     ("missing label column", ["data.train_path={data}/good.csv", "data.label_column=rating"],
      "data.label_column: no column 'rating' in {data}/good.csv (columns: text, label)"),
-    ("empty file", ["data.train_path={data}/empty.csv"], "data.train_path: {data}/empty.csv is empty"),
+    ("empty file", ["data.train_path={data}/empty.csv"],
+     "data.train_path: {data}/empty.csv is empty"),
     ("header without rows", ["data.train_path={data}/header_only.csv"],
      "{data}/header_only.csv has a header but no rows"),
     ("empty text", ["data.train_path={data}/empty_text.csv"],
@@ -297,7 +299,8 @@ def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
     frame.to_csv(data / "nan_target.csv", index=False)
     good.head(0).to_csv(data / "header_only.csv", index=False)
     write(data / "empty.csv", "")
-    write(data / "latin1.csv", "text,label\ngood day,positive\ncaf\xe9 bad,negative\n".encode("latin-1"))
+    write(data / "latin1.csv",
+          "text,label\ngood day,positive\ncaf\xe9 bad,negative\n".encode("latin-1"))
     write(data / "broken.jsonl", '{"text": "good", "label": "positive"}\n{"text": "bad", "label"\n')
     write(data / "ragged.csv", "text,label\ngood,positive\nbad,negative,extra\n")
     write(data / "notes.xlsx", "not a table")

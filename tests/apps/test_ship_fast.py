@@ -134,9 +134,9 @@ def test_model_card_warns_of_leakage_imbalance_and_truncation(tmp_path, tiny_mod
                                                               toy_data):
     from types import SimpleNamespace
 
-    from conftest import tiny_overrides, toy_frame
     from hydra import compose, initialize_config_dir
 
+    from conftest import tiny_overrides, toy_frame
     from sft.cli import CONF_DIR
     from sft.config.instantiate import instantiate
     from sft.model.backbone import load_tokenizer

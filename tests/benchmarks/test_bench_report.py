@@ -8,8 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-import startup_phases  # noqa: E402
-import throughput_report  # noqa: E402
+import startup_phases
+import throughput_report
 
 
 def run(gflops: float, best_step: float) -> dict:

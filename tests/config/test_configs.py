@@ -41,7 +41,10 @@ def media_choice(group: str, choice: str, request) -> list[str]:
     if group == "model" and choice in MODELS:
         return [f"model.name_or_path={request.getfixturevalue(MODELS[choice])}"]
     if group == "finetune" and choice == "freeze_feature_encoder":
-        return ["model=wav2vec2", f"model.name_or_path={request.getfixturevalue('tiny_wav2vec2_dir')}"]
+        return [
+            "model=wav2vec2",
+            f"model.name_or_path={request.getfixturevalue('tiny_wav2vec2_dir')}",
+        ]
     tmp_path = request.getfixturevalue("tmp_path")
     if group == "data" and choice == "image_folder":
         return [f"data.train_path={request.getfixturevalue('shapes_data')['train']}",
@@ -100,7 +103,9 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         assert head[-1].out_features == 3
     elif group == "loss":
         # 'balanced' weights come from the train split's counts at run time (training.py)
-        counts = {"class_weights": [1.0, 2.0, 1.0]} if node.get("class_weights") == "balanced" else {}
+        counts = (
+            {"class_weights": [1.0, 2.0, 1.0]} if node.get("class_weights") == "balanced" else {}
+        )
         assert callable(instantiate(node, **counts))
     elif group in ("optimizer", "scheduler"):
         import torch

@@ -43,7 +43,7 @@ def audio_run(tiny_wav2vec2_dir, tones, tmp_path_factory):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     train_task(cfg)
-    client, runs = mlflow_runs(out, "audio_folder")
+    _client, runs = mlflow_runs(out, "audio_folder")
     return {"out": out, "run": runs[0], "model_dir": out / "run" / "model"}
 
 
@@ -94,7 +94,9 @@ def test_wav2vec2_learns_tones_and_logs_like_text(audio_run):
     run = audio_run["run"]
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test/acc"] > 0.8  # chance is 1/2
-    assert {"test/per_class/f1/low", "test/per_class/f1/high", "val/f1_macro"} <= set(run.data.metrics)
+    assert {"test/per_class/f1/low", "test/per_class/f1/high", "val/f1_macro"} <= set(
+        run.data.metrics
+    )
     assert run.data.params["data.max_seconds"] == "0.4"
 
 

@@ -9,8 +9,12 @@ import torch
 from conftest import toy_frame
 from sft import cache
 from sft.data import tokenize as tok_cache
-from sft.data.batching import (LengthGroupedBatchSampler, PadCollator, ResumableLoader,
-                               TokenizedDataset)
+from sft.data.batching import (
+    LengthGroupedBatchSampler,
+    PadCollator,
+    ResumableLoader,
+    TokenizedDataset,
+)
 from sft.data.labels import clean
 from sft.data.module import TextDataModule
 from sft.data.sources import locate, read_table

@@ -68,7 +68,7 @@ def test_a_saved_dataset_trains_logs_and_predicts_with_the_classlabel_order(tiny
     test = toy_frame(30, seed=2)
     DatasetDict({"train": class_label_split(toy_frame(90, seed=1)),
                  "test": class_label_split(test)}).save_to_disk(str(folder))
-    client, run = train_on(tiny_model_dir, tmp_path / "out", f"data.path={folder}",
+    _client, run = train_on(tiny_model_dir, tmp_path / "out", f"data.path={folder}",
                            "data.val_fraction=0.2")
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test/acc"] > 0.8  # chance is 1/3
@@ -100,7 +100,7 @@ def test_a_parquet_folder_with_a_readme_maps_its_splits(tiny_model_dir, tmp_path
         "---\nconfigs:\n- config_name: reviews\n  data_files:\n  - split: fit\n"
         "    path: data/fit.parquet\n  - split: holdout\n    path: data/holdout.parquet\n"
         "---\n# toy reviews\n")
-    client, run = train_on(tiny_model_dir, tmp_path / "out", f"data.path={folder}",
+    _client, run = train_on(tiny_model_dir, tmp_path / "out", f"data.path={folder}",
                            "data.name=reviews", "data.splits.train=fit",
                            "data.splits.test=holdout", "data.val_fraction=0.2")
     assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
@@ -152,7 +152,7 @@ def test_keys_a_dataset_lacks_are_named(tmp_path):
     with pytest.raises(SFTConfigError, match=r"^data.splits.validation: no split 'dev' in .*"
                                              r"\(splits: train\)$"):
         load(tmp_path / "one", splits={"validation": "dev"})
-    with pytest.raises(SFTConfigError, match="^data.name=x: .* save_to_disk and has no "
+    with pytest.raises(SFTConfigError, match=r"^data.name=x: .* save_to_disk and has no "
                                              "configurations; set data.name=null$"):
         load(tmp_path / "one", name="x")
 

@@ -44,8 +44,13 @@ def test_vit_learns_shapes_and_logs_like_text(vit_run):
     run = vit_run["run"]
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test/acc"] > 0.8  # chance is 1/3
-    assert {"test/per_class/f1/square", "test/per_class/f1/cross", "test/per_class/f1/ring", "val/f1_macro",
-            "perf/train_samples_per_s"} <= set(run.data.metrics)
+    assert {
+        "test/per_class/f1/square",
+        "test/per_class/f1/cross",
+        "test/per_class/f1/ring",
+        "val/f1_macro",
+        "perf/train_samples_per_s",
+    } <= set(run.data.metrics)
     assert run.data.params["data.hflip"] == "True" and run.data.params["model.pooling"] == "cls"
     artifacts = {a.path for a in vit_run["client"].list_artifacts(run.info.run_id)}
     assert {"confusion_matrix.png", "per_class_report.csv", "test_metrics.json"} <= artifacts

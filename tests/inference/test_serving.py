@@ -15,10 +15,10 @@ import yaml
 
 import sft
 from sft.errors import SFTConfigError
-from sft.model.backbone import load_tokenizer
-from sft.model.saving import save_model
 from sft.inference.mlflow_model import RequestError, SFTPythonModel, pinned_requirements
 from sft.inference.predictor import model_folder
+from sft.model.backbone import load_tokenizer
+from sft.model.saving import save_model
 from sft.tracking.mlflow_tracker import MLflowTracker
 from helpers.saved_models import TEXTS, build
 

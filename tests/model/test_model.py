@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from torch import nn
 
 from sft.model.backbone import Backbone
+from sft.model.finetune import FullFineTune
 from sft.model.heads import LinearHead, MLPHead
 from sft.model.losses import CrossEntropyLoss, balanced_class_weights
-from sft.model.finetune import FullFineTune
 from sft.model.optim import warmup_schedule
-from sft.model.regularizers import L1Penalty, L2Penalty, L2SP, ElasticNetPenalty
+from sft.model.regularizers import L2SP, ElasticNetPenalty, L1Penalty, L2Penalty
 
 
 @pytest.fixture(scope="module")
@@ -221,5 +220,5 @@ def test_attention_kernels_are_chosen_and_compute_the_same(tiny_model_dir):
     mask = (ids != 0).long()
     with torch.no_grad():
         torch.testing.assert_close(auto(ids, mask), sdpa(ids, mask), rtol=1e-4, atol=1e-5)
-    with pytest.raises(SFTConfigError, match="model.attn_implementation=nope: not available"):
+    with pytest.raises(SFTConfigError, match=r"model.attn_implementation=nope: not available"):
         Backbone(str(tiny_model_dir), max_length=32, attn_implementation="nope")

@@ -27,7 +27,7 @@ def grid_sweep(tiny_model_dir, toy_data, tmp_path_factory):
 
 def test_grid_sweep_is_one_parent_with_four_children(grid_sweep):
     out, _ = grid_sweep
-    client, parent, children = parent_and_children(out)
+    _client, parent, children = parent_and_children(out)
     assert len(children) == 4
     assert parent.info.status == "FINISHED"
     assert parent.info.run_name.startswith("sweep-")
@@ -96,7 +96,7 @@ def test_joblib_sweep_with_two_parallel_jobs_records_every_run(tiny_model_dir, t
                    "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                    "optimizer.lr=1e-3,2e-3,3e-3,4e-3", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    client, parent, children = parent_and_children(tmp_path)
+    client, _parent, children = parent_and_children(tmp_path)
     assert sorted(c.data.params["optimizer.lr"] for c in children) == [
         "0.001", "0.002", "0.003", "0.004"]
     for child in children:

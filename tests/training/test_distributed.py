@@ -57,7 +57,7 @@ def test_a_split_too_small_for_the_devices_is_one_line():
     datamodule.trainer = SimpleNamespace(world_size=2, global_rank=0)
     assert len(datamodule.val_dataloader()) == 1  # 3 examples: a batch on each of 2 devices
     datamodule.trainer = SimpleNamespace(world_size=4, global_rank=0)
-    with pytest.raises(SFTDataError, match="the val split has 3 examples: too few for 4 devices "
+    with pytest.raises(SFTDataError, match=r"the val split has 3 examples: too few for 4 devices "
                                            "with data.eval_batch_size=2"):
         datamodule.val_dataloader()
 
@@ -184,8 +184,8 @@ def test_ddp_image_run_evaluates_every_test_image_once(tiny_vit_dir, shapes_data
 
 def test_a_failing_child_rank_marks_the_run_failed(tmp_path):
     """Lightning kills rank zero when a child fails, so the child itself ends the run."""
-    from sft.training.ddp_child import run_child
     from sft.tracking.mlflow_tracker import MLflowTracker
+    from sft.training.ddp_child import run_child
 
     tracker = MLflowTracker(f"sqlite:///{tmp_path}/mlflow.db")
     run_id = tracker.open("toy", tags={})

@@ -77,7 +77,7 @@ def test_the_checkpoint_folder_warning_stays_for_a_folder_sft_did_not_fill(tmp_p
         with quiet_fit(trainer, resumed=False):
             for folder in (own, foreign):
                 warnings.warn(f"Checkpoint directory {folder} exists and is not empty.",
-                              UserWarning)
+                              UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == [
         f"Checkpoint directory {foreign} exists and is not empty."]
 
@@ -88,7 +88,7 @@ def test_quiet_fit_leaves_other_warnings_and_restores_the_filters(tmp_path):
         warnings.simplefilter("always")
         with quiet_fit(_trainer(tmp_path), resumed=False):
             warnings.warn("The number of training batches (8) is smaller than the logging "
-                          "interval Trainer(log_every_n_steps=10).", UserWarning)
-            warnings.warn("the learning rate is NaN", UserWarning)
+                          "interval Trainer(log_every_n_steps=10).", UserWarning, stacklevel=1)
+            warnings.warn("the learning rate is NaN", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["the learning rate is NaN"]
     assert warnings.filters == before

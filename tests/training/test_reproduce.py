@@ -10,7 +10,14 @@ from omegaconf import OmegaConf
 from conftest import mlflow_runs, run_sft, tiny_overrides
 from sft.train import train_task
 
-COMPARED = ("val/f1_macro", "val/loss", "test/acc", "test/f1_macro", "test/loss", "train/loss_epoch")
+COMPARED = (
+    "val/f1_macro",
+    "val/loss",
+    "test/acc",
+    "test/f1_macro",
+    "test/loss",
+    "train/loss_epoch",
+)
 
 
 def test_same_seed_same_metrics_other_seed_other_metrics(make_cfg, tiny_model_dir, tmp_path):

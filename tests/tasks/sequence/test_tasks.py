@@ -111,8 +111,16 @@ def test_multilabel_end_to_end(make_cfg, tmp_path):
     # Chance: predicting every label gives f1_micro 0.67 (half the labels are positive).
     assert metrics["test/f1_micro"] > 0.85 and metrics["test/f1_macro"] > 0.85
     assert metrics["test/hamming"] < 0.15
-    for key in ("val/f1_micro", "val/f1_macro", "val/hamming", "val/exact_match", "test/auroc",
-                "test/precision_macro", "test/recall_macro", *(f"test/per_class/f1/{n}" for n in LABELS)):
+    for key in (
+        "val/f1_micro",
+        "val/f1_macro",
+        "val/hamming",
+        "val/exact_match",
+        "test/auroc",
+        "test/precision_macro",
+        "test/recall_macro",
+        *(f"test/per_class/f1/{n}" for n in LABELS),
+    ):
         assert key in metrics, key
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert "per_class_report.csv" in artifacts and "confusion_matrix.png" not in artifacts
@@ -131,9 +139,15 @@ def test_regression_with_standardized_targets_end_to_end(make_cfg, tmp_path):
     frame = toy_frame(120, seed=6)
     frame["label"] = frame["label"].map({"negative": 100.0, "neutral": 180.0, "positive": 300.0})
     frame.to_csv(tmp_path / "reg.csv", index=False)
-    client, run, spec = fit(make_cfg, tmp_path, "loss=huber", f"data.train_path={tmp_path}/reg.csv",
-                            "data.test_path=null", "data.test_fraction=0.2",
-                            "data.standardize=true")
+    _client, run, spec = fit(
+        make_cfg,
+        tmp_path,
+        "loss=huber",
+        f"data.train_path={tmp_path}/reg.csv",
+        "data.test_path=null",
+        "data.test_fraction=0.2",
+        "data.standardize=true",
+    )
     metrics = run.data.metrics
     assert run.data.tags["sft.task"] == "regression"
     # Metrics in the target's units: standardized predictions would give a hugely negative R2.
