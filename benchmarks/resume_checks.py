@@ -64,19 +64,30 @@ def bench_model(folder: Path, layers: int, repeat: int) -> dict:
     fingerprint_s = best(sft_fingerprint, repeat)
     full_s = best(lambda: full_sha256(folder), repeat)
     load_s = best(lambda: AutoModel.from_pretrained(folder), repeat)
-    return {"folder_mb": size / 2**20, "fingerprint_s": fingerprint_s, "full_sha256_s": full_s,
-            "load_s": load_s, "fingerprint_over_load": fingerprint_s / load_s,
-            "full_sha256_over_load": full_s / load_s}
+    return {
+        "folder_mb": size / 2**20,
+        "fingerprint_s": fingerprint_s,
+        "full_sha256_s": full_s,
+        "load_s": load_s,
+        "fingerprint_over_load": fingerprint_s / load_s,
+        "full_sha256_over_load": full_s / load_s,
+    }
 
 
 def bench_tables(folder: Path, rows: int, repeat: int) -> dict:
     import sft.data.sources as sources
 
-    frame = pd.DataFrame({"text": [f"row {i} good day" for i in range(rows)],
-                          "label": ["positive", "negative"] * (rows // 2)})
+    frame = pd.DataFrame(
+        {
+            "text": [f"row {i} good day" for i in range(rows)],
+            "label": ["positive", "negative"] * (rows // 2),
+        }
+    )
     figures = {"rows": rows}
-    unchecked = {"_header": lambda text, sep: [],
-                 "_decode_json": lambda text, *args, **kwargs: json.loads(text)}
+    unchecked = {
+        "_header": lambda text, sep: [],
+        "_decode_json": lambda text, *args, **kwargs: json.loads(text),
+    }
     for kind in ("jsonl", "csv"):
         path = folder / f"t.{kind}"
         if kind == "jsonl":
@@ -93,8 +104,13 @@ def bench_tables(folder: Path, rows: int, repeat: int) -> dict:
         finally:
             for name, original in saved.items():
                 setattr(sources, name, original)
-        figures.update({f"{kind}_checked_s": checked_s, f"{kind}_unchecked_s": unchecked_s,
-                        f"{kind}_checked_over_unchecked": checked_s / unchecked_s})
+        figures.update(
+            {
+                f"{kind}_checked_s": checked_s,
+                f"{kind}_unchecked_s": unchecked_s,
+                f"{kind}_checked_over_unchecked": checked_s / unchecked_s,
+            }
+        )
     return figures
 
 
@@ -112,13 +128,17 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"resume_checks-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=1))
-    print(f"model folder {model['folder_mb']:.0f} MB: fingerprint {model['fingerprint_s']:.3f}s, "
-          f"full sha256 {model['full_sha256_s']:.3f}s, load {model['load_s']:.3f}s "
-          f"(fingerprint/load {model['fingerprint_over_load']:.3f}, full/load "
-          f"{model['full_sha256_over_load']:.3f})")
-    print(f"{tables['rows']} rows, checked/unchecked: JSONL "
-          f"{tables['jsonl_checked_over_unchecked']:.2f}, CSV "
-          f"{tables['csv_checked_over_unchecked']:.2f}")
+    print(
+        f"model folder {model['folder_mb']:.0f} MB: fingerprint {model['fingerprint_s']:.3f}s, "
+        f"full sha256 {model['full_sha256_s']:.3f}s, load {model['load_s']:.3f}s "
+        f"(fingerprint/load {model['fingerprint_over_load']:.3f}, full/load "
+        f"{model['full_sha256_over_load']:.3f})"
+    )
+    print(
+        f"{tables['rows']} rows, checked/unchecked: JSONL "
+        f"{tables['jsonl_checked_over_unchecked']:.2f}, CSV "
+        f"{tables['csv_checked_over_unchecked']:.2f}"
+    )
     print(f"-> {path}")
 
 

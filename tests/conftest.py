@@ -49,8 +49,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-bert")
     vocab = SPECIALS + FILLER + [w for words in WORDS.values() for w in words]
     tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     import torch
 
     torch.manual_seed(0)
@@ -72,12 +78,20 @@ def toy_data(tmp_path_factory) -> dict[str, Path]:
 def tiny_overrides(tiny_model_dir: Path, toy_data: dict, out: Path) -> list[str]:
     """Overrides that point the real config tree at the tiny model, the toy data and `out`."""
     return [
-        "model=hf", f"model.name_or_path={tiny_model_dir}", "model.max_length=64",
-        "data=text_csv", f"data.train_path={toy_data['train']}",
-        f"data.test_path={toy_data['test']}", "data.val_fraction=0.2",
-        "optimizer.lr=3e-3", "optimizer.weight_decay=0.0", "trainer.max_epochs=6",
-        "trainer.enable_model_summary=false", "callbacks.progress_bar.refresh_rate=0",
-        f"paths.outputs={out}", f"paths.run_dir={out}/run",
+        "model=hf",
+        f"model.name_or_path={tiny_model_dir}",
+        "model.max_length=64",
+        "data=text_csv",
+        f"data.train_path={toy_data['train']}",
+        f"data.test_path={toy_data['test']}",
+        "data.val_fraction=0.2",
+        "optimizer.lr=3e-3",
+        "optimizer.weight_decay=0.0",
+        "trainer.max_epochs=6",
+        "trainer.enable_model_summary=false",
+        "callbacks.progress_bar.refresh_rate=0",
+        f"paths.outputs={out}",
+        f"paths.run_dir={out}/run",
     ]
 
 
@@ -101,8 +115,15 @@ def run_sft(module: str, *args: str, cwd: Path, timeout: int = 600, stdin: str |
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", f"sft.{module}", *args], capture_output=True,
-                          text=True, cwd=cwd, env=_sft_env(), timeout=timeout, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", f"sft.{module}", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=_sft_env(),
+        timeout=timeout,
+        input=stdin,
+    )
 
 
 def start_sft(module: str, *args: str, cwd: Path):
@@ -110,14 +131,23 @@ def start_sft(module: str, *args: str, cwd: Path):
     import subprocess
     import sys
 
-    return subprocess.Popen([sys.executable, "-m", f"sft.{module}", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
-                            env=_sft_env())
+    return subprocess.Popen(
+        [sys.executable, "-m", f"sft.{module}", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=_sft_env(),
+    )
 
 
 def _sft_env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT),
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def mlflow_runs(tracking_dir: Path, experiment: str):
@@ -196,18 +226,29 @@ def shapes_data(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("shapes")
     train = write_shapes(root / "train", per_class=40, seed=1)
     test_dir = write_shapes(root / "test", per_class=10, seed=2)
-    rows = [{"path": str(p.relative_to(root)), "label": p.parent.name}
-            for p in sorted(test_dir.rglob("*.png"))]
+    rows = [
+        {"path": str(p.relative_to(root)), "label": p.parent.name}
+        for p in sorted(test_dir.rglob("*.png"))
+    ]
     pd.DataFrame(rows).to_csv(root / "test.csv", index=False)
     return {"train": train, "test": root / "test.csv", "test_dir": test_dir}
 
 
 def media_overrides(model: str, model_dir: Path, data: str, out: Path) -> list[str]:
     """Overrides for a tiny image or audio run: model group and folder, data group, `out`."""
-    return [f"model={model}", f"model.name_or_path={model_dir}", f"data={data}",
-            "optimizer.lr=3e-3", "optimizer.weight_decay=0.0", "trainer.max_epochs=5",
-            "trainer.enable_model_summary=false", "callbacks.progress_bar.refresh_rate=0",
-            "data.batch_size=16", f"paths.outputs={out}", f"paths.run_dir={out}/run"]
+    return [
+        f"model={model}",
+        f"model.name_or_path={model_dir}",
+        f"data={data}",
+        "optimizer.lr=3e-3",
+        "optimizer.weight_decay=0.0",
+        "trainer.max_epochs=5",
+        "trainer.enable_model_summary=false",
+        "callbacks.progress_bar.refresh_rate=0",
+        "data.batch_size=16",
+        f"paths.outputs={out}",
+        f"paths.run_dir={out}/run",
+    ]
 
 
 @pytest.fixture(scope="session")

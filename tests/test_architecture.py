@@ -24,8 +24,13 @@ def test_import_contracts_hold():
     lint = Path(sys.executable).parent / "lint-imports"
     if not lint.exists():
         pytest.fail("lint-imports is missing: install the dev extra (make install does)")
-    done = subprocess.run([str(lint), "--config", str(PROJECT_ROOT / "pyproject.toml")],
-                          capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+    done = subprocess.run(
+        [str(lint), "--config", str(PROJECT_ROOT / "pyproject.toml")],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "0 broken" in done.stdout
 
@@ -36,8 +41,10 @@ def import_graph() -> dict[str, set[str]]:
 
     graph = grimp.build_graph("sft")
     modules = {m for m in graph.modules if m.startswith("sft")}
-    return {m: {d for d in graph.find_modules_directly_imported_by(m) if d.startswith("sft")}
-            for m in modules}
+    return {
+        m: {d for d in graph.find_modules_directly_imported_by(m) if d.startswith("sft")}
+        for m in modules
+    }
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -83,8 +90,11 @@ def test_no_import_circle_between_sft_modules():
 
 
 def test_modules_stay_small():
-    big = {str(p.relative_to(PROJECT_ROOT)): n for p in SFT.rglob("*.py")
-           if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    big = {
+        str(p.relative_to(PROJECT_ROOT)): n
+        for p in SFT.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert not big, f"modules over {MAX_LINES} lines (split them by responsibility): {big}"
 
 
@@ -98,8 +108,10 @@ def unexplained_function_imports(path: Path) -> list[str]:
             continue
         for node in ast.walk(func):
             if isinstance(node, (ast.Import, ast.ImportFrom)) and not explained(lines, node):
-                found.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: "
-                             f"{lines[node.lineno - 1].strip()}")
+                found.append(
+                    f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: "
+                    f"{lines[node.lineno - 1].strip()}"
+                )
     return found
 
 
@@ -112,16 +124,30 @@ def explained(lines: list[str], node: ast.stmt) -> bool:
         text = lines[row].strip()
         if text.startswith("#") or (text.startswith(("import ", "from ")) and "#" in text):
             return True
-        if text and not text.startswith(("import ", "from ")) and not text.endswith((",", "(")) \
-                and not text.endswith(")"):
+        if (
+            text
+            and not text.startswith(("import ", "from "))
+            and not text.endswith((",", "("))
+            and not text.endswith(")")
+        ):
             return False
         row -= 1
     return False
 
 
 def test_the_import_explainer_needs_a_comment():
-    source = ["def f():", "    import os", "", "def g():", "    # lazy: why", "    import os",
-              "    from sys import path", "", "def h():", "    import os  # why"]
+    source = [
+        "def f():",
+        "    import os",
+        "",
+        "def g():",
+        "    # lazy: why",
+        "    import os",
+        "    from sys import path",
+        "",
+        "def h():",
+        "    import os  # why",
+    ]
     tree = ast.parse("\n".join(source))
     imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert [explained(source, n) for n in imports] == [False, True, True, True]
@@ -169,7 +195,11 @@ def test_every_shipped_tracker_implements_the_tracker_protocol():
 
 # A comparison of a task name: `task == "x"`, `labels.task != ...`, `task in ("a", "b")`,
 # `"regression" == task`. Task families answer these questions themselves (sft/tasks/).
-TASK_BRANCH = r"""(\btask\b\s*(==|!=|\bnot\s+in\b|\bin\b)\s*[("'A-Z])|(["'](multiclass|binary|multilabel|regression|token_classification)["']\s*(==|!=)\s*\w*task)"""
+TASK_BRANCH = (
+    r"""(\btask\b\s*(==|!=|\bnot\s+in\b|\bin\b)\s*[("'A-Z])"""
+    r"""|(["'](multiclass|binary|multilabel|regression|token_classification)["']\s*"""
+    r"""(==|!=)\s*\w*task)"""
+)
 
 
 def task_branches(root: Path) -> list[str]:
@@ -190,12 +220,16 @@ def task_branches(root: Path) -> list[str]:
 def test_task_branch_finder_finds_planted_branches(tmp_path):
     root = tmp_path / "sft"
     (root / "tasks").mkdir(parents=True)
-    (root / "model.py").write_text('if self.task == "multilabel":\n    pass\n'
-                                   'x = labels.task in ("multiclass", "binary")\n'
-                                   'ok = task.supports("cv")  # task == "x" in a comment\n')
+    (root / "model.py").write_text(
+        'if self.task == "multilabel":\n    pass\n'
+        'x = labels.task in ("multiclass", "binary")\n'
+        'ok = task.supports("cv")  # task == "x" in a comment\n'
+    )
     (root / "tasks" / "mine.py").write_text('if task == "mine":\n    pass\n')
-    assert [line.split(": ", 1)[0] for line in task_branches(root)] == ["sft/model.py:1",
-                                                                       "sft/model.py:3"]
+    assert [line.split(": ", 1)[0] for line in task_branches(root)] == [
+        "sft/model.py:1",
+        "sft/model.py:3",
+    ]
 
 
 def test_only_task_families_compare_task_names():

@@ -15,10 +15,11 @@ Nothing here imports torch, Lightning, transformers or MLflow: --help stays inst
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -75,13 +76,12 @@ def _after(lines: list[str], key: yaml.Node, value: yaml.Node) -> list[str]:
     """The comment after the key's value on the key's own line (`lr: 1e-4  # why`)."""
     line = key.start_mark.line
     end = value.end_mark if value.end_mark.line == line else key.end_mark
-    rest = lines[line][end.column:].strip()
+    rest = lines[line][end.column :].strip()
     rest = rest[1:].strip() if rest.startswith(":") else rest
     return [rest[1:].strip()] if rest.startswith("#") else []
 
 
-def _walk(node: yaml.MappingNode, lines: list[str],
-          prefix: str = "") -> Iterator[tuple[str, str]]:
+def _walk(node: yaml.MappingNode, lines: list[str], prefix: str = "") -> Iterator[tuple[str, str]]:
     """(dotted key, help) for every key of a mapping node and of the mappings inside it."""
     for key, value in node.value:
         name = f"{prefix}{key.value}"
@@ -99,12 +99,15 @@ def _bases(node: yaml.Node | None) -> tuple[str, ...]:
         return ()
     for key, value in node.value:
         if key.value == "defaults" and isinstance(value, yaml.SequenceNode):
-            return tuple(item.value for item in value.value
-                         if isinstance(item, yaml.ScalarNode) and item.value != "_self_")
+            return tuple(
+                item.value
+                for item in value.value
+                if isinstance(item, yaml.ScalarNode) and item.value != "_self_"
+            )
     return ()
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_help(path: str) -> FileHelp:
     """The description and the help of every key of one YAML file (see the module docstring).
 
@@ -112,8 +115,11 @@ def read_help(path: str) -> FileHelp:
     text = Path(path).read_text(encoding="utf-8")
     lines = text.splitlines()
     header_end = _header_end(lines)
-    description = "\n".join(c for c in (_comment(x) for x in lines[:header_end])
-                            if not c.lstrip().startswith("@package"))
+    description = "\n".join(
+        c
+        for c in (_comment(x) for x in lines[:header_end])
+        if not c.lstrip().startswith("@package")
+    )
     node = yaml.compose(text, Loader=yaml.SafeLoader)
     keys = dict(_walk(node, lines)) if isinstance(node, yaml.MappingNode) else {}
     return FileHelp(description.strip(), keys, _bases(node))
@@ -155,8 +161,11 @@ def _rows(values: dict, help_of: dict[str, str], prefix: str) -> Iterator[str]:
             continue
         nested = isinstance(value, dict) and value
         target = value.get("_target_") if nested else None
-        yield (f"  {name}" + (f"  ({target})" if target else "") if nested
-               else f"  {name} = {_format(value)}")
+        yield (
+            f"  {name}" + (f"  ({target})" if target else "")
+            if nested
+            else f"  {name} = {_format(value)}"
+        )
         for text in (help_of.get(name) or "(no help)").splitlines():
             yield f"      {text}".rstrip()
         if nested:

@@ -61,7 +61,9 @@ def label_keys(names) -> dict[str, str]:
     when two labels are the same string."""
     names = [str(n) for n in names]
     if len(set(names)) != len(names):
-        raise ValueError(f"duplicate label names: {sorted(n for n, c in Counter(names).items() if c > 1)}")
+        raise ValueError(
+            f"duplicate label names: {sorted(n for n, c in Counter(names).items() if c > 1)}"
+        )
     keys = {n: metric_key(n) for n in names}
     for digits in (16, 64):
         clash = {k for k, count in Counter(keys.values()).items() if count > 1}

@@ -19,15 +19,19 @@ class MonitorSchema:
 
 class RegisterMode(Enum):
     """logger.register: which runs add a version to the Model Registry."""
+
     auto = "auto"  # a normal run; a sweep's best job; no debug run
     always = "always"
     never = "never"
+
+
 CALIBRATIONS = ("temperature", "none")
 
 
 @dataclass
 class DecisionsSchema:
     """`decisions`: post-hoc calibration and tuned decision rules (sft.training.calibrate)."""
+
     calibrate: str = MISSING  # one of CALIBRATIONS
     tune: bool = MISSING
 
@@ -36,8 +40,10 @@ def check_calibrate(node) -> None:
     """SFTConfigError when `decisions.calibrate` is not one of CALIBRATIONS."""
     value = node.get("calibrate")
     if value not in CALIBRATIONS:
-        raise SFTConfigError(f"config key 'decisions.calibrate': unknown calibration {value!r} "
-                             f"(choices: {', '.join(CALIBRATIONS)})")
+        raise SFTConfigError(
+            f"config key 'decisions.calibrate': unknown calibration {value!r} "
+            f"(choices: {', '.join(CALIBRATIONS)})"
+        )
 
 
 @dataclass

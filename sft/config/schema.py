@@ -16,20 +16,37 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from sft.config import CONF_DIR
-from sft.errors import SFTConfigError, first_line
 from sft.config.cv_schema import check_cv
 from sft.config.delimiters import DELIMITER_CHOICES, DELIMITERS
 from sft.config.model_schemas import SCHEMAS
 from sft.config.run_schemas import DecisionsSchema, MonitorSchema, check_calibrate
+from sft.errors import SFTConfigError, first_line
 
-__all__ = ["SCHEMAS", "RANGES", "validate", "monitor_settings", "cfg_choice", "loss_tasks",
-           "implied_task"]
+__all__ = [
+    "SCHEMAS",
+    "RANGES",
+    "validate",
+    "monitor_settings",
+    "cfg_choice",
+    "loss_tasks",
+    "implied_task",
+]
 
 
-GROUPS = ("model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
-          "trainer", "logger", "callbacks")
-TOP_LEVEL_KEYS = set(GROUPS) | {"seed", "monitor", "paths", "resume", "cv", "seeds",
-                                 "decisions"}
+GROUPS = (
+    "model",
+    "head",
+    "loss",
+    "optimizer",
+    "scheduler",
+    "regularizer",
+    "finetune",
+    "data",
+    "trainer",
+    "logger",
+    "callbacks",
+)
+TOP_LEVEL_KEYS = set(GROUPS) | {"seed", "monitor", "paths", "resume", "cv", "seeds", "decisions"}
 
 # (key, lower bound, inclusive?, upper bound, inclusive?): the ranges that make sense.
 RANGES = [
@@ -74,8 +91,10 @@ def validate(cfg: DictConfig) -> None:
     """Check a composed train config; raise SFTConfigError naming the first bad key."""
     unknown = sorted(set(cfg.keys()) - TOP_LEVEL_KEYS)
     if unknown:
-        raise SFTConfigError(f"unknown top-level config key '{unknown[0]}' "
-                             f"(known: {', '.join(sorted(TOP_LEVEL_KEYS))})")
+        raise SFTConfigError(
+            f"unknown top-level config key '{unknown[0]}' "
+            f"(known: {', '.join(sorted(TOP_LEVEL_KEYS))})"
+        )
     if not isinstance(cfg.get("seed"), int) or isinstance(cfg.get("seed"), bool):
         raise SFTConfigError(f"config key 'seed': expected an integer, got {cfg.get('seed')!r}")
     check_schema(cfg.monitor, MonitorSchema, "monitor")
@@ -95,8 +114,10 @@ def validate(cfg: DictConfig) -> None:
     _check_ranges(cfg)
     delimiter = OmegaConf.select(cfg, "data.delimiter", default=None)
     if delimiter is not None and delimiter != "auto" and delimiter not in DELIMITERS:
-        raise SFTConfigError(f"config key 'data.delimiter': unknown delimiter {delimiter!r} "
-                             f"(choices: {DELIMITER_CHOICES})")
+        raise SFTConfigError(
+            f"config key 'data.delimiter': unknown delimiter {delimiter!r} "
+            f"(choices: {DELIMITER_CHOICES})"
+        )
     _check_weights(cfg, "class_weights", "'balanced' or a list of non-negative numbers")
     _check_weights(cfg, "pos_weight", "a non-negative number or a list of them, one per label")
     # What depends on the task (the loss, options, monitored metrics fit it):
@@ -133,7 +154,7 @@ def loss_tasks(loss_target: str) -> tuple[str, ...] | None:
 
     try:
         declared = getattr(get_class(loss_target), "tasks", None)
-    except Exception:  # noqa: BLE001 - any import failure: instantiate reports it in one line
+    except Exception:
         return None
     return tuple(declared) if declared else None
 
@@ -145,7 +166,7 @@ def implied_task(loss_target: str) -> str | None:
 
     try:
         return getattr(get_class(loss_target), "implied_task", None)
-    except Exception:  # noqa: BLE001 - as in loss_tasks
+    except Exception:
         return None
 
 
@@ -157,8 +178,10 @@ def cfg_choice(cfg: DictConfig, group: str) -> str:
         return str(HydraConfig.get().runtime.choices[group])
     except (ValueError, KeyError, ImportError):  # composed outside a Hydra app (tests, API)
         target = cfg[group].get("_target_")
-        return (_choice_with_target(group, target, cfg[group])
-                or str(target or group).rsplit(".", 1)[-1])
+        return (
+            _choice_with_target(group, target, cfg[group])
+            or str(target or group).rsplit(".", 1)[-1]
+        )
 
 
 def _choice_with_target(group: str, target, node=None) -> str | None:
@@ -172,8 +195,11 @@ def _choice_with_target(group: str, target, node=None) -> str | None:
         choice = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
         if choice.get("_target_") != target:
             continue
-        score = sum(1 for key, value in choice.items()
-                    if value == "???" or (key in values and values[key] == value))
+        score = sum(
+            1
+            for key, value in choice.items()
+            if value == "???" or (key in values and values[key] == value)
+        )
         if score > best_score:
             best, best_score = path.stem, score
     return best
@@ -202,15 +228,17 @@ def check_signature(node: DictConfig, target: str, group: str) -> None:
 
     try:
         parameters = inspect.signature(get_object(target)).parameters
-    except Exception:  # noqa: BLE001 - instantiate reports a target that does not load
+    except Exception:
         return
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return
     known = [name for name in parameters if name != "self"]
     for key in node:
         if not str(key).startswith("_") and key not in known:
-            raise SFTConfigError(f"unknown config key '{group}.{key}' ({target} takes: "
-                                 f"{', '.join(known) or 'no arguments'})")
+            raise SFTConfigError(
+                f"unknown config key '{group}.{key}' ({target} takes: "
+                f"{', '.join(known) or 'no arguments'})"
+            )
 
 
 def _describe(group: str | None, err: OmegaConfBaseException, schema: type) -> str:
@@ -253,6 +281,7 @@ def _check_weights(cfg: DictConfig, key: str, expected: str) -> None:
         return isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
 
     if (key == "pos_weight" and number(weights)) or (
-            OmegaConf.is_list(weights) and all(number(w) for w in weights)):
+        OmegaConf.is_list(weights) and all(number(w) for w in weights)
+    ):
         return
     raise SFTConfigError(f"config key 'loss.{key}': expected null, {expected}, got {weights!r}")

@@ -27,12 +27,13 @@ def absolute_tracking_uri(uri: str) -> str:
     Raises SFTConfigError (naming logger.tracking_uri) when the folder cannot be created.
     """
     if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):]).expanduser().resolve()
+        path = Path(uri[len("sqlite:///") :]).expanduser().resolve()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise SFTConfigError(f"logger.tracking_uri: cannot create {err.filename or path.parent}"
-                                 f" ({err.strerror})") from None
+            raise SFTConfigError(
+                f"logger.tracking_uri: cannot create {err.filename or path.parent} ({err.strerror})"
+            ) from None
         return f"sqlite:///{path}"
     return uri
 

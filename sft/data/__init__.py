@@ -7,12 +7,14 @@ do not pull in Lightning.
 
 import importlib
 
-MODULES = {"TextDataModule": "sft.data.module",
-           "ImageFolderDataModule": "sft.data.media_module",
-           "AudioFolderDataModule": "sft.data.media_module",
-           "DigitsDataModule": "sft.data.media_module",
-           "HFDatasetDataModule": "sft.data.hf_module",
-           "hf_dataset": "sft.data.hf_module"}
+MODULES = {
+    "TextDataModule": "sft.data.module",
+    "ImageFolderDataModule": "sft.data.media_module",
+    "AudioFolderDataModule": "sft.data.media_module",
+    "DigitsDataModule": "sft.data.media_module",
+    "HFDatasetDataModule": "sft.data.hf_module",
+    "hf_dataset": "sft.data.hf_module",
+}
 
 
 def __getattr__(name):

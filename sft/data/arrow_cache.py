@@ -18,8 +18,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def map_cached(source, function: Callable[[dict], dict], key: str, entry: Path | None,
-               what: str, **options):
+def map_cached(
+    source, function: Callable[[dict], dict], key: str, entry: Path | None, what: str, **options
+):
     """`source.map(function, batched=True, new_fingerprint=key, **options)`, cached in the
     Arrow file `entry` (None: in memory only). Returns (the mapped Dataset, whether
     `function` ran: False when the entry on disk was used). `what` names the cache in the
@@ -44,8 +45,9 @@ def map_cached(source, function: Callable[[dict], dict], key: str, entry: Path |
             entry.unlink(missing_ok=True)
             calls.clear()
     if mapped is None:
-        mapped = source.map(counted, cache_file_name=str(entry), load_from_cache_file=False,
-                            **options)
+        mapped = source.map(
+            counted, cache_file_name=str(entry), load_from_cache_file=False, **options
+        )
     return mapped, bool(calls)
 
 

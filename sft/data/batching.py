@@ -13,8 +13,9 @@ class TokenizedDataset(Dataset):
     def __init__(self, input_ids: list[np.ndarray], targets: np.ndarray):
         self.input_ids = input_ids
         self.targets = targets
-        self.lengths = np.fromiter((len(x) for x in input_ids), dtype=np.int64,
-                                   count=len(input_ids))
+        self.lengths = np.fromiter(
+            (len(x) for x in input_ids), dtype=np.int64, count=len(input_ids)
+        )
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -70,9 +71,17 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     `num_replicas` batches, each at most `batch_size`.
     """
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
-                 group_batches: int = 50, group_by_length: bool = True,
-                 num_replicas: int = 1, rank: int = 0):
+    def __init__(
+        self,
+        lengths: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        group_batches: int = 50,
+        group_by_length: bool = True,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ):
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -113,7 +122,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         batches = list(self._batches())
         if self.shuffle:
             batches = batches[: len(self) * self.num_replicas]
-        yield from batches[self.rank:: self.num_replicas]
+        yield from batches[self.rank :: self.num_replicas]
 
     def _batches(self):
         rng = np.random.default_rng([self.seed, self.epoch])
@@ -123,19 +132,22 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
                 np.argsort(-self.lengths, kind="stable") if self.group_by_length else np.arange(n)
             )
             if self.num_replicas == 1:
-                yield from (order[i: i + self.batch_size].tolist()
-                            for i in range(0, n, self.batch_size))
+                yield from (
+                    order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)
+                )
             else:
                 yield from (c.tolist() for c in np.array_split(order, self.shard_batches()))
             return
         order = rng.permutation(n)
         if self.group_by_length:
             span = self.batch_size * self.group_batches
-            order = np.concatenate([
-                chunk[np.argsort(-self.lengths[chunk], kind="stable")]
-                for chunk in np.array_split(order, max(1, -(-n // span)))
-            ])
-        batches = [order[i: i + self.batch_size] for i in range(0, n, self.batch_size)]
+            order = np.concatenate(
+                [
+                    chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+                    for chunk in np.array_split(order, max(1, -(-n // span)))
+                ]
+            )
+        batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
         for b in rng.permutation(len(batches)):
             yield batches[b].tolist()
 
@@ -150,7 +162,8 @@ class ResumableLoader(DataLoader):
 
     Kept instead of torchdata's StatefulDataLoader (0.11): as a drop-in, the kill -9 resume
     test (tests/training/test_resume.py) fails: the resumed run logs 23 steps of
-    lr-AdamW/backbone, the uninterrupted one 24. It applies a loaded state to the next iterator it creates, but
+    lr-AdamW/backbone, the uninterrupted one 24. It applies a loaded state to the next
+    iterator it creates, but
     Lightning creates the resumed epoch's iterator (FitLoop.setup_data) before
     sft.checkpointing loads the state at `on_train_start`, so the state lands on another
     iterator; ours reads the skip lazily, at the epoch's first batch. Speed is no reason either
@@ -164,8 +177,9 @@ class ResumableLoader(DataLoader):
 
     def __iter__(self):
         sampler = self.batch_sampler
-        self._delivered = sampler.skip[1] if sampler.skip and sampler.skip[0] == sampler.epoch \
-            else 0
+        self._delivered = (
+            sampler.skip[1] if sampler.skip and sampler.skip[0] == sampler.epoch else 0
+        )
         for batch in super().__iter__():
             self._delivered += 1
             yield batch

@@ -24,8 +24,9 @@ def resolve_delimiter(kind: str, header: str, delimiter: str = "auto") -> str:
     into the most cells, `,` when none splits it. SFTConfigError for an unknown value."""
     if delimiter != "auto":
         if delimiter not in DELIMITERS:
-            raise SFTConfigError(f"data.delimiter: unknown delimiter {delimiter!r} "
-                                 f"(choices: {DELIMITER_CHOICES})")
+            raise SFTConfigError(
+                f"data.delimiter: unknown delimiter {delimiter!r} (choices: {DELIMITER_CHOICES})"
+            )
         return DELIMITERS[delimiter]
     if kind == "tsv":
         return "\t"

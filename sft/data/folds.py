@@ -11,8 +11,13 @@ import numpy as np
 from sft.errors import SFTConfigError, SFTDataError
 
 
-def fold_assignment(n: int, folds: int, seed: int, labels: np.ndarray | None = None,
-                    groups: np.ndarray | None = None) -> np.ndarray:
+def fold_assignment(
+    n: int,
+    folds: int,
+    seed: int,
+    labels: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
     """The fold (0..folds-1) of each of `n` train rows: int64 array [n].
 
     `labels` (one per row, single-label tasks): folds keep the label proportions
@@ -29,12 +34,16 @@ def fold_assignment(n: int, folds: int, seed: int, labels: np.ndarray | None = N
     if labels is not None:
         values, counts = np.unique(labels, return_counts=True)
         if counts.min() < folds:
-            raise SFTConfigError(f"cv.folds={folds}: label '{values[counts.argmin()]}' has only "
-                                 f"{counts.min()} rows in the train split; every fold needs one "
-                                 f"(use fewer folds or cv.stratified=false)")
+            raise SFTConfigError(
+                f"cv.folds={folds}: label '{values[counts.argmin()]}' has only "
+                f"{counts.min()} rows in the train split; every fold needs one "
+                f"(use fewer folds or cv.stratified=false)"
+            )
     if groups is not None and len(np.unique(groups)) < folds:
-        raise SFTConfigError(f"cv.folds={folds}: the train split has only "
-                             f"{len(np.unique(groups))} groups in cv.group_column")
+        raise SFTConfigError(
+            f"cv.folds={folds}: the train split has only "
+            f"{len(np.unique(groups))} groups in cv.group_column"
+        )
     index = np.zeros((n, 1))
     if groups is not None and labels is not None:
         splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
@@ -57,19 +66,31 @@ def train_groups(datamodule, column: str) -> np.ndarray:
 
     path = getattr(datamodule, "paths", {}).get("train")
     if path is None:
-        raise SFTConfigError("cv.group_column: only table data (CSV, TSV, JSONL, Parquet) has "
-                             "columns to group by")
-    frame = read_table(locate(str(path), "data.train_path"), "data.train_path",
-                       getattr(datamodule, "delimiter", "auto"))
+        raise SFTConfigError(
+            "cv.group_column: only table data (CSV, TSV, JSONL, Parquet) has columns to group by"
+        )
+    frame = read_table(
+        locate(str(path), "data.train_path"),
+        "data.train_path",
+        getattr(datamodule, "delimiter", "auto"),
+    )
     if column not in frame.columns:
-        raise SFTConfigError(f"cv.group_column={column}: no such column in {path} (columns: "
-                             f"{', '.join(map(str, frame.columns))})")
+        raise SFTConfigError(
+            f"cv.group_column={column}: no such column in {path} (columns: "
+            f"{', '.join(map(str, frame.columns))})"
+        )
     rows = datamodule.examples["train"].rows - 1  # Examples.rows count from 1
     return frame[column].astype(str).to_numpy()[rows]
 
 
-def apply_fold(datamodule, folds: int, fold: int, seed: int, group_column: str | None = None,
-               stratified: bool = True) -> np.ndarray:
+def apply_fold(
+    datamodule,
+    folds: int,
+    fold: int,
+    seed: int,
+    group_column: str | None = None,
+    stratified: bool = True,
+) -> np.ndarray:
     """Split the loaded train split of `datamodule` (after `load()`, before tokenizing) into
     train (the other folds) and val (fold `fold`); return the fold of each original train
     row (int64 [n]), for out-of-fold bookkeeping. The datamodule must not have a val split

@@ -22,8 +22,9 @@ from sft.errors import SFTConfigError, SFTDataError
 BATCH_ROWS = 256  # rows read at a time: a split's bytes are never all in memory at once
 
 
-def media_files(part, column: str, modality: str, media_dir: str | None, source: str,
-                key: str) -> list[str]:
+def media_files(
+    part, column: str, modality: str, media_dir: str | None, source: str, key: str
+) -> list[str]:
     """One file path per row of `column` in the split `part` (a datasets.Dataset).
 
     `modality` "image" needs an Image feature, "audio" an Audio feature. Raises SFTDataError
@@ -36,9 +37,11 @@ def media_files(part, column: str, modality: str, media_dir: str | None, source:
     feature_type = Image if modality == "image" else Audio
     feature = part.features[column]
     if not isinstance(feature, feature_type):
-        raise SFTDataError(f"{key}: column '{column}' of {source} is "
-                           f"{type(feature).__name__}, not a datasets {feature_type.__name__} "
-                           f"feature")
+        raise SFTDataError(
+            f"{key}: column '{column}' of {source} is "
+            f"{type(feature).__name__}, not a datasets {feature_type.__name__} "
+            f"feature"
+        )
     rows = part.select_columns([column]).cast_column(column, feature_type(decode=False))
     paths: list[str] = []
     for batch in rows.iter(batch_size=BATCH_ROWS):
@@ -47,14 +50,15 @@ def media_files(part, column: str, modality: str, media_dir: str | None, source:
     return paths
 
 
-def _as_file(item: dict | None, media_dir: str | None, source: str, row: int,
-             column: str) -> str:
+def _as_file(item: dict | None, media_dir: str | None, source: str, row: int, column: str) -> str:
     """The path of one row ({"bytes", "path"}): its file, or its bytes written to media_dir."""
     data, path = (item or {}).get("bytes"), (item or {}).get("path")
     if data:
         if media_dir is None:
-            raise SFTConfigError(f"data.media_dir is null, but {source} embeds its {column} "
-                                 f"bytes; set a folder to write them to")
+            raise SFTConfigError(
+                f"data.media_dir is null, but {source} embeds its {column} "
+                f"bytes; set a folder to write them to"
+            )
         suffix = Path(path).suffix.lower() if path else ""
         target = Path(media_dir).expanduser() / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
         if not target.is_file():  # content-addressed: written once, shared by every run

@@ -26,27 +26,37 @@ MEDIA_KEYS = {"image": ("hflip", "crop_scale", "normalize"), "audio": ("max_seco
 TEXT_ONLY_KEYS = ("standardize", "clean_text", "group_by_length")
 
 
-def hf_dataset(path: str, text_column: str | None = None, image_column: str | None = None,
-               audio_column: str | None = None, media_dir: str | None = None, **kwargs):
+def hf_dataset(
+    path: str,
+    text_column: str | None = None,
+    image_column: str | None = None,
+    audio_column: str | None = None,
+    media_dir: str | None = None,
+    **kwargs,
+):
     """data=hf_dataset's `_target_`: the data module of the modality whose input column key
     is set: `image_column` or `audio_column` when one is (text_column, set by default, is then
     not read), else `text_column`. Media keys (hflip, crop_scale, normalize; max_seconds) go to
     the image resp. audio module only; text-only keys (standardize, clean_text,
     group_by_length) to text only. Raises SFTConfigError naming the keys when both media
     columns are set, or none of the three."""
-    media_columns = {m: c for m, c in (("image", image_column), ("audio", audio_column))
-                     if c is not None}
+    media_columns = {
+        m: c for m, c in (("image", image_column), ("audio", audio_column)) if c is not None
+    }
     if len(media_columns) > 1:
-        raise SFTConfigError(f"data.image_column, data.audio_column: set at most one, the column "
-                             f"with the inputs; data.image_column={image_column}, "
-                             f"data.audio_column={audio_column}")
+        raise SFTConfigError(
+            f"data.image_column, data.audio_column: set at most one, the column "
+            f"with the inputs; data.image_column={image_column}, "
+            f"data.audio_column={audio_column}"
+        )
     chosen = media_columns or ({"text": text_column} if text_column is not None else {})
     if not chosen:
-        raise SFTConfigError("data.text_column, data.image_column, data.audio_column: none is "
-                             "set; name the column with the inputs")
-    (modality, column), = chosen.items()
-    media = {m: {k: kwargs.pop(k) for k in keys if k in kwargs} for m, keys in
-             MEDIA_KEYS.items()}
+        raise SFTConfigError(
+            "data.text_column, data.image_column, data.audio_column: none is "
+            "set; name the column with the inputs"
+        )
+    ((modality, column),) = chosen.items()
+    media = {m: {k: kwargs.pop(k) for k in keys if k in kwargs} for m, keys in MEDIA_KEYS.items()}
     if modality == "text":
         return HFDatasetDataModule(path, text_column=column, **kwargs)
     for key in TEXT_ONLY_KEYS:
@@ -67,8 +77,14 @@ class HFDatasetDataModule(TextDataModule):
     or the column key.
     """
 
-    def __init__(self, path: str, name: str | None = None, experiment: str = "hf_dataset",
-                 splits: dict | None = None, **kwargs):
+    def __init__(
+        self,
+        path: str,
+        name: str | None = None,
+        experiment: str = "hf_dataset",
+        splits: dict | None = None,
+        **kwargs,
+    ):
         super().__init__(experiment, train_path=str(path), **kwargs)
         self.path = str(path)
         self.config_name = name
@@ -88,21 +104,23 @@ class HFDatasetDataModule(TextDataModule):
     def _label_space(self, family, loss_task: str | None):
         """As files, except that a ClassLabel gives the names (in its order) and a float
         column is regression unless data.task or the loss says otherwise."""
-        labels = family.label_space(self.examples["train"], self.label_column,
-                                    self.requested_task, loss_task, self.label_separator,
-                                    float_column=_is_float(self.label_feature))
+        labels = family.label_space(
+            self.examples["train"],
+            self.label_column,
+            self.requested_task,
+            loss_task,
+            self.label_separator,
+            float_column=_is_float(self.label_feature),
+        )
         names = class_names(self.label_feature)
         if names and labels.names:  # classification: the ClassLabel's names, in its order
-            labels.kind.check_class_names(names, self.examples["train"].source,
-                                          self.label_column)
+            labels.kind.check_class_names(names, self.examples["train"].source, self.label_column)
             labels.names = list(names)
         return labels
 
-
     def _examples(self, part, source: str) -> Examples:
         """Validated texts and labels of one split; ClassLabel ids become their names."""
-        frame = label_frame(part, source, ("data.text_column", self.text_column),
-                            self.label_column)
+        frame = label_frame(part, source, ("data.text_column", self.text_column), self.label_column)
         return extract(frame, source, self.text_column, self.label_column, self.clean_text)
 
 
@@ -114,10 +132,12 @@ class HFMediaMixin:
     column_key = ""
 
     def _examples(self, part, source: str) -> Examples:
-        frame = label_frame(part, source, (self.column_key, self.text_column),
-                            self.label_column, inputs=False)
-        frame[self.text_column] = media_files(part, self.text_column, self.modality,
-                                              self.media_dir, source, self.column_key)
+        frame = label_frame(
+            part, source, (self.column_key, self.text_column), self.label_column, inputs=False
+        )
+        frame[self.text_column] = media_files(
+            part, self.text_column, self.modality, self.media_dir, source, self.column_key
+        )
         return extract(frame, source, self.text_column, self.label_column, False)
 
 
@@ -143,17 +163,20 @@ class HFAudioDataModule(HFMediaMixin, HFDatasetDataModule, AudioFolderDataModule
         self.media_dir = media_dir
 
 
-def label_frame(part, source: str, inputs_key: tuple[str, str], label_column: str,
-                inputs: bool = True):
+def label_frame(
+    part, source: str, inputs_key: tuple[str, str], label_column: str, inputs: bool = True
+):
     """The label column (with the input column when `inputs`) of one split as a DataFrame,
     ClassLabel ids as their names. Raises SFTDataError naming the key of a missing column."""
     columns = list(part.column_names)
     for key, column in (inputs_key, ("data.label_column", label_column)):
         if column not in columns:
-            raise SFTDataError(f"{key}: no column '{column}' in {source} (columns: "
-                               f"{', '.join(columns)})")
-    frame = part.select_columns([inputs_key[1], label_column] if inputs else
-                                [label_column]).to_pandas()
+            raise SFTDataError(
+                f"{key}: no column '{column}' in {source} (columns: {', '.join(columns)})"
+            )
+    frame = part.select_columns(
+        [inputs_key[1], label_column] if inputs else [label_column]
+    ).to_pandas()
     names = class_names(part.features[label_column])
     if names:
         frame[label_column] = _id_names(frame[label_column], names, source, label_column)
@@ -162,12 +185,15 @@ def label_frame(part, source: str, inputs_key: tuple[str, str], label_column: st
 
 def _id_names(ids: pd.Series, names: list[str], source: str, column: str) -> pd.Series:
     """ClassLabel ids (or lists of them) -> names; -1 (datasets' "no label") stays missing."""
+
     def name(value, row):
         if value is None or value == -1:
             return None
         if not 0 <= value < len(names):
-            raise SFTDataError(f"{source} row {row}: label id {value} in column '{column}' is "
-                               f"not a class of its ClassLabel ({len(names)} names)")
+            raise SFTDataError(
+                f"{source} row {row}: label id {value} in column '{column}' is "
+                f"not a class of its ClassLabel ({len(names)} names)"
+            )
         return names[int(value)]
 
     out = []
@@ -181,5 +207,6 @@ def _id_names(ids: pd.Series, names: list[str], source: str, column: str) -> pd.
 
 def _is_float(feature) -> bool:
     """A scalar float column (float16/32/64): a regression target."""
-    return str(getattr(feature, "dtype", "")).startswith("float") and \
-        not hasattr(feature, "feature")
+    return str(getattr(feature, "dtype", "")).startswith("float") and not hasattr(
+        feature, "feature"
+    )

@@ -37,18 +37,25 @@ def read_split(path: str, split: str | None, key: str = "input", media_dir: str 
     if split is None:
         split = "test" if "test" in available else available[0] if len(available) == 1 else None
         if split is None:
-            raise SFTConfigError(f"split: {path} has the splits {', '.join(available)}; choose "
-                                 f"one, e.g. split={available[0]}")
+            raise SFTConfigError(
+                f"split: {path} has the splits {', '.join(available)}; choose "
+                f"one, e.g. split={available[0]}"
+            )
     if split not in available:
-        raise SFTConfigError(f"split: no split '{split}' in {path} (splits: "
-                             f"{', '.join(available)})")
+        raise SFTConfigError(
+            f"split: no split '{split}' in {path} (splits: {', '.join(available)})"
+        )
     part = dataset[split]
-    media = {c: "image" if isinstance(f, Image) else "audio" for c, f in part.features.items()
-             if isinstance(f, (Image, Audio))}
+    media = {
+        c: "image" if isinstance(f, Image) else "audio"
+        for c, f in part.features.items()
+        if isinstance(f, (Image, Audio))
+    }
     frame = part.remove_columns(list(media)).to_pandas()  # no bytes in the table
     for column, modality in media.items():
-        frame[column] = media_files(part, column, modality, media_dir,
-                                    f"{path} (split '{split}')", key)
+        frame[column] = media_files(
+            part, column, modality, media_dir, f"{path} (split '{split}')", key
+        )
     frame = frame[list(part.column_names)]
     frame.attrs["media_names"] = {c: stored_names(part, c) for c in media}
     for column, feature in part.features.items():
@@ -71,14 +78,21 @@ def open_dataset(path: str, config_name: str | None, key: str = "data.path"):
     local = Path(path).expanduser()
     if local.is_dir() and is_saved_dataset(path):
         if config_name is not None:
-            raise SFTConfigError(f"data.name={config_name}: {path} was written by save_to_disk "
-                                 f"and has no configurations; set data.name=null")
+            raise SFTConfigError(
+                f"data.name={config_name}: {path} was written by save_to_disk "
+                f"and has no configurations; set data.name=null"
+            )
         loaded = datasets.load_from_disk(str(local))
-        return datasets.DatasetDict({"train": loaded}) if isinstance(loaded, datasets.Dataset) \
+        return (
+            datasets.DatasetDict({"train": loaded})
+            if isinstance(loaded, datasets.Dataset)
             else loaded
+        )
     if not local.is_dir() and (path.startswith((".", "/", "~")) or local.exists()):
-        raise SFTDataError(f"{key}: folder not found: {path} (give a folder written by "
-                           f"save_to_disk, a dataset folder, or a hub id)")
+        raise SFTDataError(
+            f"{key}: folder not found: {path} (give a folder written by "
+            f"save_to_disk, a dataset folder, or a hub id)"
+        )
     try:
         return datasets.load_dataset(str(local) if local.is_dir() else path, config_name)
     except ConnectionError as err:
@@ -89,30 +103,44 @@ def open_dataset(path: str, config_name: str | None, key: str = "data.path"):
             raise SFTConfigError(f"data.name={config_name}: {text.splitlines()[0]}") from None
         raise SFTDataError(f"{key}: cannot load {path} ({text.splitlines()[0]})") from None
     except (FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as err:
-        raise SFTDataError(f"{key}: cannot load {path} ({str(err).splitlines()[0]})") \
-            from None
+        raise SFTDataError(f"{key}: cannot load {path} ({str(err).splitlines()[0]})") from None
     except datasets.exceptions.DatasetGenerationError as err:  # a builder failed on the files
         cause = err.__cause__ or err
-        hint = " (datasets encodes audio with torchcodec, which sft does not install; read " \
-            "a folder per class with data=audio_folder data.train_path=<folder>/train)" \
-            if "torchcodec" in str(cause) else ""
-        raise SFTDataError(f"{key}: cannot build a dataset from {path}: "
-                           f"{first_line(str(cause))}{hint}") from None
+        hint = (
+            " (datasets encodes audio with torchcodec, which sft does not install; read "
+            "a folder per class with data=audio_folder data.train_path=<folder>/train)"
+            if "torchcodec" in str(cause)
+            else ""
+        )
+        raise SFTDataError(
+            f"{key}: cannot build a dataset from {path}: {first_line(str(cause))}{hint}"
+        ) from None
+
 
 def _unreachable(path: str, err: Exception) -> str:
     """The one line for a hub id that is neither cached nor downloadable."""
     from huggingface_hub import is_offline_mode  # lazy: with datasets, only for hub ids
 
     if is_offline_mode():
-        switch = next((name for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-                       if os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"}),
-                      "HF_HUB_OFFLINE")
-        return (f"data.path: '{path}' is neither a local folder nor in the local Hugging Face "
-                f"cache, and the network is off ({switch}=1); load it once with the network "
-                f"on, or point data.path at a folder written by save_to_disk")
-    return (f"data.path: cannot reach the Hugging Face Hub for '{path}' "
-            f"({str(err).splitlines()[0]}); check the network, or point data.path at a folder "
-            f"written by save_to_disk")
+        switch = next(
+            (
+                name
+                for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+                if os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"}
+            ),
+            "HF_HUB_OFFLINE",
+        )
+        return (
+            f"data.path: '{path}' is neither a local folder nor in the local Hugging Face "
+            f"cache, and the network is off ({switch}=1); load it once with the network "
+            f"on, or point data.path at a folder written by save_to_disk"
+        )
+    return (
+        f"data.path: cannot reach the Hugging Face Hub for '{path}' "
+        f"({str(err).splitlines()[0]}); check the network, or point data.path at a folder "
+        f"written by save_to_disk"
+    )
+
 
 def choose_splits(dataset, splits: dict, path: str) -> dict[str, str]:
     """Our split ("train", "val", "test") -> the dataset's split name, for those present.
@@ -123,8 +151,9 @@ def choose_splits(dataset, splits: dict, path: str) -> dict[str, str]:
     available = list(dataset.keys())
     unknown = sorted(set(splits) - set(SPLIT_KEYS))
     if unknown:
-        raise SFTConfigError(f"data.splits.{unknown[0]}: unknown split key (keys: "
-                             f"{', '.join(SPLIT_KEYS)})")
+        raise SFTConfigError(
+            f"data.splits.{unknown[0]}: unknown split key (keys: {', '.join(SPLIT_KEYS)})"
+        )
     chosen = {}
     for key, ours in SPLIT_KEYS.items():
         wanted = splits.get(key, "train" if key == "train" else None)
@@ -133,10 +162,12 @@ def choose_splits(dataset, splits: dict, path: str) -> dict[str, str]:
             if wanted is None or wanted in chosen.values():
                 continue
         if wanted not in available:
-            raise SFTConfigError(f"data.splits.{key}: no split '{wanted}' in {path} (splits: "
-                                 f"{', '.join(available)})")
+            raise SFTConfigError(
+                f"data.splits.{key}: no split '{wanted}' in {path} (splits: {', '.join(available)})"
+            )
         chosen[ours] = str(wanted)
     return chosen
+
 
 def class_names(feature) -> list[str]:
     """The names of a ClassLabel feature, or of the ClassLabel inside a list feature; []."""

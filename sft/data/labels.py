@@ -29,18 +29,25 @@ class Examples:
         return len(self.texts)
 
     def subset(self, index: np.ndarray) -> Examples:
-        return Examples(self.source, [self.texts[i] for i in index],
-                        self.labels.iloc[index].reset_index(drop=True), self.rows[index])
+        return Examples(
+            self.source,
+            [self.texts[i] for i in index],
+            self.labels.iloc[index].reset_index(drop=True),
+            self.rows[index],
+        )
 
 
-def extract(frame: pd.DataFrame, source: str, text_column: str, label_column: str,
-            clean_text: bool) -> Examples:
+def extract(
+    frame: pd.DataFrame, source: str, text_column: str, label_column: str, clean_text: bool
+) -> Examples:
     """Validated texts and labels from a table; raise SFTDataError naming file, row, column."""
     for key, column in (("data.text_column", text_column), ("data.label_column", label_column)):
         if column not in frame.columns:
-            raise SFTDataError(f"{key}: no column '{column}' in {source} "
-                               f"(columns: {', '.join(map(str, frame.columns))})"
-                               f"{delimiter_hint(frame.columns)}")
+            raise SFTDataError(
+                f"{key}: no column '{column}' in {source} "
+                f"(columns: {', '.join(map(str, frame.columns))})"
+                f"{delimiter_hint(frame.columns)}"
+            )
     if len(frame) == 0:
         raise SFTDataError(f"{source} has a header but no rows")
     rows = np.arange(1, len(frame) + 1)

@@ -78,8 +78,9 @@ def _read_audio(path: str) -> tuple[np.ndarray, int]:
         data, rate = soundfile.read(path, dtype="float32")
     except (soundfile.SoundFileError, RuntimeError) as err:
         reason = getattr(err, "error_string", None) or str(err)
-        kind = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(Path(path).suffix.lower(),
-                                                                  "audio")
+        kind = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(
+            Path(path).suffix.lower(), "audio"
+        )
         raise SFTDataError(f"{path}: not a readable {kind} file ({reason})") from None
     return data, int(rate)
 
@@ -94,8 +95,9 @@ class ImageFeaturizer:
 
     modality = "image"
 
-    def __init__(self, processor, hflip: bool = False, crop_scale: float = 1.0,
-                 normalize: bool = True):
+    def __init__(
+        self, processor, hflip: bool = False, crop_scale: float = 1.0, normalize: bool = True
+    ):
         if not 0.0 < crop_scale <= 1.0:
             raise SFTConfigError(f"data.crop_scale={crop_scale}: must be in (0, 1]")
         self.processor = processor
@@ -109,8 +111,12 @@ class ImageFeaturizer:
 
     def base(self, paths: list[str]) -> list[np.ndarray]:
         """Each image decoded and resized (cropped) by the processor: uint8 [h, w, 3]."""
-        out = self.processor(images=[load_image(p) for p in paths], do_rescale=False,
-                             do_normalize=False, return_tensors="np")["pixel_values"]
+        out = self.processor(
+            images=[load_image(p) for p in paths],
+            do_rescale=False,
+            do_normalize=False,
+            return_tensors="np",
+        )["pixel_values"]
         return [np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(1, 2, 0) for x in out]
 
     def from_base(self, bases: list[np.ndarray], rng: np.random.Generator | None = None) -> dict:
@@ -123,8 +129,9 @@ class ImageFeaturizer:
         # The base is at the model's size already: resizing (ResNet: resize + center crop)
         # again would change it.
         keep = {k: False for k in ("do_resize", "do_center_crop") if hasattr(self.processor, k)}
-        out = self.processor(images=images, return_tensors="np", do_normalize=self.normalize,
-                             **keep)
+        out = self.processor(
+            images=images, return_tensors="np", do_normalize=self.normalize, **keep
+        )
         return {"pixel_values": np.asarray(out["pixel_values"], dtype=np.float32)}
 
     def _augment(self, image, rng: np.random.Generator):
@@ -133,7 +140,7 @@ class ImageFeaturizer:
         if self.crop_scale < 1.0:
             area = rng.uniform(self.crop_scale, 1.0)
             width, height = image.size
-            w, h = max(1, round(width * area ** 0.5)), max(1, round(height * area ** 0.5))
+            w, h = max(1, round(width * area**0.5)), max(1, round(height * area**0.5))
             left, top = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
             image = image.crop((int(left), int(top), int(left + w), int(top + h)))
             image = image.resize((width, height), Image.BILINEAR)
@@ -164,8 +171,9 @@ class AudioFeaturizer:
             raise SFTConfigError(f"data.max_seconds={max_seconds}: must be > 0")
         rate = getattr(extractor, "sampling_rate", None)
         if not rate:
-            raise SFTConfigError(f"{type(extractor).__name__} has no sampling_rate: not an "
-                                 f"audio feature extractor")
+            raise SFTConfigError(
+                f"{type(extractor).__name__} has no sampling_rate: not an audio feature extractor"
+            )
         self.extractor = extractor
         self.sampling_rate = int(rate)
         self.max_seconds = float(max_seconds)
@@ -183,10 +191,17 @@ class AudioFeaturizer:
     def from_base(self, clips: list[np.ndarray], rng: np.random.Generator | None = None) -> dict:
         """Model inputs from `base` clips."""
         if self.masked:  # the extractor pads and normalizes each clip over its real samples
-            out = self.extractor(clips, sampling_rate=self.sampling_rate, padding="longest",
-                                 return_attention_mask=True, return_tensors="np")
-            return {"input_values": np.asarray(out["input_values"], dtype=np.float32),
-                    "attention_mask": np.asarray(out["attention_mask"], dtype=np.int64)}
+            out = self.extractor(
+                clips,
+                sampling_rate=self.sampling_rate,
+                padding="longest",
+                return_attention_mask=True,
+                return_tensors="np",
+            )
+            return {
+                "input_values": np.asarray(out["input_values"], dtype=np.float32),
+                "attention_mask": np.asarray(out["attention_mask"], dtype=np.int64),
+            }
         clips = [np.pad(clip, (0, self.samples - len(clip))) for clip in clips]
         out = self.extractor(clips, sampling_rate=self.sampling_rate, return_tensors="np")
         return {"input_values": np.asarray(out["input_values"], dtype=np.float32)}
@@ -204,26 +219,33 @@ def load_processor(path: str, modality: str, trust_remote_code: bool = False):
     loader = {"image": AutoImageProcessor, "audio": AutoFeatureExtractor}[modality]
     kind = "an image processor" if modality == "image" else "a feature extractor"
     folder = Path(path).expanduser()
-    if folder.is_dir() and not any((folder / name).is_file() for name in
-                                   ("preprocessor_config.json", "processor_config.json")):
+    if folder.is_dir() and not any(
+        (folder / name).is_file() for name in ("preprocessor_config.json", "processor_config.json")
+    ):
         # e.g. the default text model with image data: transformers' own error is a paragraph
         example = "model=vit" if modality == "image" else "model=wav2vec2"
-        raise SFTConfigError(f"model.name_or_path: '{path}' has no {kind[kind.index(' ') + 1:]} "
-                             f"(no preprocessor_config.json): {modality} data needs an "
-                             f"{modality} model, e.g. {example}")
+        raise SFTConfigError(
+            f"model.name_or_path: '{path}' has no {kind[kind.index(' ') + 1 :]} "
+            f"(no preprocessor_config.json): {modality} data needs an "
+            f"{modality} model, e.g. {example}"
+        )
     try:
         return loader.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as err:
-        raise SFTConfigError(f"model.name_or_path: cannot load {kind} from '{path}' "
-                             f"({first_line(err)})") from None
+        raise SFTConfigError(
+            f"model.name_or_path: cannot load {kind} from '{path}' ({first_line(err)})"
+        ) from None
 
 
 def featurizer(modality: str, processor, spec: dict):
     """The featurizer of `modality` with the settings in `spec` (data config or sft_model.json)."""
     if modality == "image":
-        return ImageFeaturizer(processor, hflip=spec.get("hflip", False),
-                               crop_scale=spec.get("crop_scale", 1.0),
-                               normalize=spec.get("normalize", True))
+        return ImageFeaturizer(
+            processor,
+            hflip=spec.get("hflip", False),
+            crop_scale=spec.get("crop_scale", 1.0),
+            normalize=spec.get("normalize", True),
+        )
     if modality == "audio":
         return AudioFeaturizer(processor, max_seconds=spec.get("max_seconds", 10.0))
     raise SFTConfigError(f"modality '{modality}' is not one of: {', '.join(MODALITIES[1:])}")

@@ -71,9 +71,9 @@ def media_bases(paths: list[str], featurizer, cache_dir: str | os.PathLike | Non
     if cache_dir is None:
         return LazyBases(paths, featurizer)
     key = base_key(paths, featurizer)
-    return cached("media", key, lambda: DecodedBases(_from_disk_or_decode(key, paths,
-                                                                          featurizer,
-                                                                          cache_dir)))
+    return cached(
+        "media", key, lambda: DecodedBases(_from_disk_or_decode(key, paths, featurizer, cache_dir))
+    )
 
 
 def _from_disk_or_decode(key: str, paths: list[str], featurizer, cache_dir):
@@ -83,14 +83,16 @@ def _from_disk_or_decode(key: str, paths: list[str], featurizer, cache_dir):
 
     def decode(batch):
         bases = featurizer.base(batch["path"])
-        return {"data": [b.tobytes() for b in bases], "shape": [list(b.shape) for b in bases],
-                "dtype": [str(b.dtype) for b in bases]}
+        return {
+            "data": [b.tobytes() for b in bases],
+            "shape": [list(b.shape) for b in bases],
+            "dtype": [str(b.dtype) for b in bases],
+        }
 
     source = datasets.Dataset.from_dict({"path": list(paths)})
     entry = Path(cache_dir) / "media" / f"{key}.arrow"
-    mapped, computed = map_cached(source, decode, key, entry, "media", batch_size=64,
-                                  remove_columns=["path"])
+    mapped, computed = map_cached(
+        source, decode, key, entry, "media", batch_size=64, remove_columns=["path"]
+    )
     STATS["media.decoded" if computed else "media.disk_hit"] += 1
     return mapped
-
-

@@ -70,8 +70,14 @@ def stack_batch(items) -> dict:
 
 def _stack(arrays: list[np.ndarray]) -> np.ndarray:
     width = max(a.shape[-1] for a in arrays)
-    return np.stack([np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, width - a.shape[-1])])
-                     if a.shape[-1] < width else a for a in arrays])
+    return np.stack(
+        [
+            np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, width - a.shape[-1])])
+            if a.shape[-1] < width
+            else a
+            for a in arrays
+        ]
+    )
 
 
 class MediaDataModule(TextDataModule):
@@ -101,8 +107,10 @@ class MediaDataModule(TextDataModule):
         """A table of file paths (in `column`, relative to the table) and labels."""
         source = locate(path, key)
         if source.member is not None:
-            raise SFTDataError(f"{key}: a table of file paths cannot be inside an archive "
-                               f"({source.display}); extract it")
+            raise SFTDataError(
+                f"{key}: a table of file paths cannot be inside an archive "
+                f"({source.display}); extract it"
+            )
         frame = read_table(source, key)
         examples = extract(frame, source.display, column, self.label_column, False)
         base = source.path.parent
@@ -111,8 +119,9 @@ class MediaDataModule(TextDataModule):
             file = Path(value).expanduser()
             file = file if file.is_absolute() else base / file  # relative to the table
             if not file.is_file():
-                raise SFTDataError(f"{source.display} row {row}: file not found in column "
-                                   f"'{column}': {file}")
+                raise SFTDataError(
+                    f"{source.display} row {row}: file not found in column '{column}': {file}"
+                )
             paths.append(str(file.resolve()))
         examples.texts = paths
         self.fingerprints[split] = _files_fingerprint(paths, fingerprint(source))
@@ -133,20 +142,27 @@ class MediaDataModule(TextDataModule):
         """
         classes = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
         if not classes:
-            raise SFTDataError(f"{key}: {folder} has no class subfolders (expected "
-                               f"{folder}/<label>/<file>, or a table of paths and labels)")
+            raise SFTDataError(
+                f"{key}: {folder} has no class subfolders (expected "
+                f"{folder}/<label>/<file>, or a table of paths and labels)"
+            )
         paths, labels = [], []
         for class_dir in classes:
-            files = sorted(str(f.resolve()) for f in class_dir.rglob("*")
-                           if f.is_file() and f.suffix.lower() in self.extensions)
+            files = sorted(
+                str(f.resolve())
+                for f in class_dir.rglob("*")
+                if f.is_file() and f.suffix.lower() in self.extensions
+            )
             if not files:
-                raise SFTDataError(f"{key}: class folder {class_dir} holds no "
-                                   f"{'/'.join(self.extensions)} files")
+                raise SFTDataError(
+                    f"{key}: class folder {class_dir} holds no {'/'.join(self.extensions)} files"
+                )
             paths += files
             labels += [class_dir.name] * len(files)
         self.fingerprints[key.split(".")[1].removesuffix("_path")] = _files_fingerprint(paths, "")
-        return Examples(str(folder), paths, pd.Series(labels, dtype=object),
-                        np.arange(1, len(paths) + 1))
+        return Examples(
+            str(folder), paths, pd.Series(labels, dtype=object), np.arange(1, len(paths) + 1)
+        )
 
     # -- featurizing --------------------------------------------------------------------
 
@@ -158,9 +174,13 @@ class MediaDataModule(TextDataModule):
         self.tokenizer = processor  # saved with the model, like a tokenizer
         for split, examples in self.examples.items():
             bases = media_bases(examples.texts, self.featurizer, cache_dir)
-            self.datasets[split] = MediaDataset(bases, self.targets[split],
-                                                self.featurizer, augment=split == "train",
-                                                seed=self.seed)
+            self.datasets[split] = MediaDataset(
+                bases,
+                self.targets[split],
+                self.featurizer,
+                augment=split == "train",
+                seed=self.seed,
+            )
 
     def spec_fields(self) -> dict:
         return self.featurizer.spec()
@@ -183,8 +203,15 @@ class ImageFolderDataModule(MediaDataModule):
     modality = "image"
     extensions = IMAGE_EXTENSIONS
 
-    def __init__(self, name: str, train_path: str, hflip: bool = False, crop_scale: float = 1.0,
-                 normalize: bool = True, **kwargs):
+    def __init__(
+        self,
+        name: str,
+        train_path: str,
+        hflip: bool = False,
+        crop_scale: float = 1.0,
+        normalize: bool = True,
+        **kwargs,
+    ):
         super().__init__(name, train_path, **kwargs)
         self.augmentation = {"hflip": hflip, "crop_scale": crop_scale, "normalize": normalize}
 
@@ -211,8 +238,9 @@ class DigitsDataModule(ImageFolderDataModule):
     pixels and written once as PNG files under `root`, then read like an image folder: an
     image run that works offline out of the box. `digits` keeps a subset of the classes."""
 
-    def __init__(self, name: str, root: str, size: int = 32, digits: list[int] | None = None,
-                 **kwargs):
+    def __init__(
+        self, name: str, root: str, size: int = 32, digits: list[int] | None = None, **kwargs
+    ):
         kwargs.setdefault("train_path", "")
         super().__init__(name, **kwargs)
         self.root = Path(root)
@@ -235,14 +263,16 @@ class DigitsDataModule(ImageFolderDataModule):
         data = load_digits()
         keep = np.isin(data.target, self.digits)
         images, targets = data.images[keep], data.target[keep]
-        digest = hashlib.sha256(images.tobytes() + targets.tobytes()
-                                + str(self.size).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(
+            images.tobytes() + targets.tobytes() + str(self.size).encode()
+        ).hexdigest()[:16]
         folder = self.root / f"{self.size}px-{digest}"
         if not (folder / ".complete").is_file():
             for i, (image, target) in enumerate(zip(images, targets)):
                 pixels = (image * (255.0 / 16.0)).round().astype(np.uint8)  # values 0..16
-                png = Image.fromarray(pixels, mode="L").resize((self.size, self.size),
-                                                               Image.BILINEAR)
+                png = Image.fromarray(pixels, mode="L").resize(
+                    (self.size, self.size), Image.BILINEAR
+                )
                 out = folder / str(target) / f"{i:04d}.png"
                 out.parent.mkdir(parents=True, exist_ok=True)
                 png.save(out)

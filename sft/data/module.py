@@ -8,8 +8,12 @@ import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from sft.data.batching import (LengthGroupedBatchSampler, PadCollator, ResumableLoader,
-                               TokenizedDataset)
+from sft.data.batching import (
+    LengthGroupedBatchSampler,
+    PadCollator,
+    ResumableLoader,
+    TokenizedDataset,
+)
 from sft.data.labels import Examples, extract
 from sft.data.sources import fingerprint, locate, read_table
 from sft.data.tokenize import tokenize, tokenizer_fingerprint
@@ -32,13 +36,28 @@ class TextDataModule(pl.LightningDataModule):
 
     modality = "text"  # what the model's processor takes: a tokenizer
 
-    def __init__(self, name: str, train_path: str, val_path: str | None = None,
-                 test_path: str | None = None, val_fraction: float = 0.1,
-                 test_fraction: float = 0.0, text_column: str = "text",
-                 label_column: str = "label", task: str = "auto", label_separator: str = ",",
-                 threshold: float = 0.5, standardize: bool = False, clean_text: bool = False,
-                 batch_size: int = 16, eval_batch_size: int = 64, group_by_length: bool = True,
-                 num_workers: int = 0, seed: int = 0, delimiter: str = "auto"):
+    def __init__(
+        self,
+        name: str,
+        train_path: str,
+        val_path: str | None = None,
+        test_path: str | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.0,
+        text_column: str = "text",
+        label_column: str = "label",
+        task: str = "auto",
+        label_separator: str = ",",
+        threshold: float = 0.5,
+        standardize: bool = False,
+        clean_text: bool = False,
+        batch_size: int = 16,
+        eval_batch_size: int = 64,
+        group_by_length: bool = True,
+        num_workers: int = 0,
+        seed: int = 0,
+        delimiter: str = "auto",
+    ):
         super().__init__()
         self.name = name
         self.paths = {"train": train_path, "val": val_path, "test": test_path}
@@ -90,8 +109,13 @@ class TextDataModule(pl.LightningDataModule):
 
     def _label_space(self, family, loss_task: str | None):
         """The task and label names from the train split (sft.data.hf_module overrides)."""
-        return family.label_space(self.examples["train"], self.label_column,
-                                  self.requested_task, loss_task, self.label_separator)
+        return family.label_space(
+            self.examples["train"],
+            self.label_column,
+            self.requested_task,
+            loss_task,
+            self.label_separator,
+        )
 
     def _read_split(self, split: str, path: str) -> Examples:
         """The texts and labels of one split's file (and its fingerprint)."""
@@ -99,20 +123,23 @@ class TextDataModule(pl.LightningDataModule):
         source = locate(path, key)
         frame = read_table(source, key, self.delimiter)
         self.fingerprints[split] = fingerprint(source)
-        return extract(frame, source.display, self.text_column, self.label_column,
-                       self.clean_text)
+        return extract(frame, source.display, self.text_column, self.label_column, self.clean_text)
 
     def _standardize(self) -> None:
         """Record the train split's target mean and std; the model learns (y - mean) / std."""
         if not self.labels.kind.continuous_targets:
-            raise SFTConfigError(f"data.standardize=true applies to regression targets; the "
-                                 f"task is '{self.labels.task}'")
+            raise SFTConfigError(
+                f"data.standardize=true applies to regression targets; the "
+                f"task is '{self.labels.task}'"
+            )
         train = self.targets["train"].astype(np.float64)
         std = float(train.std())
         if not std > 0:
-            raise SFTDataError(f"{self.examples['train'].source}: every regression target in "
-                               f"column '{self.label_column}' is {train[0]:g}; cannot "
-                               f"standardize (data.standardize=false)")
+            raise SFTDataError(
+                f"{self.examples['train'].source}: every regression target in "
+                f"column '{self.label_column}' is {train[0]:g}; cannot "
+                f"standardize (data.standardize=false)"
+            )
         self.labels.target_mean, self.labels.target_std = float(train.mean()), std
 
     def _carve(self, split: str, fraction: float) -> None:
@@ -125,23 +152,29 @@ class TextDataModule(pl.LightningDataModule):
         index = np.arange(len(train))
         stratify = self.labels.kind.stratify(train)  # sklearn: one label per row, or None
         if stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
-            log.warning("a label occurs once in %s: the %s split is not stratified",
-                        train.source, split)
+            log.warning(
+                "a label occurs once in %s: the %s split is not stratified", train.source, split
+            )
             stratify = None
         held_rows = int(np.ceil(fraction * len(train)))
         classes = 0 if stratify is None else len(np.unique(stratify))
         if held_rows < max(classes, 1):  # sklearn's own message would not say what to change
             wanted = f"at least {classes} rows (one per label)" if classes else "a row"
-            raise SFTDataError(f"data.{split}_fraction={fraction}: the {split} split of the "
-                               f"{len(train)} rows of {train.source} would hold {held_rows} "
-                               f"rows; it needs {wanted}: raise data.{split}_fraction or give "
-                               f"data.{split}_path")
+            raise SFTDataError(
+                f"data.{split}_fraction={fraction}: the {split} split of the "
+                f"{len(train)} rows of {train.source} would hold {held_rows} "
+                f"rows; it needs {wanted}: raise data.{split}_fraction or give "
+                f"data.{split}_path"
+            )
         try:
-            keep, held = train_test_split(index, test_size=fraction, random_state=self.seed,
-                                          stratify=stratify)
+            keep, held = train_test_split(
+                index, test_size=fraction, random_state=self.seed, stratify=stratify
+            )
         except ValueError as err:
-            raise SFTDataError(f"data.{split}_fraction={fraction}: cannot split {len(train)} "
-                               f"rows of {train.source} ({err})") from None
+            raise SFTDataError(
+                f"data.{split}_fraction={fraction}: cannot split {len(train)} "
+                f"rows of {train.source} ({err})"
+            ) from None
         self.examples[split] = train.subset(np.sort(held))
         self.examples["train"] = train.subset(np.sort(keep))
         self.examples[split].source = f"{train.source} (held-out {split} split)"
@@ -201,19 +234,33 @@ class TextDataModule(pl.LightningDataModule):
         # Lightning injects a DistributedSampler only into plain samplers).
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
-        sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=shuffle,
-                                            seed=self.seed, group_by_length=self.group_by_length,
-                                            num_replicas=replicas, rank=rank)
-        if replicas > 1 and (len(sampler) == 0 or (not shuffle and
-                                                   sampler.shard_batches() > len(dataset))):
+        sampler = LengthGroupedBatchSampler(
+            dataset.lengths,
+            batch_size,
+            shuffle=shuffle,
+            seed=self.seed,
+            group_by_length=self.group_by_length,
+            num_replicas=replicas,
+            rank=rank,
+        )
+        if replicas > 1 and (
+            len(sampler) == 0 or (not shuffle and sampler.shard_batches() > len(dataset))
+        ):
             key = "data.batch_size" if shuffle else "data.eval_batch_size"
-            raise SFTDataError(f"the {split} split has {len(dataset)} examples: too few for "
-                               f"{replicas} devices with {key}={batch_size} (every device "
-                               f"needs a batch); use fewer trainer.devices or more data")
+            raise SFTDataError(
+                f"the {split} split has {len(dataset)} examples: too few for "
+                f"{replicas} devices with {key}={batch_size} (every device "
+                f"needs a batch); use fewer trainer.devices or more data"
+            )
         # Training resumes mid-epoch: its loader remembers where in the epoch it is.
         loader = ResumableLoader if split == "train" else DataLoader
-        return loader(dataset, batch_sampler=sampler, collate_fn=self._collate(),
-                      num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return loader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=self._collate(),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def _collate(self):
         """Items -> a batch of tensors: token ids padded to the batch's longest."""

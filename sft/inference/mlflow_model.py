@@ -67,8 +67,9 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
 
         Raises SFTConfigError for a limit that is not a positive integer; SFTConfigError or
         SFTDataError from `sft.load` for a bad model folder."""
-        limits = request_limits(getattr(context, "model_config", None) or {},
-                                self.max_rows, self.max_chars)
+        limits = request_limits(
+            getattr(context, "model_config", None) or {}, self.max_rows, self.max_chars
+        )
         self.max_rows, self.max_chars = limits["max_rows"], limits["max_chars"]
         self._predictor = load(context.artifacts[ARTIFACT])
 
@@ -80,8 +81,9 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
             raise _bad_input(str(err)) from None
 
 
-def request_limits(model_config: dict, max_rows: int = MAX_ROWS,
-                   max_chars: int = MAX_CHARS) -> dict[str, int]:
+def request_limits(
+    model_config: dict, max_rows: int = MAX_ROWS, max_chars: int = MAX_CHARS
+) -> dict[str, int]:
     """`{"max_rows": int, "max_chars": int}`: the defaults given, overridden by `model_config`.
 
     Raises SFTConfigError naming the key for a value that is not an integer > 0 (booleans
@@ -93,8 +95,9 @@ def request_limits(model_config: dict, max_rows: int = MAX_ROWS,
     return {key: int(value) for key, value in limits.items()}
 
 
-def texts_from_input(model_input, max_rows: int = MAX_ROWS,
-                     max_chars: int = MAX_CHARS) -> list[str]:
+def texts_from_input(
+    model_input, max_rows: int = MAX_ROWS, max_chars: int = MAX_CHARS
+) -> list[str]:
     """The texts of a request; MlflowException(INVALID_PARAMETER_VALUE) when it is unusable."""
     values = model_input
     if isinstance(values, pd.DataFrame):
@@ -103,8 +106,9 @@ def texts_from_input(model_input, max_rows: int = MAX_ROWS,
         elif len(values.columns) == 1:
             values = values.iloc[:, 0]
         else:
-            raise _bad_input(f"no '{TEXT_COLUMN}' column (columns: "
-                             f"{', '.join(map(str, values.columns))})")
+            raise _bad_input(
+                f"no '{TEXT_COLUMN}' column (columns: {', '.join(map(str, values.columns))})"
+            )
     elif isinstance(values, dict):
         if TEXT_COLUMN not in values:
             raise _bad_input(f"no '{TEXT_COLUMN}' key (keys: {', '.join(map(str, values))})")
@@ -118,21 +122,28 @@ def texts_from_input(model_input, max_rows: int = MAX_ROWS,
     except TypeError:
         raise _bad_input(f"expected a list of texts, got {type(values).__name__}") from None
     if not texts:
-        raise _bad_input('no texts: send {"inputs": ["text", ...]} or a dataframe_split with '
-                         f"a '{TEXT_COLUMN}' column")
+        raise _bad_input(
+            'no texts: send {"inputs": ["text", ...]} or a dataframe_split with '
+            f"a '{TEXT_COLUMN}' column"
+        )
     if len(texts) > max_rows:
-        raise _bad_input(f"too many texts: {len(texts)} in one request (at most {max_rows}); "
-                         "split the request")
+        raise _bad_input(
+            f"too many texts: {len(texts)} in one request (at most {max_rows}); split the request"
+        )
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            kind = "null" if text is None or text is pd.NA or (
-                isinstance(text, float) and np.isnan(text)) else type(text).__name__
+            kind = (
+                "null"
+                if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text))
+                else type(text).__name__
+            )
             raise _bad_input(f"input {i}: expected a string, got {kind}")
         if not text.strip():
             raise _bad_input(f"input {i}: empty text")
         if len(text) > max_chars:
-            raise _bad_input(f"input {i}: text too long: {len(text)} characters "
-                             f"(at most {max_chars})")
+            raise _bad_input(
+                f"input {i}: text too long: {len(text)} characters (at most {max_chars})"
+            )
     return [str(t) for t in texts]
 
 
@@ -176,11 +187,14 @@ def log_pyfunc(model_dir: Path, example_texts: list[str], name: str = ARTIFACT):
 
     The model is logged as code (MODEL_CODE), with the request limits as its model_config."""
     return mlflow.pyfunc.log_model(
-        name=name, python_model=str(MODEL_CODE), artifacts={ARTIFACT: str(model_dir)},
+        name=name,
+        python_model=str(MODEL_CODE),
+        artifacts={ARTIFACT: str(model_dir)},
         model_config={"max_rows": MAX_ROWS, "max_chars": MAX_CHARS},
         signature=signature(model_dir, example_texts),
         input_example=pd.DataFrame({TEXT_COLUMN: list(example_texts)}),
-        pip_requirements=pinned_requirements())
+        pip_requirements=pinned_requirements(),
+    )
 
 
 def pinned_requirements() -> list[str]:

@@ -17,15 +17,18 @@ from sft.inference.predictor import model_folder
 REMOTE = ("models:/", "runs:/", "mlflow-artifacts:/")
 
 
-def resolve_model(model_uri: str, tracking_uri: str, download_dir: Path,
-                  key: str = "model_uri") -> Path:
+def resolve_model(
+    model_uri: str, tracking_uri: str, download_dir: Path, key: str = "model_uri"
+) -> Path:
     """The local sft model folder for `model_uri` (downloaded into `download_dir` if remote)."""
     uri = str(model_uri)
     if not uri.startswith(REMOTE):
-        path = Path(uri[len("file://"):] if uri.startswith("file://") else uri).expanduser()
+        path = Path(uri[len("file://") :] if uri.startswith("file://") else uri).expanduser()
         if not path.exists():
-            raise SFTConfigError(f"{key}: no such folder: {path} (give a folder, "
-                                 f"models:/<name>/<version> or runs:/<run id>/model)")
+            raise SFTConfigError(
+                f"{key}: no such folder: {path} (give a folder, "
+                f"models:/<name>/<version> or runs:/<run id>/model)"
+            )
         return _folder(path, key)
     # lazy: a model folder resolves without MLflow
     import mlflow
@@ -34,11 +37,13 @@ def resolve_model(model_uri: str, tracking_uri: str, download_dir: Path,
     mlflow.set_tracking_uri(absolute_tracking_uri(tracking_uri))
     try:
         with _no_download_bars():
-            local = mlflow.artifacts.download_artifacts(artifact_uri=uri,
-                                                        dst_path=str(download_dir))
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=str(download_dir)
+            )
     except (MlflowException, OSError) as err:
-        raise SFTConfigError(f"{key}: cannot fetch {uri} from {mlflow.get_tracking_uri()} "
-                             f"({first_line(err)})") from None
+        raise SFTConfigError(
+            f"{key}: cannot fetch {uri} from {mlflow.get_tracking_uri()} ({first_line(err)})"
+        ) from None
     return _folder(Path(local), key)
 
 
@@ -75,8 +80,10 @@ def run_model(run_id: str, tracking_uri: str, download_dir: Path) -> Path:
         local = run.data.tags.get("sft.model_dir")
         if local and Path(local).is_dir():
             return _folder(Path(local), "run_id")
-        raise SFTConfigError(f"run_id: run '{run_id}' logged no model and its model folder "
-                             f"({local or 'unknown'}) is gone") from None
+        raise SFTConfigError(
+            f"run_id: run '{run_id}' logged no model and its model folder "
+            f"({local or 'unknown'}) is gone"
+        ) from None
 
 
 def _folder(path: Path, key: str) -> Path:

@@ -43,8 +43,9 @@ class _MediaNet(torch.nn.Module):
         return self.net(None, None, **{self.name: values})
 
 
-def export_onnx(predictor: Predictor, out_dir: Path, examples: list[str],
-                opset: int | None = None) -> Path:
+def export_onnx(
+    predictor: Predictor, out_dir: Path, examples: list[str], opset: int | None = None
+) -> Path:
     """Write `model.onnx`, the processor and the spec of `predictor` (torch) into `out_dir`.
 
     `examples`: a few texts (text models) or file paths (image and audio models) to trace
@@ -67,17 +68,31 @@ def export_onnx(predictor: Predictor, out_dir: Path, examples: list[str],
         warnings.simplefilter("ignore")  # the exporter's notes on axis names and deprecations
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         try:
-            torch.onnx.export(net, args, str(out_dir / ONNX_FILE), dynamo=True,
-                              opset_version=opset, input_names=names, output_names=["logits"],
-                              dynamic_shapes=shapes, external_data=size > SINGLE_FILE_LIMIT,
-                              verbose=False)
+            torch.onnx.export(
+                net,
+                args,
+                str(out_dir / ONNX_FILE),
+                dynamo=True,
+                opset_version=opset,
+                input_names=names,
+                output_names=["logits"],
+                dynamic_shapes=shapes,
+                external_data=size > SINGLE_FILE_LIMIT,
+                verbose=False,
+            )
         except Exception as err:  # the exporter raises many kinds; all mean "cannot export"
             arch = type(getattr(predictor.runner.net, "encoder", net)).__name__
-            raise SFTConfigError(f"format=onnx: {arch} does not export to ONNX "
-                                 f"({first_line(err)})") from None
+            raise SFTConfigError(
+                f"format=onnx: {arch} does not export to ONNX ({first_line(err)})"
+            ) from None
     spec = read_spec(out_dir)
-    spec["onnx"] = {"file": ONNX_FILE, "opset": opset, "torch": torch.__version__,
-                    "inputs": names, "quantize": None}
+    spec["onnx"] = {
+        "file": ONNX_FILE,
+        "opset": opset,
+        "torch": torch.__version__,
+        "inputs": names,
+        "quantize": None,
+    }
     write_spec(spec, out_dir)
     return out_dir / ONNX_FILE
 
@@ -89,9 +104,11 @@ def _text_inputs(predictor: Predictor, texts: list[str]):
         input_ids, mask = predictor.pad(ids + [np.tile(ids[0], 3)[: predictor.max_length]])
     batch = Dim("batch")
     sequence = Dim("sequence", max=predictor.max_length)
-    return ((torch.from_numpy(input_ids), torch.from_numpy(mask)),
-            ["input_ids", "attention_mask"],
-            ({0: batch, 1: sequence}, {0: batch, 1: sequence}))
+    return (
+        (torch.from_numpy(input_ids), torch.from_numpy(mask)),
+        ["input_ids", "attention_mask"],
+        ({0: batch, 1: sequence}, {0: batch, 1: sequence}),
+    )
 
 
 def quantize_onnx(folder: Path, mode: str = "int8") -> Path:
@@ -130,6 +147,7 @@ def _copy_all_but_weights(source: Path, out_dir: Path) -> None:
     """Tokenizer, config and spec: everything in the folder but the PyTorch weights."""
     skip = {HEAD_FILE, *TORCH_WEIGHTS}
     for path in Path(source).iterdir():
-        if path.is_file() and path.name not in skip and not path.name.startswith(
-                "model-0"):  # weight shards of a large backbone
+        if (
+            path.is_file() and path.name not in skip and not path.name.startswith("model-0")
+        ):  # weight shards of a large backbone
             shutil.copy2(path, out_dir / path.name)

@@ -49,8 +49,11 @@ def agreement(reference, exported, inputs: list[str], batch_size: int = 32) -> d
     if task.decision_key is None or expected.shape != got.shape:  # None: values, no decision
         share = None if task.decision_key is None else 0.0
     else:  # the served decisions, as each predicts them (its own spec, rules, ensemble)
-        same = [task.decision(a) == task.decision(b)
-                for a, b in zip(reference.predict(inputs, batch_size),
-                                exported.predict(inputs, batch_size))]
+        same = [
+            task.decision(a) == task.decision(b)
+            for a, b in zip(
+                reference.predict(inputs, batch_size), exported.predict(inputs, batch_size)
+            )
+        ]
         share = float(np.mean(same)) if same else 1.0
     return {"n": len(inputs), "agreement": share, "max_abs_diff": diff}

@@ -11,15 +11,15 @@ Hydra nor MLflow.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
-from sft.errors import SFTConfigError, SFTDataError, first_line
 from sft.data.tokenize import ensure_pad_token
+from sft.errors import SFTConfigError, SFTDataError, first_line
 from sft.model.saving import SPEC_FILE, read_spec
 from sft.tasks import REGISTRY, get_task
 
@@ -30,18 +30,24 @@ BACKENDS = ("auto", "torch", "onnx")
 
 # -- runners: padded ids and mask (int64 numpy) -> raw outputs (float32 numpy) ----------------
 
+
 class TorchRunner:
     """The PyTorch network of a model folder."""
 
-    def __init__(self, folder: Path, spec: dict, device: str = "cpu",
-                 trust_remote_code: bool = False):
+    def __init__(
+        self, folder: Path, spec: dict, device: str = "cpu", trust_remote_code: bool = False
+    ):
         from sft.model.loading import load_network  # lazy: torch only for backend=torch
 
         self.device = device
         self.net = load_network(folder, spec, trust_remote_code).to(device)
 
-    def __call__(self, input_ids: np.ndarray | None = None,
-                 attention_mask: np.ndarray | None = None, **features: np.ndarray) -> np.ndarray:
+    def __call__(
+        self,
+        input_ids: np.ndarray | None = None,
+        attention_mask: np.ndarray | None = None,
+        **features: np.ndarray,
+    ) -> np.ndarray:
         """Text: ids and mask; images and audio: their `pixel_values` / `input_values`."""
         import torch  # lazy: an ONNX folder predicts without torch
 
@@ -49,8 +55,11 @@ class TorchRunner:
             return None if array is None else torch.from_numpy(array).to(self.device)
 
         with torch.inference_mode():
-            out = self.net(tensor(input_ids), tensor(attention_mask),
-                           **{k: tensor(v) for k, v in features.items()})
+            out = self.net(
+                tensor(input_ids),
+                tensor(attention_mask),
+                **{k: tensor(v) for k, v in features.items()},
+            )
         return out.float().cpu().numpy()
 
 
@@ -61,15 +70,21 @@ class OnnxRunner:
         try:
             import onnxruntime as ort  # lazy: the optional deploy extra
         except ImportError:
-            raise SFTConfigError("onnxruntime is not installed (pip install 'sft[deploy]')") from None
+            raise SFTConfigError(
+                "onnxruntime is not installed (pip install 'sft[deploy]')"
+            ) from None
         options = ort.SessionOptions()
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
         self.inputs = [i.name for i in self.session.get_inputs()]
 
-    def __call__(self, input_ids: np.ndarray | None = None,
-                 attention_mask: np.ndarray | None = None, **features: np.ndarray) -> np.ndarray:
+    def __call__(
+        self,
+        input_ids: np.ndarray | None = None,
+        attention_mask: np.ndarray | None = None,
+        **features: np.ndarray,
+    ) -> np.ndarray:
         """Text: ids and mask; images and audio: their `pixel_values` / `input_values`."""
         given = {"input_ids": input_ids, "attention_mask": attention_mask, **features}
         return self.session.run(None, {name: given[name] for name in self.inputs})[0]
@@ -77,11 +92,11 @@ class OnnxRunner:
 
 # -- the predictor ---------------------------------------------------------------------------
 
+
 class Predictor:
     """Tokenize like training did, run in length-sorted batches, post-process per task."""
 
-    def __init__(self, folder: Path, spec: dict, tokenizer, runner, backend: str,
-                 featurizer=None):
+    def __init__(self, folder: Path, spec: dict, tokenizer, runner, backend: str, featurizer=None):
         """`featurizer` (images, audio; sft.data.media): file paths -> model inputs; then
         `tokenizer` is that model's processor."""
         self.folder = Path(folder)
@@ -96,23 +111,28 @@ class Predictor:
         try:
             self.kind = get_task(self.task)
         except SFTConfigError:
-            raise SFTConfigError(f"{folder}: task '{self.task}' is not one this sft can "
-                                 f"predict ({', '.join(REGISTRY)}); upgrade sft") from None
+            raise SFTConfigError(
+                f"{folder}: task '{self.task}' is not one this sft can "
+                f"predict ({', '.join(REGISTRY)}); upgrade sft"
+            ) from None
 
-    def predict(self, texts: Sequence[str], batch_size: int = 32,
-                progress: bool = False) -> list[dict]:
+    def predict(
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+    ) -> list[dict]:
         """One record per text, as the task shapes it (sequence tasks: label and
         probabilities (classification) or score (regression))."""
         return self.kind.predict(self, texts, batch_size, progress)
 
-    def logits(self, texts: Sequence[str], batch_size: int = 32,
-               progress: bool = False) -> np.ndarray:
+    def logits(
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
         """The network's raw outputs as the task lays them out (its `raw_outputs`: one row
         per input for sequence tasks; what sft-export's parity check compares)."""
         return self.kind.raw_outputs(self, texts, batch_size, progress)
 
-    def rows(self, texts: Sequence[str], batch_size: int = 32,
-             progress: bool = False) -> np.ndarray:
+    def rows(
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
         """The head's raw outputs for pooled networks, shape (len(texts), num_outputs), in the
         order of `texts` (batches sorted by length: little padding)."""
         if self.featurizer is not None:
@@ -122,7 +142,7 @@ class Predictor:
         order = np.argsort([-len(row) for row in ids], kind="stable")  # little padding
         bar = _progress(len(ids), progress)
         for start in range(0, len(ids), batch_size):
-            batch = order[start: start + batch_size]
+            batch = order[start : start + batch_size]
             input_ids, mask = self.pad([ids[i] for i in batch])
             out[batch] = self.runner(input_ids, mask)
             bar.update(len(batch))
@@ -134,8 +154,9 @@ class Predictor:
         out = np.zeros((len(paths), int(self.spec["num_outputs"])), dtype=np.float32)
         bar = _progress(len(paths), progress)
         for start in range(0, len(paths), batch_size):
-            out[start: start + batch_size] = self.runner(
-                **self.featurizer(paths[start: start + batch_size]))
+            out[start : start + batch_size] = self.runner(
+                **self.featurizer(paths[start : start + batch_size])
+            )
             bar.update(min(batch_size, len(paths) - start))
         bar.close()
         return out
@@ -157,8 +178,13 @@ class Predictor:
             texts = [clean(t) for t in texts]
         if not texts:
             return []
-        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length,
-                                 return_attention_mask=False, return_token_type_ids=False)
+        encoded = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
         return [np.asarray(row, dtype=np.int64) for row in encoded["input_ids"]]
 
     def pad(self, rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -172,8 +198,9 @@ class Predictor:
         return input_ids, mask
 
 
-def load(path: str | Path, backend: str = "auto", device: str = "cpu",
-         trust_remote_code: bool = False) -> Predictor:
+def load(
+    path: str | Path, backend: str = "auto", device: str = "cpu", trust_remote_code: bool = False
+) -> Predictor:
     """The model saved in `path` (a model folder, or an MLflow model folder holding one).
 
     backend: `torch` (the safetensors weights), `onnx` (an exported model.onnx, run by
@@ -182,12 +209,15 @@ def load(path: str | Path, backend: str = "auto", device: str = "cpu",
     folder = model_folder(path)
     spec = read_spec(folder)
     if backend not in BACKENDS:
-        raise SFTConfigError(f"backend: unknown backend '{backend}' (choices: {', '.join(BACKENDS)})")
+        raise SFTConfigError(
+            f"backend: unknown backend '{backend}' (choices: {', '.join(BACKENDS)})"
+        )
     if spec.get("members"):  # a fold/seed ensemble (sft.inference.ensemble): members load here
         from sft.inference.ensemble import load_ensemble  # lazy: it takes `load` as an argument
 
-        return load_ensemble(folder, spec, load, backend=backend, device=device,
-                             trust_remote_code=trust_remote_code)
+        return load_ensemble(
+            folder, spec, load, backend=backend, device=device, trust_remote_code=trust_remote_code
+        )
     if backend == "auto":
         backend = "torch" if any((folder / f).is_file() for f in TORCH_WEIGHTS) else "onnx"
     if backend == "onnx" and not (folder / ONNX_FILE).is_file():
@@ -203,24 +233,34 @@ def load(path: str | Path, backend: str = "auto", device: str = "cpu",
         raise SFTConfigError(f"{folder}: cannot load the tokenizer ({first_line(err)})") from None
     if ensure_pad_token(tokenizer).pad_token_id is None:
         raise SFTConfigError(f"{folder}: the tokenizer has no pad token")
-    runner = (OnnxRunner(folder / ONNX_FILE) if backend == "onnx"
-              else TorchRunner(folder, spec, device, trust_remote_code))
+    runner = (
+        OnnxRunner(folder / ONNX_FILE)
+        if backend == "onnx"
+        else TorchRunner(folder, spec, device, trust_remote_code)
+    )
     return Predictor(folder, spec, tokenizer, runner, backend)
 
 
-def _load_media(folder: Path, spec: dict, modality: str, backend: str, device: str,
-                trust_remote_code: bool) -> Predictor:
+def _load_media(
+    folder: Path, spec: dict, modality: str, backend: str, device: str, trust_remote_code: bool
+) -> Predictor:
     """An image or audio model: its processor, the featurizer training used, the network."""
     from sft.data.media import MODALITIES, featurizer, load_processor  # lazy: PIL, soundfile
 
     if modality not in MODALITIES:
-        raise SFTConfigError(f"{folder}: modality '{modality}' is not one this sft can predict "
-                             f"({', '.join(MODALITIES)}); upgrade sft")
+        raise SFTConfigError(
+            f"{folder}: modality '{modality}' is not one this sft can predict "
+            f"({', '.join(MODALITIES)}); upgrade sft"
+        )
     processor = load_processor(str(folder), modality, trust_remote_code)
-    runner = (OnnxRunner(folder / ONNX_FILE) if backend == "onnx"
-              else TorchRunner(folder, spec, device, trust_remote_code))
-    return Predictor(folder, spec, processor, runner, backend,
-                     featurizer=featurizer(modality, processor, spec))
+    runner = (
+        OnnxRunner(folder / ONNX_FILE)
+        if backend == "onnx"
+        else TorchRunner(folder, spec, device, trust_remote_code)
+    )
+    return Predictor(
+        folder, spec, processor, runner, backend, featurizer=featurizer(modality, processor, spec)
+    )
 
 
 def model_folder(path: str | Path) -> Path:
@@ -230,9 +270,14 @@ def model_folder(path: str | Path) -> Path:
         raise SFTConfigError(f"model folder not found: {folder}")
     if (folder / SPEC_FILE).is_file():
         return folder
-    if (folder / "MLmodel").is_file():  # an MLflow model (sft/inference/mlflow_model.py): find its artifact
-        flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get(
-            "flavors", {}).get("python_function", {})
+    if (
+        folder / "MLmodel"
+    ).is_file():  # an MLflow model (sft/inference/mlflow_model.py): find its artifact
+        flavor = (
+            (yaml.safe_load((folder / "MLmodel").read_text()) or {})
+            .get("flavors", {})
+            .get("python_function", {})
+        )
         for artifact in (flavor.get("artifacts") or {}).values():
             inner = folder / str(artifact.get("path", ""))
             if (inner / SPEC_FILE).is_file():
@@ -241,5 +286,10 @@ def model_folder(path: str | Path) -> Path:
 
 
 def _progress(total: int, enabled: bool):
-    return tqdm(total=total, unit="text", disable=not enabled or total == 0, file=sys.stderr,
-                dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        unit="text",
+        disable=not enabled or total == 0,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )

@@ -32,20 +32,27 @@ def load_served_model(model_uri: str, tracking_uri: str, download_dir: Path):
     if uri.startswith(REMOTE):
         mlflow.set_tracking_uri(absolute_tracking_uri(tracking_uri))
         try:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri,
-                                                             dst_path=str(download_dir)))
+            local = Path(
+                mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(download_dir))
+            )
         except (MlflowException, OSError) as err:
-            raise SFTConfigError(f"model_uri: cannot fetch {uri} from "
-                                 f"{mlflow.get_tracking_uri()} ({first_line(err)})") from None
+            raise SFTConfigError(
+                f"model_uri: cannot fetch {uri} from "
+                f"{mlflow.get_tracking_uri()} ({first_line(err)})"
+            ) from None
     else:
-        local = Path(uri[len("file://"):] if uri.startswith("file://") else uri).expanduser()
+        local = Path(uri[len("file://") :] if uri.startswith("file://") else uri).expanduser()
         if not local.is_dir():
-            raise SFTConfigError(f"model_uri: no such folder: {local} (give models:/<name>/"
-                                 f"<version>, runs:/<run id>/model or an MLflow model folder)")
+            raise SFTConfigError(
+                f"model_uri: no such folder: {local} (give models:/<name>/"
+                f"<version>, runs:/<run id>/model or an MLflow model folder)"
+            )
     if not (local / "MLmodel").is_file():
-        raise SFTConfigError(f"model_uri: {local} holds no MLmodel file: not an MLflow model "
-                             f"(serve the run's runs:/<run id>/model; sft-predict reads sft "
-                             f"model folders)")
+        raise SFTConfigError(
+            f"model_uri: {local} holds no MLmodel file: not an MLflow model "
+            f"(serve the run's runs:/<run id>/model; sft-predict reads sft "
+            f"model folders)"
+        )
     try:
         return mlflow.pyfunc.load_model(str(local))
     except MlflowException as err:
@@ -61,6 +68,10 @@ def serve(model_uri: str, tracking_uri: str, host: str, port: int) -> None:
     with tempfile.TemporaryDirectory(prefix="sft-serve-") as tmp:
         model = load_served_model(model_uri, tracking_uri, Path(tmp))
         app = scoring_server.init(model)
-        print(f"Serving {model_uri} on http://{host}:{port} (POST /invocations, GET /ping); "
-              f"Ctrl-C stops", file=sys.stderr, flush=True)
+        print(
+            f"Serving {model_uri} on http://{host}:{port} (POST /invocations, GET /ping); "
+            f"Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
         uvicorn.run(app, host=host, port=int(port), log_level="warning")

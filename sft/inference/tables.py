@@ -16,13 +16,20 @@ from sft.data.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from sft.data.sources import locate, read_table
 from sft.errors import SFTConfigError, SFTDataError
 
-WRITERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
-           ".parquet": "parquet", ".pq": "parquet"}
+WRITERS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 STDIO = "-"
 
 
-def read_input(source: str, text_column: str, split: str | None = None,
-               media_dir: str | None = None):
+def read_input(
+    source: str, text_column: str, split: str | None = None, media_dir: str | None = None
+):
     """The input table: a data file, one text per non-empty line of stdin, a 🤗 dataset's
     split (a save_to_disk folder; a local dataset folder or hub id when `split` is given;
     sft.data.hf_sources: its images or audio as file paths, embedded bytes written under
@@ -35,8 +42,11 @@ def read_input(source: str, text_column: str, split: str | None = None,
         return read_split(source, split, media_dir=media_dir)
     if Path(source).expanduser().is_dir():
         folder = Path(source).expanduser()
-        files = sorted(str(f.resolve()) for f in folder.rglob("*") if f.is_file()
-                       and f.suffix.lower() in IMAGE_EXTENSIONS + AUDIO_EXTENSIONS)
+        files = sorted(
+            str(f.resolve())
+            for f in folder.rglob("*")
+            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS + AUDIO_EXTENSIONS
+        )
         if not files:
             raise SFTDataError(f"input: the folder {folder} holds no image or audio files")
         return pd.DataFrame({text_column: files})
@@ -46,8 +56,10 @@ def read_input(source: str, text_column: str, split: str | None = None,
 def texts_of(frame, text_column: str, source: str) -> list[str]:
     """The texts of `text_column`; SFTDataError naming the row of a missing one."""
     if text_column not in frame.columns:
-        raise SFTDataError(f"text_column: no column '{text_column}' in {source} "
-                           f"(columns: {', '.join(map(str, frame.columns))})")
+        raise SFTDataError(
+            f"text_column: no column '{text_column}' in {source} "
+            f"(columns: {', '.join(map(str, frame.columns))})"
+        )
     texts = []
     for row, value in enumerate(frame[text_column], start=1):
         text = "" if _missing(value) else str(value)
@@ -83,8 +95,10 @@ def output_kind(output: str) -> str:
         return "jsonl"
     kind = WRITERS.get(Path(str(output)).suffix.lower())
     if kind is None:
-        raise SFTConfigError(f"output: cannot write '{output}': unknown file type (use one of "
-                             f"{', '.join(sorted(WRITERS))}, or - for stdout)")
+        raise SFTConfigError(
+            f"output: cannot write '{output}': unknown file type (use one of "
+            f"{', '.join(sorted(WRITERS))}, or - for stdout)"
+        )
     return kind
 
 

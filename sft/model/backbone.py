@@ -28,7 +28,7 @@ INITS = ("pretrained", "random")
 def resolve_model_path(name_or_path: str) -> str:
     """A local folder for `pkg://package/folder`; other values pass through (folder or hub id)."""
     if name_or_path.startswith("pkg://"):
-        package, _, inner = name_or_path[len("pkg://"):].partition("/")
+        package, _, inner = name_or_path[len("pkg://") :].partition("/")
         folder = package_dir(package, "model.name_or_path") / inner
         if not folder.is_dir():
             raise SFTConfigError(f"model.name_or_path: no folder '{inner}' in package '{package}'")
@@ -46,8 +46,9 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
         try:
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as err:
-            raise SFTConfigError(f"model.name_or_path: cannot load a tokenizer from '{path}' "
-                                 f"({first_line(err)})") from None
+            raise SFTConfigError(
+                f"model.name_or_path: cannot load a tokenizer from '{path}' ({first_line(err)})"
+            ) from None
         return ensure_pad_token(tokenizer)
 
     return cached("tokenizer", (path, _folder_version(path), trust_remote_code), load)
@@ -56,16 +57,23 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
 class Backbone(nn.Module):
     """A transformers `AutoModel` plus pooling: token states -> one vector per input."""
 
-    def __init__(self, name_or_path: str, pooling: str = "mean", max_length: int = 256,
-                 trust_remote_code: bool = False, attn_implementation: str = "auto",
-                 init: str = "pretrained"):
+    def __init__(
+        self,
+        name_or_path: str,
+        pooling: str = "mean",
+        max_length: int = 256,
+        trust_remote_code: bool = False,
+        attn_implementation: str = "auto",
+        init: str = "pretrained",
+    ):
         """`init`: `pretrained` loads the folder's weights; `random` builds the same
         architecture from its config.json with fresh weights (drawn from the run's seed): the
         from-scratch baseline a transfer is compared with."""
         super().__init__()
         if pooling not in POOLINGS:
-            raise SFTConfigError(f"model.pooling: unknown pooling '{pooling}' "
-                                 f"(choices: {', '.join(POOLINGS)})")
+            raise SFTConfigError(
+                f"model.pooling: unknown pooling '{pooling}' (choices: {', '.join(POOLINGS)})"
+            )
         self.name_or_path = name_or_path
         self.pooling = pooling
         self.max_length = max_length
@@ -73,13 +81,17 @@ class Backbone(nn.Module):
             raise SFTConfigError(f"model.init: unknown init '{init}' (choices: {', '.join(INITS)})")
         self.init = init
         path = resolve_model_path(name_or_path)
-        self.encoder = (load_pretrained(path, trust_remote_code) if init == "pretrained"
-                        else random_model(path, trust_remote_code))
+        self.encoder = (
+            load_pretrained(path, trust_remote_code)
+            if init == "pretrained"
+            else random_model(path, trust_remote_code)
+        )
         set_attention(self.encoder, attn_implementation)
         limit = getattr(self.encoder.config, "max_position_embeddings", None)
         if limit is not None and max_length > limit:
-            raise SFTConfigError(f"model.max_length={max_length} exceeds the model's limit of "
-                                 f"{limit} positions")
+            raise SFTConfigError(
+                f"model.max_length={max_length} exceeds the model's limit of {limit} positions"
+            )
         if pooling == "pooler" and getattr(self.encoder, "pooler", None) is None:
             raise SFTConfigError("model.pooling=pooler: this model has no pooler; use mean or cls")
         self.hidden_size = hidden_size(self.encoder.config)
@@ -90,8 +102,12 @@ class Backbone(nn.Module):
         # mode, so without this dropout would stay off during fine-tuning.
         self.encoder.train()
 
-    def forward(self, input_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, **features) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **features,
+    ) -> torch.Tensor:
         """Token ids and mask (text), or `pixel_values` (images) / `input_values` (audio)."""
         out = self.encoder(**model_inputs(input_ids, attention_mask, features))
         return pool_output(out, frame_mask(self.encoder, out, attention_mask), self.pooling)
@@ -101,8 +117,9 @@ def model_inputs(input_ids, attention_mask, features: dict) -> dict:
     """The keyword arguments for the encoder: text ids and mask, or the media features (and
     audio's sample mask, where its feature extractor gives one)."""
     if input_ids is None:
-        return features if attention_mask is None else {**features,
-                                                        "attention_mask": attention_mask}
+        return (
+            features if attention_mask is None else {**features, "attention_mask": attention_mask}
+        )
     return {"input_ids": input_ids, "attention_mask": attention_mask, **features}
 
 
@@ -113,8 +130,12 @@ def frame_mask(encoder: nn.Module, out, attention_mask: torch.Tensor | None):
     the one place that knows the convolutions' strides), so pooling skips padded frames."""
     states = getattr(out, "last_hidden_state", None)
     convert = getattr(encoder, "_get_feature_vector_attention_mask", None)
-    if (attention_mask is None or states is None or convert is None
-            or attention_mask.shape[1] == states.shape[1]):
+    if (
+        attention_mask is None
+        or states is None
+        or convert is None
+        or attention_mask.shape[1] == states.shape[1]
+    ):
         return attention_mask
     return convert(states.shape[1], attention_mask)
 
@@ -126,8 +147,10 @@ def hidden_size(config) -> int:
     if size is None and getattr(config, "hidden_sizes", None):
         size = config.hidden_sizes[-1]
     if size is None:
-        raise SFTConfigError(f"model.name_or_path: cannot tell the output width of a "
-                             f"{type(config).__name__} (no hidden_size or hidden_sizes)")
+        raise SFTConfigError(
+            f"model.name_or_path: cannot tell the output width of a "
+            f"{type(config).__name__} (no hidden_size or hidden_sizes)"
+        )
     return int(size)
 
 
@@ -149,12 +172,12 @@ def set_attention(encoder: nn.Module, wanted: str) -> None:
     try:
         encoder.set_attn_implementation(wanted)
     except (ValueError, ImportError, AttributeError) as err:
-        raise SFTConfigError(f"model.attn_implementation={wanted}: not available for this model "
-                             f"({first_line(err)})") from None
+        raise SFTConfigError(
+            f"model.attn_implementation={wanted}: not available for this model ({first_line(err)})"
+        ) from None
 
 
-def pool_output(encoder_output, attention_mask: torch.Tensor | None,
-                pooling: str) -> torch.Tensor:
+def pool_output(encoder_output, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
     """One vector per input from an encoder's output, whatever the pooling (`pooler` too).
 
     Convolutional image models (ResNet, ConvNeXt) give feature maps [batch, channels, h, w]:
@@ -195,8 +218,12 @@ def load_pretrained(path: str, trust_remote_code: bool = False) -> nn.Module:
     Loaded once per process; every caller gets a fresh deep copy of the pretrained weights,
     so a sweep's jobs never see each other's fine-tuning.
     """
-    return cached("weights", (path, _folder_version(path), trust_remote_code),
-                  lambda: _load_pretrained(path, trust_remote_code), copy=copy.deepcopy)
+    return cached(
+        "weights",
+        (path, _folder_version(path), trust_remote_code),
+        lambda: _load_pretrained(path, trust_remote_code),
+        copy=copy.deepcopy,
+    )
 
 
 def random_model(path: str, trust_remote_code: bool = False) -> nn.Module:
@@ -206,11 +233,14 @@ def random_model(path: str, trust_remote_code: bool = False) -> nn.Module:
         raise SFTConfigError(f"model.name_or_path: folder not found: {path}")
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-        return AutoModel.from_config(config, trust_remote_code=trust_remote_code,
-                                     dtype=torch.float32)
+        return AutoModel.from_config(
+            config, trust_remote_code=trust_remote_code, dtype=torch.float32
+        )
     except (OSError, ValueError) as err:
-        raise SFTConfigError(f"model.name_or_path: cannot build a model from the config in "
-                             f"'{path}' ({first_line(err)})") from None
+        raise SFTConfigError(
+            f"model.name_or_path: cannot build a model from the config in "
+            f"'{path}' ({first_line(err)})"
+        ) from None
 
 
 def _folder_version(path: str) -> tuple:
@@ -218,8 +248,13 @@ def _folder_version(path: str) -> tuple:
     folder = Path(path)
     if not folder.is_dir():
         return ()
-    return tuple(sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size)
-                        for f in folder.iterdir() if f.is_file()))
+    return tuple(
+        sorted(
+            (f.name, f.stat().st_mtime_ns, f.stat().st_size)
+            for f in folder.iterdir()
+            if f.is_file()
+        )
+    )
 
 
 def _load_pretrained(path: str, trust_remote_code: bool) -> nn.Module:
@@ -227,9 +262,10 @@ def _load_pretrained(path: str, trust_remote_code: bool) -> nn.Module:
     if not Path(path).exists() and Path(path).is_absolute():
         raise SFTConfigError(f"model.name_or_path: folder not found: {path}")
     try:
-        return AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code,
-                                         dtype=torch.float32)
+        return AutoModel.from_pretrained(
+            path, trust_remote_code=trust_remote_code, dtype=torch.float32
+        )
     except (OSError, ValueError) as err:
-        raise SFTConfigError(f"model.name_or_path: cannot load a model from '{path}' "
-                             f"({first_line(err)})") from None
-
+        raise SFTConfigError(
+            f"model.name_or_path: cannot load a model from '{path}' ({first_line(err)})"
+        ) from None

@@ -37,8 +37,9 @@ class FullFineTune:
 
     def param_groups(self, module, lr: float, weight_decay: float) -> list[dict]:
         """Optimizer groups for `module` (with .backbone and .head): decay / no decay, per part."""
-        return (decay_groups(module.backbone, weight_decay, lr, name="backbone")
-                + decay_groups(module.head, weight_decay, lr * self.head_lr_mult, name="head"))
+        return decay_groups(module.backbone, weight_decay, lr, name="backbone") + decay_groups(
+            module.head, weight_decay, lr * self.head_lr_mult, name="head"
+        )
 
     def callbacks(self) -> list[Callback]:
         """Callbacks the Trainer needs for this strategy."""
@@ -98,11 +99,16 @@ class LayerwiseFineTune(FullFineTune):
             if name in self.trains:
                 key = (self.layers.depths[name], is_no_decay(owner, local))
                 buckets.setdefault(key, []).append(param)
-        groups = [{"params": params, "weight_decay": 0.0 if no_decay else weight_decay,
-                   "lr": self.layer_lr(lr, depth),
-                   "name": f"backbone.{self.layers.group_name(depth)}"
-                           + ("_no_decay" if no_decay else "")}
-                  for (depth, no_decay), params in sorted(buckets.items())]
+        groups = [
+            {
+                "params": params,
+                "weight_decay": 0.0 if no_decay else weight_decay,
+                "lr": self.layer_lr(lr, depth),
+                "name": f"backbone.{self.layers.group_name(depth)}"
+                + ("_no_decay" if no_decay else ""),
+            }
+            for (depth, no_decay), params in sorted(buckets.items())
+        ]
         return groups + decay_groups(module.head, weight_decay, lr * self.head_lr_mult, "head")
 
     def _check_k(self, k: int) -> int:
@@ -201,13 +207,18 @@ class ReinitTop(LayerwiseFineTune):
         encoder = module.backbone.encoder
         init = getattr(encoder, "_init_weights", None)
         if init is None:
-            raise SFTConfigError(f"finetune=reinit_top: {type(encoder).__name__} is not a "
-                                 f"transformers model with an initializer")
+            raise SFTConfigError(
+                f"finetune=reinit_top: {type(encoder).__name__} is not a "
+                f"transformers model with an initializer"
+            )
         top = self.layers.num_layers
-        owners = [m for block in self.layers.blocks[top - self.k:] for m in block.modules()]
+        owners = [m for block in self.layers.blocks[top - self.k :] for m in block.modules()]
         if self.k > 0:
-            owners += [owner for name, owner, _, _ in owned_parameters(encoder)
-                       if self.layers.depths[name] == top + 1]
+            owners += [
+                owner
+                for name, owner, _, _ in owned_parameters(encoder)
+                if self.layers.depths[name] == top + 1
+            ]
         with torch.no_grad():
             for owner in dict.fromkeys(owners):  # unique, in order
                 for param in owner.parameters(recurse=False):
@@ -226,6 +237,8 @@ class FreezeFeatureEncoder(FullFineTune):
         encoder = module.backbone.encoder
         freeze = getattr(encoder, "freeze_feature_encoder", None)
         if freeze is None:
-            raise SFTConfigError(f"finetune=freeze_feature_encoder: {type(encoder).__name__} has "
-                                 f"no convolutional feature encoder (wav2vec2, HuBERT have one)")
+            raise SFTConfigError(
+                f"finetune=freeze_feature_encoder: {type(encoder).__name__} has "
+                f"no convolutional feature encoder (wav2vec2, HuBERT have one)"
+            )
         freeze()

@@ -17,8 +17,14 @@ class LinearHead(nn.Sequential):
 class MLPHead(nn.Sequential):
     """Hidden layers (linear, activation, dropout), then a linear output layer."""
 
-    def __init__(self, in_features: int, out_features: int, hidden_sizes=(256,),
-                 activation: str = "gelu", dropout: float = 0.1):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_sizes=(256,),
+        activation: str = "gelu",
+        dropout: float = 0.1,
+    ):
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         width = in_features
         for size in hidden_sizes:

@@ -30,8 +30,12 @@ class SFTNet(nn.Module):
         self.pooling = pooling
         self.head = head
 
-    def forward(self, input_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, **features) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **features,
+    ) -> torch.Tensor:
         out = self.encoder(**model_inputs(input_ids, attention_mask, features))
         return self.head(pool_output(out, attention_mask, self.pooling))
 
@@ -40,12 +44,14 @@ def load_network(folder: Path, spec: dict, trust_remote_code: bool = False) -> S
     """The network saved in `folder`, in eval mode, on the CPU, in fp32."""
     hf_logging.disable_progress_bar()
     try:
-        encoder = AutoModel.from_pretrained(str(folder), dtype=torch.float32,
-                                            trust_remote_code=trust_remote_code)
+        encoder = AutoModel.from_pretrained(
+            str(folder), dtype=torch.float32, trust_remote_code=trust_remote_code
+        )
     except (OSError, ValueError) as err:
         raise SFTConfigError(f"{folder}: cannot load the backbone ({first_line(err)})") from None
-    head = build_head(spec["head"], hidden_size(encoder.config), int(spec["num_outputs"]),
-                      trust_remote_code)
+    head = build_head(
+        spec["head"], hidden_size(encoder.config), int(spec["num_outputs"]), trust_remote_code
+    )
     head_path = Path(folder) / HEAD_FILE
     if not head_path.is_file():
         raise SFTConfigError(f"{folder}: no {HEAD_FILE}")
@@ -53,13 +59,16 @@ def load_network(folder: Path, spec: dict, trust_remote_code: bool = False) -> S
     return SFTNet(encoder, spec.get("pooling", "mean"), head).eval()
 
 
-def build_head(config: dict, in_features: int, out_features: int,
-               trust_remote_code: bool = False) -> nn.Module:
+def build_head(
+    config: dict, in_features: int, out_features: int, trust_remote_code: bool = False
+) -> nn.Module:
     """Instantiate a head from its saved config (`_target_` + keyword arguments)."""
     target = str(config.get("_target_", ""))
     if not target.startswith(TRUSTED_HEADS) and not trust_remote_code:
-        raise SFTConfigError(f"head '{target}' is not one of sft's heads; load with "
-                             f"trust_remote_code=True if you trust the model folder")
+        raise SFTConfigError(
+            f"head '{target}' is not one of sft's heads; load with "
+            f"trust_remote_code=True if you trust the model folder"
+        )
     module_name, _, name = target.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), name)

@@ -20,9 +20,16 @@ class LoRA(LayerwiseFineTune):
     adapters.
     """
 
-    def __init__(self, r: int = 8, alpha: float = 16, dropout: float = 0.1,
-                 target_modules: list[str] | None = None, lr_mult: float = 10.0,
-                 decay: float = 1.0, head_lr_mult: float = 1.0):
+    def __init__(
+        self,
+        r: int = 8,
+        alpha: float = 16,
+        dropout: float = 0.1,
+        target_modules: list[str] | None = None,
+        lr_mult: float = 10.0,
+        decay: float = 1.0,
+        head_lr_mult: float = 1.0,
+    ):
         super().__init__(decay, head_lr_mult)
         self.r = int(r)
         self.alpha = float(alpha)
@@ -36,20 +43,28 @@ class LoRA(LayerwiseFineTune):
         from peft import LoraConfig, get_peft_model  # lazy: peft only for finetune=lora
 
         encoder = module.backbone.encoder
-        config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                            target_modules=self.target_modules, bias="none")
+        config = LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=self.target_modules,
+            bias="none",
+        )
         try:
             with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5
                 warnings.simplefilter("ignore", FutureWarning)
                 module.backbone.encoder = get_peft_model(encoder, config)
         except ValueError as err:  # unknown architecture, or no module matched
             model_type = getattr(encoder.config, "model_type", type(encoder).__name__)
-            raise SFTConfigError(f"finetune.target_modules={self.target_modules}: cannot place "
-                                 f"LoRA adapters in this {model_type} model "
-                                 f"({first_line(err)})") from None
+            raise SFTConfigError(
+                f"finetune.target_modules={self.target_modules}: cannot place "
+                f"LoRA adapters in this {model_type} model "
+                f"({first_line(err)})"
+            ) from None
         # What peft resolved (its per-architecture default when target_modules is null).
-        self.resolved_targets = sorted(module.backbone.encoder.peft_config["default"]
-                                       .target_modules)
+        self.resolved_targets = sorted(
+            module.backbone.encoder.peft_config["default"].target_modules
+        )
         super().prepare(module)  # layer depths of the adapters, for `decay`
 
     def param_groups(self, module, lr: float, weight_decay: float) -> list[dict]:
@@ -57,8 +72,12 @@ class LoRA(LayerwiseFineTune):
 
     def describe(self) -> dict:
         """What the saved model records about the adapters it merged."""
-        return {"r": self.r, "alpha": self.alpha, "target_modules": self.resolved_targets,
-                "merged": True}
+        return {
+            "r": self.r,
+            "alpha": self.alpha,
+            "target_modules": self.resolved_targets,
+            "merged": True,
+        }
 
 
 def plain_encoder(encoder: nn.Module) -> nn.Module:

@@ -34,8 +34,9 @@ class CrossEntropyLoss(nn.Module):
         self.register_buffer("class_weights", _weights(class_weights), persistent=False)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, targets, weight=self.class_weights,
-                               label_smoothing=self.label_smoothing)
+        return F.cross_entropy(
+            logits, targets, weight=self.class_weights, label_smoothing=self.label_smoothing
+        )
 
 
 class FocalLoss(nn.Module):
@@ -100,8 +101,9 @@ class BCEWithLogitsLoss(nn.Module):
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if targets.dim() != logits.dim():  # binary: one logit per example
             logits = logits.squeeze(-1)
-        return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype),
-                                                  pos_weight=self.pos_weight)
+        return F.binary_cross_entropy_with_logits(
+            logits, targets.to(logits.dtype), pos_weight=self.pos_weight
+        )
 
 
 class MSELoss(nn.Module):

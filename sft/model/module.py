@@ -21,10 +21,20 @@ from sft.model.finetune import FullFineTune
 class SFTModule(pl.LightningModule):
     """Fine-tunes `backbone` + `head` on `loss`; logs train/val/test metrics by stable names."""
 
-    def __init__(self, backbone, head, loss, task, label_names: list[str],
-                 optimizer: partial, scheduler: partial | None = None, regularizer=None,
-                 finetune=None, threshold: float = 0.5,
-                 target_scale: tuple[float, float] | None = None):
+    def __init__(
+        self,
+        backbone,
+        head,
+        loss,
+        task,
+        label_names: list[str],
+        optimizer: partial,
+        scheduler: partial | None = None,
+        regularizer=None,
+        finetune=None,
+        threshold: float = 0.5,
+        target_scale: tuple[float, float] | None = None,
+    ):
         """`task`: the Task object (sft.tasks.get_task); `threshold`: multilabel decision
         threshold; `target_scale`: (mean, std) when the regression targets are standardized
         (the model then learns (y - mean) / std)."""
@@ -64,8 +74,12 @@ class SFTModule(pl.LightningModule):
                 for name in regularizer.terms(self):
                     self.train_means[f"reg_{name}"] = _persistent_mean()
 
-    def forward(self, input_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None, **features) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **features,
+    ) -> torch.Tensor:
         """Text: token ids and mask; images and audio: their `pixel_values` / `input_values`."""
         return self.head(self.backbone(input_ids, attention_mask, **features))
 
@@ -83,8 +97,15 @@ class SFTModule(pl.LightningModule):
             loss = loss + penalty
         return loss
 
-    def _log_mean(self, slot: str, name: str, value: torch.Tensor, size: int, on_step: bool,
-                  prog_bar: bool = False) -> None:
+    def _log_mean(
+        self,
+        slot: str,
+        name: str,
+        value: torch.Tensor,
+        size: int,
+        on_step: bool,
+        prog_bar: bool = False,
+    ) -> None:
         """Log `value` per step (if `on_step`) and as the epoch mean weighted by batch size."""
         mean = self.train_means[slot]
         mean(value.detach(), size)  # forward: accumulate, and keep the batch value for the step
@@ -132,8 +153,9 @@ class SFTModule(pl.LightningModule):
         self._log_epoch("val", self.val_loss, self.val_metrics, self.val_per_class)
 
     def on_test_epoch_end(self):
-        self.test_report = self._log_epoch("test", self.test_loss, self.test_metrics,
-                                           self.test_per_class)
+        self.test_report = self._log_epoch(
+            "test", self.test_loss, self.test_metrics, self.test_per_class
+        )
 
     def _log_epoch(self, stage, loss_metric, metrics, per_class) -> dict:
         """Log `<stage>/<summary>` and `<stage>/per_class/f1/<class key>` (present classes
@@ -164,10 +186,14 @@ class SFTModule(pl.LightningModule):
         if not absent or stage in self.warned_absent or getattr(trainer, "sanity_checking", False):
             return
         self.warned_absent.add(stage)
-        warnings.warn(f"the {stage} split has no example of {len(absent)} of "
-                      f"{len(names)} classes ({', '.join(map(repr, absent))}): its "
-                      f"macro metrics average over the classes it has, and these have no "
-                      f"per-class metrics there", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"the {stage} split has no example of {len(absent)} of "
+            f"{len(names)} classes ({', '.join(map(repr, absent))}): its "
+            f"macro metrics average over the classes it has, and these have no "
+            f"per-class metrics there",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def configure_optimizers(self):
         settings = self.optimizer_factory.keywords
@@ -177,8 +203,10 @@ class SFTModule(pl.LightningModule):
             return optimizer
         steps = int(self.trainer.estimated_stepping_batches)
         scheduler = self.scheduler_factory(optimizer, num_training_steps=steps)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
+        }
 
 
 def _inputs(batch: dict) -> dict:

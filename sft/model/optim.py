@@ -26,8 +26,10 @@ def decay_groups(model: nn.Module, weight_decay: float, lr: float, name: str) ->
     for _, owner, local, param in owned_parameters(model):
         if param.requires_grad:
             (no_decay if is_no_decay(owner, local) else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay, "lr": lr, "name": name},
-              {"params": no_decay, "weight_decay": 0.0, "lr": lr, "name": f"{name}_no_decay"}]
+    groups = [
+        {"params": decay, "weight_decay": weight_decay, "lr": lr, "name": name},
+        {"params": no_decay, "weight_decay": 0.0, "lr": lr, "name": f"{name}_no_decay"},
+    ]
     return [g for g in groups if g["params"]]
 
 
@@ -36,5 +38,9 @@ def warmup_schedule(optimizer, num_training_steps: int, name: str = "linear", wa
     from transformers import get_scheduler  # lazy: Hydra builds the partial before training
 
     schedule = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[name]
-    return get_scheduler(schedule, optimizer, num_warmup_steps=int(warmup * num_training_steps),
-                         num_training_steps=num_training_steps)
+    return get_scheduler(
+        schedule,
+        optimizer,
+        num_warmup_steps=int(warmup * num_training_steps),
+        num_training_steps=num_training_steps,
+    )

@@ -38,8 +38,11 @@ class Penalty:
 
     def parameters(self, module: nn.Module):
         """The trainable parameters the penalty covers (`module` has .backbone and .head)."""
-        parts = {"head": [module.head], "backbone": [module.backbone],
-                 "all": [module.backbone, module.head]}[self.scope]
+        parts = {
+            "head": [module.head],
+            "backbone": [module.backbone],
+            "all": [module.backbone, module.head],
+        }[self.scope]
         return [p for part in parts for _, p in trainable(part)]
 
     def term(self, param: torch.Tensor) -> torch.Tensor:

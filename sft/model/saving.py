@@ -19,8 +19,15 @@ HEAD_FILE = "head.safetensors"
 FORMAT = 1
 
 
-def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: Path,
-               clean_text: bool = False, extra: dict | None = None) -> Path:
+def save_model(
+    module,
+    tokenizer,
+    head_config: dict,
+    max_length: int,
+    out_dir: Path,
+    clean_text: bool = False,
+    extra: dict | None = None,
+) -> Path:
     """Save `module` (an SFTModule) so that it can be rebuilt without Hydra or MLflow.
 
     `tokenizer`: the processor the model takes its inputs from (a tokenizer, an image
@@ -43,12 +50,20 @@ def save_model(module, tokenizer, head_config: dict, max_length: int, out_dir: P
     tokenizer.save_pretrained(out_dir)
     state = {k: v.detach().contiguous().cpu() for k, v in module.head.state_dict().items()}
     save_file(state, str(out_dir / HEAD_FILE))
-    spec = {"format": FORMAT, "task": module.task.name, "labels": module.label_names,
-            "pooling": module.backbone.pooling, "max_length": max_length,
-            "head": head_config, "num_outputs": _num_outputs(module), "clean_text": clean_text,
-            "lora": module.finetune.describe() if hasattr(module.finetune, "describe") else None,
-            # what turns outputs into predictions beyond the labels (threshold, target scale)
-            **module.task.model_spec(module), **(extra or {})}
+    spec = {
+        "format": FORMAT,
+        "task": module.task.name,
+        "labels": module.label_names,
+        "pooling": module.backbone.pooling,
+        "max_length": max_length,
+        "head": head_config,
+        "num_outputs": _num_outputs(module),
+        "clean_text": clean_text,
+        "lora": module.finetune.describe() if hasattr(module.finetune, "describe") else None,
+        # what turns outputs into predictions beyond the labels (threshold, target scale)
+        **module.task.model_spec(module),
+        **(extra or {}),
+    }
     write_spec(spec, out_dir)
     return out_dir
 

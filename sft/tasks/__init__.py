@@ -39,8 +39,7 @@ def get_task(name: str):
     for a name no family registers."""
     where = REGISTRY.get(str(name))
     if where is None:
-        raise SFTConfigError(f"unknown task '{name}' (choices: {', '.join(REGISTRY)}, "
-                             f"{AUTO})")
+        raise SFTConfigError(f"unknown task '{name}' (choices: {', '.join(REGISTRY)}, {AUTO})")
     module, attribute = where.split(":")
     return getattr(import_module(module), attribute)
 

@@ -33,8 +33,15 @@ class Family(Protocol):
         """The task name before the data is read (`data.task`, or `auto` resolved with the
         task the loss implies)."""
 
-    def label_space(self, train: Any, label_column: str, task: str = "auto",
-                    loss_task: str | None = None, separator: str = ",", **hints) -> Any:
+    def label_space(
+        self,
+        train: Any,
+        label_column: str,
+        task: str = "auto",
+        loss_task: str | None = None,
+        separator: str = ",",
+        **hints,
+    ) -> Any:
         """The task and its label names from the train split: an object with `task` (name),
         `names` (label names in id order) and `kind` (the Task). SFTDataError naming file,
         row (or sentence and token) and column for labels the task cannot use."""
@@ -90,13 +97,15 @@ class Task(Protocol):
     def metric_targets(self, targets: Any) -> Any:
         """Targets as the metrics take them."""
 
-    def summary_metrics(self, num_labels: int, threshold: float = 0.5,
-                        label_names: list[str] | None = None) -> Any:
+    def summary_metrics(
+        self, num_labels: int, threshold: float = 0.5, label_names: list[str] | None = None
+    ) -> Any:
         """A torchmetrics collection (update(preds, targets), compute(), reset());
         `label_names` for tasks whose metrics read the labels (token tags: entity types)."""
 
-    def per_class_metrics(self, num_labels: int, threshold: float = 0.5,
-                          label_names: list[str] | None = None) -> Any:
+    def per_class_metrics(
+        self, num_labels: int, threshold: float = 0.5, label_names: list[str] | None = None
+    ) -> Any:
         """Per-class states (a torchmetrics collection) or None."""
 
     def epoch_values(self, summary: Any, per_class: Any) -> tuple[dict, dict]:
@@ -113,12 +122,14 @@ class Task(Protocol):
     def model_spec(self, module: Any) -> dict:
         """sft_model.json fields beyond the labels that turn outputs into predictions."""
 
-    def predict(self, predictor: Any, inputs: Any, batch_size: int = 32,
-                progress: bool = False) -> list[dict]:
+    def predict(
+        self, predictor: Any, inputs: Any, batch_size: int = 32, progress: bool = False
+    ) -> list[dict]:
         """One served record per input (sft.inference.predictor.Predictor runs the network)."""
 
-    def raw_outputs(self, predictor: Any, inputs: Any, batch_size: int = 32,
-                    progress: bool = False) -> Any:
+    def raw_outputs(
+        self, predictor: Any, inputs: Any, batch_size: int = 32, progress: bool = False
+    ) -> Any:
         """The network's raw outputs as one 2-D array (sft-export's parity check)."""
 
     def decision(self, record: dict) -> Any:

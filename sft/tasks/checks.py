@@ -42,13 +42,18 @@ def check_features(cfg: DictConfig, task) -> None:
     seed repeats (`cv`), fold or seed ensembles (`ensemble`), tuned decisions (`decisions`).
     Temperature scaling, on by default, is skipped quietly for a task without it."""
     cv = cfg.get("cv") or {}
-    asked = [("cv", "cv.folds", cv.get("folds")), ("cv", "seeds", cfg.get("seeds")),
-             ("ensemble", "cv.ensemble", cv.get("ensemble")),
-             ("decisions", "decisions.tune", (cfg.get("decisions") or {}).get("tune"))]
+    asked = [
+        ("cv", "cv.folds", cv.get("folds")),
+        ("cv", "seeds", cfg.get("seeds")),
+        ("ensemble", "cv.ensemble", cv.get("ensemble")),
+        ("decisions", "decisions.tune", (cfg.get("decisions") or {}).get("tune")),
+    ]
     for feature, key, value in asked:
         if value and not task.supports(feature):
-            raise SFTConfigError(f"{key}={value}: task '{task.name}' does not support "
-                                 f"{feature} (it supports: {', '.join(sorted(task.features))})")
+            raise SFTConfigError(
+                f"{key}={value}: task '{task.name}' does not support "
+                f"{feature} (it supports: {', '.join(sorted(task.features))})"
+            )
 
 
 def check_loss_fits(loss_target: str, task, loss_name: str) -> None:
@@ -58,8 +63,10 @@ def check_loss_fits(loss_target: str, task, loss_name: str) -> None:
     task = get_task(task) if isinstance(task, str) else task
     fits = loss_tasks(loss_target)
     if fits is not None and task.loss_problem not in fits:
-        raise SFTConfigError(f"loss={loss_name} does not fit task '{task.name}' "
-                             f"(it trains: {', '.join(fits)}); choose another loss or data.task")
+        raise SFTConfigError(
+            f"loss={loss_name} does not fit task '{task.name}' "
+            f"(it trains: {', '.join(fits)}); choose another loss or data.task"
+        )
 
 
 def check_monitors(cfg: DictConfig, tasks, labels: list[str] | None = None) -> None:
@@ -69,8 +76,13 @@ def check_monitors(cfg: DictConfig, tasks, labels: list[str] | None = None) -> N
     for key, metric in monitor_settings(cfg):
         if any(metric_fits(metric, task, labels) for task in tasks):
             continue
-        choices = ", ".join(dict.fromkeys(
-            part for task in tasks for part in describe_monitorable(task, labels).split(", ")))
-        raise SFTConfigError(f"{key}={metric} is not logged for task "
-                             f"{' or '.join(repr(t.name) for t in tasks)}"
-                             f"{per_class_hint(metric, tasks[0], labels)} (choose from: {choices})")
+        choices = ", ".join(
+            dict.fromkeys(
+                part for task in tasks for part in describe_monitorable(task, labels).split(", ")
+            )
+        )
+        raise SFTConfigError(
+            f"{key}={metric} is not logged for task "
+            f"{' or '.join(repr(t.name) for t in tasks)}"
+            f"{per_class_hint(metric, tasks[0], labels)} (choose from: {choices})"
+        )

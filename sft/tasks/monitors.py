@@ -8,8 +8,7 @@ objects or registered task names.
 
 from __future__ import annotations
 
-from sft.config.metric_keys import _SHOWN_KEYS, _UNSAFE, label_keys, metric_key, \
-    per_class_metric
+from sft.config.metric_keys import _SHOWN_KEYS, _UNSAFE, label_keys, metric_key, per_class_metric
 
 
 def _task(task):
@@ -37,7 +36,7 @@ def metric_fits(metric: str, task, labels=None) -> bool:
     task = _task(task)
     prefix = per_class_metric("val", "")
     if task.per_class and metric.startswith(prefix):
-        key = metric[len(prefix):]
+        key = metric[len(prefix) :]
         if labels is None:
             return bool(key) and metric_key(key) == key
         return key in label_keys(task.class_names(labels)).values()
@@ -48,7 +47,7 @@ def describe_monitorable(task, labels=None) -> str:
     """`monitorable`, comma-separated, with at most 20 per-class keys (then a count)."""
     names = monitorable(task, labels)
     summaries = [n for n in names if not n.startswith(per_class_metric("val", ""))]
-    per_class = names[len(summaries):]
+    per_class = names[len(summaries) :]
     shown = summaries + per_class[:_SHOWN_KEYS]
     more = len(per_class) - _SHOWN_KEYS
     return ", ".join(shown) + (f" and {more} more per-class keys" if more > 0 else "")
@@ -62,12 +61,18 @@ def per_class_hint(metric: str, task, labels=None) -> str:
     prefix = per_class_metric("val", "")
     for old in (prefix, "val/f1_"):
         if metric.startswith(old) and len(metric) > len(old):
-            name = metric[len(old):]
+            name = metric[len(old) :]
             if labels is None:
-                return f"; per-class F1 is {prefix}<label key> (label '{name}': " \
-                       f"{per_class_metric('val', metric_key(name))})"
+                return (
+                    f"; per-class F1 is {prefix}<label key> (label '{name}': "
+                    f"{per_class_metric('val', metric_key(name))})"
+                )
             keys = label_keys(_task(task).class_names(labels))
             matches = [n for n in keys if name in (n, _UNSAFE.sub("_", n).strip())]
-            return "; " + ", ".join(f"label '{n}' is {per_class_metric('val', keys[n])}"
-                                    for n in matches) if matches else ""
+            return (
+                "; "
+                + ", ".join(f"label '{n}' is {per_class_metric('val', keys[n])}" for n in matches)
+                if matches
+                else ""
+            )
     return ""

@@ -34,13 +34,14 @@ def oof_table(outcomes: list[dict], names: list[str]) -> pd.DataFrame:
     frames = []
     for name, outcome in zip(names, outcomes):
         outputs = np.asarray(outcome["val_outputs"], dtype=np.float64)
-        frame = pd.DataFrame({"row": outcome["val_rows"], "fold": name,
-                              "text": outcome["val_texts"]})
-        as_task(outcome["task"]).oof_columns(frame, outputs, np.asarray(outcome["val_targets"]),
-                                             outcome["label_names"])
+        frame = pd.DataFrame(
+            {"row": outcome["val_rows"], "fold": name, "text": outcome["val_texts"]}
+        )
+        as_task(outcome["task"]).oof_columns(
+            frame, outputs, np.asarray(outcome["val_targets"]), outcome["label_names"]
+        )
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True).sort_values("row", kind="stable",
-                                                            ignore_index=True)
+    return pd.concat(frames, ignore_index=True).sort_values("row", kind="stable", ignore_index=True)
 
 
 def oof_metrics(outcomes: list[dict]) -> dict[str, float]:
@@ -53,8 +54,9 @@ def oof_metrics(outcomes: list[dict]) -> dict[str, float]:
     return as_task(outcomes[0]["task"]).oof_metrics(outputs, targets)
 
 
-def summarize_children(tracker, outcomes: list[dict], names: list[str], out_dir: Path,
-                       with_oof: bool, monitor: str) -> dict[str, float]:
+def summarize_children(
+    tracker, outcomes: list[dict], names: list[str], out_dir: Path, with_oof: bool, monitor: str
+) -> dict[str, float]:
     """Log on the parent `tracker`: mean and std of the children's val/test metrics and of
     their best monitored values (`best/...`), and with `with_oof` (folds) the OOF table
     (`oof_predictions.csv`) and OOF metrics; return everything logged."""

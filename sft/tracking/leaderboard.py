@@ -22,9 +22,11 @@ NOISE_PARAMS = ("paths.", "callbacks.model_checkpoint.dirpath", "logger.", "hydr
 def child_runs(client, parent_run_id: str) -> list:
     """The runs nested under `parent_run_id`, oldest first."""
     parent = client.get_run(parent_run_id)
-    runs = client.search_runs([parent.info.experiment_id],
-                              filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-                              max_results=10000)
+    runs = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+        max_results=10000,
+    )
     return sorted(runs, key=lambda r: r.info.start_time)
 
 
@@ -47,8 +49,13 @@ def leaderboard(runs, keys: list[str], metric: str, mode: str) -> pd.DataFrame:
         row[f"best/{metric}"] = run.data.metrics.get(f"best/{metric}", run.data.metrics.get(metric))
         if f"best/{metric}_std" in run.data.metrics:  # a CV / seed-repeat run (its std)
             row[f"best/{metric}_std"] = run.data.metrics[f"best/{metric}_std"]
-        row.update({k: v for k, v in sorted(run.data.metrics.items())
-                    if k.startswith(("val/", "test/", "params/", "time/"))})
+        row.update(
+            {
+                k: v
+                for k, v in sorted(run.data.metrics.items())
+                if k.startswith(("val/", "test/", "params/", "time/"))
+            }
+        )
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
@@ -99,25 +106,43 @@ def summarize_sweep(tracker, keys: list[str], out_dir: Path) -> str:
         tracker.log_artifact(path)
     best = table.iloc[0]
     score = best[f"best/{metric}"]
-    lines = [f"Sweep leaderboard ({len(table)} runs, ranked by best {metric}):",
-             terminal_table(table, keys, metric)]
+    lines = [
+        f"Sweep leaderboard ({len(table)} runs, ranked by best {metric}):",
+        terminal_table(table, keys, metric),
+    ]
     if score is not None and not pd.isna(score):
-        tracker.set_tags({"sft.best_run_id": best["run_id"], "sft.best_run_name": best["run"],
-                          "sft.monitor": metric, "sft.monitor_mode": mode})
+        tracker.set_tags(
+            {
+                "sft.best_run_id": best["run_id"],
+                "sft.best_run_name": best["run"],
+                "sft.monitor": metric,
+                "sft.monitor_mode": mode,
+            }
+        )
         tracker.log_metrics({f"best/{metric}": float(score)})
         lines.append(f"Best: {best['run']} ({best['run_id']}), {metric} = {score:.4f}")
     # The parent run's page opens on its description: the best job, the plot, the table.
-    tracker.set_tags({"mlflow.note.content": sweep_note(tracker.run_id, table, keys, metric,
-                                                        lines, paths)})
+    tracker.set_tags(
+        {"mlflow.note.content": sweep_note(tracker.run_id, table, keys, metric, lines, paths)}
+    )
     return "\n".join(lines)
 
 
-def sweep_note(run_id: str, table: pd.DataFrame, keys: list[str], metric: str,
-               lines: list[str], paths: list[Path]) -> str:
+def sweep_note(
+    run_id: str,
+    table: pd.DataFrame,
+    keys: list[str],
+    metric: str,
+    lines: list[str],
+    paths: list[Path],
+) -> str:
     """The sweep's summary as Markdown: headline, a leaderboard narrow enough for the run page
     (leaderboard.csv has every column) and the plots (shown from the run's artifacts)."""
-    images = [f"![{p.stem}](get-artifact?path={p.name}&run_uuid={run_id})"
-              for p in paths if p.suffix == ".png"]
+    images = [
+        f"![{p.stem}](get-artifact?path={p.name}&run_uuid={run_id})"
+        for p in paths
+        if p.suffix == ".png"
+    ]
     wanted = ["rank", "run", *keys, f"best/{metric}", "test/f1_macro", "test/acc", "test/mse"]
     narrow = table[[c for c in dict.fromkeys(wanted) if c in table.columns]].fillna("-")
     headlines = [f"**{line}**" for line in [lines[0], *lines[2:]]]
@@ -126,16 +151,31 @@ def sweep_note(run_id: str, table: pd.DataFrame, keys: list[str], metric: str,
 
 def terminal_table(table: pd.DataFrame, keys: list[str], metric: str) -> str:
     """The leaderboard's most useful columns, as a Markdown table."""
-    wanted = ["rank", "run", "status", *keys, f"best/{metric}", "val/acc", "val/f1_macro",
-              "val/mse", "test/acc", "test/f1_macro", "test/mse", "test/r2", "params/trainable",
-              "time/total_s"]
+    wanted = [
+        "rank",
+        "run",
+        "status",
+        *keys,
+        f"best/{metric}",
+        "val/acc",
+        "val/f1_macro",
+        "val/mse",
+        "test/acc",
+        "test/f1_macro",
+        "test/mse",
+        "test/r2",
+        "params/trainable",
+        "time/total_s",
+    ]
     columns = [c for c in dict.fromkeys(wanted) if c in table.columns]
     shown = table[columns].copy()
     for column in columns:  # CV and seed-repeat runs: `mean ± std` over their children
         if f"{column}_std" in table.columns:
             stds = format_column(table[f"{column}_std"], "")
-            shown[column] = [f"{m} ± {s}" if s and m != "-" else m
-                             for m, s in zip(format_column(table[column]), stds)]
+            shown[column] = [
+                f"{m} ± {s}" if s and m != "-" else m
+                for m, s in zip(format_column(table[column]), stds)
+            ]
     return markdown_table(shown)  # missing values print as `-`
 
 
@@ -175,8 +215,9 @@ def plot_learning_curves(client, runs, metric: str, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    histories = {run.info.run_name: client.get_metric_history(run.info.run_id, metric)
-                 for run in runs}
+    histories = {
+        run.info.run_name: client.get_metric_history(run.info.run_id, metric) for run in runs
+    }
     histories = {name: h for name, h in histories.items() if h}
     if not histories:
         return None
@@ -200,16 +241,20 @@ def find_sweep(client, sweep: str | None, experiment: str | None):
     Raises SFTConfigError when there is no such experiment or sweep."""
     if sweep and len(sweep) == 32 and all(c in "0123456789abcdef" for c in sweep):
         return client.get_run(sweep)
-    experiments = ([client.get_experiment_by_name(experiment)] if experiment
-                   else client.search_experiments())
+    experiments = (
+        [client.get_experiment_by_name(experiment)] if experiment else client.search_experiments()
+    )
     if experiment and experiments[0] is None:
         raise SFTConfigError(f"experiment: no MLflow experiment named '{experiment}'")
     filters = ["tags.`sft.sweep` = 'true'"]
     if sweep:
         filters.append(f"attributes.run_name = '{sweep}'")
-    runs = client.search_runs([e.experiment_id for e in experiments],
-                              filter_string=" and ".join(filters),
-                              order_by=["attributes.start_time DESC"], max_results=1)
+    runs = client.search_runs(
+        [e.experiment_id for e in experiments],
+        filter_string=" and ".join(filters),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     if not runs:
         what = f"named '{sweep}'" if sweep else "at all"
         raise SFTConfigError(f"sweep: no sweep {what} in the tracking store")
@@ -223,5 +268,8 @@ def experiment_runs(client, experiment: str) -> list:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise SFTConfigError(f"experiment: no MLflow experiment named '{experiment}'")
-    return [r for r in client.search_runs([found.experiment_id], max_results=10000)
-            if "mlflow.parentRunId" not in r.data.tags and "sft.sweep" not in r.data.tags]
+    return [
+        r
+        for r in client.search_runs([found.experiment_id], max_results=10000)
+        if "mlflow.parentRunId" not in r.data.tags and "sft.sweep" not in r.data.tags
+    ]

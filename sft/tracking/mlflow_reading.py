@@ -28,22 +28,31 @@ class MLflowReading:
             except MlflowException:
                 return None
         experiments = [e.experiment_id for e in client.search_experiments()]
-        runs = client.search_runs(experiments, order_by=["attributes.start_time DESC"],
-                                  max_results=50) if experiments else []
-        return next((_record(run) for run in runs if "sft.run_dir" in run.data.tags
-                     and run.data.tags.get("sft.sweep") != "true"), None)
+        runs = (
+            client.search_runs(experiments, order_by=["attributes.start_time DESC"], max_results=50)
+            if experiments
+            else []
+        )
+        return next(
+            (
+                _record(run)
+                for run in runs
+                if "sft.run_dir" in run.data.tags and run.data.tags.get("sft.sweep") != "true"
+            ),
+            None,
+        )
 
     def run_of_model(self, model_uri: str) -> str | None:
         """The run behind `runs:/<id>/...` or a registered `models:/<name>/<version>` or
         `models:/<name>@<alias>`; None for anything else or a version the registry lacks."""
         uri = str(model_uri or "")
         if uri.startswith("runs:/"):
-            return uri[len("runs:/"):].split("/", 1)[0]
+            return uri[len("runs:/") :].split("/", 1)[0]
         if not uri.startswith("models:/"):
             return None
         from mlflow import MlflowClient  # lazy: as in find_run
 
-        name_version = uri[len("models:/"):].strip("/")
+        name_version = uri[len("models:/") :].strip("/")
         client = MlflowClient(self.tracking_uri)
         try:
             if "@" in name_version:
@@ -63,5 +72,10 @@ class MLflowReading:
 
 def _record(run) -> RunRecord:
     """An MLflow run as the protocol's RunRecord."""
-    return RunRecord(run.info.run_id, run.info.run_name, run.info.status,
-                     dict(run.data.tags), dict(run.data.params))
+    return RunRecord(
+        run.info.run_id,
+        run.info.run_name,
+        run.info.status,
+        dict(run.data.tags),
+        dict(run.data.params),
+    )

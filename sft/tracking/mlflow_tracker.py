@@ -39,10 +39,16 @@ class MLflowTracker(MLflowReading):
 
     records = True  # a sweep nests its jobs under a parent run only in a tracker that records
 
-    def __init__(self, tracking_uri: str, experiment_name: str | None = None,
-                 run_name: str | None = None, tags: dict | None = None,
-                 log_model: bool = True, registered_model_name: str | None = None,
-                 register: str = "auto"):
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment_name: str | None = None,
+        run_name: str | None = None,
+        tags: dict | None = None,
+        log_model: bool = True,
+        registered_model_name: str | None = None,
+        register: str = "auto",
+    ):
         self.tracking_uri = absolute_tracking_uri(tracking_uri)
         self.experiment_name = experiment_name
         self.run_name = run_name
@@ -55,7 +61,7 @@ class MLflowTracker(MLflowReading):
         self._client = None
         self._logged_model_uri: str | None = None  # set by log_model
 
-    def attach(self, run_id: str) -> "MLflowTracker":
+    def attach(self, run_id: str) -> MLflowTracker:
         """A tracker of this store for the existing run `run_id` (to log into it or end it)."""
         tracker = MLflowTracker(self.tracking_uri)
         tracker.run_id = run_id
@@ -65,8 +71,10 @@ class MLflowTracker(MLflowReading):
     def handle(self) -> dict:
         """The config node that builds a tracker of this store (then `attach` a run)."""
         cls = type(self)
-        return {"_target_": f"{cls.__module__}.{cls.__qualname__}",
-                "tracking_uri": self.tracking_uri}
+        return {
+            "_target_": f"{cls.__module__}.{cls.__qualname__}",
+            "tracking_uri": self.tracking_uri,
+        }
 
     def _new_client(self):
         return open_client(self.tracking_uri)
@@ -76,8 +84,13 @@ class MLflowTracker(MLflowReading):
         return self._client
 
     @contextlib.contextmanager
-    def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None,
-            default_name: str | None = None):
+    def run(
+        self,
+        default_experiment: str,
+        tags: dict[str, str],
+        resume: str | None = None,
+        default_name: str | None = None,
+    ):
         """A run for the block: FINISHED, FAILED on an exception, KILLED on Ctrl-C or a
         signal. `resume`: the id of an earlier run to continue instead of a new run;
         `default_name`: the run's name unless logger.run_name sets one (a sweep job's)."""
@@ -97,8 +110,7 @@ class MLflowTracker(MLflowReading):
         finally:
             self.close(status)
 
-    def open(self, default_experiment: str, tags: dict[str, str],
-             name: str | None = None) -> str:
+    def open(self, default_experiment: str, tags: dict[str, str], name: str | None = None) -> str:
         """Create the run (and its experiment if new), named `name` (None: logger.run_name);
         return its id."""
         if name is not None:
@@ -108,8 +120,7 @@ class MLflowTracker(MLflowReading):
         experiment_id = self._experiment_id(name)
         # logger.tags come from the user: masked; sft's own tags never hold secrets.
         tags = {**tags, **mask_values({k: str(v) for k, v in self.tags.items()})}
-        run = with_retry(self._client.create_run, experiment_id, run_name=self.run_name,
-                         tags=tags)
+        run = with_retry(self._client.create_run, experiment_id, run_name=self.run_name, tags=tags)
         self.run_id = run.info.run_id
         self.run_name = run.info.run_name
         self.experiment_name = name
@@ -121,8 +132,7 @@ class MLflowTracker(MLflowReading):
         run = with_retry(self._client.get_run, run_id)
         with_retry(self._client.update_run, run_id, status="RUNNING")
         self.run_id, self.run_name = run_id, run.info.run_name
-        self.experiment_name = with_retry(self._client.get_experiment,
-                                          run.info.experiment_id).name
+        self.experiment_name = with_retry(self._client.get_experiment, run.info.experiment_id).name
         self.set_tags(tags)
 
     def close(self, status: str) -> None:
@@ -139,10 +149,15 @@ class MLflowTracker(MLflowReading):
             try:
                 # "custom_model_development": the UI opens it as model training (runs,
                 # charts), not as a GenAI experiment (traces, evaluations).
-                return with_retry(self._client.create_experiment, name,
-                                  self._artifact_location(name),
-                                  tags={"mlflow.note.content": experiment_note(name),
-                                        "mlflow.experimentKind": "custom_model_development"})
+                return with_retry(
+                    self._client.create_experiment,
+                    name,
+                    self._artifact_location(name),
+                    tags={
+                        "mlflow.note.content": experiment_note(name),
+                        "mlflow.experimentKind": "custom_model_development",
+                    },
+                )
             except MlflowException as err:
                 if "already exists" not in str(err) and "UNIQUE" not in str(err):
                     raise
@@ -151,7 +166,7 @@ class MLflowTracker(MLflowReading):
     def _artifact_location(self, experiment: str) -> str | None:
         """Artifacts beside a local SQLite store (under outputs/), not in ./mlruns."""
         if self.tracking_uri.startswith("sqlite:///"):
-            db = Path(self.tracking_uri[len("sqlite:///"):])
+            db = Path(self.tracking_uri[len("sqlite:///") :])
             return (db.parent / "artifacts" / experiment).resolve().as_uri()
         return None
 
@@ -168,18 +183,23 @@ class MLflowTracker(MLflowReading):
         cut = {k: len(v) for k, v in values.items() if len(v) > LIMIT}
         items = [Param(k, v[:LIMIT]) for k, v in values.items()]
         for i in range(0, len(items), 100):
-            with_retry(self._client.log_batch, self.run_id, params=items[i: i + 100])
+            with_retry(self._client.log_batch, self.run_id, params=items[i : i + 100])
         if cut:
             named = ", ".join(f"{k} ({n} characters)" for k, n in sorted(cut.items()))
-            log.warning("MLflow keeps %d characters of a param: cut %s; the whole value is in "
-                        "the run's config.yaml artifact", LIMIT, named)
+            log.warning(
+                "MLflow keeps %d characters of a param: cut %s; the whole value is in "
+                "the run's config.yaml artifact",
+                LIMIT,
+                named,
+            )
             self.set_tags({"sft.truncated_params": ",".join(sorted(cut))})
 
     def set_tags(self, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag  # lazy: see log_params
 
-        with_retry(self._client.log_batch, self.run_id,
-                   tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        with_retry(
+            self._client.log_batch, self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]
+        )
 
     def get_tag(self, key: str) -> str | None:
         return with_retry(self._client.get_run, self.run_id).data.tags.get(key)
@@ -188,8 +208,11 @@ class MLflowTracker(MLflowReading):
         from mlflow.entities import Metric  # lazy: see log_params
 
         now = int(time.time() * 1000)
-        with_retry(self._client.log_batch, self.run_id, metrics=[
-            Metric(k, float(v), now, step or 0) for k, v in metrics.items()])
+        with_retry(
+            self._client.log_batch,
+            self.run_id,
+            metrics=[Metric(k, float(v), now, step or 0) for k, v in metrics.items()],
+        )
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         path = Path(path)
@@ -259,23 +282,28 @@ class MLflowTracker(MLflowReading):
         run = with_retry(self._client.get_run, self.run_id)
         source = self._logged_model_uri or run.data.tags.get("sft.logged_model_uri")
         if not source:
-            raise SFTConfigError(f"cannot register run {self.run_id}: it logged no model "
-                                 f"(logger.log_model=false)")
+            raise SFTConfigError(
+                f"cannot register run {self.run_id}: it logged no model (logger.log_model=false)"
+            )
         return register_run_model(self._client, run, source, name)
 
     def describe(self) -> list[str]:
-        return [f"MLflow run {self.run_id} ({self.run_name}) in experiment "
-                f"'{self.experiment_name}' ({self.tracking_uri})",
-                f"  compare runs: mlflow ui --backend-store-uri {self.tracking_uri}"]
+        return [
+            f"MLflow run {self.run_id} ({self.run_name}) in experiment "
+            f"'{self.experiment_name}' ({self.tracking_uri})",
+            f"  compare runs: mlflow ui --backend-store-uri {self.tracking_uri}",
+        ]
 
 
 def experiment_note(name: str) -> str:
     """The description of an experiment sft creates (Markdown, shown on its page)."""
-    return (f"Fine-tuning runs of `sft-train` on data '{name}'. Each run's description says "
-            f"what it trained and how it scored; its charts lead with the learning curves; its "
-            f"artifacts hold config.yaml, the test reports and the model. A sweep is a parent "
-            f"run (tag `sft.sweep`) whose description is its leaderboard, with its jobs nested "
-            f"under it. `sft-leaderboard` prints the same tables in a terminal.")
+    return (
+        f"Fine-tuning runs of `sft-train` on data '{name}'. Each run's description says "
+        f"what it trained and how it scored; its charts lead with the learning curves; its "
+        f"artifacts hold config.yaml, the test reports and the model. A sweep is a parent "
+        f"run (tag `sft.sweep`) whose description is its leaderboard, with its jobs nested "
+        f"under it. `sft-leaderboard` prints the same tables in a terminal."
+    )
 
 
 def link_to_logged_copy(model_dir: Path, copy: Path | None) -> None:

@@ -24,8 +24,13 @@ class NullTracker:
         self.run_dir: Path | None = None
 
     @contextlib.contextmanager
-    def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None,
-            default_name: str | None = None):
+    def run(
+        self,
+        default_experiment: str,
+        tags: dict[str, str],
+        resume: str | None = None,
+        default_name: str | None = None,
+    ):
         self.experiment_name = default_experiment
         yield self
 

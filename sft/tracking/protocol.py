@@ -9,9 +9,10 @@ sft.tracking.null.NullTracker (logger=none, and every DDP rank but zero).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ContextManager, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass
@@ -37,8 +38,13 @@ class Tracker(Protocol):
     records: bool
     tracking_uri: str | None
 
-    def run(self, default_experiment: str, tags: dict[str, str], resume: str | None = None,
-            default_name: str | None = None) -> ContextManager[Any]:
+    def run(
+        self,
+        default_experiment: str,
+        tags: dict[str, str],
+        resume: str | None = None,
+        default_name: str | None = None,
+    ) -> AbstractContextManager[Any]:
         """A context: the run is open inside it; it ends FINISHED, FAILED on an exception or
         KILLED on Ctrl-C/SIGTERM. `resume`: an earlier run's id to continue; `default_name`:
         the run's name unless the tracker's config names it."""
@@ -72,8 +78,9 @@ class Tracker(Protocol):
     # What runs that span processes or outlive one block need (a sweep's parent run, a DDP
     # child rank that fails, `resume`, `sft-export` reading a run's data back).
 
-    def open(self, default_experiment: str, tags: dict[str, str],
-             name: str | None = None) -> str | None:
+    def open(
+        self, default_experiment: str, tags: dict[str, str], name: str | None = None
+    ) -> str | None:
         """Start a run that no `with` block holds (a sweep's parent: the sweep's callbacks
         end it with `close`); `name` names it (None: the tracker's configured name). Return
         its id."""

@@ -11,8 +11,20 @@ from omegaconf import DictConfig, OmegaConf
 
 from sft.config import PROJECT_ROOT
 
-PACKAGES = ("sft", "torch", "transformers", "tokenizers", "pytorch-lightning", "torchmetrics",
-            "mlflow", "hydra-core", "omegaconf", "datasets", "numpy", "pandas")
+PACKAGES = (
+    "sft",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "pytorch-lightning",
+    "torchmetrics",
+    "mlflow",
+    "hydra-core",
+    "omegaconf",
+    "datasets",
+    "numpy",
+    "pandas",
+)
 
 
 def package_versions() -> dict[str, str]:
@@ -28,10 +40,12 @@ def package_versions() -> dict[str, str]:
 
 def git_state(root: Path = PROJECT_ROOT) -> dict[str, str]:
     """The commit of the project checkout and whether it has uncommitted changes."""
+
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True,
-                                  text=True, timeout=10)
+            done = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+            )
         except (OSError, subprocess.TimeoutExpired):
             return None
         return done.stdout.strip() if done.returncode == 0 else None

@@ -18,35 +18,51 @@ RUN_TAGS = ("sft.task", "sft.monitor", "sft.git_commit", "sft.overrides")
 def version_tags(run) -> dict[str, str]:
     """Tags for the version of `run`'s model: run id and name, metrics, data fingerprints."""
     tags = {"run_id": run.info.run_id, "run_name": run.info.run_name or ""}
-    tags.update({k: f"{v:.6g}" for k, v in sorted(run.data.metrics.items())
-                 if k.startswith(METRIC_PREFIXES)})
-    tags.update({k: v for k, v in sorted(run.data.tags.items())
-                 if k in RUN_TAGS or (k.startswith("sft.data.") and k.endswith("_sha256"))})
+    tags.update(
+        {
+            k: f"{v:.6g}"
+            for k, v in sorted(run.data.metrics.items())
+            if k.startswith(METRIC_PREFIXES)
+        }
+    )
+    tags.update(
+        {
+            k: v
+            for k, v in sorted(run.data.tags.items())
+            if k in RUN_TAGS or (k.startswith("sft.data.") and k.endswith("_sha256"))
+        }
+    )
     return tags
 
 
 def version_description(run) -> str:
     """One paragraph: what was fine-tuned on what, how it scored, and how to rerun it."""
     params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
-    lines = [f"{params.get('model.name_or_path', 'a model')} fine-tuned by sft on data "
-             f"'{params.get('data.name', '?')}' (task {tags.get('sft.task', '?')}); run "
-             f"{run.info.run_name} ({run.info.run_id})."]
+    lines = [
+        f"{params.get('model.name_or_path', 'a model')} fine-tuned by sft on data "
+        f"'{params.get('data.name', '?')}' (task {tags.get('sft.task', '?')}); run "
+        f"{run.info.run_name} ({run.info.run_id})."
+    ]
     scores = [f"{k} = {v:.4f}" for k, v in sorted(metrics.items()) if k.startswith(METRIC_PREFIXES)]
     if scores:
         lines.append("Scores: " + ", ".join(scores) + ".")
     if tags.get("sft.overrides"):
-        lines.append(f"Overrides: `{tags['sft.overrides']}`; rerun: "
-                     f"`sft-reproduce run_id={run.info.run_id}`.")
+        lines.append(
+            f"Overrides: `{tags['sft.overrides']}`; rerun: "
+            f"`sft-reproduce run_id={run.info.run_id}`."
+        )
     return "\n\n".join(lines)
 
 
 def model_description(run) -> str:
     """The registered model's description, from its first version's run."""
     params, tags = run.data.params, run.data.tags
-    return (f"{tags.get('sft.task', '?')} model fine-tuned by sft on data "
-            f"'{params.get('data.name', '?')}'. Each version is one sft-train run (a sweep "
-            f"registers its best run); its tags hold the run id, the test/ and best/ metrics "
-            f"and the data fingerprints (sft.data.*_sha256).")
+    return (
+        f"{tags.get('sft.task', '?')} model fine-tuned by sft on data "
+        f"'{params.get('data.name', '?')}'. Each version is one sft-train run (a sweep "
+        f"registers its best run); its tags hold the run id, the test/ and best/ metrics "
+        f"and the data fingerprints (sft.data.*_sha256)."
+    )
 
 
 def register_run_model(client, run, model_uri: str, name: str) -> str:
@@ -58,14 +74,18 @@ def register_run_model(client, run, model_uri: str, name: str) -> str:
 
     mlflow.set_tracking_uri(client.tracking_uri)
     version = with_retry(mlflow.register_model, model_uri, name, tags=version_tags(run))
-    with_retry(client.update_model_version, name, version.version,
-               description=version_description(run))
+    with_retry(
+        client.update_model_version, name, version.version, description=version_description(run)
+    )
     registered = with_retry(client.get_registered_model, name)
     if not registered.description:
         with_retry(client.update_registered_model, name, description=model_description(run))
     uri = f"models:/{name}/{version.version}"
     from mlflow.entities import RunTag  # lazy: as above
 
-    with_retry(client.log_batch, run.info.run_id, tags=[
-        RunTag("sft.model_uri", uri), RunTag("sft.registered_model", name)])
+    with_retry(
+        client.log_batch,
+        run.info.run_id,
+        tags=[RunTag("sft.model_uri", uri), RunTag("sft.registered_model", name)],
+    )
     return uri

@@ -12,27 +12,34 @@ def per_class_table(label_names: list[str], report: dict) -> pd.DataFrame:
     """One row per class (precision, recall, F1, support) plus macro and weighted averages.
 
     `report` is the task's class report (sft.tasks.sequence.metrics.class_report): a class
-    absent from the split has NaN precision, recall and F1 (blank in the CSV, "absent" in Markdown) and support 0. The
+    absent from the split has NaN precision, recall and F1 (blank in the CSV, "absent" in
+    Markdown) and support 0. The
     macro row is the mean over the present classes, the same number as the logged
     `<stage>/f1_macro`; the weighted row weights each class by its support.
     """
     support = np.asarray(report["support"], dtype=int)
-    table = pd.DataFrame({
-        "label": label_names,
-        "precision": np.asarray(report["precision"], dtype=float),
-        "recall": np.asarray(report["recall"], dtype=float),
-        "f1": np.asarray(report["f1"], dtype=float),
-        "support": support,
-    })
+    table = pd.DataFrame(
+        {
+            "label": label_names,
+            "precision": np.asarray(report["precision"], dtype=float),
+            "recall": np.asarray(report["recall"], dtype=float),
+            "f1": np.asarray(report["f1"], dtype=float),
+            "support": support,
+        }
+    )
     metrics = ["precision", "recall", "f1"]
     weights = support / max(support.sum(), 1)
     present = support > 0
-    macro = {"label": "macro avg",
-             **{m: table[m][present].mean() if present.any() else np.nan for m in metrics},
-             "support": int(support.sum())}
-    weighted = {"label": "weighted avg",
-                **{m: float((table[m].fillna(0.0) * weights).sum()) for m in metrics},
-                "support": int(support.sum())}
+    macro = {
+        "label": "macro avg",
+        **{m: table[m][present].mean() if present.any() else np.nan for m in metrics},
+        "support": int(support.sum()),
+    }
+    weighted = {
+        "label": "weighted avg",
+        **{m: float((table[m].fillna(0.0) * weights).sum()) for m in metrics},
+        "support": int(support.sum()),
+    }
     return pd.concat([table, pd.DataFrame([macro, weighted])], ignore_index=True)
 
 
@@ -61,11 +68,16 @@ def format_column(values: pd.Series, missing: str = "-") -> list[str]:
     other numbers to 4 places, from 10,000 up without places, below 0.001 to 3 significant
     digits; missing values (NaN, None) as `missing`; anything else as str()."""
     numbers = pd.to_numeric(values, errors="coerce")
-    numeric = [isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-               for v in values]
+    numeric = [
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        for v in values
+    ]
     present = numbers[[n and not pd.isna(v) for n, v in zip(numeric, numbers)]]
-    whole = len(present) > 0 and bool((present == present.round()).all()) and \
-        bool((present.abs() < 1e15).all())
+    whole = (
+        len(present) > 0
+        and bool((present == present.round()).all())
+        and bool((present.abs() < 1e15).all())
+    )
     cells = []
     for value, number, is_number in zip(values, numbers, numeric):
         if value is None or (is_number and pd.isna(number)):
@@ -91,8 +103,9 @@ def _number(value: float) -> str:
 def write_confusion_csv(confusion, label_names: list[str], path: Path) -> Path:
     """The full matrix as CSV: a row per true label, a column per predicted label, counts."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(np.asarray(confusion, dtype=np.int64), index=list(label_names),
-                         columns=list(label_names))
+    frame = pd.DataFrame(
+        np.asarray(confusion, dtype=np.int64), index=list(label_names), columns=list(label_names)
+    )
     frame.rename_axis("true/predicted").to_csv(path)
     return path
 
@@ -115,8 +128,9 @@ def most_confused(confusion, count: int) -> np.ndarray:
 MAX_SHOWN, CELL_NUMBERS, MAX_INCHES = 40, 30, 20.0
 
 
-def plot_confusion_matrix(confusion, label_names: list[str], path: Path,
-                          title: str = "Confusion matrix (test)") -> Path:
+def plot_confusion_matrix(
+    confusion, label_names: list[str], path: Path, title: str = "Confusion matrix (test)"
+) -> Path:
     """Counts, with rows = true label and columns = predicted label, as a PNG of at most
     2000 x 2000 pixels; above MAX_SHOWN classes, the MAX_SHOWN most-confused ones (the title
     says so)."""
@@ -144,8 +158,14 @@ def plot_confusion_matrix(confusion, label_names: list[str], path: Path,
     if len(names) <= CELL_NUMBERS:
         threshold = matrix.max() / 2 if matrix.size else 0
         for (i, j), count in np.ndenumerate(matrix):
-            ax.text(j, i, int(count), ha="center", va="center",
-                    color="white" if count > threshold else "black")
+            ax.text(
+                j,
+                i,
+                int(count),
+                ha="center",
+                va="center",
+                color="white" if count > threshold else "black",
+            )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

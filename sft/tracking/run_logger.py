@@ -23,15 +23,18 @@ MAX_BUFFERED = 20000  # beyond this, write without waiting for a checkpoint (bou
 
 def run_logger(tracking_uri: str, experiment_name: str, run_id: str, resumed: bool = False):
     """A Lightning logger into `run_id`; `resumed`: skip metric steps the run already has."""
+
     class RunLogger(MLFlowLogger):
         """Buffers metrics; never ends the run (the tracker does, after testing)."""
 
         def __init__(self):
-            super().__init__(experiment_name=experiment_name, tracking_uri=tracking_uri,
-                             run_id=run_id)
+            super().__init__(
+                experiment_name=experiment_name, tracking_uri=tracking_uri, run_id=run_id
+            )
             self.buffer: list = []
-            self.logged: set[tuple[str, int]] = logged_steps(self.experiment, run_id) \
-                if resumed else set()
+            self.logged: set[tuple[str, int]] = (
+                logged_steps(self.experiment, run_id) if resumed else set()
+            )
 
         def log_hyperparams(self, params) -> None:
             pass  # the tracker logs the whole flattened config instead
@@ -53,7 +56,7 @@ def run_logger(tracking_uri: str, experiment_name: str, run_id: str, resumed: bo
                 (keep if later else due).append(metric)
             self.buffer = keep
             for i in range(0, len(due), MAX_BATCH):
-                with_retry(self.experiment.log_batch, run_id, metrics=due[i: i + MAX_BATCH])
+                with_retry(self.experiment.log_batch, run_id, metrics=due[i : i + MAX_BATCH])
 
         def finalize(self, status: str = "success") -> None:
             self.flush()  # the tracker ends the run once testing and artifacts are done
@@ -64,6 +67,6 @@ def run_logger(tracking_uri: str, experiment_name: str, run_id: str, resumed: bo
 def logged_steps(client, run_id: str) -> set[tuple[str, int]]:
     """The (key, step) pairs of every metric `run_id` has logged."""
     keys = with_retry(client.get_run, run_id).data.metrics
-    return {(key, m.step) for key in keys
-            for m in with_retry(client.get_metric_history, run_id, key)}
-
+    return {
+        (key, m.step) for key in keys for m in with_retry(client.get_metric_history, run_id, key)
+    }

@@ -33,8 +33,7 @@ def with_retry(call, *args, **kwargs):
         except Exception as err:  # MlflowException wraps sqlalchemy's OperationalError
             if "database is locked" not in str(err) or attempt == RETRIES - 1:
                 raise
-            time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
-
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
 
 
 def open_client(uri: str):
@@ -56,11 +55,14 @@ def open_client(uri: str):
             with_retry(client.search_experiments, max_results=1)
         return client
     except MlflowException as err:
-        raise SFTConfigError(f"logger.tracking_uri: cannot use the tracking store {uri} "
-                             f"({first_line(err)})") from None
+        raise SFTConfigError(
+            f"logger.tracking_uri: cannot use the tracking store {uri} ({first_line(err)})"
+        ) from None
     except OSError as err:  # the lock file: a folder that cannot be written
-        raise SFTConfigError(f"logger.tracking_uri: cannot use the tracking store {uri} "
-                             f"({err.strerror}: {err.filename})") from None
+        raise SFTConfigError(
+            f"logger.tracking_uri: cannot use the tracking store {uri} "
+            f"({err.strerror}: {err.filename})"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -69,7 +71,7 @@ def _creation_lock(uri: str):
     if not uri.startswith("sqlite:///"):
         yield
         return
-    with open(f"{uri[len('sqlite:///'):]}.lock", "a") as handle:
+    with open(f"{uri[len('sqlite:///') :]}.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -88,7 +90,7 @@ def _create_sqlite_store(uri: str) -> None:
     one) and move the finished file into place, whole or not at all. Call under the lock."""
     if not uri.startswith("sqlite:///") or "?" in uri:  # query options: MLflow's own way
         return
-    path = Path(uri[len("sqlite:///"):])
+    path = Path(uri[len("sqlite:///") :])
     if path.exists() or not os.access(SCRATCH, os.W_OK):
         return  # MLflow checks (and, if needed, upgrades) an existing store itself
     from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH  # lazy: as above
@@ -118,5 +120,6 @@ def _check_server(uri: str, timeout_s: float = 5.0) -> None:
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         reason = getattr(reason, "strerror", None) or str(reason)
-        raise SFTConfigError(f"logger.tracking_uri: cannot reach the MLflow tracking server "
-                             f"at {uri} ({reason})") from None
+        raise SFTConfigError(
+            f"logger.tracking_uri: cannot reach the MLflow tracking server at {uri} ({reason})"
+        ) from None

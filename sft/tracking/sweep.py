@@ -28,8 +28,13 @@ from sft.config.instantiate import instantiate
 log = logging.getLogger(__name__)
 
 ENV_SWEEP = "SFT_SWEEP"  # JSON: parent run id, the tracker's handle, swept keys
-SHORT_NAMES = {"optimizer.lr": "lr", "data.batch_size": "bs", "trainer.max_epochs": "ep",
-               "optimizer.weight_decay": "wd", "seed": "seed"}
+SHORT_NAMES = {
+    "optimizer.lr": "lr",
+    "data.batch_size": "bs",
+    "trainer.max_epochs": "ep",
+    "optimizer.weight_decay": "wd",
+    "seed": "seed",
+}
 
 
 def swept_keys(config: DictConfig) -> list[str]:
@@ -38,8 +43,9 @@ def swept_keys(config: DictConfig) -> list[str]:
     # `+group=...` adds a group: the key is the group (a `+` is no MLflow param name).
     keys = [str(k).lstrip("+~") for k in params]
     overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
-    keys += [o.key_or_group for o in overrides if o.is_sweep_override() and o.key_or_group
-             not in keys]
+    keys += [
+        o.key_or_group for o in overrides if o.is_sweep_override() and o.key_or_group not in keys
+    ]
     return keys
 
 
@@ -60,8 +66,11 @@ def child_run_name(job_overrides: list[str], keys: list[str]) -> str:
     for line in job_overrides:
         key, _, value = str(line).partition("=")
         values[key.lstrip("+~")] = value
-    parts = [f"{SHORT_NAMES.get(k, k.rsplit('.', 1)[-1])}={_short(values[k])}"
-             for k in keys if k in values]
+    parts = [
+        f"{SHORT_NAMES.get(k, k.rsplit('.', 1)[-1])}={_short(values[k])}"
+        for k in keys
+        if k in values
+    ]
     return ",".join(parts) or "job"
 
 
@@ -92,8 +101,10 @@ def job_run_identity() -> tuple[str | None, dict[str, str]]:
         return None, {}
     hydra_cfg = HydraConfig.get()
     name = child_run_name(list(hydra_cfg.overrides.task), sweep["swept"])
-    return name, {"mlflow.parentRunId": sweep["parent_run_id"], "sft.sweep_job": str(
-        hydra_cfg.job.num)}
+    return name, {
+        "mlflow.parentRunId": sweep["parent_run_id"],
+        "sft.sweep_job": str(hydra_cfg.job.num),
+    }
 
 
 class MLflowSweep(Callback):
@@ -110,13 +121,19 @@ class MLflowSweep(Callback):
         keys = swept_keys(config)
         name = sweep_name(config)
         self.tracker = tracker
-        tracker.open(default_experiment=experiment_of(config.data),
-                     tags={"sft.sweep": "true", "sft.swept_keys": ",".join(keys),
-                           "sft.sweep_dir": str(Path(config.hydra.sweep.dir).resolve())},
-                     name=name)
+        tracker.open(
+            default_experiment=experiment_of(config.data),
+            tags={
+                "sft.sweep": "true",
+                "sft.swept_keys": ",".join(keys),
+                "sft.sweep_dir": str(Path(config.hydra.sweep.dir).resolve()),
+            },
+            name=name,
+        )
         tracker.log_params(sweep_overrides(config))
-        os.environ[ENV_SWEEP] = json.dumps({"parent_run_id": tracker.run_id,
-                                            "tracker": tracker.handle(), "swept": keys})
+        os.environ[ENV_SWEEP] = json.dumps(
+            {"parent_run_id": tracker.run_id, "tracker": tracker.handle(), "swept": keys}
+        )
         log.info("Sweep '%s': MLflow parent run %s", name, tracker.run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -142,6 +159,7 @@ def close_sweep(status: str, sweep_dir: Path | None = None) -> None:
         return
     sweep = json.loads(raw)
     from sft.tracking.leaderboard import summarize_sweep  # lazy: pandas only when a sweep ends
+
     tracker = instantiate(sweep["tracker"]).attach(sweep["parent_run_id"])
     try:
         out_dir = sweep_dir or Path(tracker.get_tag("sft.sweep_dir") or ".")

@@ -12,8 +12,8 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from sft.config.instantiate import instantiate
-from sft.config.schema import implied_task
 from sft.config.metric_keys import monitor_mode
+from sft.config.schema import implied_task
 from sft.errors import SFTConfigError
 from sft.model.backbone import load_tokenizer, resolve_model_path
 from sft.model.losses import balanced_class_weights
@@ -55,17 +55,25 @@ def build_module(cfg: DictConfig, datamodule) -> SFTModule:
     # Seed again: loading may or may not draw random numbers (a cached copy draws none), and
     # the head's initial weights must not depend on which.
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    head = instantiate(cfg.head, in_features=backbone.hidden_size,
-                       out_features=labels.num_outputs)
+    head = instantiate(cfg.head, in_features=backbone.hidden_size, out_features=labels.num_outputs)
     loss = instantiate(cfg.loss, **loss_weights(cfg, datamodule))
     regularizer = instantiate(cfg.regularizer) if cfg.regularizer.get("_target_") else None
     scale = None
     if labels.target_std is not None:
         scale = (labels.target_mean, labels.target_std)
-    return SFTModule(backbone, head, loss, task, labels.names,
-                     optimizer=instantiate(cfg.optimizer), scheduler=instantiate(cfg.scheduler),
-                     regularizer=regularizer, finetune=instantiate(cfg.finetune),
-                     threshold=labels.threshold, target_scale=scale)
+    return SFTModule(
+        backbone,
+        head,
+        loss,
+        task,
+        labels.names,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler),
+        regularizer=regularizer,
+        finetune=instantiate(cfg.finetune),
+        threshold=labels.threshold,
+        target_scale=scale,
+    )
 
 
 def loss_weights(cfg: DictConfig, datamodule) -> dict:
@@ -78,15 +86,19 @@ def loss_weights(cfg: DictConfig, datamodule) -> dict:
         if weights == "balanced":
             weights = balanced_class_weights(datamodule.class_counts())
         elif len(weights) != len(names):
-            raise SFTConfigError(f"loss.class_weights has {len(weights)} values but the data has "
-                                 f"{len(names)} labels ({', '.join(names)})")
+            raise SFTConfigError(
+                f"loss.class_weights has {len(weights)} values but the data has "
+                f"{len(names)} labels ({', '.join(names)})"
+            )
         kwargs["class_weights"] = list(weights)
     pos_weight = cfg.loss.get("pos_weight")
     if OmegaConf.is_list(pos_weight):
         wanted = datamodule.labels.kind.pos_weight_count(len(names))
         if len(pos_weight) != wanted:
-            raise SFTConfigError(f"loss.pos_weight has {len(pos_weight)} values; task "
-                                 f"'{datamodule.labels.task}' needs {wanted} (or one number)")
+            raise SFTConfigError(
+                f"loss.pos_weight has {len(pos_weight)} values; task "
+                f"'{datamodule.labels.task}' needs {wanted} (or one number)"
+            )
     return kwargs
 
 
@@ -96,23 +108,29 @@ def build_trainer(cfg: DictConfig, logger, run_dir: Path, extra_callbacks=()) ->
     accepted = set(inspect.signature(pl.Trainer.__init__).parameters)
     for key in cfg.trainer:
         if key != "_target_" and key not in accepted:
-            raise SFTConfigError(f"unknown config key 'trainer.{key}' (not a "
-                                 f"pytorch_lightning.Trainer argument)")
+            raise SFTConfigError(
+                f"unknown config key 'trainer.{key}' (not a pytorch_lightning.Trainer argument)"
+            )
     # resume_checkpoint comes in `extra_callbacks`: the run holds on to it (signals, resume hint).
-    callbacks = [instantiate(c) for k, c in cfg.callbacks.items()
-                 if c is not None and k != "resume_checkpoint"]
+    callbacks = [
+        instantiate(c)
+        for k, c in cfg.callbacks.items()
+        if c is not None and k != "resume_checkpoint"
+    ]
     callbacks += list(extra_callbacks)
     check_accelerator(cfg.trainer)
     resolve_precision(cfg.trainer)  # `auto` is sft's, not Lightning's (train() resolved it already)
     summary = {}
     if cfg.trainer.get("enable_model_summary", True) and not any(
-            isinstance(c, pl.callbacks.ModelSummary) for c in callbacks):
+        isinstance(c, pl.callbacks.ModelSummary) for c in callbacks
+    ):
         # sft's summary (no FLOPs column of zeros) instead of the one Lightning would add.
         callbacks.append(ModelSummary(max_depth=1))
         summary = {"enable_model_summary": False}
     drop_lightning_tips()
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
-                       default_root_dir=str(run_dir), **summary)
+    return instantiate(
+        cfg.trainer, callbacks=callbacks, logger=logger, default_root_dir=str(run_dir), **summary
+    )
 
 
 def set_monitor(cfg: DictConfig, task) -> None:

@@ -54,11 +54,17 @@ def usable_temperature(logits: np.ndarray, targets: np.ndarray, task) -> float |
     The raw probabilities are then the saner choice."""
     task = as_task(task)
     fitted = task.fit_temperature(logits, targets)
-    if min(abs(np.log(fitted / bound)) for bound in T_BOUNDS) < 0.01 or \
-            task.nll(logits, targets, fitted) < DEGENERATE_NLL:
-        log.warning("decisions.calibrate: the temperature fitted on %d validation examples "
-                    "reached its bound (%.3g), so it is not applied; give a larger validation "
-                    "split or set decisions.calibrate=none", len(logits), fitted)
+    if (
+        min(abs(np.log(fitted / bound)) for bound in T_BOUNDS) < 0.01
+        or task.nll(logits, targets, fitted) < DEGENERATE_NLL
+    ):
+        log.warning(
+            "decisions.calibrate: the temperature fitted on %d validation examples "
+            "reached its bound (%.3g), so it is not applied; give a larger validation "
+            "split or set decisions.calibrate=none",
+            len(logits),
+            fitted,
+        )
         return None
     return fitted
 
@@ -70,8 +76,7 @@ def post_hoc(cfg, module, datamodule, run_dir: Path) -> tuple[dict, dict, list[P
     `calibration` and `decisions` features (regression) or without a validation split."""
     settings = cfg.get("decisions") or {}
     task = module.task
-    calibrate = settings.get("calibrate", "none") == "temperature" and \
-        task.supports("calibration")
+    calibrate = settings.get("calibrate", "none") == "temperature" and task.supports("calibration")
     tune = bool(settings.get("tune", False)) and task.supports("decisions")
     if not (calibrate or tune) or not datamodule.has_split("val"):
         return {}, {}, []
@@ -88,28 +93,38 @@ def post_hoc(cfg, module, datamodule, run_dir: Path) -> tuple[dict, dict, list[P
             spec["temperature"] = fitted
     temperature = spec.get("temperature", 1.0)
     if tune:
-        spec.update(task.tune_logits(val_logits, val_targets, tuned_metric(cfg.monitor.metric),
-                                     temperature))
+        spec.update(
+            task.tune_logits(val_logits, val_targets, tuned_metric(cfg.monitor.metric), temperature)
+        )
     metrics = {"decisions/temperature": temperature} if calibrate else {}
     k = max(len(module.label_names), 2)
     for split, (logits, targets) in splits.items():
         metrics[f"{split}/ece"] = task.ece(task.probabilities(logits), targets)
         if calibrate:
             metrics[f"{split}/ece_calibrated"] = task.ece(
-                task.probabilities(logits, temperature), targets)
+                task.probabilities(logits, temperature), targets
+            )
         if tune:
             tuned = task.decision_metrics(task.decide_logits(logits, spec), targets, k)
             metrics.update({f"{split}/{name}_tuned": v for name, v in tuned.items()})
-    log.info("Post-hoc decisions %s: %s", spec,
-             ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())))
-    diagram = reliability_diagram(splits.get("test", splits["val"]), task, temperature,
-                                  run_dir / "reliability_diagram.png",
-                                  "test" if "test" in splits else "val")
+    log.info(
+        "Post-hoc decisions %s: %s",
+        spec,
+        ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())),
+    )
+    diagram = reliability_diagram(
+        splits.get("test", splits["val"]),
+        task,
+        temperature,
+        run_dir / "reliability_diagram.png",
+        "test" if "test" in splits else "val",
+    )
     return metrics, spec, [diagram]
 
 
-def reliability_diagram(split: tuple[np.ndarray, np.ndarray], task, temperature: float,
-                        path: Path, name: str) -> Path:
+def reliability_diagram(
+    split: tuple[np.ndarray, np.ndarray], task, temperature: float, path: Path, name: str
+) -> Path:
     """Accuracy against confidence per ECE bin, before and after temperature scaling, as a
     PNG of DIAGRAM_INCHES * DIAGRAM_DPI pixels square (500 x 500)."""
     import matplotlib  # lazy: matplotlib only when a run writes a picture
@@ -120,8 +135,9 @@ def reliability_diagram(split: tuple[np.ndarray, np.ndarray], task, temperature:
     logits, targets = split
     fig, ax = plt.subplots(figsize=(DIAGRAM_INCHES, DIAGRAM_INCHES))
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
-    shown = [("uncalibrated", 1.0)] + ([("T = %.2f" % temperature, temperature)]
-                                       if temperature != 1.0 else [])
+    shown = [("uncalibrated", 1.0)] + (
+        [(f"T = {temperature:.2f}", temperature)] if temperature != 1.0 else []
+    )
     for label, t in shown:
         conf, correct = task.confidence(task.probabilities(logits, t), targets)
         edges = np.linspace(0, 1, ECE_BINS + 1)
@@ -130,8 +146,13 @@ def reliability_diagram(split: tuple[np.ndarray, np.ndarray], task, temperature:
         ys = [correct[bins == b].mean() for b in range(ECE_BINS) if (bins == b).any()]
         ece = task.ece(task.probabilities(logits, t), targets)
         ax.plot(xs, ys, marker="o", label=f"{label} (ECE {ece:.3f})")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
-           title=f"Reliability ({name}, {ECE_BINS} bins)")
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="confidence",
+        ylabel="accuracy",
+        title=f"Reliability ({name}, {ECE_BINS} bins)",
+    )
     ax.legend(loc="upper left")
     fig.savefig(path, dpi=DIAGRAM_DPI)
     plt.close(fig)

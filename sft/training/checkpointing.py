@@ -43,8 +43,10 @@ class ResumableCheckpoint(pl.Callback):
 
     def __init__(self, dirpath: str, every_n_train_steps: int = 100):
         if int(every_n_train_steps) < 0:
-            raise SFTConfigError(f"config key 'callbacks.resume_checkpoint.every_n_train_steps' "
-                                 f"must be >= 0, got {every_n_train_steps}")
+            raise SFTConfigError(
+                f"config key 'callbacks.resume_checkpoint.every_n_train_steps' "
+                f"must be >= 0, got {every_n_train_steps}"
+            )
         self.dirpath = Path(dirpath)
         self.every_n_train_steps = int(every_n_train_steps)
         self.run_id: str | None = None  # named in the resume hint (None: no MLflow run)
@@ -84,8 +86,9 @@ class ResumableCheckpoint(pl.Callback):
     def _on_signal(self, signum, frame) -> None:
         if self.fitting and self._signal is None:
             self._signal = signum  # finish this step, save a checkpoint, then stop
-            log.warning("%s: stopping after this step, with a checkpoint",
-                        signal.Signals(signum).name)
+            log.warning(
+                "%s: stopping after this step, with a checkpoint", signal.Signals(signum).name
+            )
             return
         raise RunInterrupted(self._stop_message(signum), signum)  # not fitting, or asked twice
 
@@ -131,11 +134,16 @@ class ResumableCheckpoint(pl.Callback):
     def on_before_backward(self, trainer, pl_module, loss) -> None:
         if not torch.isfinite(loss):
             epoch, batch = self._where
-            kept = f"the last good checkpoint is kept: {self.path}" if self.path.is_file() \
+            kept = (
+                f"the last good checkpoint is kept: {self.path}"
+                if self.path.is_file()
                 else "no checkpoint was saved before it"
-            raise SFTTrainingError(f"train/loss became {loss.item()} at step {trainer.global_step}"
-                                   f" (epoch {epoch}, batch {batch}); the run stopped and "
-                                   f"{kept} (a lower optimizer.lr may help)")
+            )
+            raise SFTTrainingError(
+                f"train/loss became {loss.item()} at step {trainer.global_step}"
+                f" (epoch {epoch}, batch {batch}); the run stopped and "
+                f"{kept} (a lower optimizer.lr may help)"
+            )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if (batch_idx + 1) % trainer.accumulate_grad_batches:
@@ -144,7 +152,8 @@ class ResumableCheckpoint(pl.Callback):
             return  # an epoch's last batch (see the module docstring)
         due = self._signal is not None or (
             self.every_n_train_steps > 0
-            and trainer.global_step - self._saved_at >= self.every_n_train_steps)
+            and trainer.global_step - self._saved_at >= self.every_n_train_steps
+        )
         if due and self._pending is None:
             self._save(trainer, pl_module)
 
@@ -207,8 +216,11 @@ class ResumableCheckpoint(pl.Callback):
 def rng_states() -> dict:
     """The random number generators' states, as types `torch.load(weights_only=True)` reads."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    states = {"torch": torch.get_rng_state(), "python": random.getstate(),
-              "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
+    states = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states

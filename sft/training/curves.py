@@ -24,15 +24,21 @@ class LearningCurves(pl.Callback):
     (e.g. `val f1_macro`), at the training step the epoch ended on."""
 
     def __init__(self, monitor: str):
-        self.keys = {"train/loss_epoch": "train loss", "val/loss": "val loss",
-                     monitor: monitor.replace("/", " ")}
+        self.keys = {
+            "train/loss_epoch": "train loss",
+            "val/loss": "val loss",
+            monitor: monitor.replace("/", " "),
+        }
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.logger is None or trainer.sanity_checking:
             return
         metrics = trainer.callback_metrics
-        values = {f"{SECTION}/{name}": float(metrics[key]) for key, name in self.keys.items()
-                  if key in metrics}
+        values = {
+            f"{SECTION}/{name}": float(metrics[key])
+            for key, name in self.keys.items()
+            if key in metrics
+        }
         if values:  # at the step Lightning logs the epoch's own metrics
             trainer.logger.log_metrics(values, step=max(trainer.global_step - 1, 0))
 

@@ -45,8 +45,9 @@ def child_configs(cfg: DictConfig) -> list[tuple[str, DictConfig]]:
     children = []
     for seed in seeds:
         for fold in range(folds) if folds else [None]:
-            parts = ([f"seed-{seed}"] if seed is not None else []) + \
-                ([f"fold-{fold}"] if fold is not None else [])
+            parts = ([f"seed-{seed}"] if seed is not None else []) + (
+                [f"fold-{fold}"] if fold is not None else []
+            )
             name = "/".join(parts)
             child = copy.deepcopy(cfg)
             with open_dict(child):
@@ -75,41 +76,69 @@ def train_repeats(cfg: DictConfig) -> float | None:
     kind = "cv" if cfg.cv.get("folds") else "seeds"
     if kind == "cv":  # the folds' data errors (a label rarer than the folds, no group column)
         load_data(children[0][1])  # before any run is opened: read once, checked, let go
-    with tracker.run(default_experiment=experiment_of(cfg.data),
-                     tags={**run_tags(cfg), **job_tags, "sft.repeat": kind,
-                           "sft.children": ",".join(n for n, _ in children)},
-                     default_name=job_name or default_run_name(cfg)):
+    with tracker.run(
+        default_experiment=experiment_of(cfg.data),
+        tags={
+            **run_tags(cfg),
+            **job_tags,
+            "sft.repeat": kind,
+            "sft.children": ",".join(n for n, _ in children),
+        },
+        default_name=job_name or default_run_name(cfg),
+    ):
         tracker.log_params({**flatten(cfg), **{g: cfg_choice(cfg, g) for g in GROUPS}})
         outcomes = []
         for name, child in children:
             print(f"== {kind}: child run {name} ({len(outcomes) + 1} of {len(children)})")
             # only its outcome is kept: each child's model is let go before the next trains
-            outcomes.append(train(child, child=ChildRun(name, tracker.run_id if records
-                                                        else None)).outcome)
+            outcomes.append(
+                train(child, child=ChildRun(name, tracker.run_id if records else None)).outcome
+            )
         names = [n for n, _ in children]
         monitor = OmegaConf.select(children[0][1], "monitor.metric")
         # settled by the first child (`auto` -> val/f1_macro): what leaderboards rank by
-        tracker.set_tags({"sft.monitor": monitor,
-                          "sft.monitor_mode": str(children[0][1].monitor.mode)})
-        summary = summarize_children(tracker, outcomes, names, run_dir, with_oof=kind == "cv",
-                                     monitor=monitor)
+        tracker.set_tags(
+            {"sft.monitor": monitor, "sft.monitor_mode": str(children[0][1].monitor.mode)}
+        )
+        summary = summarize_children(
+            tracker, outcomes, names, run_dir, with_oof=kind == "cv", monitor=monitor
+        )
         if cfg.cv.get("ensemble"):
             plan = registration(cfg, outcomes[0]["task"], "mlflow.parentRunId" in job_tags)
-            summary.update(ensemble_model(cfg, tracker, outcomes, names, run_dir, plan,
-                                          folds=kind == "cv"))
+            summary.update(
+                ensemble_model(cfg, tracker, outcomes, names, run_dir, plan, folds=kind == "cv")
+            )
         _print(kind, summary, monitor, run_dir)
     return summary.get(f"best/{monitor}")
 
 
 def _print(kind: str, summary: dict, monitor: str, run_dir: Path) -> None:
     """The headline figures, mean +- std, as a README or paper would quote them."""
-    keys = [f"best/{monitor}", "test/acc", "test/f1_macro", "test/mse", "oof/acc",
-            "oof/f1_macro", "oof/acc_tuned", "oof/f1_macro_tuned", "oof/ece",
-            "oof/ece_calibrated", "ensemble/test/acc", "ensemble/test/f1_macro",
-            "ensemble/test/acc_tuned", "ensemble/test/f1_macro_tuned", "ensemble/test/ece",
-            "ensemble/test/mse"]
-    lines = [f"{key}: {summary[key]:.4f}" + (f" +- {summary[key + '_std']:.4f}"
-                                             if key + "_std" in summary else "")
-             for key in keys if key in summary]
-    print(f"== {kind} summary over {int(summary['cv/children'])} runs ({run_dir}):\n  " +
-          "\n  ".join(lines))
+    keys = [
+        f"best/{monitor}",
+        "test/acc",
+        "test/f1_macro",
+        "test/mse",
+        "oof/acc",
+        "oof/f1_macro",
+        "oof/acc_tuned",
+        "oof/f1_macro_tuned",
+        "oof/ece",
+        "oof/ece_calibrated",
+        "ensemble/test/acc",
+        "ensemble/test/f1_macro",
+        "ensemble/test/acc_tuned",
+        "ensemble/test/f1_macro_tuned",
+        "ensemble/test/ece",
+        "ensemble/test/mse",
+    ]
+    lines = [
+        f"{key}: {summary[key]:.4f}"
+        + (f" +- {summary[key + '_std']:.4f}" if key + "_std" in summary else "")
+        for key in keys
+        if key in summary
+    ]
+    print(
+        f"== {kind} summary over {int(summary['cv/children'])} runs ({run_dir}):\n  "
+        + "\n  ".join(lines)
+    )

@@ -31,8 +31,7 @@ def run_child(launch: dict) -> None:
     except BaseException as err:
         _mark_failed(launch)
         if isinstance(err, SFTError):
-            print(f"sft-train (rank {os.environ.get('LOCAL_RANK')}): error: {err}",
-                  file=sys.stderr)
+            print(f"sft-train (rank {os.environ.get('LOCAL_RANK')}): error: {err}", file=sys.stderr)
             sys.exit(err.exit_code)
         raise
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from pathlib import Path
 
 from sft.errors import SFTConfigError
 
-ENV_DDP = "SFT_DDP_RUN"  # JSON: the resolved config's path, the run id, the tracker's handle, the resume checkpoint
+# JSON: the resolved config's path, the run id, the tracker's handle, the resume checkpoint.
+ENV_DDP = "SFT_DDP_RUN"
 # What Lightning's launcher sets in rank zero's own environment when it starts the children.
 LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
@@ -43,17 +43,21 @@ def check_data_parallel(trainer, module) -> None:
 
     processes = trainer.num_devices * trainer.num_nodes  # world_size is set only in `fit`
     if processes > 1 and isinstance(module.finetune, GradualUnfreeze):
-        raise SFTConfigError(f"finetune=gradual_unfreeze cannot train on {processes} "
-                             f"devices (DDP syncs only the layers trainable at the start); "
-                             f"use another finetune strategy or trainer.devices=1")
+        raise SFTConfigError(
+            f"finetune=gradual_unfreeze cannot train on {processes} "
+            f"devices (DDP syncs only the layers trainable at the start); "
+            f"use another finetune strategy or trainer.devices=1"
+        )
 
 
 def check_accelerator(trainer_cfg) -> None:
     """A GPU asked for where there is none: one line, not Lightning's traceback."""
     accelerator = str(trainer_cfg.get("accelerator", "auto")).lower()
     if accelerator in ("gpu", "cuda") and not _cuda_available():
-        raise SFTConfigError(f"trainer.accelerator={accelerator}: no CUDA GPU is available here "
-                             f"(use trainer.accelerator=cpu, or trainer=default)")
+        raise SFTConfigError(
+            f"trainer.accelerator={accelerator}: no CUDA GPU is available here "
+            f"(use trainer.accelerator=cpu, or trainer=default)"
+        )
 
 
 def _cuda_available() -> bool:
@@ -78,10 +82,14 @@ def shared_with_children(config_path: Path, tracker, resume_checkpoint: Path | N
     next job) starts its own children instead of waiting for the old ones.
     """
     before = {k: os.environ.get(k) for k in (ENV_DDP, *LAUNCH_ENV)}
-    os.environ[ENV_DDP] = json.dumps({
-        "config": str(Path(config_path).resolve()), "run_id": tracker.run_id,
-        "tracker": tracker.handle(),  # a failing child ends the run through it (ddp_child)
-        "resume_checkpoint": None if resume_checkpoint is None else str(resume_checkpoint)})
+    os.environ[ENV_DDP] = json.dumps(
+        {
+            "config": str(Path(config_path).resolve()),
+            "run_id": tracker.run_id,
+            "tracker": tracker.handle(),  # a failing child ends the run through it (ddp_child)
+            "resume_checkpoint": None if resume_checkpoint is None else str(resume_checkpoint),
+        }
+    )
     try:
         yield
     finally:

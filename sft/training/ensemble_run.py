@@ -17,8 +17,15 @@ from sft.training.recording import register
 from sft.training.run_outputs import Registration
 
 
-def ensemble_model(cfg, tracker, outcomes: list[dict], names: list[str], run_dir: Path,
-                   plan: Registration, folds: bool) -> dict:
+def ensemble_model(
+    cfg,
+    tracker,
+    outcomes: list[dict],
+    names: list[str],
+    run_dir: Path,
+    plan: Registration,
+    folds: bool,
+) -> dict:
     """Build the ensemble of the children's model folders under `run_dir/model` (with folds
     and `decisions.tune`, decision rules tuned on the OOF predictions), log its test and OOF
     decision metrics and the model on the parent `tracker`; return the metrics logged."""
@@ -27,19 +34,25 @@ def ensemble_model(cfg, tracker, outcomes: list[dict], names: list[str], run_dir
     metrics, rules = {}, {}
     if folds and task.supports("decisions"):
         decisions = cfg.get("decisions") or {}
-        metrics, rules = oof_decisions(outcomes, task, bool(decisions.get("tune", False)),
-                                       str(cfg.monitor.metric))
+        metrics, rules = oof_decisions(
+            outcomes, task, bool(decisions.get("tune", False)), str(cfg.monitor.metric)
+        )
     elif (cfg.get("decisions") or {}).get("tune") and task.supports("decisions"):
-        print("decisions.tune: a seed ensemble has no out-of-fold predictions to tune on; its "
-              "decisions are untuned (use cv.folds=K)")
-    model_dir = build_ensemble({n: Path(o["model_dir"]) for n, o in zip(names, outcomes)},
-                               run_dir / "model", rules)
+        print(
+            "decisions.tune: a seed ensemble has no out-of-fold predictions to tune on; its "
+            "decisions are untuned (use cv.folds=K)"
+        )
+    model_dir = build_ensemble(
+        {n: Path(o["model_dir"]) for n, o in zip(names, outcomes)}, run_dir / "model", rules
+    )
     predictor = load(model_dir)
     if first["test_texts"]:
         probs = predictor.probabilities(first["test_texts"])
-        metrics.update(ensemble_test_metrics(probs, outcomes, first["test_targets"], task, rules)
-                       if task.supports("decisions")
-                       else task.ensemble_metrics(probs, first["test_targets"]))
+        metrics.update(
+            ensemble_test_metrics(probs, outcomes, first["test_targets"], task, rules)
+            if task.supports("decisions")
+            else task.ensemble_metrics(probs, first["test_targets"])
+        )
     if metrics:
         tracker.log_metrics(metrics)
     examples = (first["test_texts"] or first["val_texts"])[:3]

@@ -33,9 +33,13 @@ def run_fingerprints(cfg: DictConfig, datamodule) -> dict:
     `datamodule` has been `load()`ed: its files are read and its labels settled."""
     labels = datamodule.labels
     name = str(cfg.model.name_or_path)
-    return {"data": datamodule.data_fingerprint(), "task": labels.task,
-            "labels": [str(n) for n in labels.names], "num_outputs": labels.num_outputs,
-            "model": {"name_or_path": name, "sha256": model_fingerprint(name)}}
+    return {
+        "data": datamodule.data_fingerprint(),
+        "task": labels.task,
+        "labels": [str(n) for n in labels.names],
+        "num_outputs": labels.num_outputs,
+        "model": {"name_or_path": name, "sha256": model_fingerprint(name)},
+    }
 
 
 def save_fingerprints(fingerprints: dict, checkpoint_dir: Path) -> None:
@@ -58,8 +62,11 @@ def model_fingerprint(name_or_path: str) -> str | None:
     folder = _model_folder(name_or_path)
     if folder is None:
         return None
-    files = sorted(p for p in folder.rglob("*") if p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     version = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     return cached("model_sha256", version, lambda: _hash_files(folder, files))
 

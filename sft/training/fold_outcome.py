@@ -15,8 +15,12 @@ def split_outputs(module, datamodule, split: str) -> tuple[np.ndarray, np.ndarra
     outputs (logits, same shape), in the split's own order (a plain sequential loader: the
     training loaders group by length)."""
     dataset = datamodule.datasets[split]
-    loader = DataLoader(dataset, batch_size=datamodule.eval_batch_size, shuffle=False,
-                        collate_fn=datamodule._collate())
+    loader = DataLoader(
+        dataset,
+        batch_size=datamodule.eval_batch_size,
+        shuffle=False,
+        collate_fn=datamodule._collate(),
+    )
     module.eval()
     device = next(module.parameters()).device
     rows, raw = [], []
@@ -42,14 +46,25 @@ def fold_outcome(trainer, module, datamodule, test_metrics: dict) -> dict:
     val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     examples = datamodule.examples["val"]
     val_outputs, val_logits = split_outputs(module, datamodule, "val")
-    test_logits = split_outputs(module, datamodule, "test")[1] \
-        if "test" in datamodule.examples else np.zeros((0, 1))
-    return {"val": val, "test": dict(test_metrics),
-            "val_outputs": val_outputs, "val_logits": val_logits, "test_logits": test_logits,
-            "val_rows": np.asarray(examples.rows), "val_texts": list(examples.texts),
-            "val_targets": np.asarray(datamodule.targets["val"]),
-            "label_names": list(module.label_names), "task": module.task.name,
-            # what an ensemble of the children is tested on (sft.training.ensemble_run)
-            "test_texts": list(datamodule.examples["test"].texts) if "test" in
-            datamodule.examples else [],
-            "test_targets": np.asarray(datamodule.targets.get("test", np.zeros(0)))}
+    test_logits = (
+        split_outputs(module, datamodule, "test")[1]
+        if "test" in datamodule.examples
+        else np.zeros((0, 1))
+    )
+    return {
+        "val": val,
+        "test": dict(test_metrics),
+        "val_outputs": val_outputs,
+        "val_logits": val_logits,
+        "test_logits": test_logits,
+        "val_rows": np.asarray(examples.rows),
+        "val_texts": list(examples.texts),
+        "val_targets": np.asarray(datamodule.targets["val"]),
+        "label_names": list(module.label_names),
+        "task": module.task.name,
+        # what an ensemble of the children is tested on (sft.training.ensemble_run)
+        "test_texts": list(datamodule.examples["test"].texts)
+        if "test" in datamodule.examples
+        else [],
+        "test_targets": np.asarray(datamodule.targets.get("test", np.zeros(0))),
+    }

@@ -22,9 +22,17 @@ CARD_FILE = "README.md"
 IMBALANCE_RATIO = 3.0  # largest class / smallest class in train above which the card warns
 
 
-def write_model_card(model_dir: Path, cfg: DictConfig, datamodule, module, test_metrics: dict,
-                     best_score: float | None, run_id: str | None,
-                     overrides: list[str] | None, registered_name: str | None) -> Path:
+def write_model_card(
+    model_dir: Path,
+    cfg: DictConfig,
+    datamodule,
+    module,
+    test_metrics: dict,
+    best_score: float | None,
+    run_id: str | None,
+    overrides: list[str] | None,
+    registered_name: str | None,
+) -> Path:
     """Write `model_dir/README.md` from the run's own records; return its path.
 
     `test_metrics`: the logged test metrics ({"test/acc": float, ...}), copied into the
@@ -41,16 +49,27 @@ def write_model_card(model_dir: Path, cfg: DictConfig, datamodule, module, test_
         "tags": ["sft", task, f"finetune-{cfg_choice(cfg, 'finetune')}"],
         "datasets": [str(cfg.data.name)],
         "labels": labels,
-        "model-index": [{
-            "name": registered_name or f"{cfg.data.name}-model",
-            "results": [{
-                "task": {"type": pipeline_tag, "name": task},
-                "dataset": {"name": str(cfg.data.name), "type": str(cfg.data.name),
-                            "split": "test"},
-                "metrics": [{"type": key.split("/", 1)[-1], "name": key, "value": float(value)}
-                            for key, value in sorted(test_metrics.items())],
-            }],
-        }] if test_metrics else [],
+        "model-index": [
+            {
+                "name": registered_name or f"{cfg.data.name}-model",
+                "results": [
+                    {
+                        "task": {"type": pipeline_tag, "name": task},
+                        "dataset": {
+                            "name": str(cfg.data.name),
+                            "type": str(cfg.data.name),
+                            "split": "test",
+                        },
+                        "metrics": [
+                            {"type": key.split("/", 1)[-1], "name": key, "value": float(value)}
+                            for key, value in sorted(test_metrics.items())
+                        ],
+                    }
+                ],
+            }
+        ]
+        if test_metrics
+        else [],
     }
     command = "sft-train " + " ".join(overrides) if overrides else None
     body = [
@@ -62,12 +81,14 @@ def write_model_card(model_dir: Path, cfg: DictConfig, datamodule, module, test_
         "",
         "## Training",
         "",
-        f"Command: `{command}`" if command else
-        "Command: not started from the sft-train command line (composed by a caller); the "
+        f"Command: `{command}`"
+        if command
+        else "Command: not started from the sft-train command line (composed by a caller); the "
         "choices below are what it resolved to.",
         "",
-        "Resolved choices: " + ", ".join(f"{g}={cfg_choice(cfg, g)}" for g in GROUPS) +
-        f", seed={cfg.seed}, max_length={cfg.model.max_length}.",
+        "Resolved choices: "
+        + ", ".join(f"{g}={cfg_choice(cfg, g)}" for g in GROUPS)
+        + f", seed={cfg.seed}, max_length={cfg.model.max_length}.",
     ]
     if overrides:
         body += ["", "Overrides:", "", *[f"- `{o}`" for o in overrides]]
@@ -75,19 +96,32 @@ def write_model_card(model_dir: Path, cfg: DictConfig, datamodule, module, test_
         body += ["", f"Best validation {cfg.monitor.metric}: {best_score:.4f}."]
     body += ["", "## Test results", ""]
     if test_metrics:
-        body += ["| metric | value |", "|---|---|",
-                 *[f"| {k} | {float(v):.4f} |" for k, v in sorted(test_metrics.items())]]
+        body += [
+            "| metric | value |",
+            "|---|---|",
+            *[f"| {k} | {float(v):.4f} |" for k, v in sorted(test_metrics.items())],
+        ]
     else:
         body.append("No test split: the model was not tested.")
     if "f1" in getattr(module, "test_report", {}):
-        body += ["", "Per class:", "",
-                 markdown_table(per_class_table(module.task.class_names(module.label_names),
-                                                 module.test_report))]
+        body += [
+            "",
+            "Per class:",
+            "",
+            markdown_table(
+                per_class_table(module.task.class_names(module.label_names), module.test_report)
+            ),
+        ]
     body += ["", "## Data", "", *data_lines(datamodule, int(cfg.model.max_length))]
     body += ["", *usage_lines(run_id, registered_name, modality)]
     path = Path(model_dir) / CARD_FILE
-    path.write_text("---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
-                    + "---\n\n" + "\n".join(body) + "\n")
+    path.write_text(
+        "---\n"
+        + yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
+        + "---\n\n"
+        + "\n".join(body)
+        + "\n"
+    )
     return path
 
 
@@ -101,43 +135,60 @@ def data_lines(datamodule, max_length: int) -> list[str]:
         if lengths is not None and len(lengths):
             share = float(np.mean(np.asarray(lengths) >= max_length))
             if share > 0:
-                warnings.append(f"truncation: {share:.1%} of the {split} texts reach "
-                                f"max_length={max_length} tokens and were cut")
+                warnings.append(
+                    f"truncation: {share:.1%} of the {split} texts reach "
+                    f"max_length={max_length} tokens and were cut"
+                )
     if not datamodule.labels.kind.continuous_targets:  # labels: their balance matters
         counts = datamodule.class_counts()
         names = datamodule.labels.names
         smallest = max(int(counts.min()), 1)
         if counts.max() / smallest >= IMBALANCE_RATIO:
-            warnings.append("label imbalance in train: " + ", ".join(
-                f"{n} {int(c)}" for n, c in zip(names, counts)) +
-                f" (largest/smallest {counts.max() / smallest:.1f}x)")
+            warnings.append(
+                "label imbalance in train: "
+                + ", ".join(f"{n} {int(c)}" for n, c in zip(names, counts))
+                + f" (largest/smallest {counts.max() / smallest:.1f}x)"
+            )
     splits = {s: set(e.texts) for s, e in examples.items()}
     order = list(splits)
     for i, a in enumerate(order):
-        for b in order[i + 1:]:
+        for b in order[i + 1 :]:
             shared = len(splits[a] & splits[b])
             if shared:
                 warnings.append(f"leakage: {shared} exact duplicate inputs in both {a} and {b}")
-    lines += ["", "Warnings:", "", *[f"- {w}" for w in warnings]] if warnings else \
-        ["", "Warnings: none (no truncation, label imbalance under "
-             f"{IMBALANCE_RATIO:g}x, no input in two splits)."]
+    lines += (
+        ["", "Warnings:", "", *[f"- {w}" for w in warnings]]
+        if warnings
+        else [
+            "",
+            "Warnings: none (no truncation, label imbalance under "
+            f"{IMBALANCE_RATIO:g}x, no input in two splits).",
+        ]
+    )
     return lines
 
 
 def usage_lines(run_id: str | None, registered_name: str | None, modality: str) -> list[str]:
     """Intended use, limitations and how to load, predict with, serve and export the model."""
-    uri = (f"models:/{registered_name}/<version>" if registered_name
-           else f"runs:/{run_id}/model" if run_id else "<this folder>")
+    uri = (
+        f"models:/{registered_name}/<version>"
+        if registered_name
+        else f"runs:/{run_id}/model"
+        if run_id
+        else "<this folder>"
+    )
     sample = "'some text'" if modality == "text" else "'path/to/file'"
     return [
-        "## Intended use and limitations", "",
+        "## Intended use and limitations",
+        "",
         f"Classifies (or scores) {modality} inputs like those of its training data, into the "
         "labels above. It has only seen that data: expect lower quality on other domains, "
         "languages or lengths, and read the warnings above. The test figures are one split "
         "and one seed; they are not a guarantee. Not for decisions about people without "
         "human review.",
         "",
-        "## How to use", "",
+        "## How to use",
+        "",
         "```bash",
         f"python -c \"import sft; print(sft.load('<this folder>').predict([{sample}]))\"",
         f"sft-predict model_uri={uri} input=inputs.csv output=predictions.csv",

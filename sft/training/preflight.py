@@ -13,8 +13,15 @@ from omegaconf import DictConfig, OmegaConf
 from sft.errors import SFTConfigError
 
 # Keys that may hold a path relative to the folder sft-train was started in.
-PATH_KEYS = ("paths.outputs", "paths.cache_dir", "data.train_path", "data.val_path",
-             "data.test_path", "data.path", "model.name_or_path")
+PATH_KEYS = (
+    "paths.outputs",
+    "paths.cache_dir",
+    "data.train_path",
+    "data.val_path",
+    "data.test_path",
+    "data.path",
+    "model.name_or_path",
+)
 # Keys that are a hub id unless they name an existing folder.
 HUB_KEYS = ("model.name_or_path", "data.path")
 
@@ -45,8 +52,9 @@ def check_writable(cfg: DictConfig) -> None:
             with tempfile.TemporaryFile(dir=folder):
                 pass
         except OSError as err:
-            raise SFTConfigError(f"{key}: cannot write to {err.filename or folder} "
-                                 f"({err.strerror})") from None
+            raise SFTConfigError(
+                f"{key}: cannot write to {err.filename or folder} ({err.strerror})"
+            ) from None
 
 
 def check_vocabulary(datamodule, module) -> None:
@@ -54,11 +62,15 @@ def check_vocabulary(datamodule, module) -> None:
     if datamodule.modality != "text":
         return
     rows = module.backbone.encoder.get_input_embeddings().num_embeddings
-    top = max((int(ids.max()) for ds in datamodule.datasets.values() for ids in ds.input_ids
-               if len(ids)), default=-1)
+    top = max(
+        (int(ids.max()) for ds in datamodule.datasets.values() for ids in ds.input_ids if len(ids)),
+        default=-1,
+    )
     if top >= rows:
-        raise SFTConfigError(f"model.name_or_path: the tokenizer does not match the model: it "
-                             f"gives token id {top}, but the model's embeddings have {rows} rows")
+        raise SFTConfigError(
+            f"model.name_or_path: the tokenizer does not match the model: it "
+            f"gives token id {top}, but the model's embeddings have {rows} rows"
+        )
 
 
 def check_model_source(name_or_path: str) -> None:
@@ -76,8 +88,10 @@ def check_model_source(name_or_path: str) -> None:
     if path.is_dir():
         return
     if path.exists():
-        raise SFTConfigError(f"model.name_or_path: {path} is a file; give the folder the model "
-                             f"was saved to (with save_pretrained)")
+        raise SFTConfigError(
+            f"model.name_or_path: {path} is a file; give the folder the model "
+            f"was saved to (with save_pretrained)"
+        )
     # lazy: huggingface_hub only for a value that is not a folder (imports in ~0.2 s)
     from huggingface_hub import is_offline_mode, try_to_load_from_cache
     from huggingface_hub.errors import HFValidationError
@@ -88,9 +102,14 @@ def check_model_source(name_or_path: str) -> None:
         raise SFTConfigError(f"model.name_or_path: folder not found: {value}") from None
     if isinstance(cached, str) or not is_offline_mode():
         return
-    switch = next(name for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-                  if os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"})
-    raise SFTConfigError(f"model.name_or_path: '{value}' is neither a local folder nor in the "
-                         f"local Hugging Face cache, and the network is off ({switch}=1); "
-                         f"point it at a folder the model was saved to, e.g. "
-                         f"model.name_or_path=/path/to/model")
+    switch = next(
+        name
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+        if os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"}
+    )
+    raise SFTConfigError(
+        f"model.name_or_path: '{value}' is neither a local folder nor in the "
+        f"local Hugging Face cache, and the network is off ({switch}=1); "
+        f"point it at a folder the model was saved to, e.g. "
+        f"model.name_or_path=/path/to/model"
+    )

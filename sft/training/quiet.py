@@ -62,13 +62,19 @@ def quiet_fit(trainer: pl.Trainer, resumed: bool) -> Iterator[None]:
     """While fitting and testing: ignore the warnings above (the checkpoint-folder one only
     for this run's own folders, see `own_checkpoint_dirs`); the filters go when it ends."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=LEAF_SPEC, category=FutureWarning,
-                                module=r"pytorch_lightning\.utilities\._pytree")
+        warnings.filterwarnings(
+            "ignore",
+            message=LEAF_SPEC,
+            category=FutureWarning,
+            module=r"pytorch_lightning\.utilities\._pytree",
+        )
         warnings.filterwarnings("ignore", message=LOGGING_INTERVAL, category=UserWarning)
         for folder in own_checkpoint_dirs(trainer, resumed):
             warnings.filterwarnings(
-                "ignore", category=UserWarning,
-                message=re.escape(f"Checkpoint directory {folder} exists and is not empty."))
+                "ignore",
+                category=UserWarning,
+                message=re.escape(f"Checkpoint directory {folder} exists and is not empty."),
+            )
         yield
 
 
@@ -92,19 +98,31 @@ class ModelSummary(LightningModelSummary):
     Lightning's own."""
 
     @staticmethod
-    def summarize(summary_data: list[tuple[str, list[str]]], total_parameters: int,
-                  trainable_parameters: int, model_size: float,
-                  total_training_modes: dict[str, int], total_flops: int,
-                  **summarize_kwargs: Any) -> None:
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int,
+        **summarize_kwargs: Any,
+    ) -> None:
         """Log the table; `summary_data` is Lightning's list of (column name, cells)."""
         if total_flops:
-            LightningModelSummary.summarize(summary_data, total_parameters, trainable_parameters,
-                                            model_size, total_training_modes, total_flops,
-                                            **summarize_kwargs)
+            LightningModelSummary.summarize(
+                summary_data,
+                total_parameters,
+                trainable_parameters,
+                model_size,
+                total_training_modes,
+                total_flops,
+                **summarize_kwargs,
+            )
             return
         columns = [column for column in summary_data if column[0] != "FLOPs"]
-        table = _format_summary_table(total_parameters, trainable_parameters, model_size,
-                                      total_training_modes, 0, *columns)
+        table = _format_summary_table(
+            total_parameters, trainable_parameters, model_size, total_training_modes, 0, *columns
+        )
         lines = table.splitlines()
         if lines and lines[-1].rstrip().endswith("Total Flops"):
             lines = lines[:-1]

@@ -34,9 +34,18 @@ from sft.training.fingerprints import run_fingerprints, save_fingerprints
 from sft.training.fold_outcome import fold_outcome
 from sft.training.model_card import write_model_card
 from sft.training.resume import Resume, save_run_config
-from sft.training.run_outputs import (Registration, default_run_name, example_texts,
-                                      hydra_overrides, print_summary, registered_model_name,
-                                      registration, run_note, write_config, write_reports)
+from sft.training.run_outputs import (
+    Registration,
+    default_run_name,
+    example_texts,
+    hydra_overrides,
+    print_summary,
+    registered_model_name,
+    registration,
+    run_note,
+    write_config,
+    write_reports,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +73,14 @@ class RunRecorder:
     `started`: `time.perf_counter()` at the run's start (the `time/` metrics count from it).
     """
 
-    def __init__(self, cfg: DictConfig, tracker, resume: Resume | None = None,
-                 child: ChildRun | None = None, started: float | None = None):
+    def __init__(
+        self,
+        cfg: DictConfig,
+        tracker,
+        resume: Resume | None = None,
+        child: ChildRun | None = None,
+        started: float | None = None,
+    ):
         self.cfg, self.tracker, self.resume, self.child = cfg, tracker, resume, child
         self.run_dir = Path(cfg.paths.run_dir)
         self.started = time.perf_counter() if started is None else started
@@ -79,17 +94,23 @@ class RunRecorder:
         ResumableCheckpoint) learns where the run is, for its resume hint."""
         cfg, resume = self.cfg, self.resume
         if resume is None:
-            name, self.job_tags = (self.child.name, self.child.tags()) if self.child \
-                else job_run_identity()
+            name, self.job_tags = (
+                (self.child.name, self.child.tags()) if self.child else job_run_identity()
+            )
             tags = {**run_tags(cfg), **self.job_tags}
         else:
             name, tags = None, {"sft.resumed_from": str(resume.checkpoint)}
-        with self.tracker.run(default_experiment=experiment_of(cfg.data), tags=tags,
-                              resume=resume.run_id if resume else None,
-                              default_name=name or default_run_name(cfg)):
+        with self.tracker.run(
+            default_experiment=experiment_of(cfg.data),
+            tags=tags,
+            resume=resume.run_id if resume else None,
+            default_name=name or default_run_name(cfg),
+        ):
             guard.run_id = self.tracker.run_id
-            guard.where = {"logger.tracking_uri": self.tracker.tracking_uri,
-                           "paths.outputs": str(cfg.paths.outputs)}  # absolute: absolute_paths
+            guard.where = {
+                "logger.tracking_uri": self.tracker.tracking_uri,
+                "paths.outputs": str(cfg.paths.outputs),
+            }  # absolute: absolute_paths
             yield self.tracker
 
     def start(self) -> None:
@@ -101,8 +122,9 @@ class RunRecorder:
         for path in write_config(self.cfg, self.run_dir):
             self.tracker.log_artifact(path)
         # The choice of each group ('finetune': 'lora') too: sweeps over groups compare by it.
-        self.tracker.log_params({**flatten(self.cfg),
-                                 **{g: cfg_choice(self.cfg, g) for g in GROUPS}})
+        self.tracker.log_params(
+            {**flatten(self.cfg), **{g: cfg_choice(self.cfg, g) for g in GROUPS}}
+        )
 
     def data(self, datamodule) -> None:
         """The data, read and encoded: a new run's input fingerprints (what `resume`
@@ -111,11 +133,14 @@ class RunRecorder:
         cfg = self.cfg
         if self.resume is None:
             save_fingerprints(run_fingerprints(cfg, datamodule), self.run_dir / "checkpoints")
-        self.tracker.set_tags({"sft.task": datamodule.labels.task,
-                               "sft.monitor": cfg.monitor.metric,
-                               "sft.monitor_mode": cfg.monitor.mode,
-                               **{f"sft.data.{k}_sha256": v
-                                  for k, v in datamodule.data_fingerprint().items()}})
+        self.tracker.set_tags(
+            {
+                "sft.task": datamodule.labels.task,
+                "sft.monitor": cfg.monitor.metric,
+                "sft.monitor_mode": cfg.monitor.mode,
+                **{f"sft.data.{k}_sha256": v for k, v in datamodule.data_fingerprint().items()},
+            }
+        )
         if self.resume is None:
             for path in write_data_report(datamodule, cfg.model.max_length, self.run_dir):
                 self.tracker.log_artifact(path)
@@ -124,8 +149,9 @@ class RunRecorder:
         """Right after the test, in Lightning's context still: a child's outcome for its
         parent (the best checkpoint validated once more; sft.training.fold_outcome)."""
         if self.child is not None:
-            result.outcome = fold_outcome(result.trainer, result.module, result.datamodule,
-                                          result.test_metrics)
+            result.outcome = fold_outcome(
+                result.trainer, result.module, result.datamodule, result.test_metrics
+            )
 
     def finish(self, result) -> None:
         """Everything after the test (sft.training.run.RunResult), once; see the module's doc."""
@@ -134,7 +160,8 @@ class RunRecorder:
         test_metrics = result.test_metrics
         if not datamodule.has_split("test"):
             print("No test split (set data.test_path or data.test_fraction): skipping the test.")
-        # Temperature and tuned decisions, fitted on val: saved in the model, so every predict path uses them.
+        # Temperature and tuned decisions, fitted on val: saved in the model, so every predict
+        # path uses them.
         decided, decision_spec, decision_files = post_hoc(cfg, module, datamodule, run_dir)
         if result.outcome is not None:  # a fold ensemble calibrates each member's logits by its own
             result.outcome["decision_spec"] = decision_spec
@@ -142,15 +169,27 @@ class RunRecorder:
         test_metrics.update({k: v for k, v in decided.items() if k.startswith("test/")})
         for path in [*decision_files, *write_reports(module, test_metrics, run_dir)]:
             tracker.log_artifact(path)
-        model_dir = save_model(module, datamodule.tokenizer,
-                               OmegaConf.to_container(cfg.head, resolve=True),
-                               cfg.model.max_length, run_dir / "model",
-                               clean_text=bool(cfg.data.get("clean_text", False)),
-                               extra={**datamodule.spec_fields(), **decision_spec})
+        model_dir = save_model(
+            module,
+            datamodule.tokenizer,
+            OmegaConf.to_container(cfg.head, resolve=True),
+            cfg.model.max_length,
+            run_dir / "model",
+            clean_text=bool(cfg.data.get("clean_text", False)),
+            extra={**datamodule.spec_fields(), **decision_spec},
+        )
         overrides = hydra_overrides()
-        card = write_model_card(model_dir, cfg, datamodule, module, test_metrics, best_score,
-                                tracker.run_id, mask_overrides(overrides) if overrides else None,
-                                registered_model_name(cfg, datamodule.labels.task))
+        card = write_model_card(
+            model_dir,
+            cfg,
+            datamodule,
+            module,
+            test_metrics,
+            best_score,
+            tracker.run_id,
+            mask_overrides(overrides) if overrides else None,
+            registered_model_name(cfg, datamodule.labels.task),
+        )
         tracker.log_artifact(card)  # also inside the logged model, with the folder
         logged = time.perf_counter()
         model_uri = tracker.log_model(model_dir, example_texts(datamodule))
@@ -162,22 +201,45 @@ class RunRecorder:
         # registers (its parent's model is the one), so it says nothing about it either
         if model_uri and self.child is None:
             model_uri = register(tracker, plan, model_uri)
-        tracker.set_tags({"mlflow.note.content": run_note(
-            cfg, datamodule.labels.task, best_score, test_metrics, model_uri, plan.note)})
+        tracker.set_tags(
+            {
+                "mlflow.note.content": run_note(
+                    cfg, datamodule.labels.task, best_score, test_metrics, model_uri, plan.note
+                )
+            }
+        )
         # What a job costs beyond its own fit (start-up, test, artifacts): sweeps want it small.
-        tracker.log_metrics({"time/setup_s": result.fit_started - self.started,
-                             "time/fit_s": result.fit_ended - result.fit_started,
-                             "time/after_fit_s": ended - result.fit_ended,
-                             "time/log_model_s": ended - logged,
-                             "time/total_s": ended - self.started})
-        tracker.set_tags({"sft.model_dir": str(model_dir.absolute()),
-                          **{f"sft.cache.{k}": str(v)
-                             for k, v in sorted((cache.STATS - self.cache_before).items())}})
-        print_summary(cfg, tracker, test_metrics, best_score, run_dir, model_uri,
-                      serve_hint=self.child is None)
+        tracker.log_metrics(
+            {
+                "time/setup_s": result.fit_started - self.started,
+                "time/fit_s": result.fit_ended - result.fit_started,
+                "time/after_fit_s": ended - result.fit_ended,
+                "time/log_model_s": ended - logged,
+                "time/total_s": ended - self.started,
+            }
+        )
+        tracker.set_tags(
+            {
+                "sft.model_dir": str(model_dir.absolute()),
+                **{
+                    f"sft.cache.{k}": str(v)
+                    for k, v in sorted((cache.STATS - self.cache_before).items())
+                },
+            }
+        )
+        print_summary(
+            cfg,
+            tracker,
+            test_metrics,
+            best_score,
+            run_dir,
+            model_uri,
+            serve_hint=self.child is None,
+        )
         if result.outcome is not None:
-            result.outcome.update(run_id=tracker.run_id, model_dir=str(model_dir.resolve()),
-                                  best=best_score)
+            result.outcome.update(
+                run_id=tracker.run_id, model_dir=str(model_dir.resolve()), best=best_score
+            )
 
 
 def register(tracker, plan: Registration, model_uri: str) -> str:
@@ -194,9 +256,13 @@ def register(tracker, plan: Registration, model_uri: str) -> str:
 def run_tags(cfg: DictConfig) -> dict[str, str]:
     """Tags that say how to rerun: seed, git commit and dirty flag, versions, overrides."""
     git = git_state()
-    tags = {"seed": str(cfg.seed), "mlflow.source.git.commit": git["commit"],
-            "sft.git_commit": git["commit"], "sft.git_dirty": git["dirty"],
-            "sft.run_dir": str(Path(cfg.paths.run_dir).resolve())}
+    tags = {
+        "seed": str(cfg.seed),
+        "mlflow.source.git.commit": git["commit"],
+        "sft.git_commit": git["commit"],
+        "sft.git_dirty": git["dirty"],
+        "sft.run_dir": str(Path(cfg.paths.run_dir).resolve()),
+    }
     tags.update({f"sft.version.{k}": v for k, v in package_versions().items()})
     overrides = hydra_overrides()
     if overrides is not None:

@@ -13,9 +13,16 @@ from sft.errors import SFTConfigError, first_line
 
 # Metrics that measure the machine, not the model: never compared.
 UNCOMPARED = ("time/", "perf/", "lr-")
-CHECKED_TAGS = ("sft.git_commit", "sft.git_dirty", "sft.version.torch", "sft.version.transformers",
-                "sft.version.pytorch-lightning", "sft.data.train_sha256", "sft.data.val_sha256",
-                "sft.data.test_sha256")
+CHECKED_TAGS = (
+    "sft.git_commit",
+    "sft.git_dirty",
+    "sft.version.torch",
+    "sft.version.transformers",
+    "sft.version.pytorch-lightning",
+    "sft.data.train_sha256",
+    "sft.data.val_sha256",
+    "sft.data.test_sha256",
+)
 
 
 def load_logged_config(client, run, run_dir: Path):
@@ -24,8 +31,9 @@ def load_logged_config(client, run, run_dir: Path):
         try:
             path = client.download_artifacts(run.info.run_id, "config.yaml", tmp)
         except Exception as err:  # MlflowException or OSError: no such artifact
-            raise SFTConfigError(f"run_id: run {run.info.run_id} has no config.yaml artifact "
-                                 f"({first_line(err)})") from None
+            raise SFTConfigError(
+                f"run_id: run {run.info.run_id} has no config.yaml artifact ({first_line(err)})"
+            ) from None
         text = Path(path).read_text()
     old_dir = OmegaConf.create(text).paths.run_dir
     cfg = OmegaConf.create(text.replace(str(old_dir), str(run_dir)))
@@ -41,7 +49,8 @@ def registered_name(tags: dict[str, str]) -> str | None:
     """The registered model a run's model became a version of (None: not registered)."""
     uri = tags.get("sft.model_uri", "")
     return tags.get("sft.registered_model") or (
-        uri.split("/")[1] if uri.startswith("models:/") else None)
+        uri.split("/")[1] if uri.startswith("models:/") else None
+    )
 
 
 def compare(original: dict[str, float], rerun: dict[str, float]) -> list[tuple]:
@@ -51,7 +60,8 @@ def compare(original: dict[str, float], rerun: dict[str, float]) -> list[tuple]:
         if key.startswith(UNCOMPARED):
             continue
         value = rerun.get(key)
-        same = value is not None and (value == original[key] or (
-            math.isnan(value) and math.isnan(original[key])))
+        same = value is not None and (
+            value == original[key] or (math.isnan(value) and math.isnan(original[key]))
+        )
         rows.append((key, original[key], value, same))
     return rows

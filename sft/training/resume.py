@@ -47,8 +47,10 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictCon
     """The config and checkpoint of the run `cfg.resume` names (an id or `last`)."""
     extra = [o for o in overrides or [] if o.lstrip("+~").split("=")[0] not in WHERE_KEYS]
     if extra:
-        raise SFTConfigError(f"resume: the run continues with its own config; drop "
-                             f"'{extra[0]}' (only {', '.join(WHERE_KEYS[1:])} may be given)")
+        raise SFTConfigError(
+            f"resume: the run continues with its own config; drop "
+            f"'{extra[0]}' (only {', '.join(WHERE_KEYS[1:])} may be given)"
+        )
     # The tracker the config builds finds the run (sft.tracking.protocol: no store named here).
     tracker = instantiate(cfg.logger) if cfg.get("logger") is not None else None
     if not getattr(tracker, "records", False):
@@ -57,19 +59,27 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictCon
     wanted = str(cfg.resume)
     run = tracker.find_run(wanted)
     if run is None:
-        raise SFTConfigError(f"resume=last: no run of sft-train in {uri}" if wanted == "last"
-                             else f"resume: no run '{wanted}' in {uri}")
+        raise SFTConfigError(
+            f"resume=last: no run of sft-train in {uri}"
+            if wanted == "last"
+            else f"resume: no run '{wanted}' in {uri}"
+        )
     name = f"run {run.run_id} ({run.name})"
     if run.status == "FINISHED":
         raise SFTConfigError(f"resume: {name} has finished; nothing to resume")
     run_dir = run.tags.get("sft.run_dir")
     config_path = Path(run_dir or ".") / "checkpoints" / RUN_CONFIG
     if not run_dir or not config_path.is_file():
-        raise SFTConfigError(f"resume: {name} has no {config_path} (its run folder was moved "
-                             f"or deleted, or sft did not start it)")
+        raise SFTConfigError(
+            f"resume: {name} has no {config_path} (its run folder was moved "
+            f"or deleted, or sft did not start it)"
+        )
     run_cfg = OmegaConf.load(config_path)
-    checkpoint = Path(run_cfg.callbacks.resume_checkpoint.dirpath) / "last.ckpt" \
-        if run_cfg.callbacks.get("resume_checkpoint") else None
+    checkpoint = (
+        Path(run_cfg.callbacks.resume_checkpoint.dirpath) / "last.ckpt"
+        if run_cfg.callbacks.get("resume_checkpoint")
+        else None
+    )
     if checkpoint is None or not checkpoint.is_file():
         raise SFTConfigError(
             f"resume: {name} saved no checkpoint before it stopped "
@@ -86,8 +96,11 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictCon
 def _tagged_fingerprints(tags: dict[str, str]) -> dict:
     """What a run started before `fingerprints.json` existed recorded: its tags
     `sft.data.<split>_sha256` and `sft.task`."""
-    data = {k[len("sft.data."):-len("_sha256")]: v for k, v in tags.items()
-            if k.startswith("sft.data.") and k.endswith("_sha256")}
+    data = {
+        k[len("sft.data.") : -len("_sha256")]: v
+        for k, v in tags.items()
+        if k.startswith("sft.data.") and k.endswith("_sha256")
+    }
     recorded = {"data": data} if data else {}
     if "sft.task" in tags:
         recorded["task"] = tags["sft.task"]
@@ -103,9 +116,12 @@ def check_unchanged(resume: Resume, now: dict) -> None:
     changes = []
     if "data" in old:
         splits = [s for s in ("train", "val", "test") if s in old["data"] or s in now["data"]]
-        changes += [f"the {split} data (sha256 {_short(old['data'].get(split))} -> "
-                    f"{_short(now['data'].get(split))})"
-                    for split in splits if old["data"].get(split) != now["data"].get(split)]
+        changes += [
+            f"the {split} data (sha256 {_short(old['data'].get(split))} -> "
+            f"{_short(now['data'].get(split))})"
+            for split in splits
+            if old["data"].get(split) != now["data"].get(split)
+        ]
     if "task" in old and old["task"] != now["task"]:
         changes.append(f"the task ({old['task']} -> {now['task']})")
     if "labels" in old and old["labels"] != now["labels"]:
@@ -114,15 +130,17 @@ def check_unchanged(resume: Resume, now: dict) -> None:
         changes.append(f"the head's width ({old['num_outputs']} -> {now['num_outputs']} outputs)")
     if "model" in old and old["model"] != now["model"]:
         name = now["model"]["name_or_path"]
-        changes.append(f"the model {name} (sha256 {_short(old['model']['sha256'])} -> "
-                       f"{_short(now['model']['sha256'])})"
-                       if old["model"]["name_or_path"] == name else
-                       f"the model ({old['model']['name_or_path']} -> {name})")
+        changes.append(
+            f"the model {name} (sha256 {_short(old['model']['sha256'])} -> "
+            f"{_short(now['model']['sha256'])})"
+            if old["model"]["name_or_path"] == name
+            else f"the model ({old['model']['name_or_path']} -> {name})"
+        )
     if changes:
-        listed = ", ".join(changes[:-1]) + " and " + changes[-1] if len(changes) > 1 \
-            else changes[0]
-        raise SFTConfigError(f"resume: {listed} changed since run {resume.run_id} started; "
-                             f"start a new run")
+        listed = ", ".join(changes[:-1]) + " and " + changes[-1] if len(changes) > 1 else changes[0]
+        raise SFTConfigError(
+            f"resume: {listed} changed since run {resume.run_id} started; start a new run"
+        )
 
 
 def _short(digest: str | None) -> str:
@@ -131,13 +149,15 @@ def _short(digest: str | None) -> str:
 
 def _label_change(old: list[str], new: list[str]) -> str:
     """What differs between two label lists (id order): names added, removed, or the order."""
+
     def names(items: list[str]) -> str:
         return ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
 
     added = [n for n in new if n not in old]
     removed = [n for n in old if n not in new]
-    parts = ([f"added {names(added)}"] if added else []) + \
-        ([f"removed {names(removed)}"] if removed else [])
+    parts = ([f"added {names(added)}"] if added else []) + (
+        [f"removed {names(removed)}"] if removed else []
+    )
     return "; ".join(parts) or f"ids reordered: {names(old)} -> {names(new)}"
 
 
@@ -151,4 +171,3 @@ def _adopt_choices(params: dict[str, str]) -> None:
         for group in GROUPS:
             if group in params:
                 choices[group] = params[group]
-

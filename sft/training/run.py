@@ -15,9 +15,9 @@ import contextlib
 import logging
 import pickle
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -28,21 +28,34 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from sft.config.data_schemas import experiment_of
 from sft.config.instantiate import instantiate
 from sft.config.schema import implied_task
+from sft.data.folds import apply_fold
 from sft.errors import SFTConfigError, first_line
 from sft.model.module import SFTModule
 from sft.tasks import family_of
 from sft.tasks.checks import check_task_fit
 from sft.tracking.null import NullTracker
-from sft.training.build import (build_module, build_trainer, expected_task, load_processor,
-                                set_monitor)
-from sft.data.folds import apply_fold
+from sft.training.build import (
+    build_module,
+    build_trainer,
+    expected_task,
+    load_processor,
+    set_monitor,
+)
 from sft.training.checkpointing import ResumableCheckpoint
-from sft.training.distributed import (check_accelerator, check_data_parallel, global_rank,
-                                      shared_with_children)
+from sft.training.distributed import (
+    check_accelerator,
+    check_data_parallel,
+    global_rank,
+    shared_with_children,
+)
 from sft.training.fingerprints import run_fingerprints
 from sft.training.precision import resolve_precision
-from sft.training.preflight import (absolute_paths, check_model_source, check_vocabulary,
-                                    check_writable)
+from sft.training.preflight import (
+    absolute_paths,
+    check_model_source,
+    check_vocabulary,
+    check_writable,
+)
 from sft.training.quiet import quiet_fit
 from sft.training.recording import ChildRun, RunRecorder
 from sft.training.resume import RUN_CONFIG, Resume, check_unchanged
@@ -67,8 +80,9 @@ class RunResult:
     outcome: dict | None = None
 
 
-def train(cfg: DictConfig, resume: Resume | None = None,
-          child: ChildRun | None = None) -> RunResult:
+def train(
+    cfg: DictConfig, resume: Resume | None = None, child: ChildRun | None = None
+) -> RunResult:
     """Fine-tune and test as configured, then record the run once (rank zero).
 
     `resume`: continue that stopped run; `child`: the run is a CV fold or a seed under a
@@ -101,8 +115,7 @@ def train_along(cfg: DictConfig, resume: Resume | None = None) -> RunResult:
     guard.where = {"logger.tracking_uri": None, "paths.outputs": str(cfg.paths.outputs)}
     with guard.handling_signals():
         set_monitor(cfg, expected_task(cfg))
-        return fit_and_test(cfg, prepare_data(cfg), NullTracker(local_metrics=False), resume,
-                            guard)
+        return fit_and_test(cfg, prepare_data(cfg), NullTracker(local_metrics=False), resume, guard)
 
 
 def check_run(cfg: DictConfig) -> None:
@@ -116,22 +129,36 @@ def check_run(cfg: DictConfig) -> None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
 
-def fit_and_test(cfg: DictConfig, datamodule, tracker, resume: Resume | None,
-                 guard: ResumableCheckpoint,
-                 after_test: Callable[[RunResult], None] | None = None) -> RunResult:
+def fit_and_test(
+    cfg: DictConfig,
+    datamodule,
+    tracker,
+    resume: Resume | None,
+    guard: ResumableCheckpoint,
+    after_test: Callable[[RunResult], None] | None = None,
+) -> RunResult:
     """Build the module and the trainer, fit (from the resumed run's checkpoint), restore the
     best checkpoint and test it. Records nothing but what the tracker's Lightning logger
     writes per step; `after_test(result)` runs inside Lightning's context still."""
     run_dir = Path(cfg.paths.run_dir)
     module = build_module(cfg, datamodule)
     check_vocabulary(datamodule, module)
-    trainer = build_trainer(cfg, tracker.lightning_logger(run_dir, resumed=resume is not None),
-                            run_dir, [*module.finetune.callbacks(), guard])
+    trainer = build_trainer(
+        cfg,
+        tracker.lightning_logger(run_dir, resumed=resume is not None),
+        run_dir,
+        [*module.finetune.callbacks(), guard],
+    )
     check_data_parallel(trainer, module)
-    # DDP children that Lightning starts in `fit` train from this run's config (sft.training.distributed).
-    children = shared_with_children(run_dir / "checkpoints" / RUN_CONFIG, tracker,
-                                    resume.checkpoint if resume else None) \
-        if global_rank() == 0 else contextlib.nullcontext()
+    # DDP children that Lightning starts in `fit` train from this run's config
+    # (sft.training.distributed).
+    children = (
+        shared_with_children(
+            run_dir / "checkpoints" / RUN_CONFIG, tracker, resume.checkpoint if resume else None
+        )
+        if global_rank() == 0
+        else contextlib.nullcontext()
+    )
     with children, quiet_fit(trainer, resumed=resume is not None):
         fit_started = time.perf_counter()
         fit(trainer, module, datamodule, resume)
@@ -142,8 +169,9 @@ def fit_and_test(cfg: DictConfig, datamodule, tracker, resume: Resume | None,
         if datamodule.has_split("test"):
             trainer.test(module, datamodule=datamodule, verbose=False)
             test_metrics = module.test_report.get("summary", {})
-        result = RunResult(module, datamodule, trainer, best_score, test_metrics, fit_started,
-                           fit_ended)
+        result = RunResult(
+            module, datamodule, trainer, best_score, test_metrics, fit_started, fit_ended
+        )
         if after_test is not None:
             after_test(result)
     return result
@@ -156,8 +184,15 @@ def drop_checkpoints(trainer: pl.Trainer, guard: ResumableCheckpoint) -> None:
     paths = {guard.path}
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint):
-            paths.update(Path(p) for p in (callback.best_model_path, callback.last_model_path,
-                                           *callback.best_k_models) if p)
+            paths.update(
+                Path(p)
+                for p in (
+                    callback.best_model_path,
+                    callback.last_model_path,
+                    *callback.best_k_models,
+                )
+                if p
+            )
     for path in paths:
         path.unlink(missing_ok=True)
 
@@ -170,11 +205,14 @@ def fit(trainer: pl.Trainer, module: SFTModule, datamodule, resume: Resume | Non
         return
     log.info("Resuming run %s from %s", resume.run_id, resume.checkpoint)
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume.checkpoint),
-                    weights_only=True)
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=str(resume.checkpoint), weights_only=True
+        )
     except pickle.UnpicklingError as err:
-        raise SFTConfigError(f"resume: {resume.checkpoint} is not a checkpoint that loads "
-                             f"with weights_only=True ({first_line(err)})") from None
+        raise SFTConfigError(
+            f"resume: {resume.checkpoint} is not a checkpoint that loads "
+            f"with weights_only=True ({first_line(err)})"
+        ) from None
 
 
 def resume_checkpoint(cfg: DictConfig) -> ResumableCheckpoint:
@@ -182,22 +220,28 @@ def resume_checkpoint(cfg: DictConfig) -> ResumableCheckpoint:
     node = cfg.callbacks.get("resume_checkpoint")
     if node is not None:
         return instantiate(node)
-    return ResumableCheckpoint(str(Path(cfg.paths.run_dir) / "checkpoints"),
-                               every_n_train_steps=0)
+    return ResumableCheckpoint(str(Path(cfg.paths.run_dir) / "checkpoints"), every_n_train_steps=0)
 
 
 def load_data(cfg: DictConfig):
     """The configured DataModule with its files read and validated, and the task and labels
     settled (and checked against the loss)."""
     datamodule = instantiate(cfg.data, seed=cfg.seed)
-    labels = datamodule.load(family_of(str(cfg.data.get("task", "auto"))),
-                             loss_task=implied_task(str(cfg.loss.get("_target_"))))
+    labels = datamodule.load(
+        family_of(str(cfg.data.get("task", "auto"))),
+        loss_task=implied_task(str(cfg.loss.get("_target_"))),
+    )
     check_task_fit(cfg, labels.kind, labels.names)
     cv = cfg.get("cv")
     if cv is not None and cv.get("fold") is not None:  # a CV child: its fold is the val split
         datamodule.fold_assignment = apply_fold(
-            datamodule, cv.folds, cv.fold, int(cfg.seed),
-            cv.get("group_column"), bool(cv.get("stratified", True)))
+            datamodule,
+            cv.folds,
+            cv.fold,
+            int(cfg.seed),
+            cv.get("group_column"),
+            bool(cv.get("stratified", True)),
+        )
     return datamodule
 
 
@@ -207,12 +251,17 @@ def prepare_data(cfg: DictConfig, datamodule=None):
     if datamodule is None:
         datamodule = load_data(cfg)
     labels = datamodule.labels
-    log.info("Data %s: %s; task %s%s", experiment_of(cfg.data),
-             ", ".join(f"{len(e)} {s}" for s, e in datamodule.examples.items()), labels.task,
-             f", labels {labels.names}" if labels.names else "")
+    log.info(
+        "Data %s: %s; task %s%s",
+        experiment_of(cfg.data),
+        ", ".join(f"{len(e)} {s}" for s, e in datamodule.examples.items()),
+        labels.task,
+        f", labels {labels.names}" if labels.names else "",
+    )
     log.info("Loading %s", cfg.model.name_or_path)
-    processor = load_processor(cfg.model.name_or_path, datamodule.modality,
-                               cfg.model.trust_remote_code)
+    processor = load_processor(
+        cfg.model.name_or_path, datamodule.modality, cfg.model.trust_remote_code
+    )
     datamodule.encode(processor, cfg.model.max_length, cfg.paths.cache_dir)
     return datamodule
 
@@ -222,8 +271,9 @@ def _restore_best(trainer: pl.Trainer, module: SFTModule, monitor: str) -> float
 
     Without a checkpoint callback the final weights stay, with their last monitored value.
     """
-    checkpoint = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)),
-                      None)
+    checkpoint = next(
+        (c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None
+    )
     if checkpoint is None or not checkpoint.best_model_path:
         value = trainer.callback_metrics.get(monitor)
         return None if value is None else float(value)

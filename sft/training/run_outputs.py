@@ -15,13 +15,17 @@ from typing import NamedTuple
 
 from omegaconf import DictConfig, OmegaConf
 
+from sft.config.data_schemas import experiment_of
+from sft.config.metric_keys import label_keys, per_class_metric
 from sft.config.schema import cfg_choice
 from sft.errors import SFTConfigError
 from sft.tracking.masking import mask_config, mask_overrides
-from sft.config.metric_keys import label_keys, per_class_metric
-from sft.tracking.reports import (per_class_table, plot_confusion_matrix, write_confusion_csv,
-                                  write_per_class_report)
-from sft.config.data_schemas import experiment_of
+from sft.tracking.reports import (
+    per_class_table,
+    plot_confusion_matrix,
+    write_confusion_csv,
+    write_per_class_report,
+)
 
 
 def hydra_overrides() -> list[str] | None:
@@ -34,10 +38,12 @@ def hydra_overrides() -> list[str] | None:
 
 
 def write_config(cfg: DictConfig, run_dir: Path) -> list[Path]:
-    """`config.yaml` (resolved, secrets masked) and `overrides.yaml` (likewise) in the run folder."""
+    """`config.yaml` (resolved, secrets masked) and `overrides.yaml` (likewise) in the run
+    folder."""
     config_path = run_dir / "config.yaml"
-    OmegaConf.save(OmegaConf.create(mask_config(OmegaConf.to_container(cfg, resolve=True))),
-                   config_path)
+    OmegaConf.save(
+        OmegaConf.create(mask_config(OmegaConf.to_container(cfg, resolve=True))), config_path
+    )
     paths = [config_path]
     overrides = hydra_overrides()
     if overrides is not None:
@@ -51,8 +57,15 @@ def write_metric_keys(label_names: list[str], run_dir: Path) -> Path:
     """`metric_keys.json`: each label's per-class key and its val and test metric names
     (`c++` -> `c_-cedb1b`, `val/per_class/f1/c_-cedb1b`), in label-id order."""
     path = run_dir / "metric_keys.json"
-    rows = [{"label": name, "key": key, "val": per_class_metric("val", key),
-             "test": per_class_metric("test", key)} for name, key in label_keys(label_names).items()]
+    rows = [
+        {
+            "label": name,
+            "key": key,
+            "val": per_class_metric("val", key),
+            "test": per_class_metric("test", key),
+        }
+        for name, key in label_keys(label_names).items()
+    ]
     path.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     return path
 
@@ -73,17 +86,29 @@ def write_reports(module, test_metrics: dict, run_dir: Path) -> list[Path]:
         table = per_class_table(names, report)
         paths += write_per_class_report(table, run_dir)
     if "confusion" in report:  # single-label; multilabel has a 2x2 matrix per label instead
-        paths.append(write_confusion_csv(report["confusion"], module.label_names,
-                                         run_dir / "confusion_matrix.csv"))
-        paths.append(plot_confusion_matrix(report["confusion"], module.label_names,
-                                           run_dir / "confusion_matrix.png"))
+        paths.append(
+            write_confusion_csv(
+                report["confusion"], module.label_names, run_dir / "confusion_matrix.csv"
+            )
+        )
+        paths.append(
+            plot_confusion_matrix(
+                report["confusion"], module.label_names, run_dir / "confusion_matrix.png"
+            )
+        )
     return paths
 
 
 REGISTER_MODES = ("auto", "always", "never")
 # Trainer keys that make a smoke or debug run: a model nobody would ship.
-DEBUG_KEYS = ("fast_dev_run", "limit_train_batches", "limit_val_batches", "limit_test_batches",
-              "overfit_batches", "max_steps")
+DEBUG_KEYS = (
+    "fast_dev_run",
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "overfit_batches",
+    "max_steps",
+)
 
 
 def registered_model_name(cfg: DictConfig, task: str) -> str | None:
@@ -114,7 +139,9 @@ def default_run_name(cfg: DictConfig) -> str:
     """`<model>-<data>-<6 hex digits>`, e.g. `minilm-drug-reviews-3f9a1c`: what ran, and a part
     that tells two runs of it apart. The hex digits come from os.urandom, not from the RNGs
     the seed fixed (MLflow's own names drew from those: every run was `capable-auk-759`)."""
-    stem = re.sub(r"[^a-z0-9]+", "-", f"{_model_name(cfg)}-{experiment_of(cfg.data)}".lower()).strip("-")
+    stem = re.sub(
+        r"[^a-z0-9]+", "-", f"{_model_name(cfg)}-{experiment_of(cfg.data)}".lower()
+    ).strip("-")
     return f"{stem}-{os.urandom(3).hex()}"
 
 
@@ -127,6 +154,7 @@ def app_command(app: str) -> str:
         found = shutil.which(app)
         return app if found and Path(found) == script else shlex.quote(str(script))
     return f"{shlex.quote(sys.executable)} -m sft.{app.removeprefix('sft-')}"
+
 
 def debug_run(trainer_cfg) -> str | None:
     """The trainer key that makes this a debug run (`trainer.fast_dev_run=true`), or None."""
@@ -145,6 +173,7 @@ def debug_run(trainer_cfg) -> str | None:
 class Registration(NamedTuple):
     """`now`: the name to register this run's model under at its end; `later`: the name its
     sweep registers it under if it is the sweep's best job; `note`: why neither, for the log."""
+
     now: str | None
     later: str | None = None
     note: str = ""
@@ -158,34 +187,52 @@ def registration(cfg: DictConfig, task: str, in_sweep: bool) -> Registration:
     Raises SFTConfigError for another value of logger.register."""
     mode = str(cfg.logger.get("register", "auto"))
     if mode not in REGISTER_MODES:
-        raise SFTConfigError(f"config key 'logger.register' must be one of "
-                             f"{', '.join(REGISTER_MODES)}, got '{mode}'")
+        raise SFTConfigError(
+            f"config key 'logger.register' must be one of {', '.join(REGISTER_MODES)}, got '{mode}'"
+        )
     name = registered_model_name(cfg, task) if mode != "never" else None
     if name is None:
-        return Registration(None, note="logger.register=never" if mode == "never"
-                            else "logger.registered_model_name=null")
+        return Registration(
+            None,
+            note="logger.register=never"
+            if mode == "never"
+            else "logger.registered_model_name=null",
+        )
     if mode == "always":
         return Registration(name)
     debug = debug_run(cfg.trainer)
     if debug:
-        return Registration(None, note=f"a debug run ({debug}); logger.register=always "
-                                       f"registers it")
+        return Registration(
+            None, note=f"a debug run ({debug}); logger.register=always registers it"
+        )
     if in_sweep:
-        return Registration(None, later=name, note=f"a sweep's job: the sweep registers its "
-                                                   f"best job as {name}")
+        return Registration(
+            None, later=name, note=f"a sweep's job: the sweep registers its best job as {name}"
+        )
     return Registration(name)
 
 
-def run_note(cfg: DictConfig, task: str, best_score, test_metrics: dict,
-             model_uri: str | None, note: str = "") -> str:
+def run_note(
+    cfg: DictConfig,
+    task: str,
+    best_score,
+    test_metrics: dict,
+    model_uri: str | None,
+    note: str = "",
+) -> str:
     """The run's description on its MLflow page (Markdown): what was trained on what, the
     scores, where the model is."""
-    lines = [f"**{cfg.model.name_or_path}** fine-tuned on **{cfg.data.name}** ({task}; "
-             + ", ".join(f"{g}={cfg_choice(cfg, g)}" for g in ("finetune", "loss", "optimizer"))
-             + ")"]
+    lines = [
+        f"**{cfg.model.name_or_path}** fine-tuned on **{cfg.data.name}** ({task}; "
+        + ", ".join(f"{g}={cfg_choice(cfg, g)}" for g in ("finetune", "loss", "optimizer"))
+        + ")"
+    ]
     scores = [f"best {cfg.monitor.metric} **{best_score:.4f}**"] if best_score is not None else []
-    scores += [f"{k} {v:.4f}" for k, v in sorted(test_metrics.items())
-               if k in ("test/acc", "test/f1_macro", "test/mse", "test/r2", "test/loss")]
+    scores += [
+        f"{k} {v:.4f}"
+        for k, v in sorted(test_metrics.items())
+        if k in ("test/acc", "test/f1_macro", "test/mse", "test/r2", "test/loss")
+    ]
     if scores:
         lines.append(" · ".join(scores))
     if model_uri:
@@ -204,8 +251,15 @@ def example_texts(datamodule, count: int = 2) -> list[str]:
     return []
 
 
-def print_summary(cfg, tracker, test_metrics: dict, best_score, run_dir: Path,
-                  model_uri: str | None = None, serve_hint: bool = True) -> None:
+def print_summary(
+    cfg,
+    tracker,
+    test_metrics: dict,
+    best_score,
+    run_dir: Path,
+    model_uri: str | None = None,
+    serve_hint: bool = True,
+) -> None:
     """The best monitored value, the test metrics and where the run and the model are (and,
     with `serve_hint`, the command that serves the model)."""
     lines = [""]
@@ -220,6 +274,8 @@ def print_summary(cfg, tracker, test_metrics: dict, best_score, run_dir: Path,
     if model_uri:
         lines.append(f"Model: {model_uri}")
     if model_uri and serve_hint:
-        lines.append(f"  serve: {app_command('sft-serve')} model_uri={shlex.quote(model_uri)} "
-                     f"tracking_uri={shlex.quote(tracker.tracking_uri)} port=5000")
+        lines.append(
+            f"  serve: {app_command('sft-serve')} model_uri={shlex.quote(model_uri)} "
+            f"tracking_uri={shlex.quote(tracker.tracking_uri)} port=5000"
+        )
     print("\n".join(lines))

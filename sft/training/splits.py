@@ -9,9 +9,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from sft.tasks import family_of
 from sft.config.instantiate import instantiate
 from sft.errors import SFTError, first_line
+from sft.tasks import family_of
 
 
 def run_id_of(model_uri: str | None, run_id: str | None, tracker) -> str | None:

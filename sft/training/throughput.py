@@ -37,8 +37,11 @@ def flop_model(module) -> tuple[int, int, int]:
     """(non-embedding parameters of backbone and head, layers, hidden size) of an SFTModule."""
     encoder = module.backbone.encoder
     embeddings = encoder.get_input_embeddings()
-    embedding_params = sum(p.numel() for p in getattr(encoder, "embeddings", embeddings)
-                           .parameters()) if embeddings is not None else 0
+    embedding_params = (
+        sum(p.numel() for p in getattr(encoder, "embeddings", embeddings).parameters())
+        if embeddings is not None
+        else 0
+    )
     total = sum(p.numel() for p in module.backbone.parameters())
     head = sum(p.numel() for p in module.head.parameters())
     config = encoder.config
@@ -80,8 +83,9 @@ class TrainClock(Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._last = time.perf_counter()
         if self._batch_flops and self._last > self._batch_started:
-            self.best_step_gflops = max(self.best_step_gflops, self._batch_flops
-                                        / (self._last - self._batch_started) / 1e9)
+            self.best_step_gflops = max(
+                self.best_step_gflops, self._batch_flops / (self._last - self._batch_started) / 1e9
+            )
         if self.first_step_s is None:
             self.first_step_s = process_age()
 
@@ -100,8 +104,10 @@ class TrainClock(Callback):
         self._pause()
         if trainer.logger is None or self.train_s <= 0:
             return
-        metrics = {"time/train_s": self.train_s,
-                   "perf/train_samples_per_s": self.samples / self.train_s}
+        metrics = {
+            "time/train_s": self.train_s,
+            "perf/train_samples_per_s": self.samples / self.train_s,
+        }
         if self.tokens:  # text: the token-based FLOP estimate applies
             params, layers, hidden = flop_model(pl_module)
             flops = 6 * params * self.tokens + 12 * layers * hidden * self.attention

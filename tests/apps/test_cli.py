@@ -25,8 +25,9 @@ print("HEAVY:" + ",".join(heavy))
 
 def probe(*args: str) -> str:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
-                          timeout=120, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120, env=env
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -42,11 +43,15 @@ def test_help_lists_every_group_and_choice_without_heavy_imports():
     out = probe("--help")
     assert "optimizer: adam, adamw, sgd" in out
     assert "loss: bce, cross_entropy, focal, huber, mse" in out
-    assert ("finetune: freeze_bottom, freeze_feature_encoder, full, gradual_unfreeze, "
-            "linear_probe, llrd, lora, reinit_top") in out
+    assert (
+        "finetune: freeze_bottom, freeze_feature_encoder, full, gradual_unfreeze, "
+        "linear_probe, llrd, lora, reinit_top"
+    ) in out
     assert "regularizer: elastic, l1, l2, l2sp, none" in out
-    assert ("data: audio_folder, digits, drug_entities, drug_reviews, hf_dataset, image_folder, "
-            "text_csv, token_conll") in out
+    assert (
+        "data: audio_folder, digits, drug_entities, drug_reviews, hf_dataset, image_folder, "
+        "text_csv, token_conll"
+    ) in out
     assert "model: ast, convnext, gpt2, hf, hubert, minilm, resnet, vit, wav2vec2" in out
     assert out.strip().endswith("HEAVY:")
 
@@ -54,9 +59,17 @@ def test_help_lists_every_group_and_choice_without_heavy_imports():
 def test_overrides_from_the_issue_compose(make_cfg):
     from sft.config.schema import validate
 
-    cfg = make_cfg("optimizer=sgd", "optimizer.lr=3e-5", "data.batch_size=32",
-                   "trainer.max_epochs=3", "head=mlp", "loss=cross_entropy",
-                   "loss.class_weights=balanced", "regularizer=l2", "regularizer.weight=1e-4")
+    cfg = make_cfg(
+        "optimizer=sgd",
+        "optimizer.lr=3e-5",
+        "data.batch_size=32",
+        "trainer.max_epochs=3",
+        "head=mlp",
+        "loss=cross_entropy",
+        "loss.class_weights=balanced",
+        "regularizer=l2",
+        "regularizer.weight=1e-4",
+    )
     validate(cfg)
     assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.lr == 3e-5
     assert cfg.head._target_ == "sft.model.heads.MLPHead"

@@ -18,8 +18,15 @@ from helpers.servers import free_port, stop_server, wait_until_serving
 
 # Each app's keys, as its YAML declares them (README: "## `sft-train`", "Ship it", "Sweeps").
 APP_KEYS = {
-    "predict": ["model_uri", "input", "output", "text_column", "batch_size", "backend",
-                "tracking_uri"],
+    "predict": [
+        "model_uri",
+        "input",
+        "output",
+        "text_column",
+        "batch_size",
+        "backend",
+        "tracking_uri",
+    ],
     "export": ["run_id", "model_uri", "format", "out", "tolerance", "parity_texts"],
     "serve": ["model_uri", "host", "port", "tracking_uri"],
     "leaderboard": ["tracking_uri", "experiment", "sweep", "metric"],
@@ -51,18 +58,25 @@ def test_train_help_still_lists_the_training_groups(tmp_path):
 def trained(tiny_model_dir, toy_data, tmp_path_factory):
     """`sft-train` on the tiny model, its printed summary, and where it put things."""
     out = tmp_path_factory.mktemp("commands")
-    overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, out)
-                 if not o.startswith("paths.run_dir")] + ["trainer.max_epochs=2"]
+    overrides = [
+        o
+        for o in tiny_overrides(tiny_model_dir, toy_data, out)
+        if not o.startswith("paths.run_dir")
+    ] + ["trainer.max_epochs=2"]
     done = run_sft("train", *overrides, cwd=out)
     assert done.returncode == 0, done.stderr[-3000:]
     _, (run,) = mlflow_runs(out, "text_csv")
-    return {"out": out, "stdout": done.stdout, "run": run,
-            "tracking_uri": f"sqlite:///{out}/mlflow.db"}
+    return {
+        "out": out,
+        "stdout": done.stdout,
+        "run": run,
+        "tracking_uri": f"sqlite:///{out}/mlflow.db",
+    }
 
 
 def printed_serve_command(stdout: str) -> list[str]:
     (line,) = [x for x in stdout.splitlines() if x.strip().startswith("serve: ")]
-    return shlex.split(line.strip()[len("serve: "):])
+    return shlex.split(line.strip()[len("serve: ") :])
 
 
 def test_the_printed_serve_command_works_as_printed(trained, tmp_path):
@@ -72,18 +86,30 @@ def test_the_printed_serve_command_works_as_printed(trained, tmp_path):
     assert "port=5000" in argv and f"model_uri={trained['run'].data.tags['sft.model_uri']}" in argv
     port = free_port()
     argv = [a if a != "port=5000" else f"port={port}" for a in argv]
-    env = {**os.environ, "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": str(PROJECT_ROOT)}  # PYTHONPATH: this checkout's sft, as installed
+    env = {
+        **os.environ,
+        "PATH": "/usr/bin:/bin",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }  # PYTHONPATH: this checkout's sft, as installed
     env.pop("VIRTUAL_ENV", None)
     log = tmp_path / "serve.log"
     with open(log, "w") as sink:
-        proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env,
-                                cwd=tmp_path, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+            start_new_session=True,
+        )
     try:
         wait_until_serving(proc, port, log, 240)  # start-up, not a timing test
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", headers={"Content-Type": "application/json"},
-            data=json.dumps({"inputs": ["great good excellent pill"]}).encode())
+            f"http://127.0.0.1:{port}/invocations",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps({"inputs": ["great good excellent pill"]}).encode(),
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.loads(response.read())
         (prediction,) = answer["predictions"]
@@ -100,7 +126,8 @@ def test_sft_serve_refuses_what_it_cannot_serve_in_one_line(trained, tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == (
         f"sft-serve: error: model_uri: {model_dir} holds no MLmodel file: not an MLflow model "
-        f"(serve the run's runs:/<run id>/model; sft-predict reads sft model folders)")
+        f"(serve the run's runs:/<run id>/model; sft-predict reads sft model folders)"
+    )
     done = run_sft("serve", "model_uri=models:/x/1", "port=0", cwd=tmp_path, timeout=120)
     assert done.returncode == 2 and "config key 'port' must be > 0, got 0" in done.stderr
 
@@ -108,27 +135,49 @@ def test_sft_serve_refuses_what_it_cannot_serve_in_one_line(trained, tmp_path):
 def test_documented_leaderboard_predict_and_export_commands(trained, toy_data, tmp_path):
     uri, run = trained["tracking_uri"], trained["run"]
     # README: sft-leaderboard experiment=<name> (it exited 2: `experiment` was the training group)
-    done = run_sft("leaderboard", "experiment=text_csv", f"tracking_uri={uri}", cwd=tmp_path,
-                   timeout=120)
+    done = run_sft(
+        "leaderboard", "experiment=text_csv", f"tracking_uri={uri}", cwd=tmp_path, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "Experiment 'text_csv' (1 runs)" in done.stdout
     assert f"| {run.info.run_name} |" in done.stdout
     # README: sft-predict model_uri=models:/... input=... output=...
     preds = tmp_path / "preds.csv"
-    done = run_sft("predict", f"model_uri={run.data.tags['sft.model_uri']}",
-                   f"input={toy_data['test']}", f"output={preds}", f"tracking_uri={uri}",
-                   cwd=tmp_path, timeout=300)
+    done = run_sft(
+        "predict",
+        f"model_uri={run.data.tags['sft.model_uri']}",
+        f"input={toy_data['test']}",
+        f"output={preds}",
+        f"tracking_uri={uri}",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "pred_label" in preds.read_text().splitlines()[0]
     # README: cat reviews.txt | sft-predict model_uri=<run folder>/model > preds.jsonl
-    done = run_sft("predict", f"model_uri={run.data.tags['sft.model_dir']}", "progress=false",
-                   cwd=tmp_path, timeout=300, stdin="great good pill\nawful bad week\n")
+    done = run_sft(
+        "predict",
+        f"model_uri={run.data.tags['sft.model_dir']}",
+        "progress=false",
+        cwd=tmp_path,
+        timeout=300,
+        stdin="great good pill\nawful bad week\n",
+    )
     assert done.returncode == 0, done.stderr
-    assert [json.loads(x)["pred_label"] for x in done.stdout.splitlines()] == ["positive",
-                                                                                "negative"]
+    assert [json.loads(x)["pred_label"] for x in done.stdout.splitlines()] == [
+        "positive",
+        "negative",
+    ]
     # README: sft-export run_id=<id> format=folder out=...
     out = tmp_path / "exported"
-    done = run_sft("export", f"run_id={run.info.run_id}", "format=folder", f"out={out}",
-                   f"tracking_uri={uri}", cwd=tmp_path, timeout=300)
+    done = run_sft(
+        "export",
+        f"run_id={run.info.run_id}",
+        "format=folder",
+        f"out={out}",
+        f"tracking_uri={uri}",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert (out / "sft_model.json").is_file()

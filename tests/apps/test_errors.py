@@ -15,229 +15,441 @@ import pytest
 
 from conftest import run_sft, run_train_in_process, tiny_overrides, toy_frame
 
-SUMMARIES = ("train/loss, val/loss, val/acc, val/precision_macro, val/recall_macro, "
-             "val/f1_macro, val/auroc")
+SUMMARIES = (
+    "train/loss, val/loss, val/acc, val/precision_macro, val/recall_macro, val/f1_macro, val/auroc"
+)
 # (id, overrides, expected message after "sft-train: error: "). Overrides replace the tiny
 # setup's value of the same key. {data}: the folder of bad files, {tiny}: the tiny model,
 # {out}: the outputs folder; {readonly}, {top_id} and {cannot_write} are found at run time.
 CASES = [
-    ("unknown group choice", ["optimizer=adamax"],
-     "unknown choice 'adamax' for config group 'optimizer' (choices: adam, adamw, sgd)"),
-    ("misspelled key", ["optimizer.lrr=1e-4"],
-     "unknown config key 'optimizer.lrr' (--cfg job -p optimizer lists the keys)"),
-    ("key added that the schema lacks", ["+optimizer.lrr=1"],
-     "unknown config key 'optimizer.lrr' (keys of optimizer: lr, weight_decay, betas, eps)"),
-    ("unparsable override", ["optimizer.lr=[1,"],
-     "cannot parse override 'optimizer.lr=[1,': no viable alternative at input '[1,'; see "
-     "https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details"),
-    ("unquoted '=' in a value", ["data.train_path={data}/a=b.csv"],
-     "cannot parse override 'data.train_path={data}/a=b.csv': mismatched input '=' expecting "
-     "<EOF>; quote the value: \"data.train_path='{data}/a=b.csv'\"; see "
-     "https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details"),
-    ("unquoted ',' in a value", ["data.train_path={data}/a,b.csv"],
-     "ambiguous value in 'data.train_path={data}/a,b.csv': for a list use "
-     "data.train_path=[{data}/a,b.csv]; for a string quote it: "
-     "\"data.train_path='{data}/a,b.csv'\"; for a sweep add --multirun"),
-    ("lr not a number", ["optimizer.lr=fast"],
-     "config key 'optimizer.lr': Value 'fast' of type 'str' could not be converted to Float"),
+    (
+        "unknown group choice",
+        ["optimizer=adamax"],
+        "unknown choice 'adamax' for config group 'optimizer' (choices: adam, adamw, sgd)",
+    ),
+    (
+        "misspelled key",
+        ["optimizer.lrr=1e-4"],
+        "unknown config key 'optimizer.lrr' (--cfg job -p optimizer lists the keys)",
+    ),
+    (
+        "key added that the schema lacks",
+        ["+optimizer.lrr=1"],
+        "unknown config key 'optimizer.lrr' (keys of optimizer: lr, weight_decay, betas, eps)",
+    ),
+    (
+        "unparsable override",
+        ["optimizer.lr=[1,"],
+        "cannot parse override 'optimizer.lr=[1,': no viable alternative at input '[1,'; see "
+        "https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details",
+    ),
+    (
+        "unquoted '=' in a value",
+        ["data.train_path={data}/a=b.csv"],
+        "cannot parse override 'data.train_path={data}/a=b.csv': mismatched input '=' expecting "
+        "<EOF>; quote the value: \"data.train_path='{data}/a=b.csv'\"; see "
+        "https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details",
+    ),
+    (
+        "unquoted ',' in a value",
+        ["data.train_path={data}/a,b.csv"],
+        "ambiguous value in 'data.train_path={data}/a,b.csv': for a list use "
+        "data.train_path=[{data}/a,b.csv]; for a string quote it: "
+        "\"data.train_path='{data}/a,b.csv'\"; for a sweep add --multirun",
+    ),
+    (
+        "lr not a number",
+        ["optimizer.lr=fast"],
+        "config key 'optimizer.lr': Value 'fast' of type 'str' could not be converted to Float",
+    ),
     ("zero lr", ["optimizer.lr=0"], "config key 'optimizer.lr' must be > 0.0, got 0"),
     ("negative lr", ["optimizer.lr=-1e-3"], "config key 'optimizer.lr' must be > 0.0, got -0.001"),
     ("zero batch size", ["data.batch_size=0"], "config key 'data.batch_size' must be > 0, got 0"),
-    ("fractional batch size", ["data.batch_size=1.5"],
-     "config key 'data.batch_size': Value '1.5' of type 'float' could not be converted to "
-     "Integer"),
+    (
+        "fractional batch size",
+        ["data.batch_size=1.5"],
+        "config key 'data.batch_size': Value '1.5' of type 'float' could not be converted to "
+        "Integer",
+    ),
     ("zero epochs", ["trainer.max_epochs=0"], "config key 'trainer.max_epochs' must be > 0, got 0"),
-    ("negative checkpoint interval", ["callbacks.resume_checkpoint.every_n_train_steps=-5"],
-     "config key 'callbacks.resume_checkpoint.every_n_train_steps' must be >= 0, got -5"),
-    ("unknown trainer argument", ["+trainer.max_epoch=3"],
-     "unknown config key 'trainer.max_epoch' (not a pytorch_lightning.Trainer argument)"),
-    ("unknown pooling", ["model.pooling=median"],
-     "config key 'model.pooling': Invalid value 'median', expected one of [mean, cls, pooler, "
-     "max, last_token]"),
-    ("mse on a multiclass task", ["loss=mse", "data.task=multiclass"],
-     "loss=mse does not fit task 'multiclass' (it trains: regression); choose another loss or "
-     "data.task"),
-    ("cross-entropy on regression", ["data.task=regression"],
-     "loss=cross_entropy does not fit task 'regression' (it trains: multiclass); choose another "
-     "loss or data.task"),
-    ("bce on a multiclass task", ["loss=bce", "data.task=multiclass"],
-     "loss=bce does not fit task 'multiclass' (it trains: binary, multilabel); choose another "
-     "loss or data.task"),
-    ("class weights of a multilabel task", ["loss=focal", "loss.class_weights=balanced",
-                                            "data.task=multilabel"],
-     "loss.class_weights does not apply to task 'multilabel' (a weight per class needs one "
-     "class per row); set it to null"),
-    ("class weights of the wrong length", ["loss.class_weights=[1.0,2.0]"],
-     "loss.class_weights has 2 values but the data has 3 labels (negative, neutral, positive)"),
-    ("monitored metric the task does not log", ["monitor.metric=val/mse"],
-     "monitor.metric=val/mse is not logged for task 'multiclass' (choose from: " + SUMMARIES +
-     ", val/per_class/f1/<label key>)"),
+    (
+        "negative checkpoint interval",
+        ["callbacks.resume_checkpoint.every_n_train_steps=-5"],
+        "config key 'callbacks.resume_checkpoint.every_n_train_steps' must be >= 0, got -5",
+    ),
+    (
+        "unknown trainer argument",
+        ["+trainer.max_epoch=3"],
+        "unknown config key 'trainer.max_epoch' (not a pytorch_lightning.Trainer argument)",
+    ),
+    (
+        "unknown pooling",
+        ["model.pooling=median"],
+        "config key 'model.pooling': Invalid value 'median', expected one of [mean, cls, pooler, "
+        "max, last_token]",
+    ),
+    (
+        "mse on a multiclass task",
+        ["loss=mse", "data.task=multiclass"],
+        "loss=mse does not fit task 'multiclass' (it trains: regression); choose another loss or "
+        "data.task",
+    ),
+    (
+        "cross-entropy on regression",
+        ["data.task=regression"],
+        "loss=cross_entropy does not fit task 'regression' (it trains: multiclass); choose another "
+        "loss or data.task",
+    ),
+    (
+        "bce on a multiclass task",
+        ["loss=bce", "data.task=multiclass"],
+        "loss=bce does not fit task 'multiclass' (it trains: binary, multilabel); choose another "
+        "loss or data.task",
+    ),
+    (
+        "class weights of a multilabel task",
+        ["loss=focal", "loss.class_weights=balanced", "data.task=multilabel"],
+        "loss.class_weights does not apply to task 'multilabel' (a weight per class needs one "
+        "class per row); set it to null",
+    ),
+    (
+        "class weights of the wrong length",
+        ["loss.class_weights=[1.0,2.0]"],
+        "loss.class_weights has 2 values but the data has 3 labels (negative, neutral, positive)",
+    ),
+    (
+        "monitored metric the task does not log",
+        ["monitor.metric=val/mse"],
+        "monitor.metric=val/mse is not logged for task 'multiclass' (choose from: "
+        + SUMMARIES
+        + ", val/per_class/f1/<label key>)",
+    ),
     # Every monitor in the config is checked before anything loads (not after an epoch).
-    ("early stopping on a metric never logged", ["callbacks.early_stopping.monitor=val_loss"],
-     "callbacks.early_stopping.monitor=val_loss is not logged for task 'multiclass' (choose "
-     "from: " + SUMMARIES + ", val/per_class/f1/<label key>)"),
-    ("checkpoint on a metric never logged", ["callbacks.model_checkpoint.monitor=val/f1"],
-     "callbacks.model_checkpoint.monitor=val/f1 is not logged for task 'multiclass' (choose "
-     "from: " + SUMMARIES + ", val/per_class/f1/<label key>)"),
-    ("a callback of one's own monitoring a metric never logged",
-     ['+callbacks.extra_stop={{_target_:pytorch_lightning.callbacks.EarlyStopping,'
-      'monitor:"val/f1_weighted"}}'],
-     "callbacks.extra_stop.monitor=val/f1_weighted is not logged for task 'multiclass'; "
-     "per-class F1 is val/per_class/f1/<label key> (label 'weighted': "
-     "val/per_class/f1/weighted) (choose from: " + SUMMARIES + ", val/per_class/f1/<label key>)"),
+    (
+        "early stopping on a metric never logged",
+        ["callbacks.early_stopping.monitor=val_loss"],
+        "callbacks.early_stopping.monitor=val_loss is not logged for task 'multiclass' (choose "
+        "from: " + SUMMARIES + ", val/per_class/f1/<label key>)",
+    ),
+    (
+        "checkpoint on a metric never logged",
+        ["callbacks.model_checkpoint.monitor=val/f1"],
+        "callbacks.model_checkpoint.monitor=val/f1 is not logged for task 'multiclass' (choose "
+        "from: " + SUMMARIES + ", val/per_class/f1/<label key>)",
+    ),
+    (
+        "a callback of one's own monitoring a metric never logged",
+        [
+            "+callbacks.extra_stop={{_target_:pytorch_lightning.callbacks.EarlyStopping,"
+            'monitor:"val/f1_weighted"}}'
+        ],
+        "callbacks.extra_stop.monitor=val/f1_weighted is not logged for task 'multiclass'; "
+        "per-class F1 is val/per_class/f1/<label key> (label 'weighted': "
+        "val/per_class/f1/weighted) (choose from: " + SUMMARIES + ", val/per_class/f1/<label key>)",
+    ),
     # Per-class keys: the old form, and a label the data lacks, named with the real keys.
-    ("per-class monitor in the old form", ["monitor.metric=val/f1_neutral"],
-     "monitor.metric=val/f1_neutral is not logged for task 'multiclass'; per-class F1 is "
-     "val/per_class/f1/<label key> (label 'neutral': val/per_class/f1/neutral) (choose from: "
-     + SUMMARIES + ", val/per_class/f1/<label key>)"),
-    ("per-class monitor of a label the data lacks", ["monitor.metric=val/per_class/f1/angry"],
-     "monitor.metric=val/per_class/f1/angry is not logged for task 'multiclass' (choose from: "
-     + SUMMARIES + ", val/per_class/f1/negative, val/per_class/f1/neutral, "
-     "val/per_class/f1/positive)"),
-    ("freezing more layers than the model has", ["finetune=freeze_bottom", "finetune.k=3"],
-     "finetune.k=3: the model has 2 layers"),
-    ("max_length above the model's limit", ["model.max_length=512"],
-     "model.max_length=512 exceeds the model's limit of 64 positions"),
-    ("model folder that does not exist", ["model.name_or_path={data}/no-model"],
-     "model.name_or_path: folder not found: {data}/no-model"),
-    ("relative model folder that does not exist", ["model.name_or_path=./no/such-model"],
-     "model.name_or_path: folder not found: ./no/such-model"),
-    ("hub id, offline and not cached", ["model.name_or_path=sft-tests/not-a-cached-model"],
-     "model.name_or_path: 'sft-tests/not-a-cached-model' is neither a local folder nor in the "
-     "local Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); point it at a "
-     "folder the model was saved to, e.g. model.name_or_path=/path/to/model"),
-    ("model path that is a file", ["model.name_or_path={data}/good.csv"],
-     "model.name_or_path: {data}/good.csv is a file; give the folder the model was saved to "
-     "(with save_pretrained)"),
-    ("model folder without weights", ["model.name_or_path={data}/no-weights"],
-     "model.name_or_path: cannot load a model from '{data}/no-weights' ({no_weights})"),
-    ("tokenizer that does not match the model", ["model.name_or_path={data}/small-vocab"],
-     "model.name_or_path: the tokenizer does not match the model: it gives token id {top_id}, "
-     "but the model's embeddings have 10 rows"),
-    ("gradual unfreezing on two devices",
-     ["trainer=ddp", "trainer.accelerator=cpu", "finetune=gradual_unfreeze"],
-     "finetune=gradual_unfreeze cannot train on 2 devices (DDP syncs only the layers trainable "
-     "at the start); use another finetune strategy or trainer.devices=1"),
-    ("unreachable tracking server", ["logger.tracking_uri=http://127.0.0.1:9"],
-     "logger.tracking_uri: cannot reach the MLflow tracking server at http://127.0.0.1:9 "
-     "(Connection refused)"),
-    ("read-only output folder", ["paths.outputs={readonly}"],
-     "cannot write to {cannot_write}; set paths.outputs to a writable folder"),
-    ("resuming a run that does not exist", ["resume=0123abcd"],
-     "resume: no run '0123abcd' in sqlite:///{out}/mlflow.db"),
-    ("missing train file", ["data.train_path={data}/nope.csv"],
-     "data.train_path: file not found: {data}/nope.csv"),
-    ("missing test file", ["data.test_path={data}/gone.csv"],
-     "data.test_path: file not found: {data}/gone.csv"),
-    ("missing text column", ["data.train_path={data}/good.csv", "data.text_column=review"],
-     "data.text_column: no column 'review' in {data}/good.csv (columns: text, label)"),
-    ("missing label column", ["data.train_path={data}/good.csv", "data.label_column=rating"],
-     "data.label_column: no column 'rating' in {data}/good.csv (columns: text, label)"),
-    ("empty file", ["data.train_path={data}/empty.csv"],
-     "data.train_path: {data}/empty.csv is empty"),
-    ("header without rows", ["data.train_path={data}/header_only.csv"],
-     "{data}/header_only.csv has a header but no rows"),
-    ("empty text", ["data.train_path={data}/empty_text.csv"],
-     "{data}/empty_text.csv row 7: empty text in column 'text'"),
-    ("missing label", ["data.train_path={data}/missing_label.csv"],
-     "{data}/missing_label.csv row 4: missing label in column 'label'"),
-    ("test label unseen in train", ["data.train_path={data}/good.csv",
-                                    "data.test_path={data}/unseen.csv"],
-     "{data}/unseen.csv row 5: label 'furious' in column 'label' does not occur in the train "
-     "split (train labels: negative, neutral, positive)"),
-    ("val label unseen in train", ["data.train_path={data}/good.csv",
-                                   "data.val_path={data}/unseen.csv"],
-     "{data}/unseen.csv row 5: label 'furious' in column 'label' does not occur in the train "
-     "split (train labels: negative, neutral, positive)"),
-    ("labels differing in case", ["data.train_path={data}/cased.csv"],
-     "{data}/cased.csv: labels 'Positive' and 'positive' in column 'label' differ only in "
-     "case; make them one label"),
-    ("a single label", ["data.train_path={data}/single.csv"],
-     "{data}/single.csv: column 'label' holds a single label ('positive'); classification "
-     "needs at least two"),
-    ("not UTF-8", ["data.train_path={data}/latin1.csv"],
-     "data.train_path: {data}/latin1.csv line 3: not valid UTF-8 (byte 0xe9); save the file "
-     "as UTF-8"),
-    ("malformed JSONL", ["data.train_path={data}/broken.jsonl"],
-     "data.train_path: {data}/broken.jsonl line 2: invalid JSON (Expecting ':' delimiter)"),
-    ("ragged CSV", ["data.train_path={data}/ragged.csv"],
-     "data.train_path: {data}/ragged.csv: Expected 2 fields in line 3, saw 3"),
-    ("semicolon CSV read with commas", ["data.train_path={data}/semicolon.csv",
-                                        "data.delimiter=','"],
-     "data.text_column: no column 'text' in {data}/semicolon.csv (columns: text;label); it "
-     "looks ';'-delimited: set \"data.delimiter=';'\""),
-    ("unknown delimiter", ["data.delimiter=':'"],
-     "config key 'data.delimiter': unknown delimiter ':' (choices: auto, ',', ';', '\\t', '|')"),
-    ("duplicate CSV column", ["data.train_path={data}/dup.csv"],
-     "data.train_path: {data}/dup.csv: column 'label' occurs 2 times (columns: text, label, "
-     "annotator, label); rename or drop all but one"),
-    ("duplicate TSV column", ["data.test_path={data}/dup.tsv"],
-     "data.test_path: {data}/dup.tsv: column 'text' occurs 2 times (columns: text, label, "
-     "text); rename or drop all but one"),
-    ("duplicate JSONL key", ["data.train_path={data}/dup.jsonl"],
-     "data.train_path: {data}/dup.jsonl line 2: key 'label' occurs 2 times (keys: text, label, "
-     "label); rename or drop all but one"),
-    ("duplicate Parquet column", ["data.val_path={data}/dup.parquet"],
-     "data.val_path: {data}/dup.parquet: column 'label' occurs 2 times (columns: text, label, "
-     "annotator, label); rename or drop all but one"),
-    ("unknown file type", ["data.train_path={data}/notes.xlsx"],
-     "data.train_path: cannot read '{data}/notes.xlsx': unknown file type '.xlsx' (use one of "
-     ".csv, .json, .jsonl, .parquet, .pq, .tsv, .txt)"),
-    ("non-numeric regression target", ["data.train_path={data}/good.csv", "loss=mse"],
-     "{data}/good.csv row 1: regression target '{first_label}' in column 'label' is not a "
-     "finite number"),
-    ("NaN regression target", ["data.train_path={data}/nan_target.csv", "loss=mse"],
-     "{data}/nan_target.csv row 3: regression target 'NaN' in column 'label' is not a finite "
-     "number"),
-    ("one fold", ["cv.folds=1"],
-     "config key 'cv.folds' must be an integer >= 2 (or null for no cross-validation), got 1"),
-    ("more folds than a label has rows", ["data.train_path={data}/good.csv", "cv.folds=11"],
-     "cv.folds=11: label 'negative' has only 10 rows in the train split; every fold needs one "
-     "(use fewer folds or cv.stratified=false)"),
-    ("missing group column", ["data.train_path={data}/good.csv", "cv.folds=2",
-                              "cv.group_column=drugName"],
-     "cv.group_column=drugName: no such column in {data}/good.csv (columns: text, label)"),
-    ("an ensemble of one model", ["cv.ensemble=true"],
-     "cv.ensemble=true needs models to average: set cv.folds=K or seeds=[...]"),
-    ("seeds not a list", ["seeds=3"],
-     "config key 'seeds': expected a list of integers like [1,2,3], got 3"),
-    ("empty split after carving", ["data.train_path={data}/good.csv", "data.val_fraction=0.01"],
-     "data.val_fraction=0.01: the val split of the 30 rows of {data}/good.csv would hold 1 "
-     "rows; it needs at least 3 rows (one per label): raise data.val_fraction or give "
-     "data.val_path"),
+    (
+        "per-class monitor in the old form",
+        ["monitor.metric=val/f1_neutral"],
+        "monitor.metric=val/f1_neutral is not logged for task 'multiclass'; per-class F1 is "
+        "val/per_class/f1/<label key> (label 'neutral': val/per_class/f1/neutral) (choose from: "
+        + SUMMARIES
+        + ", val/per_class/f1/<label key>)",
+    ),
+    (
+        "per-class monitor of a label the data lacks",
+        ["monitor.metric=val/per_class/f1/angry"],
+        "monitor.metric=val/per_class/f1/angry is not logged for task 'multiclass' (choose from: "
+        + SUMMARIES
+        + ", val/per_class/f1/negative, val/per_class/f1/neutral, "
+        "val/per_class/f1/positive)",
+    ),
+    (
+        "freezing more layers than the model has",
+        ["finetune=freeze_bottom", "finetune.k=3"],
+        "finetune.k=3: the model has 2 layers",
+    ),
+    (
+        "max_length above the model's limit",
+        ["model.max_length=512"],
+        "model.max_length=512 exceeds the model's limit of 64 positions",
+    ),
+    (
+        "model folder that does not exist",
+        ["model.name_or_path={data}/no-model"],
+        "model.name_or_path: folder not found: {data}/no-model",
+    ),
+    (
+        "relative model folder that does not exist",
+        ["model.name_or_path=./no/such-model"],
+        "model.name_or_path: folder not found: ./no/such-model",
+    ),
+    (
+        "hub id, offline and not cached",
+        ["model.name_or_path=sft-tests/not-a-cached-model"],
+        "model.name_or_path: 'sft-tests/not-a-cached-model' is neither a local folder nor in the "
+        "local Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); point it at a "
+        "folder the model was saved to, e.g. model.name_or_path=/path/to/model",
+    ),
+    (
+        "model path that is a file",
+        ["model.name_or_path={data}/good.csv"],
+        "model.name_or_path: {data}/good.csv is a file; give the folder the model was saved to "
+        "(with save_pretrained)",
+    ),
+    (
+        "model folder without weights",
+        ["model.name_or_path={data}/no-weights"],
+        "model.name_or_path: cannot load a model from '{data}/no-weights' ({no_weights})",
+    ),
+    (
+        "tokenizer that does not match the model",
+        ["model.name_or_path={data}/small-vocab"],
+        "model.name_or_path: the tokenizer does not match the model: it gives token id {top_id}, "
+        "but the model's embeddings have 10 rows",
+    ),
+    (
+        "gradual unfreezing on two devices",
+        ["trainer=ddp", "trainer.accelerator=cpu", "finetune=gradual_unfreeze"],
+        "finetune=gradual_unfreeze cannot train on 2 devices (DDP syncs only the layers trainable "
+        "at the start); use another finetune strategy or trainer.devices=1",
+    ),
+    (
+        "unreachable tracking server",
+        ["logger.tracking_uri=http://127.0.0.1:9"],
+        "logger.tracking_uri: cannot reach the MLflow tracking server at http://127.0.0.1:9 "
+        "(Connection refused)",
+    ),
+    (
+        "read-only output folder",
+        ["paths.outputs={readonly}"],
+        "cannot write to {cannot_write}; set paths.outputs to a writable folder",
+    ),
+    (
+        "resuming a run that does not exist",
+        ["resume=0123abcd"],
+        "resume: no run '0123abcd' in sqlite:///{out}/mlflow.db",
+    ),
+    (
+        "missing train file",
+        ["data.train_path={data}/nope.csv"],
+        "data.train_path: file not found: {data}/nope.csv",
+    ),
+    (
+        "missing test file",
+        ["data.test_path={data}/gone.csv"],
+        "data.test_path: file not found: {data}/gone.csv",
+    ),
+    (
+        "missing text column",
+        ["data.train_path={data}/good.csv", "data.text_column=review"],
+        "data.text_column: no column 'review' in {data}/good.csv (columns: text, label)",
+    ),
+    (
+        "missing label column",
+        ["data.train_path={data}/good.csv", "data.label_column=rating"],
+        "data.label_column: no column 'rating' in {data}/good.csv (columns: text, label)",
+    ),
+    (
+        "empty file",
+        ["data.train_path={data}/empty.csv"],
+        "data.train_path: {data}/empty.csv is empty",
+    ),
+    (
+        "header without rows",
+        ["data.train_path={data}/header_only.csv"],
+        "{data}/header_only.csv has a header but no rows",
+    ),
+    (
+        "empty text",
+        ["data.train_path={data}/empty_text.csv"],
+        "{data}/empty_text.csv row 7: empty text in column 'text'",
+    ),
+    (
+        "missing label",
+        ["data.train_path={data}/missing_label.csv"],
+        "{data}/missing_label.csv row 4: missing label in column 'label'",
+    ),
+    (
+        "test label unseen in train",
+        ["data.train_path={data}/good.csv", "data.test_path={data}/unseen.csv"],
+        "{data}/unseen.csv row 5: label 'furious' in column 'label' does not occur in the train "
+        "split (train labels: negative, neutral, positive)",
+    ),
+    (
+        "val label unseen in train",
+        ["data.train_path={data}/good.csv", "data.val_path={data}/unseen.csv"],
+        "{data}/unseen.csv row 5: label 'furious' in column 'label' does not occur in the train "
+        "split (train labels: negative, neutral, positive)",
+    ),
+    (
+        "labels differing in case",
+        ["data.train_path={data}/cased.csv"],
+        "{data}/cased.csv: labels 'Positive' and 'positive' in column 'label' differ only in "
+        "case; make them one label",
+    ),
+    (
+        "a single label",
+        ["data.train_path={data}/single.csv"],
+        "{data}/single.csv: column 'label' holds a single label ('positive'); classification "
+        "needs at least two",
+    ),
+    (
+        "not UTF-8",
+        ["data.train_path={data}/latin1.csv"],
+        "data.train_path: {data}/latin1.csv line 3: not valid UTF-8 (byte 0xe9); save the file "
+        "as UTF-8",
+    ),
+    (
+        "malformed JSONL",
+        ["data.train_path={data}/broken.jsonl"],
+        "data.train_path: {data}/broken.jsonl line 2: invalid JSON (Expecting ':' delimiter)",
+    ),
+    (
+        "ragged CSV",
+        ["data.train_path={data}/ragged.csv"],
+        "data.train_path: {data}/ragged.csv: Expected 2 fields in line 3, saw 3",
+    ),
+    (
+        "semicolon CSV read with commas",
+        ["data.train_path={data}/semicolon.csv", "data.delimiter=','"],
+        "data.text_column: no column 'text' in {data}/semicolon.csv (columns: text;label); it "
+        "looks ';'-delimited: set \"data.delimiter=';'\"",
+    ),
+    (
+        "unknown delimiter",
+        ["data.delimiter=':'"],
+        "config key 'data.delimiter': unknown delimiter ':' (choices: auto, ',', ';', '\\t', '|')",
+    ),
+    (
+        "duplicate CSV column",
+        ["data.train_path={data}/dup.csv"],
+        "data.train_path: {data}/dup.csv: column 'label' occurs 2 times (columns: text, label, "
+        "annotator, label); rename or drop all but one",
+    ),
+    (
+        "duplicate TSV column",
+        ["data.test_path={data}/dup.tsv"],
+        "data.test_path: {data}/dup.tsv: column 'text' occurs 2 times (columns: text, label, "
+        "text); rename or drop all but one",
+    ),
+    (
+        "duplicate JSONL key",
+        ["data.train_path={data}/dup.jsonl"],
+        "data.train_path: {data}/dup.jsonl line 2: key 'label' occurs 2 times (keys: text, label, "
+        "label); rename or drop all but one",
+    ),
+    (
+        "duplicate Parquet column",
+        ["data.val_path={data}/dup.parquet"],
+        "data.val_path: {data}/dup.parquet: column 'label' occurs 2 times (columns: text, label, "
+        "annotator, label); rename or drop all but one",
+    ),
+    (
+        "unknown file type",
+        ["data.train_path={data}/notes.xlsx"],
+        "data.train_path: cannot read '{data}/notes.xlsx': unknown file type '.xlsx' (use one of "
+        ".csv, .json, .jsonl, .parquet, .pq, .tsv, .txt)",
+    ),
+    (
+        "non-numeric regression target",
+        ["data.train_path={data}/good.csv", "loss=mse"],
+        "{data}/good.csv row 1: regression target '{first_label}' in column 'label' is not a "
+        "finite number",
+    ),
+    (
+        "NaN regression target",
+        ["data.train_path={data}/nan_target.csv", "loss=mse"],
+        "{data}/nan_target.csv row 3: regression target 'NaN' in column 'label' is not a finite "
+        "number",
+    ),
+    (
+        "one fold",
+        ["cv.folds=1"],
+        "config key 'cv.folds' must be an integer >= 2 (or null for no cross-validation), got 1",
+    ),
+    (
+        "more folds than a label has rows",
+        ["data.train_path={data}/good.csv", "cv.folds=11"],
+        "cv.folds=11: label 'negative' has only 10 rows in the train split; every fold needs one "
+        "(use fewer folds or cv.stratified=false)",
+    ),
+    (
+        "missing group column",
+        ["data.train_path={data}/good.csv", "cv.folds=2", "cv.group_column=drugName"],
+        "cv.group_column=drugName: no such column in {data}/good.csv (columns: text, label)",
+    ),
+    (
+        "an ensemble of one model",
+        ["cv.ensemble=true"],
+        "cv.ensemble=true needs models to average: set cv.folds=K or seeds=[...]",
+    ),
+    (
+        "seeds not a list",
+        ["seeds=3"],
+        "config key 'seeds': expected a list of integers like [1,2,3], got 3",
+    ),
+    (
+        "empty split after carving",
+        ["data.train_path={data}/good.csv", "data.val_fraction=0.01"],
+        "data.val_fraction=0.01: the val split of the 30 rows of {data}/good.csv would hold 1 "
+        "rows; it needs at least 3 rows (one per label): raise data.val_fraction or give "
+        "data.val_path",
+    ),
     # data=hf_dataset ({data}/hf_saved: save_to_disk, splits train and test)
-    ("hf dataset: missing text column", ["data=hf_dataset", "data.path={data}/hf_saved",
-                                         "data.text_column=review"],
-     "data.text_column: no column 'review' in {data}/hf_saved (split 'train') (columns: text, "
-     "label)"),
-    ("hf dataset: missing image column", ["data=hf_dataset", "data.path={data}/hf_saved",
-                                          "data.image_column=picture"],
-     "data.image_column: no column 'picture' in {data}/hf_saved (split 'train') (columns: "
-     "text, label)"),
-    ("hf dataset: missing audio column", ["data=hf_dataset", "data.path={data}/hf_saved",
-                                          "data.audio_column=clip"],
-     "data.audio_column: no column 'clip' in {data}/hf_saved (split 'train') (columns: text, "
-     "label)"),
-    ("hf dataset: an image column of strings", ["data=hf_dataset", "data.path={data}/hf_saved",
-                                                "data.image_column=text"],
-     "data.image_column: column 'text' of {data}/hf_saved (split 'train') is Value, not a "
-     "datasets Image feature"),
-    ("hf dataset: two media columns", ["data=hf_dataset", "data.path={data}/hf_saved",
-                                       "data.image_column=image", "data.audio_column=clip"],
-     "data.image_column, data.audio_column: set at most one, the column with the inputs; "
-     "data.image_column=image, data.audio_column=clip"),
-    ("hf dataset: no input column", ["data=hf_dataset", "data.path={data}/hf_saved",
-                                     "data.text_column=null"],
-     "data.text_column, data.image_column, data.audio_column: none is set; name the column "
-     "with the inputs"),
-    ("hf dataset: wrong split name", ["data=hf_dataset", "data.path={data}/hf_saved",
-                                      "data.splits.test=holdout"],
-     "data.splits.test: no split 'holdout' in {data}/hf_saved (splits: train, test)"),
-    ("hf dataset: hub id, offline and not cached",
-     ["data=hf_dataset", "data.path=sft-tests/not-a-cached-dataset"],
-     "data.path: 'sft-tests/not-a-cached-dataset' is neither a local folder nor in the local "
-     "Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); load it once with the "
-     "network on, or point data.path at a folder written by save_to_disk"),
+    (
+        "hf dataset: missing text column",
+        ["data=hf_dataset", "data.path={data}/hf_saved", "data.text_column=review"],
+        "data.text_column: no column 'review' in {data}/hf_saved (split 'train') (columns: text, "
+        "label)",
+    ),
+    (
+        "hf dataset: missing image column",
+        ["data=hf_dataset", "data.path={data}/hf_saved", "data.image_column=picture"],
+        "data.image_column: no column 'picture' in {data}/hf_saved (split 'train') (columns: "
+        "text, label)",
+    ),
+    (
+        "hf dataset: missing audio column",
+        ["data=hf_dataset", "data.path={data}/hf_saved", "data.audio_column=clip"],
+        "data.audio_column: no column 'clip' in {data}/hf_saved (split 'train') (columns: text, "
+        "label)",
+    ),
+    (
+        "hf dataset: an image column of strings",
+        ["data=hf_dataset", "data.path={data}/hf_saved", "data.image_column=text"],
+        "data.image_column: column 'text' of {data}/hf_saved (split 'train') is Value, not a "
+        "datasets Image feature",
+    ),
+    (
+        "hf dataset: two media columns",
+        [
+            "data=hf_dataset",
+            "data.path={data}/hf_saved",
+            "data.image_column=image",
+            "data.audio_column=clip",
+        ],
+        "data.image_column, data.audio_column: set at most one, the column with the inputs; "
+        "data.image_column=image, data.audio_column=clip",
+    ),
+    (
+        "hf dataset: no input column",
+        ["data=hf_dataset", "data.path={data}/hf_saved", "data.text_column=null"],
+        "data.text_column, data.image_column, data.audio_column: none is set; name the column "
+        "with the inputs",
+    ),
+    (
+        "hf dataset: wrong split name",
+        ["data=hf_dataset", "data.path={data}/hf_saved", "data.splits.test=holdout"],
+        "data.splits.test: no split 'holdout' in {data}/hf_saved (splits: train, test)",
+    ),
+    (
+        "hf dataset: hub id, offline and not cached",
+        ["data=hf_dataset", "data.path=sft-tests/not-a-cached-dataset"],
+        "data.path: 'sft-tests/not-a-cached-dataset' is neither a local folder nor in the local "
+        "Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); load it once with the "
+        "network on, or point data.path at a folder written by save_to_disk",
+    ),
 ]
 
 
@@ -256,16 +468,22 @@ def duplicate_columns() -> dict[str, str | bytes]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [("good great day", "positive", "ann", "negative"), ("bad awful day", "negative",
-                                                                 "bob", "negative")]
+    rows = [
+        ("good great day", "positive", "ann", "negative"),
+        ("bad awful day", "negative", "bob", "negative"),
+    ]
     parquet = io.BytesIO()
-    pq.write_table(pa.Table.from_arrays([pa.array(c) for c in zip(*rows)],
-                                        names=["text", "label", "annotator", "label"]), parquet)
+    pq.write_table(
+        pa.Table.from_arrays(
+            [pa.array(c) for c in zip(*rows)], names=["text", "label", "annotator", "label"]
+        ),
+        parquet,
+    )
     return {
         "dup.csv": "text,label,annotator,label\n" + "".join(",".join(r) + "\n" for r in rows),
         "dup.tsv": "text\tlabel\ttext\ngood\tpositive\tgreat\nbad\tnegative\tawful\n",
         "dup.jsonl": '{"text": "good", "label": "positive"}\n'
-                     '{"text": "bad", "label": "negative", "label": "positive"}\n',
+        '{"text": "bad", "label": "negative", "label": "positive"}\n',
         "dup.parquet": parquet.getvalue(),
     }
 
@@ -299,8 +517,10 @@ def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
     frame.to_csv(data / "nan_target.csv", index=False)
     good.head(0).to_csv(data / "header_only.csv", index=False)
     write(data / "empty.csv", "")
-    write(data / "latin1.csv",
-          "text,label\ngood day,positive\ncaf\xe9 bad,negative\n".encode("latin-1"))
+    write(
+        data / "latin1.csv",
+        "text,label\ngood day,positive\ncaf\xe9 bad,negative\n".encode("latin-1"),
+    )
     write(data / "broken.jsonl", '{"text": "good", "label": "positive"}\n{"text": "bad", "label"\n')
     write(data / "ragged.csv", "text,label\ngood,positive\nbad,negative,extra\n")
     write(data / "notes.xlsx", "not a table")
@@ -308,17 +528,28 @@ def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
         write(data / name, content)
     import datasets
 
-    datasets.DatasetDict({split: datasets.Dataset.from_pandas(toy_frame(12, seed=i))
-                          for i, split in enumerate(("train", "test"))}
-                         ).save_to_disk(str(data / "hf_saved"))
+    datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_pandas(toy_frame(12, seed=i))
+            for i, split in enumerate(("train", "test"))
+        }
+    ).save_to_disk(str(data / "hf_saved"))
     no_weights = data / "no-weights"
     no_weights.mkdir()
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
         if (tiny / name).exists():
             (no_weights / name).write_bytes((tiny / name).read_bytes())
     small = data / "small-vocab"  # the tiny model's tokenizer on a model with 10 tokens
-    BertModel(BertConfig(vocab_size=10, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(small)
+    BertModel(
+        BertConfig(
+            vocab_size=10,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(small)
     tokenizer = AutoTokenizer.from_pretrained(tiny)
     tokenizer.save_pretrained(small)
     return {"first_label": str(good["label"][0]), "tokenizer": tokenizer}
@@ -353,8 +584,11 @@ def bad_inputs(tiny_model_dir, toy_data, tmp_path_factory):
     except OSError as err:
         found["cannot_write"] = f"{err.filename} ({err.strerror})"
     found.update(data=str(data), tiny=str(tiny_model_dir), out=str(out), readonly=str(readonly))
-    base = [o for o in tiny_overrides(tiny_model_dir, toy_data, out)
-            if not o.startswith("paths.run_dir")]
+    base = [
+        o
+        for o in tiny_overrides(tiny_model_dir, toy_data, out)
+        if not o.startswith("paths.run_dir")
+    ]
     return {"values": found, "base": base, "out": out}
 
 
@@ -391,7 +625,7 @@ def test_bad_input_gets_one_line_exit_2_and_no_running_run(bad_inputs, overrides
     after = mlflow_statuses(bad_inputs["out"])
     assert "RUNNING" not in after
     assert len(after) - len(before) in (0, 1)
-    assert after[len(before):] in ([], ["FAILED"])
+    assert after[len(before) :] in ([], ["FAILED"])
 
 
 def test_the_table_covers_at_least_thirty_inputs_of_config_and_data():
@@ -400,21 +634,28 @@ def test_the_table_covers_at_least_thirty_inputs_of_config_and_data():
 
 
 CLI_CASES = [
-    ("unknown group choice", ["optimizer=adamax"],
-     "sft-train: error: unknown choice 'adamax' for config group 'optimizer' "
-     "(choices: adam, adamw, sgd)"),
-    ("non-positive lr", ["optimizer.lr=-1"],
-     "sft-train: error: config key 'optimizer.lr' must be > 0.0, got -1"),
-    ("image model by hub id, offline", ["model=resnet", "data=digits",
-                                        "model.name_or_path=sft-tests/not-a-cached-resnet"],
-     "sft-train: error: model.name_or_path: 'sft-tests/not-a-cached-resnet' is neither a local "
-     "folder nor in the local Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); "
-     "point it at a folder the model was saved to, e.g. model.name_or_path=/path/to/model"),
+    (
+        "unknown group choice",
+        ["optimizer=adamax"],
+        "sft-train: error: unknown choice 'adamax' for config group 'optimizer' "
+        "(choices: adam, adamw, sgd)",
+    ),
+    (
+        "non-positive lr",
+        ["optimizer.lr=-1"],
+        "sft-train: error: config key 'optimizer.lr' must be > 0.0, got -1",
+    ),
+    (
+        "image model by hub id, offline",
+        ["model=resnet", "data=digits", "model.name_or_path=sft-tests/not-a-cached-resnet"],
+        "sft-train: error: model.name_or_path: 'sft-tests/not-a-cached-resnet' is neither a local "
+        "folder nor in the local Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); "
+        "point it at a folder the model was saved to, e.g. model.name_or_path=/path/to/model",
+    ),
 ]
 
 
-@pytest.mark.parametrize("args,expected", [c[1:] for c in CLI_CASES],
-                         ids=[c[0] for c in CLI_CASES])
+@pytest.mark.parametrize("args,expected", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
 def test_console_prints_one_line_and_exits_2(tmp_path, args, expected):
     done = run_sft("train", *args, f"paths.outputs={tmp_path}", cwd=tmp_path, timeout=300)
     assert done.returncode == 2, done.stderr
@@ -422,13 +663,18 @@ def test_console_prints_one_line_and_exits_2(tmp_path, args, expected):
 
 
 def test_console_data_error_exits_2_and_marks_the_run_failed(tiny_model_dir, toy_data, tmp_path):
-    overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
-                 if not o.startswith("paths.run_dir")]
-    done = run_sft("train", *overrides, f"data.train_path={tmp_path}/missing.csv", cwd=tmp_path,
-                   timeout=300)
+    overrides = [
+        o
+        for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
+        if not o.startswith("paths.run_dir")
+    ]
+    done = run_sft(
+        "train", *overrides, f"data.train_path={tmp_path}/missing.csv", cwd=tmp_path, timeout=300
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (
-        f"sft-train: error: data.train_path: file not found: {tmp_path}/missing.csv")
+        f"sft-train: error: data.train_path: file not found: {tmp_path}/missing.csv"
+    )
     assert "Traceback" not in done.stderr
     assert mlflow_statuses(tmp_path) == ["FAILED"]
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 import sft
-from sft.tasks.sequence import SEQUENCE
 from conftest import run_sft
 from helpers.shipped import app_config, post, server, shipped  # noqa: F401  (fixtures)
+from sft.tasks.sequence import SEQUENCE
 
 # int8 weights move the logits; labels must still agree on at least this share of inputs
 # (the default min_agreement of conf/export.yaml) and the logits stay within this of fp32's.
@@ -34,11 +34,21 @@ def front_matter(text: str) -> dict:
 
 def test_int8_export_agrees_with_pytorch_on_the_validation_split(shipped, tmp_path):
     out = tmp_path / "int8"
-    done = run_sft("export", f"model_uri={shipped['uri']}", "format=onnx", "quantize=int8",
-                   f"out={out}", f"tracking_uri={shipped['tracking_uri']}", cwd=tmp_path)
+    done = run_sft(
+        "export",
+        f"model_uri={shipped['uri']}",
+        "format=onnx",
+        "quantize=int8",
+        f"out={out}",
+        f"tracking_uri={shipped['tracking_uri']}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
-    found = re.search(r"Agreement on (\d+) inputs \(the val split of run (\w+) .*\): (\S+) of "
-                      r"predicted labels equal", done.stdout)
+    found = re.search(
+        r"Agreement on (\d+) inputs \(the val split of run (\w+) .*\): (\S+) of "
+        r"predicted labels equal",
+        done.stdout,
+    )
     assert found, done.stdout
     assert int(found.group(1)) == 30  # val_fraction=0.2 of the 150 train rows
     assert found.group(2) == shipped["run"].info.run_id
@@ -55,13 +65,15 @@ def test_int8_export_agrees_with_pytorch_on_the_validation_split(shipped, tmp_pa
     texts = shipped["texts"]
     diff = np.abs(int8.logits(texts) - reference.logits(texts)).max()
     assert 0 < diff < INT8_LOGIT_TOLERANCE  # quantized (not fp32), yet close
-    same = np.mean([a["label"] == b["label"] for a, b in zip(int8.predict(texts),
-                                                              reference.predict(texts))])
+    same = np.mean(
+        [a["label"] == b["label"] for a, b in zip(int8.predict(texts), reference.predict(texts))]
+    )
     assert same >= INT8_AGREEMENT
 
 
-def test_int8_export_refuses_to_land_when_quantization_breaks_the_model(shipped, tmp_path,
-                                                                       monkeypatch, capsys):
+def test_int8_export_refuses_to_land_when_quantization_breaks_the_model(
+    shipped, tmp_path, monkeypatch, capsys
+):
     """A quantizer that ruins the weights (every int8 weight set to zero) must not land."""
     import onnx
     from onnx import numpy_helper
@@ -76,8 +88,9 @@ def test_int8_export_refuses_to_land_when_quantization_breaks_the_model(shipped,
         model = onnx.load(str(path))
         for init in model.graph.initializer:
             if init.data_type == onnx.TensorProto.INT8:
-                init.CopyFrom(numpy_helper.from_array(
-                    np.zeros_like(numpy_helper.to_array(init)), init.name))
+                init.CopyFrom(
+                    numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(init)), init.name)
+                )
         onnx.save(model, str(path))
         return path
 
@@ -86,9 +99,17 @@ def test_int8_export_refuses_to_land_when_quantization_breaks_the_model(shipped,
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     with pytest.raises(SystemExit) as failed:
-        export_task(app_config("export", f"model_uri={shipped['uri']}", "format=onnx",
-                               "quantize=int8", f"out={out}", "overwrite=true",
-                               f"tracking_uri={shipped['tracking_uri']}"))
+        export_task(
+            app_config(
+                "export",
+                f"model_uri={shipped['uri']}",
+                "format=onnx",
+                "quantize=int8",
+                f"out={out}",
+                "overwrite=true",
+                f"tracking_uri={shipped['tracking_uri']}",
+            )
+        )
     assert failed.value.code == 1
     said = capsys.readouterr()
     share = float(re.search(r"\): (\S+) of predicted labels equal", said.out).group(1))
@@ -114,8 +135,14 @@ def test_model_card_matches_the_logged_run(shipped):
     for metric in metrics:
         assert metric["value"] == pytest.approx(logged[metric["name"]], rel=1e-6, abs=1e-9)
     assert f"MLflow run: `{run.info.run_id}`" in card
-    for section in ("## Training", "## Test results", "Per class:", "## Data",
-                    "## Intended use and limitations", "## How to use"):
+    for section in (
+        "## Training",
+        "## Test results",
+        "Per class:",
+        "## Data",
+        "## Intended use and limitations",
+        "## How to use",
+    ):
         assert section in card
     for label in meta["labels"]:
         assert re.search(rf"^\| {label} \| \d\.\d{{4}} \|", card, re.M)  # per-class rows
@@ -123,15 +150,13 @@ def test_model_card_matches_the_logged_run(shipped):
     import mlflow
 
     mlflow.set_tracking_uri(shipped["tracking_uri"])
-    logged_card = mlflow.artifacts.download_artifacts(
-        f"runs:/{run.info.run_id}/README.md")
+    logged_card = mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/README.md")
     assert open(logged_card).read() == card  # the run artifact is the same card
     inner = mlflow.artifacts.download_artifacts(shipped["uri"])
     assert (pd.io.common.Path(inner) / "artifacts" / "model" / "README.md").read_text() == card
 
 
-def test_model_card_warns_of_leakage_imbalance_and_truncation(tmp_path, tiny_model_dir,
-                                                              toy_data):
+def test_model_card_warns_of_leakage_imbalance_and_truncation(tmp_path, tiny_model_dir, toy_data):
     from types import SimpleNamespace
 
     from hydra import compose, initialize_config_dir
@@ -149,10 +174,15 @@ def test_model_card_warns_of_leakage_imbalance_and_truncation(tmp_path, tiny_mod
     train.to_csv(tmp_path / "train.csv", index=False)
     test.to_csv(tmp_path / "test.csv", index=False)
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            *tiny_overrides(tiny_model_dir, toy_data, tmp_path),
-            f"data.train_path={tmp_path / 'train.csv'}", f"data.test_path={tmp_path / 'test.csv'}",
-            "model.max_length=8"])
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                *tiny_overrides(tiny_model_dir, toy_data, tmp_path),
+                f"data.train_path={tmp_path / 'train.csv'}",
+                f"data.test_path={tmp_path / 'test.csv'}",
+                "model.max_length=8",
+            ],
+        )
     datamodule = instantiate(cfg.data, seed=cfg.seed)
     datamodule.load(SEQUENCE)
     datamodule.encode(load_tokenizer(str(tiny_model_dir)), 8, None)
@@ -169,20 +199,33 @@ def test_model_card_warns_of_leakage_imbalance_and_truncation(tmp_path, tiny_mod
 def test_sft_predict_refuses_a_malformed_batch_with_one_line(shipped, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "great pill"}\n{"text": null}\n')
-    done = run_sft("predict", f"model_uri={shipped['model_dir']}", f"input={bad}",
-                   f"output={tmp_path / 'preds.csv'}", cwd=tmp_path)
+    done = run_sft(
+        "predict",
+        f"model_uri={shipped['model_dir']}",
+        f"input={bad}",
+        f"output={tmp_path / 'preds.csv'}",
+        cwd=tmp_path,
+    )
     assert done.returncode != 0
     errors = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(errors) == 1 and f"{bad} row 2: empty text in column 'text'" in errors[0], \
+    assert len(errors) == 1 and f"{bad} row 2: empty text in column 'text'" in errors[0], (
         done.stderr
+    )
     assert not (tmp_path / "preds.csv").exists()
 
 
-GOOD = [["great good excellent pill", "awful bad drug and a terrible week"],
-        ["okay fine plain day"], ["love this wonderful drug"] * 5]
-BAD = [({"inputs": []}, "no texts"), ({"inputs": [7, "fine"]}, "expected a string"),
-       ({"texts": ["good"]}, "dataframe_split"), ("{not json", "JSON"),
-       ({"inputs": ["fine", "  "]}, "empty text")]
+GOOD = [
+    ["great good excellent pill", "awful bad drug and a terrible week"],
+    ["okay fine plain day"],
+    ["love this wonderful drug"] * 5,
+]
+BAD = [
+    ({"inputs": []}, "no texts"),
+    ({"inputs": [7, "fine"]}, "expected a string"),
+    ({"texts": ["good"]}, "dataframe_split"),
+    ("{not json", "JSON"),
+    ({"inputs": ["fine", "  "]}, "empty text"),
+]
 
 
 def test_served_model_survives_a_bounded_burst_of_mixed_requests(shipped, server):
@@ -226,8 +269,9 @@ def test_served_model_survives_a_bounded_burst_of_mixed_requests(shipped, server
 
 
 @pytest.mark.parametrize("modality", ["image", "audio"])
-def test_image_and_audio_models_export_to_onnx(modality, tiny_vit_dir, tiny_wav2vec2_dir,
-                                               tmp_path, capsys):
+def test_image_and_audio_models_export_to_onnx(
+    modality, tiny_vit_dir, tiny_wav2vec2_dir, tmp_path, capsys
+):
     """A tiny ViT (pixel_values) and wav2vec2 (input_values) with an sft head, exported."""
     import shutil
 
@@ -239,28 +283,53 @@ def test_image_and_audio_models_export_to_onnx(modality, tiny_vit_dir, tiny_wav2
     from sft.model.heads import LinearHead
 
     source, labels, extra, write = {
-        "image": (tiny_vit_dir, ["circle", "square", "triangle"], {"normalize": True},
-                  write_shapes),
+        "image": (
+            tiny_vit_dir,
+            ["circle", "square", "triangle"],
+            {"normalize": True},
+            write_shapes,
+        ),
         "audio": (tiny_wav2vec2_dir, ["low", "high"], {"max_seconds": 0.5}, write_tones),
     }[modality]
     folder = shutil.copytree(source, tmp_path / "model")
     torch.manual_seed(0)
     head = LinearHead(32, len(labels))
-    save_file({k: v.contiguous() for k, v in head.state_dict().items()},
-              str(folder / "head.safetensors"))
-    (folder / "sft_model.json").write_text(json.dumps({
-        "format": 1, "task": "multiclass", "labels": labels, "pooling": "mean",
-        "max_length": 64, "head": {"_target_": "sft.model.heads.LinearHead", "dropout": 0.1},
-        "num_outputs": len(labels), "modality": modality, **extra}))
-    files = sorted(str(p) for p in write(tmp_path / "data", per_class=3, seed=1).rglob("*")
-                   if p.is_file())
+    save_file(
+        {k: v.contiguous() for k, v in head.state_dict().items()}, str(folder / "head.safetensors")
+    )
+    (folder / "sft_model.json").write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "task": "multiclass",
+                "labels": labels,
+                "pooling": "mean",
+                "max_length": 64,
+                "head": {"_target_": "sft.model.heads.LinearHead", "dropout": 0.1},
+                "num_outputs": len(labels),
+                "modality": modality,
+                **extra,
+            }
+        )
+    )
+    files = sorted(
+        str(p) for p in write(tmp_path / "data", per_class=3, seed=1).rglob("*") if p.is_file()
+    )
     out = tmp_path / "onnx"
-    export_task(app_config("export", f"model_uri={folder}", "format=onnx", f"out={out}",
-                           f"parity_texts={json.dumps(files)}"))
+    export_task(
+        app_config(
+            "export",
+            f"model_uri={folder}",
+            "format=onnx",
+            f"out={out}",
+            f"parity_texts={json.dumps(files)}",
+        )
+    )
     said = capsys.readouterr().out
     assert f"Agreement on {len(files)} inputs (the parity texts): 1.0000" in said
     exported = sft.load(out)
     assert exported.backend == "onnx" and not list(out.glob("*.safetensors"))
     reference = sft.load(folder)
-    np.testing.assert_allclose(exported.logits(files, batch_size=4),
-                               reference.logits(files, batch_size=4), atol=1e-4)
+    np.testing.assert_allclose(
+        exported.logits(files, batch_size=4), reference.logits(files, batch_size=4), atol=1e-4
+    )

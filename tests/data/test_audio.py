@@ -26,8 +26,10 @@ def tones(tmp_path_factory):
     from helpers.backbones import write_tones
 
     root = tmp_path_factory.mktemp("tones")
-    return {"train": write_tones(root / "train", per_class=30, seed=1),
-            "test": write_tones(root / "test", per_class=8, seed=2)}
+    return {
+        "train": write_tones(root / "train", per_class=30, seed=1),
+        "test": write_tones(root / "test", per_class=8, seed=2),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,11 @@ def audio_run(tiny_wav2vec2_dir, tones, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("audio-run")
     overrides = media_overrides("wav2vec2", tiny_wav2vec2_dir, "audio_folder", out) + [
-        f"data.train_path={tones['train']}", f"data.test_path={tones['test']}",
-        "data.val_fraction=0.2", "data.max_seconds=0.4"]
+        f"data.train_path={tones['train']}",
+        f"data.test_path={tones['test']}",
+        "data.val_fraction=0.2",
+        "data.max_seconds=0.4",
+    ]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     train_task(cfg)
@@ -76,13 +81,19 @@ def flac_ogg_run(tiny_wav2vec2_dir, tmp_path_factory):
     train, test = write_tones(root / "train", 30, seed=3), write_tones(root / "test", 8, seed=4)
     tests = recode(test, ("flac", "ogg"))
     recode(train, ("flac", "ogg"))
-    pd.DataFrame({"file_name": [str(p.relative_to(test)) for p in tests],
-                  "label": [p.parent.name for p in tests]}).to_csv(test / "metadata.csv",
-                                                                   index=False)
+    pd.DataFrame(
+        {
+            "file_name": [str(p.relative_to(test)) for p in tests],
+            "label": [p.parent.name for p in tests],
+        }
+    ).to_csv(test / "metadata.csv", index=False)
     out = tmp_path_factory.mktemp("flac-ogg-run")
     overrides = media_overrides("wav2vec2", tiny_wav2vec2_dir, "audio_folder", out) + [
-        f"data.train_path={train}", f"data.test_path={test}",
-        "data.val_fraction=0.2", "data.max_seconds=0.4"]
+        f"data.train_path={train}",
+        f"data.test_path={test}",
+        "data.val_fraction=0.2",
+        "data.max_seconds=0.4",
+    ]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     train_task(cfg)
@@ -131,16 +142,31 @@ def test_flac_and_ogg_copies_predict_like_the_wav(audio_run, tones, tmp_path):
         recode(tmp_path / codec, (codec,))
     predictor = sft.load(audio_run["model_dir"])
     as_wav = predictor.logits([str(p) for p in wavs])
-    copies = {codec: [str(tmp_path / codec / p.relative_to(tones["test"])).removesuffix(".wav")
-                      + "." + codec for p in wavs] for codec in ("flac", "ogg")}
+    copies = {
+        codec: [
+            str(tmp_path / codec / p.relative_to(tones["test"])).removesuffix(".wav") + "." + codec
+            for p in wavs
+        ]
+        for codec in ("flac", "ogg")
+    }
     # FLAC is lossless: the same samples, the same logits.
     np.testing.assert_allclose(predictor.logits(copies["flac"]), as_wav, atol=1e-5)
     # Vorbis is lossy: the same predicted labels.
     assert (predictor.logits(copies["ogg"]).argmax(1) == as_wav.argmax(1)).all()
-    predict_task(OmegaConf.create({  # a folder as sft-predict's input finds both kinds
-        "model_uri": str(audio_run["model_dir"]), "input": str(tmp_path),
-        "output": str(tmp_path / "preds.csv"), "text_column": "path", "batch_size": 8,
-        "progress": False, "backend": "auto", "tracking_uri": "sqlite:///unused.db"}))
+    predict_task(
+        OmegaConf.create(
+            {  # a folder as sft-predict's input finds both kinds
+                "model_uri": str(audio_run["model_dir"]),
+                "input": str(tmp_path),
+                "output": str(tmp_path / "preds.csv"),
+                "text_column": "path",
+                "batch_size": 8,
+                "progress": False,
+                "backend": "auto",
+                "tracking_uri": "sqlite:///unused.db",
+            }
+        )
+    )
     written = pd.read_csv(tmp_path / "preds.csv")
     assert sorted(written["path"]) == sorted(copies["flac"] + copies["ogg"])
 
@@ -172,11 +198,18 @@ def test_wav2vec2_predicts_through_load_mlflow_and_sft_predict(audio_run, tones,
     assert np.mean([r["label"] == t for r, t in zip(records, truth)]) > 0.8
     mlflow.set_tracking_uri(f"sqlite:///{audio_run['out']}/mlflow.db")
     served = mlflow.pyfunc.load_model(f"runs:/{audio_run['run'].info.run_id}/model")
-    assert [r["label"] for r in served.predict(pd.DataFrame({"text": files}))] == \
-        [r["label"] for r in records]
-    result = run_sft("predict", f"model_uri={audio_run['model_dir']}", f"input={tones['test']}",
-                     "text_column=path", f"output={tmp_path / 'preds.csv'}", "progress=false",
-                     cwd=tmp_path)
+    assert [r["label"] for r in served.predict(pd.DataFrame({"text": files}))] == [
+        r["label"] for r in records
+    ]
+    result = run_sft(
+        "predict",
+        f"model_uri={audio_run['model_dir']}",
+        f"input={tones['test']}",
+        "text_column=path",
+        f"output={tmp_path / 'preds.csv'}",
+        "progress=false",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     written = pd.read_csv(tmp_path / "preds.csv")
     assert written["pred_label"].tolist() == [r["label"] for r in records]
@@ -186,10 +219,12 @@ def test_audio_is_resampled_and_cut_or_padded(tiny_wav2vec2_dir, tmp_path):
     from helpers.backbones import write_tone
     from sft.data.media import AudioFeaturizer, load_audio, load_processor
 
-    long = write_tone(tmp_path / "long.wav", 440.0, np.random.default_rng(0), rate=16000,
-                      seconds=1.0)
-    short = write_tone(tmp_path / "short.wav", 440.0, np.random.default_rng(0), rate=16000,
-                       seconds=0.1)
+    long = write_tone(
+        tmp_path / "long.wav", 440.0, np.random.default_rng(0), rate=16000, seconds=1.0
+    )
+    short = write_tone(
+        tmp_path / "short.wav", 440.0, np.random.default_rng(0), rate=16000, seconds=0.1
+    )
     samples = load_audio(str(long), 8000)
     assert samples.shape == (8000,)  # 1 s at 16 kHz -> 8 kHz
     spectrum = np.abs(np.fft.rfft(samples))
@@ -201,8 +236,9 @@ def test_audio_is_resampled_and_cut_or_padded(tiny_wav2vec2_dir, tmp_path):
 
     left = load_audio(str(long), 16000)
     soundfile.write(tmp_path / "stereo.flac", np.stack([left, np.zeros_like(left)], 1), 16000)
-    np.testing.assert_allclose(load_audio(str(tmp_path / "stereo.flac"), 16000), left / 2,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        load_audio(str(tmp_path / "stereo.flac"), 16000), left / 2, atol=1e-4
+    )
 
 
 def test_an_attention_mask_keeps_padding_out_of_the_logits(tmp_path):
@@ -215,10 +251,12 @@ def test_an_attention_mask_keeps_padding_out_of_the_logits(tmp_path):
     from sft.model.backbone import Backbone
 
     folder = tiny_wav2vec2(tmp_path / "w2v", masked=True)
-    short = str(write_tone(tmp_path / "short.wav", 440.0, np.random.default_rng(0), rate=8000,
-                           seconds=0.3))
-    long = str(write_tone(tmp_path / "long.wav", 880.0, np.random.default_rng(1), rate=8000,
-                          seconds=0.9))
+    short = str(
+        write_tone(tmp_path / "short.wav", 440.0, np.random.default_rng(0), rate=8000, seconds=0.3)
+    )
+    long = str(
+        write_tone(tmp_path / "long.wav", 880.0, np.random.default_rng(1), rate=8000, seconds=0.9)
+    )
     featurize = AudioFeaturizer(load_processor(str(folder), "audio"), max_seconds=2.0)
     torch.manual_seed(0)
     backbone, head = Backbone(str(folder), pooling="mean").eval(), torch.nn.Linear(32, 3)
@@ -235,28 +273,34 @@ def test_an_attention_mask_keeps_padding_out_of_the_logits(tmp_path):
     assert batched["input_values"].shape == (2, 7200)
     assert batched["attention_mask"][0].sum() == 2400
     np.testing.assert_allclose(logits(batched)[0], logits(alone)[0], atol=1e-4)
-    collated = stack_batch([({k: v[0] for k, v in featurize([p]).items()}, 0)
-                            for p in (short, long)])
+    collated = stack_batch(
+        [({k: v[0] for k, v in featurize([p]).items()}, 0) for p in (short, long)]
+    )
     np.testing.assert_allclose(logits(collated)[0], logits(alone)[0], atol=1e-4)
     assert np.abs(logits(batched, masked=False)[0] - logits(alone)[0]).max() > 1e-3
 
 
 def test_a_corrupt_file_in_a_run_is_one_line_naming_it(tiny_wav2vec2_dir, tmp_path):
-    from helpers.backbones import write_tones
     from conftest import run_train_in_process
+    from helpers.backbones import write_tones
 
     data = write_tones(tmp_path / "data", per_class=4, seed=5)
     (data / "high" / "broken.ogg").write_bytes(b"OggS" + bytes(200))
     code, stderr = run_train_in_process(
         *media_overrides("wav2vec2", tiny_wav2vec2_dir, "audio_folder", tmp_path),
-        f"data.train_path={data}", "data.val_fraction=0.25", "data.max_seconds=0.2",
-        "trainer.max_epochs=1", "logger=none")
+        f"data.train_path={data}",
+        "data.val_fraction=0.25",
+        "data.max_seconds=0.2",
+        "trainer.max_epochs=1",
+        "logger=none",
+    )
     assert code == 2, stderr
     assert "Traceback" not in stderr
     errors = [line for line in stderr.splitlines() if line.startswith("sft-train: error:")]
     assert len(errors) == 1 and stderr.rstrip().splitlines()[-1] == errors[0], stderr
-    assert errors[0].startswith(f"sft-train: error: {data / 'high' / 'broken.ogg'}: not a "
-                                f"readable OGG file ("), errors[0]
+    assert errors[0].startswith(
+        f"sft-train: error: {data / 'high' / 'broken.ogg'}: not a readable OGG file ("
+    ), errors[0]
 
 
 def test_bad_audio_input_fails_with_one_line(tmp_path, tiny_gpt2_dir):
@@ -277,8 +321,11 @@ def test_bad_audio_input_fails_with_one_line(tmp_path, tiny_gpt2_dir):
         (tmp_path / f"cut.{codec}").write_bytes(whole[: len(whole) // 2])  # truncated
         (tmp_path / f"text.{codec}").write_text("not audio")
         for name in (f"cut.{codec}", f"text.{codec}"):
-            with pytest.raises(SFTDataError, match=rf"^\S*/{name}: not a readable "
-                                                   rf"{codec.upper()} file \([^\n]+\)$"):
+            with pytest.raises(
+                SFTDataError,
+                match=rf"^\S*/{name}: not a readable "
+                rf"{codec.upper()} file \([^\n]+\)$",
+            ):
                 load_audio(str(tmp_path / name), 8000)
     from sft.model.backbone import Backbone
     from sft.model.finetune import FreezeFeatureEncoder

@@ -57,8 +57,10 @@ def test_formats_read_alike(tmp_path):
     frame.to_csv(tmp_path / "a.tsv", sep="\t", index=False)
     frame.to_json(tmp_path / "a.jsonl", orient="records", lines=True)
     frame.to_parquet(tmp_path / "a.parquet")
-    tables = [read_table(locate(str(tmp_path / f"a.{ext}"), "k"), "k")
-              for ext in ("csv", "tsv", "jsonl", "parquet")]
+    tables = [
+        read_table(locate(str(tmp_path / f"a.{ext}"), "k"), "k")
+        for ext in ("csv", "tsv", "jsonl", "parquet")
+    ]
     for table in tables:
         assert table["text"].tolist() == frame["text"].tolist()
         assert table["label"].tolist() == frame["label"].tolist()
@@ -71,11 +73,19 @@ def test_only_a_name_that_occurs_twice_is_refused(tmp_path):
 
     (tmp_path / "ok.csv").write_text("text,label,label.1,,\ngood,positive,x,,\n")
     assert read_table(locate(str(tmp_path / "ok.csv"), "k"), "k").columns.tolist() == [
-        "text", "label", "label.1", "Unnamed: 3", "Unnamed: 4"]
+        "text",
+        "label",
+        "label.1",
+        "Unnamed: 3",
+        "Unnamed: 4",
+    ]
     with zipfile.ZipFile(tmp_path / "d.zip", "w") as archive:
         archive.writestr("train.csv", '\n"text","label",label\ngood,positive,negative\n')
-    with pytest.raises(SFTDataError, match=r"^k: .*d\.zip/train\.csv: column 'label' occurs 2 "
-                                           r"times \(columns: text, label, label\)"):
+    with pytest.raises(
+        SFTDataError,
+        match=r"^k: .*d\.zip/train\.csv: column 'label' occurs 2 "
+        r"times \(columns: text, label, label\)",
+    ):
         read_table(locate(str(tmp_path / "d.zip/train.csv"), "k"), "k")
 
 
@@ -99,8 +109,9 @@ def test_clean_text_unescapes_html_and_strips_wrapping_quotes():
 def test_length_grouped_batches_cover_every_example_once_and_reduce_padding():
     rng = np.random.default_rng(0)
     lengths = rng.integers(5, 200, size=1000)
-    sampler = LengthGroupedBatchSampler(lengths, batch_size=16, shuffle=True, seed=3,
-                                        group_batches=10)
+    sampler = LengthGroupedBatchSampler(
+        lengths, batch_size=16, shuffle=True, seed=3, group_batches=10
+    )
     batches = list(sampler)
     assert sorted(i for b in batches for i in b) == list(range(1000))
     assert len(batches) == len(sampler) == 63
@@ -108,7 +119,7 @@ def test_length_grouped_batches_cover_every_example_once_and_reduce_padding():
     def padded(batches):
         return sum(len(b) * lengths[b].max() for b in batches)
 
-    random_batches = [rng.permutation(1000)[i:i + 16] for i in range(0, 1000, 16)]
+    random_batches = [rng.permutation(1000)[i : i + 16] for i in range(0, 1000, 16)]
     assert padded(batches) < 0.7 * padded(random_batches)
 
 
@@ -125,12 +136,14 @@ def test_batch_order_depends_on_seed_and_epoch_only():
 
 def test_a_resumed_loader_gives_the_rest_of_the_epoch_in_the_same_order():
     rng = np.random.default_rng(0)
-    dataset = TokenizedDataset([np.ones(n, dtype=np.int64) for n in rng.integers(1, 30, 50)],
-                               np.arange(50))
+    dataset = TokenizedDataset(
+        [np.ones(n, dtype=np.int64) for n in rng.integers(1, 30, 50)], np.arange(50)
+    )
 
     def loader(epoch: int) -> ResumableLoader:
-        sampler = LengthGroupedBatchSampler(dataset.lengths, 4, shuffle=True, seed=3,
-                                            group_batches=2)
+        sampler = LengthGroupedBatchSampler(
+            dataset.lengths, 4, shuffle=True, seed=3, group_batches=2
+        )
         made = ResumableLoader(dataset, batch_sampler=sampler, collate_fn=PadCollator(0))
         made.batch_sampler.set_epoch(epoch)
         return made
@@ -223,12 +236,19 @@ def test_a_cache_entry_cut_short_or_misplaced_is_rebuilt(tiny_model_dir, tmp_pat
 
     def other_entry():
         other = datasets.Dataset.from_dict({"x": texts})
-        other.map(lambda b: {"input_ids": [[2, 9, 3]] * len(b["x"])}, batched=True,
-                  remove_columns=["x"], new_fingerprint="0" * 32,
-                  cache_file_name=str(entry))
+        other.map(
+            lambda b: {"input_ids": [[2, 9, 3]] * len(b["x"])},
+            batched=True,
+            remove_columns=["x"],
+            new_fingerprint="0" * 32,
+            cache_file_name=str(entry),
+        )
 
-    damages = {"cut at a record batch": first_batch_only, "another entry's file": other_entry,
-               "cut inside a batch": lambda: entry.write_bytes(whole[: len(whole) // 2])}
+    damages = {
+        "cut at a record batch": first_batch_only,
+        "another entry's file": other_entry,
+        "cut inside a batch": lambda: entry.write_bytes(whole[: len(whole) // 2]),
+    }
     for damage, do in damages.items():
         cache.clear()
         entry.unlink()
@@ -245,7 +265,8 @@ def test_the_delimiter_of_a_csv_is_found_in_its_header(tmp_path, sep):
     path = tmp_path / "train.csv"
     # Texts holding every candidate: only the header decides.
     toy_frame(30, seed=0).assign(text=lambda f: f["text"] + " a,b;c|d").to_csv(
-        path, index=False, sep=sep)
+        path, index=False, sep=sep
+    )
     frame = read_table(locate(str(path), "data.train_path"), "data.train_path")
     assert list(frame.columns) == ["text", "label"]
     assert frame["text"].str.endswith(" a,b;c|d").all()
@@ -272,7 +293,8 @@ def test_a_header_with_one_delimited_cell_names_the_delimiter(tmp_path):
         datamodule(path, delimiter=",").load(SEQUENCE)
     assert str(err.value) == (
         f"data.text_column: no column 'text' in {path} (columns: text;label); it looks "
-        f"';'-delimited: set \"data.delimiter=';'\"")
+        f"';'-delimited: set \"data.delimiter=';'\""
+    )
     tsv = tmp_path / "train.tsv"  # auto reads a .tsv with tabs
     toy_frame(30, seed=0).to_csv(tsv, index=False, sep="|")
     with pytest.raises(SFTDataError, match=r"it looks '\|'-delimited: set \"data.delimiter='\|'\""):

@@ -14,17 +14,18 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 from conftest import mlflow_runs, toy_frame
 from sft.data.hf_module import HFDatasetDataModule
 from sft.errors import SFTConfigError
-from sft.train import train_task
 from sft.tasks.sequence import SEQUENCE
+from sft.train import train_task
 
 ORDER = ["positive", "negative", "neutral"]  # not sorted: the ClassLabel's own order
 
 
 def class_label_split(frame: pd.DataFrame) -> Dataset:
     features = Features({"text": Value("string"), "label": ClassLabel(names=ORDER)})
-    return Dataset.from_dict({"text": list(frame["text"]),
-                              "label": [ORDER.index(v) for v in frame["label"]]},
-                             features=features)
+    return Dataset.from_dict(
+        {"text": list(frame["text"]), "label": [ORDER.index(v) for v in frame["label"]]},
+        features=features,
+    )
 
 
 def train_on(tiny_model_dir, out, *data_overrides: str):
@@ -32,11 +33,20 @@ def train_on(tiny_model_dir, out, *data_overrides: str):
 
     from sft.cli import CONF_DIR
 
-    overrides = ["model=hf", f"model.name_or_path={tiny_model_dir}", "model.max_length=64",
-                 "data=hf_dataset", *data_overrides, "optimizer.lr=3e-3",
-                 "optimizer.weight_decay=0.0", "trainer.max_epochs=6",
-                 "trainer.enable_model_summary=false", "callbacks.progress_bar.refresh_rate=0",
-                 f"paths.outputs={out}", f"paths.run_dir={out}/run"]
+    overrides = [
+        "model=hf",
+        f"model.name_or_path={tiny_model_dir}",
+        "model.max_length=64",
+        "data=hf_dataset",
+        *data_overrides,
+        "optimizer.lr=3e-3",
+        "optimizer.weight_decay=0.0",
+        "trainer.max_epochs=6",
+        "trainer.enable_model_summary=false",
+        "callbacks.progress_bar.refresh_rate=0",
+        f"paths.outputs={out}",
+        f"paths.run_dir={out}/run",
+    ]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         train_task(compose(config_name="train", overrides=overrides))
     client, runs = mlflow_runs(out, "hf_dataset")
@@ -55,21 +65,35 @@ def sft_predict(model_dir, source, out, split=None, column="text") -> pd.DataFra
 
     from sft.predict import predict_task
 
-    predict_task(OmegaConf.create({
-        "model_uri": str(model_dir), "input": str(source), "split": split, "output": str(out),
-        "text_column": column, "batch_size": 8, "progress": False, "backend": "auto",
-        "tracking_uri": "sqlite:///unused.db"}))
+    predict_task(
+        OmegaConf.create(
+            {
+                "model_uri": str(model_dir),
+                "input": str(source),
+                "split": split,
+                "output": str(out),
+                "text_column": column,
+                "batch_size": 8,
+                "progress": False,
+                "backend": "auto",
+                "tracking_uri": "sqlite:///unused.db",
+            }
+        )
+    )
     return pd.read_csv(out)
 
 
-def test_a_saved_dataset_trains_logs_and_predicts_with_the_classlabel_order(tiny_model_dir,
-                                                                            tmp_path):
+def test_a_saved_dataset_trains_logs_and_predicts_with_the_classlabel_order(
+    tiny_model_dir, tmp_path
+):
     folder = tmp_path / "saved"
     test = toy_frame(30, seed=2)
-    DatasetDict({"train": class_label_split(toy_frame(90, seed=1)),
-                 "test": class_label_split(test)}).save_to_disk(str(folder))
-    _client, run = train_on(tiny_model_dir, tmp_path / "out", f"data.path={folder}",
-                           "data.val_fraction=0.2")
+    DatasetDict(
+        {"train": class_label_split(toy_frame(90, seed=1)), "test": class_label_split(test)}
+    ).save_to_disk(str(folder))
+    _client, run = train_on(
+        tiny_model_dir, tmp_path / "out", f"data.path={folder}", "data.val_fraction=0.2"
+    )
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test/acc"] > 0.8  # chance is 1/3
     assert run.data.params["data.path"] == str(folder)
@@ -99,20 +123,31 @@ def test_a_parquet_folder_with_a_readme_maps_its_splits(tiny_model_dir, tmp_path
     (folder / "README.md").write_text(
         "---\nconfigs:\n- config_name: reviews\n  data_files:\n  - split: fit\n"
         "    path: data/fit.parquet\n  - split: holdout\n    path: data/holdout.parquet\n"
-        "---\n# toy reviews\n")
-    _client, run = train_on(tiny_model_dir, tmp_path / "out", f"data.path={folder}",
-                           "data.name=reviews", "data.splits.train=fit",
-                           "data.splits.test=holdout", "data.val_fraction=0.2")
+        "---\n# toy reviews\n"
+    )
+    _client, run = train_on(
+        tiny_model_dir,
+        tmp_path / "out",
+        f"data.path={folder}",
+        "data.name=reviews",
+        "data.splits.train=fit",
+        "data.splits.test=holdout",
+        "data.val_fraction=0.2",
+    )
     assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
     name = "hf-dataset-parquet-multiclass"  # <experiment>-<folder>-<task> (auto)
     predicted = predict_registered(tmp_path / "out", name, list(test["text"]))
     accuracy = np.mean([p == g for p, g in zip(predicted, test["label"])])
     assert accuracy == pytest.approx(run.data.metrics["test/acc"]) and accuracy > 0.7
-    table = sft_predict(tmp_path / "out" / "run" / "model", folder, tmp_path / "preds.csv",
-                        split="holdout")
+    table = sft_predict(
+        tmp_path / "out" / "run" / "model", folder, tmp_path / "preds.csv", split="holdout"
+    )
     assert table["pred_label"].tolist() == predicted
-    with pytest.raises(SFTConfigError, match=r"^split: no split 'test' in .* \(splits: fit, "
-                                             r"holdout\)$"):
+    with pytest.raises(
+        SFTConfigError,
+        match=r"^split: no split 'test' in .* \(splits: fit, "
+        r"holdout\)$",
+    ):
         sft_predict(tmp_path / "out" / "run" / "model", folder, tmp_path / "x.csv", "test")
     # Plain string labels: sorted, as from files.
     import sft
@@ -129,40 +164,54 @@ def load(folder, **kwargs) -> HFDatasetDataModule:
 def test_label_features_settle_the_task(tmp_path):
     texts = [f"text {i}" for i in range(20)]
     tags = Features({"text": Value("string"), "label": List(ClassLabel(names=["z", "a", "m"]))})
-    Dataset.from_dict({"text": texts, "label": [[i % 3, (i + 1) % 3] for i in range(20)]},
-                      features=tags).save_to_disk(str(tmp_path / "tags"))
+    Dataset.from_dict(
+        {"text": texts, "label": [[i % 3, (i + 1) % 3] for i in range(20)]}, features=tags
+    ).save_to_disk(str(tmp_path / "tags"))
     tagged = load(tmp_path / "tags")
     assert tagged.labels.task == "multilabel" and tagged.labels.names == ["z", "a", "m"]
     assert tagged.targets["train"].shape[1] == 3
     assert tagged.targets["train"].sum(axis=1).tolist() == [2.0] * len(tagged.targets["train"])
     # Whole numbers in a float column: regression all the same (files would say multiclass).
     Dataset.from_dict({"text": texts, "label": [float(i % 4) for i in range(20)]}).save_to_disk(
-        str(tmp_path / "scores"))
+        str(tmp_path / "scores")
+    )
     assert load(tmp_path / "scores").labels.task == "regression"
     # A validation split by its usual name is used; none is carved.
-    DatasetDict({"train": Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(20)]}),
-                 "valid": Dataset.from_dict({"text": texts[:4], "label": [0, 1, 0, 1]})}
-                ).save_to_disk(str(tmp_path / "valid"))
+    DatasetDict(
+        {
+            "train": Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(20)]}),
+            "valid": Dataset.from_dict({"text": texts[:4], "label": [0, 1, 0, 1]}),
+        }
+    ).save_to_disk(str(tmp_path / "valid"))
     module = load(tmp_path / "valid")
     assert len(module.examples["train"]) == 20 and len(module.examples["val"]) == 4
 
 
 def test_keys_a_dataset_lacks_are_named(tmp_path):
     Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}).save_to_disk(str(tmp_path / "one"))
-    with pytest.raises(SFTConfigError, match=r"^data.splits.validation: no split 'dev' in .*"
-                                             r"\(splits: train\)$"):
+    with pytest.raises(
+        SFTConfigError,
+        match=r"^data.splits.validation: no split 'dev' in .*"
+        r"\(splits: train\)$",
+    ):
         load(tmp_path / "one", splits={"validation": "dev"})
-    with pytest.raises(SFTConfigError, match=r"^data.name=x: .* save_to_disk and has no "
-                                             "configurations; set data.name=null$"):
+    with pytest.raises(
+        SFTConfigError,
+        match=r"^data.name=x: .* save_to_disk and has no "
+        "configurations; set data.name=null$",
+    ):
         load(tmp_path / "one", name="x")
 
 
 def media_dataset(files: list, column: str, feature, names: list[str]) -> Dataset:
     """Files cast to an Image or Audio feature, labels to a ClassLabel of `names`."""
-    return Dataset.from_dict({column: [str(f) for f in files],
-                              "label": [names.index(f.parent.name) for f in files]}
-                             ).cast_column(column, feature).cast_column("label",
-                                                                        ClassLabel(names=names))
+    return (
+        Dataset.from_dict(
+            {column: [str(f) for f in files], "label": [names.index(f.parent.name) for f in files]}
+        )
+        .cast_column(column, feature)
+        .cast_column("label", ClassLabel(names=names))
+    )
 
 
 def train_media(model: str, model_dir, out, *data_overrides: str):
@@ -195,12 +244,22 @@ def test_a_saved_image_dataset_trains_logs_and_predicts(tiny_vit_dir, shapes_dat
     test = sorted(write_shapes(tmp_path / "test", per_class=8, seed=5).rglob("*.png"))
     folder = tmp_path / "saved"
     # save_to_disk embeds the bytes: the dataset no longer needs the files.
-    DatasetDict({"train": media_dataset(train, "image", Image(), names),
-                 "test": media_dataset(test, "image", Image(), names)}
-                ).save_to_disk(str(folder))
+    DatasetDict(
+        {
+            "train": media_dataset(train, "image", Image(), names),
+            "test": media_dataset(test, "image", Image(), names),
+        }
+    ).save_to_disk(str(folder))
     out = tmp_path / "out"
-    run = train_media("vit", tiny_vit_dir, out, f"data.path={folder}",
-                      "data.image_column=image", "data.val_fraction=0.2", "data.hflip=true")
+    run = train_media(
+        "vit",
+        tiny_vit_dir,
+        out,
+        f"data.path={folder}",
+        "data.image_column=image",
+        "data.val_fraction=0.2",
+        "data.hflip=true",
+    )
     assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
     assert run.data.params["data.image_column"] == "image"
     media = list((out / "cache" / "hf_media").iterdir())
@@ -236,9 +295,16 @@ def test_an_audio_dataset_of_wav_and_flac_trains_logs_and_predicts(tiny_wav2vec2
     folder = tmp_path / "saved"
     media_dataset(files, "clip", Audio(decode=False), ["low", "high"]).save_to_disk(str(folder))
     out = tmp_path / "out"
-    run = train_media("wav2vec2", tiny_wav2vec2_dir, out, f"data.path={folder}",
-                      "data.audio_column=clip", "data.max_seconds=0.4",
-                      "data.val_fraction=0.2", "data.test_fraction=0.25")
+    run = train_media(
+        "wav2vec2",
+        tiny_wav2vec2_dir,
+        out,
+        f"data.path={folder}",
+        "data.audio_column=clip",
+        "data.max_seconds=0.4",
+        "data.val_fraction=0.2",
+        "data.test_fraction=0.25",
+    )
     assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
     predicted = served_labels(out, run, files)
     assert np.mean([p == f.parent.name for p, f in zip(predicted, files)]) > 0.8
@@ -257,9 +323,13 @@ def test_a_folder_of_audio_files_gets_one_line_pointing_at_audio_folder(tmp_path
         soundfile.write(tmp_path / "train" / label / "0.flac", np.zeros(800, np.float32), 16000)
     try:
         import torchcodec  # noqa: F401  (with it installed the builder works: nothing to test)
+
         pytest.skip("torchcodec is installed")
     except ImportError:
         pass
-    with pytest.raises(SFTDataError, match=r"^data\.path: cannot build a dataset from .*"
-                                           r"data=audio_folder data\.train_path="):
+    with pytest.raises(
+        SFTDataError,
+        match=r"^data\.path: cannot build a dataset from .*"
+        r"data=audio_folder data\.train_path=",
+    ):
         open_dataset(str(tmp_path), None)

@@ -14,8 +14,8 @@ import pytest
 import sft
 from conftest import media_overrides, mlflow_runs, run_sft
 from sft.errors import SFTDataError
-from sft.train import train_task
 from sft.tasks.sequence import SEQUENCE
+from sft.train import train_task
 
 
 def compose_train(overrides: list[str]):
@@ -32,9 +32,16 @@ def vit_run(tiny_vit_dir, shapes_data, tmp_path_factory):
     """model=vit on a folder per class (train) and a CSV of relative paths (test),
     with flips and crops."""
     out = tmp_path_factory.mktemp("vit-run")
-    cfg = compose_train(media_overrides("vit", tiny_vit_dir, "image_folder", out) + [
-        f"data.train_path={shapes_data['train']}", f"data.test_path={shapes_data['test']}",
-        "data.val_fraction=0.2", "data.hflip=true", "data.crop_scale=0.8"])
+    cfg = compose_train(
+        media_overrides("vit", tiny_vit_dir, "image_folder", out)
+        + [
+            f"data.train_path={shapes_data['train']}",
+            f"data.test_path={shapes_data['test']}",
+            "data.val_fraction=0.2",
+            "data.hflip=true",
+            "data.crop_scale=0.8",
+        ]
+    )
     train_task(cfg)
     client, runs = mlflow_runs(out, "image_folder")
     return {"out": out, "client": client, "run": runs[0], "model_dir": out / "run" / "model"}
@@ -57,8 +64,7 @@ def test_vit_learns_shapes_and_logs_like_text(vit_run):
     assert run.data.tags["sft.data.train_sha256"] and run.data.tags["sft.data.test_sha256"]
 
 
-def test_vit_predicts_through_load_the_mlflow_model_and_sft_predict(vit_run, shapes_data,
-                                                                    tmp_path):
+def test_vit_predicts_through_load_the_mlflow_model_and_sft_predict(vit_run, shapes_data, tmp_path):
     table = pd.read_csv(shapes_data["test"])
     paths = [str(shapes_data["test"].parent / p) for p in table["path"]]
     predictor = sft.load(vit_run["model_dir"])
@@ -69,15 +75,25 @@ def test_vit_predicts_through_load_the_mlflow_model_and_sft_predict(vit_run, sha
     mlflow.set_tracking_uri(f"sqlite:///{vit_run['out']}/mlflow.db")
     served = mlflow.pyfunc.load_model(f"runs:/{vit_run['run'].info.run_id}/model")
     from_mlflow = served.predict(pd.DataFrame({"text": paths[:6]}))
-    np.testing.assert_allclose([r["probabilities"]["ring"] for r in from_mlflow],
-                               [r["probabilities"]["ring"] for r in records[:6]], atol=1e-5)
+    np.testing.assert_allclose(
+        [r["probabilities"]["ring"] for r in from_mlflow],
+        [r["probabilities"]["ring"] for r in records[:6]],
+        atol=1e-5,
+    )
     registered = mlflow.pyfunc.load_model(vit_run["run"].data.tags["sft.model_uri"])
-    assert [r["label"] for r in registered.predict(pd.DataFrame({"text": paths}))] == \
-        [r["label"] for r in records]
+    assert [r["label"] for r in registered.predict(pd.DataFrame({"text": paths}))] == [
+        r["label"] for r in records
+    ]
     # sft-predict: the test CSV (relative paths), and a folder of images.
-    result = run_sft("predict", f"model_uri={vit_run['model_dir']}",
-                     f"input={shapes_data['test']}", "text_column=path",
-                     f"output={tmp_path / 'preds.csv'}", "progress=false", cwd=tmp_path)
+    result = run_sft(
+        "predict",
+        f"model_uri={vit_run['model_dir']}",
+        f"input={shapes_data['test']}",
+        "text_column=path",
+        f"output={tmp_path / 'preds.csv'}",
+        "progress=false",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     written = pd.read_csv(tmp_path / "preds.csv")
     assert written["pred_label"].tolist() == [r["label"] for r in records]
@@ -86,18 +102,35 @@ def test_vit_predicts_through_load_the_mlflow_model_and_sft_predict(vit_run, sha
 
     from sft.predict import predict_task
 
-    predict_task(OmegaConf.create({
-        "model_uri": str(vit_run["model_dir"]), "input": str(shapes_data["test_dir"] / "ring"),
-        "output": str(tmp_path / "rings.csv"), "text_column": "path", "batch_size": 4,
-        "progress": False, "backend": "auto", "tracking_uri": "sqlite:///unused.db"}))
+    predict_task(
+        OmegaConf.create(
+            {
+                "model_uri": str(vit_run["model_dir"]),
+                "input": str(shapes_data["test_dir"] / "ring"),
+                "output": str(tmp_path / "rings.csv"),
+                "text_column": "path",
+                "batch_size": 4,
+                "progress": False,
+                "backend": "auto",
+                "tracking_uri": "sqlite:///unused.db",
+            }
+        )
+    )
     rings = pd.read_csv(tmp_path / "rings.csv")
     assert len(rings) == 10 and (rings["pred_label"] == "ring").mean() > 0.7
 
 
 def test_resnet_learns_shapes(tiny_resnet_dir, shapes_data, tmp_path):
-    cfg = compose_train(media_overrides("resnet", tiny_resnet_dir, "image_folder", tmp_path) + [
-        f"data.train_path={shapes_data['train']}", f"data.test_path={shapes_data['test']}",
-        "data.val_fraction=0.2", "logger=none", "trainer.max_epochs=6"])
+    cfg = compose_train(
+        media_overrides("resnet", tiny_resnet_dir, "image_folder", tmp_path)
+        + [
+            f"data.train_path={shapes_data['train']}",
+            f"data.test_path={shapes_data['test']}",
+            "data.val_fraction=0.2",
+            "logger=none",
+            "trainer.max_epochs=6",
+        ]
+    )
     train_task(cfg)
     predictor = sft.load(tmp_path / "run" / "model")
     table = pd.read_csv(shapes_data["test"])
@@ -108,8 +141,15 @@ def test_resnet_learns_shapes(tiny_resnet_dir, shapes_data, tmp_path):
 def test_digits_are_written_once_split_and_subset(tmp_path):
     from sft.data import DigitsDataModule
 
-    data = DigitsDataModule("digits", root=str(tmp_path), size=16, digits=[5, 6, 7, 8, 9],
-                            val_fraction=0.1, test_fraction=0.2, task="multiclass")
+    data = DigitsDataModule(
+        "digits",
+        root=str(tmp_path),
+        size=16,
+        digits=[5, 6, 7, 8, 9],
+        val_fraction=0.1,
+        test_fraction=0.2,
+        task="multiclass",
+    )
     labels = data.load(SEQUENCE)
     assert labels.names == ["5", "6", "7", "8", "9"]
     sizes = {split: len(e) for split, e in data.examples.items()}
@@ -148,8 +188,7 @@ def test_augmentation_is_seeded_and_off_for_evaluation(tiny_vit_dir, shapes_data
     assert raw.min() >= 0.0 and raw.max() <= 1.0  # rescaled only
 
 
-def test_decoded_images_are_cached_on_disk_and_augmented_after(tiny_vit_dir, shapes_data,
-                                                                tmp_path):
+def test_decoded_images_are_cached_on_disk_and_augmented_after(tiny_vit_dir, shapes_data, tmp_path):
     from types import SimpleNamespace
 
     from sft import cache
@@ -161,8 +200,10 @@ def test_decoded_images_are_cached_on_disk_and_augmented_after(tiny_vit_dir, sha
     import shutil
 
     (tmp_path / "rings").mkdir()  # copies: one is changed below
-    paths = [shutil.copy(p, tmp_path / "rings")
-             for p in sorted((shapes_data["train"] / "ring").iterdir())[:6]]
+    paths = [
+        shutil.copy(p, tmp_path / "rings")
+        for p in sorted((shapes_data["train"] / "ring").iterdir())[:6]
+    ]
     plain = ImageFeaturizer(processor)
     cache.clear()
     bases = media_bases(paths, plain, tmp_path)
@@ -172,8 +213,9 @@ def test_decoded_images_are_cached_on_disk_and_augmented_after(tiny_vit_dir, sha
     again = media_bases(paths, plain, tmp_path)
     assert cache.STATS["media.disk_hit"] == 1 and "media.decoded" not in cache.STATS
     # The cached base featurizes exactly as the file does (prediction reads files).
-    np.testing.assert_array_equal(plain.from_base([again[2]])["pixel_values"],
-                                  plain([paths[2]])["pixel_values"])
+    np.testing.assert_array_equal(
+        plain.from_base([again[2]])["pixel_values"], plain([paths[2]])["pixel_values"]
+    )
     # Augmentation runs after the cache: it differs per epoch, is fixed by seed and epoch.
     flips = ImageFeaturizer(processor, hflip=True, crop_scale=0.5)
     data = MediaDataset(again, np.zeros(len(paths), dtype=np.int64), flips, augment=True)
@@ -205,13 +247,19 @@ def test_a_class_is_its_top_folder_and_a_metadata_table_names_the_files(tmp_path
     # Nested folders stay in their top folder's class (datasets' imagefolder would make
     # "old", "more"... classes, or drop the labels: sft.data.media_module._read_folder).
     assert module.labels.names == ["cross", "ring"]
-    assert sorted(Path(p).name for p in module.examples["train"].texts) == ["a.png", "b.png",
-                                                                            "c.png", "d.png"]
+    assert sorted(Path(p).name for p in module.examples["train"].texts) == [
+        "a.png",
+        "b.png",
+        "c.png",
+        "d.png",
+    ]
     # The builders' metadata table in the folder: file_name (relative to it) and label.
-    pd.DataFrame({"file_name": ["ring/a.png", "cross/c.png", "cross/more/deeper/d.png"],
-                  "label": ["round", "plus", "plus"]}).to_json(tmp_path / "tree" /
-                                                               "metadata.jsonl",
-                                                               orient="records", lines=True)
+    pd.DataFrame(
+        {
+            "file_name": ["ring/a.png", "cross/c.png", "cross/more/deeper/d.png"],
+            "label": ["round", "plus", "plus"],
+        }
+    ).to_json(tmp_path / "tree" / "metadata.jsonl", orient="records", lines=True)
     module = ImageFolderDataModule("image_folder", str(tmp_path / "tree"), val_fraction=0.0)
     module.load(SEQUENCE)
     assert module.labels.names == ["plus", "round"] and len(module.examples["train"]) == 3
@@ -222,8 +270,7 @@ def test_bad_image_data_fails_with_one_line_naming_the_place(tmp_path, shapes_da
     from sft.data import ImageFolderDataModule
 
     table = tmp_path / "bad.csv"
-    pd.DataFrame({"path": ["a.png", "missing.png"], "label": ["x", "y"]}).to_csv(table,
-                                                                                 index=False)
+    pd.DataFrame({"path": ["a.png", "missing.png"], "label": ["x", "y"]}).to_csv(table, index=False)
     from helpers.backbones import shape_image
 
     shape_image("ring", np.random.default_rng(0)).save(tmp_path / "a.png")
@@ -247,7 +294,10 @@ def test_image_data_with_a_text_model_names_the_fix(tiny_model_dir):
     from sft.data.media import load_processor
     from sft.errors import SFTConfigError
 
-    with pytest.raises(SFTConfigError, match=r"^model\.name_or_path: '.*' has no image processor "
-                                             r".*image data needs an image model, e\.g\. "
-                                             r"model=vit$"):
+    with pytest.raises(
+        SFTConfigError,
+        match=r"^model\.name_or_path: '.*' has no image processor "
+        r".*image data needs an image model, e\.g\. "
+        r"model=vit$",
+    ):
         load_processor(str(tiny_model_dir), "image")

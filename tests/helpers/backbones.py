@@ -25,8 +25,15 @@ def tiny_gpt2(folder: Path) -> Path:
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=EOS, unk_token="[UNK]")
     assert tokenizer.pad_token is None  # what the code under test has to cope with
-    config = GPT2Config(vocab_size=len(vocab), n_embd=32, n_layer=2, n_head=2, n_positions=64,
-                        bos_token_id=0, eos_token_id=0)
+    config = GPT2Config(
+        vocab_size=len(vocab),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=64,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     torch.manual_seed(0)
     GPT2Model(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -36,16 +43,24 @@ def tiny_gpt2(folder: Path) -> Path:
 def _image_processor(size: int):
     from transformers import ViTImageProcessor
 
-    return ViTImageProcessor(size={"height": size, "width": size}, image_mean=[0.5, 0.5, 0.5],
-                             image_std=[0.5, 0.5, 0.5])
+    return ViTImageProcessor(
+        size={"height": size, "width": size}, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5]
+    )
 
 
 def tiny_vit(folder: Path, size: int = 16) -> Path:
     """A 2-layer ViT (hidden 32, 4x4 patches of 16x16 images) and its image processor."""
     from transformers import ViTConfig, ViTModel
 
-    config = ViTConfig(image_size=size, patch_size=4, num_channels=3, hidden_size=32,
-                       num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    config = ViTConfig(
+        image_size=size,
+        patch_size=4,
+        num_channels=3,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
     torch.manual_seed(0)
     ViTModel(config).save_pretrained(folder)
     _image_processor(size).save_pretrained(folder)
@@ -56,8 +71,9 @@ def tiny_resnet(folder: Path, size: int = 16) -> Path:
     """A 2-stage ResNet (8 and 16 channels) and an image processor."""
     from transformers import ResNetConfig, ResNetModel
 
-    config = ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
-                          layer_type="basic")
+    config = ResNetConfig(
+        num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic"
+    )
     torch.manual_seed(0)
     ResNetModel(config).save_pretrained(folder)
     _image_processor(size).save_pretrained(folder)
@@ -70,16 +86,27 @@ def tiny_wav2vec2(folder: Path, sampling_rate: int = 8000, masked: bool = False)
     wav2vec2-large-lv60), else group norm and no mask (as wav2vec2-base)."""
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
-    config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                            intermediate_size=64, conv_dim=(16,) * 7, num_conv_pos_embeddings=8,
-                            num_conv_pos_embedding_groups=4, mask_time_prob=0.0,
-                            feat_extract_norm="layer" if masked else "group",
-                            do_stable_layer_norm=masked)
+    config = Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=4,
+        mask_time_prob=0.0,
+        feat_extract_norm="layer" if masked else "group",
+        do_stable_layer_norm=masked,
+    )
     torch.manual_seed(0)
     Wav2Vec2Model(config).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=sampling_rate, padding_value=0.0,
-                             do_normalize=True, return_attention_mask=masked
-                             ).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=sampling_rate,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=masked,
+    ).save_pretrained(folder)
     return folder
 
 
@@ -87,8 +114,9 @@ def tiny_convnext(folder: Path, size: int = 16) -> Path:
     """A 2-stage ConvNeXt (8 and 16 channels) and an image processor."""
     from transformers import ConvNextConfig, ConvNextModel
 
-    config = ConvNextConfig(num_channels=3, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2,
-                            patch_size=2)
+    config = ConvNextConfig(
+        num_channels=3, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, patch_size=2
+    )
     torch.manual_seed(0)
     ConvNextModel(config).save_pretrained(folder)
     _image_processor(size).save_pretrained(folder)
@@ -99,13 +127,21 @@ def tiny_hubert(folder: Path, sampling_rate: int = 8000) -> Path:
     """A 2-layer HuBERT (wav2vec2's architecture) and a wav2vec2 feature extractor."""
     from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
-    config = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                          intermediate_size=64, conv_dim=(16,) * 7, num_conv_pos_embeddings=8,
-                          num_conv_pos_embedding_groups=4, mask_time_prob=0.0)
+    config = HubertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=4,
+        mask_time_prob=0.0,
+    )
     torch.manual_seed(0)
     HubertModel(config).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=sampling_rate,
-                             return_attention_mask=False).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=sampling_rate, return_attention_mask=False
+    ).save_pretrained(folder)
     return folder
 
 
@@ -114,13 +150,22 @@ def tiny_ast(folder: Path, sampling_rate: int = 8000) -> Path:
     feature extractor."""
     from transformers import ASTConfig, ASTFeatureExtractor, ASTModel
 
-    config = ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=64, num_mel_bins=16, max_length=32, patch_size=16,
-                       frequency_stride=10, time_stride=10)
+    config = ASTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_mel_bins=16,
+        max_length=32,
+        patch_size=16,
+        frequency_stride=10,
+        time_stride=10,
+    )
     torch.manual_seed(0)
     ASTModel(config).save_pretrained(folder)
-    ASTFeatureExtractor(num_mel_bins=16, max_length=32,
-                        sampling_rate=sampling_rate).save_pretrained(folder)
+    ASTFeatureExtractor(
+        num_mel_bins=16, max_length=32, sampling_rate=sampling_rate
+    ).save_pretrained(folder)
     return folder
 
 

@@ -9,10 +9,18 @@ from sft.model.backbone import Backbone
 from sft.model.heads import LinearHead, MLPHead
 from sft.tasks import get_task
 
-TEXTS = ["good drug", "the pill was awful and my week was bad after it", "okay",
-         "&quot;great&quot; doctor", "plain day"]
-TASKS = {"multiclass": ["negative", "neutral", "positive"], "binary": ["no", "yes"],
-         "regression": []}
+TEXTS = [
+    "good drug",
+    "the pill was awful and my week was bad after it",
+    "okay",
+    "&quot;great&quot; doctor",
+    "plain day",
+]
+TASKS = {
+    "multiclass": ["negative", "neutral", "positive"],
+    "binary": ["no", "yes"],
+    "regression": [],
+}
 
 
 class Module(torch.nn.Module):
@@ -38,10 +46,18 @@ def build(folder, task, mlp=False, seed=0):
     labels = TASKS[task]
     outputs = len(labels) if task == "multiclass" else 1
     if mlp:
-        head, config = MLPHead(32, outputs, hidden_sizes=[16], activation="tanh"), {
-            "_target_": "sft.model.heads.MLPHead", "hidden_sizes": [16], "activation": "tanh",
-            "dropout": 0.1}
+        head, config = (
+            MLPHead(32, outputs, hidden_sizes=[16], activation="tanh"),
+            {
+                "_target_": "sft.model.heads.MLPHead",
+                "hidden_sizes": [16],
+                "activation": "tanh",
+                "dropout": 0.1,
+            },
+        )
     else:
-        head, config = LinearHead(32, outputs), {"_target_": "sft.model.heads.LinearHead",
-                                                 "dropout": 0.1}
+        head, config = (
+            LinearHead(32, outputs),
+            {"_target_": "sft.model.heads.LinearHead", "dropout": 0.1},
+        )
     return Module(folder, task, labels, head, config).eval()

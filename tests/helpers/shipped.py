@@ -35,8 +35,10 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("shipped")
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         # Tuned decisions are off by default; this shipped model carries them (and a temperature).
-        cfg = compose(config_name="train",
-                      overrides=[*tiny_overrides(tiny_model_dir, toy_data, out), "decisions.tune=true"])
+        cfg = compose(
+            config_name="train",
+            overrides=[*tiny_overrides(tiny_model_dir, toy_data, out), "decisions.tune=true"],
+        )
     captured = {}
     save_model = sft.training.recording.save_model
 
@@ -49,18 +51,29 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
         train_task(cfg)
     client, runs = mlflow_runs(out, "text_csv")
     name = "text-csv-train-multiclass"  # data.name, the train file's stem, the task
-    return {"out": out, "client": client, "run": runs[0], "module": captured["module"].eval(),
-            "tracking_uri": f"sqlite:///{out}/mlflow.db", "name": name,
-            "uri": f"models:/{name}/1", "texts": pd.read_csv(toy_data["test"])["text"].tolist(),
-            "test_csv": toy_data["test"], "model_dir": out / "run" / "model"}
+    return {
+        "out": out,
+        "client": client,
+        "run": runs[0],
+        "module": captured["module"].eval(),
+        "tracking_uri": f"sqlite:///{out}/mlflow.db",
+        "name": name,
+        "uri": f"models:/{name}/1",
+        "texts": pd.read_csv(toy_data["test"])["text"].tolist(),
+        "test_csv": toy_data["test"],
+        "model_dir": out / "run" / "model",
+    }
 
 
 def post(port: int, body, raw: bool = False):
     """POST `body` (JSON, or a raw string) to /invocations on `port`: (status, answer), errors
     included."""
     data = body.encode() if raw else json.dumps(body).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=data,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=data,
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, json.loads(response.read())
@@ -79,14 +92,36 @@ def server(shipped, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     # The server execs `uvicorn` from PATH: the one beside this Python, as in an active venv.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": shipped["tracking_uri"], "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": str(PROJECT_ROOT), "PATH": path,
-           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": shipped["tracking_uri"],
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PATH": path,
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m", shipped["uri"],
-             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                shipped["uri"],
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     try:
         wait_until_serving(proc, port, log_path, 300)
         yield port

@@ -14,13 +14,13 @@ import pytest
 import yaml
 
 import sft
+from helpers.saved_models import TEXTS, build
 from sft.errors import SFTConfigError
 from sft.inference.mlflow_model import RequestError, SFTPythonModel, pinned_requirements
 from sft.inference.predictor import model_folder
 from sft.model.backbone import load_tokenizer
 from sft.model.saving import save_model
 from sft.tracking.mlflow_tracker import MLflowTracker
-from helpers.saved_models import TEXTS, build
 
 
 def said_while(action):
@@ -48,8 +48,9 @@ def logged(tiny_model_dir, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("serving")
     module = build(tiny_model_dir, "multiclass")
-    folder = save_model(module, load_tokenizer(str(tiny_model_dir)), module.head_config, 64,
-                        out / "model")
+    folder = save_model(
+        module, load_tokenizer(str(tiny_model_dir)), module.head_config, 64, out / "model"
+    )
     tracker = MLflowTracker(f"sqlite:///{out}/mlflow.db")
     tracker.open("serving", {})
     uri, said = said_while(lambda: tracker.log_model(folder, TEXTS))
@@ -78,9 +79,14 @@ def test_logging_the_model_stores_code_and_warns_of_no_pickle(logged):
     assert sft.load(local).predict(TEXTS) == sft.load(logged["folder"]).predict(TEXTS)
     # The check above can see the warning: a pickled instance, logged the same way, warns.
     with mlflow.start_run(run_id=logged["tracker"].run_id):
-        _, pickled = said_while(lambda: mlflow.pyfunc.log_model(
-            name="pickled", python_model=SFTPythonModel(),
-            artifacts={"model": str(logged["folder"])}, pip_requirements=["torch"]))
+        _, pickled = said_while(
+            lambda: mlflow.pyfunc.log_model(
+                name="pickled",
+                python_model=SFTPythonModel(),
+                artifacts={"model": str(logged["folder"])},
+                pip_requirements=["torch"],
+            )
+        )
         mlflow.end_run(status="RUNNING")
     assert "arbitrary code" in pickled and "CloudPickle" in pickled
 
@@ -94,14 +100,16 @@ def test_model_config_sets_the_request_limits(logged):
     assert default.predict(pd.DataFrame({"text": TEXTS})) == expected
     with pytest.raises(RequestError, match=r"too many texts: 1001 .*at most 1000"):
         default.predict(pd.DataFrame({"text": ["good"] * 1001}))
-    small = mlflow.pyfunc.load_model(logged["uri"], model_config={"max_rows": 2,
-                                                                  "max_chars": 10})
+    small = mlflow.pyfunc.load_model(logged["uri"], model_config={"max_rows": 2, "max_chars": 10})
     short = ["good drug", "okay"]  # 2 texts of at most 10 characters: within the limits
     assert small.predict(pd.DataFrame({"text": short})) == [expected[0], expected[2]]
     with pytest.raises(RequestError, match=r"too many texts: 3 in one request \(at most 2\)"):
         small.predict(pd.DataFrame({"text": ["a", "b", "c"]}))
-    with pytest.raises(RequestError, match=r"input 0: text too long: 11 characters "
-                                           r"\(at most 10\)"):
+    with pytest.raises(
+        RequestError,
+        match=r"input 0: text too long: 11 characters "
+        r"\(at most 10\)",
+    ):
         small.predict(pd.DataFrame({"text": ["x" * 11]}))
     for bad in ({"max_rows": 0}, {"max_chars": "many"}, {"max_rows": True}):
         key = next(iter(bad))

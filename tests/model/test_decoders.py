@@ -12,8 +12,8 @@ import torch
 import sft
 from conftest import mlflow_runs
 from sft.model.backbone import Backbone, load_tokenizer
-from sft.train import train_task
 from sft.tasks.sequence import SEQUENCE
+from sft.train import train_task
 
 
 def test_tokenizer_without_pad_token_pads_with_eos(tiny_gpt2_dir):
@@ -63,8 +63,9 @@ def gpt2_run(tiny_gpt2_dir, toy_data, tmp_path_factory):
     from sft.cli import CONF_DIR
 
     out = tmp_path_factory.mktemp("gpt2-run")
-    overrides = [o for o in tiny_overrides(tiny_gpt2_dir, toy_data, out)
-                 if not o.startswith("model")]
+    overrides = [
+        o for o in tiny_overrides(tiny_gpt2_dir, toy_data, out) if not o.startswith("model")
+    ]
     overrides += ["model=gpt2", f"model.name_or_path={tiny_gpt2_dir}", "model.max_length=64"]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)

@@ -32,10 +32,16 @@ from sft.tasks import get_task
 def make_module(model_dir, strategy, lr=1e-2, weight_decay=0.1, optimizer=torch.optim.AdamW):
     torch.manual_seed(0)
     backbone = Backbone(str(model_dir), pooling="mean", max_length=32)
-    return SFTModule(backbone, LinearHead(backbone.hidden_size, 3, dropout=0.0),
-                     CrossEntropyLoss(), get_task("multiclass"), ["a", "b", "c"],
-                     optimizer=partial(optimizer, lr=lr, weight_decay=weight_decay),
-                     scheduler=None, finetune=strategy)
+    return SFTModule(
+        backbone,
+        LinearHead(backbone.hidden_size, 3, dropout=0.0),
+        CrossEntropyLoss(),
+        get_task("multiclass"),
+        ["a", "b", "c"],
+        optimizer=partial(optimizer, lr=lr, weight_decay=weight_decay),
+        scheduler=None,
+        finetune=strategy,
+    )
 
 
 def batches(n=3, size=8, length=10, seed=0):
@@ -45,10 +51,15 @@ def batches(n=3, size=8, length=10, seed=0):
     for _ in range(n):
         ids = torch.randint(5, 35, (size, length), generator=gen)
         mask = torch.ones_like(ids)
-        mask[: size // 2, length - 3:] = 0
+        mask[: size // 2, length - 3 :] = 0
         ids[mask == 0] = 0
-        out.append({"input_ids": ids, "attention_mask": mask,
-                    "labels": torch.randint(0, 3, (size,), generator=gen)})
+        out.append(
+            {
+                "input_ids": ids,
+                "attention_mask": mask,
+                "labels": torch.randint(0, 3, (size,), generator=gen),
+            }
+        )
     return out
 
 
@@ -72,9 +83,14 @@ def snapshot(module) -> dict[str, torch.Tensor]:
 
 def fit(module, epochs=2, n_batches=3):
     recorder = Recorder()
-    trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False,
-                         callbacks=[*module.finetune.callbacks(), recorder])
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[*module.finetune.callbacks(), recorder],
+    )
     trainer.fit(module, train_dataloaders=DataLoader(batches(n_batches), batch_size=None))
     return recorder
 
@@ -86,35 +102,55 @@ def backbone_depths(module):
 
 def test_llrd_groups_have_decayed_learning_rates_with_any_optimizer(tiny_model_dir):
     for optimizer in (torch.optim.AdamW, torch.optim.Adam, torch.optim.SGD):
-        module = make_module(tiny_model_dir, LayerwiseLRDecay(decay=0.5, head_lr_mult=3.0),
-                             lr=1.0, weight_decay=0.01, optimizer=optimizer)
+        module = make_module(
+            tiny_model_dir,
+            LayerwiseLRDecay(decay=0.5, head_lr_mult=3.0),
+            lr=1.0,
+            weight_decay=0.01,
+            optimizer=optimizer,
+        )
         opt = module.configure_optimizers()
         assert isinstance(opt, optimizer)
         lrs = {g["name"]: g["lr"] for g in opt.param_groups}
-        assert lrs == {"backbone.embeddings": 0.25, "backbone.embeddings_no_decay": 0.25,
-                       "backbone.layer_0": 0.5, "backbone.layer_0_no_decay": 0.5,
-                       "backbone.layer_1": 1.0, "backbone.layer_1_no_decay": 1.0,
-                       "head": 3.0, "head_no_decay": 3.0}
+        assert lrs == {
+            "backbone.embeddings": 0.25,
+            "backbone.embeddings_no_decay": 0.25,
+            "backbone.layer_0": 0.5,
+            "backbone.layer_0_no_decay": 0.5,
+            "backbone.layer_1": 1.0,
+            "backbone.layer_1_no_decay": 1.0,
+            "head": 3.0,
+            "head_no_decay": 3.0,
+        }
         names = {id(p): n for n, p in module.named_parameters()}
         seen = [names[id(p)] for g in opt.param_groups for p in g["params"]]
         assert len(seen) == len(set(seen))  # each parameter once
         # Every parameter except the unused pooler (mean pooling) is optimized.
         assert set(seen) == {n for n in names.values() if ".pooler." not in n}
         for group in opt.param_groups:
-            is_norm_or_bias = {names[id(p)].endswith("bias") or "LayerNorm" in names[id(p)]
-                               for p in group["params"]}
+            is_norm_or_bias = {
+                names[id(p)].endswith("bias") or "LayerNorm" in names[id(p)]
+                for p in group["params"]
+            }
             assert is_norm_or_bias == {group["name"].endswith("no_decay")}
             assert group["weight_decay"] == (0.0 if group["name"].endswith("no_decay") else 0.01)
 
 
-@pytest.mark.parametrize("strategy,frozen", [
-    (LinearProbe(), lambda name, depth: name.startswith("backbone.")),
-    (FreezeBottom(k=1), lambda name, depth: depth is not None and depth <= 1),
-    (LoRA(r=2, alpha=4, dropout=0.0), lambda name, depth: name.startswith("backbone.")
-     and "lora_" not in name),
-], ids=["linear_probe", "freeze_bottom", "lora"])
-def test_frozen_parameters_are_bit_identical_after_optimizer_steps(tiny_model_dir, strategy,
-                                                                   frozen):
+@pytest.mark.parametrize(
+    "strategy,frozen",
+    [
+        (LinearProbe(), lambda name, depth: name.startswith("backbone.")),
+        (FreezeBottom(k=1), lambda name, depth: depth is not None and depth <= 1),
+        (
+            LoRA(r=2, alpha=4, dropout=0.0),
+            lambda name, depth: name.startswith("backbone.") and "lora_" not in name,
+        ),
+    ],
+    ids=["linear_probe", "freeze_bottom", "lora"],
+)
+def test_frozen_parameters_are_bit_identical_after_optimizer_steps(
+    tiny_model_dir, strategy, frozen
+):
     module = make_module(tiny_model_dir, strategy)  # AdamW with weight decay 0.1
     depths = backbone_depths(module)
     before = snapshot(module)
@@ -158,10 +194,16 @@ def test_gradual_unfreezing_with_llrd_thaws_one_layer_per_epoch_from_the_top(tin
     assert torch.equal(w[0][embeddings], w[3][embeddings])
     # The groups were built once, with the LLRD rates, and none was added while thawing.
     groups = {g["name"]: g["lr"] for g in module.trainer.optimizers[0].param_groups}
-    assert groups == {"backbone.embeddings": 2.5e-3, "backbone.embeddings_no_decay": 2.5e-3,
-                      "backbone.layer_0": 5e-3, "backbone.layer_0_no_decay": 5e-3,
-                      "backbone.layer_1": 1e-2, "backbone.layer_1_no_decay": 1e-2,
-                      "head": 1e-2, "head_no_decay": 1e-2}
+    assert groups == {
+        "backbone.embeddings": 2.5e-3,
+        "backbone.embeddings_no_decay": 2.5e-3,
+        "backbone.layer_0": 5e-3,
+        "backbone.layer_0_no_decay": 5e-3,
+        "backbone.layer_1": 1e-2,
+        "backbone.layer_1_no_decay": 1e-2,
+        "head": 1e-2,
+        "head_no_decay": 1e-2,
+    }
 
 
 def test_gradual_unfreezing_schedule_every_n_epochs(tiny_model_dir):
@@ -171,7 +213,8 @@ def test_gradual_unfreezing_schedule_every_n_epochs(tiny_model_dir):
 
 
 def test_lora_trains_a_small_fraction_and_the_merged_model_gives_the_same_logits(
-        tiny_model_dir, tmp_path):
+    tiny_model_dir, tmp_path
+):
     from safetensors.torch import load_file
     from transformers import AutoModel, AutoTokenizer
 
@@ -192,26 +235,38 @@ def test_lora_trains_a_small_fraction_and_the_merged_model_gives_the_same_logits
     module.eval()
     with torch.no_grad():
         adapted = module(batch["input_ids"], batch["attention_mask"])
-    folder = save_model(module, AutoTokenizer.from_pretrained(tiny_model_dir), {}, 32,
-                        tmp_path / "model")
+    folder = save_model(
+        module, AutoTokenizer.from_pretrained(tiny_model_dir), {}, 32, tmp_path / "model"
+    )
     assert hasattr(module.backbone.encoder, "merge_and_unload")  # the module keeps its adapters
     spec = json.loads((folder / "sft_model.json").read_text())
-    assert spec["lora"] == {"r": 2, "alpha": 4.0, "target_modules": ["query", "value"],
-                            "merged": True}
+    assert spec["lora"] == {
+        "r": 2,
+        "alpha": 4.0,
+        "target_modules": ["query", "value"],
+        "merged": True,
+    }
     encoder = AutoModel.from_pretrained(folder).eval()
     assert not any("lora" in n for n, _ in encoder.named_parameters())
     head = LinearHead(32, 3, dropout=0.0)
     head.load_state_dict(load_file(str(folder / "head.safetensors")))
     with torch.no_grad():
-        states = encoder(input_ids=batch["input_ids"],
-                         attention_mask=batch["attention_mask"]).last_hidden_state
+        states = encoder(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
         merged = head(pool(states, batch["attention_mask"], "mean"))
     assert torch.allclose(adapted, merged, atol=1e-5)
     base = AutoModel.from_pretrained(tiny_model_dir).eval()
     with torch.no_grad():
-        unadapted = head(pool(base(input_ids=batch["input_ids"],
-                                   attention_mask=batch["attention_mask"]).last_hidden_state,
-                              batch["attention_mask"], "mean"))
+        unadapted = head(
+            pool(
+                base(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                ).last_hidden_state,
+                batch["attention_mask"],
+                "mean",
+            )
+        )
     assert not torch.allclose(adapted, unadapted, atol=1e-4)  # the adapters changed something
 
 
@@ -259,16 +314,22 @@ def test_layer_depths_and_lora_defaults_of_bert_and_gpt2(tiny_model_dir):
     assert bert.depths["encoder.layer.0.output.dense.weight"] == 1
     assert bert.depths["encoder.layer.1.output.LayerNorm.bias"] == 2
     assert bert.depths["pooler.dense.weight"] == 3
-    gpt2 = layer_map(GPT2Model(GPT2Config(n_embd=16, n_layer=3, n_head=2, vocab_size=50,
-                                          n_positions=32)), "test")
+    gpt2 = layer_map(
+        GPT2Model(GPT2Config(n_embd=16, n_layer=3, n_head=2, vocab_size=50, n_positions=32)), "test"
+    )
     assert gpt2.num_layers == 3
     assert {n: d for n, d in gpt2.depths.items() if not n.startswith("h.")} == {
-        "wte.weight": 0, "wpe.weight": 0, "ln_f.weight": 4, "ln_f.bias": 4}
+        "wte.weight": 0,
+        "wpe.weight": 0,
+        "ln_f.weight": 4,
+        "ln_f.bias": 4,
+    }
     assert gpt2.depths["h.2.mlp.c_proj.weight"] == 3
     holder = nn.Module()
     holder.backbone = nn.Module()
-    holder.backbone.encoder = GPT2Model(GPT2Config(n_embd=16, n_layer=2, n_head=2, vocab_size=50,
-                                                   n_positions=32))
+    holder.backbone.encoder = GPT2Model(
+        GPT2Config(n_embd=16, n_layer=2, n_head=2, vocab_size=50, n_positions=32)
+    )
     lora = LoRA(r=2)
     lora.prepare(holder)  # peft's default for GPT-2 applies
     assert lora.resolved_targets == ["c_attn"] and lora.layers.num_layers == 2

@@ -1,4 +1,5 @@
-"""Losses compute what their names say; metric collections log the names each task lists (sft.tasks)."""
+"""Losses compute what their names say; metric collections log the names each task lists
+(sft.tasks)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from torch.nn import functional as F
 
 from conftest import toy_frame
 from sft.data.module import TextDataModule
-from sft.tasks.sequence.metrics import epoch_values, per_class_metrics, summary_metrics
 from sft.model.losses import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -20,6 +20,7 @@ from sft.model.losses import (
 from sft.tasks import get_task
 from sft.tasks.monitors import metric_fits
 from sft.tasks.sequence import SEQUENCE
+from sft.tasks.sequence.metrics import epoch_values, per_class_metrics, summary_metrics
 
 TASKS = SEQUENCE.tasks
 METRICS = {task: get_task(task).metrics for task in TASKS}
@@ -33,19 +34,23 @@ def logits():
 def test_focal_with_gamma_zero_is_cross_entropy(logits):
     targets = torch.tensor([0, 1, 2, 3] * 3)
     assert FocalLoss(gamma=0)(logits, targets).item() == pytest.approx(
-        F.cross_entropy(logits, targets).item(), rel=1e-6)
+        F.cross_entropy(logits, targets).item(), rel=1e-6
+    )
     weights = [0.5, 2.0, 1.0, 3.0]
     assert FocalLoss(gamma=0, class_weights=weights)(logits, targets).item() == pytest.approx(
-        CrossEntropyLoss(class_weights=weights)(logits, targets).item(), rel=1e-6)
+        CrossEntropyLoss(class_weights=weights)(logits, targets).item(), rel=1e-6
+    )
 
 
 def test_focal_with_gamma_zero_is_bce_for_binary_and_multilabel(logits):
     binary = torch.tensor([0, 1] * 6)
     assert FocalLoss(gamma=0)(logits[:, :1], binary).item() == pytest.approx(
-        F.binary_cross_entropy_with_logits(logits[:, 0], binary.float()).item(), rel=1e-6)
+        F.binary_cross_entropy_with_logits(logits[:, 0], binary.float()).item(), rel=1e-6
+    )
     multi_hot = (torch.rand(12, 4, generator=torch.Generator().manual_seed(1)) > 0.5).float()
     assert FocalLoss(gamma=0)(logits, multi_hot).item() == pytest.approx(
-        F.binary_cross_entropy_with_logits(logits, multi_hot).item(), rel=1e-6)
+        F.binary_cross_entropy_with_logits(logits, multi_hot).item(), rel=1e-6
+    )
 
 
 def test_focal_down_weights_examples_the_model_gets_right():
@@ -68,7 +73,8 @@ def test_bce_pos_weight_per_label_for_multilabel(logits):
     multi_hot = torch.tensor([[1.0, 0.0, 1.0, 0.0]] * 12)
     weighted = BCEWithLogitsLoss(pos_weight=[1.0, 1.0, 3.0, 1.0])(logits, multi_hot)
     expected = F.binary_cross_entropy_with_logits(
-        logits, multi_hot, pos_weight=torch.tensor([1.0, 1.0, 3.0, 1.0]))
+        logits, multi_hot, pos_weight=torch.tensor([1.0, 1.0, 3.0, 1.0])
+    )
     assert weighted.item() == pytest.approx(expected.item())
     assert weighted > BCEWithLogitsLoss()(logits, multi_hot)
 
@@ -83,8 +89,7 @@ def test_balanced_class_weights_from_the_train_split_are_n_over_k_count(tmp_path
     frame = toy_frame(90, seed=0)
     frame = frame.drop(frame[frame.label == "neutral"].index[:20])  # 30 / 10 / 30
     frame.to_csv(tmp_path / "train.csv", index=False)
-    datamodule = TextDataModule(name="t", train_path=str(tmp_path / "train.csv"),
-                                val_fraction=0.2)
+    datamodule = TextDataModule(name="t", train_path=str(tmp_path / "train.csv"), val_fraction=0.2)
     datamodule.load(SEQUENCE)
     counts = datamodule.class_counts()
     assert counts.tolist() == [24, 8, 24]  # stratified: 80% of each class stays in train
@@ -99,10 +104,20 @@ def test_metric_collections_log_the_names_tasks_lists():
         per_class = per_class_metrics(task, 3)
         assert (per_class is None) == (task == "regression")
         width = 1 if task == "regression" else 3
-        preds = torch.rand(6, width).squeeze(-1) if task == "regression" else \
-            torch.softmax(torch.randn(6, 3), -1) if task != "multilabel" else torch.rand(6, 3)
-        targets = torch.rand(6) if task == "regression" else \
-            torch.tensor([0, 1, 2, 0, 1, 2]) if task != "multilabel" else torch.randint(0, 2, (6, 3))
+        preds = (
+            torch.rand(6, width).squeeze(-1)
+            if task == "regression"
+            else torch.softmax(torch.randn(6, 3), -1)
+            if task != "multilabel"
+            else torch.rand(6, 3)
+        )
+        targets = (
+            torch.rand(6)
+            if task == "regression"
+            else torch.tensor([0, 1, 2, 0, 1, 2])
+            if task != "multilabel"
+            else torch.randint(0, 2, (6, 3))
+        )
         metrics.update(preds, targets)
         if per_class is not None:
             per_class.update(preds, targets)

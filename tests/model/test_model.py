@@ -58,8 +58,9 @@ def test_max_and_last_token_pooling_ignore_padding(tiny_model_dir, pooling):
 def test_pool_picks_the_max_and_the_last_real_token():
     from sft.model.backbone import pool
 
-    states = torch.tensor([[[1.0, 5.0], [3.0, -1.0], [9.0, 9.0]],
-                           [[0.0, 2.0], [4.0, 1.0], [7.0, 8.0]]])
+    states = torch.tensor(
+        [[[1.0, 5.0], [3.0, -1.0], [9.0, 9.0]], [[0.0, 2.0], [4.0, 1.0], [7.0, 8.0]]]
+    )
     mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
     assert pool(states, mask, "max").tolist() == [[3.0, 5.0], [7.0, 8.0]]
     assert pool(states, mask, "last_token").tolist() == [[3.0, -1.0], [7.0, 8.0]]
@@ -203,8 +204,12 @@ def test_warmup_schedule_warms_up_then_decays():
         optimizer.step()
         schedule.step()
     assert lrs[0] == 0.0 and lrs[2] == 1.0 and lrs[-1] < lrs[3]
-    constant = warmup_schedule(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.5),
-                               num_training_steps=10, name="constant", warmup=0.0)
+    constant = warmup_schedule(
+        torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.5),
+        num_training_steps=10,
+        name="constant",
+        warmup=0.0,
+    )
     assert constant.get_last_lr() == [0.5]
 
 

@@ -8,18 +8,30 @@ import pytest
 
 from conftest import run_sft, tiny_overrides
 
-pytest.importorskip("hydra_plugins.hydra_submitit_launcher",
-                    reason="the cluster extra: pip install -e '.[cluster]'")
+pytest.importorskip(
+    "hydra_plugins.hydra_submitit_launcher", reason="the cluster extra: pip install -e '.[cluster]'"
+)
 
 
 def test_submitit_local_sweep_records_its_child_runs(tiny_model_dir, toy_data, tmp_path):
     from helpers.sweeps import parent_and_children
 
-    overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
-                 if not o.startswith("paths.run_dir")]
-    done = run_sft("train", "-m", *overrides, "hydra/launcher=submitit_local",
-                   "hydra.launcher.timeout_min=10", "trainer.max_epochs=1",
-                   "optimizer.lr=1e-3,3e-3", cwd=tmp_path, timeout=400)
+    overrides = [
+        o
+        for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
+        if not o.startswith("paths.run_dir")
+    ]
+    done = run_sft(
+        "train",
+        "-m",
+        *overrides,
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        "trainer.max_epochs=1",
+        "optimizer.lr=1e-3,3e-3",
+        cwd=tmp_path,
+        timeout=400,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     client, parent, children = parent_and_children(tmp_path)
     assert parent.info.status == "FINISHED"
@@ -53,10 +65,19 @@ def test_submitit_slurm_keys_become_the_sbatch_resources(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", return_hydra_config=True, overrides=[
-            "hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu",
-            "hydra.launcher.timeout_min=120", "hydra.launcher.gpus_per_node=2",
-            "hydra.launcher.cpus_per_task=8", f"paths.outputs={tmp_path}"])
+        cfg = compose(
+            config_name="train",
+            return_hydra_config=True,
+            overrides=[
+                "hydra/launcher=submitit_slurm",
+                "hydra.launcher.partition=gpu",
+                "hydra.launcher.timeout_min=120",
+                "hydra.launcher.gpus_per_node=2",
+                "hydra.launcher.cpus_per_task=8",
+                f"paths.outputs={tmp_path}",
+            ],
+        )
+
     # Hydra's own SlurmLauncher builds the submitit executor; it stops where it would submit.
     class Submitted(Exception):
         pass

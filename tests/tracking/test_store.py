@@ -42,8 +42,7 @@ def test_without_scratch_space_the_store_is_built_in_place(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("scratch", ["real", "missing"])
-def test_the_default_experiment_points_where_mlflow_would_put_it(tmp_path, monkeypatch,
-                                                                  scratch):
+def test_the_default_experiment_points_where_mlflow_would_put_it(tmp_path, monkeypatch, scratch):
     """Built in scratch or in place, the store's Default experiment is the same."""
     if scratch == "missing":
         monkeypatch.setattr(store, "SCRATCH", str(tmp_path / "no-such-folder"))

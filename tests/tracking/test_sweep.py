@@ -11,16 +11,25 @@ from helpers.sweeps import parent_and_children
 
 def sweep_overrides(tiny_model_dir, toy_data, out):
     """The tiny setup, minus the fixed run folder: every job of a sweep gets its own."""
-    return [o for o in tiny_overrides(tiny_model_dir, toy_data, out)
-            if not o.startswith("paths.run_dir")] + ["trainer.max_epochs=2"]
+    return [
+        o
+        for o in tiny_overrides(tiny_model_dir, toy_data, out)
+        if not o.startswith("paths.run_dir")
+    ] + ["trainer.max_epochs=2"]
 
 
 @pytest.fixture(scope="module")
 def grid_sweep(tiny_model_dir, toy_data, tmp_path_factory):
     """A 2x2 grid sweep run as a user runs it: sft-train -m ... (basic launcher, one process)."""
     out = tmp_path_factory.mktemp("sweep")
-    done = run_sft("train", "-m", *sweep_overrides(tiny_model_dir, toy_data, out),
-                   "optimizer.lr=1e-3,3e-3", "data.batch_size=8,16", cwd=out)
+    done = run_sft(
+        "train",
+        "-m",
+        *sweep_overrides(tiny_model_dir, toy_data, out),
+        "optimizer.lr=1e-3,3e-3",
+        "data.batch_size=8,16",
+        cwd=out,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out, done
 
@@ -52,8 +61,14 @@ def test_parent_holds_best_child_leaderboard_and_plot(grid_sweep, tmp_path):
     assert {"leaderboard.csv", "leaderboard.md", "sweep_plot.png"} <= artifacts
     table = pd.read_csv(client.download_artifacts(parent.info.run_id, "leaderboard.csv", tmp_path))
     assert sorted(table["run_id"]) == sorted(c.info.run_id for c in children)
-    assert {"optimizer.lr", "data.batch_size", "val/f1_macro", "test/f1_macro",
-            "params/trainable", "time/total_s"} <= set(table)
+    assert {
+        "optimizer.lr",
+        "data.batch_size",
+        "val/f1_macro",
+        "test/f1_macro",
+        "params/trainable",
+        "time/total_s",
+    } <= set(table)
     assert table["best/val/f1_macro"].is_monotonic_decreasing
     assert table["run_id"][0] == best.info.run_id
     # One registered version, the best job's (logger.register=auto), tagged with its run.
@@ -85,20 +100,34 @@ def test_leaderboard_command_prints_every_child(grid_sweep):
     assert parent.info.run_id in done.stdout
     for child in children:
         assert f"| {child.info.run_name} |" in done.stdout
-    by_name = run_sft("leaderboard", f"tracking_uri=sqlite:///{out}/mlflow.db",
-                      f"sweep={parent.info.run_name}", cwd=out, timeout=120)
+    by_name = run_sft(
+        "leaderboard",
+        f"tracking_uri=sqlite:///{out}/mlflow.db",
+        f"sweep={parent.info.run_name}",
+        cwd=out,
+        timeout=120,
+    )
     assert by_name.stdout == done.stdout
 
 
-def test_joblib_sweep_with_two_parallel_jobs_records_every_run(tiny_model_dir, toy_data,
-                                                                tmp_path):
-    done = run_sft("train", "-m", *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
-                   "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                   "optimizer.lr=1e-3,2e-3,3e-3,4e-3", cwd=tmp_path)
+def test_joblib_sweep_with_two_parallel_jobs_records_every_run(tiny_model_dir, toy_data, tmp_path):
+    done = run_sft(
+        "train",
+        "-m",
+        *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "optimizer.lr=1e-3,2e-3,3e-3,4e-3",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     client, _parent, children = parent_and_children(tmp_path)
     assert sorted(c.data.params["optimizer.lr"] for c in children) == [
-        "0.001", "0.002", "0.003", "0.004"]
+        "0.001",
+        "0.002",
+        "0.003",
+        "0.004",
+    ]
     for child in children:
         assert child.info.status == "FINISHED"
         history = client.get_metric_history(child.info.run_id, "val/f1_macro")
@@ -106,19 +135,29 @@ def test_joblib_sweep_with_two_parallel_jobs_records_every_run(tiny_model_dir, t
         assert "test/f1_macro" in child.data.metrics
 
 
-def test_four_processes_writing_one_sqlite_store_lose_nothing(tiny_model_dir, toy_data,
-                                                              tmp_path):
+def test_four_processes_writing_one_sqlite_store_lose_nothing(tiny_model_dir, toy_data, tmp_path):
     """Four sft-train processes at once into one mlflow.db: every run, param, metric step and
     registered model version arrives."""
-    jobs = [start_sft("train", *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
-                      f"optimizer.lr={lr}", "trainer.log_every_n_steps=1", cwd=tmp_path)
-            for lr in ("1e-3", "2e-3", "3e-3", "4e-3")]
+    jobs = [
+        start_sft(
+            "train",
+            *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
+            f"optimizer.lr={lr}",
+            "trainer.log_every_n_steps=1",
+            cwd=tmp_path,
+        )
+        for lr in ("1e-3", "2e-3", "3e-3", "4e-3")
+    ]
     for job in jobs:
         _, stderr = job.communicate(timeout=900)
         assert job.returncode == 0, stderr[-3000:]
     client, runs = mlflow_runs(tmp_path, "text_csv")
-    assert sorted(r.data.params["optimizer.lr"] for r in runs) == ["0.001", "0.002", "0.003",
-                                                                   "0.004"]
+    assert sorted(r.data.params["optimizer.lr"] for r in runs) == [
+        "0.001",
+        "0.002",
+        "0.003",
+        "0.004",
+    ]
     assert len({len(r.data.params) for r in runs}) == 1  # every param of every run
     for run in runs:
         assert run.info.status == "FINISHED"
@@ -132,15 +171,19 @@ def test_four_processes_writing_one_sqlite_store_lose_nothing(tiny_model_dir, to
 
 
 def test_optuna_search_runs_its_trials_as_children(tiny_model_dir, toy_data, tmp_path):
-    done = run_sft("train", *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
-                   "hparams_search=optuna", "hydra.sweeper.n_trials=3",
-                   "optimizer.lr=tag(log,interval(1e-3,1e-2))", "trainer.max_epochs=range(1,3)",
-                   cwd=tmp_path)
+    done = run_sft(
+        "train",
+        *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=3",
+        "optimizer.lr=tag(log,interval(1e-3,1e-2))",
+        "trainer.max_epochs=range(1,3)",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     _, parent, children = parent_and_children(tmp_path)
     assert len(children) == 3
-    assert parent.data.tags["sft.swept_keys"] == (
-        "optimizer.lr,data.batch_size,trainer.max_epochs")
+    assert parent.data.tags["sft.swept_keys"] == ("optimizer.lr,data.batch_size,trainer.max_epochs")
     for child in children:
         lr = float(child.data.params["optimizer.lr"])
         assert 1e-3 <= lr <= 1e-2
@@ -151,8 +194,13 @@ def test_optuna_search_runs_its_trials_as_children(tiny_model_dir, toy_data, tmp
 
 
 def test_a_failed_job_still_ends_and_summarizes_the_sweep(tiny_model_dir, toy_data, tmp_path):
-    done = run_sft("train", "-m", *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
-                   "optimizer.lr=1e-3,-1", cwd=tmp_path)
+    done = run_sft(
+        "train",
+        "-m",
+        *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
+        "optimizer.lr=1e-3,-1",
+        cwd=tmp_path,
+    )
     assert done.returncode == 2
     assert "optimizer.lr' must be > 0.0" in done.stderr
     _, parent, children = parent_and_children(tmp_path)
@@ -161,19 +209,32 @@ def test_a_failed_job_still_ends_and_summarizes_the_sweep(tiny_model_dir, toy_da
 
 
 @pytest.mark.slow  # 7 jobs; that the experiment composes is checked fast in test_configs
-def test_strategies_experiment_runs_every_strategy_and_ranks_them(tiny_model_dir, toy_data,
-                                                                   tmp_path):
+def test_strategies_experiment_runs_every_strategy_and_ranks_them(
+    tiny_model_dir, toy_data, tmp_path
+):
     """experiments/strategies.yaml end to end on the tiny model: one child per strategy, each
     with the columns of the README's comparison table."""
-    done = run_sft("train", "experiment=strategies",
-                   *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
-                   "trainer.max_epochs=1", "+trainer.limit_train_batches=2", cwd=tmp_path)
+    done = run_sft(
+        "train",
+        "experiment=strategies",
+        *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     client, parent, children = parent_and_children(tmp_path)
     assert parent.info.run_name == "strategies"
     strategies = {c.data.params["finetune"]: c for c in children}
-    assert set(strategies) == {"full", "linear_probe", "freeze_bottom", "gradual_unfreeze",
-                               "llrd", "lora", "reinit_top"}
+    assert set(strategies) == {
+        "full",
+        "linear_probe",
+        "freeze_bottom",
+        "gradual_unfreeze",
+        "llrd",
+        "lora",
+        "reinit_top",
+    }
     trainable = {name: c.data.metrics["params/trainable"] for name, c in strategies.items()}
     assert trainable["linear_probe"] == 3 * 32 + 3  # the head alone
     assert trainable["gradual_unfreeze"] == trainable["linear_probe"]  # epoch 0: head only
@@ -184,10 +245,10 @@ def test_strategies_experiment_runs_every_strategy_and_ranks_them(tiny_model_dir
         assert child.info.status == "FINISHED"
         assert child.data.params["loss.class_weights"] == "balanced"
         assert {"test/f1_macro", "test/acc", "time/total_s"} <= set(child.data.metrics)
-    table = pd.read_csv(client.download_artifacts(parent.info.run_id, "leaderboard.csv",
-                                                  tmp_path))
-    assert {"finetune", "test/f1_macro", "test/acc", "params/trainable",
-            "time/total_s"} <= set(table)
+    table = pd.read_csv(client.download_artifacts(parent.info.run_id, "leaderboard.csv", tmp_path))
+    assert {"finetune", "test/f1_macro", "test/acc", "params/trainable", "time/total_s"} <= set(
+        table
+    )
     assert "| finetune=lora |" in done.stdout  # the printed leaderboard names each child
 
 
@@ -195,11 +256,18 @@ def test_child_names_show_numbers_to_4_significant_digits():
     from sft.tracking.sweep import child_run_name
 
     keys = ["optimizer.lr", "data.batch_size", "trainer.max_epochs", "finetune"]
-    assert child_run_name(["optimizer.lr=1.7000372989211023e-05", "data.batch_size=16",
-                           "trainer.max_epochs=3", "finetune=lora"], keys) == (
-        "lr=1.7e-05,bs=16,ep=3,finetune=lora")
+    assert child_run_name(
+        [
+            "optimizer.lr=1.7000372989211023e-05",
+            "data.batch_size=16",
+            "trainer.max_epochs=3",
+            "finetune=lora",
+        ],
+        keys,
+    ) == ("lr=1.7e-05,bs=16,ep=3,finetune=lora")
     assert child_run_name(["optimizer.lr=1e-3", "data.batch_size=123456"], keys) == (
-        "lr=0.001,bs=123456")
+        "lr=0.001,bs=123456"
+    )
 
 
 def fake_run(name, params, metrics, overrides=""):
@@ -207,8 +275,12 @@ def fake_run(name, params, metrics, overrides=""):
 
     return SimpleNamespace(
         info=SimpleNamespace(run_name=name, run_id=f"id-{name}", status="FINISHED"),
-        data=SimpleNamespace(params=params, metrics=metrics,
-                             tags={"sft.overrides": overrides, "sft.monitor": "val/acc"}))
+        data=SimpleNamespace(
+            params=params,
+            metrics=metrics,
+            tags={"sft.overrides": overrides, "sft.monitor": "val/acc"},
+        ),
+    )
 
 
 def test_leaderboard_shows_counts_as_integers_and_swept_group_choices(tmp_path, monkeypatch):
@@ -220,17 +292,27 @@ def test_leaderboard_shows_counts_as_integers_and_swept_group_choices(tmp_path, 
     from sft.tracking.leaderboard import leaderboard, plot_sweep, terminal_table
 
     key = "experiment/digits_transfer"
-    runs = [fake_run(job, {"seed": "42"},
-                     {"best/val/acc": acc, "val/acc": acc, "params/trainable": 22566532.0,
-                      "time/total_s": 212.345678},
-                     f"+{key}={job} trainer.max_epochs=8")
-            for job, acc in (("pretrain", 0.917), ("scratch", 0.778), ("transfer", 0.931))]
+    runs = [
+        fake_run(
+            job,
+            {"seed": "42"},
+            {
+                "best/val/acc": acc,
+                "val/acc": acc,
+                "params/trainable": 22566532.0,
+                "time/total_s": 212.345678,
+            },
+            f"+{key}={job} trainer.max_epochs=8",
+        )
+        for job, acc in (("pretrain", 0.917), ("scratch", 0.778), ("transfer", 0.931))
+    ]
     runs.append(fake_run("old", {}, {"params/trainable": 1155.0}))  # no value, no metric
     table = leaderboard(runs, [key], "val/acc", "max")
     assert list(table[key].fillna("?")) == ["transfer", "pretrain", "scratch", "?"]
     text = terminal_table(table, [key], "val/acc")
-    assert "| 1 | transfer | FINISHED | transfer | 0.9310 | 0.9310 | 22,566,532 | 212.3457 |" \
-        in text
+    assert (
+        "| 1 | transfer | FINISHED | transfer | 0.9310 | 0.9310 | 22,566,532 | 212.3457 |" in text
+    )
     assert "| 4 | old | FINISHED | - | - | - | 1,155 | - |" in text
     assert "22566532.0" not in text and "nan" not in text
 

@@ -35,10 +35,25 @@ def tracking_server(tmp_path_factory):
     port = free_port()
     mlflow = str(Path(sys.executable).with_name("mlflow"))
     server = subprocess.Popen(
-        [mlflow, "server", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
-         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=root)
+        [
+            mlflow,
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root}/mlflow.db",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=root,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, server)
@@ -51,17 +66,23 @@ def tracking_server(tmp_path_factory):
             server.kill()
 
 
-def test_run_artifacts_and_registered_model_go_to_the_server(tracking_server, tiny_model_dir,
-                                                             toy_data, tmp_path):
+def test_run_artifacts_and_registered_model_go_to_the_server(
+    tracking_server, tiny_model_dir, toy_data, tmp_path
+):
     import mlflow.artifacts
     from mlflow import MlflowClient
 
     url, root = tracking_server
     out = tmp_path / "client"
-    done = run_sft("train", *tiny_overrides(tiny_model_dir, toy_data, out),
-                   "trainer.max_epochs=1", f"logger.tracking_uri={url}",
-                   "logger.experiment_name=shared", "logger.registered_model_name=shared-tiny",
-                   cwd=tmp_path)
+    done = run_sft(
+        "train",
+        *tiny_overrides(tiny_model_dir, toy_data, out),
+        "trainer.max_epochs=1",
+        f"logger.tracking_uri={url}",
+        "logger.experiment_name=shared",
+        "logger.registered_model_name=shared-tiny",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
     client = MlflowClient(url)
@@ -86,9 +107,9 @@ def test_run_artifacts_and_registered_model_go_to_the_server(tracking_server, ti
     assert [v.run_id for v in versions] == [run.info.run_id]
     # The registered model downloads from the server: a servable MLflow model folder.
     source = client.get_model_version_download_uri("shared-tiny", "1")
-    folder = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=url,
-                                                 dst_path=str(tmp_path / "download"))
+    folder = mlflow.artifacts.download_artifacts(
+        artifact_uri=source, tracking_uri=url, dst_path=str(tmp_path / "download")
+    )
     assert (Path(folder) / "MLmodel").is_file()
     assert run.data.tags["sft.model_uri"] == "models:/shared-tiny/1"
     assert "models:/shared-tiny/1" in done.stdout
-

@@ -44,16 +44,28 @@ def cv_run(tiny_model_dir, toy_data, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("cv")
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            *tiny_overrides(tiny_model_dir, toy_data, out), "trainer.max_epochs=1",
-            "cv.folds=3", "cv.ensemble=true", "decisions.tune=true",
-            "logger.registered_model_name=null"])
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                *tiny_overrides(tiny_model_dir, toy_data, out),
+                "trainer.max_epochs=1",
+                "cv.folds=3",
+                "cv.ensemble=true",
+                "decisions.tune=true",
+                "logger.registered_model_name=null",
+            ],
+        )
     returned = train_repeats(cfg)
     client, runs = mlflow_runs(out, "text_csv")
     parent = next(r for r in runs if r.data.tags.get("sft.repeat") == "cv")
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    return {"out": out, "returned": returned, "parent": parent, "children": children,
-            "client": client}
+    return {
+        "out": out,
+        "returned": returned,
+        "parent": parent,
+        "children": children,
+        "client": client,
+    }
 
 
 def test_cv_parent_has_a_child_per_fold_and_their_mean_and_std(cv_run):
@@ -77,7 +89,8 @@ def test_oof_predictions_cover_every_train_example_once(cv_run, toy_data):
     probs = table[[c for c in table.columns if c.startswith("p/")]].to_numpy()
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert cv_run["parent"].data.metrics["oof/acc"] == pytest.approx(
-        float((table["prediction"] == table["target"]).mean()))
+        float((table["prediction"] == table["target"]).mean())
+    )
     artifacts = [a.path for a in cv_run["client"].list_artifacts(cv_run["parent"].info.run_id)]
     assert "oof_predictions.csv" in artifacts
 
@@ -91,8 +104,10 @@ def test_ensemble_probabilities_are_the_mean_of_its_members(cv_run, toy_data):
     members = [sft.load(p) for p in sorted((model_dir / "members").iterdir())]
     assert len(members) == 3
     labels = ensemble.labels
-    expected = np.mean([[[r["probabilities"][k] for k in labels] for r in m.predict(texts)]
-                        for m in members], axis=0)
+    expected = np.mean(
+        [[[r["probabilities"][k] for k in labels] for r in m.predict(texts)] for m in members],
+        axis=0,
+    )
     got = ensemble.predict(texts)
     assert np.allclose([[r["probabilities"][k] for k in labels] for r in got], expected)
     # the class biases tuned on the OOF predictions decide, on the log of the mean
@@ -111,9 +126,16 @@ def test_the_parent_reports_what_calibration_and_tuned_decisions_add(cv_run, toy
     import sft
 
     metrics = cv_run["parent"].data.metrics
-    for key in ("oof/ece", "oof/ece_calibrated", "oof/f1_macro_tuned", "oof/acc_tuned",
-                "ensemble/test/acc_uncalibrated", "ensemble/test/f1_macro_tuned",
-                "ensemble/test/ece", "ensemble/test/ece_uncalibrated"):
+    for key in (
+        "oof/ece",
+        "oof/ece_calibrated",
+        "oof/f1_macro_tuned",
+        "oof/acc_tuned",
+        "ensemble/test/acc_uncalibrated",
+        "ensemble/test/f1_macro_tuned",
+        "ensemble/test/ece",
+        "ensemble/test/ece_uncalibrated",
+    ):
         assert 0.0 <= metrics[key] <= 1.0, key
     test = pd.read_csv(toy_data["test"])
     got = sft.load(Path(cv_run["parent"].data.tags["sft.model_dir"])).predict(list(test["text"]))
@@ -134,25 +156,31 @@ def test_oof_tuned_biases_recover_a_skewed_model_and_are_cross_fitted():
         targets = rng.choice(3, size=120, p=[0.6, 0.3, 0.1])
         logits = rng.normal(0, 1.0, size=(120, 3)) + 2.5 * np.eye(3)[targets]
         logits[:, 2] -= 2.0  # the rare class is pushed down: untuned argmax misses most of it
-        outcomes.append({"val_logits": logits, "val_targets": targets,
-                         "decision_spec": {"temperature": 1.0}})
+        outcomes.append(
+            {"val_logits": logits, "val_targets": targets, "decision_spec": {"temperature": 1.0}}
+        )
     metrics, rules = oof_decisions(outcomes, "multiclass", tune=True, monitor="val/f1_macro")
     assert np.argmax(rules["class_bias"]) == 2
-    probs = np.concatenate([np.exp(o["val_logits"]) / np.exp(o["val_logits"]).sum(1, keepdims=True)
-                            for o in outcomes])
+    probs = np.concatenate(
+        [np.exp(o["val_logits"]) / np.exp(o["val_logits"]).sum(1, keepdims=True) for o in outcomes]
+    )
     targets = np.concatenate([o["val_targets"] for o in outcomes])
     untuned = decision_metrics(probs.argmax(1), targets, "multiclass", 3)["f1_macro"]
     assert metrics["oof/f1_macro_tuned"] > untuned + 0.05
     folds = np.repeat(np.arange(4), 120)
-    assert metrics["oof/f1_macro_tuned"] == pytest.approx(decision_metrics(
-        cross_fitted(probs, targets, folds, "multiclass", "f1_macro"), targets,
-        "multiclass", 3)["f1_macro"])
-    in_sample = decision_metrics(decide_probabilities(probs, "multiclass", rules), targets,
-                                 "multiclass", 3)["f1_macro"]
+    assert metrics["oof/f1_macro_tuned"] == pytest.approx(
+        decision_metrics(
+            cross_fitted(probs, targets, folds, "multiclass", "f1_macro"), targets, "multiclass", 3
+        )["f1_macro"]
+    )
+    in_sample = decision_metrics(
+        decide_probabilities(probs, "multiclass", rules), targets, "multiclass", 3
+    )["f1_macro"]
     assert in_sample >= metrics["oof/f1_macro_tuned"]  # fitted on itself: never lower
     # decisions.tune=false: the same figure to choose by, and no rules saved
-    untuned_metrics, no_rules = oof_decisions(outcomes, "multiclass", tune=False,
-                                              monitor="val/f1_macro")
+    untuned_metrics, no_rules = oof_decisions(
+        outcomes, "multiclass", tune=False, monitor="val/f1_macro"
+    )
     assert no_rules == {} and untuned_metrics == metrics
 
 
@@ -189,25 +217,49 @@ def test_leaderboard_shows_mean_and_std_of_cv_jobs():
     def run(name, metrics):
         return SimpleNamespace(
             info=SimpleNamespace(run_name=name, run_id=f"id-{name}", status="FINISHED"),
-            data=SimpleNamespace(params={}, metrics=metrics, tags={"sft.monitor": "val/acc"}))
+            data=SimpleNamespace(params={}, metrics=metrics, tags={"sft.monitor": "val/acc"}),
+        )
 
-    runs = [run("lr=1e-4", {"best/val/acc": 0.8, "best/val/acc_std": 0.05, "test/acc": 0.7,
-                            "test/acc_std": 0.012345}),
-            run("lr=5e-5", {"best/val/acc": 0.9, "best/val/acc_std": 0.02, "test/acc": 0.75,
-                            "test/acc_std": 0.01})]
+    runs = [
+        run(
+            "lr=1e-4",
+            {
+                "best/val/acc": 0.8,
+                "best/val/acc_std": 0.05,
+                "test/acc": 0.7,
+                "test/acc_std": 0.012345,
+            },
+        ),
+        run(
+            "lr=5e-5",
+            {"best/val/acc": 0.9, "best/val/acc_std": 0.02, "test/acc": 0.75, "test/acc_std": 0.01},
+        ),
+    ]
     text = terminal_table(leaderboard(runs, [], "val/acc", "max"), [], "val/acc")
     assert "| 1 | lr=5e-5 | FINISHED | 0.9000 ± 0.0200 | 0.7500 ± 0.0100 |" in text
     assert "| 2 | lr=1e-4 | FINISHED | 0.8000 ± 0.0500 | 0.7000 ± 0.0123 |" in text
 
 
 def test_a_sweep_over_cv_runs_nests_sweep_job_fold_and_chooses_on_the_cv_mean(
-        tiny_model_dir, toy_data, tmp_path):
+    tiny_model_dir, toy_data, tmp_path
+):
     from conftest import run_sft, tiny_overrides
 
-    overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
-                 if not o.startswith("paths.run_dir")]
-    done = run_sft("train", "-m", *overrides, "trainer.max_epochs=1", "cv.folds=2",
-                   "logger.log_model=false", "optimizer.lr=1e-3,3e-3", cwd=tmp_path)
+    overrides = [
+        o
+        for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
+        if not o.startswith("paths.run_dir")
+    ]
+    done = run_sft(
+        "train",
+        "-m",
+        *overrides,
+        "trainer.max_epochs=1",
+        "cv.folds=2",
+        "logger.log_model=false",
+        "optimizer.lr=1e-3,3e-3",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     _, runs = mlflow_runs(tmp_path, "text_csv")
     sweep = next(r for r in runs if r.data.tags.get("sft.sweep") == "true")
@@ -223,8 +275,9 @@ def test_a_sweep_over_cv_runs_nests_sweep_job_fold_and_chooses_on_the_cv_mean(
     assert " ± " in done.stdout
 
 
-def test_an_ensemble_folder_copied_like_sft_export_does_predicts_the_same(cv_run, tmp_path,
-                                                                         toy_data):
+def test_an_ensemble_folder_copied_like_sft_export_does_predicts_the_same(
+    cv_run, tmp_path, toy_data
+):
     import shutil
 
     import sft
@@ -241,9 +294,14 @@ def test_sft_predict_runs_the_registered_ensemble(cv_run, toy_data):
     from conftest import run_sft
 
     out = cv_run["out"]
-    done = run_sft("predict", f"model_uri={cv_run['parent'].data.tags['sft.model_uri']}",
-                   f"tracking_uri=sqlite:///{out}/mlflow.db", "progress=false",
-                   cwd=out, stdin="good great drug\nbad awful pill\n")
+    done = run_sft(
+        "predict",
+        f"model_uri={cv_run['parent'].data.tags['sft.model_uri']}",
+        f"tracking_uri=sqlite:///{out}/mlflow.db",
+        "progress=false",
+        cwd=out,
+        stdin="good great drug\nbad awful pill\n",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert len([line for line in done.stdout.splitlines() if line.strip()]) == 2
 
@@ -259,8 +317,13 @@ def test_a_fold_run_keeps_each_group_of_the_group_column_on_one_side(make_cfg, t
     frame.to_csv(tmp_path / "grouped.csv", index=False)
     groups = dict(zip(frame["text"], frame["drugName"]))
     for fold in range(3):
-        cfg = make_cfg(f"data.train_path={tmp_path / 'grouped.csv'}", "cv.folds=3",
-                       f"cv.fold={fold}", "cv.group_column=drugName", "data.val_fraction=0.0")
+        cfg = make_cfg(
+            f"data.train_path={tmp_path / 'grouped.csv'}",
+            "cv.folds=3",
+            f"cv.fold={fold}",
+            "cv.group_column=drugName",
+            "data.val_fraction=0.0",
+        )
         data = load_data(cfg)
         val = {groups[t] for t in data.examples["val"].texts}
         train = {groups[t] for t in data.examples["train"].texts}

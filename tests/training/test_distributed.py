@@ -15,8 +15,9 @@ from sft.tasks.sequence import SEQUENCE
 def shards(lengths, batch_size, shuffle, replicas, epoch=0):
     out = []
     for rank in range(replicas):
-        sampler = LengthGroupedBatchSampler(lengths, batch_size, shuffle=shuffle, seed=3,
-                                            num_replicas=replicas, rank=rank)
+        sampler = LengthGroupedBatchSampler(
+            lengths, batch_size, shuffle=shuffle, seed=3, num_replicas=replicas, rank=rank
+        )
         sampler.set_epoch(epoch)
         out.append(list(sampler))
         assert len(out[-1]) == len(sampler)
@@ -57,8 +58,11 @@ def test_a_split_too_small_for_the_devices_is_one_line():
     datamodule.trainer = SimpleNamespace(world_size=2, global_rank=0)
     assert len(datamodule.val_dataloader()) == 1  # 3 examples: a batch on each of 2 devices
     datamodule.trainer = SimpleNamespace(world_size=4, global_rank=0)
-    with pytest.raises(SFTDataError, match=r"the val split has 3 examples: too few for 4 devices "
-                                           "with data.eval_batch_size=2"):
+    with pytest.raises(
+        SFTDataError,
+        match=r"the val split has 3 examples: too few for 4 devices "
+        "with data.eval_batch_size=2",
+    ):
         datamodule.val_dataloader()
 
 
@@ -66,13 +70,25 @@ def test_a_split_too_small_for_the_devices_is_one_line():
 def ddp_run(tiny_model_dir, toy_data, tmp_path_factory):
     """`sft-train trainer=ddp trainer.devices=2` on CPU, as a user runs it (Hydra run folder)."""
     out = tmp_path_factory.mktemp("ddp")
-    overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, out)
-                 if not o.startswith("paths.run_dir")]
+    overrides = [
+        o
+        for o in tiny_overrides(tiny_model_dir, toy_data, out)
+        if not o.startswith("paths.run_dir")
+    ]
     # fp32: the check below predicts in fp32; one epoch: an imperfect model, whose metrics on
     # half the test set differ from those on all of it.
-    done = run_sft("train", *overrides, "trainer=ddp", "trainer.devices=2",
-                   "trainer.accelerator=cpu", "trainer.precision=32-true",
-                   "trainer.max_epochs=1", "optimizer.lr=2e-3", cwd=out, timeout=300)
+    done = run_sft(
+        "train",
+        *overrides,
+        "trainer=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        "trainer.precision=32-true",
+        "trainer.max_epochs=1",
+        "optimizer.lr=2e-3",
+        cwd=out,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     return out, done
 
@@ -94,8 +110,11 @@ def test_ddp_writes_one_run_folder_and_one_mlflow_run(ddp_run):
     assert (folders[0] / "checkpoints").is_dir()
     assert not list((folders[0] / "checkpoints").glob("*.ckpt"))
     assert done.stdout.count("MLflow run ") == 1  # rank 1 printed no summary of its own
-    versions = [v for m in client.search_registered_models()
-                for v in client.search_model_versions(f"name='{m.name}'")]
+    versions = [
+        v
+        for m in client.search_registered_models()
+        for v in client.search_model_versions(f"name='{m.name}'")
+    ]
     assert [v.run_id for v in versions] == [run.info.run_id]  # one model, from rank zero
 
 
@@ -114,18 +133,25 @@ def test_ddp_test_metrics_equal_those_of_the_gathered_predictions(ddp_run, toy_d
     metrics = run.data.metrics
     assert metrics["test/acc"] == pytest.approx(accuracy_score(test["label"], predicted), abs=1e-6)
     assert metrics["test/f1_macro"] == pytest.approx(
-        f1_score(test["label"], predicted, average="macro", labels=predictor.labels), abs=1e-6)
+        f1_score(test["label"], predicted, average="macro", labels=predictor.labels), abs=1e-6
+    )
     per_class = f1_score(test["label"], predicted, average=None, labels=predictor.labels)
     for name, f1 in zip(predictor.labels, per_class):
         assert metrics[f"test/per_class/f1/{name}"] == pytest.approx(f1, abs=1e-6)
     # Not rank zero's share alone: its metrics differ (the check above has teeth).
     lengths = np.array([len(ids) for ids in predictor.encode(list(test["text"]))])
-    mine = [i for batch in LengthGroupedBatchSampler(lengths, 64, shuffle=False, num_replicas=2,
-                                                     rank=0) for i in batch]
+    mine = [
+        i
+        for batch in LengthGroupedBatchSampler(lengths, 64, shuffle=False, num_replicas=2, rank=0)
+        for i in batch
+    ]
     assert 0 < len(mine) < len(test)
-    local = (accuracy_score(test["label"].iloc[mine], predicted[mine]),
-             f1_score(test["label"].iloc[mine], predicted[mine], average="macro",
-                      labels=predictor.labels))
+    local = (
+        accuracy_score(test["label"].iloc[mine], predicted[mine]),
+        f1_score(
+            test["label"].iloc[mine], predicted[mine], average="macro", labels=predictor.labels
+        ),
+    )
     assert local != pytest.approx((metrics["test/acc"], metrics["test/f1_macro"]), abs=1e-6)
     report = pd.read_csv(f"{run_dir}/per_class_report.csv")
     assert report.loc[report["label"] == "macro avg", "support"].item() == len(test)
@@ -140,9 +166,14 @@ def test_media_loaders_are_sharded_like_text(tiny_vit_dir, shapes_data):
     from sft.data.media import load_processor
     from sft.errors import SFTDataError
 
-    datamodule = ImageFolderDataModule("image_folder", str(shapes_data["train"]),
-                                       test_path=str(shapes_data["test"]), val_fraction=0.2,
-                                       batch_size=8, eval_batch_size=64)
+    datamodule = ImageFolderDataModule(
+        "image_folder",
+        str(shapes_data["train"]),
+        test_path=str(shapes_data["test"]),
+        val_fraction=0.2,
+        batch_size=8,
+        eval_batch_size=64,
+    )
     datamodule.load(SEQUENCE)
     datamodule.encode(load_processor(str(tiny_vit_dir), "image"), 0, None)
     train, test = [], []
@@ -155,24 +186,37 @@ def test_media_loaders_are_sharded_like_text(tiny_vit_dir, shapes_data):
     assert len(train[0]) == len(train[1]) > 0 and not set(train[0]) & set(train[1])
     assert sorted(test[0] + test[1]) == list(range(len(datamodule.datasets["test"])))  # once
     datamodule.trainer = SimpleNamespace(world_size=64, global_rank=0)
-    with pytest.raises(SFTDataError, match="the test split has 30 examples: too few for 64 "
-                                           "devices"):
+    with pytest.raises(
+        SFTDataError, match="the test split has 30 examples: too few for 64 devices"
+    ):
         datamodule.test_dataloader()
 
 
-def test_ddp_image_run_evaluates_every_test_image_once(tiny_vit_dir, shapes_data,
-                                                       tmp_path_factory):
+def test_ddp_image_run_evaluates_every_test_image_once(tiny_vit_dir, shapes_data, tmp_path_factory):
     """`trainer=ddp trainer.devices=2` over an image folder: the test metrics count each of
     the test images once (unsharded, every rank would test all of them: twice the support)."""
     from conftest import media_overrides
 
     out = tmp_path_factory.mktemp("ddp-images")
-    overrides = [o for o in media_overrides("vit", tiny_vit_dir, "image_folder", out)
-                 if not o.startswith("paths.run_dir")]
-    done = run_sft("train", *overrides, f"data.train_path={shapes_data['train']}",
-                   f"data.test_path={shapes_data['test']}", "data.val_fraction=0.2",
-                   "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
-                   "trainer.precision=32-true", "trainer.max_epochs=1", cwd=out, timeout=300)
+    overrides = [
+        o
+        for o in media_overrides("vit", tiny_vit_dir, "image_folder", out)
+        if not o.startswith("paths.run_dir")
+    ]
+    done = run_sft(
+        "train",
+        *overrides,
+        f"data.train_path={shapes_data['train']}",
+        f"data.test_path={shapes_data['test']}",
+        "data.val_fraction=0.2",
+        "trainer=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        "trainer.precision=32-true",
+        "trainer.max_epochs=1",
+        cwd=out,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     _, runs = mlflow_runs(out, "image_folder")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
@@ -189,8 +233,12 @@ def test_a_failing_child_rank_marks_the_run_failed(tmp_path):
 
     tracker = MLflowTracker(f"sqlite:///{tmp_path}/mlflow.db")
     run_id = tracker.open("toy", tags={})
-    launch = {"config": str(tmp_path / "missing.yaml"), "run_id": run_id,
-              "tracker": tracker.handle(), "resume_checkpoint": None}
+    launch = {
+        "config": str(tmp_path / "missing.yaml"),
+        "run_id": run_id,
+        "tracker": tracker.handle(),
+        "resume_checkpoint": None,
+    }
     with pytest.raises(FileNotFoundError):
         run_child(launch)
     assert tracker.client.get_run(run_id).info.status == "FAILED"
@@ -201,15 +249,29 @@ def test_each_job_of_a_sweep_starts_its_own_ranks(tiny_model_dir, toy_data, tmp_
     """In one process (the basic launcher) job 2 must not wait for job 1's finished ranks."""
     from helpers.sweeps import parent_and_children
 
-    overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
-                 if not o.startswith("paths.run_dir")]
-    done = run_sft("train", "-m", *overrides, "trainer=ddp", "trainer.accelerator=cpu",
-                   "trainer.max_epochs=1", "optimizer.lr=1e-3,3e-3", cwd=tmp_path, timeout=300)
+    overrides = [
+        o
+        for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
+        if not o.startswith("paths.run_dir")
+    ]
+    done = run_sft(
+        "train",
+        "-m",
+        *overrides,
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.max_epochs=1",
+        "optimizer.lr=1e-3,3e-3",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     assert done.stderr.count("GLOBAL_RANK: 1,") == 2  # a second rank for each job
     _, parent, children = parent_and_children(tmp_path)
     assert parent.info.status == "FINISHED"
     assert sorted(c.info.run_name for c in children) == ["lr=0.001", "lr=0.003"]
     assert all(c.info.status == "FINISHED" for c in children)
-    assert sorted(p.name for p in (tmp_path / "multiruns").glob("*/*/*") if p.is_dir()) == \
-        ["0", "1"]
+    assert sorted(p.name for p in (tmp_path / "multiruns").glob("*/*/*") if p.is_dir()) == [
+        "0",
+        "1",
+    ]

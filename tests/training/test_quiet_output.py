@@ -15,11 +15,17 @@ from sft.training.quiet import own_checkpoint_dirs, quiet_fit
 # Each was printed by a default run before (issue 15); none says anything a user can act on.
 NOISE = [
     "exists and is not empty",  # sft wrote run_config.yaml into checkpoints/ itself
-    "litlogger", "litmodels", "💡 Tip",  # Lightning's advertisements
+    "litlogger",
+    "litmodels",
+    "💡 Tip",  # Lightning's advertisements
     "LeafSpec",  # torch's deprecation, raised inside Lightning
-    "FutureWarning", "DeprecationWarning",
-    "CloudPickle", "cloudpickle",  # MLflow's, when a model was logged as a pickle
-    "Total Flops", "Total FLOPs", "FLOPs",  # always 0: Lightning cannot count them here
+    "FutureWarning",
+    "DeprecationWarning",
+    "CloudPickle",
+    "cloudpickle",  # MLflow's, when a model was logged as a pickle
+    "Total Flops",
+    "Total FLOPs",
+    "FLOPs",  # always 0: Lightning cannot count them here
     "smaller than the logging interval",
 ]
 
@@ -29,14 +35,22 @@ def console_run(tiny_model_dir, toy_data, tmp_path_factory):
     """`sft-train` as a separate process (one epoch of 8 batches, under the logging
     interval of 10), then `sft-predict` on the logged model by its runs:/ URI."""
     out = tmp_path_factory.mktemp("quiet")
-    overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, out)
-                 if not o.startswith("trainer.enable_model_summary")]
+    overrides = [
+        o
+        for o in tiny_overrides(tiny_model_dir, toy_data, out)
+        if not o.startswith("trainer.enable_model_summary")
+    ]
     train = run_sft("train", *overrides, "trainer.max_epochs=1", cwd=out)
     assert train.returncode == 0, train.stderr
     _, runs = mlflow_runs(out, "text_csv")
-    predict = run_sft("predict", f"model_uri=runs:/{runs[0].info.run_id}/model",
-                      f"input={toy_data['test']}", f"output={out}/predictions.csv",
-                      f"tracking_uri=sqlite:///{out}/mlflow.db", cwd=out)
+    predict = run_sft(
+        "predict",
+        f"model_uri=runs:/{runs[0].info.run_id}/model",
+        f"input={toy_data['test']}",
+        f"output={out}/predictions.csv",
+        f"tracking_uri=sqlite:///{out}/mlflow.db",
+        cwd=out,
+    )
     return {"train": train, "predict": predict, "out": out}
 
 
@@ -58,8 +72,7 @@ def test_sft_predict_prints_no_download_bars(console_run):
 
 
 def _trainer(*folders):
-    return SimpleNamespace(checkpoint_callbacks=[ModelCheckpoint(dirpath=str(f))
-                                                 for f in folders])
+    return SimpleNamespace(checkpoint_callbacks=[ModelCheckpoint(dirpath=str(f)) for f in folders])
 
 
 def test_the_checkpoint_folder_warning_stays_for_a_folder_sft_did_not_fill(tmp_path):
@@ -76,10 +89,14 @@ def test_the_checkpoint_folder_warning_stays_for_a_folder_sft_did_not_fill(tmp_p
         warnings.simplefilter("always")
         with quiet_fit(trainer, resumed=False):
             for folder in (own, foreign):
-                warnings.warn(f"Checkpoint directory {folder} exists and is not empty.",
-                              UserWarning, stacklevel=1)
+                warnings.warn(
+                    f"Checkpoint directory {folder} exists and is not empty.",
+                    UserWarning,
+                    stacklevel=1,
+                )
     assert [str(w.message) for w in caught] == [
-        f"Checkpoint directory {foreign} exists and is not empty."]
+        f"Checkpoint directory {foreign} exists and is not empty."
+    ]
 
 
 def test_quiet_fit_leaves_other_warnings_and_restores_the_filters(tmp_path):
@@ -87,8 +104,12 @@ def test_quiet_fit_leaves_other_warnings_and_restores_the_filters(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with quiet_fit(_trainer(tmp_path), resumed=False):
-            warnings.warn("The number of training batches (8) is smaller than the logging "
-                          "interval Trainer(log_every_n_steps=10).", UserWarning, stacklevel=1)
+            warnings.warn(
+                "The number of training batches (8) is smaller than the logging "
+                "interval Trainer(log_every_n_steps=10).",
+                UserWarning,
+                stacklevel=1,
+            )
             warnings.warn("the learning rate is NaN", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["the learning rate is NaN"]
     assert warnings.filters == before

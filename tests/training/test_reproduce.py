@@ -22,12 +22,14 @@ COMPARED = (
 
 def test_same_seed_same_metrics_other_seed_other_metrics(make_cfg, tiny_model_dir, tmp_path):
     for i, seed in enumerate([3, 3, 4]):
-        train_task(make_cfg(f"seed={seed}", "trainer.max_epochs=2",
-                            f"paths.run_dir={tmp_path}/run{i}"))
+        train_task(
+            make_cfg(f"seed={seed}", "trainer.max_epochs=2", f"paths.run_dir={tmp_path}/run{i}")
+        )
     _, runs = mlflow_runs(tmp_path, "text_csv")
     first, again, other = sorted(runs, key=lambda r: r.info.start_time)
     assert {k: first.data.metrics[k] for k in COMPARED} == {
-        k: again.data.metrics[k] for k in COMPARED}
+        k: again.data.metrics[k] for k in COMPARED
+    }
     # Told apart by name (MLflow's own names came from the seeded RNG: all the same), and
     # the name says what ran: <model folder>-<data>-<6 hex digits>.
     names = [r.info.run_name for r in (first, again, other)]
@@ -41,8 +43,15 @@ def test_a_run_records_what_it_takes_to_rerun_it(make_cfg, tmp_path):
     train_task(make_cfg("trainer.max_epochs=1"))
     client, (run,) = mlflow_runs(tmp_path, "text_csv")
     tags = run.data.tags
-    assert {"sft.git_commit", "sft.git_dirty", "sft.version.torch", "sft.version.transformers",
-            "sft.data.train_sha256", "sft.data.test_sha256", "seed"} <= set(tags)
+    assert {
+        "sft.git_commit",
+        "sft.git_dirty",
+        "sft.version.torch",
+        "sft.version.transformers",
+        "sft.data.train_sha256",
+        "sft.data.test_sha256",
+        "seed",
+    } <= set(tags)
     assert tags["sft.git_dirty"] in {"true", "false", "unknown"}
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "test_metrics.json"} <= artifacts
@@ -56,18 +65,31 @@ def test_sft_reproduce_reports_a_match_from_another_folder(tiny_model_dir, toy_d
     elsewhere.mkdir()
     for split in ("train", "test"):
         shutil.copy(toy_data[split], project / "data" / f"{split}.csv")
-    overrides = [o for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
-                 if not o.startswith(("paths.run_dir", "data.train_path", "data.test_path"))]
-    first = run_sft("train", *overrides, "trainer.max_epochs=2", "data.train_path=data/train.csv",
-                    "data.test_path=data/test.csv", cwd=project)
+    overrides = [
+        o
+        for o in tiny_overrides(tiny_model_dir, toy_data, tmp_path)
+        if not o.startswith(("paths.run_dir", "data.train_path", "data.test_path"))
+    ]
+    first = run_sft(
+        "train",
+        *overrides,
+        "trainer.max_epochs=2",
+        "data.train_path=data/train.csv",
+        "data.test_path=data/test.csv",
+        cwd=project,
+    )
     assert first.returncode == 0, first.stderr[-2000:]
     client, (run,) = mlflow_runs(tmp_path, "text_csv")
     logged = OmegaConf.load(client.download_artifacts(run.info.run_id, "config.yaml", tmp_path))
     assert logged.data.train_path == str(project / "data" / "train.csv")
     assert logged.data.test_path == str(project / "data" / "test.csv")
-    done = run_sft("reproduce", f"run_id={run.info.run_id}",
-                   f"tracking_uri=sqlite:///{tmp_path}/mlflow.db", f"paths.outputs={tmp_path}",
-                   cwd=elsewhere)
+    done = run_sft(
+        "reproduce",
+        f"run_id={run.info.run_id}",
+        f"tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+        f"paths.outputs={tmp_path}",
+        cwd=elsewhere,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "All" in done.stdout and "metrics match" in done.stdout
     assert "| NO" not in done.stdout and " NO\n" not in done.stdout
@@ -86,16 +108,25 @@ def test_a_param_too_long_for_mlflow_is_cut_with_a_warning_naming_it(tmp_path, c
     run = tracker.client.get_run(tracker.run_id)
     assert run.data.params["data.digits"] == "x" * 6000 and run.data.params["seed"] == "42"
     assert run.data.tags["sft.truncated_params"] == "data.digits,model.note"
-    (warning,) = [r.getMessage() for r in caplog.records
-                  if r.levelno == logging.WARNING and r.name.startswith("sft.")]
-    assert warning == ("MLflow keeps 6000 characters of a param: cut data.digits (9360 "
-                       "characters), model.note (6001 characters); the whole value is in the "
-                       "run's config.yaml artifact")
+    (warning,) = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name.startswith("sft.")
+    ]
+    assert warning == (
+        "MLflow keeps 6000 characters of a param: cut data.digits (9360 "
+        "characters), model.note (6001 characters); the whole value is in the "
+        "run's config.yaml artifact"
+    )
 
 
 def test_sft_reproduce_names_an_unknown_run(tmp_path):
-    done = run_sft("reproduce", "run_id=0123456789abcdef0123456789abcdef",
-                   f"tracking_uri=sqlite:///{tmp_path}/mlflow.db", f"paths.outputs={tmp_path}",
-                   cwd=tmp_path)
+    done = run_sft(
+        "reproduce",
+        "run_id=0123456789abcdef0123456789abcdef",
+        f"tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+        f"paths.outputs={tmp_path}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 2
     assert "sft-reproduce: error: run_id: no run '0123456789abcdef0123456789abcdef'" in done.stderr

@@ -19,19 +19,32 @@ from conftest import mlflow_runs, run_sft, run_train_in_process, tiny_overrides
 # 3 epochs of 8 batches (120 training rows, batch 16), every metric logged every step,
 # last.ckpt every 3 steps.
 STEPS_PER_EPOCH = 8
-RUN = ["trainer.max_epochs=3", "trainer.log_every_n_steps=1",
-       "callbacks.resume_checkpoint.every_n_train_steps=3"]
+RUN = [
+    "trainer.max_epochs=3",
+    "trainer.log_every_n_steps=1",
+    "callbacks.resume_checkpoint.every_n_train_steps=3",
+]
 
 
 def overrides(tiny_model_dir, toy_data, out: Path, *extra: str) -> list[str]:
-    return [o for o in tiny_overrides(tiny_model_dir, toy_data, out)
-            if not o.startswith("paths.run_dir")] + RUN + list(extra)
+    return (
+        [
+            o
+            for o in tiny_overrides(tiny_model_dir, toy_data, out)
+            if not o.startswith("paths.run_dir")
+        ]
+        + RUN
+        + list(extra)
+    )
 
 
 def interrupt_at(step: int, signum: int, out: Path) -> list[str]:
-    return ["+callbacks.stop._target_=tests.helpers.callbacks.SignalAt",
-            f"+callbacks.stop.step={step}", f"+callbacks.stop.signum={int(signum)}",
-            f"+callbacks.stop.marker={out}/signalled"]
+    return [
+        "+callbacks.stop._target_=tests.helpers.callbacks.SignalAt",
+        f"+callbacks.stop.step={step}",
+        f"+callbacks.stop.signum={int(signum)}",
+        f"+callbacks.stop.marker={out}/signalled",
+    ]
 
 
 TIMINGS = ("time/", "perf/")  # the machine's durations and speeds
@@ -39,8 +52,11 @@ TIMINGS = ("time/", "perf/")  # the machine's durations and speeds
 
 def histories(client, run) -> dict[str, list[tuple[int, float]]]:
     """Every metric's (step, value) history, in step order; the machine's timings left out."""
-    return {key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
-            for key in run.data.metrics if not key.startswith(TIMINGS)}
+    return {
+        key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
+        for key in run.data.metrics
+        if not key.startswith(TIMINGS)
+    }
 
 
 def only_run(out: Path):
@@ -58,8 +74,11 @@ def checkpoint(run) -> dict:
 def uninterrupted(tiny_model_dir, toy_data, tmp_path_factory):
     """The run the interrupted ones must end up equal to (a secret-looking tag included)."""
     out = tmp_path_factory.mktemp("uninterrupted")
-    done = run_sft("train", *overrides(tiny_model_dir, toy_data, out,
-                                       "+logger.tags.api_token=hunter2"), cwd=out)
+    done = run_sft(
+        "train",
+        *overrides(tiny_model_dir, toy_data, out, "+logger.tags.api_token=hunter2"),
+        cwd=out,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     client, run = only_run(out)
     return {"out": out, "client": client, "run": run, "histories": histories(client, run)}
@@ -75,16 +94,19 @@ def assert_same_run(client, run, uninterrupted) -> None:
     for key, expected in uninterrupted["histories"].items():
         assert got[key] == expected, key
     final = {k: v for k, v in run.data.metrics.items() if not k.startswith(TIMINGS)}
-    assert final == {k: v for k, v in uninterrupted["run"].data.metrics.items()
-                     if not k.startswith(TIMINGS)}
+    assert final == {
+        k: v for k, v in uninterrupted["run"].data.metrics.items() if not k.startswith(TIMINGS)
+    }
 
 
-def test_kill_9_mid_epoch_then_resume_continues_the_run_and_matches(uninterrupted,
-                                                                    tiny_model_dir, toy_data,
-                                                                    tmp_path):
-    killed = run_sft("train", *overrides(tiny_model_dir, toy_data, tmp_path,
-                                         *interrupt_at(11, signal.SIGKILL, tmp_path)),
-                     cwd=tmp_path)
+def test_kill_9_mid_epoch_then_resume_continues_the_run_and_matches(
+    uninterrupted, tiny_model_dir, toy_data, tmp_path
+):
+    killed = run_sft(
+        "train",
+        *overrides(tiny_model_dir, toy_data, tmp_path, *interrupt_at(11, signal.SIGKILL, tmp_path)),
+        cwd=tmp_path,
+    )
     assert killed.returncode == -signal.SIGKILL
     client, run = only_run(tmp_path)
     assert run.info.status == "RUNNING"  # nothing could end it
@@ -95,8 +117,9 @@ def test_kill_9_mid_epoch_then_resume_continues_the_run_and_matches(uninterrupte
     logged = histories(client, run)["train/loss_step"]
     assert [step for step, _ in logged] == list(range(9))  # committed with the checkpoint
 
-    resumed = run_sft("train", f"resume={run.info.run_id}", f"paths.outputs={tmp_path}",
-                      cwd=tmp_path)
+    resumed = run_sft(
+        "train", f"resume={run.info.run_id}", f"paths.outputs={tmp_path}", cwd=tmp_path
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     client, run = only_run(tmp_path)  # the same run, not a new one
     assert run.data.tags["sft.resumed_from"].endswith("last.ckpt")
@@ -111,9 +134,13 @@ def stopped_by(signum: int, step: int, tiny_model_dir, toy_data, tmp_path, store
     store = store or tmp_path
     uri = f"sqlite:///{store}/mlflow.db"
     extra = [f"logger.tracking_uri={uri}"] if store != tmp_path else []
-    stopped = run_sft("train", *overrides(tiny_model_dir, toy_data, tmp_path, *extra,
-                                          *interrupt_at(step, signum, tmp_path)),
-                      cwd=tmp_path)
+    stopped = run_sft(
+        "train",
+        *overrides(
+            tiny_model_dir, toy_data, tmp_path, *extra, *interrupt_at(step, signum, tmp_path)
+        ),
+        cwd=tmp_path,
+    )
     assert stopped.returncode == 128 + signum
     _, run = only_run(store)
     assert run.info.status == "KILLED"
@@ -121,14 +148,16 @@ def stopped_by(signum: int, step: int, tiny_model_dir, toy_data, tmp_path, store
     line = stopped.stderr.strip().splitlines()[-1]
     assert line == (
         f"sft-train: stopped by {signal.Signals(signum).name}; checkpoint: {path}; resume: "
-        f"sft-train resume={run.info.run_id} logger.tracking_uri={uri} paths.outputs={tmp_path}")
+        f"sft-train resume={run.info.run_id} logger.tracking_uri={uri} paths.outputs={tmp_path}"
+    )
     assert "Traceback" not in stopped.stderr
     assert checkpoint(run)["global_step"] == step  # the step the signal came in, finished
     return run, shlex.split(line.split("; resume: ", 1)[1])
 
 
 def test_sigterm_stops_at_the_step_with_a_checkpoint_marks_killed_and_resumes(
-        uninterrupted, tiny_model_dir, toy_data, tmp_path):
+    uninterrupted, tiny_model_dir, toy_data, tmp_path
+):
     """With a store elsewhere than the outputs (a non-default logger.tracking_uri), the
     printed resume command, run as printed from another folder, continues the same run and
     writes nothing into that folder."""
@@ -145,8 +174,9 @@ def test_sigterm_stops_at_the_step_with_a_checkpoint_marks_killed_and_resumes(
     assert not list(Path(run.data.tags["sft.run_dir"]).rglob("*.ckpt"))
 
 
-def test_sigint_stops_with_a_checkpoint_and_marks_the_run_killed(tiny_model_dir, toy_data,
-                                                                 tmp_path):
+def test_sigint_stops_with_a_checkpoint_and_marks_the_run_killed(
+    tiny_model_dir, toy_data, tmp_path
+):
     run, _ = stopped_by(signal.SIGINT, 4, tiny_model_dir, toy_data, tmp_path)
     path = Path(run.data.tags["sft.run_dir"]) / "checkpoints" / "last.ckpt"
 
@@ -155,9 +185,14 @@ def test_sigint_stops_with_a_checkpoint_and_marks_the_run_killed(tiny_model_dir,
     torch.save({"state_dict": RunsCode(f"touch {marker}")}, path)
     code, stderr = run_train_in_process("resume=last", f"paths.outputs={tmp_path}")
     assert code == 2
-    assert stderr.strip().splitlines()[-1].startswith(
-        f"sft-train: error: resume: {path} is not a checkpoint that loads with "
-        f"weights_only=True (Weights only load failed")
+    assert (
+        stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"sft-train: error: resume: {path} is not a checkpoint that loads with "
+            f"weights_only=True (Weights only load failed"
+        )
+    )
     assert not marker.exists()
     _, run = only_run(tmp_path)
     assert run.info.status == "FAILED"
@@ -176,17 +211,26 @@ class RunsCode:
 
 
 def test_a_nan_loss_stops_the_run_names_the_step_and_keeps_the_last_good_checkpoint(
-        tiny_model_dir, toy_data, tmp_path):
-    code, stderr = run_train_in_process(*overrides(
-        tiny_model_dir, toy_data, tmp_path, "callbacks.resume_checkpoint.every_n_train_steps=2",
-        "+callbacks.poison._target_=tests.helpers.callbacks.PoisonAt", "+callbacks.poison.step=4"))
+    tiny_model_dir, toy_data, tmp_path
+):
+    code, stderr = run_train_in_process(
+        *overrides(
+            tiny_model_dir,
+            toy_data,
+            tmp_path,
+            "callbacks.resume_checkpoint.every_n_train_steps=2",
+            "+callbacks.poison._target_=tests.helpers.callbacks.PoisonAt",
+            "+callbacks.poison.step=4",
+        )
+    )
     assert code == 1
     _, run = only_run(tmp_path)
     assert run.info.status == "FAILED"
     path = Path(run.data.tags["sft.run_dir"]) / "checkpoints" / "last.ckpt"
     assert stderr.strip().splitlines()[-1] == (
         f"sft-train: error: train/loss became nan at step 4 (epoch 0, batch 4); the run stopped "
-        f"and the last good checkpoint is kept: {path} (a lower optimizer.lr may help)")
+        f"and the last good checkpoint is kept: {path} (a lower optimizer.lr may help)"
+    )
     state = checkpoint(run)
     assert state["global_step"] == 2  # step 4's weights were NaN: not saved
     assert all(torch.isfinite(v).all() for v in state["state_dict"].values())
@@ -211,15 +255,18 @@ def test_resume_refuses_a_finished_run_and_other_overrides(uninterrupted):
     assert code == 2
     assert stderr.strip().splitlines()[-1] == (
         f"sft-train: error: resume: run {run.info.run_id} ({run.info.run_name}) has finished; "
-        f"nothing to resume")
+        f"nothing to resume"
+    )
     code, stderr = run_train_in_process("resume=last", "optimizer.lr=1", f"paths.outputs={out}")
     assert code == 2
     assert stderr.strip().splitlines()[-1] == (
         "sft-train: error: resume: the run continues with its own config; drop "
-        "'optimizer.lr=1' (only logger.tracking_uri, paths.outputs may be given)")
+        "'optimizer.lr=1' (only logger.tracking_uri, paths.outputs may be given)"
+    )
 
 
 # -- resume refuses a run whose inputs changed -----------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def stopped_on_copies(tiny_model_dir, toy_data, tmp_path_factory):
@@ -233,8 +280,14 @@ def stopped_on_copies(tiny_model_dir, toy_data, tmp_path_factory):
     model = Path(shutil.copytree(tiny_model_dir, inputs / "model"))
     run, _ = stopped_by(signal.SIGTERM, 5, model, data, out)
     folder = Path(run.data.tags["sft.run_dir"])
-    return {"out": out, "data": data, "model": model, "run_id": run.info.run_id,
-            "folder": folder, "fingerprints": folder / "checkpoints" / "fingerprints.json"}
+    return {
+        "out": out,
+        "data": data,
+        "model": model,
+        "run_id": run.info.run_id,
+        "folder": folder,
+        "fingerprints": folder / "checkpoints" / "fingerprints.json",
+    }
 
 
 def sha(path: Path) -> str:
@@ -249,8 +302,10 @@ def add_a_label(s) -> str:
     old = sha(train)
     with train.open("a") as handle:
         handle.write("good bad okay surprise,surprised\n" * 5)
-    return (f"the train data (sha256 {old} -> {sha(train)}) and the labels (added surprised) "
-            f"changed since run {s['run_id']} started; start a new run")
+    return (
+        f"the train data (sha256 {old} -> {sha(train)}) and the labels (added surprised) "
+        f"changed since run {s['run_id']} started; start a new run"
+    )
 
 
 def edit_a_row(s) -> str:
@@ -261,8 +316,10 @@ def edit_a_row(s) -> str:
     lines = train.read_text().splitlines(keepends=True)
     lines[3] = "terrible awful day," + lines[3].rsplit(",", 1)[1]
     train.write_text("".join(lines))
-    return (f"the train data (sha256 {old} -> {sha(train)}) changed since run {s['run_id']} "
-            f"started; start a new run")
+    return (
+        f"the train data (sha256 {old} -> {sha(train)}) changed since run {s['run_id']} "
+        f"started; start a new run"
+    )
 
 
 def rename_a_label(s) -> str:
@@ -270,9 +327,11 @@ def rename_a_label(s) -> str:
     olds = {split: sha(path) for split, path in s["data"].items()}
     for path in s["data"].values():
         path.write_text(path.read_text().replace(",neutral\n", ",calm\n"))
-    return (f"the train data (sha256 {olds['train']} -> {sha(s['data']['train'])}), the test "
-            f"data (sha256 {olds['test']} -> {sha(s['data']['test'])}) and the labels (added "
-            f"calm; removed neutral) changed since run {s['run_id']} started; start a new run")
+    return (
+        f"the train data (sha256 {olds['train']} -> {sha(s['data']['train'])}), the test "
+        f"data (sha256 {olds['test']} -> {sha(s['data']['test'])}) and the labels (added "
+        f"calm; removed neutral) changed since run {s['run_id']} started; start a new run"
+    )
 
 
 def change_the_model_folder(s):
@@ -284,9 +343,10 @@ def change_the_model_folder(s):
     values = json.loads(config.read_text())
     values["hidden_dropout_prob"] = 0.3
     config.write_text(json.dumps(values))
-    return re.compile(re.escape(f"the model {s['model']} (sha256 ") + r"[0-9a-f]{12}… -> "
-                      r"[0-9a-f]{12}…\) " + re.escape(f"changed since run {s['run_id']} started; "
-                                                      f"start a new run"))
+    return re.compile(
+        re.escape(f"the model {s['model']} (sha256 ") + r"[0-9a-f]{12}… -> "
+        r"[0-9a-f]{12}…\) " + re.escape(f"changed since run {s['run_id']} started; start a new run")
+    )
 
 
 def edit_a_row_of_a_run_without_fingerprints(s) -> str:
@@ -295,8 +355,13 @@ def edit_a_row_of_a_run_without_fingerprints(s) -> str:
     return edit_a_row(s)
 
 
-CHANGES = [add_a_label, edit_a_row, rename_a_label, change_the_model_folder,
-           edit_a_row_of_a_run_without_fingerprints]
+CHANGES = [
+    add_a_label,
+    edit_a_row,
+    rename_a_label,
+    change_the_model_folder,
+    edit_a_row_of_a_run_without_fingerprints,
+]
 
 
 def recorded_state(s) -> dict:
@@ -305,18 +370,29 @@ def recorded_state(s) -> dict:
     from mlflow import MlflowClient
 
     run = MlflowClient(f"sqlite:///{s['out']}/mlflow.db").get_run(s["run_id"])
-    files = {str(p.relative_to(s["folder"])): (p.stat().st_size, p.stat().st_mtime_ns)
-             for p in sorted(s["folder"].rglob("*")) if p.is_file()}
-    return {"status": run.info.status, "end_time": run.info.end_time, "tags": run.data.tags,
-            "params": run.data.params, "metrics": run.data.metrics, "files": files}
+    files = {
+        str(p.relative_to(s["folder"])): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(s["folder"].rglob("*"))
+        if p.is_file()
+    }
+    return {
+        "status": run.info.status,
+        "end_time": run.info.end_time,
+        "tags": run.data.tags,
+        "params": run.data.params,
+        "metrics": run.data.metrics,
+        "files": files,
+    }
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=[c.__name__ for c in CHANGES])
 def test_resume_refuses_changed_inputs_in_one_line_and_leaves_the_run_as_it_was(
-        stopped_on_copies, change):
+    stopped_on_copies, change
+):
     s = stopped_on_copies
-    originals = {p: p.read_bytes() for p in [*s["data"].values(), *s["model"].iterdir(),
-                                             s["fingerprints"]]}
+    originals = {
+        p: p.read_bytes() for p in [*s["data"].values(), *s["model"].iterdir(), s["fingerprints"]]
+    }
     try:
         expected = change(s)
         before = recorded_state(s)
@@ -331,7 +407,7 @@ def test_resume_refuses_changed_inputs_in_one_line_and_leaves_the_run_as_it_was(
     errors = [line for line in stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and stderr.rstrip().splitlines()[-1] == errors[0], stderr
     assert errors[0].startswith("sft-train: error: resume: ")
-    message = errors[0][len("sft-train: error: resume: "):]
+    message = errors[0][len("sft-train: error: resume: ") :]
     if isinstance(expected, str):
         assert message == expected
     else:
@@ -340,11 +416,11 @@ def test_resume_refuses_changed_inputs_in_one_line_and_leaves_the_run_as_it_was(
     assert after == before  # nothing recorded, overwritten or written
 
 
-def test_the_refused_run_resumes_once_its_inputs_are_back_and_matches(uninterrupted,
-                                                                       stopped_on_copies):
+def test_the_refused_run_resumes_once_its_inputs_are_back_and_matches(
+    uninterrupted, stopped_on_copies
+):
     s = stopped_on_copies
-    resumed = run_sft("train", f"resume={s['run_id']}", f"paths.outputs={s['out']}",
-                      cwd=s["out"])
+    resumed = run_sft("train", f"resume={s['run_id']}", f"paths.outputs={s['out']}", cwd=s["out"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     client, runs = mlflow_runs(s["out"], "text_csv")
     assert [r.info.run_id for r in runs] == [s["run_id"]]

@@ -11,15 +11,25 @@ from conftest import mlflow_runs, run_sft
 
 @pytest.mark.slow
 def test_transfer_experiment_pretrains_then_fine_tunes_from_the_pretrained_model(tmp_path):
-    done = run_sft("train", "experiment=digits_transfer", f"paths.outputs={tmp_path}",
-                   "trainer.max_epochs=1", "+trainer.limit_train_batches=3",
-                   "+trainer.limit_val_batches=2", "+trainer.limit_test_batches=1",
-                   "callbacks.progress_bar.refresh_rate=0", cwd=tmp_path)
+    done = run_sft(
+        "train",
+        "experiment=digits_transfer",
+        f"paths.outputs={tmp_path}",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=3",
+        "+trainer.limit_val_batches=2",
+        "+trainer.limit_test_batches=1",
+        "callbacks.progress_bar.refresh_rate=0",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     client, runs = mlflow_runs(tmp_path, "digits")
     parent = next(r for r in runs if r.data.tags.get("sft.sweep") == "true")
-    children = {r.data.tags["sft.sweep_job"]: r for r in runs
-                if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    children = {
+        r.data.tags["sft.sweep_job"]: r
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    }
     assert sorted(children) == ["0", "1", "2"]
     pretrain, scratch, transfer = children["0"], children["1"], children["2"]
     assert pretrain.data.params["data.digits"] == "[0, 1, 2, 3, 4]"

@@ -22,5 +22,12 @@ MULTILABEL = MultilabelTask(SEQUENCE)
 REGRESSION = RegressionTask(SEQUENCE)
 SEQUENCE.members = {task.name: task for task in (MULTICLASS, BINARY, MULTILABEL, REGRESSION)}
 
-__all__ = ["SEQUENCE", "MULTICLASS", "BINARY", "MULTILABEL", "REGRESSION", "SequenceTask",
-           "SequenceFamily"]
+__all__ = [
+    "SEQUENCE",
+    "MULTICLASS",
+    "BINARY",
+    "MULTILABEL",
+    "REGRESSION",
+    "SequenceTask",
+    "SequenceFamily",
+]

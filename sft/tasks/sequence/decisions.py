@@ -87,8 +87,12 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray, task: str) -> float
     if len(logits) == 0:
         raise SFTDataError("temperature scaling: the validation split has no examples")
     lo, hi = np.log(T_BOUNDS)
-    found = minimize_scalar(lambda s: nll(logits, targets, task, float(np.exp(s))),
-                            bounds=(lo, hi), method="bounded", options={"xatol": 1e-4})
+    found = minimize_scalar(
+        lambda s: nll(logits, targets, task, float(np.exp(s))),
+        bounds=(lo, hi),
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
     return float(np.exp(found.x))
 
 
@@ -135,7 +139,9 @@ def tuned_metric(monitor: str) -> str:
     return "acc" if str(monitor).endswith("/acc") else "f1_macro"
 
 
-# -- metrics on hard decisions (sft.tasks.sequence.metrics' definitions: macros over present classes) --
+# -- metrics on hard decisions (sft.tasks.sequence.metrics' definitions: macros over present
+# classes) -----------------------------------------------------------------------------------
+
 
 def f1_per_class(pred: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
     """F1 of each class (k,) for single-label ids, NaN for a class absent from `targets`."""
@@ -162,14 +168,18 @@ def decision_metrics(pred: np.ndarray, targets: np.ndarray, task: str, k: int) -
         tp = (pred & targets).sum()
         micro = 2 * tp / max(pred.sum() + targets.sum(), 1)
         return {"f1_macro": float(np.nanmean(label_f1(pred, targets))), "f1_micro": float(micro)}
-    return {"acc": float((pred == targets).mean()),
-            "f1_macro": float(np.nanmean(f1_per_class(pred, targets, k)))}
+    return {
+        "acc": float((pred == targets).mean()),
+        "f1_macro": float(np.nanmean(f1_per_class(pred, targets, k))),
+    }
 
 
 # -- tuning --------------------------------------------------------------------------------
 
-def tune_class_bias(z: np.ndarray, targets: np.ndarray, metric: str = "f1_macro",
-                    rounds: int = 3) -> np.ndarray:
+
+def tune_class_bias(
+    z: np.ndarray, targets: np.ndarray, metric: str = "f1_macro", rounds: int = 3
+) -> np.ndarray:
     """Per-class additive biases (k,) on scaled logits `z` (n, k) maximizing `metric` (acc or
     f1_macro) of argmax(z + bias) on (`z`, `targets`): coordinate ascent, each class in turn
     over BIAS_GRID, for `rounds` sweeps or until nothing improves. Ties keep the bias nearest
@@ -205,13 +215,14 @@ def tune_thresholds(probs: np.ndarray, targets: np.ndarray, task: str) -> np.nda
     order = THRESHOLD_GRID[np.argsort(np.abs(THRESHOLD_GRID - 0.5), kind="stable")]
     if task == "binary":
         p, y = np.asarray(probs, float).reshape(-1), np.asarray(targets, int).reshape(-1)
-        scores = [decision_metrics((p > t).astype(int), y, "binary", 2)["f1_macro"]
-                  for t in order]
+        scores = [decision_metrics((p > t).astype(int), y, "binary", 2)["f1_macro"] for t in order]
         return np.array([order[int(np.argmax(scores))]])
     p, y = np.asarray(probs, float), np.asarray(targets).astype(bool)
     chosen = []
     for j in range(p.shape[1]):
-        scores = [np.nan_to_num(label_f1((p[:, j:j + 1] >= t), y[:, j:j + 1])[0], nan=-1.0)
-                  for t in order]
+        scores = [
+            np.nan_to_num(label_f1((p[:, j : j + 1] >= t), y[:, j : j + 1])[0], nan=-1.0)
+            for t in order
+        ]
         chosen.append(order[int(np.argmax(scores))])
     return np.array(chosen)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from sft.data.labels import Examples
 from sft.tasks.sequence.labels import LabelSpace, settle_task
 
@@ -11,11 +13,19 @@ class SequenceFamily:
 
     name = "sequence"
     tasks = ("multiclass", "binary", "multilabel", "regression")
-    members: dict = {}  # name -> Task, filled by the package (sft/tasks/sequence/__init__.py)
+    members: ClassVar[
+        dict
+    ] = {}  # name -> Task, filled by the package (sft/tasks/sequence/__init__.py)
 
-    def label_space(self, train: Examples, label_column: str, task: str = "auto",
-                    loss_task: str | None = None, separator: str = ",",
-                    float_column: bool = False) -> LabelSpace:
+    def label_space(
+        self,
+        train: Examples,
+        label_column: str,
+        task: str = "auto",
+        loss_task: str | None = None,
+        separator: str = ",",
+        float_column: bool = False,
+    ) -> LabelSpace:
         """The task (explicit, else from the labels and the loss: sequence.labels.settle_task)
         and the label names of the train split. `float_column`: the source declares the
         column as floats (a 🤗 dataset's Value('float')), which makes `auto` regression unless

@@ -4,15 +4,19 @@ sft.tasks.sequence.task.SequenceTask)."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import ClassVar
 
 import numpy as np
 
 from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.sequence import decisions as rules
-from sft.tasks.sequence.labels import LabelSpace, check_names, label_set, numeric, \
-    sorted_label_set
-from sft.tasks.sequence.outputs import binary_records, multiclass_records, \
-    multilabel_records, regression_records
+from sft.tasks.sequence.labels import LabelSpace, check_names, label_set, numeric, sorted_label_set
+from sft.tasks.sequence.outputs import (
+    binary_records,
+    multiclass_records,
+    multilabel_records,
+    regression_records,
+)
 from sft.tasks.sequence.task import SequenceTask
 
 
@@ -22,8 +26,11 @@ class MulticlassTask(SequenceTask):
     name = "multiclass"
 
     def tune_logits(self, logits, targets, metric, temperature=1.0):
-        return {"class_bias": rules.tune_class_bias(np.asarray(logits) / temperature, targets,
-                                                    metric).tolist()}
+        return {
+            "class_bias": rules.tune_class_bias(
+                np.asarray(logits) / temperature, targets, metric
+            ).tolist()
+        }
 
     def tune(self, probs, targets, metric):
         logits = np.log(np.clip(probs, 1e-12, 1.0))  # log p: the logits up to a row constant
@@ -44,16 +51,20 @@ class BinaryTask(SequenceTask):
     def label_space(self, train, label_column, separator=","):
         space = super().label_space(train, label_column, separator)
         if len(space.names) != 2:
-            raise SFTDataError(f"{train.source}: task 'binary' needs exactly 2 labels in column "
-                               f"'{label_column}', found {len(space.names)} "
-                               f"({', '.join(space.names[:10])})")
+            raise SFTDataError(
+                f"{train.source}: task 'binary' needs exactly 2 labels in column "
+                f"'{label_column}', found {len(space.names)} "
+                f"({', '.join(space.names[:10])})"
+            )
         return space
 
     def check_class_names(self, names, source, label_column):
         if len(names) != 2:
-            raise SFTDataError(f"{source}: task 'binary' needs exactly 2 labels; ClassLabel "
-                               f"column '{label_column}' has {len(names)} "
-                               f"({', '.join(names[:10])})")
+            raise SFTDataError(
+                f"{source}: task 'binary' needs exactly 2 labels; ClassLabel "
+                f"column '{label_column}' has {len(names)} "
+                f"({', '.join(names[:10])})"
+            )
 
     def records(self, raw, spec):
         return binary_records(raw, spec)
@@ -63,8 +74,15 @@ class MultilabelTask(SequenceTask):
     """Any number of labels per example: a sigmoid per label, positive at a threshold."""
 
     name = "multilabel"
-    metrics = ("f1_micro", "f1_macro", "precision_macro", "recall_macro", "hamming",
-               "exact_match", "auroc")
+    metrics = (
+        "f1_micro",
+        "f1_macro",
+        "precision_macro",
+        "recall_macro",
+        "hamming",
+        "exact_match",
+        "auroc",
+    )
     decision_key = "labels"
 
     def label_space(self, train, label_column, separator=","):
@@ -96,8 +114,10 @@ class MultilabelTask(SequenceTask):
 
     def check_options(self, cfg):
         if cfg.loss.get("class_weights") is not None:
-            raise SFTConfigError("loss.class_weights does not apply to task 'multilabel' (a "
-                                 "weight per class needs one class per row); set it to null")
+            raise SFTConfigError(
+                "loss.class_weights does not apply to task 'multilabel' (a "
+                "weight per class needs one class per row); set it to null"
+            )
         super().check_options(cfg)
 
     def pos_weight_count(self, num_labels):
@@ -120,9 +140,13 @@ class MultilabelTask(SequenceTask):
 
     def combined_records(self, combined, labels, spec):
         decided = self.decide(combined, spec)
-        return [{"labels": [n for n, on in zip(labels, row) if on],
-                 "probabilities": dict(zip(labels, map(float, p)))}
-                for row, p in zip(decided, combined)]
+        return [
+            {
+                "labels": [n for n, on in zip(labels, row) if on],
+                "probabilities": dict(zip(labels, map(float, p))),
+            }
+            for row, p in zip(decided, combined)
+        ]
 
     def oof_columns(self, frame, outputs, targets, labels):
         frame["target"] = [",".join(lab for lab, t in zip(labels, row) if t) for row in targets]
@@ -132,8 +156,11 @@ class MultilabelTask(SequenceTask):
     def oof_metrics(self, outputs, targets):
         """`oof/f1_macro` of the labels decided at 0.5 (macro over labels with a positive)."""
         decided = (outputs >= 0.5).astype(int)
-        return {"oof/f1_macro": rules.decision_metrics(decided, targets.astype(int), self.name,
-                                                       outputs.shape[1])["f1_macro"]}
+        return {
+            "oof/f1_macro": rules.decision_metrics(
+                decided, targets.astype(int), self.name, outputs.shape[1]
+            )["f1_macro"]
+        }
 
     def metric_targets(self, targets):
         return targets.long()  # torchmetrics wants integer multi-hot targets
@@ -149,8 +176,11 @@ class RegressionTask(SequenceTask):
     features = frozenset({"cv", "ensemble", "onnx", "int8"})
     continuous_targets = True
     decision_key = None
-    pipeline_tags = {"text": "text-classification", "image": "image-classification",
-                     "audio": "audio-classification"}
+    pipeline_tags: ClassVar[dict[str, str]] = {
+        "text": "text-classification",
+        "image": "image-classification",
+        "audio": "audio-classification",
+    }
 
     def num_outputs(self, num_labels):
         return 1
@@ -178,16 +208,20 @@ class RegressionTask(SequenceTask):
     def model_spec(self, module):
         # standardized targets: prediction = output * target_std + target_mean.
         scale = module.target_scale
-        return {**super().model_spec(module), "target_mean": scale[0] if scale else None,
-                "target_std": scale[1] if scale else None}
+        return {
+            **super().model_spec(module),
+            "target_mean": scale[0] if scale else None,
+            "target_std": scale[1] if scale else None,
+        }
 
     def records(self, raw, spec):
         return regression_records(raw, spec)
 
     def combine(self, records, labels):
         """The mean predicted value (n, 1)."""
-        return np.asarray([[[r["score"]] for r in member] for member in records],
-                          dtype=np.float64).mean(axis=0)
+        return np.asarray(
+            [[[r["score"]] for r in member] for member in records], dtype=np.float64
+        ).mean(axis=0)
 
     def combined_records(self, combined, labels, spec):
         return [{"score": float(v)} for v in combined[:, 0]]
@@ -197,10 +231,12 @@ class RegressionTask(SequenceTask):
 
     def oof_metrics(self, outputs, targets):
         error = outputs[:, 0] - targets.astype(np.float64)
-        return {"oof/mse": float(np.mean(error ** 2)), "oof/mae": float(np.mean(np.abs(error)))}
+        return {"oof/mse": float(np.mean(error**2)), "oof/mae": float(np.mean(np.abs(error)))}
 
     def ensemble_metrics(self, values: np.ndarray, targets: np.ndarray) -> dict:
         """`ensemble/test/mse` and `mae` of averaged values (n, 1) against targets (n,)."""
         error = values[:, 0] - targets.astype(np.float64)
-        return {"ensemble/test/mse": float(np.mean(error ** 2)),
-                "ensemble/test/mae": float(np.mean(np.abs(error)))}
+        return {
+            "ensemble/test/mse": float(np.mean(error**2)),
+            "ensemble/test/mae": float(np.mean(np.abs(error))),
+        }

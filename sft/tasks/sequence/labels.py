@@ -53,7 +53,8 @@ class LabelSpace:
                 raise SFTDataError(
                     f"{examples.source} row {examples.rows[i]}: label '{name}' in column "
                     f"'{label_column}' does not occur in the train split "
-                    f"(train labels: {', '.join(self.names)})")
+                    f"(train labels: {', '.join(self.names)})"
+                )
             return index[name]
 
         return id_of
@@ -85,9 +86,11 @@ def settle_task(train: Examples, label_column: str, task: str, loss_task: str | 
         else:
             task = loss_task or ("regression" if _is_continuous(train.labels) else "multiclass")
     if lists and task != "multilabel":
-        raise SFTDataError(f"{train.source} row {train.rows[lists[0]]}: column "
-                           f"'{label_column}' holds a list of labels, which task '{task}' "
-                           f"cannot use; set data.task=multilabel (or auto)")
+        raise SFTDataError(
+            f"{train.source} row {train.rows[lists[0]]}: column "
+            f"'{label_column}' holds a list of labels, which task '{task}' "
+            f"cannot use; set data.task=multilabel (or auto)"
+        )
     return task
 
 
@@ -97,9 +100,11 @@ def numeric(examples: Examples, label_column: str) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         i = bad[0]
-        raise SFTDataError(f"{examples.source} row {examples.rows[i]}: regression target "
-                           f"{examples.labels.iloc[i]!r} in column '{label_column}' is not a "
-                           f"finite number")
+        raise SFTDataError(
+            f"{examples.source} row {examples.rows[i]}: regression target "
+            f"{examples.labels.iloc[i]!r} in column '{label_column}' is not a "
+            f"finite number"
+        )
     return values
 
 
@@ -115,8 +120,10 @@ def sorted_names(labels: pd.Series) -> list[str]:
     """The distinct labels of a single-label column: sorted as numbers when they all are
     numbers, else as text."""
     unique = pd.unique(labels)
-    if all(isinstance(v, (int, np.integer, float, np.floating)) and not isinstance(v, bool)
-           for v in unique):
+    if all(
+        isinstance(v, (int, np.integer, float, np.floating)) and not isinstance(v, bool)
+        for v in unique
+    ):
         return [label_name(v) for v in sorted(unique)]
     return sorted({label_name(v) for v in unique})
 
@@ -143,8 +150,12 @@ def check_names(names: list[str], source: str, label_column: str) -> None:
     for name in names:
         other = seen.setdefault(name.casefold(), name)
         if other != name:
-            raise SFTDataError(f"{source}: labels '{other}' and '{name}' in column "
-                               f"'{label_column}' differ only in case; make them one label")
+            raise SFTDataError(
+                f"{source}: labels '{other}' and '{name}' in column "
+                f"'{label_column}' differ only in case; make them one label"
+            )
     if len(names) < 2:
-        raise SFTDataError(f"{source}: column '{label_column}' holds a single label "
-                           f"('{names[0]}'); classification needs at least two")
+        raise SFTDataError(
+            f"{source}: column '{label_column}' holds a single label "
+            f"('{names[0]}'); classification needs at least two"
+        )

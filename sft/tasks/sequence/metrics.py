@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 from torchmetrics import (
     MeanAbsoluteError,
@@ -31,8 +32,10 @@ from torchmetrics import (
     SpearmanCorrCoef,
 )
 from torchmetrics.classification import (
+    BinaryCalibrationError,
     MulticlassAccuracy,
     MulticlassAUROC,
+    MulticlassCalibrationError,
     MulticlassConfusionMatrix,
     MultilabelAUROC,
     MultilabelConfusionMatrix,
@@ -41,11 +44,16 @@ from torchmetrics.classification import (
     MultilabelHammingDistance,
 )
 
-import numpy as np
-from torchmetrics.classification import BinaryCalibrationError, MulticlassCalibrationError
-
-__all__ = ["summary_metrics", "per_class_metrics", "class_report", "macro_values",
-           "epoch_values", "predictions", "expected_calibration_error", "ECE_BINS"]
+__all__ = [
+    "summary_metrics",
+    "per_class_metrics",
+    "class_report",
+    "macro_values",
+    "epoch_values",
+    "predictions",
+    "expected_calibration_error",
+    "ECE_BINS",
+]
 
 ECE_BINS = 15
 
@@ -58,22 +66,31 @@ def summary_metrics(task: str, num_classes: int, threshold: float = 0.5) -> Metr
         with warnings.catch_warnings():  # "keeps all predictions": evaluation sets fit in memory
             warnings.filterwarnings("ignore", message=".*SpearmanCorrcoef.*buffer")
             spearman = SpearmanCorrCoef()
-        return MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError(),
-                                 "r2": R2Score(), "pearson": PearsonCorrCoef(),
-                                 "spearman": spearman})
+        return MetricCollection(
+            {
+                "mse": MeanSquaredError(),
+                "mae": MeanAbsoluteError(),
+                "r2": R2Score(),
+                "pearson": PearsonCorrCoef(),
+                "spearman": spearman,
+            }
+        )
     n = num_classes
     if task == "multilabel":
         t = threshold
-        return MetricCollection({
-            "f1_micro": MultilabelF1Score(n, threshold=t, average="micro"),
-            "hamming": MultilabelHammingDistance(n, threshold=t, average="micro"),
-            "exact_match": MultilabelExactMatch(n, threshold=t),
-        })
+        return MetricCollection(
+            {
+                "f1_micro": MultilabelF1Score(n, threshold=t, average="micro"),
+                "hamming": MultilabelHammingDistance(n, threshold=t, average="micro"),
+                "exact_match": MultilabelExactMatch(n, threshold=t),
+            }
+        )
     return MetricCollection({"acc": MulticlassAccuracy(n, average="micro")})
 
 
-def per_class_metrics(task: str, num_classes: int,
-                      threshold: float = 0.5) -> MetricCollection | None:
+def per_class_metrics(
+    task: str, num_classes: int, threshold: float = 0.5
+) -> MetricCollection | None:
     """The per-class states (None for regression): the confusion matrix (n x n, rows = true
     class; multilabel: one 2x2 [[tn, fp], [fn, tp]] per label, `label_confusion`) and the
     one-vs-rest AUROC of each class. Precision, recall and F1 follow from the counts."""
@@ -81,12 +98,15 @@ def per_class_metrics(task: str, num_classes: int,
         return None
     n = num_classes
     if task == "multilabel":
-        return MetricCollection({
-            "label_confusion": MultilabelConfusionMatrix(n, threshold=threshold),
-            "auroc": MultilabelAUROC(n, average=None),
-        })
-    return MetricCollection({"confusion": MulticlassConfusionMatrix(n),
-                             "auroc": MulticlassAUROC(n, average=None)})
+        return MetricCollection(
+            {
+                "label_confusion": MultilabelConfusionMatrix(n, threshold=threshold),
+                "auroc": MultilabelAUROC(n, average=None),
+            }
+        )
+    return MetricCollection(
+        {"confusion": MulticlassConfusionMatrix(n), "auroc": MulticlassAUROC(n, average=None)}
+    )
 
 
 def class_report(computed: dict) -> dict:
@@ -111,20 +131,26 @@ def class_report(computed: dict) -> dict:
         recall=torch.where(present, tp / support.clamp(min=1), nan),
         f1=torch.where(present, 2 * tp / (support + predicted).clamp(min=1), nan),
         auroc=torch.where(present & (support < total), computed["auroc"].double(), nan),
-        support=support.long(), present=present)
+        support=support.long(),
+        present=present,
+    )
     return report
 
 
 def macro_values(report: dict) -> dict[str, torch.Tensor]:
     """precision_macro, recall_macro, f1_macro and auroc of a `class_report`: the mean over
     the classes present in the split (NaN when none is)."""
-    return {"precision_macro": report["precision"].nanmean(),
-            "recall_macro": report["recall"].nanmean(), "f1_macro": report["f1"].nanmean(),
-            "auroc": report["auroc"].nanmean()}
+    return {
+        "precision_macro": report["precision"].nanmean(),
+        "recall_macro": report["recall"].nanmean(),
+        "f1_macro": report["f1"].nanmean(),
+        "auroc": report["auroc"].nanmean(),
+    }
 
 
-def epoch_values(summary: MetricCollection,
-                 per_class: MetricCollection | None) -> tuple[dict[str, torch.Tensor], dict]:
+def epoch_values(
+    summary: MetricCollection, per_class: MetricCollection | None
+) -> tuple[dict[str, torch.Tensor], dict]:
     """One evaluation epoch: the summary values by metric name, and the `class_report`
     ({} for regression)."""
     values = dict(summary.compute())

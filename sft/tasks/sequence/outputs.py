@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sft.tasks.sequence.decisions import (label_thresholds, multiclass_choice, probabilities,
-                                          scaled)
+from sft.tasks.sequence.decisions import label_thresholds, multiclass_choice, probabilities, scaled
 
 
 def _field(spec: dict, key: str, default: float) -> float:
@@ -22,9 +21,10 @@ def multiclass_records(raw: np.ndarray, spec: dict) -> list[dict]:
     labels = spec["labels"]
     z = scaled(raw, spec)
     probs, chosen = probabilities(z, "multiclass"), multiclass_choice(z, spec)
-    return [{"label": labels[int(c)], "probabilities": {name: float(p) for name, p in
-                                                        zip(labels, row)}}
-            for c, row in zip(chosen, probs)]
+    return [
+        {"label": labels[int(c)], "probabilities": {name: float(p) for name, p in zip(labels, row)}}
+        for c, row in zip(chosen, probs)
+    ]
 
 
 def binary_records(raw: np.ndarray, spec: dict) -> list[dict]:
@@ -33,8 +33,13 @@ def binary_records(raw: np.ndarray, spec: dict) -> list[dict]:
     negative, positive = spec["labels"]
     threshold = label_thresholds(spec, 1)[0]
     probs = probabilities(scaled(raw, spec), "binary")[:, 1]
-    return [{"label": positive if p > threshold else negative,
-             "probabilities": {negative: float(1.0 - p), positive: float(p)}} for p in probs]
+    return [
+        {
+            "label": positive if p > threshold else negative,
+            "probabilities": {negative: float(1.0 - p), positive: float(p)},
+        }
+        for p in probs
+    ]
 
 
 def regression_records(raw: np.ndarray, spec: dict) -> list[dict]:
@@ -50,5 +55,10 @@ def multilabel_records(raw: np.ndarray, spec: dict) -> list[dict]:
     labels = spec["labels"]
     thresholds = label_thresholds(spec, len(labels))
     probs = probabilities(scaled(raw, spec), "multilabel")
-    return [{"labels": [name for name, p, t in zip(labels, row, thresholds) if p >= t],
-             "probabilities": {name: float(p) for name, p in zip(labels, row)}} for row in probs]
+    return [
+        {
+            "labels": [name for name, p, t in zip(labels, row, thresholds) if p >= t],
+            "probabilities": {name: float(p) for name, p in zip(labels, row)},
+        }
+        for row in probs
+    ]

@@ -9,6 +9,7 @@ as (n, 2) [negative, positive]; targets (n,) class ids, (n,) 0/1 (binary), (n, k
 from __future__ import annotations
 
 from collections import Counter
+from typing import ClassVar
 
 import numpy as np
 
@@ -37,8 +38,11 @@ class SequenceTask:
     # The field of a served record that holds the decision (sft-export's agreement check).
     decision_key = "label"
     # `pipeline_tag` of the model card, by modality.
-    pipeline_tags = {"text": "text-classification", "image": "image-classification",
-                     "audio": "audio-classification"}
+    pipeline_tags: ClassVar[dict[str, str]] = {
+        "text": "text-classification",
+        "image": "image-classification",
+        "audio": "audio-classification",
+    }
 
     def __init__(self, family):
         self.family = family
@@ -78,8 +82,9 @@ class SequenceTask:
     def encode_targets(self, labels: LabelSpace, examples, label_column: str) -> np.ndarray:
         """Class ids (n,) int64."""
         id_of = labels.label_id(examples, label_column)
-        return np.array([id_of(label_name(v), i) for i, v in enumerate(examples.labels)],
-                        dtype=np.int64)
+        return np.array(
+            [id_of(label_name(v), i) for i, v in enumerate(examples.labels)], dtype=np.int64
+        )
 
     def stratify(self, examples) -> np.ndarray | None:
         """What a split or fold keeps in proportion: the label of each row (single-label
@@ -98,8 +103,9 @@ class SequenceTask:
     def check_options(self, cfg) -> None:
         """Refuse loss and data options this task cannot use (SFTConfigError, one line)."""
         if cfg.data.get("standardize"):
-            raise SFTConfigError(f"data.standardize=true applies to regression targets; the "
-                                 f"task is '{self.name}'")
+            raise SFTConfigError(
+                f"data.standardize=true applies to regression targets; the task is '{self.name}'"
+            )
 
     def pos_weight_count(self, num_labels: int) -> int:
         """How many values `loss.pos_weight` takes: one per label (multilabel), else one."""
@@ -147,8 +153,9 @@ class SequenceTask:
         positive = probs[:, 1] if self.name == "binary" else probs
         return {"thresholds": rules.tune_thresholds(positive, targets, self.name).tolist()}
 
-    def tune_logits(self, logits: np.ndarray, targets: np.ndarray, metric: str,
-                    temperature: float = 1.0) -> dict:
+    def tune_logits(
+        self, logits: np.ndarray, targets: np.ndarray, metric: str, temperature: float = 1.0
+    ) -> dict:
         """`tune` on the probabilities of `logits / temperature` (multiclass: on the scaled
         logits themselves, where its biases act)."""
         return self.tune(self.probabilities(logits, temperature), targets, metric)
@@ -172,14 +179,16 @@ class SequenceTask:
         `spec` (sft.tasks.sequence.outputs)."""
         raise NotImplementedError  # each task below has its own
 
-    def predict(self, predictor, inputs, batch_size: int = 32,
-                progress: bool = False) -> list[dict]:
+    def predict(
+        self, predictor, inputs, batch_size: int = 32, progress: bool = False
+    ) -> list[dict]:
         """What `sft.load(...).predict(inputs)` returns: the `records` of the predictor's
         raw outputs (sft.inference.predictor.Predictor.logits: one row per input)."""
         return self.records(predictor.rows(inputs, batch_size, progress), predictor.spec)
 
-    def raw_outputs(self, predictor, inputs, batch_size: int = 32,
-                    progress: bool = False) -> np.ndarray:
+    def raw_outputs(
+        self, predictor, inputs, batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
         """The network's raw outputs, one row per input (n, num_outputs)."""
         return predictor.rows(inputs, batch_size, progress)
 
@@ -191,20 +200,24 @@ class SequenceTask:
     def combine(self, records: list[list[dict]], labels: list[str]) -> np.ndarray:
         """An ensemble's combined output from its members' records: the mean probability
         per label (n, labels)."""
-        return np.asarray([[[r["probabilities"][name] for name in labels] for r in member]
-                           for member in records], dtype=np.float64).mean(axis=0)
+        return np.asarray(
+            [[[r["probabilities"][name] for name in labels] for r in member] for member in records],
+            dtype=np.float64,
+        ).mean(axis=0)
 
-    def combined_records(self, combined: np.ndarray, labels: list[str], spec: dict
-                         ) -> list[dict]:
+    def combined_records(self, combined: np.ndarray, labels: list[str], spec: dict) -> list[dict]:
         """Served records of an ensemble's `combine`d probabilities under its rules."""
         decided = self.decide(combined, spec)
-        return [{"label": labels[int(choice)], "probabilities": dict(zip(labels, map(float, p)))}
-                for choice, p in zip(decided, combined)]
+        return [
+            {"label": labels[int(choice)], "probabilities": dict(zip(labels, map(float, p)))}
+            for choice, p in zip(decided, combined)
+        ]
 
     # -- out-of-fold predictions (cross-validation) -------------------------------------------
 
-    def oof_columns(self, frame, outputs: np.ndarray, targets: np.ndarray,
-                    labels: list[str]) -> None:
+    def oof_columns(
+        self, frame, outputs: np.ndarray, targets: np.ndarray, labels: list[str]
+    ) -> None:
         """Add target, `p/<label>` and prediction columns for the validation `outputs`
         (probabilities, from sft.training.fold_outcome) to the OOF `frame`."""
         frame["target"] = [labels[int(t)] for t in targets]
@@ -215,8 +228,9 @@ class SequenceTask:
     def oof_metrics(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
         """`oof/acc` and `oof/f1_macro` of the pooled OOF probabilities' argmax."""
         decided = outputs.argmax(axis=1)
-        values = rules.decision_metrics(decided, self.decision_targets(targets), self.name,
-                                        max(outputs.shape[1], 2))
+        values = rules.decision_metrics(
+            decided, self.decision_targets(targets), self.name, max(outputs.shape[1], 2)
+        )
         return {f"oof/{k}": v for k, v in values.items()}
 
     # -- the LightningModule's side (torch) ----------------------------------------------------

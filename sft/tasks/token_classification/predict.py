@@ -39,8 +39,12 @@ def word_logits(predictor, texts, batch_size: int = 32) -> list[dict]:
     width = int(spec["num_outputs"])
     split = [split_words(t, spec.get("word_pattern", WORD_PATTERN)) for t in texts]
     out = [
-        {"offsets": offsets, "logits": np.zeros((len(words), width), dtype=np.float32),
-         "positions": np.full(len(words), -1, dtype=np.int64), "truncated": 0}
+        {
+            "offsets": offsets,
+            "logits": np.zeros((len(words), width), dtype=np.float32),
+            "positions": np.full(len(words), -1, dtype=np.int64),
+            "truncated": 0,
+        }
         for words, offsets in split
     ]
     todo = [i for i, (words, _) in enumerate(split) if words]  # a blank text has no entities
@@ -73,12 +77,15 @@ def predict_entities(predictor, texts, batch_size: int = 32, progress: bool = Fa
     records = []
     for text, words in zip(texts, word_logits(predictor, texts, batch_size)):
         probs = softmax(words["logits"]) if len(words["logits"]) else words["logits"]
-        ids, scores = word_predictions(probs, np.where(words["positions"] >= 0,
-                                                       np.arange(len(probs)), -1))
-        records.append({
-            "entities": decode_entities(text, words["offsets"], ids, scores, names, scheme),
-            "truncated_words": words["truncated"],
-        })
+        ids, scores = word_predictions(
+            probs, np.where(words["positions"] >= 0, np.arange(len(probs)), -1)
+        )
+        records.append(
+            {
+                "entities": decode_entities(text, words["offsets"], ids, scores, names, scheme),
+                "truncated_words": words["truncated"],
+            }
+        )
     return records
 
 

@@ -43,8 +43,7 @@ class TokenFamily:
         readers.Sentences): O first, then by type (tags.tag_order)."""
         from sft.tasks.sequence.labels import LabelSpace  # light: numpy and pandas
 
-        return LabelSpace(NAME, tag_order(t for tags in train.tags for t in tags),
-                          kind=self.task)
+        return LabelSpace(NAME, tag_order(t for tags in train.tags for t in tags), kind=self.task)
 
     def describe(self) -> str:
         return "token classification (" + NAME + ")"
@@ -87,8 +86,9 @@ class TokenClassificationTask:
         (Features it lacks, cv.folds or decisions.tune, are refused by
         sft.tasks.checks.check_features from `features`.)"""
         if cfg.data.get("standardize"):
-            raise SFTConfigError(f"data.standardize=true applies to regression targets; the "
-                                 f"task is '{NAME}'")
+            raise SFTConfigError(
+                f"data.standardize=true applies to regression targets; the task is '{NAME}'"
+            )
 
     def pooling(self, configured: str) -> str:
         """No pooling: one vector per token, which the head maps to tag logits."""

@@ -4,27 +4,31 @@ finds planted duplicates and leakage."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
 
 import sft
+from helpers.saved_models import TEXTS, build
 from sft.data.labels import Examples
 from sft.data.report import data_report, leakage_warnings
 from sft.errors import SFTConfigError
 from sft.model.backbone import load_tokenizer
-from sft.tasks.sequence.decisions import (decision_metrics, fit_temperature, tune_class_bias,
-                                 tune_thresholds)
 from sft.model.saving import save_model
 from sft.tasks import get_task
-from sft.tasks.sequence.decisions import decide_logits as decide, probabilities
+from sft.tasks.sequence.decisions import decide_logits as decide
+from sft.tasks.sequence.decisions import (
+    decision_metrics,
+    fit_temperature,
+    probabilities,
+    tune_class_bias,
+    tune_thresholds,
+)
 from sft.tasks.sequence.metrics import expected_calibration_error
 from sft.training.calibrate import usable_temperature
 
 # The served records of each task (what sft.inference.predictor returns).
 OUTPUTS = {name: get_task(name).records for name in ("multiclass", "binary", "multilabel")}
-from helpers.saved_models import TEXTS, build
 
 
 def calibrated_logits(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,8 +54,10 @@ def test_temperature_scaling_lowers_ece_of_an_over_confident_model(task, k):
     assert before > 0.1 and after < before / 3
     # Held-out data from the same model: the fitted T calibrates it too.
     fresh, fresh_targets = calibrated_logits(4000, k, seed=1)
-    assert expected_calibration_error(probabilities(4 * fresh, task, temperature),
-                                      fresh_targets, task) < 0.05
+    assert (
+        expected_calibration_error(probabilities(4 * fresh, task, temperature), fresh_targets, task)
+        < 0.05
+    )
 
 
 def skewed(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +84,8 @@ def test_a_temperature_at_its_bound_is_not_applied(caplog):
     targets = rng.integers(0, 3, size=300)
     noisy = rng.normal(0, 1, size=(300, 3)) + 3.0 * np.eye(3)[targets]
     assert usable_temperature(noisy, targets, "multiclass") == pytest.approx(
-        fit_temperature(noisy, targets, "multiclass"))
+        fit_temperature(noisy, targets, "multiclass")
+    )
 
 
 def test_tuned_biases_raise_macro_f1_on_a_skewed_set():
@@ -97,14 +104,18 @@ def test_tuned_thresholds_raise_f1_binary_and_multilabel():
     p = 1 / (1 + np.exp(-(rng.normal(0, 1, 1000) + 2.0 * y - 2.5)))
     t = tune_thresholds(p, y, "binary")
     assert t.shape == (1,) and t[0] < 0.5
-    assert (decision_metrics((p > t[0]).astype(int), y, "binary", 2)["f1_macro"]
-            > decision_metrics((p > 0.5).astype(int), y, "binary", 2)["f1_macro"])
+    assert (
+        decision_metrics((p > t[0]).astype(int), y, "binary", 2)["f1_macro"]
+        > decision_metrics((p > 0.5).astype(int), y, "binary", 2)["f1_macro"]
+    )
     labels = np.stack([y, 1 - y], axis=1)
     probs = np.stack([p, 1 - p], axis=1)
     ts = tune_thresholds(probs, labels, "multilabel")
     assert ts.shape == (2,) and ts[0] < 0.5
-    assert (decision_metrics((probs >= ts).astype(int), labels, "multilabel", 2)["f1_macro"]
-            > decision_metrics((probs >= 0.5).astype(int), labels, "multilabel", 2)["f1_macro"])
+    assert (
+        decision_metrics((probs >= ts).astype(int), labels, "multilabel", 2)["f1_macro"]
+        > decision_metrics((probs >= 0.5).astype(int), labels, "multilabel", 2)["f1_macro"]
+    )
 
 
 def test_predictor_outputs_apply_temperature_bias_and_thresholds():
@@ -137,14 +148,21 @@ def test_sft_load_and_the_served_model_apply_the_saved_decisions(tiny_model_dir,
     forced = int(raw.mean(axis=0).argmin())  # the class least favoured by the untuned model
     bias = [0.0] * raw.shape[1]
     bias[forced] = float(raw.max() - raw.min()) + 1.0  # enough to win every time
-    tuned = save_model(module, tokenizer, module.head_config, 64, tmp_path / "tuned",
-                       extra={"temperature": 3.0, "class_bias": bias})
+    tuned = save_model(
+        module,
+        tokenizer,
+        module.head_config,
+        64,
+        tmp_path / "tuned",
+        extra={"temperature": 3.0, "class_bias": bias},
+    )
     names = module.label_names
     expected = probabilities(raw, "multiclass", 3.0)
     loaded = sft.load(tuned).predict(TEXTS)
     assert [r["label"] for r in loaded] == [names[forced]] * len(TEXTS)
-    np.testing.assert_allclose([[r["probabilities"][n] for n in names] for r in loaded],
-                               expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        [[r["probabilities"][n] for n in names] for r in loaded], expected, rtol=1e-5
+    )
     tracker = MLflowTracker(f"sqlite:///{tmp_path}/mlflow.db")
     tracker.open("decisions", {})
     try:
@@ -152,23 +170,32 @@ def test_sft_load_and_the_served_model_apply_the_saved_decisions(tiny_model_dir,
         served = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"text": TEXTS}))
     finally:
         tracker.close("FINISHED")
-    labels = served["label"].tolist() if isinstance(served, pd.DataFrame) else \
-        [r["label"] for r in served]
+    labels = (
+        served["label"].tolist()
+        if isinstance(served, pd.DataFrame)
+        else [r["label"] for r in served]
+    )
     assert labels == [names[forced]] * len(TEXTS)
 
 
 def examples(texts: list[str], labels: list[str], first_row: int = 0) -> Examples:
-    return Examples("toy.csv", texts, pd.Series(labels),
-                    np.arange(first_row, first_row + len(texts)))
+    return Examples(
+        "toy.csv", texts, pd.Series(labels), np.arange(first_row, first_row + len(texts))
+    )
 
 
 def test_data_report_finds_planted_duplicates_and_leakage():
-    train = examples(["good", "bad pill", "good", "fine drug", "   ", "bad pill", "ok"],
-                     ["pos", "neg", "pos", "pos", "neg", "neg", "pos"])
+    train = examples(
+        ["good", "bad pill", "good", "fine drug", "   ", "bad pill", "ok"],
+        ["pos", "neg", "pos", "pos", "neg", "neg", "pos"],
+    )
     test = examples(["fine drug", "new text here", "ok"], ["pos", "neg", "pos"], first_row=100)
-    report = data_report({"train": train, "test": test}, get_task("multiclass"),
-                         token_lengths={"train": [2, 3, 2, 4, 1, 3, 8], "test": [3, 8, 2]},
-                         max_length=8)
+    report = data_report(
+        {"train": train, "test": test},
+        get_task("multiclass"),
+        token_lengths={"train": [2, 3, 2, 4, 1, 3, 8], "test": [3, 8, 2]},
+        max_length=8,
+    )
     tr = report["splits"]["train"]
     assert tr["labels"] == {"pos": 4, "neg": 3}
     assert tr["duplicates"] == 2 and sorted(tr["duplicate_rows"]) == [[0, 2], [1, 5]]
@@ -181,16 +208,21 @@ def test_data_report_finds_planted_duplicates_and_leakage():
     lines = leakage_warnings(report)
     assert len(lines) == 1 and "\n" not in lines[0]
     assert "2 example(s) of the train split also in the test split" in lines[0]
-    clean = data_report({"train": examples(["a b c d"], ["x"]),
-                         "test": examples(["e f g h"], ["x"])}, get_task("multiclass"))
+    clean = data_report(
+        {"train": examples(["a b c d"], ["x"]), "test": examples(["e f g h"], ["x"])},
+        get_task("multiclass"),
+    )
     assert leakage_warnings(clean) == [] and "tokens" not in clean["splits"]["train"]
 
 
 def test_bad_calibrate_value_is_refused_in_one_line(make_cfg):
     from sft.config.schema import validate
 
-    with pytest.raises(SFTConfigError, match=r"decisions.calibrate': unknown calibration "
-                                             r"'platt' \(choices: temperature, none\)"):
+    with pytest.raises(
+        SFTConfigError,
+        match=r"decisions.calibrate': unknown calibration "
+        r"'platt' \(choices: temperature, none\)",
+    ):
         validate(make_cfg("decisions.calibrate=platt"))
-    with pytest.raises(SFTConfigError, match="decisions.tune"):
+    with pytest.raises(SFTConfigError, match=r"decisions\.tune"):
         validate(make_cfg("decisions.tune=maybe"))

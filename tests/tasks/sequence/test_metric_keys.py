@@ -18,15 +18,17 @@ from sft.config.metric_keys import label_keys, metric_key, per_class_metric
 from sft.tasks import get_task
 from sft.tasks.monitors import metric_fits
 from sft.tasks.sequence import SEQUENCE
-
-METRICS = {task: get_task(task).metrics for task in SEQUENCE.tasks}
 from sft.tasks.sequence.metrics import epoch_values, per_class_metrics, summary_metrics
 from sft.train import train_task
 
+METRICS = {task: get_task(task).metrics for task in SEQUENCE.tasks}
+
 # Labels that read alike once made safe, and labels named like every summary and stage name.
 CLASHING = ["c++", "c#", "python"]
-SUMMARY_NAMED = sorted({m for names in METRICS.values() for m in names}
-                       | {"loss", "macro", "micro", "weighted", "f1", "per_class"})
+SUMMARY_NAMED = sorted(
+    {m for names in METRICS.values() for m in names}
+    | {"loss", "macro", "micro", "weighted", "f1", "per_class"}
+)
 
 
 def test_labels_that_sanitize_alike_get_distinct_stable_keys():
@@ -49,8 +51,9 @@ def test_per_class_keys_never_shadow_a_summary():
     keys = label_keys(SUMMARY_NAMED)
     assert len(set(keys.values())) == len(SUMMARY_NAMED)
     per_class = {per_class_metric(s, k) for s in ("val", "test") for k in keys.values()}
-    summaries = {f"{s}/{m}" for s in ("val", "test") for names in METRICS.values()
-                 for m in (*names, "loss")}
+    summaries = {
+        f"{s}/{m}" for s in ("val", "test") for names in METRICS.values() for m in (*names, "loss")
+    }
     assert not per_class & summaries
     assert metric_fits("val/per_class/f1/loss", "multiclass", SUMMARY_NAMED)
     from sft.config.metric_keys import monitor_mode
@@ -62,8 +65,11 @@ def test_per_class_keys_never_shadow_a_summary():
 def keyword_frame(labels: list[str], per_class: int, seed: int) -> pd.DataFrame:
     """Short texts whose label is given away by the keyword `kw<i>` of label i."""
     rng = random.Random(seed)
-    rows = [{"text": " ".join(rng.sample(FILLER, 4) + [f"kw{i}"]), "label": label}
-            for i, label in enumerate(labels) for _ in range(per_class)]
+    rows = [
+        {"text": " ".join(rng.sample(FILLER, 4) + [f"kw{i}"]), "label": label}
+        for i, label in enumerate(labels)
+        for _ in range(per_class)
+    ]
     rng.shuffle(rows)
     return pd.DataFrame(rows)
 
@@ -77,21 +83,34 @@ def keyword_bert(tmp_path_factory):
     vocab = SPECIALS + FILLER + [f"kw{i}" for i in range(20)]
     BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(folder)
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=64,
-                         max_position_embeddings=64)).save_pretrained(folder)
+    BertModel(
+        BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(folder)
     return folder
 
 
 def test_a_run_with_colliding_and_summary_named_labels_logs_every_value_apart(
-        make_cfg, keyword_bert, tmp_path):
+    make_cfg, keyword_bert, tmp_path
+):
     labels = CLASHING + ["macro", "weighted", "acc", "loss", "auroc", "f1_macro"]
     keyword_frame(labels, 12, seed=1).to_csv(tmp_path / "train.csv", index=False)
     keyword_frame(labels, 4, seed=2).to_csv(tmp_path / "test.csv", index=False)
-    best = train_task(make_cfg(f"model.name_or_path={keyword_bert}",
-                               f"data.train_path={tmp_path}/train.csv",
-                               f"data.test_path={tmp_path}/test.csv", "trainer.max_epochs=3",
-                               "monitor.metric=val/per_class/f1/loss"))
+    best = train_task(
+        make_cfg(
+            f"model.name_or_path={keyword_bert}",
+            f"data.train_path={tmp_path}/train.csv",
+            f"data.test_path={tmp_path}/test.csv",
+            "trainer.max_epochs=3",
+            "monitor.metric=val/per_class/f1/loss",
+        )
+    )
     client, runs = mlflow_runs(tmp_path, "text_csv")
     run = runs[0]
     metrics = run.data.metrics
@@ -107,7 +126,8 @@ def test_a_run_with_colliding_and_summary_named_labels_logs_every_value_apart(
     assert len(history) == 3 and all(m.value > 0 for m in history)
     report = pd.read_csv(tmp_path / "run" / "per_class_report.csv").set_index("label")
     assert [report.loc[n, "f1"] for n in labels] == pytest.approx(
-        [per_class[n] for n in labels], abs=1e-4)
+        [per_class[n] for n in labels], abs=1e-4
+    )
     # The monitor read the label `loss`'s F1 and maximized it; best/ holds the same number.
     loss_class = client.get_metric_history(run.info.run_id, "val/per_class/f1/loss")
     assert run.data.tags["sft.monitor_mode"] == "max"
@@ -116,17 +136,25 @@ def test_a_run_with_colliding_and_summary_named_labels_logs_every_value_apart(
     # The label -> key map is an artifact.
     written = json.loads((tmp_path / "run" / "metric_keys.json").read_text())
     assert [(r["label"], r["test"]) for r in written] == [
-        (n, per_class_metric("test", keys[n])) for n in sorted(labels)]
+        (n, per_class_metric("test", keys[n])) for n in sorted(labels)
+    ]
     assert "metric_keys.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
 def test_the_best_checkpoint_reads_the_macro_not_a_class_named_like_it(
-        make_cfg, keyword_bert, tmp_path):
+    make_cfg, keyword_bert, tmp_path
+):
     labels = ["f1_macro", "macro", "precision_macro", "recall_macro"]
     keyword_frame(labels, 10, seed=3).to_csv(tmp_path / "train.csv", index=False)
-    best = train_task(make_cfg(f"model.name_or_path={keyword_bert}",
-                               f"data.train_path={tmp_path}/train.csv", "data.test_path=null",
-                               "trainer.max_epochs=3", "callbacks.early_stopping.patience=1"))
+    best = train_task(
+        make_cfg(
+            f"model.name_or_path={keyword_bert}",
+            f"data.train_path={tmp_path}/train.csv",
+            "data.test_path=null",
+            "trainer.max_epochs=3",
+            "callbacks.early_stopping.patience=1",
+        )
+    )
     client, runs = mlflow_runs(tmp_path, "text_csv")
     run_id = runs[0].info.run_id
 
@@ -143,12 +171,22 @@ def test_the_best_checkpoint_reads_the_macro_not_a_class_named_like_it(
 
 # -- 14.2: macro over the classes present ---------------------------------------------------
 
+
 def test_an_absent_class_is_left_out_of_every_macro_as_scikit_learn_does():
     from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
     targets = torch.tensor([0, 0, 0, 2, 2, 2, 2])  # class 1 absent
-    probs = torch.tensor([[.5, .3, .2], [.6, .1, .3], [.4, .35, .25], [.2, .3, .5],
-                          [.1, .2, .7], [.3, .3, .4], [.35, .1, .55]])
+    probs = torch.tensor(
+        [
+            [0.5, 0.3, 0.2],
+            [0.6, 0.1, 0.3],
+            [0.4, 0.35, 0.25],
+            [0.2, 0.3, 0.5],
+            [0.1, 0.2, 0.7],
+            [0.3, 0.3, 0.4],
+            [0.35, 0.1, 0.55],
+        ]
+    )
     summary, per_class = summary_metrics("multiclass", 3), per_class_metrics("multiclass", 3)
     summary.update(probs, targets)
     per_class.update(probs, targets)
@@ -159,8 +197,11 @@ def test_an_absent_class_is_left_out_of_every_macro_as_scikit_learn_does():
     binary = np.stack([y == c for c in present], axis=1)
     assert float(values["auroc"]) == pytest.approx(roc_auc_score(binary, probs[:, present]))
     assert float(values["auroc"]) == pytest.approx(1.0)  # torchmetrics' macro: 0.667
-    for name, score in (("f1_macro", f1_score), ("precision_macro", precision_score),
-                        ("recall_macro", recall_score)):
+    for name, score in (
+        ("f1_macro", f1_score),
+        ("precision_macro", precision_score),
+        ("recall_macro", recall_score),
+    ):
         expected = score(y, predicted, labels=present, average="macro", zero_division=0)
         assert float(values[name]) == pytest.approx(expected), name
     assert report["present"].tolist() == [True, False, True]
@@ -171,13 +212,18 @@ def test_multilabel_macros_leave_out_labels_without_positives():
     from sklearn.metrics import f1_score
 
     targets = torch.tensor([[1, 0, 0], [0, 0, 1], [1, 0, 1]])
-    probs = torch.tensor([[.9, .6, .1], [.2, .1, .8], [.7, .2, .3]])
+    probs = torch.tensor([[0.9, 0.6, 0.1], [0.2, 0.1, 0.8], [0.7, 0.2, 0.3]])
     summary, per_class = summary_metrics("multilabel", 3), per_class_metrics("multilabel", 3)
     summary.update(probs, targets)
     per_class.update(probs, targets)
     values, report = epoch_values(summary, per_class)
-    expected = f1_score(targets.numpy(), (probs > 0.5).int().numpy(), labels=[0, 2],
-                        average="macro", zero_division=0)
+    expected = f1_score(
+        targets.numpy(),
+        (probs > 0.5).int().numpy(),
+        labels=[0, 2],
+        average="macro",
+        zero_division=0,
+    )
     assert float(values["f1_macro"]) == pytest.approx(expected)
     assert report["present"].tolist() == [True, False, True]
 
@@ -189,10 +235,18 @@ def test_a_val_split_without_a_class_gets_the_auroc_scikit_learn_gives(make_cfg,
 
     frame = toy_frame(60, seed=7)
     frame[frame["label"] != "neutral"].to_csv(tmp_path / "val.csv", index=False)
-    with pytest.warns(UserWarning, match=r"the val split has no example of 1 of 3 classes "
-                                         r"\('neutral'\)"):
-        train_task(make_cfg(f"data.val_path={tmp_path}/val.csv",
-                            f"data.test_path={tmp_path}/val.csv", "trainer.max_epochs=8"))
+    with pytest.warns(
+        UserWarning,
+        match=r"the val split has no example of 1 of 3 classes "
+        r"\('neutral'\)",
+    ):
+        train_task(
+            make_cfg(
+                f"data.val_path={tmp_path}/val.csv",
+                f"data.test_path={tmp_path}/val.csv",
+                "trainer.max_epochs=8",
+            )
+        )
     client, runs = mlflow_runs(tmp_path, "text_csv")
     run = runs[0]
     metrics = run.data.metrics
@@ -207,18 +261,20 @@ def test_a_val_split_without_a_class_gets_the_auroc_scikit_learn_gives(make_cfg,
     expected = roc_auc_score(binary, probs[:, present])
     assert expected == pytest.approx(1.0)  # the keyword classes are perfectly separated
     assert metrics["test/auroc"] == pytest.approx(expected, abs=1e-6)
-    best_step = max(client.get_metric_history(run.info.run_id, "val/f1_macro"),
-                    key=lambda m: (m.value, -m.step)).step
+    best_step = max(
+        client.get_metric_history(run.info.run_id, "val/f1_macro"), key=lambda m: (m.value, -m.step)
+    ).step
     val_auroc = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "val/auroc")}
     assert val_auroc[best_step] == pytest.approx(1.0)
     report = pd.read_csv(tmp_path / "run" / "per_class_report.csv").set_index("label")
     assert report.loc["neutral", "support"] == 0 and np.isnan(report.loc["neutral", "f1"])
-    assert "| neutral | absent | absent | absent | 0 |" in (
-        tmp_path / "run" / "per_class_report.md").read_text()
+    assert (
+        "| neutral | absent | absent | absent | 0 |"
+        in (tmp_path / "run" / "per_class_report.md").read_text()
+    )
 
 
-def test_a_class_with_a_single_example_gets_one_macro_in_mlflow_and_the_report(make_cfg,
-                                                                               tmp_path):
+def test_a_class_with_a_single_example_gets_one_macro_in_mlflow_and_the_report(make_cfg, tmp_path):
     from sklearn.metrics import f1_score
 
     import sft
@@ -236,11 +292,15 @@ def test_a_class_with_a_single_example_gets_one_macro_in_mlflow_and_the_report(m
     predictor = sft.load(tmp_path / "run" / "model")
     predicted = [predictor.labels[i] for i in np.argmax(predictor.logits(list(frame["text"])), 1)]
     assert metrics["test/f1_macro"] == pytest.approx(
-        f1_score(frame["label"], predicted, labels=predictor.labels, average="macro",
-                 zero_division=0), abs=1e-6)
+        f1_score(
+            frame["label"], predicted, labels=predictor.labels, average="macro", zero_division=0
+        ),
+        abs=1e-6,
+    )
 
 
 # -- 14.6: many classes ---------------------------------------------------------------------
+
 
 def test_the_confusion_picture_of_300_classes_stays_under_4_mpx_and_the_csv_holds_all(tmp_path):
     from PIL import Image

@@ -16,8 +16,8 @@ import pytest
 from conftest import FILLER, WORDS, mlflow_runs, toy_frame
 from sft.data.module import TextDataModule
 from sft.errors import SFTDataError
-from sft.train import train_task
 from sft.tasks.sequence import SEQUENCE
+from sft.train import train_task
 
 LABELS = sorted(WORDS)  # negative, neutral, positive
 
@@ -60,16 +60,20 @@ def test_separator_joined_labels_are_multilabel_only_when_the_task_says_so(tmp_p
     frame.to_csv(tmp_path / "train.csv", index=False)
     auto = TextDataModule(name="t", train_path=str(tmp_path / "train.csv"), val_fraction=0.5)
     assert auto.load(SEQUENCE).task == "multiclass"  # 'negative ; positive' may be a class name
-    explicit = TextDataModule(name="t", train_path=str(tmp_path / "train.csv"),
-                              task="multilabel", label_separator=";")
+    explicit = TextDataModule(
+        name="t", train_path=str(tmp_path / "train.csv"), task="multilabel", label_separator=";"
+    )
     assert explicit.load(SEQUENCE).names == LABELS
 
 
 def test_a_list_label_under_a_single_label_task_names_the_row(tmp_path):
     path = write_jsonl(multilabel_frame(20, seed=2), tmp_path / "train.jsonl")
     dm = TextDataModule(name="t", train_path=str(path), task="multiclass")
-    with pytest.raises(SFTDataError, match=r"train\.jsonl row 1: column 'label' holds a list of "
-                                           r"labels, which task 'multiclass' cannot use"):
+    with pytest.raises(
+        SFTDataError,
+        match=r"train\.jsonl row 1: column 'label' holds a list of "
+        r"labels, which task 'multiclass' cannot use",
+    ):
         dm.load(SEQUENCE)
 
 
@@ -77,8 +81,13 @@ def test_standardization_records_the_train_split_statistics(tmp_path):
     frame = toy_frame(50, seed=3)
     frame["label"] = np.linspace(100.0, 300.0, 50)
     frame.to_csv(tmp_path / "reg.csv", index=False)
-    dm = TextDataModule(name="t", train_path=str(tmp_path / "reg.csv"), task="regression",
-                        standardize=True, val_fraction=0.2)
+    dm = TextDataModule(
+        name="t",
+        train_path=str(tmp_path / "reg.csv"),
+        task="regression",
+        standardize=True,
+        val_fraction=0.2,
+    )
     labels = dm.load(SEQUENCE)
     train = dm.targets["train"].astype(np.float64)
     assert labels.target_mean == pytest.approx(train.mean())
@@ -86,8 +95,9 @@ def test_standardization_records_the_train_split_statistics(tmp_path):
     assert dm.targets["val"].min() >= 100.0  # targets stay in their units; the model scales
     frame["label"] = 7.0
     frame.to_csv(tmp_path / "flat.csv", index=False)
-    flat = TextDataModule(name="t", train_path=str(tmp_path / "flat.csv"), task="regression",
-                          standardize=True)
+    flat = TextDataModule(
+        name="t", train_path=str(tmp_path / "flat.csv"), task="regression", standardize=True
+    )
     with pytest.raises(SFTDataError, match=r"every regression target in column 'label' is 7"):
         flat.load(SEQUENCE)
 
@@ -103,9 +113,15 @@ def fit(make_cfg, tmp_path, *overrides):
 def test_multilabel_end_to_end(make_cfg, tmp_path):
     train = write_jsonl(multilabel_frame(120, seed=4), tmp_path / "train.jsonl")
     test = write_jsonl(multilabel_frame(40, seed=5), tmp_path / "test.jsonl")
-    client, run, spec = fit(make_cfg, tmp_path, "loss=bce", f"data.train_path={train}",
-                            f"data.test_path={test}", "data.threshold=0.4",
-                            "decisions.tune=true")
+    client, run, spec = fit(
+        make_cfg,
+        tmp_path,
+        "loss=bce",
+        f"data.train_path={train}",
+        f"data.test_path={test}",
+        "data.threshold=0.4",
+        "decisions.tune=true",
+    )
     metrics = run.data.metrics
     assert run.data.tags["sft.task"] == "multilabel"
     # Chance: predicting every label gives f1_micro 0.67 (half the labels are positive).
@@ -131,8 +147,9 @@ def test_multilabel_end_to_end(make_cfg, tmp_path):
     assert spec["labels"] == LABELS and spec["num_outputs"] == 3
     # Calibrated and tuned on val (conf/train.yaml `decisions`): a threshold per label.
     assert spec["temperature"] > 0 and len(spec["thresholds"]) == 3
-    assert {"test/ece", "test/ece_calibrated", "test/f1_macro_tuned",
-            "test/f1_micro_tuned"} <= set(metrics)
+    assert {"test/ece", "test/ece_calibrated", "test/f1_macro_tuned", "test/f1_micro_tuned"} <= set(
+        metrics
+    )
 
 
 def test_regression_with_standardized_targets_end_to_end(make_cfg, tmp_path):
@@ -165,11 +182,19 @@ def test_binary_focal_with_gradual_unfreezing_llrd_and_l2sp_end_to_end(make_cfg,
     frame.to_csv(tmp_path / "bin.csv", index=False)
     test = tmp_path / "bin_test.csv"
     toy_frame(40, seed=8, labels=("negative", "positive")).to_csv(test, index=False)
-    client, run, spec = fit(make_cfg, tmp_path, "loss=focal", "data.task=binary",
-                            f"data.train_path={tmp_path}/bin.csv", f"data.test_path={test}",
-                            "finetune=gradual_unfreeze", "finetune.decay=0.8",
-                            "regularizer=l2sp", "callbacks.early_stopping=null",
-                            "decisions.tune=true")
+    client, run, spec = fit(
+        make_cfg,
+        tmp_path,
+        "loss=focal",
+        "data.task=binary",
+        f"data.train_path={tmp_path}/bin.csv",
+        f"data.test_path={test}",
+        "finetune=gradual_unfreeze",
+        "finetune.decay=0.8",
+        "regularizer=l2sp",
+        "callbacks.early_stopping=null",
+        "decisions.tune=true",
+    )
     metrics = run.data.metrics
     assert run.data.tags["sft.task"] == "binary" and spec["num_outputs"] == 1
     assert metrics["test/acc"] > 0.8 and metrics["test/f1_macro"] > 0.8

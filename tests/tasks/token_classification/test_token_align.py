@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers.tokens import wordpiece_tokenizer
 
+from helpers.tokens import wordpiece_tokenizer
 from sft.tasks.token_classification.align import (
     encode_words,
     first_subword_positions,

@@ -7,8 +7,8 @@ import importlib.util
 
 import numpy as np
 import pytest
-from helpers.tokens import tagged, wordpiece_tokenizer, write_conll, write_jsonl
 
+from helpers.tokens import tagged, wordpiece_tokenizer, write_conll, write_jsonl
 from sft.errors import SFTDataError
 from sft.tasks.token_classification.data import TokenDataModule
 

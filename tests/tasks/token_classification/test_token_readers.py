@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from helpers.tokens import tagged, write_conll, write_jsonl
 
+from helpers.tokens import tagged, write_conll, write_jsonl
 from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.token_classification.readers import read_sentences, resolve_format
 

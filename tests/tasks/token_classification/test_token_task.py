@@ -85,13 +85,18 @@ def test_monitors_per_entity_type_and_refusals():
     from sft.tasks.checks import check_features
 
     task = get_task("token_classification")
-    with pytest.raises(SFTConfigError, match=r"cv.folds=5: task 'token_classification' does "
-                                             r"not support cv \(it supports: int8, onnx\)"):
+    with pytest.raises(
+        SFTConfigError,
+        match=r"cv.folds=5: task 'token_classification' does "
+        r"not support cv \(it supports: int8, onnx\)",
+    ):
         check_features(OmegaConf.create({"cv": {"folds": 5}}), task)
-    with pytest.raises(SFTConfigError, match=r"decisions.tune=True: task 'token_classification' "
-                                             r"does not support decisions"):
-        check_features(OmegaConf.create({"cv": {"folds": None}, "decisions": {"tune": True}}),
-                       task)
+    with pytest.raises(
+        SFTConfigError,
+        match=r"decisions.tune=True: task 'token_classification' "
+        r"does not support decisions",
+    ):
+        check_features(OmegaConf.create({"cv": {"folds": None}, "decisions": {"tune": True}}), task)
     with pytest.raises(SFTConfigError, match=r"data.standardize=true applies to regression"):
         task.check_options(OmegaConf.create({"data": {"standardize": True}}))
 

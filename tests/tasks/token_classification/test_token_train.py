@@ -9,9 +9,8 @@ import random
 import pytest
 
 import sft
-from helpers.tokens import write_conll
-
 from conftest import FILLER, WORDS, mlflow_runs, run_sft
+from helpers.tokens import write_conll
 
 # Entities from the tiny model's word-level vocabulary: one-word POS and NEG entities, and
 # two-word DOSE entities ("pill day").
@@ -152,6 +151,8 @@ def test_onnx_export_gives_the_same_entities(trained, tmp_path):
         assert [(e["type"], e["start"], e["end"]) for e in a["entities"]] == [
             (e["type"], e["start"], e["end"]) for e in b["entities"]
         ]
-        assert all(abs(x["score"] - y["score"]) < 1e-4 for x, y in zip(a["entities"], b["entities"]))
+        assert all(
+            abs(x["score"] - y["score"]) < 1e-4 for x, y in zip(a["entities"], b["entities"])
+        )
     # Every word's tag logits were compared (the parity line) before the folder landed.
     assert "max abs difference" in done.stdout
