@@ -102,6 +102,11 @@ def output_kind(output: str) -> str:
     return kind
 
 
+def _json_cell(value):
+    """A list or dict as JSON text (CSV has no nested values); anything else as it is."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+
+
 def write_output(table, output: str) -> None:
     """Write the table as CSV/TSV/JSONL/Parquet (by extension), or JSON lines to stdout."""
     kind = output_kind(output)
@@ -115,5 +120,5 @@ def write_output(table, output: str) -> None:
         table.to_parquet(path, index=False)
     elif kind == "jsonl":
         table.to_json(path, orient="records", lines=True, force_ascii=False)
-    else:
-        table.to_csv(path, index=False, sep="," if kind == "csv" else "\t")
+    else:  # a list cell (entities, label sets) as JSON, which any reader parses back
+        table.map(_json_cell).to_csv(path, index=False, sep="," if kind == "csv" else "\t")

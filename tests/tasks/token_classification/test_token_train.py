@@ -156,3 +156,61 @@ def test_onnx_export_gives_the_same_entities(trained, tmp_path):
         )
     # Every word's tag logits were compared (the parity line) before the folder landed.
     assert "max abs difference" in done.stdout
+
+
+def test_registered_model_predicts_a_table_and_serves_entities_over_http(trained, tmp_path):
+    """The registered version (models:/...) through sft-predict (a CSV whose entities cell is
+    JSON) and sft-serve (an HTTP request answered with entities and their spans)."""
+    import csv
+    import json
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    from conftest import PROJECT_ROOT
+    from helpers.servers import free_port, stop_server, wait_until_serving
+
+    uri = trained["run"].data.tags["sft.model_uri"]
+    assert uri.startswith("models:/"), uri
+    tracking = f"tracking_uri=sqlite:///{trained['out']}/mlflow.db"
+    (tmp_path / "in.csv").write_text("text\nit was my good drug\nthe pill day was awful\n")
+    done = run_sft(
+        "predict", f"model_uri={uri}", tracking, "input=in.csv", "output=out.csv", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(tmp_path / "out.csv") as table:
+        rows = list(csv.DictReader(table))
+    entities = [json.loads(row["pred_entities"]) for row in rows]
+    assert [(e["type"], e["text"]) for e in entities[0]] == [("POS", "good")]
+    text = rows[1]["text"]
+    assert all(text[e["start"] : e["end"]] == e["text"] for e in entities[1])
+
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT)}
+    log = tmp_path / "serve.log"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sft.serve", f"model_uri={uri}", tracking, f"port={port}"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+    try:
+        wait_until_serving(proc, port, log, 240)  # start-up, not a timing test
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps({"inputs": ["my good drug", "awful"]}).encode(),
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+    finally:
+        stop_server(proc)
+    first, second = answer["predictions"]
+    assert [(e["type"], e["start"], e["end"], e["text"]) for e in first["entities"]] == [
+        ("POS", 3, 7, "good")
+    ]
+    assert [(e["type"], e["text"]) for e in second["entities"]] == [("NEG", "awful")]
