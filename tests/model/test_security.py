@@ -56,9 +56,11 @@ def test_secret_looking_keys_are_masked_everywhere_they_are_logged():
         "db.PASSWORD": "p",
         "secrets.x": "s",
         "model.tokenizer_path": "/x",
+        "data.token_column": 0,
     }
     masked = mask_values(params)
     assert masked["optimizer.lr"] == 1e-4
+    assert masked["data.token_column"] == 0  # a data column's name or number, logged as it is
     assert {k for k, v in masked.items() if v == MASK} == {
         "logger.tags.api_key",
         "model.hf_token",
