@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import PROJECT_ROOT, mlflow_runs, run_sft, tiny_overrides
-from helpers.servers import free_port, stop_server, wait_until_serving
+from helpers.servers import free_port, serve_and_ask
 
 # Each app's keys, as its YAML declares them (README: "## `sft-train`", "Ship it", "Sweeps").
 APP_KEYS = {
@@ -93,31 +91,10 @@ def test_the_printed_serve_command_works_as_printed(trained, tmp_path):
         "PYTHONPATH": str(PROJECT_ROOT),
     }  # PYTHONPATH: this checkout's sft, as installed
     env.pop("VIRTUAL_ENV", None)
-    log = tmp_path / "serve.log"
-    with open(log, "w") as sink:
-        proc = subprocess.Popen(
-            argv,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp_path,
-            start_new_session=True,
-        )
-    try:
-        wait_until_serving(proc, port, log, 240)  # start-up, not a timing test
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            headers={"Content-Type": "application/json"},
-            data=json.dumps({"inputs": ["great good excellent pill"]}).encode(),
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
-        (prediction,) = answer["predictions"]
-        assert prediction["label"] == "positive"
-        assert set(prediction["probabilities"]) == {"negative", "neutral", "positive"}
-    finally:
-        stop_server(proc)
-    assert proc.returncode is not None
+    answer = serve_and_ask(argv, port, ["great good excellent pill"], tmp_path, env)
+    (prediction,) = answer["predictions"]
+    assert prediction["label"] == "positive"
+    assert set(prediction["probabilities"]) == {"negative", "neutral", "positive"}
 
 
 def test_sft_serve_refuses_what_it_cannot_serve_in_one_line(trained, tmp_path):

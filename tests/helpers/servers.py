@@ -3,6 +3,7 @@ port, waiting until one answers /ping, and stopping it with the workers it start
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -51,3 +52,31 @@ def stop_server(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def serve_and_ask(argv: list[str], port: int, inputs: list[str], cwd: Path, env: dict) -> dict:
+    """Start the serving command `argv` (listening on `port`, its output in cwd/serve.log),
+    wait until it answers /ping, POST `{"inputs": inputs}` to /invocations, stop it and its
+    workers, and return the JSON answer."""
+    log = Path(cwd) / "serve.log"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(
+            argv,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    try:
+        wait_until_serving(proc, port, log, 240)  # start-up, not a timing test
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps({"inputs": inputs}).encode(),
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    finally:
+        stop_server(proc)
+        assert proc.returncode is not None

@@ -164,12 +164,10 @@ def test_registered_model_predicts_a_table_and_serves_entities_over_http(trained
     import csv
     import json
     import os
-    import subprocess
     import sys
-    import urllib.request
 
     from conftest import PROJECT_ROOT
-    from helpers.servers import free_port, stop_server, wait_until_serving
+    from helpers.servers import free_port, serve_and_ask
 
     uri = trained["run"].data.tags["sft.model_uri"]
     assert uri.startswith("models:/"), uri
@@ -188,27 +186,8 @@ def test_registered_model_predicts_a_table_and_serves_entities_over_http(trained
 
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT)}
-    log = tmp_path / "serve.log"
-    with open(log, "w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sft.serve", f"model_uri={uri}", tracking, f"port={port}"],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp_path,
-            start_new_session=True,
-        )
-    try:
-        wait_until_serving(proc, port, log, 240)  # start-up, not a timing test
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            headers={"Content-Type": "application/json"},
-            data=json.dumps({"inputs": ["my good drug", "awful"]}).encode(),
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
-    finally:
-        stop_server(proc)
+    argv = [sys.executable, "-m", "sft.serve", f"model_uri={uri}", tracking, f"port={port}"]
+    answer = serve_and_ask(argv, port, ["my good drug", "awful"], tmp_path, env)
     first, second = answer["predictions"]
     assert [(e["type"], e["start"], e["end"], e["text"]) for e in first["entities"]] == [
         ("POS", 3, 7, "good")
