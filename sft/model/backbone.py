@@ -20,7 +20,7 @@ from sft.errors import SFTConfigError, first_line
 # (BERT's tanh layer over [CLS]); max: element-wise max over tokens; last_token: the last
 # non-padding token's state (for decoder backbones, where only that token has seen the whole
 # input; batches are right-padded); none: no pooling, one vector per token [batch, tokens,
-# hidden] (per-token tasks: the head then maps each token, sft.tasks.base `network`).
+# hidden] (per-token tasks: the head then maps each token, the Task's `pooling`).
 POOLINGS = ("mean", "cls", "pooler", "max", "last_token", "none")
 INITS = ("pretrained", "random")
 

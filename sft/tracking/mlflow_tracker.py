@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from pathlib import Path
 
 from sft.config.uris import absolute_tracking_uri
 from sft.errors import SFTConfigError
 from sft.tracking.masking import mask_values
+from sft.tracking.mlflow_models import log_run_model
 from sft.tracking.mlflow_reading import MLflowReading
 from sft.tracking.store import open_client, with_retry
 
@@ -232,45 +232,12 @@ class MLflowTracker(MLflowReading):
         folder's `model_dir` becomes a link to the logged copy: one copy on disk, not two."""
         if not self.log_model_enabled:
             return None
-        # lazy: MLflow (see log_params) and the served model's torch-free predictor
-        import mlflow
-        from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
-
-        from sft.inference.mlflow_model import ARTIFACT, log_pyfunc
-
-        mlflow.set_tracking_uri(self.tracking_uri)
-        started_here = mlflow.active_run() is None
-        if started_here:
-            mlflow.start_run(run_id=self.run_id)
-        bar = MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name
-        before = os.environ.get(bar)
-        os.environ[bar] = "false"  # no download bars in the training log
-        try:
-            # A locked store mid-way leaves an unfinished logged model behind; the retry
-            # logs a whole one, which beats losing the run.
-            info = with_retry(log_pyfunc, Path(model_dir), example_texts)
-        finally:
-            if before is None:
-                os.environ.pop(bar, None)
-            else:
-                os.environ[bar] = before
-            if started_here:
-                mlflow.end_run(status="RUNNING")  # detach only: `close` ends the run
+        info, uri = log_run_model(
+            self.tracking_uri, self.run_id, self._client, model_dir, example_texts
+        )
         self._logged_model_uri = info.model_uri
-        link_to_logged_copy(Path(model_dir), self._logged_copy(info.model_id, ARTIFACT))
-        uri = f"runs:/{self.run_id}/{ARTIFACT}"
         self.set_tags({"sft.model_uri": uri, "sft.logged_model_uri": info.model_uri})
         return uri
-
-    def _logged_copy(self, model_id: str, artifact: str) -> Path | None:
-        """The logged model's copy of the model folder, when the artifact store is local."""
-        from urllib.parse import unquote, urlparse  # lazy: only after a model is logged
-
-        location = with_retry(self._client.get_logged_model, model_id).artifact_location
-        if not location.startswith("file:"):
-            return None  # a server's store: the run folder keeps its own copy
-        folder = Path(unquote(urlparse(location).path)) / "artifacts" / artifact
-        return folder if (folder / "config.json").is_file() else None
 
     def register_model(self, name: str) -> str:
         """Register the model this run logged (`log_model`, or an earlier process's, e.g. a
@@ -304,21 +271,3 @@ def experiment_note(name: str) -> str:
         f"run (tag `sft.sweep`) whose description is its leaderboard, with its jobs nested "
         f"under it. `sft-leaderboard` prints the same tables in a terminal."
     )
-
-
-def link_to_logged_copy(model_dir: Path, copy: Path | None) -> None:
-    """Replace `model_dir` by a relative link to `copy` (the same files, logged): `sft.load`,
-    sft-predict and sft-export read it as before. Without a copy, or where links cannot be
-    made, the folder stays."""
-    if copy is None or model_dir.is_symlink() or not model_dir.is_dir():
-        return
-    import shutil  # lazy: only after a model is logged
-
-    staging = model_dir.with_name(model_dir.name + ".linking")
-    try:
-        staging.symlink_to(os.path.relpath(copy, model_dir.parent), target_is_directory=True)
-    except OSError as err:  # a file system without links: keep two copies
-        log.info("model folder kept (no link to %s: %s)", copy, err.strerror)
-        return
-    shutil.rmtree(model_dir)
-    os.replace(staging, model_dir)

@@ -41,6 +41,3 @@ class SequenceFamily:
         multiclass (the data can only confirm it: another task fails the loss check once the
         labels are read)."""
         return requested if requested != "auto" else (loss_task or "multiclass")
-
-    def describe(self) -> str:
-        return "sequence (" + ", ".join(self.tasks) + ")"

@@ -4,7 +4,6 @@ sft.tasks.sequence.task.SequenceTask)."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import ClassVar
 
 import numpy as np
 
@@ -176,11 +175,6 @@ class RegressionTask(SequenceTask):
     features = frozenset({"cv", "ensemble", "onnx", "int8"})
     continuous_targets = True
     decision_key = None
-    pipeline_tags: ClassVar[dict[str, str]] = {
-        "text": "text-classification",
-        "image": "image-classification",
-        "audio": "audio-classification",
-    }
 
     def num_outputs(self, num_labels):
         return 1

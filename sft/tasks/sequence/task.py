@@ -27,14 +27,12 @@ class SequenceTask:
 
     name = ""
     metrics: tuple[str, ...] = _CLASSIFICATION
-    # Logs <stage>/per_class/f1/<label key> for each label (sft.config.tasks).
+    # Logs <stage>/per_class/f1/<label key> for each label (sft.config.metric_keys).
     per_class = True
     monitor = ("val/f1_macro", "max")
     features = CLASSIFIER_FEATURES
     # Targets are numbers on a scale (data.standardize applies), not label ids.
     continuous_targets = False
-    # How the network ends: one vector per example (the backbone's pooling), then sft's head.
-    network = "pooled"
     # The field of a served record that holds the decision (sft-export's agreement check).
     decision_key = "label"
     # `pipeline_tag` of the model card, by modality.

@@ -45,9 +45,6 @@ class TokenFamily:
 
         return LabelSpace(NAME, tag_order(t for tags in train.tags for t in tags), kind=self.task)
 
-    def describe(self) -> str:
-        return "token classification (" + NAME + ")"
-
 
 class TokenClassificationTask:
     """One tag per word: the head maps every token's vector to tag logits, the first subword
@@ -64,7 +61,6 @@ class TokenClassificationTask:
     # example), calibration and tuned decisions.
     features = frozenset({"onnx", "int8"})
     continuous_targets = False
-    network = "per_token"
     decision_key = "entities"
     pipeline_tags: ClassVar[dict[str, str]] = {"text": "token-classification"}
     # The loss sees a multiclass problem: one row per labelled word (loss_inputs).
