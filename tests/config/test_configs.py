@@ -51,8 +51,10 @@ MODELS = {
     "hubert": "tiny_hubert_dir",
     "ast": "tiny_ast_dir",
 }
-MODALITY = {"image_folder": "image", "digits": "image", "audio_folder": "audio"}
+MODALITY = {"image_folder": "image", "digits": "image", "audio_folder": "audio", "coco": "image"}
 TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
+# Data of the families whose `task` key names them, with the task they load.
+FAMILY_DATA = {**dict.fromkeys(TOKEN_DATA, "token_classification"), "coco": "detection"}
 
 
 def media_choice(group: str, choice: str, request) -> list[str]:
@@ -83,6 +85,11 @@ def media_choice(group: str, choice: str, request) -> list[str]:
     if group == "data" and choice == "token_conll":  # a tagged CoNLL file
         (tmp_path / "train.conll").write_text("good B-POS\nday O\n\nbad B-NEG\n\nfine O\n")
         return [f"data.train_path={tmp_path / 'train.conll'}", f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "coco":  # a small COCO set of painted boxes
+        from helpers.vision import random_scenes, write_coco_set
+
+        path = write_coco_set(tmp_path / "coco", random_scenes(6, seed=0))
+        return [f"data.train_path={path}", f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "drug_entities":
         return [f"paths.outputs={tmp_path}", "data.train_sentences=40", "data.test_sentences=10"]
     if group == "data" and choice == "hf_dataset":  # the toy train CSV, saved as a dataset
@@ -116,7 +123,7 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
     # Image data (and the experiment built on it) compose on the default config, not the text one.
     own_data = group == "data" and choice in {
         *MODALITY,
-        *TOKEN_DATA,
+        *FAMILY_DATA,
         "hf_dataset",
     }  # not the toy CSVs
     text_base = (
@@ -189,10 +196,10 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         assert all(isinstance(c, pl.Callback) for c in strategy.callbacks())
     elif group == "data":
         datamodule = instantiate(node, seed=0)
-        if choice in TOKEN_DATA:  # their own family, as their `task` key names it
+        if choice in FAMILY_DATA:  # their own family, as their `task` key names it
             from sft.tasks import family_of
 
-            assert datamodule.load(family_of(node.task)).task == "token_classification"
+            assert datamodule.load(family_of(node.task)).task == FAMILY_DATA[choice]
         else:
             assert datamodule.load(SEQUENCE).task in ("multiclass", "binary", "regression")
         assert datamodule.modality == MODALITY.get(choice, "text")
