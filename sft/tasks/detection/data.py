@@ -12,7 +12,7 @@ from sft.data.hf_sources import USUAL_NAMES
 from sft.data.module import SPLITS, TextDataModule
 from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.detection.collate import DetectionCollator
-from sft.tasks.detection.readers import read_scenes, resolve_format
+from sft.tasks.detection.readers import files_digest, read_scenes, resolve_format
 from sft.tasks.detection.scenes import Scenes
 from sft.tasks.detection.task import NAME
 from sft.tasks.detection.transforms import Augment, SceneDataset
@@ -124,7 +124,7 @@ class DetectionDataModule(TextDataModule):
             )
             if found is not None:
                 self.examples[split] = found
-                self.fingerprints[split] = digest
+                self.fingerprints[split] = files_digest(digest, found.texts)
         train = self.examples["train"]
         if not train.names:
             raise SFTDataError(f"{train.source}: no categories (nothing to detect)")

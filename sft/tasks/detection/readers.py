@@ -266,6 +266,15 @@ def _objects(objects, where: str) -> tuple[list, list, list[int]]:
     return boxes, categories, list(ids)
 
 
+def files_digest(annotations: str, paths: list[str]) -> str:
+    """sha256 over the annotations' digest and each image's name and size (the run's data
+    fingerprint; image contents are not read again: a folder can be large)."""
+    digest = hashlib.sha256(annotations.encode())
+    for path in paths:
+        digest.update(f"{Path(path).name}|{Path(path).stat().st_size}\n".encode())
+    return digest.hexdigest()
+
+
 def _state_digest(path: Path) -> str:
     """sha256 of a saved dataset's state files (they record its Arrow files' fingerprints)."""
     digest = hashlib.sha256()

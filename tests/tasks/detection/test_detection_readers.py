@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers.vision import random_scenes, write_coco_set, write_metadata_set
+from helpers.vision import paint_scene, random_scenes, write_coco_set, write_metadata_set
 from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.detection import DETECTION
 from sft.tasks.detection.data import DetectionDataModule
@@ -185,3 +185,17 @@ def test_module_carves_val_and_counts_boxes_per_class(tmp_path):
     assert module.spec_fields() == {"modality": "image", "threshold": 0.5}
     with pytest.raises(SFTConfigError, match=r"data\.task=multiclass: this data module reads"):
         DetectionDataModule("t", "x.json", task="multiclass")
+
+
+def test_the_fingerprint_follows_the_annotations_and_the_images(tmp_path):
+    path = write_coco_set(tmp_path, SCENES)
+
+    def fingerprint():
+        module = DetectionDataModule("t", str(path), val_fraction=0.2)
+        module.load()
+        return module.data_fingerprint()["train"]
+
+    first = fingerprint()
+    assert fingerprint() == first
+    paint_scene(tmp_path / "img000.png", (64, 64), [[1, 1, 30, 30]], ["blue"])
+    assert fingerprint() != first  # same annotations, another image
