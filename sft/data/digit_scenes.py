@@ -20,9 +20,9 @@ Layout written by `write_scenes` (one folder per settings, reused when they recu
         <split>/instances.json        COCO: file_name relative to images/, bbox [x, y, w, h]
 
 Train, val and test scenes draw their digits from disjoint blocks of scikit-learn's samples
-(half, a quarter, a quarter, in file order, not shuffled: the samples are stored in the order
-they were collected, so blocks keep writers apart better than a shuffle would; scikit-learn
-does not publish writer ids), so test digits are samples no training scene showed.
+(half, a quarter, a quarter), so test digits are samples no training scene showed. Blocks in
+file order, not a shuffle: scikit-learn publishes no writer ids, and if its file keeps each
+writer's samples together (not checked), blocks keep most writers to one split.
 """
 
 from __future__ import annotations
