@@ -63,6 +63,8 @@ def save_model(
         "num_outputs": _num_outputs(module),
         "clean_text": clean_text,
         "lora": module.finetune.describe() if hasattr(module.finetune, "describe") else None,
+        # a whole task model (detection, segmentation): the Auto class that loads it
+        **({"auto_class": module.task.auto_class} if module.task.auto_class else {}),
         # what turns outputs into predictions beyond the labels (threshold, target scale)
         **module.task.model_spec(module),
         **(extra or {}),
