@@ -34,7 +34,8 @@ def coco_annotations(item: dict) -> dict:
 class DetectionCollator:
     """Items (sft.tasks.detection.transforms.SceneDataset) -> a batch:
     `pixel_values` [B,3,H,W] float32 and `pixel_mask` [B,H,W] int64 (1 on image, 0 on
-    padding; all ones when the processor does not pad) from `processor`; `labels` a list of
+    padding; absent when the processor gives none, as YOLOS's, whose model takes none) from
+    `processor`; `labels` a list of
     {"class_labels": long [n], "boxes": float [n,4] cxcywh in 0..1} (the processor's,
     what the model's loss takes); `targets` a list of {"boxes": float [n,4] xyxy pixels,
     "labels": long [n]}; `target_sizes` long [B,2] (height, width) of the images as drawn;
@@ -49,14 +50,10 @@ class DetectionCollator:
             annotations=[coco_annotations(item) for item in items],
             return_tensors="pt",
         )
-        pixel_values = encoded["pixel_values"]
-        mask = encoded.get("pixel_mask")
-        if mask is None:
-            b, _, h, w = pixel_values.shape
-            mask = torch.ones((b, h, w), dtype=torch.long)
-        return {
-            "pixel_values": pixel_values,
-            "pixel_mask": mask.long(),
+        batch = {"pixel_values": encoded["pixel_values"]}
+        if encoded.get("pixel_mask") is not None:
+            batch["pixel_mask"] = encoded["pixel_mask"].long()
+        return batch | {
             "labels": [
                 {"class_labels": t["class_labels"].long(), "boxes": t["boxes"].float()}
                 for t in encoded["labels"]

@@ -91,6 +91,7 @@ class DetectionDataModule(TextDataModule):
         self.augmentation = {"hflip": hflip, "crop": crop, "color": color} if augment else None
         self.pictures = int(pictures)
         self.examples: dict[str, Scenes] = {}
+        self.processor = None  # the model's image processor (encode)
 
     # -- files -> validated splits ------------------------------------------------------
 
@@ -180,7 +181,7 @@ class DetectionDataModule(TextDataModule):
         """Keep the model's image processor (saved with the model, it batches here) and make
         each split's dataset; the train split is augmented when `augment` is on. Images are
         decoded when drawn (their boxes were checked when read)."""
-        self.tokenizer = processor
+        self.tokenizer = self.processor = processor  # saved with the model; TaskModelModule's
         augment = Augment(**self.augmentation) if self.augmentation else None
         for split, scenes in self.examples.items():
             self.datasets[split] = SceneDataset(

@@ -65,10 +65,9 @@ class DetectionTask:
     continuous_targets = False
     decision_key = "boxes"
     pipeline_tags: ClassVar[dict[str, str]] = {"image": "object-detection"}
-    # The model's own loss trains it (the loss group is not used); the default loss choice
-    # (cross_entropy, multiclass) passes the config check, any other is refused
-    # (check_options).
-    loss_problem = "multiclass"
+    # The model's own loss trains it: sft.tasks.checks.check_network keeps the loss group at
+    # its default and checks no loss against this (a whole task model, auto_class).
+    loss_problem = NAME
     auto_class = "AutoModelForObjectDetection"
     model_inputs = ("pixel_values", "pixel_mask")
 
@@ -84,16 +83,11 @@ class DetectionTask:
         return feature in self.features
 
     def check_options(self, cfg) -> None:
-        """Refuse options that have no meaning for boxes: data.standardize, a loss other
-        than the default (the model's own loss trains it)."""
+        """Refuse data options that have no meaning for boxes: data.standardize. (A loss
+        choice and a model config that cannot make a detector are refused by
+        sft.tasks.checks.check_network.)"""
         if cfg.data.get("standardize"):
             raise SFTConfigError(f"data.standardize=true applies to regression; the task is {NAME}")
-        target = str((cfg.get("loss") or {}).get("_target_", ""))
-        if target and not target.endswith("CrossEntropyLoss"):
-            raise SFTConfigError(
-                f"loss: task '{NAME}' trains with the detection model's own loss (matching, "
-                f"class and box terms); leave the loss group at its default"
-            )
 
     def pooling(self, configured: str) -> str:
         return "none"  # the model's own head reads the feature map

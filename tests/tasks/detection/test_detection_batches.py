@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.vision import random_scenes, tiny_detector_dir, write_coco_set
+from helpers.detection_scenes import random_scenes, write_coco_set
 from sft.tasks.detection.collate import DetectionCollator, xywh_to_xyxy
 from sft.tasks.detection.data import DetectionDataModule
 from sft.tasks.detection.transforms import Augment, SceneDataset, load_rgb
 
 
 @pytest.fixture(scope="module")
-def processor(tmp_path_factory):
+def processor(tiny_detr_dir):
     from transformers import AutoImageProcessor
 
-    return AutoImageProcessor.from_pretrained(tiny_detector_dir(tmp_path_factory.mktemp("det")))
+    return AutoImageProcessor.from_pretrained(tiny_detr_dir)
 
 
 @pytest.fixture(scope="module")

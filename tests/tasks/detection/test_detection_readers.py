@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers.vision import paint_scene, random_scenes, write_coco_set, write_metadata_set
+from helpers.detection_scenes import paint_scene, random_scenes, write_coco_set, write_metadata_set
 from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.detection import DETECTION
 from sft.tasks.detection.data import DetectionDataModule

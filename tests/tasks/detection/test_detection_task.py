@@ -11,7 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from helpers.vision import paint_scene, tiny_detector_dir
+from helpers.detection_scenes import paint_scene
 from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks import get_task
 from sft.tasks.detection import DETECTION
@@ -21,10 +21,10 @@ NAMES = ["red", "green", "blue"]
 
 
 @pytest.fixture(scope="module")
-def detector(tmp_path_factory):
+def detector(tiny_detr_dir):
     from transformers import AutoImageProcessor, AutoModelForObjectDetection
 
-    folder = tiny_detector_dir(tmp_path_factory.mktemp("det"))
+    folder = tiny_detr_dir
     net = AutoModelForObjectDetection.from_pretrained(folder).eval()
     return AutoImageProcessor.from_pretrained(folder), net
 
@@ -43,10 +43,10 @@ def test_registered_with_the_task_model_members():
 
 
 def test_options_that_do_not_apply_are_refused_in_one_line():
-    cfg = OmegaConf.create({"data": {"standardize": False}, "loss": {"_target_": "x.FocalLoss"}})
-    with pytest.raises(SFTConfigError, match="model's own loss"):
+    cfg = OmegaConf.create({"data": {"standardize": True}})
+    with pytest.raises(SFTConfigError, match=r"standardize=true applies to regression"):
         DETECTION.check_options(cfg)
-    cfg.loss._target_ = "sft.model.losses.CrossEntropyLoss"
+    cfg.data.standardize = False
     DETECTION.check_options(cfg)
     with pytest.raises(SFTConfigError, match="does not support onnx"):
         DETECTION.raw_outputs(None, [])

@@ -1,6 +1,5 @@
-"""Builders shared by the vision tests: tiny transformers task models saved like real ones
-(built from configs, nothing downloaded) and small synthetic image sets with exact boxes in
-each supported form."""
+"""Builders shared by the detection tests: small synthetic image sets with exact boxes, in
+each form the detection readers take (the tiny detector: tests/helpers/task_models.py)."""
 
 from __future__ import annotations
 
@@ -10,44 +9,6 @@ from pathlib import Path
 
 # Class -> the colour its rectangles are painted in (a tiny detector can tell them apart).
 DETECTION_CLASSES = {"red": (220, 30, 30), "green": (30, 200, 60), "blue": (40, 60, 230)}
-
-
-def tiny_detector_dir(folder: Path, num_labels: int = 3) -> Path:
-    """A ~70k-parameter Conditional DETR (ResNet backbone from a config: no timm, no
-    weights) and its image processor (64 px), saved with save_pretrained into `folder`."""
-    import torch
-    from transformers import (
-        ConditionalDetrConfig,
-        ConditionalDetrForObjectDetection,
-        ConditionalDetrImageProcessorPil,
-        ResNetConfig,
-    )
-
-    config = ConditionalDetrConfig(
-        use_timm_backbone=False,
-        use_pretrained_backbone=False,
-        backbone_config=ResNetConfig(
-            embedding_size=16,
-            hidden_sizes=[16, 32, 64, 128],
-            depths=[1, 1, 1, 1],
-            out_features=["stage4"],
-        ),
-        d_model=32,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        num_queries=10,
-        num_labels=num_labels,
-    )
-    torch.manual_seed(0)
-    ConditionalDetrForObjectDetection(config).save_pretrained(folder)
-    ConditionalDetrImageProcessorPil(
-        size={"shortest_edge": 64, "longest_edge": 64}
-    ).save_pretrained(folder)
-    return Path(folder)
 
 
 def paint_scene(path: Path, size: tuple[int, int], boxes, classes) -> Path:
