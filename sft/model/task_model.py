@@ -46,6 +46,9 @@ class TaskModel(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.encoder = model
+        # from_pretrained returns the model in eval mode and Lightning keeps each module's
+        # mode, so without this dropout would stay off during fine-tuning (as in Backbone).
+        self.encoder.train()
 
     @property
     def hidden_size(self) -> int:

@@ -79,3 +79,9 @@ def test_errors_name_the_key(tmp_path):
     folder = tiny_detector(tmp_path / "det")
     with pytest.raises(SFTConfigError, match=r"model\.init=warm"):
         load_task_model("AutoModelForObjectDetection", str(folder), ["a"], init="warm")
+
+
+def test_the_loaded_model_is_in_training_mode(tmp_path):
+    """from_pretrained gives eval mode; Lightning keeps modes, so dropout would stay off."""
+    net = load_task_model("AutoModelForObjectDetection", str(tiny_detector(tmp_path)), ["a"])
+    assert all(module.training for module in net.modules())
