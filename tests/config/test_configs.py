@@ -56,10 +56,19 @@ TASK_MODELS = {
     "conditional_detr": ("tiny_detr_dir", "AutoModelForObjectDetection"),
     "segformer": ("tiny_segformer_dir", "AutoModelForSemanticSegmentation"),
 }
-MODALITY = {"image_folder": "image", "digits": "image", "audio_folder": "audio", "coco": "image"}
+MODALITY = {
+    "image_folder": "image",
+    "digits": "image",
+    "audio_folder": "audio",
+    "coco": "image",
+    "digit_boxes": "image",
+}
 TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
 # Data of the families whose `task` key names them, with the task they load.
-FAMILY_DATA = {**dict.fromkeys(TOKEN_DATA, "token_classification"), "coco": "detection"}
+FAMILY_DATA = {
+    **dict.fromkeys(TOKEN_DATA, "token_classification"),
+    **dict.fromkeys(("coco", "digit_boxes"), "detection"),
+}
 
 
 def media_choice(group: str, choice: str, request) -> list[str]:
@@ -97,6 +106,8 @@ def media_choice(group: str, choice: str, request) -> list[str]:
 
         path = write_coco_set(tmp_path / "coco", random_scenes(6, seed=0))
         return [f"data.train_path={path}", f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "digit_boxes":  # a few small scenes
+        return [f"paths.outputs={tmp_path}", "data.n_train=6", "data.n_val=2", "data.n_test=2"]
     if group == "data" and choice == "drug_entities":
         return [f"paths.outputs={tmp_path}", "data.train_sentences=40", "data.test_sentences=10"]
     if group == "data" and choice == "hf_dataset":  # the toy train CSV, saved as a dataset
