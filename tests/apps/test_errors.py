@@ -18,6 +18,8 @@ from conftest import run_sft, run_train_in_process, tiny_overrides, toy_frame
 SUMMARIES = (
     "train/loss, val/loss, val/acc, val/precision_macro, val/recall_macro, val/f1_macro, val/auroc"
 )
+# The detection rows' setup: the tiny detector and data=coco (their train_path is the case's).
+DETECTION = ["model=conditional_detr", "model.name_or_path={tiny_detr}", "data=coco"]
 # (id, overrides, expected message after "sft-train: error: "). Overrides replace the tiny
 # setup's value of the same key. {data}: the folder of bad files, {tiny}: the tiny model,
 # {out}: the outputs folder; {readonly}, {top_id} and {cannot_write} are found at run time.
@@ -450,6 +452,43 @@ CASES = [
         "Hugging Face cache, and the network is off (HF_HUB_OFFLINE=1); load it once with the "
         "network on, or point data.path at a folder written by save_to_disk",
     ),
+    # detection (data=coco on the tiny Conditional DETR; {data}/coco_<case>/instances.json:
+    # four painted 64x64 scenes, category ids 1, 3, 5, one thing broken per case)
+    (
+        "detection: box outside its image",
+        [*DETECTION, "data.train_path={data}/coco_outside/instances.json"],
+        "{data}/coco_outside/instances.json annotation 1 (image 1): bbox [50, 2, 30, 10] "
+        "reaches 16 px outside the 64x64 image (up to 1 px is clipped)",
+    ),
+    (
+        "detection: box of zero width",
+        [*DETECTION, "data.train_path={data}/coco_flat/instances.json"],
+        "{data}/coco_flat/instances.json annotation 1 (image 1): bbox [10, 10, 0, 5] has a "
+        "non-positive width or height ([x, y, width, height])",
+    ),
+    (
+        "detection: unknown category_id",
+        [*DETECTION, "data.train_path={data}/coco_category/instances.json"],
+        "{data}/coco_category/instances.json annotation 1: unknown category_id 9 (categories: "
+        "1, 3, 5)",
+    ),
+    (
+        "detection: annotation of an image that is not there",
+        [*DETECTION, "data.train_path={data}/coco_orphan/instances.json"],
+        "{data}/coco_orphan/instances.json annotation 1: image_id 77 has no image in 'images'",
+    ),
+    (
+        "detection: image that does not decode",
+        [*DETECTION, "data.train_path={data}/coco_undecodable/instances.json"],
+        "{data}/coco_undecodable/instances.json image 2 (img001.png): cannot decode image "
+        "{data}/coco_undecodable/img001.png (not an image format PIL reads)",
+    ),
+    (
+        "detection: image size differs from the annotation file's",
+        [*DETECTION, "data.train_path={data}/coco_size/instances.json"],
+        "{data}/coco_size/instances.json image 2 (img001.png): the file is 64x64 pixels but the "
+        "annotation file says 80x64",
+    ),
 ]
 
 
@@ -534,6 +573,7 @@ def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
             for i, split in enumerate(("train", "test"))
         }
     ).save_to_disk(str(data / "hf_saved"))
+    _bad_coco_sets(data)
     no_weights = data / "no-weights"
     no_weights.mkdir()
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
@@ -555,8 +595,30 @@ def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
     return {"first_label": str(good["label"][0]), "tokenizer": tokenizer}
 
 
+def _bad_coco_sets(data: Path) -> None:
+    """{data}/coco_<case>/: four painted scenes in COCO form, each with one thing broken."""
+    import json
+
+    from helpers.detection_scenes import random_scenes, write_coco_set
+
+    edits = {
+        "outside": lambda d: d["annotations"][0].update(bbox=[50, 2, 30, 10]),
+        "flat": lambda d: d["annotations"][0].update(bbox=[10, 10, 0, 5]),
+        "category": lambda d: d["annotations"][0].update(category_id=9),
+        "orphan": lambda d: d["annotations"][0].update(image_id=77),
+        "size": lambda d: d["images"][1].update(width=80),
+        "undecodable": lambda d: None,
+    }
+    for case, edit in edits.items():
+        path = write_coco_set(data / f"coco_{case}", random_scenes(4, seed=3))
+        content = json.loads(path.read_text())
+        edit(content)
+        path.write_text(json.dumps(content))
+    write(data / "coco_undecodable" / "img001.png", b"not an image at all")
+
+
 @pytest.fixture(scope="module")
-def bad_inputs(tiny_model_dir, toy_data, tmp_path_factory):
+def bad_inputs(tiny_model_dir, tiny_detr_dir, toy_data, tmp_path_factory):
     """The bad files, the values the messages hold, and the tiny setup's overrides."""
     import pandas as pd
 
@@ -584,6 +646,7 @@ def bad_inputs(tiny_model_dir, toy_data, tmp_path_factory):
     except OSError as err:
         found["cannot_write"] = f"{err.filename} ({err.strerror})"
     found.update(data=str(data), tiny=str(tiny_model_dir), out=str(out), readonly=str(readonly))
+    found["tiny_detr"] = str(tiny_detr_dir)
     base = [
         o
         for o in tiny_overrides(tiny_model_dir, toy_data, out)
@@ -612,7 +675,8 @@ def test_bad_input_gets_one_line_exit_2_and_no_running_run(bad_inputs, overrides
     base = bad_inputs["base"]
     if any(_key(o) == "resume" for o in overrides):  # a resumed run takes only where to look
         base = [o for o in base if _key(o) == "paths.outputs"]
-    if "data=hf_dataset" in overrides:  # the file keys of data=text_csv are not its keys
+    if "data=hf_dataset" in overrides or "data=coco" in overrides:
+        # the file keys of data=text_csv are not theirs
         base = [o for o in base if not _key(o).startswith("data.")]
     args = [o for o in base if _key(o) not in {_key(c) for c in overrides}]
     before = mlflow_statuses(bad_inputs["out"])

@@ -132,7 +132,11 @@ def image_size(path, where: str) -> tuple[int, int]:
             image.verify()
     except FileNotFoundError:
         raise SFTDataError(f"{where}: image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except UnidentifiedImageError:  # its message repeats the path
+        raise SFTDataError(
+            f"{where}: cannot decode image {path} (not an image format PIL reads)"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as err:  # a known format, broken inside
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SFTDataError(f"{where}: cannot decode image {path} ({reason})") from None
     return size
