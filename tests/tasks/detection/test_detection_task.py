@@ -123,3 +123,14 @@ def test_epoch_values_give_summaries_and_a_per_class_report():
     assert set(values) == set(DETECTION.metrics) and values["map"].item() == pytest.approx(1.0)
     assert report["measure"] == "map" and report["present"].tolist() == [False, True, False]
     assert report["values"][1].item() == pytest.approx(1.0)
+
+
+def test_features_it_lacks_are_refused_in_one_line():
+    from sft.tasks.checks import check_features
+
+    cfg = OmegaConf.create({"cv": {"folds": 3}})
+    with pytest.raises(
+        SFTConfigError,
+        match=r"^cv\.folds=3: task 'detection' does not support cv \(it supports: none of them\)$",
+    ):
+        check_features(cfg, DETECTION)
