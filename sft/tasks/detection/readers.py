@@ -218,7 +218,7 @@ def scenes_of(source: str, unit: str, rows, id2label: dict | None) -> Scenes:
     """Scenes of (number, image path, objects) rows; `unit` names a row in errors (line,
     row). Label names: `id2label` (int categories), else the sorted category names (or
     numbers) found."""
-    found, raw = Scenes(source), []
+    found, raw = Scenes(source, unit=unit), []
     for number, file, objects in rows:
         where = f"{source} {unit} {number}"
         size = image_size(file, where)

@@ -31,6 +31,7 @@ class Scenes:
     records: list[dict] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     numbers: list[int] = field(default_factory=list)
+    unit: str = "image"  # what a number counts: COCO image ids, JSONL lines, dataset rows
 
     def __len__(self) -> int:
         return len(self.records)
@@ -42,6 +43,7 @@ class Scenes:
             [self.records[i] for i in index],
             list(self.names),
             [self.numbers[i] for i in index],
+            self.unit,
         )
 
     @property
@@ -68,13 +70,19 @@ class Scenes:
                 name = self.names[label]
                 if name not in index:
                     raise SFTDataError(
-                        f"{self.source} annotation {ann_id} (image {number}): category "
-                        f"'{name}' does not occur in the train split's categories "
-                        f"({', '.join(names)})"
+                        f"{self.where(number, ann_id)}: category '{name}' does not occur in "
+                        f"the train split's categories ({', '.join(names)})"
                     )
                 mapped.append(index[name])
             record["labels"] = np.asarray(mapped, dtype=np.int64)
         self.names = list(names)
+
+    def where(self, number: int, ann_id: int) -> str:
+        """The start of an error line about one box: COCO's annotation id and image id, or
+        the line/row and the object's number (its id when the data give ids)."""
+        if self.unit == "image":
+            return f"{self.source} annotation {ann_id} (image {number})"
+        return f"{self.source} {self.unit} {number} object {ann_id}"
 
 
 def record(path, image_id, size, boxes, labels, ann_ids) -> dict:

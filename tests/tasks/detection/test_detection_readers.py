@@ -199,3 +199,46 @@ def test_the_fingerprint_follows_the_annotations_and_the_images(tmp_path):
     assert fingerprint() == first
     paint_scene(tmp_path / "img000.png", (64, 64), [[1, 1, 30, 30]], ["blue"])
     assert fingerprint() != first  # same annotations, another image
+
+
+def test_a_saved_dataset_with_a_list_of_objects_and_named_categories(tmp_path):
+    import datasets
+
+    write_metadata_set(tmp_path / "images", SCENES)
+    rows = [
+        {
+            "image": str(tmp_path / "images" / s["file_name"]),
+            "objects": [{"bbox": b, "category": c} for b, c in zip(s["boxes"], s["classes"])],
+        }
+        for s in SCENES
+    ]
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "objects": datasets.List(
+                {
+                    "bbox": datasets.List(datasets.Value("float32"), length=4),
+                    "category": datasets.Value("string"),
+                }
+            ),
+        }
+    )
+    parts = {"train": rows, "validation": rows[3:]}
+    datasets.DatasetDict(
+        {k: datasets.Dataset.from_list(v, features=features) for k, v in parts.items()}
+    ).save_to_disk(str(tmp_path / "saved"))
+    module = DetectionDataModule("t", str(tmp_path / "saved"), media_dir=str(tmp_path / "m"))
+    module.load()
+    assert {k: len(v) for k, v in module.examples.items()} == {"train": 5, "val": 2}
+    val = module.examples["val"]
+    for scene, record in zip(SCENES[3:], val.records):
+        np.testing.assert_allclose(record["boxes"], np.asarray(scene["boxes"]).reshape(-1, 4))
+        assert [module.labels.names[i] for i in record["labels"]] == scene["classes"]
+    # A validation class the train split lacks: named by row and object.
+    parts = {"train": rows[:1], "validation": rows[1:]}
+    datasets.DatasetDict(
+        {k: datasets.Dataset.from_list(v, features=features) for k, v in parts.items()}
+    ).save_to_disk(str(tmp_path / "saved2"))
+    module = DetectionDataModule("t", str(tmp_path / "saved2"), media_dir=str(tmp_path / "m"))
+    with pytest.raises(SFTDataError, match=r"\(split 'validation'\) row \d+ object \d+: category "):
+        module.load()
