@@ -132,3 +132,22 @@ def test_the_dataset_draws_the_same_augmentation_for_the_same_epoch(coco):
     first = SceneDataset(records, Augment(crop=1.0), seed=1)[2]
     second = SceneDataset(records, Augment(crop=1.0), seed=1)[2]
     assert np.array_equal(first["image"], second["image"])
+
+
+def test_a_processor_without_a_pixel_mask_gives_a_batch_without_one(processor):
+    """YOLOS's processor makes no pixel_mask and its model takes none: none is invented."""
+
+    def no_mask(**kwargs):
+        encoded = processor(**kwargs)
+        del encoded["pixel_mask"]
+        return encoded
+
+    item = {
+        "image": np.zeros((64, 64, 3), np.uint8),
+        "boxes": np.array([[2.0, 2, 10, 10]]),
+        "labels": np.array([0]),
+        "image_id": 1,
+        "path": "a.png",
+    }
+    batch = DetectionCollator(no_mask)([item])
+    assert "pixel_mask" not in batch and batch["pixel_values"].shape == (1, 3, 64, 64)

@@ -242,3 +242,23 @@ def test_a_saved_dataset_with_a_list_of_objects_and_named_categories(tmp_path):
     module = DetectionDataModule("t", str(tmp_path / "saved2"), media_dir=str(tmp_path / "m"))
     with pytest.raises(SFTDataError, match=r"\(split 'validation'\) row \d+ object \d+: category "):
         module.load()
+
+
+def test_settings_and_files_that_cannot_be_read_are_one_line(tmp_path):
+    with pytest.raises(SFTConfigError, match=r"data\.format=voc: unknown format \(use auto, coco"):
+        read_scenes(str(tmp_path), "data.train_path", format="voc")
+    with pytest.raises(SFTDataError, match=r"^data\.val_path: file not found: .*nothing\.json$"):
+        read_scenes(str(tmp_path / "nothing.json"), "data.val_path")
+    path = coco_file(tmp_path)
+    with pytest.raises(SFTDataError, match=r"^data\.image_dir: folder not found: .*elsewhere$"):
+        read_scenes(str(path), "data.train_path", image_dir=str(tmp_path / "elsewhere"))
+    (tmp_path / "broken.json").write_text('{"images": []}')
+    with pytest.raises(SFTDataError, match=r"broken\.json: no 'annotations' list \(not a COCO"):
+        read_scenes(str(tmp_path / "broken.json"), "data.train_path")
+    meta = tmp_path / "meta" / "metadata.jsonl"
+    meta.parent.mkdir()
+    meta.write_text('{"objects": {"bbox": [], "category": []}}\n{"file_name": \n')
+    one_line_error(meta, f"{meta} line 1: no 'file_name'")
+    meta.write_text('{"file_name": "a.png"}\n{"file_name": \n')
+    (meta.parent / "a.png").write_bytes((tmp_path / "img000.png").read_bytes())
+    one_line_error(meta, f"{meta} line 2: not JSON")
