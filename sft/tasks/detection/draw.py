@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 # Small images are enlarged (by a whole factor, nearest neighbour) until their shorter side
 # is at least this many pixels, so that the labels stay readable beside the boxes.
 MIN_SIDE = 256
+FONT_PX = 14
 MAX_BOXES = 30  # the highest-scoring predictions drawn; more hide the image
 PALETTE = [
     (230, 25, 75),
@@ -44,7 +45,8 @@ def draw_pair(path: str, pred: dict, target: dict, label_names, threshold: float
     canvas.paste(image, (0, 0))
     canvas.paste(image, (image.width, 0))
     pen = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
+    # Pillow's bundled font at a readable size (its bitmap fallback without FreeType).
+    font = ImageFont.load_default(size=FONT_PX)
     scores = [float(v) for v in pred["scores"]]
     keep = sorted((i for i, v in enumerate(scores) if v >= threshold), key=lambda i: -scores[i])
     for i in keep[:MAX_BOXES]:
@@ -63,7 +65,7 @@ def _box(pen, font, box, scale: int, left: int, label: int, text: str) -> None:
     x0, y0, x1, y1 = (float(v) * scale for v in box)
     colour = PALETTE[label % len(PALETTE)]
     pen.rectangle([left + x0, y0, left + x1, y1], outline=colour, width=2)
-    top = max(y0 - 12, 0)
+    top = max(y0 - FONT_PX - 2, 0)
     pen.rectangle(pen.textbbox((left + x0, top), text, font=font), fill=colour)
     pen.text((left + x0, top), text, fill=(0, 0, 0), font=font)
 
