@@ -119,6 +119,12 @@ def load_task_model(
         hf_logging.set_verbosity(verbosity)
     if backbone_from:
         load_backbone_weights(model, backbone_from)
+    # The DETR family's __init__ freezes a ResNet backbone by parameter name, written for
+    # timm's names (layer2..4 train): with transformers' own ResNet (stages.N) it freezes the
+    # whole backbone, and from_pretrained loses the freeze (transformers 5.25, Conditional
+    # DETR: init=random left all 9 backbone convolutions frozen, from_pretrained none). Every
+    # parameter trains, whatever the init; freezing is the finetune strategy's choice.
+    model.requires_grad_(True)
     return TaskModel(model)
 
 

@@ -85,3 +85,12 @@ def test_the_loaded_model_is_in_training_mode(tmp_path):
     """from_pretrained gives eval mode; Lightning keeps modes, so dropout would stay off."""
     net = load_task_model("AutoModelForObjectDetection", str(tiny_detector(tmp_path)), ["a"])
     assert all(module.training for module in net.modules())
+
+
+def test_every_parameter_trains_whatever_the_init(tmp_path):
+    """transformers freezes a DETR's whole ResNet backbone when built from its config (a name
+    check meant for timm's names) but not when loaded with from_pretrained."""
+    folder = tiny_detector(tmp_path)
+    for init in ("pretrained", "random"):
+        net = load_task_model("AutoModelForObjectDetection", str(folder), ["a"], init=init)
+        assert all(p.requires_grad for p in net.parameters()), init
