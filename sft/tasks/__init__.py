@@ -24,6 +24,7 @@ REGISTRY: dict[str, str] = {
     "multilabel": "sft.tasks.sequence:MULTILABEL",
     "regression": "sft.tasks.sequence:REGRESSION",
     "token_classification": "sft.tasks.token_classification:TOKEN_CLASSIFICATION",
+    "segmentation": "sft.tasks.segmentation:SEGMENTATION",
 }
 # `data.task=auto`: the sequence family settles the task from the labels and the loss.
 AUTO = "auto"

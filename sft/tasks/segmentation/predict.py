@@ -1,0 +1,58 @@
+"""Prediction for semantic segmentation: image paths -> the model's image processor -> logits
+-> a label map at each image's own size -> {"mask": RLE, "shares": per-class pixel shares}."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sft.data.media import load_image
+from sft.errors import SFTDataError
+from sft.tasks.segmentation.rle import encode_rle
+
+
+def label_maps(predictor, paths, batch_size: int = 8) -> list[np.ndarray]:
+    """The predicted label map [height, width] int64 of each image at `paths`, in order, at
+    the image's size (logits upsampled bilinearly, then argmax: metrics.upsample_argmax).
+    `predictor`: sft.inference.predictor.Predictor of a segmentation model (its
+    `runner.net`, the transformers model, and `tokenizer`, the image processor). Raises
+    SFTDataError for an input that is not a list of paths, or an unreadable image."""
+    # lazy: torch with the network; the metrics module holds the upsampling
+    import torch
+
+    from sft.tasks.segmentation.metrics import upsample_argmax
+    from sft.tasks.segmentation.transforms import processor_inputs
+
+    if isinstance(paths, str):
+        raise SFTDataError("expected a list of image paths, got a single string")
+    paths = list(paths)
+    for i, path in enumerate(paths):
+        if not isinstance(path, str):
+            raise SFTDataError(f"input {i}: expected an image path, got {type(path).__name__}")
+    net = predictor.runner.net
+    device = next(net.parameters()).device
+    maps: list[np.ndarray] = []
+    for start in range(0, len(paths), max(1, int(batch_size))):
+        images = [np.asarray(load_image(p)) for p in paths[start : start + batch_size]]
+        pixels = processor_inputs(predictor.tokenizer, images)["pixel_values"].to(device)
+        with torch.inference_mode():
+            logits = net(pixel_values=pixels).logits.float()
+        sizes = [image.shape[:2] for image in images]
+        maps += [m.cpu().numpy().astype(np.int64) for m in upsample_argmax(logits, sizes)]
+    return maps
+
+
+def shares(label_map: np.ndarray, names: list[str]) -> dict[str, float]:
+    """Each class's share of the pixels (0..1; every class, in id order)."""
+    counts = np.bincount(label_map.ravel(), minlength=len(names))[: len(names)]
+    return {name: float(c) / max(label_map.size, 1) for name, c in zip(names, counts)}
+
+
+def predict_masks(predictor, paths, batch_size: int = 8, progress: bool = False) -> list[dict]:
+    """One record per image, in order: {"mask": {"size": [h, w], "counts": [...],
+    "values": [...]} (rle.encode_rle: the label map at the image's size, class ids of the
+    model's labels), "shares": {class: share of the pixels}}. `progress` is unused."""
+    names = [str(n) for n in predictor.spec["labels"]]
+    return [
+        {"mask": encode_rle(m), "shares": shares(m, names)}
+        for m in label_maps(predictor, paths, batch_size)
+    ]
