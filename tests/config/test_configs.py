@@ -51,8 +51,13 @@ MODELS = {
     "hubert": "tiny_hubert_dir",
     "ast": "tiny_ast_dir",
 }
-MODALITY = {"image_folder": "image", "digits": "image", "audio_folder": "audio"}
-TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
+MODALITY = {"image_folder": "image", "digits": "image", "audio_folder": "audio", "masks": "image"}
+# Data of a family other than sequence (its `task` key names it) -> the task it settles.
+FAMILY_DATA = {
+    "token_conll": "token_classification",  # tagged sentences
+    "drug_entities": "token_classification",
+    "masks": "segmentation",  # images with masks
+}
 
 
 def media_choice(group: str, choice: str, request) -> list[str]:
@@ -83,6 +88,13 @@ def media_choice(group: str, choice: str, request) -> list[str]:
     if group == "data" and choice == "token_conll":  # a tagged CoNLL file
         (tmp_path / "train.conll").write_text("good B-POS\nday O\n\nbad B-NEG\n\nfine O\n")
         return [f"data.train_path={tmp_path / 'train.conll'}", f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "masks":  # synthetic scenes with their masks
+        from helpers.vision import write_scenes
+
+        return [
+            f"data.train_path={write_scenes(tmp_path / 'scenes', 6, seed=0)}",
+            f"paths.outputs={tmp_path}",
+        ]
     if group == "data" and choice == "drug_entities":
         return [f"paths.outputs={tmp_path}", "data.train_sentences=40", "data.test_sentences=10"]
     if group == "data" and choice == "hf_dataset":  # the toy train CSV, saved as a dataset
@@ -116,7 +128,7 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
     # Image data (and the experiment built on it) compose on the default config, not the text one.
     own_data = group == "data" and choice in {
         *MODALITY,
-        *TOKEN_DATA,
+        *FAMILY_DATA,
         "hf_dataset",
     }  # not the toy CSVs
     text_base = (
@@ -189,10 +201,10 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         assert all(isinstance(c, pl.Callback) for c in strategy.callbacks())
     elif group == "data":
         datamodule = instantiate(node, seed=0)
-        if choice in TOKEN_DATA:  # their own family, as their `task` key names it
+        if choice in FAMILY_DATA:  # their own family, as their `task` key names it
             from sft.tasks import family_of
 
-            assert datamodule.load(family_of(node.task)).task == "token_classification"
+            assert datamodule.load(family_of(node.task)).task == FAMILY_DATA[choice]
         else:
             assert datamodule.load(SEQUENCE).task in ("multiclass", "binary", "regression")
         assert datamodule.modality == MODALITY.get(choice, "text")
