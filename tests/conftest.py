@@ -212,6 +212,20 @@ def tiny_resnet_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_detr_dir(tmp_path_factory) -> Path:
+    from helpers.task_models import tiny_detector
+
+    return tiny_detector(tmp_path_factory.mktemp("tiny-detr"))
+
+
+@pytest.fixture(scope="session")
+def tiny_segformer_dir(tmp_path_factory) -> Path:
+    from helpers.task_models import tiny_segmenter
+
+    return tiny_segmenter(tmp_path_factory.mktemp("tiny-segformer"))
+
+
+@pytest.fixture(scope="session")
 def tiny_wav2vec2_dir(tmp_path_factory) -> Path:
     from helpers.backbones import tiny_wav2vec2
 

@@ -110,6 +110,7 @@ class DigitsDataSchema:
     root: str = MISSING
     size: int = MISSING
     digits: list[int] = MISSING
+    samples: str = MISSING
     val_fraction: float = MISSING
     test_fraction: float = MISSING
     task: TaskName = MISSING

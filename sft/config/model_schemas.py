@@ -72,6 +72,18 @@ class BackboneSchema:
 
 
 @dataclass
+class TaskModelSchema:
+    """model= configs of whole task models (sft.model.task_model: detection, segmentation)."""
+
+    _target_: str = MISSING
+    name_or_path: str = MISSING
+    max_length: int = MISSING
+    trust_remote_code: bool = MISSING
+    init: Init = MISSING
+    backbone_from: str | None = None
+
+
+@dataclass
 class LinearHeadSchema:
     _target_: str = MISSING
     dropout: float = MISSING
@@ -210,6 +222,7 @@ class LoRASchema(LayerwiseSchema):
 # `_target_` -> schema. A target not listed here (a user's own class) is not type-checked.
 SCHEMAS: dict[str, type] = {
     "sft.model.backbone.Backbone": BackboneSchema,
+    "sft.model.task_model.load_task_model": TaskModelSchema,
     "sft.model.heads.LinearHead": LinearHeadSchema,
     "sft.model.heads.MLPHead": MLPHeadSchema,
     "sft.model.losses.CrossEntropyLoss": CrossEntropySchema,

@@ -23,7 +23,7 @@ from sft.data.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, AudioFeaturizer, 
 from sft.data.media_cache import media_bases
 from sft.data.module import TextDataModule
 from sft.data.sources import fingerprint, locate, read_table
-from sft.errors import SFTDataError
+from sft.errors import SFTConfigError, SFTDataError
 
 log = logging.getLogger(__name__)
 
@@ -236,16 +236,32 @@ class AudioFolderDataModule(MediaDataModule):
 class DigitsDataModule(ImageFolderDataModule):
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images), upsampled to `size`
     pixels and written once as PNG files under `root`, then read like an image folder: an
-    image run that works offline out of the box. `digits` keeps a subset of the classes."""
+    image run that works offline out of the box. `digits` keeps a subset of the classes;
+    `samples=scenes_train` keeps only the images that sft.data.digit_scenes draws its train
+    scenes from, so a classifier pretrained on them has seen no digit of the scenes' val and
+    test splits (the detection and segmentation demos start from such a classifier)."""
+
+    SAMPLES = ("all", "scenes_train")
 
     def __init__(
-        self, name: str, root: str, size: int = 32, digits: list[int] | None = None, **kwargs
+        self,
+        name: str,
+        root: str,
+        size: int = 32,
+        digits: list[int] | None = None,
+        samples: str = "all",
+        **kwargs,
     ):
         kwargs.setdefault("train_path", "")
         super().__init__(name, **kwargs)
         self.root = Path(root)
         self.size = int(size)
         self.digits = list(range(10)) if digits is None else [int(d) for d in digits]
+        if samples not in self.SAMPLES:
+            raise SFTConfigError(
+                f"data.samples={samples}: must be one of {', '.join(self.SAMPLES)}"
+            )
+        self.samples = samples
 
     def load(self, family, loss_task: str | None = None):
         self.paths = {"train": str(self._write_pngs()), "val": None, "test": None}
@@ -262,6 +278,12 @@ class DigitsDataModule(ImageFolderDataModule):
             raise SFTDataError(f"data.digits: {bad or 'empty'}: digits are 0 to 9")
         data = load_digits()
         keep = np.isin(data.target, self.digits)
+        if self.samples == "scenes_train":
+            from sft.data.digit_scenes import block_indices  # here: only for this option
+
+            block = np.zeros(len(keep), dtype=bool)
+            block[block_indices(data.target, self.digits, "train")] = True
+            keep &= block
         images, targets = data.images[keep], data.target[keep]
         digest = hashlib.sha256(
             images.tobytes() + targets.tobytes() + str(self.size).encode()

@@ -40,9 +40,21 @@ class SFTNet(nn.Module):
         return self.head(pool_output(out, attention_mask, self.pooling))
 
 
-def load_network(folder: Path, spec: dict, trust_remote_code: bool = False) -> SFTNet:
-    """The network saved in `folder`, in eval mode, on the CPU, in fp32."""
+def load_network(folder: Path, spec: dict, trust_remote_code: bool = False) -> nn.Module:
+    """The network saved in `folder`, in eval mode, on the CPU, in fp32: an SFTNet, or the
+    transformers task model itself when the spec names its `auto_class` (detection,
+    segmentation: its forward returns the model's output, not one tensor)."""
     hf_logging.disable_progress_bar()
+    if spec.get("auto_class"):
+        from sft.model.task_model import auto_class  # here: only task-model folders need it
+
+        try:
+            model = auto_class(spec["auto_class"]).from_pretrained(
+                str(folder), dtype=torch.float32, trust_remote_code=trust_remote_code
+            )
+        except (OSError, ValueError) as err:
+            raise SFTConfigError(f"{folder}: cannot load the model ({first_line(err)})") from None
+        return model.eval()
     try:
         encoder = AutoModel.from_pretrained(
             str(folder), dtype=torch.float32, trust_remote_code=trust_remote_code

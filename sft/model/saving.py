@@ -1,5 +1,7 @@
 """Write a fine-tuned model as a folder: backbone (`save_pretrained`, with id2label), tokenizer,
-head weights (safetensors) and `sft_model.json` (task, pooling, labels, head config).
+head weights (safetensors) and `sft_model.json` (task, pooling, labels, head config). A whole
+task model (sft.model.task_model: detection, segmentation) is saved by `save_pretrained`
+alone, head included; its spec names the `auto_class` that loads it.
 
 A LoRA-tuned backbone is saved with its adapters merged into the weights: the folder always
 holds a plain transformers model; `lora` in sft_model.json records what was merged.
@@ -49,7 +51,8 @@ def save_model(
     encoder.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     state = {k: v.detach().contiguous().cpu() for k, v in module.head.state_dict().items()}
-    save_file(state, str(out_dir / HEAD_FILE))
+    if state:  # a whole task model (sft.model.task_model) has its head inside the encoder
+        save_file(state, str(out_dir / HEAD_FILE))
     spec = {
         "format": FORMAT,
         "task": module.task.name,
@@ -60,6 +63,8 @@ def save_model(
         "num_outputs": _num_outputs(module),
         "clean_text": clean_text,
         "lora": module.finetune.describe() if hasattr(module.finetune, "describe") else None,
+        # a whole task model (detection, segmentation): the Auto class that loads it
+        **({"auto_class": module.task.auto_class} if module.task.auto_class else {}),
         # what turns outputs into predictions beyond the labels (threshold, target scale)
         **module.task.model_spec(module),
         **(extra or {}),
@@ -93,4 +98,6 @@ def read_spec(folder: Path) -> dict:
 
 
 def _num_outputs(module) -> int:
-    return list(module.head.parameters())[-1].shape[0]
+    """The head's output width (a task model's own head: one output per label)."""
+    params = list(module.head.parameters())
+    return params[-1].shape[0] if params else len(module.label_names)

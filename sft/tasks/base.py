@@ -20,6 +20,9 @@ from typing import Any, Protocol, runtime_checkable
 # `features`, and the code that implements one asks `supports` (unsupported: skipped when
 # it is a default, such as temperature scaling; refused in one line when asked for).
 FEATURES = ("cv", "calibration", "decisions", "ensemble", "onnx", "int8")
+# The run folder's subfolder where task-model families draw predictions beside the ground
+# truth (sft.tasks.task_model), logged as the run's artifacts of the same name.
+PICTURES_DIR = "pictures"
 
 
 @runtime_checkable
@@ -61,6 +64,9 @@ class Task(Protocol):
     decision_key: str | None  # the served record's field holding the decision (None: none)
     pipeline_tags: dict  # modality -> Hugging Face pipeline tag (model card)
     loss_problem: str  # the task a loss must declare it trains (sft.model.losses `tasks`)
+    # The transformers Auto class of a whole task model that computes its own loss
+    # (sft.model.task_model; detection, segmentation), or None: sft's backbone + head + loss.
+    auto_class: str | None
 
     # -- configuration and data --------------------------------------------------------------
     def supports(self, feature: str) -> bool:
@@ -68,6 +74,11 @@ class Task(Protocol):
 
     def check_options(self, cfg: Any) -> None:
         """Refuse loss and data options the task cannot use (SFTConfigError, one line)."""
+
+    def module(self, cfg: Any, datamodule: Any) -> Any:
+        """The run's LightningModule when the task builds its own (a whole transformers task
+        model with its own head and loss: sft.tasks.task_model), else None (sft builds the
+        backbone + head + loss of the config groups)."""
 
     def pooling(self, configured: str) -> str:
         """How the network ends: the backbone's pooling (`none`: one vector per token)."""

@@ -32,9 +32,44 @@ def check_task_fit(cfg: DictConfig, task, labels: list[str] | None = None) -> No
     """Refuse a loss, loss option, data option or monitored metric that `task` (a Task or
     its name) cannot use; per-class monitors are checked against `labels` once read."""
     task = get_task(task) if isinstance(task, str) else task
-    check_loss_fits(str(cfg.loss.get("_target_")), task, cfg_choice(cfg, "loss"))
+    check_network(cfg, task)
+    if task.auto_class is None:  # a whole task model trains on its own loss
+        check_loss_fits(str(cfg.loss.get("_target_")), task, cfg_choice(cfg, "loss"))
     task.check_options(cfg)
     check_monitors(cfg, (task,), labels)
+
+
+# The model config's target that builds a whole transformers task model (its own head and
+# loss: sft.model.task_model), which the detection and segmentation tasks need.
+TASK_MODEL_TARGET = "sft.model.task_model.load_task_model"
+# The loss choice that is the default: a task model computes its own loss, so another one
+# set on the command line would be silently ignored.
+DEFAULT_LOSS = "cross_entropy"
+
+
+def check_network(cfg: DictConfig, task) -> None:
+    """Refuse a model config that cannot make the task's network (one line naming `model`):
+    a task with its own `auto_class` (detection, segmentation) needs a task-model config
+    (`_target_: sft.model.task_model.load_task_model`, e.g. model=conditional_detr), and
+    the other tasks a backbone; a loss choice other than the default is refused for a task
+    model, whose loss is its own."""
+    is_task_model = str(cfg.model.get("_target_")) == TASK_MODEL_TARGET
+    if task.auto_class is not None and not is_task_model:
+        raise SFTConfigError(
+            f"model={cfg_choice(cfg, 'model')}: task '{task.name}' fine-tunes a whole "
+            f"{task.auto_class} model (its own head and loss); choose a model config whose "
+            f"_target_ is {TASK_MODEL_TARGET}"
+        )
+    if task.auto_class is None and is_task_model:
+        raise SFTConfigError(
+            f"model={cfg_choice(cfg, 'model')} is a whole task model (detection, "
+            f"segmentation); task '{task.name}' needs a backbone model config (e.g. model=minilm)"
+        )
+    if task.auto_class is not None and cfg_choice(cfg, "loss") != DEFAULT_LOSS:
+        raise SFTConfigError(
+            f"loss={cfg_choice(cfg, 'loss')}: task '{task.name}' trains on its model's own "
+            f"loss; the loss group does not apply"
+        )
 
 
 def check_features(cfg: DictConfig, task) -> None:

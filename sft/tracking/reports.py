@@ -43,6 +43,16 @@ def per_class_table(label_names: list[str], report: dict) -> pd.DataFrame:
     return pd.concat([table, pd.DataFrame([macro, weighted])], ignore_index=True)
 
 
+def measure_table(report: dict) -> pd.DataFrame:
+    """The per-class table of a one-measure class report (sft.tasks.task_model: detection's
+    mAP, segmentation's IoU): label, the measure (NaN for a class the split lacks: blank in
+    the CSV, "absent" in Markdown) and whether the split has the class."""
+    table = pd.DataFrame(report["table"])
+    measure = next(c for c in table.columns if c not in ("label", "present"))
+    table.loc[~table["present"].astype(bool), measure] = float("nan")
+    return table
+
+
 def write_per_class_report(table: pd.DataFrame, out_dir: Path, stem: str = "per_class_report"):
     """Write the table as CSV and Markdown; return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -45,9 +45,14 @@ def expected_task(cfg: DictConfig):
 
 
 def build_module(cfg: DictConfig, datamodule) -> SFTModule:
-    """Instantiate backbone, head, loss, regularizer and optimizer from their config groups."""
+    """Instantiate backbone, head, loss, regularizer and optimizer from their config groups
+    (or the task's own module, `task.module`: detection, segmentation)."""
     labels = datamodule.labels
     task = labels.kind
+    # A family whose network is a whole task model (its own head and loss) builds its own.
+    own = task.module(cfg, datamodule)
+    if own is not None:
+        return own
     # How the network ends is the task's: pooled to one vector, or one vector per token.
     configured = cfg.model.get("pooling")
     pooling = task.pooling(configured)

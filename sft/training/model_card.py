@@ -16,7 +16,7 @@ import yaml
 from omegaconf import DictConfig
 
 from sft.config.schema import GROUPS, cfg_choice
-from sft.tracking.reports import markdown_table, per_class_table
+from sft.tracking.reports import markdown_table, measure_table, per_class_table
 
 CARD_FILE = "README.md"
 IMBALANCE_RATIO = 3.0  # largest class / smallest class in train above which the card warns
@@ -112,6 +112,8 @@ def write_model_card(
                 per_class_table(module.task.class_names(module.label_names), module.test_report)
             ),
         ]
+    elif "table" in getattr(module, "test_report", {}):
+        body += ["", "Per class:", "", markdown_table(measure_table(module.test_report), "absent")]
     body += ["", "## Data", "", *data_lines(datamodule, int(cfg.model.max_length))]
     body += ["", *usage_lines(run_id, registered_name, modality)]
     path = Path(model_dir) / CARD_FILE

@@ -21,6 +21,7 @@ from sft.config.schema import cfg_choice
 from sft.errors import SFTConfigError
 from sft.tracking.masking import mask_config, mask_overrides
 from sft.tracking.reports import (
+    measure_table,
     per_class_table,
     plot_confusion_matrix,
     write_confusion_csv,
@@ -85,6 +86,8 @@ def write_reports(module, test_metrics: dict, run_dir: Path) -> list[Path]:
     if "f1" in report:
         table = per_class_table(names, report)
         paths += write_per_class_report(table, run_dir)
+    elif "table" in report:  # one measure per class (detection: mAP; segmentation: IoU)
+        paths += write_per_class_report(measure_table(report), run_dir)
     if "confusion" in report:  # single-label; multilabel has a 2x2 matrix per label instead
         paths.append(
             write_confusion_csv(

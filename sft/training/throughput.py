@@ -69,7 +69,7 @@ class TrainClock(Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self._started is None:  # the epoch's first batch, or the first after validation
             self._started = time.perf_counter()
-        size = batch["labels"].shape[0]
+        size = len(batch["labels"])  # a tensor, or a list (detection: one dict per image)
         # Images and audio have no tokens: their tokens and attention terms stay 0.
         length = batch["input_ids"].shape[1] if "input_ids" in batch else 0
         self.samples += size

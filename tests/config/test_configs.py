@@ -51,6 +51,11 @@ MODELS = {
     "hubert": "tiny_hubert_dir",
     "ast": "tiny_ast_dir",
 }
+# Whole task models (sft.model.task_model): a tiny one, and the Auto class its task names.
+TASK_MODELS = {
+    "conditional_detr": ("tiny_detr_dir", "AutoModelForObjectDetection"),
+    "segformer": ("tiny_segformer_dir", "AutoModelForSemanticSegmentation"),
+}
 MODALITY = {"image_folder": "image", "digits": "image", "audio_folder": "audio", "masks": "image"}
 # Data of a family other than sequence (its `task` key names it) -> the task it settles.
 FAMILY_DATA = {
@@ -65,6 +70,8 @@ def media_choice(group: str, choice: str, request) -> list[str]:
     the default config, not the text one)."""
     if group == "model" and choice in MODELS:
         return [f"model.name_or_path={request.getfixturevalue(MODELS[choice])}"]
+    if group == "model" and choice in TASK_MODELS:
+        return [f"model.name_or_path={request.getfixturevalue(TASK_MODELS[choice][0])}"]
     if group == "finetune" and choice == "freeze_feature_encoder":
         return [
             "model=wav2vec2",
@@ -89,10 +96,10 @@ def media_choice(group: str, choice: str, request) -> list[str]:
         (tmp_path / "train.conll").write_text("good B-POS\nday O\n\nbad B-NEG\n\nfine O\n")
         return [f"data.train_path={tmp_path / 'train.conll'}", f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "masks":  # synthetic scenes with their masks
-        from helpers.vision import write_scenes
+        from helpers.vision import write_mask_folder
 
         return [
-            f"data.train_path={write_scenes(tmp_path / 'scenes', 6, seed=0)}",
+            f"data.train_path={write_mask_folder(tmp_path / 'scenes', 6, seed=0)}",
             f"paths.outputs={tmp_path}",
         ]
     if group == "data" and choice == "drug_entities":
@@ -140,7 +147,10 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
     validate(cfg)
     cfg.monitor.metric, cfg.monitor.mode = "val/f1_macro", "max"  # what the run resolves
     node = cfg.get(group)
-    if group == "model":
+    if group == "model" and choice in TASK_MODELS:  # the family's task settles the class
+        model = instantiate(node, auto_class_name=TASK_MODELS[choice][1], label_names=["a", "b"])
+        assert model.encoder.config.id2label == {0: "a", 1: "b"}
+    elif group == "model":
         backbone = instantiate(node)
         assert backbone.hidden_size > 0
     elif group == "head":

@@ -13,7 +13,7 @@ import pytest
 
 import sft
 from conftest import media_overrides, mlflow_runs, run_sft
-from sft.errors import SFTDataError
+from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.sequence import SEQUENCE
 from sft.train import train_task
 
@@ -167,6 +167,35 @@ def test_digits_are_written_once_split_and_subset(tmp_path):
     assert (folder / ".complete").stat().st_mtime_ns == stamp  # not written again
     with pytest.raises(SFTDataError, match=r"data.digits: \[11\]"):
         DigitsDataModule("digits", root=str(tmp_path), digits=[3, 11]).load(SEQUENCE)
+
+
+def test_digits_of_the_scenes_train_block_only_hold_no_scene_val_or_test_digit(tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from sft.data import DigitsDataModule
+    from sft.data.digit_scenes import block_indices
+
+    data = DigitsDataModule(
+        "digits", root=str(tmp_path), size=8, samples="scenes_train", test_fraction=0.0
+    )
+    data.load(SEQUENCE)
+    digits = load_digits()
+    pixels = (digits.images * (255.0 / 16.0)).round().astype(np.uint8)
+    written = {
+        np.asarray(Image.open(p)).tobytes() for split in data.examples.values() for p in split.texts
+    }
+    everything = list(range(10))
+    train = {pixels[i].tobytes() for i in block_indices(digits.target, everything, "train")}
+    held_out = {
+        pixels[i].tobytes()
+        for split in ("val", "test")
+        for i in block_indices(digits.target, everything, split)
+    }
+    assert written <= train and not written & held_out
+    assert len(written) > 0.45 * len(digits.target)
+    with pytest.raises(SFTConfigError, match=r"data\.samples=some: must be one of"):
+        DigitsDataModule("digits", root=str(tmp_path), samples="some")
 
 
 def test_augmentation_is_seeded_and_off_for_evaluation(tiny_vit_dir, shapes_data):

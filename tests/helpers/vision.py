@@ -1,9 +1,6 @@
-"""Builders shared by the vision task tests (segmentation; detection adds its own with
-distinct names): a tiny SegFormer saved with its image processor, and folders of synthetic
-scenes with exact masks.
-
-Nothing here needs the network; the model builds in well under a second.
-"""
+"""Builders shared by the vision task tests (segmentation here; detection adds its own with
+distinct names): folders of small synthetic scenes with exact masks, written in seconds. The
+tiny models are tests/helpers/task_models.py's."""
 
 from __future__ import annotations
 
@@ -22,39 +19,7 @@ SCENE_CLASSES = {
 SEGMENTATION_LABELS = [name for name, _ in SCENE_CLASSES.values()]
 
 
-def tiny_segformer(folder: Path, num_labels: int = 4, size: int = 64) -> Path:
-    """A 2-stage SegFormer (hidden 16/32, decoder 32; ~20k parameters) with random weights
-    and a SegformerImageProcessor resizing to `size` x `size`, saved to `folder`."""
-    import torch
-    from transformers import (
-        SegformerConfig,
-        SegformerForSemanticSegmentation,
-        SegformerImageProcessorPil,
-    )
-
-    config = SegformerConfig(
-        num_channels=3,
-        num_encoder_blocks=2,
-        depths=[1, 1],
-        sr_ratios=[2, 1],
-        hidden_sizes=[16, 32],
-        num_attention_heads=[1, 2],
-        decoder_hidden_size=32,
-        num_labels=num_labels,
-        patch_sizes=[7, 3],
-        strides=[4, 2],
-        mlp_ratios=[2, 2],
-    )
-    torch.manual_seed(0)
-    SegformerForSemanticSegmentation(config).save_pretrained(folder)
-    processor = SegformerImageProcessorPil(
-        size={"height": size, "width": size}, do_reduce_labels=False
-    )
-    processor.save_pretrained(folder)
-    return folder
-
-
-def scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def mask_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic scene: RGB uint8 [h, w, 3] and its mask uint8 [h, w] of class ids:
     a square, a disc and a bar (each present with probability 0.8) on a background,
     painted in their class colours with a little noise."""
@@ -77,7 +42,7 @@ def scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray
     return np.clip(image, 0, 255).astype(np.uint8), mask
 
 
-def write_scenes(
+def write_mask_folder(
     root: Path,
     count: int,
     seed: int,
@@ -94,7 +59,7 @@ def write_scenes(
     (root / "masks").mkdir(parents=True, exist_ok=True)
     for i in range(count):
         height, width = sizes[i % len(sizes)]
-        image, mask = scene(rng, height, width)
+        image, mask = mask_scene(rng, height, width)
         if ignore_border:
             mask[:2], mask[-2:], mask[:, :2], mask[:, -2:] = 255, 255, 255, 255
         suffix = ".png" if i % 2 else ".jpg"  # both kinds of image file

@@ -144,6 +144,7 @@ class SegmentationDataModule(TextDataModule):
         self.pictures = int(pictures)
         self.media_dir = media_dir
         self.examples: dict[str, MaskedImages] = {}
+        self.processor = None  # the model's image processor, once encode() has it
 
     # -- files -> checked splits --------------------------------------------------------
 
@@ -212,7 +213,8 @@ class SegmentationDataModule(TextDataModule):
         """Keep the model's image processor (saved with the model) and make each split's
         dataset; images are decoded and processed as batches are drawn (`max_length` and
         `cache_dir` do not apply)."""
-        self.tokenizer = processor
+        self.processor = processor  # the task-model module post-processes with it
+        self.tokenizer = processor  # saved with the model, like a tokenizer
         for split, found in self.examples.items():
             self.datasets[split] = MaskDataset(
                 found,

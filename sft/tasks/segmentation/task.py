@@ -16,9 +16,6 @@ import numpy as np
 from sft.errors import SFTConfigError
 
 NAME = "segmentation"
-# The loss the config tree composes by default; the model trains with its own loss, so any
-# other choice would be silently unused: it is refused (check_options).
-DEFAULT_LOSS = "sft.model.losses.CrossEntropyLoss"
 
 
 class SegmentationFamily:
@@ -67,8 +64,8 @@ class SegmentationTask:
     continuous_targets = False
     decision_key = "mask"
     pipeline_tags: ClassVar[dict[str, str]] = {"image": "image-segmentation"}
-    # The configured loss is not used (the model's own is); the default cross-entropy is
-    # let through as a multiclass loss, any other is refused (check_options).
+    # Unused: the model's own loss trains (sft.tasks.checks skips the loss check for a task
+    # model and refuses a loss choice other than the default).
     loss_problem = "multiclass"
 
     def __init__(self, family):
@@ -83,14 +80,8 @@ class SegmentationTask:
         return feature in self.features
 
     def check_options(self, cfg) -> None:
-        """Refuse options the model's own loss would silently ignore: another loss than the
-        default, data.standardize."""
-        target = str(cfg.loss.get("_target_"))
-        if target != DEFAULT_LOSS:
-            raise SFTConfigError(
-                f"loss: {target.rsplit('.', 1)[-1]} cannot train task '{NAME}': the "
-                f"segmentation model trains with its own loss (keep loss=cross_entropy)"
-            )
+        """Refuse data.standardize (regression targets). A loss choice other than the
+        default is refused by sft.tasks.checks.check_network: the model's own loss trains."""
         if cfg.data.get("standardize"):
             raise SFTConfigError(
                 f"data.standardize=true applies to regression targets; the task is '{NAME}'"

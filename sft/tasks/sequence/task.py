@@ -55,6 +55,13 @@ class SequenceTask:
         """The task a loss must declare it trains (`tasks` of sft.model.losses)."""
         return self.name
 
+    # sft builds the network: a backbone + sft's head + the configured loss.
+    auto_class = None
+
+    def module(self, cfg, datamodule):
+        """None: sft builds the backbone + head + loss of the config groups."""
+        return None
+
     def pooling(self, configured: str) -> str:
         """The backbone's pooling: the configured one (`model.pooling`)."""
         return configured

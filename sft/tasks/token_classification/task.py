@@ -86,6 +86,13 @@ class TokenClassificationTask:
                 f"data.standardize=true applies to regression targets; the task is '{NAME}'"
             )
 
+    # sft builds the network: a backbone + sft's head + the configured loss.
+    auto_class = None
+
+    def module(self, cfg, datamodule):
+        """None: sft builds the backbone + head + loss of the config groups."""
+        return None
+
     def pooling(self, configured: str) -> str:
         """No pooling: one vector per token, which the head maps to tag logits."""
         return "none"

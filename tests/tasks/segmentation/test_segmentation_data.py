@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.vision import SEGMENTATION_LABELS, tiny_segformer, write_scenes
+from helpers.vision import SEGMENTATION_LABELS, write_mask_folder
 from sft.tasks.segmentation.data import SegmentationDataModule
 from sft.tasks.segmentation.transforms import MaskAugment
 
@@ -54,15 +54,15 @@ def test_colour_jitter_leaves_the_mask_alone():
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("seg-data")
-    write_scenes(root / "train", 10, seed=1, ignore_border=True)
-    model = tiny_segformer(root / "model")
+def loaded(tmp_path_factory, tiny_segformer_dir):
     from transformers import AutoImageProcessor
+
+    root = tmp_path_factory.mktemp("seg-data")
+    write_mask_folder(root / "train", 10, seed=1, ignore_border=True)
 
     module = SegmentationDataModule("masks", str(root / "train"), val_fraction=0.3, seed=0)
     module.load()
-    module.encode(AutoImageProcessor.from_pretrained(model), 0, None)
+    module.encode(AutoImageProcessor.from_pretrained(tiny_segformer_dir), 0, None)
     return module
 
 

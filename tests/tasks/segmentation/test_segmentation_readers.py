@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.vision import SEGMENTATION_LABELS, write_id2label, write_scenes
+from helpers.vision import SEGMENTATION_LABELS, write_id2label, write_mask_folder
 from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.segmentation.readers import read_folder, read_id2label, to_ids
 
@@ -19,7 +19,7 @@ NAMES = SEGMENTATION_LABELS
 
 @pytest.fixture
 def scenes(tmp_path):
-    return write_scenes(tmp_path / "scenes", 4, seed=0)
+    return write_mask_folder(tmp_path / "scenes", 4, seed=0)
 
 
 def one_line(excinfo) -> str:
@@ -91,7 +91,7 @@ def test_a_pixel_value_not_in_id2label_names_the_value_and_file(scenes):
 
 
 def test_ignored_pixels_are_allowed_and_counted_apart(tmp_path):
-    root = write_scenes(tmp_path / "s", 2, seed=3, ignore_border=True)
+    root = write_mask_folder(tmp_path / "s", 2, seed=3, ignore_border=True)
     found = read_folder(str(root), "data.train_path", NAMES, False)
     assert found.ignored[0] == 64 * 64 - 60 * 60
     assert found.pixels[0].sum() == 60 * 60
@@ -142,7 +142,7 @@ def test_saved_dataset_pairs_read_and_a_bad_row_is_named(tmp_path):
     datasets = pytest.importorskip("datasets")
     from sft.tasks.segmentation.data import SegmentationDataModule
 
-    root = write_scenes(tmp_path / "scenes", 6, seed=1)
+    root = write_mask_folder(tmp_path / "scenes", 6, seed=1)
     files = sorted((root / "images").iterdir())
     masks = [str(root / "masks" / f"{f.stem}.png") for f in files]
     features = datasets.Features({"image": datasets.Image(), "annotation": datasets.Image()})

@@ -1,0 +1,166 @@
+"""Whole transformers task models: a network that ends in its own head and computes its own
+loss (object detection, semantic segmentation), loaded by an `AutoModelFor...` class.
+
+sft's other networks are a backbone + sft's head (sft.model.backbone, sft.model.heads). A
+detector's head (class and box queries, a Hungarian-matched loss) or a segmenter's decoder
+is part of the architecture, so sft fine-tunes the transformers model as it is and keeps it
+whole: the saved folder is a plain transformers model that `AutoModelFor...` loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers.utils import logging as hf_logging
+
+from sft.errors import SFTConfigError, first_line
+from sft.model.backbone import resolve_model_path
+
+# The loaders sft uses by name (sft_model.json's `auto_class`); a folder cannot name another.
+AUTO_CLASSES = ("AutoModelForObjectDetection", "AutoModelForSemanticSegmentation")
+INITS = ("pretrained", "random")
+
+
+def auto_class(name: str):
+    """The transformers class `name` (one of AUTO_CLASSES); SFTConfigError otherwise."""
+    if name not in AUTO_CLASSES:
+        raise SFTConfigError(f"auto_class '{name}' is not one of: {', '.join(AUTO_CLASSES)}")
+    import transformers  # here: the top-level namespace resolves the Auto class lazily
+
+    return getattr(transformers, name)
+
+
+class TaskModel(nn.Module):
+    """A transformers task model as sft's LightningModule holds a backbone: `encoder` is the
+    model itself (what the fine-tuning strategies, LoRA and `save_pretrained` reach),
+    `pooling` is `none` (the model's own head reads every position).
+
+    `forward(**inputs)` returns the model's output (a transformers ModelOutput: `loss` when
+    `labels` are given, `logits`, and `pred_boxes` for detectors).
+    """
+
+    pooling = "none"
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.encoder = model
+
+    @property
+    def hidden_size(self) -> int:
+        """The width the model's own head reads (`d_model` or `hidden_size` of its config)."""
+        config = self.encoder.config
+        for key in ("d_model", "hidden_size", "decoder_hidden_size"):
+            if isinstance(getattr(config, key, None), int):
+                return getattr(config, key)
+        return 0
+
+    def forward(self, **inputs):
+        return self.encoder(**inputs)
+
+
+def load_task_model(
+    auto_class_name: str,
+    name_or_path: str,
+    label_names: list[str],
+    init: str = "pretrained",
+    trust_remote_code: bool = False,
+    backbone_from: str | None = None,
+    max_length: int | None = None,
+) -> TaskModel:
+    """The task model at `name_or_path` with a head for `label_names`.
+
+    `init=pretrained`: its weights, with the class head replaced when the class count
+    differs (transformers' `ignore_mismatched_sizes`); `init=random`: the architecture of its
+    config.json with random weights. `id2label`/`label2id` are written into its config, so
+    the saved folder names its classes. `backbone_from`: a model folder (e.g. an sft
+    classifier) whose encoder weights are copied into the task model's backbone first
+    (load_backbone_weights). `max_length` is unused (images have no tokens; every model
+    config has the key). Errors: SFTConfigError naming the key, one line.
+    """
+    cls = auto_class(auto_class_name)
+    if init not in INITS:
+        raise SFTConfigError(f"model.init={init}: must be one of {', '.join(INITS)}")
+    path = resolve_model_path(name_or_path)
+    labels = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: i for i, name in enumerate(label_names)},
+    }
+    hf_logging.disable_progress_bar()
+    verbosity = hf_logging.get_verbosity()
+    # The head's "newly initialized" / "mismatched sizes" report is expected here: the
+    # class head is replaced on purpose. Errors still raise.
+    hf_logging.set_verbosity_error()
+    try:
+        if init == "random":
+            from transformers import AutoConfig  # here: with the model load
+
+            config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **labels)
+            model = cls.from_config(config, trust_remote_code=trust_remote_code)
+        else:
+            model = cls.from_pretrained(
+                path,
+                dtype=torch.float32,
+                ignore_mismatched_sizes=True,
+                trust_remote_code=trust_remote_code,
+                **labels,
+            )
+    except (OSError, ValueError, KeyError) as err:
+        raise SFTConfigError(
+            f"model.name_or_path: cannot load {auto_class_name} from '{name_or_path}' "
+            f"({first_line(err)})"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    if backbone_from:
+        load_backbone_weights(model, backbone_from)
+    return TaskModel(model)
+
+
+def load_backbone_weights(model: nn.Module, folder: str) -> int:
+    """Copy the encoder weights of the model saved in `folder` into `model`'s backbone (the
+    submodule transformers builds with AutoBackbone, e.g. the ResNet of a DETR or of an
+    UperNet), matched by name after the encoder prefix; returns the tensors copied.
+
+    The way to start a detector or segmenter from a classifier fine-tuned by sft (the same
+    ResNet trained on digits, say). SFTConfigError when the folder cannot be loaded, the
+    model has no backbone, or a backbone tensor has no match of the same shape (the two
+    architectures differ: nothing is copied then).
+    """
+    from transformers import AutoModel  # here: only for this option
+    from transformers.backbone_utils import BackboneMixin
+
+    backbone = next((m for m in model.modules() if isinstance(m, BackboneMixin)), None)
+    if backbone is None:
+        raise SFTConfigError(
+            f"model.backbone_from: {type(model).__name__} has no transformers backbone "
+            f"(AutoBackbone) to load weights into"
+        )
+    try:
+        source = AutoModel.from_pretrained(str(Path(folder).expanduser()), dtype=torch.float32)
+    except (OSError, ValueError) as err:
+        raise SFTConfigError(
+            f"model.backbone_from: cannot load a model from '{folder}' ({first_line(err)})"
+        ) from None
+    weights = source.state_dict()
+    target = backbone.state_dict()
+    copied, wrong = {}, []
+    for name, tensor in target.items():
+        found = weights.get(name)
+        if found is None or found.shape != tensor.shape:
+            wrong.append(name)
+        else:
+            copied[name] = found
+    # Backbones may hold buffers the source lacks (e.g. BatchNorm's num_batches_tracked in a
+    # newer layout); weights and running statistics must all match.
+    missing = [n for n in wrong if not n.endswith("num_batches_tracked")]
+    if missing:
+        raise SFTConfigError(
+            f"model.backbone_from: {len(missing)} of {len(target)} backbone tensors of "
+            f"{type(backbone).__name__} have no match of that shape in '{folder}' "
+            f"(e.g. {missing[0]}): the architectures differ"
+        )
+    backbone.load_state_dict(copied, strict=False)
+    return len(copied)

@@ -1,0 +1,172 @@
+"""The LightningModule of families whose network is a whole transformers task model
+(sft.model.task_model): object detection and semantic segmentation.
+
+The model computes its own loss from the batch's `labels` (a detector's Hungarian-matched
+class and box losses, a segmenter's per-pixel cross-entropy), so there is no sft head or loss
+config; what differs between the families (the model inputs, turning outputs into
+predictions, the metrics, the pictures) is asked of the task. Everything else (optimizer
+groups, fine-tuning strategies, regularizers, checkpoints, resume, saving) is SFTModule's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sft.config.instantiate import instantiate
+from sft.config.metric_keys import label_keys
+from sft.model.module import SFTModule
+from sft.tasks.base import PICTURES_DIR
+
+
+def build_task_module(cfg, datamodule) -> TaskModelModule:
+    """The run's TaskModelModule: the task's `auto_class` model from `model.name_or_path`
+    (`model.init`, `model.backbone_from`) with a head for the data's labels, the configured
+    optimizer, scheduler, regularizer and fine-tuning strategy."""
+    labels = datamodule.labels
+    task = labels.kind
+    # The model config's target is sft.model.task_model.load_task_model (sft.tasks.checks).
+    model = instantiate(cfg.model, auto_class_name=task.auto_class, label_names=list(labels.names))
+    regularizer = instantiate(cfg.regularizer) if cfg.regularizer.get("_target_") else None
+    return TaskModelModule(
+        model,
+        task,
+        labels.names,
+        processor=datamodule.processor,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler),
+        regularizer=regularizer,
+        finetune=instantiate(cfg.finetune),
+        threshold=float(cfg.data.get("threshold", 0.5)),
+        pictures=int(cfg.data.get("pictures", 0)),
+    )
+
+
+class TaskModelModule(SFTModule):
+    """Fine-tunes a transformers task model on the loss it computes itself.
+
+    Batches (the family's collate): the model inputs named by `task.model_inputs`, `labels`
+    as the model's forward takes them, `targets` (the metrics' ground truth) and `paths` (the
+    image files, for pictures). `pictures`: how many val/test images of an epoch are drawn
+    (prediction beside ground truth, `task.draw`) into `<run folder>/pictures/<stage>/`.
+    """
+
+    def __init__(
+        self,
+        model,
+        task,
+        label_names,
+        processor,
+        optimizer,
+        scheduler=None,
+        regularizer=None,
+        finetune=None,
+        threshold: float = 0.5,
+        pictures: int = 0,
+    ):
+        # No sft head, no sft loss: an empty head keeps the optimizer groups and saving of
+        # SFTModule working unchanged (it has no parameters).
+        super().__init__(
+            model,
+            nn.Identity(),
+            None,
+            task,
+            label_names,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            regularizer=regularizer,
+            finetune=finetune,
+            threshold=threshold,
+        )
+        self.processor = processor
+        self.pictures = int(pictures)
+        self.kept: dict[str, list] = {"val": [], "test": []}
+
+    def forward(self, **inputs):
+        """The model's output for the batch's model inputs (and `labels`: with its loss)."""
+        return self.backbone(**inputs)
+
+    def _model_inputs(self, batch: dict) -> dict:
+        return {k: batch[k] for k in self.task.model_inputs if k in batch}
+
+    def training_step(self, batch, batch_idx):
+        outputs = self(**self._model_inputs(batch), labels=batch["labels"])
+        loss = outputs.loss
+        size = len(batch["labels"])
+        self._log_mean("loss", "train/loss", loss, size, on_step=True, prog_bar=True)
+        if self.regularizer is not None:
+            terms = self.regularizer.terms(self)
+            penalty = sum(terms.values())
+            self._log_mean("reg_loss", "train/reg_loss", penalty, size, on_step=True)
+            for name, value in terms.items():
+                self._log_mean(f"reg_{name}", f"train/reg/{name}", value, size, on_step=False)
+            loss = loss + penalty
+        return loss
+
+    def _evaluate(self, batch, loss_metric, metrics, per_class):
+        outputs = self(**self._model_inputs(batch), labels=batch["labels"])
+        size = len(batch["labels"])
+        loss_metric.update(outputs.loss.detach(), weight=size)
+        preds = self.task.batch_predictions(outputs, batch, self.processor)
+        targets = self.task.metric_targets(batch["targets"])
+        metrics.update(preds, targets)
+        if per_class is not None:
+            per_class.update(preds, targets)
+        stage = "test" if metrics is self.test_metrics else "val"
+        kept = self.kept[stage]
+        for i in range(min(size, self.pictures - len(kept))):
+            kept.append((batch["paths"][i], _cpu(preds[i]), _cpu(batch["targets"][i])))
+
+    def _log_epoch(self, stage, loss_metric, metrics, per_class) -> dict:
+        """Log `<stage>/loss`, the task's summary metrics and `<stage>/per_class/<measure>/
+        <class key>` for the classes the split has; draw the kept pictures; return the class
+        report with a `table` (class, measure, present) for the run's per-class report."""
+        values = {f"{stage}/loss": loss_metric.compute()}
+        summary, report = self.task.epoch_values(metrics, per_class)
+        values.update({f"{stage}/{k}": v for k, v in summary.items()})
+        names = self.task.class_names(self.label_names)
+        if report:
+            measure, keys = report["measure"], label_keys(names)
+            for name, value, present in zip(names, report["values"], report["present"]):
+                if present:
+                    values[f"{stage}/per_class/{measure}/{keys[name]}"] = torch.as_tensor(
+                        value
+                    ).float()
+            report["table"] = {
+                "label": names,
+                measure: [float(v) for v in report["values"]],
+                "present": [bool(p) for p in report["present"]],
+            }
+        if per_class is not None:
+            per_class.reset()
+        self.log_dict(values, prog_bar=False)
+        loss_metric.reset()
+        metrics.reset()
+        self._draw(stage)
+        report["summary"] = {k: float(v) for k, v in values.items()}
+        return report
+
+    def _draw(self, stage: str) -> None:
+        """Save the kept images' pictures (rank zero; not in Lightning's sanity check, whose
+        two batches are no epoch), then forget them."""
+        kept, self.kept[stage] = self.kept[stage], []
+        trainer = getattr(self, "_trainer", None)
+        if not kept or trainer is None or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        folder = Path(trainer.default_root_dir) / PICTURES_DIR / stage
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, (path, pred, target) in enumerate(kept):
+            picture = self.task.draw(path, pred, target, self.label_names)
+            # One file per kept image, overwritten each epoch: the folder shows the last one.
+            picture.save(folder / f"{i:02d}_{Path(path).stem}.png")
+
+
+def _cpu(value):
+    """A prediction or target (a tensor, or a dict of tensors) detached on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _cpu(v) for k, v in value.items()}
+    return value

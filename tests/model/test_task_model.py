@@ -1,0 +1,81 @@
+"""Whole transformers task models (sft.model.task_model): loaded with a head for the data's
+labels, from weights or at random, and a backbone started from a classifier's encoder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import ConditionalDetrForObjectDetection, ResNetConfig, ResNetModel
+
+from helpers.task_models import RESNET, tiny_detector
+from sft.errors import SFTConfigError
+from sft.model.task_model import load_backbone_weights, load_task_model
+
+
+def test_a_new_label_set_replaces_the_class_head_and_names_the_classes(tmp_path):
+    folder = tiny_detector(tmp_path / "det", num_labels=3)
+    saved = ConditionalDetrForObjectDetection.from_pretrained(folder)
+    net = load_task_model("AutoModelForObjectDetection", str(folder), ["cat", "dog"])
+    model = net.encoder
+    assert model.config.id2label == {0: "cat", 1: "dog"}
+    assert model.config.label2id == {"cat": 0, "dog": 1}
+    # Conditional DETR scores each class with a sigmoid: one output per label.
+    assert model.class_labels_classifier.out_features == 2
+    # Everything but the class head is the saved model's.
+    kept = saved.state_dict()
+    for name, tensor in model.state_dict().items():
+        if not name.startswith("class_labels_classifier"):
+            assert torch.equal(tensor, kept[name]), name
+
+
+def test_init_random_keeps_the_architecture_but_not_the_weights(tmp_path):
+    folder = tiny_detector(tmp_path / "det")
+    saved = ConditionalDetrForObjectDetection.from_pretrained(folder).state_dict()
+    torch.manual_seed(1)
+    model = load_task_model("AutoModelForObjectDetection", str(folder), ["a"], init="random")
+    weights = model.encoder.state_dict()
+    assert set(weights) == set(saved)
+    name = "model.encoder.layers.0.mlp.fc1.weight"
+    assert not torch.equal(weights[name], saved[name])
+
+
+def test_backbone_from_copies_a_classifiers_resnet_into_the_detector(tmp_path):
+    folder = tiny_detector(tmp_path / "det")
+    torch.manual_seed(2)
+    ResNetModel(ResNetConfig(**RESNET)).save_pretrained(tmp_path / "resnet")
+    classifier = ResNetModel.from_pretrained(tmp_path / "resnet").state_dict()
+    net = load_task_model(
+        "AutoModelForObjectDetection",
+        str(folder),
+        ["a", "b"],
+        backbone_from=str(tmp_path / "resnet"),
+    )
+    backbone = net.encoder.model.backbone.model.state_dict()
+    weight = "encoder.stages.1.layers.0.layer.1.convolution.weight"
+    assert torch.equal(backbone[weight], classifier[weight])
+    assert torch.equal(
+        backbone["embedder.embedder.normalization.running_mean"].float(),
+        classifier["embedder.embedder.normalization.running_mean"].float(),
+    )
+
+
+def test_backbone_from_another_architecture_is_refused_and_copies_nothing(tmp_path):
+    folder = tiny_detector(tmp_path / "det")
+    model = ConditionalDetrForObjectDetection.from_pretrained(folder)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    wide = {**RESNET, "hidden_sizes": [8, 32]}
+    ResNetModel(ResNetConfig(**wide)).save_pretrained(tmp_path / "wide")
+    with pytest.raises(SFTConfigError, match=r"have no match of that shape.*architectures differ"):
+        load_backbone_weights(model, str(tmp_path / "wide"))
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_errors_name_the_key(tmp_path):
+    with pytest.raises(SFTConfigError, match=r"model\.name_or_path: cannot load"):
+        load_task_model("AutoModelForObjectDetection", str(tmp_path / "none"), ["a"])
+    with pytest.raises(SFTConfigError, match="auto_class 'AutoModel' is not one of"):
+        load_task_model("AutoModel", str(tmp_path), ["a"])
+    folder = tiny_detector(tmp_path / "det")
+    with pytest.raises(SFTConfigError, match=r"model\.init=warm"):
+        load_task_model("AutoModelForObjectDetection", str(folder), ["a"], init="warm")
