@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 
 from sft.data.media import load_image
 from sft.errors import SFTDataError
-from sft.tasks.segmentation.rle import encode_rle
+from sft.tasks.segmentation.rle import decode_rle, encode_rle
 
 
 def label_maps(predictor, paths, batch_size: int = 8) -> list[np.ndarray]:
@@ -56,3 +59,21 @@ def predict_masks(predictor, paths, batch_size: int = 8, progress: bool = False)
         {"mask": encode_rle(m), "shares": shares(m, names)}
         for m in label_maps(predictor, paths, batch_size)
     ]
+
+
+def write_masks(records: list[dict], paths, folder) -> list[Path]:
+    """Each record's mask (rle.decode_rle) as a PNG of class ids (uint8, mode L) in
+    `folder`, named after its image: `<stem>.png`, or `<stem>-<n>.png` for the n-th image
+    whose stem was seen before. Returns the files written, in input order."""
+    from PIL import Image  # lazy: as load_image
+
+    out = Path(folder).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    written, seen = [], Counter()
+    for record, path in zip(records, paths):
+        stem = Path(str(path)).stem
+        seen[stem] += 1
+        target = out / (f"{stem}.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}.png")
+        Image.fromarray(decode_rle(record["mask"]).astype(np.uint8)).save(target)
+        written.append(target)
+    return written

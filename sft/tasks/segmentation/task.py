@@ -186,6 +186,13 @@ class SegmentationTask:
 
         return predict_masks(predictor, inputs, batch_size, progress)
 
+    def write_masks(self, records: list[dict], paths, folder) -> list:
+        """`sft-predict masks_dir=...`: each record's mask as a PNG of class ids named
+        after its image (predict.write_masks); the files written."""
+        from sft.tasks.segmentation.predict import write_masks  # lazy: PIL
+
+        return write_masks(records, paths, folder)
+
     def raw_outputs(self, predictor, inputs, batch_size: int = 8, progress: bool = False):
         raise SFTConfigError(f"task '{NAME}' does not support onnx export (features: none)")
 
