@@ -87,7 +87,7 @@ def check_features(cfg: DictConfig, task) -> None:
         if value and not task.supports(feature):
             raise SFTConfigError(
                 f"{key}={value}: task '{task.name}' does not support "
-                f"{feature} (it supports: {', '.join(sorted(task.features))})"
+                f"{feature} (it supports: {', '.join(sorted(task.features)) or 'none'})"
             )
 
 
