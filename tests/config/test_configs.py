@@ -56,12 +56,19 @@ TASK_MODELS = {
     "conditional_detr": ("tiny_detr_dir", "AutoModelForObjectDetection"),
     "segformer": ("tiny_segformer_dir", "AutoModelForSemanticSegmentation"),
 }
-MODALITY = {"image_folder": "image", "digits": "image", "audio_folder": "audio", "masks": "image"}
+MODALITY = {
+    "image_folder": "image",
+    "digits": "image",
+    "audio_folder": "audio",
+    "masks": "image",
+    "digit_masks": "image",
+}
 # Data of a family other than sequence (its `task` key names it) -> the task it settles.
 FAMILY_DATA = {
     "token_conll": "token_classification",  # tagged sentences
     "drug_entities": "token_classification",
     "masks": "segmentation",  # images with masks
+    "digit_masks": "segmentation",
 }
 
 
@@ -102,6 +109,9 @@ def media_choice(group: str, choice: str, request) -> list[str]:
             f"data.train_path={write_mask_folder(tmp_path / 'scenes', 6, seed=0)}",
             f"paths.outputs={tmp_path}",
         ]
+    if group == "data" and choice == "digit_masks":  # a few small scenes
+        sizes = ["data.n_train=6", "data.n_val=2", "data.n_test=2", "data.size=48"]
+        return [*sizes, "data.digit_px=[12,20]", f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "drug_entities":
         return [f"paths.outputs={tmp_path}", "data.train_sentences=40", "data.test_sentences=10"]
     if group == "data" and choice == "hf_dataset":  # the toy train CSV, saved as a dataset
