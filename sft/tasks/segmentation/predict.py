@@ -13,16 +13,15 @@ from sft.errors import SFTDataError
 from sft.tasks.segmentation.rle import decode_rle, encode_rle
 
 
-def label_maps(predictor, paths, batch_size: int = 8) -> list[np.ndarray]:
-    """The predicted label map [height, width] int64 of each image at `paths`, in order, at
-    the image's size (logits upsampled bilinearly, then argmax: metrics.upsample_argmax).
-    `predictor`: sft.inference.predictor.Predictor of a segmentation model (its
-    `runner.net`, the transformers model, and `tokenizer`, the image processor). Raises
-    SFTDataError for an input that is not a list of paths, or an unreadable image."""
-    # lazy: torch with the network; the metrics module holds the upsampling
+def batches(predictor, paths, batch_size: int = 8):
+    """Per batch of the images at `paths`, in order: their sizes (height, width) and the
+    model's logits [b, k, h, w] float32 at its output resolution (SegFormer: 1/4 of the
+    processor's size). `predictor`: sft.inference.predictor.Predictor of a segmentation
+    model (its `runner.net`, the transformers model, and `tokenizer`, the image processor).
+    Raises SFTDataError for an input that is not a list of paths, or an unreadable image."""
+    # lazy: torch with the network
     import torch
 
-    from sft.tasks.segmentation.metrics import upsample_argmax
     from sft.tasks.segmentation.transforms import processor_inputs
 
     if isinstance(paths, str):
@@ -33,15 +32,34 @@ def label_maps(predictor, paths, batch_size: int = 8) -> list[np.ndarray]:
             raise SFTDataError(f"input {i}: expected an image path, got {type(path).__name__}")
     net = predictor.runner.net
     device = next(net.parameters()).device
-    maps: list[np.ndarray] = []
-    for start in range(0, len(paths), max(1, int(batch_size))):
-        images = [np.asarray(load_image(p)) for p in paths[start : start + batch_size]]
+    step = max(1, int(batch_size))
+    for start in range(0, len(paths), step):
+        images = [np.asarray(load_image(p)) for p in paths[start : start + step]]
         pixels = processor_inputs(predictor.tokenizer, images)["pixel_values"].to(device)
         with torch.inference_mode():
             logits = net(pixel_values=pixels).logits.float()
-        sizes = [image.shape[:2] for image in images]
+        yield [image.shape[:2] for image in images], logits
+
+
+def label_maps(predictor, paths, batch_size: int = 8) -> list[np.ndarray]:
+    """The predicted label map [height, width] int64 of each image at `paths`, in order, at
+    the image's size (logits upsampled bilinearly, then argmax: metrics.upsample_argmax)."""
+    from sft.tasks.segmentation.metrics import upsample_argmax  # lazy: torch
+
+    maps: list[np.ndarray] = []
+    for sizes, logits in batches(predictor, paths, batch_size):
         maps += [m.cpu().numpy().astype(np.int64) for m in upsample_argmax(logits, sizes)]
     return maps
+
+
+def raw_outputs(predictor, paths, batch_size: int = 8) -> np.ndarray:
+    """Every output pixel's class logits [total pixels, k] float32, images in order, at the
+    model's output resolution: what sft-export compares between a model and its copy."""
+    rows = [
+        logits.permute(0, 2, 3, 1).reshape(-1, logits.shape[1]).cpu().numpy()
+        for _, logits in batches(predictor, paths, batch_size)
+    ]
+    return np.concatenate(rows) if rows else np.zeros((0, len(predictor.labels)), np.float32)
 
 
 def shares(label_map: np.ndarray, names: list[str]) -> dict[str, float]:

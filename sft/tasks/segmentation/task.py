@@ -194,7 +194,11 @@ class SegmentationTask:
         return write_masks(records, paths, folder)
 
     def raw_outputs(self, predictor, inputs, batch_size: int = 8, progress: bool = False):
-        raise SFTConfigError(f"task '{NAME}' does not support onnx export (features: none)")
+        """Every output pixel's class logits [total pixels, k] (predict.raw_outputs): what
+        sft-export format=folder compares between a model and its copy."""
+        from sft.tasks.segmentation.predict import raw_outputs  # lazy: torch
+
+        return raw_outputs(predictor, inputs, batch_size)
 
     def decision(self, record: dict):
         """The predicted label map, as its RLE runs."""

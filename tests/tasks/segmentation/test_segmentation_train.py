@@ -142,3 +142,27 @@ def test_cross_validation_is_refused_in_one_line(tiny_segformer_dir, tmp_path):
         .splitlines()[-1]
         .endswith("cv.folds=3: task 'segmentation' does not support cv (it supports: none)")
     )
+
+
+def test_folder_export_checks_pixel_logits_and_masks_and_onnx_is_refused(trained, tmp_path):
+    """sft-export format=folder of the registered model: parity on every output pixel's
+    logits, agreement on the masks of the run's val images (its data read again)."""
+    uri = trained["run"].data.tags["sft.model_uri"]
+    tracking = f"tracking_uri=sqlite:///{trained['out']}/mlflow.db"
+    done = run_sft("export", f"model_uri={uri}", tracking, f"out={tmp_path / 'copy'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Agreement on 10 inputs (the val split of run" in done.stdout, done.stdout
+    assert "1.0000 of predicted labels" in done.stdout
+    images = trained["images"][:2]
+    assert sft.load(tmp_path / "copy").predict(images) == sft.load(
+        trained["out"] / "run" / "model"
+    ).predict(images)
+    onnx = run_sft("export", f"model_uri={uri}", tracking, "out=x", "format=onnx", cwd=tmp_path)
+    assert onnx.returncode == 2
+    assert (
+        onnx.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "format=onnx: task 'segmentation' does not support onnx export (export format=folder)"
+        )
+    )
