@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from collections import Counter
 from pathlib import Path
 
@@ -13,12 +15,45 @@ from sft.errors import SFTDataError
 from sft.tasks.segmentation.rle import decode_rle, encode_rle
 
 
+def read_input(value: str, index: int) -> np.ndarray:
+    """The RGB pixels uint8 [h, w, 3] of one input: an image file's path, or an image's bytes
+    in base64 (plain, or a `data:image/...;base64,` URI: what an HTTP client of the served
+    model can send without sharing a disk). SFTDataError naming the input otherwise."""
+    from PIL import Image, UnidentifiedImageError  # lazy: as load_image
+
+    if not isinstance(value, str):
+        raise SFTDataError(f"input {index}: expected an image path, got {type(value).__name__}")
+    uri = value.startswith("data:") and "," in value
+    data = None
+    if uri or (len(value) >= 64 and not _is_file(value)):  # a short string is a path
+        try:
+            data = base64.b64decode(value.split(",", 1)[1] if uri else value, validate=True)
+        except ValueError:
+            if uri:
+                raise SFTDataError(f"input {index}: a data URI whose data is not base64") from None
+    if data is None:  # not base64: a path (named as one if missing)
+        return np.asarray(load_image(value))
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError):
+        raise SFTDataError(f"input {index}: base64 data that is not a readable image") from None
+
+
+def _is_file(value: str) -> bool:
+    try:
+        return Path(value).expanduser().is_file()
+    except OSError:  # a name too long for the file system (base64 text): no file
+        return False
+
+
 def batches(predictor, paths, batch_size: int = 8):
-    """Per batch of the images at `paths`, in order: their sizes (height, width) and the
-    model's logits [b, k, h, w] float32 at its output resolution (SegFormer: 1/4 of the
-    processor's size). `predictor`: sft.inference.predictor.Predictor of a segmentation
-    model (its `runner.net`, the transformers model, and `tokenizer`, the image processor).
-    Raises SFTDataError for an input that is not a list of paths, or an unreadable image."""
+    """Per batch of the images at `paths` (or base64 images: read_input), in order: their
+    sizes (height, width) and the model's logits [b, k, h, w] float32 at its output
+    resolution (SegFormer: 1/4 of the processor's size). `predictor`: a segmentation
+    model's sft.inference.predictor.Predictor (its `runner.net`, the transformers model,
+    and `tokenizer`, the image processor). Raises SFTDataError for an input that is not a
+    list of images, or an unreadable image."""
     # lazy: torch with the network
     import torch
 
@@ -27,14 +62,11 @@ def batches(predictor, paths, batch_size: int = 8):
     if isinstance(paths, str):
         raise SFTDataError("expected a list of image paths, got a single string")
     paths = list(paths)
-    for i, path in enumerate(paths):
-        if not isinstance(path, str):
-            raise SFTDataError(f"input {i}: expected an image path, got {type(path).__name__}")
     net = predictor.runner.net
     device = next(net.parameters()).device
     step = max(1, int(batch_size))
     for start in range(0, len(paths), step):
-        images = [np.asarray(load_image(p)) for p in paths[start : start + step]]
+        images = [read_input(p, start + i) for i, p in enumerate(paths[start : start + step])]
         pixels = processor_inputs(predictor.tokenizer, images)["pixel_values"].to(device)
         with torch.inference_mode():
             logits = net(pixel_values=pixels).logits.float()

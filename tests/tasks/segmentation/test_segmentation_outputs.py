@@ -8,7 +8,7 @@ import pytest
 
 from sft.errors import SFTDataError
 from sft.tasks.segmentation.draw import HEADER, colour, draw
-from sft.tasks.segmentation.predict import shares
+from sft.tasks.segmentation.predict import read_input, shares
 from sft.tasks.segmentation.rle import binary_rle, decode_rle, encode_rle
 
 
@@ -66,3 +66,21 @@ def test_draw_puts_prediction_beside_ground_truth(tmp_path):
     blend = np.rint(100 * 0.5 + np.array(colour(1)) * 0.5)
     assert (shown[HEADER + 15, 30] == blend).all()
     assert (shown[HEADER + 20, 40 + 5] == 100).all()
+
+
+def test_an_input_is_a_path_or_a_base64_image_and_a_bad_one_is_one_line(tmp_path):
+    import base64
+
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 255, size=(20, 30, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "x.png")
+    encoded = base64.b64encode((tmp_path / "x.png").read_bytes()).decode()
+    for value in (str(tmp_path / "x.png"), encoded, f"data:image/png;base64,{encoded}"):
+        assert (read_input(value, 0) == pixels).all()
+    with pytest.raises(SFTDataError, match=r"^/nope/x.png: image file not found$"):
+        read_input("/nope/x.png", 0)
+    with pytest.raises(SFTDataError, match=r"^input 3: base64 data that is not a readable image$"):
+        read_input("QUFB" * 20, 3)
+    with pytest.raises(SFTDataError, match=r"^input 1: a data URI whose data is not base64$"):
+        read_input("data:image/png;base64,x!x", 1)

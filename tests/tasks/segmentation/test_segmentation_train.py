@@ -95,9 +95,12 @@ def test_saved_model_predicts_masks_at_each_images_size(trained):
 
 def test_registered_model_predicts_pngs_and_serves_the_same_masks(trained, tmp_path):
     """The registered version (models:/...) through sft-predict (JSON lines and PNG masks) and
-    sft-serve (an HTTP request with image paths): the same masks as sft.load."""
+    sft-serve (an HTTP request with image paths and a base64 image): the same masks as
+    sft.load."""
+    import base64
     import os
     import sys
+    from pathlib import Path
 
     from conftest import PROJECT_ROOT
     from helpers.servers import free_port, serve_and_ask
@@ -127,8 +130,9 @@ def test_registered_model_predicts_pngs_and_serves_the_same_masks(trained, tmp_p
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT)}
     argv = [sys.executable, "-m", "sft.serve", f"model_uri={uri}", tracking, f"port={port}"]
-    answer = serve_and_ask(argv, port, images, tmp_path, env)
-    assert answer["predictions"] == expected
+    encoded = base64.b64encode(Path(images[0]).read_bytes()).decode()  # an image sent inline
+    answer = serve_and_ask(argv, port, [*images, encoded], tmp_path, env)
+    assert answer["predictions"] == [*expected, expected[0]]
 
 
 def test_cross_validation_is_refused_in_one_line(tiny_segformer_dir, tmp_path):
