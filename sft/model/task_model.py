@@ -46,6 +46,10 @@ class TaskModel(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.encoder = model
+        # from_pretrained returns the model in eval mode and Lightning keeps each module's
+        # mode: without this, dropout, drop-path and BatchNorm (SegFormer's decode head)
+        # would train in eval mode (as sft.model.backbone.Backbone does for backbones).
+        self.encoder.train()
 
     @property
     def hidden_size(self) -> int:

@@ -170,3 +170,14 @@ def test_folder_export_checks_pixel_logits_and_masks_and_onnx_is_refused(trained
             "format=onnx: task 'segmentation' does not support onnx export (export format=folder)"
         )
     )
+
+
+def test_the_loaded_model_trains_in_train_mode(tiny_segformer_dir):
+    """from_pretrained returns eval mode; fine-tuning needs dropout, drop-path and the decode
+    head's BatchNorm in train mode (Lightning keeps each module's mode)."""
+    from sft.model.task_model import load_task_model
+
+    model = load_task_model(
+        "AutoModelForSemanticSegmentation", str(tiny_segformer_dir), SEGMENTATION_LABELS
+    )
+    assert all(module.training for module in model.modules())
