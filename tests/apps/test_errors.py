@@ -539,7 +539,7 @@ def _bad_mask_folders(data: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from helpers.vision import write_mask_folder
+    from helpers.mask_scenes import write_mask_folder
 
     for case in ("no_mask", "no_image", "undecodable", "mask_size", "unknown_value"):
         root = write_mask_folder(data / f"seg_{case}", 2, seed=0)

@@ -103,7 +103,7 @@ def media_choice(group: str, choice: str, request) -> list[str]:
         (tmp_path / "train.conll").write_text("good B-POS\nday O\n\nbad B-NEG\n\nfine O\n")
         return [f"data.train_path={tmp_path / 'train.conll'}", f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "masks":  # synthetic scenes with their masks
-        from helpers.vision import write_mask_folder
+        from helpers.mask_scenes import write_mask_folder
 
         return [
             f"data.train_path={write_mask_folder(tmp_path / 'scenes', 6, seed=0)}",

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.vision import SEGMENTATION_LABELS, write_mask_folder
+from helpers.mask_scenes import SEGMENTATION_LABELS, write_mask_folder
 from sft.tasks.segmentation.data import SegmentationDataModule
 from sft.tasks.segmentation.transforms import MaskAugment
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.vision import SEGMENTATION_LABELS, write_id2label, write_mask_folder
+from helpers.mask_scenes import SEGMENTATION_LABELS, write_id2label, write_mask_folder
 from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.segmentation.readers import read_folder, read_id2label, to_ids
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 import sft
 from conftest import mlflow_runs, run_sft
-from helpers.vision import SEGMENTATION_LABELS, write_mask_folder
+from helpers.mask_scenes import SEGMENTATION_LABELS, write_mask_folder
 from sft.tasks.segmentation.rle import decode_rle
 
 

@@ -1,6 +1,6 @@
-"""Builders shared by the vision task tests (segmentation here; detection adds its own with
-distinct names): folders of small synthetic scenes with exact masks, written in seconds. The
-tiny models are tests/helpers/task_models.py's."""
+"""Image + mask folders for the segmentation tests (and data=masks in the shared config and
+bad-input tests): small synthetic scenes with exact masks, written in seconds. The tiny
+models are tests/helpers/task_models.py's."""
 
 from __future__ import annotations
 
