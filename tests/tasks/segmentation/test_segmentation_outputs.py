@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sft.errors import SFTDataError
-from sft.tasks.segmentation.draw import HEADER, colour, draw
+from sft.tasks.segmentation.draw import HEADER, colour, draw, scale_of
 from sft.tasks.segmentation.predict import read_input, shares
 from sft.tasks.segmentation.rle import binary_rle, decode_rle, encode_rle
 
@@ -58,14 +58,21 @@ def test_draw_puts_prediction_beside_ground_truth(tmp_path):
     pred[:, 20:] = 1
     target = np.full((30, 40), 255, dtype=np.int64)
     target[:10] = 2
-    picture = draw(str(tmp_path / "x.png"), pred, target, ["bg", "cat", "dog"])
+    picture = draw(str(tmp_path / "x.png"), pred, target, ["background", "cat", "dog"])
+    scale = scale_of((40, 30))
+    assert scale == 6  # a small image is enlarged (256 // 40)
     width, height = picture.size
-    assert width == 80 and height >= 30 + HEADER
+    assert width == 2 * 40 * scale and height >= 30 * scale + HEADER
     shown = np.asarray(picture)
-    # Left: the prediction's colours blended in; right: ignored pixels untouched.
+
+    def at(x, y):  # a pixel of the picture, by its place in the image
+        return shown[HEADER + y * scale, x * scale]
+
     blend = np.rint(100 * 0.5 + np.array(colour(1)) * 0.5)
-    assert (shown[HEADER + 15, 30] == blend).all()
-    assert (shown[HEADER + 20, 40 + 5] == 100).all()
+    assert (at(30, 15) == blend).all()  # predicted "cat": tinted
+    assert (at(5, 15) == 100).all()  # predicted "background": untinted
+    assert (at(40 + 5, 20) == 100).all()  # ignored ground truth: untouched
+    assert (at(40 + 5, 5) == np.rint(100 * 0.5 + np.array(colour(2)) * 0.5)).all()
 
 
 def test_an_input_is_a_path_or_a_base64_image_and_a_bad_one_is_one_line(tmp_path):
