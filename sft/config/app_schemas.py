@@ -41,6 +41,7 @@ class PredictSchema:
     progress: bool = MISSING
     backend: Backend = MISSING
     tracking_uri: str = MISSING
+    masks_dir: str | None = MISSING
 
 
 @dataclass

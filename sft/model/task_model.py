@@ -47,7 +47,8 @@ class TaskModel(nn.Module):
         super().__init__()
         self.encoder = model
         # from_pretrained returns the model in eval mode and Lightning keeps each module's
-        # mode, so without this dropout would stay off during fine-tuning (as in Backbone).
+        # mode: without this, dropout, drop-path and BatchNorm (SegFormer's decode head)
+        # would train in eval mode (as sft.model.backbone.Backbone does for backbones).
         self.encoder.train()
 
     @property

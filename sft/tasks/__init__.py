@@ -25,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "regression": "sft.tasks.sequence:REGRESSION",
     "token_classification": "sft.tasks.token_classification:TOKEN_CLASSIFICATION",
     "detection": "sft.tasks.detection:DETECTION",
+    "segmentation": "sft.tasks.segmentation:SEGMENTATION",
 }
 # `data.task=auto`: the sequence family settles the task from the labels and the loss.
 AUTO = "auto"

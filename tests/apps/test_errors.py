@@ -489,6 +489,52 @@ CASES = [
         "{data}/coco_size/instances.json image 2 (img001.png): the file is 64x64 pixels but the "
         "annotation file says 80x64",
     ),
+    # segmentation (data=masks on the tiny SegFormer; {data}/seg_<case>: images/, masks/ and
+    # id2label.json of two scenes, scene000.jpg 64x64 and scene001.png 64x48, one broken)
+    *[
+        (
+            f"segmentation: {name}",
+            [
+                "model=segformer",
+                "model.name_or_path={segformer}",
+                "data=masks",
+                f"data.train_path={{data}}/seg_{case}",
+            ],
+            message,
+        )
+        for name, case, message in [
+            (
+                "an image without a mask",
+                "no_mask",
+                "{data}/seg_no_mask/images/scene001.png: no mask for this image (expected "
+                "{data}/seg_no_mask/masks/scene001.png)",
+            ),
+            (
+                "a mask without an image",
+                "no_image",
+                "{data}/seg_no_image/masks/scene001.png: no image for this mask in "
+                "{data}/seg_no_image/images/",
+            ),
+            (
+                "an image that cannot be decoded",
+                "undecodable",
+                "{data}/seg_undecodable/images/scene001.png: not a readable image (cannot "
+                "identify image file '{data}/seg_undecodable/images/scene001.png')",
+            ),
+            (
+                "a mask of another size than its image",
+                "mask_size",
+                "{data}/seg_mask_size/masks/scene001.png: the mask is 32x32 pixels but its "
+                "image {data}/seg_mask_size/images/scene001.png is 64x48 (width x height)",
+            ),
+            (
+                "a mask value not in id2label",
+                "unknown_value",
+                "{data}/seg_unknown_value/masks/scene001.png: pixel value 9 is not a class id "
+                "of id2label (0..3; 255 = ignore)",
+            ),
+        ]
+    ],
 ]
 
 
@@ -525,6 +571,30 @@ def duplicate_columns() -> dict[str, str | bytes]:
         '{"text": "bad", "label": "negative", "label": "positive"}\n',
         "dup.parquet": parquet.getvalue(),
     }
+
+
+def _bad_mask_folders(data: Path) -> None:
+    """data=masks folders of two scenes each, broken in one way (seg_<case>)."""
+    import numpy as np
+    from PIL import Image
+
+    from helpers.mask_scenes import write_mask_folder
+
+    for case in ("no_mask", "no_image", "undecodable", "mask_size", "unknown_value"):
+        root = write_mask_folder(data / f"seg_{case}", 2, seed=0)
+        image, mask = root / "images" / "scene001.png", root / "masks" / "scene001.png"
+        if case == "no_mask":
+            mask.unlink()
+        elif case == "no_image":
+            image.unlink()
+        elif case == "undecodable":
+            image.write_bytes(b"not a png")
+        elif case == "mask_size":
+            Image.fromarray(np.zeros((32, 32), dtype=np.uint8)).save(mask)
+        else:
+            pixels = np.array(Image.open(mask))
+            pixels[3, 4] = 9
+            Image.fromarray(pixels).save(mask)
 
 
 def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
@@ -618,13 +688,15 @@ def _bad_coco_sets(data: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def bad_inputs(tiny_model_dir, tiny_detr_dir, toy_data, tmp_path_factory):
+def bad_inputs(tiny_model_dir, tiny_detr_dir, tiny_segformer_dir, toy_data, tmp_path_factory):
     """The bad files, the values the messages hold, and the tiny setup's overrides."""
     import pandas as pd
 
     data = tmp_path_factory.mktemp("bad-data")
     out = tmp_path_factory.mktemp("bad-out")
     found = _bad_files(data, tiny_model_dir)
+    _bad_mask_folders(data)
+    found["segformer"] = str(tiny_segformer_dir)
     tokenizer = found.pop("tokenizer")
     texts = [t for path in toy_data.values() for t in pd.read_csv(path)["text"]]
     found["top_id"] = str(max(max(ids) for ids in tokenizer(texts)["input_ids"]))
@@ -675,8 +747,7 @@ def test_bad_input_gets_one_line_exit_2_and_no_running_run(bad_inputs, overrides
     base = bad_inputs["base"]
     if any(_key(o) == "resume" for o in overrides):  # a resumed run takes only where to look
         base = [o for o in base if _key(o) == "paths.outputs"]
-    if "data=hf_dataset" in overrides or "data=coco" in overrides:
-        # the file keys of data=text_csv are not theirs
+    if any(_key(o) == "data" for o in overrides):  # data=text_csv's keys are not another's
         base = [o for o in base if not _key(o).startswith("data.")]
     args = [o for o in base if _key(o) not in {_key(c) for c in overrides}]
     before = mlflow_statuses(bad_inputs["out"])

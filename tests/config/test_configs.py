@@ -62,12 +62,15 @@ MODALITY = {
     "audio_folder": "audio",
     "coco": "image",
     "digit_boxes": "image",
+    "masks": "image",
+    "digit_masks": "image",
 }
 TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
 # Data of the families whose `task` key names them, with the task they load.
 FAMILY_DATA = {
     **dict.fromkeys(TOKEN_DATA, "token_classification"),
     **dict.fromkeys(("coco", "digit_boxes"), "detection"),
+    **dict.fromkeys(("masks", "digit_masks"), "segmentation"),
 }
 
 
@@ -108,6 +111,16 @@ def media_choice(group: str, choice: str, request) -> list[str]:
         return [f"data.train_path={path}", f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "digit_boxes":  # a few small scenes
         return [f"paths.outputs={tmp_path}", "data.n_train=6", "data.n_val=2", "data.n_test=2"]
+    if group == "data" and choice == "masks":  # synthetic scenes with their masks
+        from helpers.mask_scenes import write_mask_folder
+
+        return [
+            f"data.train_path={write_mask_folder(tmp_path / 'scenes', 6, seed=0)}",
+            f"paths.outputs={tmp_path}",
+        ]
+    if group == "data" and choice == "digit_masks":  # a few small scenes
+        sizes = ["data.n_train=6", "data.n_val=2", "data.n_test=2", "data.size=48"]
+        return [*sizes, "data.digit_px=[12,20]", f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "drug_entities":
         return [f"paths.outputs={tmp_path}", "data.train_sentences=40", "data.test_sentences=10"]
     if group == "data" and choice == "hf_dataset":  # the toy train CSV, saved as a dataset
