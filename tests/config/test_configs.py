@@ -55,6 +55,7 @@ MODELS = {
 TASK_MODELS = {
     "conditional_detr": ("tiny_detr_dir", "AutoModelForObjectDetection"),
     "segformer": ("tiny_segformer_dir", "AutoModelForSemanticSegmentation"),
+    "upernet": ("tiny_segformer_dir", "AutoModelForSemanticSegmentation"),  # the same loader
 }
 MODALITY = {
     "image_folder": "image",

@@ -94,3 +94,39 @@ def test_every_parameter_trains_whatever_the_init(tmp_path):
     for init in ("pretrained", "random"):
         net = load_task_model("AutoModelForObjectDetection", str(folder), ["a"], init=init)
         assert all(p.requires_grad for p in net.parameters()), init
+
+
+@pytest.mark.parametrize(
+    "asset,auto_class",
+    [
+        ("detr_digits", "AutoModelForObjectDetection"),
+        ("upernet_digits", "AutoModelForSemanticSegmentation"),
+    ],
+)
+def test_the_demo_models_build_offline_and_take_the_shipped_classifiers_resnet(
+    tmp_path, asset, auto_class
+):
+    """experiment=digit_boxes / digit_masks: the detector and the segmenter of sft/assets
+    (configs, no weights) start from the classifier of sft/assets/resnet_digits (job 0)."""
+    from sft.data.media import load_processor
+    from sft.model.backbone import resolve_model_path
+
+    classifier = ResNetModel(
+        ResNetConfig.from_pretrained(resolve_model_path("pkg://sft/assets/resnet_digits"))
+    )
+    classifier.save_pretrained(tmp_path / "resnet")
+    names = [str(d) for d in range(10)]
+    net = load_task_model(
+        auto_class,
+        f"pkg://sft/assets/{asset}",
+        names,
+        "random",
+        backbone_from=str(tmp_path / "resnet"),
+    )
+    assert net.encoder.config.id2label == dict(enumerate(names))
+    weight = "encoder.stages.2.layers.0.layer.1.convolution.weight"
+    backbone = next(m for m in net.encoder.modules() if hasattr(m, "out_features"))
+    assert torch.equal(backbone.state_dict()[weight], classifier.state_dict()[weight])
+    processor = load_processor(resolve_model_path(f"pkg://sft/assets/{asset}"), "image")
+    size = processor.size
+    assert 96 in (getattr(size, "height", None), getattr(size, "longest_edge", None))

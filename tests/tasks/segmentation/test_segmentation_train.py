@@ -181,20 +181,3 @@ def test_the_loaded_model_trains_in_train_mode(tiny_segformer_dir):
         "AutoModelForSemanticSegmentation", str(tiny_segformer_dir), SEGMENTATION_LABELS
     )
     assert all(module.training for module in model.modules())
-
-
-def test_the_demo_segformer_builds_offline_from_its_shipped_config():
-    """experiment=digit_masks' model: sft/assets/segformer_scenes (config and processor, no
-    weights) with random weights, a head for the data's classes, 96 px inputs."""
-    from sft.data.media import load_processor
-    from sft.model.backbone import resolve_model_path
-    from sft.model.task_model import load_task_model
-
-    names = ["background", *map(str, range(10))]
-    model = load_task_model(
-        "AutoModelForSemanticSegmentation", "pkg://sft/assets/segformer_scenes", names, "random"
-    )
-    assert model.encoder.config.num_labels == 11
-    assert 3_000_000 < sum(p.numel() for p in model.parameters()) < 4_500_000
-    processor = load_processor(resolve_model_path("pkg://sft/assets/segformer_scenes"), "image")
-    assert processor.size == {"height": 96, "width": 96} and not processor.do_reduce_labels
