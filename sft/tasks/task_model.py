@@ -158,7 +158,7 @@ class TaskModelModule(SFTModule):
         folder = Path(trainer.default_root_dir) / PICTURES_DIR / stage
         folder.mkdir(parents=True, exist_ok=True)
         for i, (path, pred, target) in enumerate(kept):
-            picture = self.task.draw(path, pred, target, self.label_names)
+            picture = self.task.draw(path, pred, target, self.label_names, self.threshold)
             # One file per kept image, overwritten each epoch: the folder shows the last one.
             picture.save(folder / f"{i:02d}_{Path(path).stem}.png")
 

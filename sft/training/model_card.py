@@ -87,7 +87,7 @@ def write_model_card(
         "choices below are what it resolved to.",
         "",
         "Resolved choices: "
-        + ", ".join(f"{g}={cfg_choice(cfg, g)}" for g in GROUPS)
+        + ", ".join(f"{g}={cfg_choice(cfg, g)}" for g in groups_used(datamodule.labels.kind))
         + f", seed={cfg.seed}, max_length={cfg.model.max_length}.",
     ]
     if overrides:
@@ -115,7 +115,7 @@ def write_model_card(
     elif "table" in getattr(module, "test_report", {}):
         body += ["", "Per class:", "", markdown_table(measure_table(module.test_report), "absent")]
     body += ["", "## Data", "", *data_lines(datamodule, int(cfg.model.max_length))]
-    body += ["", *usage_lines(run_id, registered_name, modality)]
+    body += ["", *usage_lines(run_id, registered_name, modality, datamodule.labels.kind)]
     path = Path(model_dir) / CARD_FILE
     path.write_text(
         "---\n"
@@ -170,8 +170,17 @@ def data_lines(datamodule, max_length: int) -> list[str]:
     return lines
 
 
-def usage_lines(run_id: str | None, registered_name: str | None, modality: str) -> list[str]:
-    """Intended use, limitations and how to load, predict with, serve and export the model."""
+def groups_used(task) -> list[str]:
+    """The config groups that made the model: all of them, but head and loss for a whole
+    task model (detection, segmentation: its own head and loss)."""
+    if task.auto_class is None:
+        return list(GROUPS)
+    return [g for g in GROUPS if g not in ("head", "loss")]
+
+
+def usage_lines(run_id: str | None, registered_name: str | None, modality: str, task) -> list[str]:
+    """Intended use, limitations and how to load, predict with, serve and export the model
+    (ONNX only where the task supports it)."""
     uri = (
         f"models:/{registered_name}/<version>"
         if registered_name
@@ -180,11 +189,19 @@ def usage_lines(run_id: str | None, registered_name: str | None, modality: str) 
         else "<this folder>"
     )
     sample = "'some text'" if modality == "text" else "'path/to/file'"
+    pipeline_tag = task.pipeline_tags.get(modality, "text-classification")
+    if task.supports("int8"):
+        export = f"sft-export model_uri={uri} format=onnx quantize=int8 out=exports/int8"
+    elif task.supports("onnx"):
+        export = f"sft-export model_uri={uri} format=onnx out=exports/onnx"
+    else:
+        export = f"sft-export model_uri={uri} format=folder out=exports/model"
     return [
         "## Intended use and limitations",
         "",
-        f"Classifies (or scores) {modality} inputs like those of its training data, into the "
-        "labels above. It has only seen that data: expect lower quality on other domains, "
+        f"Made for {pipeline_tag.replace('-', ' ')} of {modality} inputs like those of its "
+        "training data, with the labels above. It has only seen that data: expect lower "
+        "quality on other domains, "
         "languages or lengths, and read the warnings above. The test figures are one split "
         "and one seed; they are not a guarantee. Not for decisions about people without "
         "human review.",
@@ -195,6 +212,6 @@ def usage_lines(run_id: str | None, registered_name: str | None, modality: str) 
         f"python -c \"import sft; print(sft.load('<this folder>').predict([{sample}]))\"",
         f"sft-predict model_uri={uri} input=inputs.csv output=predictions.csv",
         f"mlflow models serve -m {uri} --env-manager local -p 5000",
-        f"sft-export model_uri={uri} format=onnx quantize=int8 out=exports/int8",
+        export,
         "```",
     ]

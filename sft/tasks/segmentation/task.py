@@ -165,8 +165,9 @@ class SegmentationTask:
     def class_names(self, label_names: list[str]) -> list[str]:
         return list(label_names)
 
-    def draw(self, path: str, pred, target, label_names: list[str]):
-        """The image with the predicted mask beside the ground truth (draw.py)."""
+    def draw(self, path: str, pred, target, label_names: list[str], threshold: float = 0.5):
+        """The image with the predicted mask beside the ground truth (draw.py); a label map
+        has no scores, so `threshold` does not apply."""
         from sft.tasks.segmentation.draw import draw  # lazy: PIL
 
         return draw(path, pred, target, label_names)
