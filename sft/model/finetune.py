@@ -46,13 +46,24 @@ class FullFineTune:
         return []
 
 
+def feature_part(module):
+    """The pretrained feature extractor a linear probe freezes: sft's backbone, or inside a
+    whole task model (sft.model.task_model: a detector, a segmenter) its transformers
+    AutoBackbone, whose decoder and heads then train."""
+    extractor = getattr(module.backbone, "feature_extractor", None)
+    return extractor() if extractor is not None else module.backbone
+
+
 class LinearProbe(FullFineTune):
-    """The backbone is frozen and kept in eval mode (no dropout); only the head trains."""
+    """The backbone is frozen and kept in eval mode (no dropout); only the head trains. For
+    a whole task model, its AutoBackbone is frozen and the rest (a detector's transformer and
+    box head, a segmenter's decoder) trains."""
 
     def prepare(self, module) -> None:
         """Freeze every backbone parameter and switch the backbone to eval mode."""
-        module.backbone.requires_grad_(False)
-        module.backbone.eval()
+        part = feature_part(module)
+        part.requires_grad_(False)
+        part.eval()
 
     def callbacks(self) -> list[Callback]:
         return [BackboneEvalMode()]
@@ -62,10 +73,10 @@ class BackboneEvalMode(Callback):
     """Keeps the frozen backbone in eval mode at every training epoch (dropout off)."""
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module) -> None:
-        pl_module.backbone.eval()
+        feature_part(pl_module).eval()
 
     def on_train_start(self, trainer: pl.Trainer, pl_module) -> None:
-        pl_module.backbone.eval()  # a run resumed mid-epoch skips that epoch's start
+        feature_part(pl_module).eval()  # a run resumed mid-epoch skips that epoch's start
 
 
 class LayerwiseFineTune(FullFineTune):

@@ -63,6 +63,12 @@ class TaskModel(nn.Module):
     def forward(self, **inputs):
         return self.encoder(**inputs)
 
+    def feature_extractor(self) -> nn.Module:
+        """The model's transformers backbone (the AutoBackbone a DETR or an UperNet builds:
+        what `backbone_from` loads and finetune=linear_probe freezes); SFTConfigError when
+        it has none."""
+        return find_backbone(self.encoder, "finetune=linear_probe")
+
 
 def load_task_model(
     auto_class_name: str,
@@ -140,14 +146,8 @@ def load_backbone_weights(model: nn.Module, folder: str) -> int:
     architectures differ: nothing is copied then).
     """
     from transformers import AutoModel  # here: only for this option
-    from transformers.backbone_utils import BackboneMixin
 
-    backbone = next((m for m in model.modules() if isinstance(m, BackboneMixin)), None)
-    if backbone is None:
-        raise SFTConfigError(
-            f"model.backbone_from: {type(model).__name__} has no transformers backbone "
-            f"(AutoBackbone) to load weights into"
-        )
+    backbone = find_backbone(model, "model.backbone_from")
     try:
         source = AutoModel.from_pretrained(str(Path(folder).expanduser()), dtype=torch.float32)
     except (OSError, ValueError) as err:
@@ -174,3 +174,17 @@ def load_backbone_weights(model: nn.Module, folder: str) -> int:
         )
     backbone.load_state_dict(copied, strict=False)
     return len(copied)
+
+
+def find_backbone(model: nn.Module, key: str) -> nn.Module:
+    """The transformers backbone (a BackboneMixin module: AutoBackbone's ResNet, ConvNeXt,
+    Swin) inside `model`; SFTConfigError naming `key` when there is none (SegFormer's and
+    YOLOS's encoders are no AutoBackbone)."""
+    from transformers.backbone_utils import BackboneMixin  # here: with the model
+
+    backbone = next((m for m in model.modules() if isinstance(m, BackboneMixin)), None)
+    if backbone is None:
+        raise SFTConfigError(
+            f"{key}: {type(model).__name__} has no transformers backbone (AutoBackbone)"
+        )
+    return backbone

@@ -130,3 +130,21 @@ def test_the_demo_models_build_offline_and_take_the_shipped_classifiers_resnet(
     processor = load_processor(resolve_model_path(f"pkg://sft/assets/{asset}"), "image")
     size = processor.size
     assert 96 in (getattr(size, "height", None), getattr(size, "longest_edge", None))
+
+
+def test_linear_probe_freezes_only_a_task_models_backbone(tiny_detr_dir, tiny_segformer_dir):
+    """finetune=linear_probe on a detector: the ResNet is frozen (and in eval mode), the
+    transformer and the box and class heads train; a SegFormer has no AutoBackbone: refused."""
+    from types import SimpleNamespace
+
+    from sft.model.finetune import LinearProbe
+
+    net = load_task_model("AutoModelForObjectDetection", str(tiny_detr_dir), ["a", "b"])
+    LinearProbe().prepare(SimpleNamespace(backbone=net))
+    backbone = net.encoder.model.backbone.model
+    assert not any(p.requires_grad for p in backbone.parameters()) and not backbone.training
+    rest = [p for n, p in net.named_parameters() if ".backbone." not in n]
+    assert rest and all(p.requires_grad for p in rest)
+    segmenter = load_task_model("AutoModelForSemanticSegmentation", str(tiny_segformer_dir), ["a"])
+    with pytest.raises(SFTConfigError, match=r"finetune=linear_probe: .* has no transformers"):
+        LinearProbe().prepare(SimpleNamespace(backbone=segmenter))

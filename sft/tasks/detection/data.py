@@ -31,7 +31,7 @@ class DetectionDataModule(TextDataModule):
     Lightning then asks for the loaders (TextDataModule's: DDP-sharded, resumable), whose
     batches sft.tasks.detection.collate.DetectionCollator makes.
 
-    `augment` (train split only): `hflip`, `crop` (probability of a box-safe crop), `color`
+    `augment` (train split only): `hflip`, `crop` (probability of a box-safe crop), `color_jitter`
     (jitter spread); sft.tasks.detection.transforms.Augment. `threshold`: the score from
     which a predicted box is reported (pictures, sft-predict). `pictures`: validation and
     test images drawn with their boxes. `media_dir`: where a saved dataset's embedded
@@ -56,7 +56,7 @@ class DetectionDataModule(TextDataModule):
         augment: bool = True,
         hflip: bool = True,
         crop: float = 0.5,
-        color: float = 0.2,
+        color_jitter: float = 0.2,
         pictures: int = 8,
         batch_size: int = 8,
         eval_batch_size: int = 16,
@@ -83,12 +83,16 @@ class DetectionDataModule(TextDataModule):
             )
         if not 0 <= crop <= 1:
             raise SFTConfigError(f"data.crop={crop}: a probability, 0 to 1")
-        if color < 0:
-            raise SFTConfigError(f"data.color={color}: a jitter spread, 0 (off) or more")
+        if color_jitter < 0:
+            raise SFTConfigError(
+                f"data.color_jitter={color_jitter}: a jitter spread, 0 (off) or more"
+            )
         self.format = format
         self.image_dir = image_dir
         self.media_dir = media_dir
-        self.augmentation = {"hflip": hflip, "crop": crop, "color": color} if augment else None
+        self.augmentation = (
+            {"hflip": hflip, "crop": crop, "color_jitter": color_jitter} if augment else None
+        )
         self.pictures = int(pictures)
         self.examples: dict[str, Scenes] = {}
         self.processor = None  # the model's image processor (encode)

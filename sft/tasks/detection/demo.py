@@ -9,7 +9,7 @@ from sft.tasks.detection.data import DetectionDataModule
 class DigitBoxesDataModule(DetectionDataModule):
     """Digit scenes (sft.data.digit_scenes.write_scenes with these settings, under `root`)
     read as their train/val/test `instances.json`; every other key is DetectionDataModule's.
-    `scenes_seed` draws the scenes (the run's `seed` only carves and augments), so runs with
+    `scene_seed` draws the scenes (the run's `seed` only carves and augments), so runs with
     other seeds see the same scenes. A split of 0 scenes is absent (val: carved from train
     by `val_fraction`)."""
 
@@ -25,7 +25,7 @@ class DigitBoxesDataModule(DetectionDataModule):
         digit_px: list[int] | None = None,
         max_per_scene: int = 3,
         negatives: float = 0.1,
-        scenes_seed: int = 0,
+        scene_seed: int = 0,
         **kwargs,
     ):
         kwargs.setdefault("train_path", "")
@@ -40,7 +40,7 @@ class DigitBoxesDataModule(DetectionDataModule):
             "digit_px": tuple(digit_px or (20, 36)),
             "max_per_scene": int(max_per_scene),
             "negatives": float(negatives),
-            "seed": int(scenes_seed),
+            "seed": int(scene_seed),
         }
 
     def load(self, family=None, loss_task: str | None = None):

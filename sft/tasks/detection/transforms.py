@@ -12,11 +12,11 @@ from torch.utils.data import Dataset
 class Augment:
     """A random horizontal flip (`hflip`), a crop that keeps every box whole (albumentations'
     BBoxSafeRandomCrop, with probability `crop`; the image processor then resizes, so the
-    crop also scales the objects up) and colour jitter (`color`: the brightness, contrast and
+    crop also scales the objects up) and colour jitter (`color_jitter`: the brightness, contrast and
     saturation factors' spread, 0 = off). Boxes are COCO xywh pixels; boxes follow the image
     and stay inside it (clipped), a box left without area is dropped with its label."""
 
-    def __init__(self, hflip: bool = True, crop: float = 0.5, color: float = 0.2):
+    def __init__(self, hflip: bool = True, crop: float = 0.5, color_jitter: float = 0.2):
         import albumentations as A  # lazy: ~1 s of imports (cv2), only for a train split
 
         steps = []
@@ -24,8 +24,8 @@ class Augment:
             steps.append(A.HorizontalFlip(p=0.5))
         if crop > 0:
             steps.append(A.BBoxSafeRandomCrop(erosion_rate=0.0, p=float(crop)))
-        if color > 0:
-            spread = (max(0.0, 1 - color), 1 + color)
+        if color_jitter > 0:
+            spread = (max(0.0, 1 - color_jitter), 1 + color_jitter)
             steps.append(
                 A.ColorJitter(brightness=spread, contrast=spread, saturation=spread, hue=0.0, p=0.8)
             )

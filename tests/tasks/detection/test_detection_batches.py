@@ -30,7 +30,7 @@ def test_augmentation_keeps_boxes_inside_and_valid_and_repeats_by_seed(coco):
     module = DetectionDataModule("t", str(coco), val_fraction=0.1)
     module.load()
     records = module.examples["train"].records
-    augment = Augment(hflip=True, crop=1.0, color=0.3)
+    augment = Augment(hflip=True, crop=1.0, color_jitter=0.3)
     changed = 0
     for seed in range(20):
         for item in records:
