@@ -42,6 +42,8 @@ def check_task_fit(cfg: DictConfig, task, labels: list[str] | None = None) -> No
 # The model config's target that builds a whole transformers task model (its own head and
 # loss: sft.model.task_model), which the detection and segmentation tasks need.
 TASK_MODEL_TARGET = "sft.model.task_model.load_task_model"
+# The shipped task-model configs, named in the error for a task that needs one.
+TASK_MODEL_CHOICES = "model=conditional_detr (detection), model=segformer or model=upernet"
 # The loss choice that is the default: a task model computes its own loss, so another one
 # set on the command line would be silently ignored.
 DEFAULT_LOSS = "cross_entropy"
@@ -57,8 +59,8 @@ def check_network(cfg: DictConfig, task) -> None:
     if task.auto_class is not None and not is_task_model:
         raise SFTConfigError(
             f"model={cfg_choice(cfg, 'model')}: task '{task.name}' fine-tunes a whole "
-            f"{task.auto_class} model (its own head and loss); choose a model config whose "
-            f"_target_ is {TASK_MODEL_TARGET}"
+            f"{task.auto_class} model (its own head and loss); choose a task-model config: "
+            f"{TASK_MODEL_CHOICES} (or yours, with _target_ {TASK_MODEL_TARGET})"
         )
     if task.auto_class is None and is_task_model:
         raise SFTConfigError(

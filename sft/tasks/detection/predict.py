@@ -59,17 +59,13 @@ def open_image(value: str, where: str):
         raise SFTDataError(f"{where}: cannot decode the image ({err})") from None
 
 
-def predict_boxes(predictor, inputs, batch_size: int = 8, progress: bool = False) -> list[dict]:
-    """One {"boxes": [{"box": [x0, y0, x1, y1] pixels, "label": str, "score": float}, ...]}
-    per input (an image path or base64 string), boxes with score >= the spec's `threshold`,
-    best first. `predictor`: sft.inference.predictor.Predictor (`tokenizer` is the image
-    processor, `runner.net` the transformers model)."""
+def _forward(predictor, inputs, batch_size: int, progress: bool):
+    """(images, the model's outputs) batch by batch for image paths or base64 strings, each
+    batch through the model's own image processor (`predictor.tokenizer`) and network
+    (`predictor.runner.net`)."""
     processor, net = predictor.tokenizer, predictor.runner.net
-    threshold = float(predictor.spec.get("threshold", 0.5))
-    names = list(predictor.spec.get("labels") or [])
     inputs = list(inputs)
     device = next(net.parameters()).device
-    records = []
     for start in _batches(len(inputs), batch_size, progress):
         images = [
             open_image(v, f"input {i + 1}")
@@ -80,7 +76,19 @@ def predict_boxes(predictor, inputs, batch_size: int = 8, progress: bool = False
         if "pixel_mask" in encoded:
             feed["pixel_mask"] = encoded["pixel_mask"].to(device)
         with torch.inference_mode():
-            outputs = net(**feed)
+            yield images, net(**feed)
+
+
+def predict_boxes(predictor, inputs, batch_size: int = 8, progress: bool = False) -> list[dict]:
+    """One {"boxes": [{"box": [x0, y0, x1, y1] pixels, "label": str, "score": float}, ...]}
+    per input (an image path or base64 string), boxes with score >= the spec's `threshold`,
+    best first. `predictor`: sft.inference.predictor.Predictor (`tokenizer` is the image
+    processor, `runner.net` the transformers model)."""
+    processor, net = predictor.tokenizer, predictor.runner.net
+    threshold = float(predictor.spec.get("threshold", 0.5))
+    names = list(predictor.spec.get("labels") or [])
+    records = []
+    for images, outputs in _forward(predictor, inputs, batch_size, progress):
         sizes = [(image.height, image.width) for image in images]
         for found in detections(processor, outputs, sizes, threshold):
             order = np.argsort(-found["scores"].cpu().numpy(), kind="stable")
@@ -97,6 +105,17 @@ def predict_boxes(predictor, inputs, batch_size: int = 8, progress: bool = False
                 }
             )
     return records
+
+
+def raw_outputs(predictor, inputs, batch_size: int = 8) -> np.ndarray:
+    """Every query's class logits and box (normalized cx, cy, w, h) of every image, as one
+    array [images x queries, classes (+1 for DETR's no-object) + 4] float32: what
+    sft-export format=folder compares between a model and its copy."""
+    rows = []
+    for _, outputs in _forward(predictor, inputs, batch_size, False):
+        both = torch.cat([outputs.logits, outputs.pred_boxes], dim=-1).float().cpu()
+        rows.append(both.reshape(-1, both.shape[-1]).numpy())
+    return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
 
 def _name(names: list[str], net, label: int) -> str:

@@ -184,7 +184,12 @@ class DetectionTask:
         return predict_boxes(predictor, inputs, batch_size, progress)
 
     def raw_outputs(self, predictor, inputs, batch_size: int = 8, progress: bool = False):
-        raise SFTConfigError(f"task '{NAME}' does not support onnx (no parity check for boxes)")
+        """Every query's class logits and box [images x queries, classes + 4]
+        (predict.raw_outputs): what sft-export format=folder compares between a model and
+        its copy."""
+        from sft.tasks.detection.predict import raw_outputs  # lazy: torch
+
+        return raw_outputs(predictor, inputs, batch_size)
 
     def decision(self, record: dict):
         """The boxes found: label and corners to a tenth of a pixel."""

@@ -133,6 +133,31 @@ def test_registered_model_predicts_a_table_and_serves_boxes_over_http(trained, t
         assert 0 <= x0 <= x1 <= 64 and 0 <= y0 <= y1 <= 64 and found["label"] in NAMES
 
 
+def test_folder_export_checks_box_outputs_and_boxes_and_onnx_is_refused(trained, tmp_path):
+    """sft-export format=folder of the registered model (what the ONNX refusal and the
+    model card point to): parity on every query's class logits and box, agreement on the
+    boxes of the run's images; the copy predicts the same boxes."""
+    import sft
+
+    uri = trained["run"].data.tags["sft.model_uri"]
+    tracking = f"tracking_uri=sqlite:///{trained['out']}/mlflow.db"
+    done = run_sft("export", f"model_uri={uri}", tracking, f"out={tmp_path / 'copy'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Agreement on" in done.stdout and "1.0000 of predicted" in done.stdout, done.stdout
+    images = sorted(str(p) for p in (trained["folder"] / "test").rglob("*.png"))[:2]
+    copy, original = sft.load(tmp_path / "copy"), sft.load(trained["out"] / "run" / "model")
+    assert copy.predict(images) == original.predict(images)
+    onnx = run_sft("export", f"model_uri={uri}", tracking, "out=x", "format=onnx", cwd=tmp_path)
+    assert onnx.returncode == 2
+    assert (
+        onnx.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "format=onnx: task 'detection' does not support onnx export (export format=folder)"
+        )
+    )
+
+
 def test_a_box_outside_its_image_stops_sft_train_with_one_line(tiny_detr_dir, tmp_path):
     path = write_coco_set(tmp_path / "train", random_scenes(4, seed=3))
     data = json.loads(path.read_text())
