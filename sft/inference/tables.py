@@ -85,8 +85,22 @@ def _missing(value) -> bool:
 
 
 def prediction_columns(records: list[dict]):
-    """Prediction records as `pred_*` columns (nested fields joined with `_`)."""
-    return pd.json_normalize(records, sep="_").add_prefix("pred_")
+    """Prediction records as `pred_*` columns: a field holding a dict of numbers is spread
+    into columns joined with `_` (`pred_probabilities_positive`); a field holding a
+    structure (a segmentation mask's RLE: size, counts, values) stays one cell, so that it
+    reads back as the record had it (`decode_rle(json.loads(row["pred_mask"]))`)."""
+    whole = {
+        key
+        for record in records
+        for key, value in record.items()
+        if isinstance(value, dict) and any(isinstance(v, (list, dict)) for v in value.values())
+    }
+    table = pd.json_normalize(
+        [{k: v for k, v in r.items() if k not in whole} for r in records], sep="_"
+    )
+    for key in sorted(whole):
+        table[key] = [r.get(key) for r in records]
+    return table.add_prefix("pred_")
 
 
 def output_kind(output: str) -> str:
