@@ -49,14 +49,15 @@ def predict_task(cfg) -> None:
         texts = texts_of(frame, column, cfg.input)
         predictor = load(folder, backend=str(cfg.backend))
         write_masks = getattr(predictor.kind, "write_masks", None)  # masks as image files
-        if cfg.masks_dir and write_masks is None:
+        masks_dir = cfg.get("masks_dir")  # absent from configs composed before it existed
+        if masks_dir and write_masks is None:
             raise SFTConfigError(f"masks_dir: task '{predictor.task}' predicts no masks")
         if predictor.featurizer is not None and cfg.input != STDIO:
             texts = media_paths(texts, cfg.input)
         started = time.perf_counter()
         records = predictor.predict(texts, batch_size=cfg.batch_size, progress=cfg.progress)
         seconds = time.perf_counter() - started
-        written = write_masks(records, texts, cfg.masks_dir) if cfg.masks_dir else []
+        written = write_masks(records, texts, masks_dir) if masks_dir else []
     # A dataset's images or audio were read from files in `tmp`: the output names them as
     # the dataset records them.
     for column, names in frame.attrs.get("media_names", {}).items():
@@ -70,7 +71,7 @@ def predict_task(cfg) -> None:
         file=sys.stderr,
     )
     if written:
-        print(f"Wrote {len(written)} masks (PNG) -> {cfg.masks_dir}", file=sys.stderr)
+        print(f"Wrote {len(written)} masks (PNG) -> {masks_dir}", file=sys.stderr)
 
 
 def main() -> None:
