@@ -48,8 +48,7 @@ def test_options_that_do_not_apply_are_refused_in_one_line():
         DETECTION.check_options(cfg)
     cfg.data.standardize = False
     DETECTION.check_options(cfg)
-    with pytest.raises(SFTConfigError, match="does not support onnx"):
-        DETECTION.raw_outputs(None, [])
+    assert not DETECTION.supports("onnx")  # sft-export format=onnx is refused from this
 
 
 def test_batch_predictions_are_pixel_boxes_inside_each_image(detector):
