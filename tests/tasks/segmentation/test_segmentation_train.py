@@ -146,7 +146,7 @@ def test_cross_validation_is_refused_in_one_line(tiny_segformer_dir, tmp_path):
     assert (
         done.stderr.strip()
         .splitlines()[-1]
-        .endswith("cv.folds=3: task 'segmentation' does not support cv (it supports: none)")
+        .endswith("cv.folds=3: task 'segmentation' does not support cv (it supports: none of them)")
     )
 
 
