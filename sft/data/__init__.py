@@ -11,7 +11,7 @@ MODULES = {
     "TextDataModule": "sft.data.module",
     "ImageFolderDataModule": "sft.data.media_module",
     "AudioFolderDataModule": "sft.data.media_module",
-    "DigitsDataModule": "sft.data.media_module",
+    "DigitsDataModule": "sft.data.digits",
     "HFDatasetDataModule": "sft.data.hf_module",
     "hf_dataset": "sft.data.hf_module",
 }
