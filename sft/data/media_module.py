@@ -1,6 +1,6 @@
 """LightningDataModules for images and audio: a folder per class or a table of file paths and
-labels (scikit-learn's digits, written as such a folder: sft.data.digits). Same splits, labels, tasks and errors as
-text (TextDataModule); only reading and featurizing differ.
+labels (scikit-learn's digits are written as such a folder: sft.data.digits). Same splits,
+labels, tasks and errors as text (TextDataModule); only reading and featurizing differ.
 
 An example's "text" is its file path: the logged MLflow model, `sft-predict` and `sft.load`
 take paths the same way the text models take texts.
