@@ -27,7 +27,8 @@ def speak(text: str, seed: int = 0, noise: float = 0.01) -> np.ndarray:
         if char == " ":
             parts.append(np.zeros(n, np.float32))
             continue
-        tone = 0.5 * np.sin(2 * np.pi * PITCH[char] * t) * np.hanning(n)
+        pitch = PITCH.get(char.lower(), 200.0)  # any other character: one low tone
+        tone = 0.5 * np.sin(2 * np.pi * pitch * t) * np.hanning(n)
         parts += [tone.astype(np.float32), np.zeros(n // 4, np.float32)]
     parts.append(np.zeros(n // 2, np.float32))
     clip = np.concatenate(parts)
