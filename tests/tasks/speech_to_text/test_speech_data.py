@@ -53,7 +53,8 @@ def test_a_table_of_paths_and_a_saved_dataset_are_read_too(tmp_path):
 
     import datasets
 
-    rows = {"audio": [str(folder / f"{i:03d}.wav") for i in range(3)], "sentence": ["ab", "cab", "fed"]}
+    files = [str(folder / f"{i:03d}.wav") for i in range(3)]
+    rows = {"audio": files, "sentence": ["ab", "cab", "fed"]}
     split = datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio(decode=False))
     datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(tmp_path / "saved"))
     saved = loaded(
@@ -80,7 +81,8 @@ def test_test_characters_outside_the_vocabulary_are_unk_with_one_warning(tmp_pat
     with caplog.at_level(logging.WARNING):
         datamodule = loaded(root)
     warnings = [r for r in caplog.records if "outside the training vocabulary" in r.message]
-    assert len(warnings) == 1 and "2 characters" in warnings[0].message and "'z' x2" in warnings[0].message
+    assert len(warnings) == 1
+    assert "2 characters" in warnings[0].message and "'z' x2" in warnings[0].message
     unk = datamodule.vocab[UNK]
     assert list(datamodule.targets["test"][1][:2]) == [unk, unk]
 

@@ -68,8 +68,8 @@ def test_a_clip_decodes_the_same_alone_and_padded_in_a_batch(tmp_path):
     short, long = featurizer.features(speak("ab")), featurizer.features(speak("cab dog hog fed"))
     tokens = token_list_of(vocab)
     with torch.no_grad():
-        values, mask = pad_batch([short])
-        alone = model(input_features=torch.from_numpy(values), attention_mask=torch.from_numpy(mask))
+        values, mask = map(torch.from_numpy, pad_batch([short]))
+        alone = model(input_features=values, attention_mask=mask)
         values, mask = pad_batch([short, long])
         mask = torch.from_numpy(mask)
         batch = model(input_features=torch.from_numpy(values), attention_mask=mask)

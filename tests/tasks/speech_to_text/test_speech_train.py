@@ -61,7 +61,8 @@ def test_it_trains_and_logs_wer_cer_and_the_worst_utterances(trained):
     assert metrics["test/cer"] < 0.5  # it reads the tones
     history = client.get_metric_history(run_id, "val/cer")
     assert trained["best"] == pytest.approx(min(m.value for m in history))
-    assert run.data.tags["sft.task"] == "speech_to_text" and run.data.tags["sft.monitor"] == "val/cer"
+    assert run.data.tags["sft.task"] == "speech_to_text"
+    assert run.data.tags["sft.monitor"] == "val/cer"
     table = json.loads((trained["out"] / "run" / "tables" / "test_worst.json").read_text())
     assert table["columns"] == ["path", "reference", "hypothesis", "cer"]
     assert len(table["data"]) == 3
