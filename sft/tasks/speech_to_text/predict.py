@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from sft.errors import SFTDataError
+from sft.tasks.speech_to_text.vocab import token_list
 
 TOKENIZER = "_speech_tokenizer"  # where the predictor keeps the CTC tokenizer once loaded
 
@@ -56,8 +57,7 @@ def batches(predictor, paths, batch_size: int = 16):
 
 def predict_texts(predictor, paths, batch_size: int = 16) -> list[dict]:
     """One {"text": transcript} per audio path, in order (greedy CTC, decode.py)."""
-    from sft.tasks.speech_to_text.decode import greedy_ids, ids_to_text
-    from sft.tasks.speech_to_text.vocab import token_list
+    from sft.tasks.speech_to_text.decode import greedy_ids, ids_to_text  # lazy: torch
 
     tokenizer = tokenizer_of(predictor)
     tokens, blank = token_list(tokenizer), tokenizer.pad_token_id
