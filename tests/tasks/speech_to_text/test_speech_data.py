@@ -32,6 +32,9 @@ def test_a_corpus_root_gives_its_three_splits_and_the_vocabulary(tmp_path):
     ids = datamodule.targets["train"][0]
     assert "".join(" " if i == 2 else letters[i - 3] for i in ids) == train.transcripts[0]
     assert datamodule.labels.task == "speech_to_text" and datamodule.labels.names == []
+    words = datamodule.labels.kind.label_counts(train.transcripts)  # the data report's line
+    assert sum(words.values()) == sum(len(t.split()) for t in train.transcripts)
+    assert list(words.values()) == sorted(words.values(), reverse=True)
 
 
 def test_transcripts_are_normalized_as_configured(tmp_path):

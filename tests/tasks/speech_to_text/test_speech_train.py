@@ -17,6 +17,10 @@ from helpers.speech_clips import write_corpus
 def overrides(root, out) -> list[str]:
     return [
         "model=parakeet_ctc",
+        # narrower and shallower than the shipped default: a short test
+        "+model.config.hidden_size=64",
+        "+model.config.num_hidden_layers=2",
+        "+model.config.intermediate_size=256",
         "data=transcripts",
         f"data.train_path={root}",
         "data.batch_size=8",
