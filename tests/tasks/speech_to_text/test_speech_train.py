@@ -67,6 +67,7 @@ def test_it_trains_and_logs_wer_cer_and_the_worst_utterances(trained):
     assert trained["best"] == pytest.approx(min(m.value for m in history))
     assert run.data.tags["sft.task"] == "speech_to_text"
     assert run.data.tags["sft.monitor"] == "val/cer"
+    assert run.data.tags["sft.cache.media.decoded"] == "3"  # each split's features, once
     table = json.loads((trained["out"] / "run" / "tables" / "test_worst.json").read_text())
     assert table["columns"] == ["path", "reference", "hypothesis", "cer"]
     assert len(table["data"]) == 3
