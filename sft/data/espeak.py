@@ -33,7 +33,7 @@ _LOCK = threading.Lock()
 _STATE: dict = {}  # "lib", "rate", "callback" (kept referenced: the library calls it), "chunks"
 
 
-def _library():
+def load_library():
     """The initialized library and its output rate (Hz); loaded once per process.
 
     Raises SFTConfigError naming the package to install when the wheel or its library is
@@ -105,7 +105,7 @@ def synthesize(text: str, voice: str = "en", rate: int = 175, pitch: int = 50, s
             raise SFTConfigError(f"espeak-ng {name} {value} is outside {low}..{high}")
     encoded = text.encode("utf-8") + b"\0"
     with _LOCK:
-        lib, sampling_rate = _library()
+        lib, sampling_rate = load_library()
         if lib.espeak_SetVoiceByName(voice.encode()) != EE_OK:
             raise SFTConfigError(f"espeak-ng has no voice {voice!r} (e.g. 'en', 'en+f3')")
         lib.espeak_SetParameter(ESPEAK_RATE, int(rate), 0)

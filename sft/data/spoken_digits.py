@@ -23,18 +23,18 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from sft.data.espeak import synthesize
+from sft.data.espeak import load_library, synthesize
 from sft.data.media import to_mono_at
-from sft.errors import SFTConfigError
+from sft.errors import SFTConfigError, SFTDataError
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # English variants that sound like a person speaking plainly: left out are the whispering,
@@ -99,13 +99,7 @@ def write_corpus(
     root.parent.mkdir(parents=True, exist_ok=True)
     temporary = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        # A fresh interpreter speaks the corpus: espeak-ng keeps state from one utterance to
-        # the next (measured: the same words in the same voice come out a few samples longer
-        # after other utterances, also after espeak_Terminate and a new espeak_Initialize), so
-        # only a process that spoke nothing before writes the same samples every time.
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-            pool.submit(_write_splits, temporary, settings, cast).result()
+        _speak_in_fresh_process(temporary, settings, cast)
         summary = {"settings": settings, "voices": cast}
         (temporary / MANIFEST).write_text(json.dumps(summary, indent=1) + "\n")
         _replace(temporary, root)
@@ -167,6 +161,33 @@ def _check(settings: dict) -> None:
         raise SFTConfigError(
             f"sampling_rate must be 8000 Hz or more, got {settings['sampling_rate']}"
         )
+
+
+def _speak_in_fresh_process(folder: Path, settings: dict, cast: dict[str, list[str]]) -> None:
+    """Run `_write_splits` in a new interpreter. espeak-ng keeps state from one utterance to
+    the next (measured: the same words in the same voice come out a few samples longer after
+    other utterances, also after espeak_Terminate and a new espeak_Initialize), so only a
+    process that spoke nothing before writes the same samples every time. A subprocess, not
+    multiprocessing's spawn, which re-runs the caller's script when it lacks a __main__ guard.
+    """
+    load_library()  # here, so that a missing wheel fails with its one line, not the child's
+    job = json.dumps({"folder": str(folder), "settings": settings, "cast": cast})
+    code = "import sys, sft.data.spoken_digits as m; m._write_job(sys.argv[1])"
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])  # this sft, even when not installed
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-c", code, job], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()] or ["no message"]
+        raise SFTDataError(f"{folder}: writing the spoken-digits corpus failed: {lines[-1]}")
+
+
+def _write_job(job: str) -> None:
+    """The subprocess's side of `_speak_in_fresh_process`."""
+    job = json.loads(job)
+    _write_splits(Path(job["folder"]), job["settings"], job["cast"])
 
 
 def _write_splits(folder: Path, settings: dict, cast: dict[str, list[str]]) -> None:

@@ -110,11 +110,13 @@ def test_bad_arguments_are_named(tmp_path, change, key):
         write_corpus(tmp_path / "corpus", **{**SMALL, **change})
 
 
-def test_a_missing_espeak_wheel_names_the_package(monkeypatch):
+def test_a_missing_espeak_wheel_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setattr(espeak, "_STATE", {})
     monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # import fails as if not installed
     with pytest.raises(SFTConfigError, match="pip install espeakng-loader"):
         espeak.synthesize("one two")
+    with pytest.raises(SFTConfigError, match="pip install espeakng-loader"):
+        write_corpus(tmp_path / "corpus", **SMALL)
 
 
 def test_synthesize_refuses_an_unknown_voice_and_a_rate_out_of_range():
