@@ -81,6 +81,9 @@ class TaskModelSchema:
     trust_remote_code: bool = MISSING
     init: Init = MISSING
     backbone_from: str | None = None
+    # transformers config fields set before the model is built (CTC loss, SpecAugment, ...)
+    config: dict[str, Any] | None = None
+    freeze_feature_encoder: bool = False
 
 
 @dataclass

@@ -53,8 +53,11 @@ class LazyBases:
 
 def base_key(paths: list[str], featurizer) -> str:
     """A hash of the files (path, size, mtime: contents are not read) and of the settings
-    that shape their base."""
-    if featurizer.modality == "image":
+    that shape their base (the featurizer's `cache_spec()` when it has one: the speech
+    family caches log-mel features, not waveforms)."""
+    if hasattr(featurizer, "cache_spec"):  # a featurizer that says what shapes its base
+        spec = featurizer.cache_spec()
+    elif featurizer.modality == "image":
         spec = f"{type(featurizer.processor).__name__}|{featurizer.processor.to_json_string()}"
     else:
         spec = f"audio|{featurizer.sampling_rate}|{featurizer.samples}"

@@ -19,7 +19,12 @@ from sft.errors import SFTConfigError, first_line
 from sft.model.backbone import resolve_model_path
 
 # The loaders sft uses by name (sft_model.json's `auto_class`); a folder cannot name another.
-AUTO_CLASSES = ("AutoModelForObjectDetection", "AutoModelForSemanticSegmentation")
+AUTO_CLASSES = (
+    "AutoModelForObjectDetection",
+    "AutoModelForSemanticSegmentation",
+    "AutoModelForCTC",
+    "AutoModelForSpeechSeq2Seq",
+)
 INITS = ("pretrained", "random")
 
 
@@ -78,44 +83,56 @@ def load_task_model(
     trust_remote_code: bool = False,
     backbone_from: str | None = None,
     max_length: int | None = None,
+    config: dict | None = None,
+    settings: dict | None = None,
+    freeze_feature_encoder: bool = False,
 ) -> TaskModel:
     """The task model at `name_or_path` with a head for `label_names`.
 
     `init=pretrained`: its weights, with the class head replaced when the class count
     differs (transformers' `ignore_mismatched_sizes`); `init=random`: the architecture of its
     config.json with random weights. `id2label`/`label2id` are written into its config, so
-    the saved folder names its classes. `backbone_from`: a model folder (e.g. an sft
-    classifier) whose encoder weights are copied into the task model's backbone first
-    (load_backbone_weights). `max_length` is unused (images have no tokens; every model
-    config has the key). Errors: SFTConfigError naming the key, one line.
+    the saved folder names its classes (no labels given: none written; a CTC model's
+    outputs are its tokenizer's). `config` (model.config: the user's) and `settings` (the
+    task's, from the data: a CTC vocabulary's `vocab_size` and `pad_token_id`) are config
+    fields set before the model is built (set_config_fields), so a new vocabulary size
+    replaces the output layer as a new class count does. `freeze_feature_encoder`: freeze
+    the model's convolutional feature encoder (wav2vec2, HuBERT). `backbone_from`: a model
+    folder (e.g. an sft classifier) whose encoder weights are copied into the task model's
+    backbone first (load_backbone_weights). `max_length` is unused (images and audio have no
+    tokens; every model config has the key). Errors: SFTConfigError naming the key, one line.
     """
+    from transformers import AutoConfig  # here: with the model load
+
     cls = auto_class(auto_class_name)
     if init not in INITS:
         raise SFTConfigError(f"model.init={init}: must be one of {', '.join(INITS)}")
     path = resolve_model_path(name_or_path)
-    labels = {
-        "num_labels": len(label_names),
-        "id2label": dict(enumerate(label_names)),
-        "label2id": {name: i for i, name in enumerate(label_names)},
-    }
+    labels = {}
+    if label_names:
+        labels = {
+            "num_labels": len(label_names),
+            "id2label": dict(enumerate(label_names)),
+            "label2id": {name: i for i, name in enumerate(label_names)},
+        }
     hf_logging.disable_progress_bar()
     verbosity = hf_logging.get_verbosity()
     # The head's "newly initialized" / "mismatched sizes" report is expected here: the
     # class head is replaced on purpose. Errors still raise.
     hf_logging.set_verbosity_error()
     try:
+        built = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **labels)
+        set_config_fields(built, dict(config or {}), "model.config")
+        set_config_fields(built, dict(settings or {}), "the task's setting")
         if init == "random":
-            from transformers import AutoConfig  # here: with the model load
-
-            config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **labels)
-            model = cls.from_config(config, trust_remote_code=trust_remote_code)
+            model = cls.from_config(built, trust_remote_code=trust_remote_code)
         else:
             model = cls.from_pretrained(
                 path,
+                config=built,
                 dtype=torch.float32,
                 ignore_mismatched_sizes=True,
                 trust_remote_code=trust_remote_code,
-                **labels,
             )
     except (OSError, ValueError, KeyError) as err:
         raise SFTConfigError(
@@ -132,7 +149,31 @@ def load_task_model(
     # DETR: init=random left all 9 backbone convolutions frozen, from_pretrained none). Every
     # parameter trains, whatever the init; freezing is the finetune strategy's choice.
     model.requires_grad_(True)
+    if freeze_feature_encoder:
+        freeze = getattr(model, "freeze_feature_encoder", None)
+        if freeze is None:
+            raise SFTConfigError(
+                f"model.freeze_feature_encoder=true: {type(model).__name__} has no "
+                f"convolutional feature encoder (wav2vec2, HuBERT have one)"
+            )
+        freeze()
     return TaskModel(model)
+
+
+def set_config_fields(config, fields: dict, key: str) -> None:
+    """Set each field of `fields` on the transformers `config`, or on the sub-config that
+    has it (Parakeet keeps `layerdrop` in its `encoder_config`). SFTConfigError naming
+    `key` for a field that neither has: a setting the architecture does not have (e.g.
+    SpecAugment's `mask_time_prob` on a model without SpecAugment) would do nothing."""
+    for name, value in fields.items():
+        subs = [getattr(config, s) for s in getattr(config, "sub_configs", {}) or {}]
+        holders = [c for c in (config, *subs) if c is not None and hasattr(c, name)]
+        if not holders:
+            raise SFTConfigError(
+                f"{key}.{name}: {type(config).__name__} has no setting '{name}' (the "
+                f"architecture does not use it)"
+            )
+        setattr(holders[0], name, value)
 
 
 def load_backbone_weights(model: nn.Module, folder: str) -> int:

@@ -26,6 +26,7 @@ REGISTRY: dict[str, str] = {
     "token_classification": "sft.tasks.token_classification:TOKEN_CLASSIFICATION",
     "detection": "sft.tasks.detection:DETECTION",
     "segmentation": "sft.tasks.segmentation:SEGMENTATION",
+    "speech_to_text": "sft.tasks.speech_to_text:SPEECH_TO_TEXT",
 }
 # `data.task=auto`: the sequence family settles the task from the labels and the loss.
 AUTO = "auto"

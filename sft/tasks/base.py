@@ -23,6 +23,9 @@ FEATURES = ("cv", "calibration", "decisions", "ensemble", "onnx", "int8")
 # The run folder's subfolder where task-model families draw predictions beside the ground
 # truth (sft.tasks.task_model), logged as the run's artifacts of the same name.
 PICTURES_DIR = "pictures"
+# The run folder's subfolder of MLflow tables task-model families write (sft.tasks.task_model:
+# the worst test examples), logged as the run's artifacts of the same name.
+TABLES_DIR = "tables"
 
 
 @runtime_checkable

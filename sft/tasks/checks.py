@@ -43,7 +43,10 @@ def check_task_fit(cfg: DictConfig, task, labels: list[str] | None = None) -> No
 # loss: sft.model.task_model), which the detection and segmentation tasks need.
 TASK_MODEL_TARGET = "sft.model.task_model.load_task_model"
 # The shipped task-model configs, named in the error for a task that needs one.
-TASK_MODEL_CHOICES = "model=conditional_detr (detection), model=segformer or model=upernet"
+TASK_MODEL_CHOICES = (
+    "model=conditional_detr (detection), model=segformer or model=upernet (segmentation), "
+    "model=parakeet_ctc or model=wav2vec2_ctc (speech_to_text)"
+)
 # The loss choice that is the default: a task model computes its own loss, so another one
 # set on the command line would be silently ignored.
 DEFAULT_LOSS = "cross_entropy"

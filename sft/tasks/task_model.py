@@ -10,6 +10,7 @@ groups, fine-tuning strategies, regularizers, checkpoints, resume, saving) is SF
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ from torch import nn
 from sft.config.instantiate import instantiate
 from sft.config.metric_keys import label_keys
 from sft.model.module import SFTModule
-from sft.tasks.base import PICTURES_DIR
+from sft.tasks.base import PICTURES_DIR, TABLES_DIR
 
 
 def build_task_module(cfg, datamodule) -> TaskModelModule:
@@ -27,8 +28,13 @@ def build_task_module(cfg, datamodule) -> TaskModelModule:
     optimizer, scheduler, regularizer and fine-tuning strategy."""
     labels = datamodule.labels
     task = labels.kind
+    # What the task sets in the model from the data beyond the labels (optional: a CTC
+    # vocabulary's size and blank id; `label_names` replaced when outputs are no labels).
+    inputs = {"auto_class_name": task.auto_class, "label_names": list(labels.names)}
+    if hasattr(task, "model_settings"):
+        inputs.update(task.model_settings(datamodule))
     # The model config's target is sft.model.task_model.load_task_model (sft.tasks.checks).
-    model = instantiate(cfg.model, auto_class_name=task.auto_class, label_names=list(labels.names))
+    model = instantiate(cfg.model, **inputs)
     regularizer = instantiate(cfg.regularizer) if cfg.regularizer.get("_target_") else None
     return TaskModelModule(
         model,
@@ -41,6 +47,7 @@ def build_task_module(cfg, datamodule) -> TaskModelModule:
         finetune=instantiate(cfg.finetune),
         threshold=float(cfg.data.get("threshold", 0.5)),
         pictures=int(cfg.data.get("pictures", 0)),
+        worst_examples=int(cfg.data.get("worst_examples", 0)),
     )
 
 
@@ -51,6 +58,10 @@ class TaskModelModule(SFTModule):
     as the model's forward takes them, `targets` (the metrics' ground truth) and `paths` (the
     image files, for pictures). `pictures`: how many val/test images of an epoch are drawn
     (prediction beside ground truth, `task.draw`) into `<run folder>/pictures/<stage>/`.
+    `worst_examples`: for a task with `example_rows` (one table row per example: speech's
+    reference, hypothesis and CER) and `worst_by` (the row's error column), the test split's
+    N worst rows are written as an MLflow table (JSON, "split" orientation) to
+    `<run folder>/tables/test_worst.json`.
     """
 
     def __init__(
@@ -65,6 +76,7 @@ class TaskModelModule(SFTModule):
         finetune=None,
         threshold: float = 0.5,
         pictures: int = 0,
+        worst_examples: int = 0,
     ):
         # No sft head, no sft loss: an empty head keeps the optimizer groups and saving of
         # SFTModule working unchanged (it has no parameters).
@@ -83,6 +95,8 @@ class TaskModelModule(SFTModule):
         self.processor = processor
         self.pictures = int(pictures)
         self.kept: dict[str, list] = {"val": [], "test": []}
+        self.worst_examples = int(worst_examples) if hasattr(task, "example_rows") else 0
+        self.rows: list[dict] = []  # the test split's example rows (worst-N table)
 
     def forward(self, **inputs):
         """The model's output for the batch's model inputs (and `labels`: with its loss)."""
@@ -115,6 +129,8 @@ class TaskModelModule(SFTModule):
         if per_class is not None:
             per_class.update(preds, targets)
         stage = "test" if metrics is self.test_metrics else "val"
+        if stage == "test" and self.worst_examples:
+            self.rows += self.task.example_rows(preds, targets, batch)
         kept = self.kept[stage]
         for i in range(min(size, self.pictures - len(kept))):
             kept.append((batch["paths"][i], _cpu(preds[i]), _cpu(batch["targets"][i])))
@@ -145,6 +161,8 @@ class TaskModelModule(SFTModule):
         loss_metric.reset()
         metrics.reset()
         self._draw(stage)
+        if stage == "test":
+            self._write_worst()
         report["summary"] = {k: float(v) for k, v in values.items()}
         return report
 
@@ -161,6 +179,21 @@ class TaskModelModule(SFTModule):
             picture = self.task.draw(path, pred, target, self.label_names, self.threshold)
             # One file per kept image, overwritten each epoch: the folder shows the last one.
             picture.save(folder / f"{i:02d}_{Path(path).stem}.png")
+
+    def _write_worst(self) -> None:
+        """The test split's `worst_examples` rows with the highest `task.worst_by`, as an
+        MLflow table file (rank zero), logged with the run's artifacts (TABLES_DIR)."""
+        rows, self.rows = self.rows, []
+        trainer = getattr(self, "_trainer", None)
+        if not rows or trainer is None or not trainer.is_global_zero:
+            return
+        key = self.task.worst_by
+        worst = sorted(rows, key=lambda row: -row[key])[: self.worst_examples]
+        columns = list(worst[0])
+        folder = Path(trainer.default_root_dir) / TABLES_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        table = {"columns": columns, "data": [[row[c] for c in columns] for row in worst]}
+        (folder / "test_worst.json").write_text(json.dumps(table, indent=1, ensure_ascii=False))
 
 
 def _cpu(value):

@@ -132,7 +132,8 @@ def data_lines(datamodule, max_length: int) -> list[str]:
     examples = datamodule.examples
     lines = ["Splits: " + ", ".join(f"{s} {len(e)}" for s, e in examples.items()) + "."]
     warnings = []
-    for split, dataset in getattr(datamodule, "datasets", {}).items():
+    text = getattr(datamodule, "modality", "text") == "text"  # token lengths (audio: durations)
+    for split, dataset in getattr(datamodule, "datasets", {}).items() if text else ():
         lengths = getattr(dataset, "lengths", None)
         if lengths is not None and len(lengths):
             share = float(np.mean(np.asarray(lengths) >= max_length))
@@ -141,7 +142,8 @@ def data_lines(datamodule, max_length: int) -> list[str]:
                     f"truncation: {share:.1%} of the {split} texts reach "
                     f"max_length={max_length} tokens and were cut"
                 )
-    if not datamodule.labels.kind.continuous_targets:  # labels: their balance matters
+    # labels (not transcripts): their balance matters
+    if not datamodule.labels.kind.continuous_targets and datamodule.labels.names:
         counts = datamodule.class_counts()
         names = datamodule.labels.names
         smallest = max(int(counts.min()), 1)

@@ -25,7 +25,7 @@ from sft import cache
 from sft.config.data_schemas import experiment_of
 from sft.config.schema import GROUPS, cfg_choice
 from sft.model.saving import save_model
-from sft.tasks.base import PICTURES_DIR
+from sft.tasks.base import PICTURES_DIR, TABLES_DIR
 from sft.tracking.masking import mask_overrides
 from sft.tracking.provenance import flatten, git_state, package_versions
 from sft.tracking.sweep import job_run_identity
@@ -172,6 +172,8 @@ class RunRecorder:
             tracker.log_artifact(path)
         # Predictions drawn beside the ground truth (detection, segmentation): pictures/<stage>/
         tracker.log_artifact(run_dir / PICTURES_DIR, PICTURES_DIR)
+        # The worst test examples as MLflow tables (speech: reference, hypothesis, CER)
+        tracker.log_artifact(run_dir / TABLES_DIR, TABLES_DIR)
         model_dir = save_model(
             module,
             datamodule.tokenizer,

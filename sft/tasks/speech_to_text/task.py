@@ -1,0 +1,242 @@
+"""The speech-to-text family and its one task: a transcript per clip, from a whole transformers
+CTC model (`AutoModelForCTC`: wav2vec2, HuBERT, Wav2Vec2-BERT, Parakeet) with its own CTC
+loss; what generic code asks of it (sft.tasks.base.Task and the task-model members of
+sft.tasks.task_model).
+
+Reading this module imports numpy only: decoding, metrics and prediction import torch and
+transformers when a run or a predictor asks for them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from sft.errors import SFTConfigError, SFTDataError
+
+NAME = "speech_to_text"
+
+
+class SpeechToTextFamily:
+    """Settles the task (there is one); its label space has no labels: the targets are
+    transcripts, and the vocabulary is built by the data module."""
+
+    name = NAME
+    tasks = (NAME,)
+    task = None  # its one Task, set by the package (sft/tasks/speech_to_text/__init__.py)
+
+    def settle(self, requested: str, loss_task: str | None) -> str:
+        """Always speech_to_text (its data configs name the task)."""
+        return NAME
+
+    def label_space(
+        self,
+        train,
+        label_column: str = "transcription",
+        task: str = NAME,
+        loss_task=None,
+        separator: str = ",",
+        **hints,
+    ):
+        """A label space without labels (the vocabulary is the data module's)."""
+        from sft.tasks.sequence.labels import LabelSpace  # light: numpy and pandas
+
+        return LabelSpace(NAME, [], kind=self.task)
+
+
+class SpeechToTextTask:
+    """A transcript per clip: batches hold features and CTC label ids, the model's own CTC
+    loss trains it, greedy CTC over the frames that carry audio turns outputs into text
+    (decode.py), WER and CER score it, a served record is {"text": transcript}."""
+
+    name = NAME
+    auto_class = "AutoModelForCTC"
+    # The batch holds one of the first two (log-mel `input_features` or the waveform's
+    # `input_values`, as the feature extractor names it) and the attention mask.
+    model_inputs = ("input_features", "input_values", "attention_mask")
+    metrics = ("wer", "cer")
+    per_class = False
+    monitor = ("val/cer", "min")
+    # None yet: folds, ensembles, calibration and decisions are for labels; ONNX export of
+    # a CTC model is not built.
+    features = frozenset()
+    continuous_targets = False
+    decision_key = "text"
+    pipeline_tags: ClassVar[dict[str, str]] = {"audio": "automatic-speech-recognition"}
+    loss_problem = NAME  # unused: the model's own CTC loss trains (sft.tasks.checks)
+    # The worst-N table of the test split (sft.tasks.task_model): rows sorted by this, worst
+    # first.
+    worst_by = "cer"
+
+    def __init__(self, family):
+        self.family = family
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+    # -- configuration and data ---------------------------------------------------------------
+
+    def supports(self, feature: str) -> bool:
+        return feature in self.features
+
+    def check_options(self, cfg) -> None:
+        """Refuse data.standardize (regression targets)."""
+        if cfg.data.get("standardize"):
+            raise SFTConfigError(f"data.standardize=true applies to regression; the task is {NAME}")
+
+    def pooling(self, configured: str) -> str:
+        return "none"
+
+    def num_outputs(self, num_labels: int) -> int:
+        return num_labels
+
+    def pos_weight_count(self, num_labels: int) -> int:
+        return 1
+
+    def class_counts(self, targets, num_labels: int) -> np.ndarray:
+        return np.zeros(num_labels, dtype=np.int64)
+
+    def stratify(self, examples):
+        return None
+
+    def label_counts(self, labels, separator: str = ",") -> None:
+        return None  # transcripts are no labels
+
+    # -- the LightningModule ------------------------------------------------------------------
+
+    def model_settings(self, datamodule) -> dict:
+        """What load_task_model sets in the model's config from the data: the vocabulary's
+        size and the blank ([PAD]) id; no class labels."""
+        from sft.tasks.speech_to_text.vocab import PAD  # light
+
+        return {
+            "label_names": [],
+            "settings": {
+                "vocab_size": len(datamodule.vocab),
+                "pad_token_id": datamodule.vocab[PAD],
+            },
+        }
+
+    def module(self, cfg, datamodule):
+        """The task-model module (sft.tasks.task_model), after checking that every clip gives
+        the model enough output frames for its transcript."""
+        from sft.tasks.task_model import build_task_module  # lazy: torch and Lightning
+
+        module = build_task_module(cfg, datamodule)
+        datamodule.processor.model = module.backbone.encoder  # its output lengths decode
+        check_frames(module.backbone.encoder, datamodule)
+        return module
+
+    def loss_inputs(self, outputs, targets):
+        raise SFTConfigError(f"task '{NAME}' trains with its model's own CTC loss")
+
+    def predictions(self, outputs):
+        raise SFTConfigError(f"task '{NAME}' decodes with batch_predictions")
+
+    def batch_predictions(self, outputs, batch: dict, processor) -> list[str]:
+        """The batch's transcripts: greedy CTC over each clip's real frames (decode.py)."""
+        from sft.tasks.speech_to_text.decode import transcribe  # lazy: torch
+        from sft.tasks.speech_to_text.vocab import token_list
+
+        tokenizer = processor.tokenizer
+        return transcribe(
+            processor.model,
+            outputs.logits.detach(),
+            batch.get("attention_mask"),
+            token_list(tokenizer),
+            tokenizer.pad_token_id,
+        )
+
+    def metric_targets(self, targets):
+        return list(targets)  # the normalized reference transcripts
+
+    def summary_metrics(self, num_labels: int, threshold: float = 0.5, label_names=None):
+        """SpeechErrorRates: WER and CER over the split."""
+        from sft.tasks.speech_to_text.decode import SpeechErrorRates  # lazy: torch
+
+        return SpeechErrorRates()
+
+    def per_class_metrics(self, num_labels: int, threshold: float = 0.5, label_names=None):
+        return None
+
+    def epoch_values(self, summary, per_class):
+        """{wer, cer}; no class report."""
+        return summary.compute(), {}
+
+    def class_names(self, label_names: list[str]) -> list[str]:
+        return []
+
+    def example_rows(self, preds, targets, batch: dict) -> list[dict]:
+        """Table rows of a test batch (path, reference, hypothesis, cer): the worst-N table."""
+        from sft.tasks.speech_to_text.decode import utterance_rows  # lazy: torchmetrics
+
+        return utterance_rows(preds, targets, batch["paths"])
+
+    # -- the model folder and prediction ------------------------------------------------------
+
+    def id2label(self, names: list[str]) -> None:
+        return None  # the vocabulary is the tokenizer's (saved beside the model)
+
+    def model_spec(self, module) -> dict:
+        return {}
+
+    def predict(
+        self, predictor, inputs, batch_size: int = 16, progress: bool = False
+    ) -> list[dict]:
+        """One {"text": transcript} per audio path (predict.py)."""
+        from sft.tasks.speech_to_text.predict import predict_texts  # lazy: torch
+
+        return predict_texts(predictor, inputs, batch_size)
+
+    def raw_outputs(self, predictor, inputs, batch_size: int = 16, progress: bool = False):
+        """The logits of every real output frame [frames of all clips, vocab]: what
+        sft-export format=folder compares between a model and its copy."""
+        from sft.tasks.speech_to_text.predict import raw_outputs  # lazy: torch
+
+        return raw_outputs(predictor, inputs, batch_size)
+
+    def decision(self, record: dict):
+        return record["text"]
+
+    def records(self, raw, spec: dict) -> list[dict]:
+        raise SFTConfigError(f"task '{NAME}' makes its records from audio (predict)")
+
+
+def check_frames(model, datamodule) -> None:
+    """Every clip must give the model at least one output frame (its receptive field), and
+    as many as CTC needs for its transcript (one per character, one more between repeated
+    ones). SFTDataError naming the row and file of the first that does not."""
+    import torch  # lazy: with the model
+
+    from sft.tasks.speech_to_text.decode import output_lengths
+    from sft.tasks.speech_to_text.vocab import ctc_frames_needed
+
+    rate = datamodule.featurizer.sampling_rate
+    for split, dataset in datamodule.datasets.items():
+        lengths = torch.as_tensor(base_lengths(dataset.bases))
+        frames = output_lengths(model, lengths).tolist()
+        for i, (count, labels) in enumerate(zip(frames, dataset.labels)):
+            needed = max(ctc_frames_needed(labels), 1)
+            if count < needed:
+                found = dataset.found
+                seconds = datamodule.seconds[split][i]
+                what = (
+                    "shorter than the model's receptive field"
+                    if count < 1
+                    else "too short for its transcript"
+                )
+                raise SFTDataError(
+                    f"{found.places[i]}: {found.texts[i]}: the clip ({seconds:.3f} s at "
+                    f"{rate} Hz) is {what}: the model makes {max(count, 0)} output frames "
+                    f"of it, CTC needs {needed} for {found.transcripts[i]!r}"
+                )
+
+
+def base_lengths(bases) -> list[int]:
+    """The real frames (first axis) of each cached base: from the cache's `shape` column
+    when it has one (nothing decoded), else from the arrays."""
+    table = getattr(bases, "table", None)
+    if table is not None:
+        return [int(shape[0]) for shape in table["shape"]]
+    return [len(bases[i]) for i in range(len(bases))]
