@@ -13,8 +13,9 @@ Layout written by `write_corpus` (the 🤗 audiofolder convention):
     <root>/<split>/metadata.csv        file_name (relative to the csv), transcription, speaker
     <root>/<split>/<index>.wav         mono 16-bit PCM WAV at `sampling_rate` Hz
 
-Splits train, validation and test. Train and validation share `voices` voices; test is
-spoken by `test_voices` others whose variants no train voice uses (held-out speakers).
+Splits train, validation and test (a split of 0 clips is not written). Train and validation
+share `voices` voices; test is spoken by `test_voices` others whose variants no train voice
+uses (held-out speakers).
 Synthetic speech shows that a pipeline works; it does not show that a model transcribes people.
 """
 
@@ -143,8 +144,9 @@ def _count_key(split: str) -> str:
 def _check(settings: dict) -> None:
     """SFTConfigError naming the first argument that cannot work."""
     for key in ("n_train", "n_val", "n_test"):
-        if settings[key] < 0:
-            raise SFTConfigError(f"{key} must be 0 or more, got {settings[key]}")
+        least = 1 if key == "n_train" else 0
+        if settings[key] < least:
+            raise SFTConfigError(f"{key} must be {least} or more, got {settings[key]}")
     if settings["voices"] < 1 or settings["test_voices"] < 1:
         raise SFTConfigError("voices and test_voices must be 1 or more")
     if settings["voices"] + settings["test_voices"] > len(VARIANTS):
@@ -195,7 +197,8 @@ def _write_splits(folder: Path, settings: dict, cast: dict[str, list[str]]) -> N
     for index, split in enumerate(SPLITS):
         group = cast["test" if split == "test" else "train"]
         rng = np.random.default_rng([settings["seed"], index])
-        _write_split(folder / split, settings[_count_key(split)], group, rng, settings)
+        if settings[_count_key(split)]:  # a split of 0 clips has no folder
+            _write_split(folder / split, settings[_count_key(split)], group, rng, settings)
 
 
 def _write_split(folder: Path, n: int, speakers: list[str], rng, settings: dict) -> None:

@@ -65,6 +65,7 @@ MODALITY = {
     "digit_boxes": "image",
     "masks": "image",
     "digit_masks": "image",
+    "spoken_digits": "audio",
 }
 TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
 # Data of the families whose `task` key names them, with the task they load.
@@ -72,6 +73,7 @@ FAMILY_DATA = {
     **dict.fromkeys(TOKEN_DATA, "token_classification"),
     **dict.fromkeys(("coco", "digit_boxes"), "detection"),
     **dict.fromkeys(("masks", "digit_masks"), "segmentation"),
+    "spoken_digits": "speech_to_text",
 }
 
 
@@ -122,6 +124,9 @@ def media_choice(group: str, choice: str, request) -> list[str]:
     if group == "data" and choice == "digit_masks":  # a few small scenes
         sizes = ["data.n_train=6", "data.n_val=2", "data.n_test=2", "data.size=48"]
         return [*sizes, "data.digit_px=[12,20]", f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "spoken_digits":  # a handful of synthesized clips
+        sizes = ["data.n_train=4", "data.n_val=2", "data.n_test=2", "data.voices=2"]
+        return [*sizes, "data.test_voices=1", f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "drug_entities":
         return [f"paths.outputs={tmp_path}", "data.train_sentences=40", "data.test_sentences=10"]
     if group == "data" and choice == "hf_dataset":  # the toy train CSV, saved as a dataset

@@ -84,8 +84,9 @@ def test_written_once_then_replaced_when_the_arguments_change(tmp_path):
     stamp = (root / "train" / "00000.wav").stat().st_mtime_ns
     write_corpus(root, **{**SMALL, "n_train": 2, "n_test": 1})
     assert (root / "train" / "00000.wav").stat().st_mtime_ns == stamp
-    write_corpus(root, **{**SMALL, "n_train": 3, "n_test": 1})
+    write_corpus(root, **{**SMALL, "n_train": 3, "n_test": 0})
     assert len(rows(root, "train")) == 3
+    assert not (root / "test").exists()  # a split of 0 clips has no folder
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
 
 
@@ -99,7 +100,8 @@ def test_a_folder_of_other_files_is_not_overwritten(tmp_path):
 @pytest.mark.parametrize(
     ("change", "key"),
     [
-        ({"n_train": -1}, "n_train"),
+        ({"n_train": 0}, "n_train must be 1 or more"),
+        ({"n_test": -1}, "n_test must be 0 or more"),
         ({"voices": 30, "test_voices": 30}, "voices \\+ test_voices"),
         ({"words": (3, 2)}, "words"),
         ({"sampling_rate": 4000}, "sampling_rate"),
