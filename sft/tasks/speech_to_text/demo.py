@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sft.errors import SFTConfigError
 from sft.tasks.speech_to_text.data import TranscriptDataModule
 
 
@@ -52,6 +53,9 @@ class SpokenDigitsDataModule(TranscriptDataModule):
             f"clips-{c['n_train']}-{c['n_val']}-{c['n_test']}-voices-{c['voices']}-"
             f"{c['test_voices']}-words-{c['words'][0]}-{c['words'][1]}-seed-{c['seed']}"
         )
-        folder = write_corpus(Path(self.root).expanduser() / name, **c)
+        try:
+            folder = write_corpus(Path(self.root).expanduser() / name, **c)
+        except SFTConfigError as err:  # it names its argument: say which config has it
+            raise SFTConfigError(f"data={self.name}: {err}") from None
         self.paths = {"train": str(folder), "val": None, "test": None}
         return super().load(family, loss_task)
