@@ -56,7 +56,11 @@ def export_onnx(
     out_dir.mkdir(parents=True, exist_ok=True)
     _copy_all_but_weights(predictor.folder, out_dir)
     modality = predictor.spec.get("modality", "text")
-    if modality == "text":
+    outputs = ["logits"]
+    graph = getattr(predictor.kind, "onnx_graph", None)  # a task that exports its own graph
+    if graph is not None:  # speech: (features, attention_mask) -> (logits, output lengths)
+        net, args, names, shapes, outputs = graph(predictor, examples)
+    elif modality == "text":
         args, names, shapes = _text_inputs(predictor, examples)
     else:
         name = MEDIA_INPUT[modality]
@@ -75,7 +79,7 @@ def export_onnx(
                 dynamo=True,
                 opset_version=opset,
                 input_names=names,
-                output_names=["logits"],
+                output_names=outputs,
                 dynamic_shapes=shapes,
                 external_data=size > SINGLE_FILE_LIMIT,
                 verbose=False,

@@ -53,8 +53,8 @@ def test_help_lists_every_group_and_choice_without_heavy_imports():
         "hf_dataset, image_folder, masks, spoken_digits, text_csv, token_conll, transcripts"
     ) in out
     assert (
-        "model: ast, conditional_detr, convnext, gpt2, hf, hubert, minilm, parakeet_ctc, resnet, "
-        "segformer, upernet, vit, wav2vec2, wav2vec2_ctc"
+        "model: ast, conditional_detr, convnext, gpt2, hf, hubert, minilm, parakeet_ctc, "
+        "resnet, segformer, upernet, vit, wav2vec2, wav2vec2_ctc"
     ) in out
     assert out.strip().endswith("HEAVY:")
 

@@ -535,6 +535,46 @@ CASES = [
             ),
         ]
     ],
+    # speech_to_text (data=transcripts on the tiny Parakeet CTC built from its asset config;
+    # {data}/stt_<case>: an audio folder of four clips with metadata.csv, row 2 broken)
+    *[
+        (
+            f"speech_to_text: {name}",
+            [
+                "model=parakeet_ctc",
+                "model.name_or_path=pkg://sft/assets/parakeet_ctc",
+                "data=transcripts",
+                f"data.train_path={{data}}/stt_{case}",
+            ],
+            message,
+        )
+        for name, case, message in [
+            (
+                "an empty transcript",
+                "empty",
+                "{data}/stt_empty/metadata.csv row 2: empty transcript in column 'transcription'",
+            ),
+            (
+                "a transcript of dropped characters only",
+                "dropped",
+                "{data}/stt_dropped/metadata.csv row 2: the transcript '?!' is empty once "
+                "normalized (data.drop_chars=',.?!;:\"')",
+            ),
+            (
+                "an audio file that cannot be decoded",
+                "undecodable",
+                "{data}/stt_undecodable/metadata.csv row 2: {data}/stt_undecodable/001.wav: not "
+                "a readable audio file (Format not recognised.)",
+            ),
+            (
+                "a clip shorter than the model's receptive field",
+                "short",
+                "{data}/stt_short/metadata.csv row 2: {data}/stt_short/001.wav: the clip (0.005 "
+                "s at 16000 Hz) is shorter than the model's receptive field: the model makes 0 "
+                "output frames of it, CTC needs 3 for 'cab'",
+            ),
+        ]
+    ],
     (
         "spoken digits: more voices than espeak-ng has variants",
         ["data=spoken_digits", "model=parakeet_ctc", "data.voices=36"],
@@ -601,6 +641,30 @@ def _bad_mask_folders(data: Path) -> None:
             pixels = np.array(Image.open(mask))
             pixels[3, 4] = 9
             Image.fromarray(pixels).save(mask)
+
+
+def _bad_transcript_folders(data: Path) -> None:
+    """data=transcripts audio folders of four clips each, row 2 broken (stt_<case>)."""
+    import numpy as np
+    import soundfile
+
+    from helpers.speech_clips import RATE, write_folder
+
+    texts = {"empty": "", "dropped": "?!"}
+    for case in ("empty", "dropped", "undecodable", "short"):
+        folder = data / f"stt_{case}"
+        write_folder(folder, ["ab", "cab", "dog", "fed"], seed=0)
+        if case in texts:
+            table = (
+                (folder / "metadata.csv")
+                .read_text()
+                .replace("001.wav,cab", f"001.wav,{texts[case]}")
+            )
+            (folder / "metadata.csv").write_text(table)
+        elif case == "undecodable":
+            (folder / "001.wav").write_bytes(b"not a wav")
+        else:  # 80 samples: 5 ms
+            soundfile.write(folder / "001.wav", np.zeros(80, np.float32), RATE)
 
 
 def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
@@ -702,6 +766,7 @@ def bad_inputs(tiny_model_dir, tiny_detr_dir, tiny_segformer_dir, toy_data, tmp_
     out = tmp_path_factory.mktemp("bad-out")
     found = _bad_files(data, tiny_model_dir)
     _bad_mask_folders(data)
+    _bad_transcript_folders(data)
     found["segformer"] = str(tiny_segformer_dir)
     tokenizer = found.pop("tokenizer")
     texts = [t for path in toy_data.values() for t in pd.read_csv(path)["text"]]

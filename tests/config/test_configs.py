@@ -57,6 +57,8 @@ TASK_MODELS = {
     "segformer": ("tiny_segformer_dir", "AutoModelForSemanticSegmentation"),
     "upernet": ("tiny_segformer_dir", "AutoModelForSemanticSegmentation"),  # the same loader
 }
+# Task models whose default is a tiny architecture shipped as a config (init=random).
+SHIPPED_TASK_MODELS = {"parakeet_ctc": "AutoModelForCTC", "wav2vec2_ctc": "AutoModelForCTC"}
 MODALITY = {
     "image_folder": "image",
     "digits": "image",
@@ -65,6 +67,7 @@ MODALITY = {
     "digit_boxes": "image",
     "masks": "image",
     "digit_masks": "image",
+    "transcripts": "audio",
     "spoken_digits": "audio",
 }
 TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
@@ -73,6 +76,7 @@ FAMILY_DATA = {
     **dict.fromkeys(TOKEN_DATA, "token_classification"),
     **dict.fromkeys(("coco", "digit_boxes"), "detection"),
     **dict.fromkeys(("masks", "digit_masks"), "segmentation"),
+    "transcripts": "speech_to_text",
     "spoken_digits": "speech_to_text",
 }
 
@@ -84,6 +88,8 @@ def media_choice(group: str, choice: str, request) -> list[str]:
         return [f"model.name_or_path={request.getfixturevalue(MODELS[choice])}"]
     if group == "model" and choice in TASK_MODELS:
         return [f"model.name_or_path={request.getfixturevalue(TASK_MODELS[choice][0])}"]
+    if group == "model" and choice in SHIPPED_TASK_MODELS:  # the text base sets the tiny BERT
+        return [f"model.name_or_path=pkg://sft/assets/{choice}"]
     if group == "finetune" and choice == "freeze_feature_encoder":
         return [
             "model=wav2vec2",
@@ -124,6 +130,11 @@ def media_choice(group: str, choice: str, request) -> list[str]:
     if group == "data" and choice == "digit_masks":  # a few small scenes
         sizes = ["data.n_train=6", "data.n_val=2", "data.n_test=2", "data.size=48"]
         return [*sizes, "data.digit_px=[12,20]", f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "transcripts":  # synthetic clips in split folders
+        from helpers.speech_clips import write_corpus
+
+        root = write_corpus(tmp_path / "corpus", 4, 2, 2)
+        return [f"data.train_path={root}", f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "spoken_digits":  # a handful of synthesized clips
         sizes = ["data.n_train=4", "data.n_val=2", "data.n_test=2", "data.voices=2"]
         return [*sizes, "data.test_voices=1", f"paths.outputs={tmp_path}"]
@@ -175,6 +186,11 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
     if group == "model" and choice in TASK_MODELS:  # the family's task settles the class
         model = instantiate(node, auto_class_name=TASK_MODELS[choice][1], label_names=["a", "b"])
         assert model.encoder.config.id2label == {0: "a", 1: "b"}
+    elif group == "model" and choice in SHIPPED_TASK_MODELS:  # a CTC vocabulary of 7 tokens
+        settings = {"vocab_size": 7, "pad_token_id": 0}
+        auto = SHIPPED_TASK_MODELS[choice]
+        model = instantiate(node, auto_class_name=auto, label_names=[], settings=settings)
+        assert model.encoder.config.vocab_size == 7
     elif group == "model":
         backbone = instantiate(node)
         assert backbone.hidden_size > 0

@@ -16,7 +16,7 @@ from torchmetrics.functional.text import char_error_rate
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from sft.errors import SFTConfigError
-from sft.tasks.speech_to_text.vocab import DELIMITER
+from sft.tasks.speech_to_text.vocab import greedy_ids, ids_to_text
 
 # The methods transformers' CTC models compute their output lengths with, by architecture.
 LENGTH_METHODS = ("_get_feat_extract_output_lengths", "_get_subsampling_output_length")
@@ -36,26 +36,6 @@ def output_lengths(model, input_lengths: torch.Tensor) -> torch.Tensor:
     )
 
 
-def greedy_ids(logits: torch.Tensor, lengths: torch.Tensor, blank: int) -> list[list[int]]:
-    """Greedy CTC over each row's first `lengths[i]` frames of `logits` [b, frames, vocab]:
-    the token ids left once repeats are merged and blanks removed."""
-    best = logits.argmax(dim=-1).cpu()
-    out = []
-    for row, length in zip(best, lengths.cpu().tolist()):
-        ids = torch.unique_consecutive(row[: max(int(length), 0)])
-        out.append([int(i) for i in ids if int(i) != blank])
-    return out
-
-
-def ids_to_text(ids: list[int], tokens: list[str]) -> str:
-    """Token ids -> the transcript: `|` is a space; special tokens ([UNK]) are written as
-    they are (they count as errors); spaces collapsed and stripped."""
-    text = "".join(
-        " " if tokens[i] == DELIMITER else tokens[i] for i in ids if 0 <= i < len(tokens)
-    )
-    return " ".join(text.split())
-
-
 def transcribe(model, logits, attention_mask, tokens: list[str], blank: int) -> list[str]:
     """Transcripts of a batch: `logits` [b, frames, vocab] of `model` for inputs whose real
     frames `attention_mask` [b, input frames] marks (None: every frame is real)."""
@@ -63,7 +43,23 @@ def transcribe(model, logits, attention_mask, tokens: list[str], blank: int) -> 
         lengths = torch.full((logits.shape[0],), logits.shape[1], dtype=torch.long)
     else:
         lengths = output_lengths(model, attention_mask.sum(-1)).clamp(max=logits.shape[1])
-    return [ids_to_text(ids, tokens) for ids in greedy_ids(logits, lengths, blank)]
+    return [ids_to_text(ids, tokens) for ids in greedy_ids(logits.cpu(), lengths.cpu(), blank)]
+
+
+class CTCGraph(torch.nn.Module):
+    """A CTC model as one function of (features, attention_mask) -> (logits [b, frames,
+    vocab] float32, output lengths [b]): what prediction runs and what ONNX export traces
+    (the exported graph then knows which frames are real without torch)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.key = model.main_input_name  # input_features (Parakeet) or input_values
+
+    def forward(self, values: torch.Tensor, attention_mask: torch.Tensor):
+        logits = self.model(**{self.key: values}, attention_mask=attention_mask).logits
+        lengths = output_lengths(self.model, attention_mask.sum(-1))
+        return logits.float(), lengths.clamp(max=logits.shape[1])
 
 
 class SpeechErrorRates(Metric):

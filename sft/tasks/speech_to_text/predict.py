@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from sft.errors import SFTDataError
+from sft.tasks.speech_to_text.vocab import greedy_ids, ids_to_text, token_list
 
 TOKENIZER = "_speech_tokenizer"  # where the predictor keeps the CTC tokenizer once loaded
 
@@ -22,43 +23,78 @@ def tokenizer_of(predictor):
     return tokenizer
 
 
+def clip_features(predictor, paths) -> tuple:
+    """The padded features [b, longest, ...] float32 and attention mask [b, longest] int64
+    of the clips at `paths` (as in training: each clip alone through the feature extractor,
+    `predictor.tokenizer`), and the model input's name."""
+    from sft.tasks.speech_to_text.features import SpeechFeaturizer, pad_batch  # lazy: audio
+
+    featurizer = SpeechFeaturizer(predictor.tokenizer)
+    return (*pad_batch(featurizer.base(list(paths))), featurizer.key)
+
+
 def batches(predictor, paths, batch_size: int = 16):
     """Per batch of the clips at `paths`, in order: the model's logits [b, frames, vocab]
-    and each clip's real output frames [b]. `predictor`: sft.inference.predictor.Predictor
-    of a speech model (`tokenizer`: its feature extractor; `runner.net`: the CTC model).
-    SFTDataError for an input that is not a list of paths, or an unreadable file."""
-    import torch  # lazy: with the network
-
-    from sft.tasks.speech_to_text.decode import output_lengths
-    from sft.tasks.speech_to_text.features import SpeechFeaturizer, pad_batch
-
+    and each clip's real output frames [b] (numpy). `predictor`: sft.inference.predictor.
+    Predictor of a speech model (`tokenizer`: its feature extractor; `runner`: the CTC
+    model in torch, or its ONNX graph of onnx_graph). SFTDataError for an input that is not
+    a list of paths, or an unreadable file."""
     if isinstance(paths, str):
         raise SFTDataError("expected a list of audio paths, got a single string")
     paths = list(paths)
     for i, path in enumerate(paths):
         if not isinstance(path, str):
             raise SFTDataError(f"input {i}: expected an audio path, got {type(path).__name__}")
-    featurizer = SpeechFeaturizer(predictor.tokenizer)
-    net = predictor.runner.net
-    device = next(net.parameters()).device
     step = max(1, int(batch_size))
     for start in range(0, len(paths), step):
-        values, mask = pad_batch(featurizer.base(paths[start : start + step]))
-        feed = {
-            featurizer.key: torch.from_numpy(values).to(device),
-            "attention_mask": torch.from_numpy(mask).to(device),
-        }
-        with torch.inference_mode():
-            logits = net(**feed).logits.float()
-        lengths = output_lengths(net, feed["attention_mask"].sum(-1)).clamp(max=logits.shape[1])
+        values, mask, key = clip_features(predictor, paths[start : start + step])
+        session = getattr(predictor.runner, "session", None)
+        if session is not None:  # onnxruntime: the exported (logits, lengths)
+            logits, lengths = session.run(None, {key: values, "attention_mask": mask})
+        else:
+            logits, lengths = run_torch(predictor.runner.net, values, mask)
         yield logits, lengths
+
+
+def run_torch(net, values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(logits, output lengths) of the torch CTC model `net` as numpy arrays."""
+    import torch  # lazy: an ONNX folder predicts without torch
+
+    from sft.tasks.speech_to_text.decode import CTCGraph  # lazy: torch
+
+    device = next(net.parameters()).device
+    graph = CTCGraph(net)
+    with torch.inference_mode():
+        logits, lengths = graph(
+            torch.from_numpy(values).to(device), torch.from_numpy(mask).to(device)
+        )
+    return logits.cpu().numpy(), lengths.cpu().numpy()
+
+
+def onnx_graph(predictor, examples):
+    """What sft-export format=onnx traces: the CTCGraph of the model, two example clips
+    (one padded), the input names and their dynamic batch and time axes, the output names."""
+    # lazy: export runs torch
+    import torch
+    from torch.export import Dim
+
+    from sft.tasks.speech_to_text.decode import CTCGraph
+
+    clips = list(examples[:2]) * (2 if len(examples) < 2 else 1)
+    values, mask, key = clip_features(predictor, clips)
+    axes = {0: Dim("batch"), 1: Dim("time")}
+    args = (torch.from_numpy(values), torch.from_numpy(mask))
+    return (
+        CTCGraph(predictor.runner.net),
+        args,
+        [key, "attention_mask"],
+        (axes, axes),
+        ["logits", "lengths"],
+    )
 
 
 def predict_texts(predictor, paths, batch_size: int = 16) -> list[dict]:
     """One {"text": transcript} per audio path, in order (greedy CTC, decode.py)."""
-    from sft.tasks.speech_to_text.decode import greedy_ids, ids_to_text
-    from sft.tasks.speech_to_text.vocab import token_list
-
     tokenizer = tokenizer_of(predictor)
     tokens, blank = token_list(tokenizer), tokenizer.pad_token_id
     records = []
@@ -72,7 +108,7 @@ def predict_texts(predictor, paths, batch_size: int = 16) -> list[dict]:
 def raw_outputs(predictor, paths, batch_size: int = 16) -> np.ndarray:
     """The logits of every clip's real output frames, clips in order: [frames, vocab]."""
     rows = [
-        row[: int(length)].cpu().numpy()
+        np.asarray(row[: int(length)], dtype=np.float32)
         for logits, lengths in batches(predictor, paths, batch_size)
         for row, length in zip(logits, lengths)
     ]

@@ -58,9 +58,10 @@ class SpeechToTextTask:
     metrics = ("wer", "cer")
     per_class = False
     monitor = ("val/cer", "min")
-    # None yet: folds, ensembles, calibration and decisions are for labels; ONNX export of
-    # a CTC model is not built.
-    features = frozenset()
+    # Folds, ensembles, calibration and decisions are for labels. ONNX: the model with its
+    # output lengths (predict.onnx_graph); wav2vec2 and HuBERT export, Parakeet's attention
+    # does not (torch 2.13's exporter), which sft-export refuses in one line.
+    features = frozenset({"onnx"})
     continuous_targets = False
     decision_key = "text"
     pipeline_tags: ClassVar[dict[str, str]] = {"audio": "automatic-speech-recognition"}
@@ -195,6 +196,12 @@ class SpeechToTextTask:
         from sft.tasks.speech_to_text.predict import raw_outputs  # lazy: torch
 
         return raw_outputs(predictor, inputs, batch_size)
+
+    def onnx_graph(self, predictor, examples):
+        """What sft-export format=onnx traces (predict.onnx_graph)."""
+        from sft.tasks.speech_to_text.predict import onnx_graph  # lazy: torch
+
+        return onnx_graph(predictor, examples)
 
     def decision(self, record: dict):
         return record["text"]

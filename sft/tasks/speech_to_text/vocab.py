@@ -5,7 +5,8 @@ transformers `Wav2Vec2CTCTokenizer` (saved with the model: transformers' ASR pip
 Layout, as transformers' CTC fine-tuning recipe (run_speech_recognition_ctc.py): `[PAD]` is
 the CTC blank (id 0: the model's `pad_token_id`), `[UNK]` stands for a character the training
 transcripts never had, `|` is the word delimiter (a space in the transcript), then every other
-character of the training transcripts in sorted order.
+character of the training transcripts in sorted order. Also greedy CTC decoding (ids ->
+text), in numpy: an exported ONNX model transcribes without torch.
 """
 
 from __future__ import annotations
@@ -97,3 +98,25 @@ def ctc_frames_needed(labels: np.ndarray) -> int:
     between each pair of equal neighbours ("ll" needs l, blank, l)."""
     labels = np.asarray(labels)
     return int(len(labels) + np.count_nonzero(labels[1:] == labels[:-1]))
+
+
+def greedy_ids(logits, lengths, blank: int) -> list[list[int]]:
+    """Greedy CTC over each row's first `lengths[i]` frames of `logits` [b, frames, vocab]
+    (numpy, or torch on the CPU): the token ids left once repeats are merged and blanks
+    removed. Numpy, so an ONNX model transcribes without torch."""
+    best = np.asarray(logits.argmax(-1))
+    out = []
+    for row, length in zip(best, np.asarray(lengths).tolist()):
+        row = row[: max(int(length), 0)]
+        kept = row[np.r_[True, row[1:] != row[:-1]]] if len(row) else row
+        out.append([int(i) for i in kept if int(i) != blank])
+    return out
+
+
+def ids_to_text(ids: list[int], tokens: list[str]) -> str:
+    """Token ids -> the transcript: `|` is a space; special tokens ([UNK]) are written as
+    they are (they count as errors); spaces collapsed and stripped."""
+    text = "".join(
+        " " if tokens[i] == DELIMITER else tokens[i] for i in ids if 0 <= i < len(tokens)
+    )
+    return " ".join(text.split())

@@ -106,5 +106,7 @@ def test_the_registered_model_predicts_and_serves_the_same_transcripts(trained, 
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [row["pred_text"] for row in rows] == [r["text"] for r in expected]
     mlflow.set_tracking_uri(tracking)
-    served = mlflow.pyfunc.load_model(uri).predict(clips)
+    import pandas as pd
+
+    served = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"text": clips}))
     assert list(served) == expected
