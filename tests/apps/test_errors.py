@@ -575,6 +575,12 @@ CASES = [
             ),
         ]
     ],
+    (
+        "spoken digits: more voices than espeak-ng has variants",
+        ["data=spoken_digits", "model=parakeet_ctc", "data.voices=36"],
+        "data=spoken_digits: voices + test_voices must be at most 38 (the voice variants), "
+        "got 36 + 5",
+    ),
 ]
 
 

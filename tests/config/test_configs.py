@@ -68,6 +68,7 @@ MODALITY = {
     "masks": "image",
     "digit_masks": "image",
     "transcripts": "audio",
+    "spoken_digits": "audio",
 }
 TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
 # Data of the families whose `task` key names them, with the task they load.
@@ -76,6 +77,7 @@ FAMILY_DATA = {
     **dict.fromkeys(("coco", "digit_boxes"), "detection"),
     **dict.fromkeys(("masks", "digit_masks"), "segmentation"),
     "transcripts": "speech_to_text",
+    "spoken_digits": "speech_to_text",
 }
 
 
@@ -133,6 +135,9 @@ def media_choice(group: str, choice: str, request) -> list[str]:
 
         root = write_corpus(tmp_path / "corpus", 4, 2, 2)
         return [f"data.train_path={root}", f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "spoken_digits":  # a handful of synthesized clips
+        sizes = ["data.n_train=4", "data.n_val=2", "data.n_test=2", "data.voices=2"]
+        return [*sizes, "data.test_voices=1", f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "drug_entities":
         return [f"paths.outputs={tmp_path}", "data.train_sentences=40", "data.test_sentences=10"]
     if group == "data" and choice == "hf_dataset":  # the toy train CSV, saved as a dataset
