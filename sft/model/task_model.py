@@ -162,9 +162,18 @@ def load_task_model(
                 f"convolutional feature encoder (wav2vec2, HuBERT have one)"
             )
         freeze()
-    if language or task or generation:
+    # A generating model (Whisper; DETR is an encoder-decoder that does not generate) always
+    # gets the folder's generation config (init=random builds none: Whisper's generate needs
+    # its lang_to_id and task_to_id).
+    if language or task or generation or generates(model):
         set_generation(model, path, language, task, dict(generation or {}))
     return TaskModel(model)
+
+
+def generates(model) -> bool:
+    """Whether `model` is an encoder-decoder that generates text (transformers' can_generate)."""
+    can = getattr(model, "can_generate", None)
+    return bool(can and can() and getattr(model.config, "is_encoder_decoder", False))
 
 
 def set_generation(model, path: str, language, task, generation: dict) -> None:
@@ -176,7 +185,7 @@ def set_generation(model, path: str, language, task, generation: dict) -> None:
     SFTConfigError naming the key, one line."""
     from transformers import GenerationConfig  # here: only encoder-decoder models
 
-    if not hasattr(model, "generate") or not model.config.is_encoder_decoder:
+    if not generates(model):
         raise SFTConfigError(
             f"model.language/task/generation: {type(model).__name__} does not generate "
             f"(they are for encoder-decoder models such as Whisper)"

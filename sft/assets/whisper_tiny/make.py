@@ -5,12 +5,15 @@ WhisperTokenizer whose special tokens are laid out as OpenAI's (<|endoftext|>,
 <|transcribe|>, <|startoflm|>, <|startofprev|>, <|nospeech|>, <|notimestamps|>), so
 WhisperTokenizer's prompt and Whisper's generate work unchanged.
 
-Its window is 8 s (chunk_length 8: 800 log-mel frames, max_source_positions 400) instead of
-30 s: the encoder takes exactly 2 * max_source_positions frames, and every clip is padded to
-the window, so a short window keeps training on short clips cheap. The vocabulary is the 256
-byte symbols and no merges (a transcript is spelled byte by byte).
+Its window is 4 s (chunk_length 4: 400 log-mel frames, max_source_positions 200) instead of
+30 s: the encoder takes exactly 2 * max_source_positions frames and every clip is padded to
+the window, so a short window keeps training on short clips cheap, and a from-scratch model
+finds the audio sooner in less silence (tone clips of ~0.6 s, 40 clips, 30 epochs: test CER
+0.18 with a 2 s window, 0.64 with 4 s; 8 s: 0.75 after 25 epochs, 0.61 after 60). The
+vocabulary is the 256 byte symbols and no merges (a transcript is spelled byte by byte).
 
     python sft/assets/whisper_tiny/make.py        # rewrites the files beside this script
+    main(folder, seconds=2)                       # another window, into another folder
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
 FOLDER = Path(__file__).resolve().parent
-SECONDS = 8  # the window (chunk_length)
+SECONDS = 4  # the window (chunk_length)
 TASKS = ("<|translate|>", "<|transcribe|>")
 AFTER = ("<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>")
 
@@ -40,7 +43,8 @@ def special_tokens() -> list[str]:
     return ["<|endoftext|>", "<|startoftranscript|>", *languages, *TASKS, *AFTER]
 
 
-def main(folder: Path = FOLDER) -> None:
+def main(folder: Path = FOLDER, seconds: int = SECONDS) -> None:
+    """Write the asset into `folder` with a window of `seconds`."""
     symbols = list(bytes_to_unicode().values())
     vocab = {s: i for i, s in enumerate(symbols)}
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
@@ -50,7 +54,7 @@ def main(folder: Path = FOLDER) -> None:
     tokenizer.save_pretrained(folder)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in special_tokens()}
     eot, sot = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
-    frames = SECONDS * 100  # hop 160 at 16 kHz
+    frames = seconds * 100  # hop 160 at 16 kHz
     config = WhisperConfig(
         vocab_size=len(tokenizer),
         num_mel_bins=80,
@@ -86,7 +90,7 @@ def main(folder: Path = FOLDER) -> None:
         prev_sot_token_id=ids["<|startofprev|>"],
     )
     generation.save_pretrained(folder)
-    WhisperFeatureExtractor(feature_size=80, chunk_length=SECONDS).save_pretrained(folder)
+    WhisperFeatureExtractor(feature_size=80, chunk_length=seconds).save_pretrained(folder)
 
 
 if __name__ == "__main__":

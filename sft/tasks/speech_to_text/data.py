@@ -153,6 +153,7 @@ class TranscriptDataModule(TextDataModule):
         self.featurizer = None
         self.processor = None  # the SpeechProcessor, once encode() has the extractor
         self.seq2seq = False  # an encoder-decoder model's data (seq2seq.py), set by encode()
+        self.unknown: dict[str, tuple] = {}  # per split: characters outside the vocabulary
 
     # -- files -> checked splits --------------------------------------------------------
 
@@ -188,7 +189,7 @@ class TranscriptDataModule(TextDataModule):
         log.info("Vocabulary: %d tokens from the train transcripts", len(self.vocab))
         for split, found in self.examples.items():
             labels, unknown = encode_transcripts(found.transcripts, self.vocab)
-            warn_unknown(split, found.source, unknown)
+            self.unknown[split] = (found.source, unknown)  # warned for a CTC model (encode)
             self.targets[split] = labels
         return self.labels
 
@@ -277,7 +278,8 @@ class TranscriptDataModule(TextDataModule):
 
     def encode(self, processor, max_length: int, cache_dir: str | None) -> None:
         """Keep the model's feature extractor and the CTC tokenizer of the vocabulary (saved
-        with the model), and compute each split's features once (cached under `cache_dir`).
+        with the model; an encoder-decoder's processor with its own tokenizer instead,
+        seq2seq.py), and compute each split's features once (cached under `cache_dir`).
         `max_length` does not apply."""
         cut = self.max_seconds if self.long_clips == "cut" else None
         # An encoder-decoder model (Whisper) comes with its own tokenizer (seq2seq.py).
@@ -288,6 +290,8 @@ class TranscriptDataModule(TextDataModule):
         else:
             self.featurizer = SpeechFeaturizer(processor, cut)
             self.processor = SpeechProcessor(processor, make_tokenizer(self.vocab))
+            for split, (source, unknown) in self.unknown.items():
+                warn_unknown(split, source, unknown)
         self.tokenizer = self.processor  # saved with the model, as a tokenizer is
         for split, found in self.examples.items():
             bases = media_bases(found.texts, self.featurizer, cache_dir)

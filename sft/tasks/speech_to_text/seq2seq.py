@@ -112,9 +112,17 @@ def generate_texts(model, features, tokenizer, normalizer: Normalizer) -> list[s
     """Transcripts of `features` [b, mels, frames] by `model.generate` (its generation
     config), decoded without special tokens, normalized as the references were."""
     import torch  # lazy: with the model
+    from transformers.utils import logging as hf_logging
 
-    with torch.no_grad():
-        ids = model.generate(input_features=features)
+    verbosity = hf_logging.get_verbosity()
+    # Whisper's generate warns on every call about settings it passes itself (suppress
+    # tokens, max_length beside max_new_tokens, no attention mask: its encoder takes none).
+    hf_logging.set_verbosity_error()
+    try:
+        with torch.no_grad():
+            ids = model.generate(input_features=features)
+    finally:
+        hf_logging.set_verbosity(verbosity)
     return [normalizer(text) for text in tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
 

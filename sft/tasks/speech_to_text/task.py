@@ -1,7 +1,8 @@
 """The speech-to-text family and its one task: a transcript per clip, from a whole transformers
 CTC model (`AutoModelForCTC`: wav2vec2, HuBERT, Wav2Vec2-BERT, Parakeet) with its own CTC
-loss; what generic code asks of it (sft.tasks.base.Task and the task-model members of
-sft.tasks.task_model).
+loss, or an encoder-decoder (`AutoModelForSpeechSeq2Seq`: Whisper; seq2seq.py) when the
+model's config is one; what generic code asks of it (sft.tasks.base.Task and the task-model
+members of sft.tasks.task_model).
 
 Reading this module imports numpy only: decoding, metrics and prediction import torch and
 transformers when a run or a predictor asks for them.
