@@ -84,6 +84,10 @@ class TaskModelSchema:
     # transformers config fields set before the model is built (CTC loss, SpecAugment, ...)
     config: dict[str, Any] | None = None
     freeze_feature_encoder: bool = False
+    # encoder-decoder models (Whisper): the decoder prompt and generation settings
+    language: str | None = None
+    task: str | None = None
+    generation: dict[str, Any] | None = None
 
 
 @dataclass

@@ -212,11 +212,15 @@ class AudioFeaturizer:
 
 def load_processor(path: str, modality: str, trust_remote_code: bool = False):
     """The image processor (image) or feature extractor (audio) saved with the model at
-    `path`; SFTConfigError naming the key when there is none."""
+    `path`; for an encoder-decoder audio model (Whisper), its processor: the feature
+    extractor with the model's own tokenizer (what its decoder writes). SFTConfigError naming
+    the key when there is none."""
     # lazy: transformers only when a media model's processor is loaded
-    from transformers import AutoFeatureExtractor, AutoImageProcessor
+    from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoProcessor
 
     loader = {"image": AutoImageProcessor, "audio": AutoFeatureExtractor}[modality]
+    if modality == "audio" and is_encoder_decoder(path, trust_remote_code):
+        loader = AutoProcessor
     kind = "an image processor" if modality == "image" else "a feature extractor"
     folder = Path(path).expanduser()
     if folder.is_dir() and not any(
@@ -237,6 +241,18 @@ def load_processor(path: str, modality: str, trust_remote_code: bool = False):
         ) from None
 
 
+def is_encoder_decoder(path: str, trust_remote_code: bool = False) -> bool:
+    """Whether the model config at `path` is an encoder-decoder's (False when none loads:
+    the processor's load then says why)."""
+    from transformers import AutoConfig  # lazy: with the processor
+
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError):
+        return False
+    return bool(getattr(config, "is_encoder_decoder", False))
+
+
 def featurizer(modality: str, processor, spec: dict):
     """The featurizer of `modality` with the settings in `spec` (data config or sft_model.json)."""
     if modality == "image":
@@ -247,5 +263,7 @@ def featurizer(modality: str, processor, spec: dict):
             normalize=spec.get("normalize", True),
         )
     if modality == "audio":
-        return AudioFeaturizer(processor, max_seconds=spec.get("max_seconds", 10.0))
+        # an encoder-decoder model's processor holds its feature extractor
+        extractor = getattr(processor, "feature_extractor", processor)
+        return AudioFeaturizer(extractor, max_seconds=spec.get("max_seconds", 10.0))
     raise SFTConfigError(f"modality '{modality}' is not one of: {', '.join(MODALITIES[1:])}")

@@ -86,6 +86,9 @@ def load_task_model(
     config: dict | None = None,
     settings: dict | None = None,
     freeze_feature_encoder: bool = False,
+    language: str | None = None,
+    task: str | None = None,
+    generation: dict | None = None,
 ) -> TaskModel:
     """The task model at `name_or_path` with a head for `label_names`.
 
@@ -99,7 +102,9 @@ def load_task_model(
     replaces the output layer as a new class count does. `freeze_feature_encoder`: freeze
     the model's convolutional feature encoder (wav2vec2, HuBERT). `backbone_from`: a model
     folder (e.g. an sft classifier) whose encoder weights are copied into the task model's
-    backbone first (load_backbone_weights). `max_length` is unused (images and audio have no
+    backbone first (load_backbone_weights). `language`, `task`, `generation`: an
+    encoder-decoder model's decoder prompt and generation settings (set_generation).
+    `max_length` is unused (images and audio have no
     tokens; every model config has the key). Errors: SFTConfigError naming the key, one line.
     """
     from transformers import AutoConfig  # here: with the model load
@@ -157,7 +162,55 @@ def load_task_model(
                 f"convolutional feature encoder (wav2vec2, HuBERT have one)"
             )
         freeze()
+    # A generating model (Whisper; DETR is an encoder-decoder that does not generate) always
+    # gets the folder's generation config (init=random builds none: Whisper's generate needs
+    # its lang_to_id and task_to_id).
+    if language or task or generation or generates(model):
+        set_generation(model, path, language, task, dict(generation or {}))
     return TaskModel(model)
+
+
+def generates(model) -> bool:
+    """Whether `model` is an encoder-decoder that generates text (transformers' can_generate)."""
+    can = getattr(model, "can_generate", None)
+    return bool(can and can() and getattr(model.config, "is_encoder_decoder", False))
+
+
+def set_generation(model, path: str, language, task, generation: dict) -> None:
+    """Set the generation config of `model` (an encoder-decoder, e.g. Whisper): the one saved
+    at `path` (init=random builds none), its `language` and `task` (the decoder prompt
+    <|startoftranscript|><|language|><|task|>, checked against its `lang_to_id` and
+    `task_to_id`), and the `generation` fields (max_new_tokens, num_beams). Saved with the
+    model, so generate, sft.load and transformers' pipeline write the same prompt.
+    SFTConfigError naming the key, one line."""
+    from transformers import GenerationConfig  # here: only encoder-decoder models
+
+    if not generates(model):
+        raise SFTConfigError(
+            f"model.language/task/generation: {type(model).__name__} does not generate "
+            f"(they are for encoder-decoder models such as Whisper)"
+        )
+    try:
+        config = GenerationConfig.from_pretrained(path)
+    except OSError:
+        config = model.generation_config
+    for key, value, known in (
+        ("language", language, getattr(config, "lang_to_id", None) or {}),
+        ("task", task, getattr(config, "task_to_id", None) or {}),
+    ):
+        names = [k.strip("<|>") for k in known]
+        if value is not None and str(value) not in names:
+            raise SFTConfigError(
+                f"model.{key}={value}: not one of the model's {key}s "
+                f"({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})"
+            )
+        setattr(config, key, value)
+    config.forced_decoder_ids = None  # the prompt comes from language and task
+    for key, value in generation.items():
+        if not hasattr(config, key):
+            raise SFTConfigError(f"model.generation.{key}: not a generation setting")
+        setattr(config, key, value)
+    model.generation_config = config
 
 
 def set_config_fields(config, fields: dict, key: str) -> None:

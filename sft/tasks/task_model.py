@@ -123,7 +123,8 @@ class TaskModelModule(SFTModule):
         outputs = self(**self._model_inputs(batch), labels=batch["labels"])
         size = len(batch["labels"])
         loss_metric.update(outputs.loss.detach(), weight=size)
-        preds = self.task.batch_predictions(outputs, batch, self.processor)
+        # The model itself too: CTC decoding asks it for output lengths, Whisper generates.
+        preds = self.task.batch_predictions(outputs, batch, self.processor, self.backbone.encoder)
         targets = self.task.metric_targets(batch["targets"])
         metrics.update(preds, targets)
         if per_class is not None:

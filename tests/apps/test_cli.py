@@ -54,7 +54,7 @@ def test_help_lists_every_group_and_choice_without_heavy_imports():
     ) in out
     assert (
         "model: ast, conditional_detr, convnext, gpt2, hf, hubert, minilm, parakeet_ctc, "
-        "resnet, segformer, upernet, vit, wav2vec2, wav2vec2_ctc"
+        "resnet, segformer, upernet, vit, wav2vec2, wav2vec2_ctc, whisper"
     ) in out
     assert out.strip().endswith("HEAVY:")
 

@@ -59,6 +59,8 @@ TASK_MODELS = {
 }
 # Task models whose default is a tiny architecture shipped as a config (init=random).
 SHIPPED_TASK_MODELS = {"parakeet_ctc": "AutoModelForCTC", "wav2vec2_ctc": "AutoModelForCTC"}
+# Encoder-decoder speech models shipped as a config: their asset folder.
+SEQ2SEQ_MODELS = {"whisper": "whisper_tiny"}
 MODALITY = {
     "image_folder": "image",
     "digits": "image",
@@ -90,6 +92,8 @@ def media_choice(group: str, choice: str, request) -> list[str]:
         return [f"model.name_or_path={request.getfixturevalue(TASK_MODELS[choice][0])}"]
     if group == "model" and choice in SHIPPED_TASK_MODELS:  # the text base sets the tiny BERT
         return [f"model.name_or_path=pkg://sft/assets/{choice}"]
+    if group == "model" and choice in SEQ2SEQ_MODELS:
+        return [f"model.name_or_path=pkg://sft/assets/{SEQ2SEQ_MODELS[choice]}"]
     if group == "finetune" and choice == "freeze_feature_encoder":
         return [
             "model=wav2vec2",
@@ -191,6 +195,10 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         auto = SHIPPED_TASK_MODELS[choice]
         model = instantiate(node, auto_class_name=auto, label_names=[], settings=settings)
         assert model.encoder.config.vocab_size == 7
+    elif group == "model" and choice in SEQ2SEQ_MODELS:  # its own tokenizer; the prompt set
+        auto = "AutoModelForSpeechSeq2Seq"
+        model = instantiate(node, auto_class_name=auto, label_names=[])
+        assert model.encoder.generation_config.language == "en"
     elif group == "model":
         backbone = instantiate(node)
         assert backbone.hidden_size > 0

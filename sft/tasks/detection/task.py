@@ -129,10 +129,10 @@ class DetectionTask:
     def predictions(self, outputs):
         raise SFTConfigError(f"task '{NAME}' makes predictions with batch_predictions")
 
-    def batch_predictions(self, outputs, batch: dict, processor) -> list[dict]:
+    def batch_predictions(self, outputs, batch: dict, processor, model=None) -> list[dict]:
         """One {"boxes": float [n,4] xyxy pixels of the image (clipped to it), "scores",
         "labels"} per image, every box the processor's post-processing keeps (threshold 0:
-        COCO mAP ranks them all)."""
+        COCO mAP ranks them all). `model` (the transformers model) is not needed."""
         from sft.tasks.detection.predict import detections  # lazy: torch
 
         return detections(processor, outputs, batch["target_sizes"], 0.0)

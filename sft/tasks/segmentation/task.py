@@ -130,8 +130,9 @@ class SegmentationTask:
             f"each image's size)"
         )
 
-    def batch_predictions(self, outputs, batch, processor=None):
-        """Label maps [h_i, w_i] int64 at each target's size (metrics.batch_predictions)."""
+    def batch_predictions(self, outputs, batch, processor=None, model=None):
+        """Label maps [h_i, w_i] int64 at each target's size (metrics.batch_predictions);
+        `model` (the transformers model) is not needed."""
         from sft.tasks.segmentation.metrics import batch_predictions  # lazy: torch
 
         return batch_predictions(outputs, batch, processor)

@@ -1,5 +1,6 @@
 """The speech-to-text family: a transcript per clip, from a transformers `AutoModelForCTC`
-model (its own CTC loss).
+model (its own CTC loss), or an encoder-decoder `AutoModelForSpeechSeq2Seq` (Whisper: its
+own loss, evaluated by generation; `seq2seq`): the model folder decides.
 
 Its parts: `readers` (audio folders with metadata.csv, tables of paths and transcripts, saved
 🤗 datasets; transcript normalization), `vocab` (the character vocabulary and its CTC

@@ -27,6 +27,7 @@ from sft.tasks.speech_to_text.readers import (
     read_table_split,
     split_folder,
 )
+from sft.tasks.speech_to_text.seq2seq import is_seq2seq, prepare
 from sft.tasks.speech_to_text.task import NAME
 from sft.tasks.speech_to_text.vocab import (
     build_vocabulary,
@@ -151,6 +152,8 @@ class TranscriptDataModule(TextDataModule):
         self.vocab: dict[str, int] = {}
         self.featurizer = None
         self.processor = None  # the SpeechProcessor, once encode() has the extractor
+        self.seq2seq = False  # an encoder-decoder model's data (seq2seq.py), set by encode()
+        self.unknown: dict[str, tuple] = {}  # per split: characters outside the vocabulary
 
     # -- files -> checked splits --------------------------------------------------------
 
@@ -186,7 +189,7 @@ class TranscriptDataModule(TextDataModule):
         log.info("Vocabulary: %d tokens from the train transcripts", len(self.vocab))
         for split, found in self.examples.items():
             labels, unknown = encode_transcripts(found.transcripts, self.vocab)
-            warn_unknown(split, found.source, unknown)
+            self.unknown[split] = (found.source, unknown)  # warned for a CTC model (encode)
             self.targets[split] = labels
         return self.labels
 
@@ -275,11 +278,20 @@ class TranscriptDataModule(TextDataModule):
 
     def encode(self, processor, max_length: int, cache_dir: str | None) -> None:
         """Keep the model's feature extractor and the CTC tokenizer of the vocabulary (saved
-        with the model), and compute each split's features once (cached under `cache_dir`).
+        with the model; an encoder-decoder's processor with its own tokenizer instead,
+        seq2seq.py), and compute each split's features once (cached under `cache_dir`).
         `max_length` does not apply."""
         cut = self.max_seconds if self.long_clips == "cut" else None
-        self.featurizer = SpeechFeaturizer(processor, cut)
-        self.processor = SpeechProcessor(processor, make_tokenizer(self.vocab))
+        # An encoder-decoder model (Whisper) comes with its own tokenizer (seq2seq.py).
+        self.seq2seq = is_seq2seq(processor)
+        if self.seq2seq:
+            args = (self.normalizer, self.max_seconds, self.long_clips)
+            self.featurizer, self.processor = prepare(processor, *args)
+        else:
+            self.featurizer = SpeechFeaturizer(processor, cut)
+            self.processor = SpeechProcessor(processor, make_tokenizer(self.vocab))
+            for split, (source, unknown) in self.unknown.items():
+                warn_unknown(split, source, unknown)
         self.tokenizer = self.processor  # saved with the model, as a tokenizer is
         for split, found in self.examples.items():
             bases = media_bases(found.texts, self.featurizer, cache_dir)
@@ -298,4 +310,6 @@ class TranscriptDataModule(TextDataModule):
         }
 
     def _collate(self):
+        if self.seq2seq:
+            return self.processor.collate
         return partial(collate, key=self.featurizer.key)  # picklable for loader workers

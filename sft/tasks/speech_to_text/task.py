@@ -1,7 +1,8 @@
 """The speech-to-text family and its one task: a transcript per clip, from a whole transformers
 CTC model (`AutoModelForCTC`: wav2vec2, HuBERT, Wav2Vec2-BERT, Parakeet) with its own CTC
-loss; what generic code asks of it (sft.tasks.base.Task and the task-model members of
-sft.tasks.task_model).
+loss, or an encoder-decoder (`AutoModelForSpeechSeq2Seq`: Whisper; seq2seq.py) when the
+model's config is one; what generic code asks of it (sft.tasks.base.Task and the task-model
+members of sft.tasks.task_model).
 
 Reading this module imports numpy only: decoding, metrics and prediction import torch and
 transformers when a run or a predictor asks for them.
@@ -115,6 +116,10 @@ class SpeechToTextTask:
         size and the blank ([PAD]) id; no class labels."""
         from sft.tasks.speech_to_text.vocab import PAD  # light
 
+        if datamodule.seq2seq:  # the model's own tokenizer and vocabulary (seq2seq.py)
+            from sft.tasks.speech_to_text.seq2seq import AUTO_CLASS  # light
+
+            return {"label_names": [], "auto_class_name": AUTO_CLASS}
         return {
             "label_names": [],
             "settings": {
@@ -125,12 +130,15 @@ class SpeechToTextTask:
 
     def module(self, cfg, datamodule):
         """The task-model module (sft.tasks.task_model), after checking that every clip gives
-        the model enough output frames for its transcript."""
+        a CTC model enough output frames for its transcript; an encoder-decoder model's
+        labels take its decoder prompt (language, task: its generation config)."""
         from sft.tasks.task_model import build_task_module  # lazy: torch and Lightning
 
         module = build_task_module(cfg, datamodule)
-        datamodule.processor.model = module.backbone.encoder  # its output lengths decode
-        check_frames(module.backbone.encoder, datamodule)
+        if datamodule.seq2seq:
+            datamodule.processor.set_prompt(module.backbone.encoder.generation_config)
+        else:
+            check_frames(module.backbone.encoder, datamodule)
         return module
 
     def loss_inputs(self, outputs, targets):
@@ -139,14 +147,19 @@ class SpeechToTextTask:
     def predictions(self, outputs):
         raise SFTConfigError(f"task '{NAME}' decodes with batch_predictions")
 
-    def batch_predictions(self, outputs, batch: dict, processor) -> list[str]:
-        """The batch's transcripts: greedy CTC over each clip's real frames (decode.py)."""
+    def batch_predictions(self, outputs, batch: dict, processor, model) -> list[str]:
+        """The batch's transcripts: greedy CTC over each clip's real frames (decode.py), or
+        an encoder-decoder `model`'s generation (seq2seq.py)."""
         from sft.tasks.speech_to_text.decode import transcribe  # lazy: torch
+        from sft.tasks.speech_to_text.seq2seq import generate_texts
         from sft.tasks.speech_to_text.vocab import token_list
 
         tokenizer = processor.tokenizer
+        if model.config.is_encoder_decoder:
+            features = batch["input_features"]
+            return generate_texts(model, features, tokenizer, processor.normalizer)
         return transcribe(
-            processor.model,
+            model,
             outputs.logits.detach(),
             batch.get("attention_mask"),
             token_list(tokenizer),
@@ -184,26 +197,38 @@ class SpeechToTextTask:
         return None  # the vocabulary is the tokenizer's (saved beside the model)
 
     def model_spec(self, module) -> dict:
-        return {}
+        """An encoder-decoder model's folder names its Auto class (the CTC one is the
+        task's)."""
+        from sft.tasks.speech_to_text.seq2seq import AUTO_CLASS  # light
+
+        seq2seq = module.backbone.encoder.config.is_encoder_decoder
+        return {"auto_class": AUTO_CLASS} if seq2seq else {}
 
     def predict(
         self, predictor, inputs, batch_size: int = 16, progress: bool = False
     ) -> list[dict]:
-        """One {"text": transcript} per audio path (predict.py)."""
-        from sft.tasks.speech_to_text.predict import predict_texts  # lazy: torch
+        """One {"text": transcript} per audio path (predict.py; seq2seq.py generates for an
+        encoder-decoder model)."""
+        from sft.tasks.speech_to_text import predict, seq2seq  # lazy: torch
 
-        return predict_texts(predictor, inputs, batch_size)
+        if predictor.spec.get("auto_class") == seq2seq.AUTO_CLASS:
+            return seq2seq.predict_texts(predictor, inputs, batch_size)
+        return predict.predict_texts(predictor, inputs, batch_size)
 
     def raw_outputs(self, predictor, inputs, batch_size: int = 16, progress: bool = False):
         """The logits of every real output frame [frames of all clips, vocab]: what
-        sft-export format=folder compares between a model and its copy."""
+        sft-export format=folder compares between a model and its copy (CTC models)."""
         from sft.tasks.speech_to_text.predict import raw_outputs  # lazy: torch
+
+        refuse_seq2seq(predictor, "sft-export's output comparison")
 
         return raw_outputs(predictor, inputs, batch_size)
 
     def onnx_graph(self, predictor, examples):
-        """What sft-export format=onnx traces (predict.onnx_graph)."""
+        """What sft-export format=onnx traces (predict.onnx_graph; CTC models)."""
         from sft.tasks.speech_to_text.predict import onnx_graph  # lazy: torch
+
+        refuse_seq2seq(predictor, "ONNX export")
 
         return onnx_graph(predictor, examples)
 
@@ -212,6 +237,15 @@ class SpeechToTextTask:
 
     def records(self, raw, spec: dict) -> list[dict]:
         raise SFTConfigError(f"task '{NAME}' makes its records from audio (predict)")
+
+
+def refuse_seq2seq(predictor, what: str) -> None:
+    """SFTConfigError (one line) when the predictor's model is an encoder-decoder: `what`
+    is for CTC models only."""
+    if predictor.spec.get("auto_class") == "AutoModelForSpeechSeq2Seq":
+        raise SFTConfigError(
+            f"{predictor.folder}: {what} is for CTC speech models, not encoder-decoders (Whisper)"
+        )
 
 
 def check_frames(model, datamodule) -> None:

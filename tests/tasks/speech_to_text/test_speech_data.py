@@ -81,8 +81,15 @@ def test_test_characters_outside_the_vocabulary_are_unk_with_one_warning(tmp_pat
     root = write_corpus(tmp_path / "corpus", 6, 2, 0)
     write_folder(root / "test", ["ab", "zz ab", "cab"])
     soundfile.write(root / "test" / "002.wav", speak("cab"), RATE)
+    from sft.data.media import load_processor
+    from sft.model.backbone import resolve_model_path
+
+    extractor = load_processor(str(resolve_model_path("pkg://sft/assets/parakeet_ctc")), "audio")
     with caplog.at_level(logging.WARNING):
         datamodule = loaded(root)
+        # warned once the model is known to be a CTC one (an encoder-decoder has its own
+        # tokenizer: no [UNK] then)
+        datamodule.encode(extractor, 256, None)
     warnings = [r for r in caplog.records if "outside the training vocabulary" in r.message]
     assert len(warnings) == 1
     assert "2 characters" in warnings[0].message and "'z' x2" in warnings[0].message
