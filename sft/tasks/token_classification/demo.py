@@ -126,7 +126,7 @@ def write_demo(
 
 class DrugEntitiesDataModule(TokenDataModule):
     """The demo (write_demo) written once under `root`, in a folder named by its settings,
-    then read like any CoNLL data: `sft-train task=token_classification data=drug_entities`."""
+    then read like any CoNLL data: `sft-train data=drug_entities`."""
 
     def __init__(
         self,
