@@ -15,6 +15,7 @@ minutes of retries. Secret-looking params and user tags are masked (sft.tracking
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from pathlib import Path
@@ -220,6 +221,17 @@ class MLflowTracker(MLflowReading):
             self._client.log_artifacts(self.run_id, str(path), artifact_path)
         elif path.exists():
             self._client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_tables(self, folder: Path, artifact_path: str) -> None:
+        """Log each JSON table of `folder` ({"columns": [...], "data": [[...], ...]}, pandas'
+        "split" orientation) with MLflow's log_table: the artifact plus the run's
+        `mlflow.loggedArtifacts` tag, which makes the UI show it as a table."""
+        import pandas as pd  # lazy: only runs that wrote tables
+
+        for path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else ():
+            table = json.loads(path.read_text())
+            frame = pd.DataFrame(table["data"], columns=table["columns"])
+            with_retry(self._client.log_table, self.run_id, frame, f"{artifact_path}/{path.name}")
 
     def lightning_logger(self, run_dir: Path, resumed: bool = False):
         from sft.tracking.run_logger import run_logger  # lazy: it imports Lightning

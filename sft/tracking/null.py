@@ -46,6 +46,9 @@ class NullTracker:
     def log_artifact(self, path, artifact_path=None) -> None:
         pass  # artifacts are written into the run folder already
 
+    def log_tables(self, folder, artifact_path) -> None:
+        pass  # the tables are written into the run folder already
+
     def log_model(self, model_dir, example_texts) -> None:
         return None  # the model folder in the run folder is all there is
 

@@ -61,6 +61,10 @@ class Tracker(Protocol):
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Record a file or a folder as an artifact (a missing path is skipped)."""
 
+    def log_tables(self, folder: Path, artifact_path: str) -> None:
+        """Record each JSON table of `folder` ("split" orientation) as a table artifact under
+        `artifact_path` (a missing folder is skipped)."""
+
     def lightning_logger(self, run_dir: Path, resumed: bool = False) -> Any:
         """The Lightning logger that writes the run's per-step metrics."""
 

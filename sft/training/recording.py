@@ -173,7 +173,7 @@ class RunRecorder:
         # Predictions drawn beside the ground truth (detection, segmentation): pictures/<stage>/
         tracker.log_artifact(run_dir / PICTURES_DIR, PICTURES_DIR)
         # The worst test examples as MLflow tables (speech: reference, hypothesis, CER)
-        tracker.log_artifact(run_dir / TABLES_DIR, TABLES_DIR)
+        tracker.log_tables(run_dir / TABLES_DIR, TABLES_DIR)
         model_dir = save_model(
             module,
             datamodule.tokenizer,

@@ -72,6 +72,9 @@ def test_it_trains_and_logs_wer_cer_and_the_worst_utterances(trained):
     assert table["columns"] == ["path", "reference", "hypothesis", "cer"]
     assert len(table["data"]) == 3
     assert [a.path for a in client.list_artifacts(run_id, "tables")] == ["tables/test_worst.json"]
+    # logged as an MLflow table (the tag the UI's table view reads), not only as a file
+    logged = json.loads(run.data.tags["mlflow.loggedArtifacts"])
+    assert {"path": "tables/test_worst.json", "type": "table"} in logged
     cers = [row[3] for row in table["data"]]
     assert cers == sorted(cers, reverse=True)
 
