@@ -19,7 +19,11 @@ from sft.errors import SFTConfigError, first_line
 from sft.model.backbone import resolve_model_path
 
 # The loaders sft uses by name (sft_model.json's `auto_class`); a folder cannot name another.
-AUTO_CLASSES = ("AutoModelForObjectDetection", "AutoModelForSemanticSegmentation")
+AUTO_CLASSES = (
+    "AutoModelForObjectDetection",
+    "AutoModelForSemanticSegmentation",
+    "AutoModelForAudioXVector",
+)
 INITS = ("pretrained", "random")
 
 

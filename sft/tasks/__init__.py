@@ -26,6 +26,7 @@ REGISTRY: dict[str, str] = {
     "token_classification": "sft.tasks.token_classification:TOKEN_CLASSIFICATION",
     "detection": "sft.tasks.detection:DETECTION",
     "segmentation": "sft.tasks.segmentation:SEGMENTATION",
+    "speaker_verification": "sft.tasks.speaker_verification:SPEAKER_VERIFICATION",
 }
 # `data.task=auto`: the sequence family settles the task from the labels and the loss.
 AUTO = "auto"

@@ -56,6 +56,7 @@ TASK_MODELS = {
     "conditional_detr": ("tiny_detr_dir", "AutoModelForObjectDetection"),
     "segformer": ("tiny_segformer_dir", "AutoModelForSemanticSegmentation"),
     "upernet": ("tiny_segformer_dir", "AutoModelForSemanticSegmentation"),  # the same loader
+    "wav2vec2_xvector": (None, "AutoModelForAudioXVector"),  # None: its shipped tiny config
 }
 MODALITY = {
     "image_folder": "image",
@@ -65,6 +66,7 @@ MODALITY = {
     "digit_boxes": "image",
     "masks": "image",
     "digit_masks": "image",
+    "speakers": "audio",
 }
 TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
 # Data of the families whose `task` key names them, with the task they load.
@@ -72,6 +74,7 @@ FAMILY_DATA = {
     **dict.fromkeys(TOKEN_DATA, "token_classification"),
     **dict.fromkeys(("coco", "digit_boxes"), "detection"),
     **dict.fromkeys(("masks", "digit_masks"), "segmentation"),
+    "speakers": "speaker_verification",
 }
 
 
@@ -80,6 +83,11 @@ def media_choice(group: str, choice: str, request) -> list[str]:
     the default config, not the text one)."""
     if group == "model" and choice in MODELS:
         return [f"model.name_or_path={request.getfixturevalue(MODELS[choice])}"]
+    if group == "model" and choice in TASK_MODELS and TASK_MODELS[choice][0] is None:
+        from omegaconf import OmegaConf  # the shipped config's own folder (the base sets BERT)
+
+        shipped = OmegaConf.load(Path(CONF_DIR) / "model" / f"{choice}.yaml").name_or_path
+        return [f"model.name_or_path={shipped}"]
     if group == "model" and choice in TASK_MODELS:
         return [f"model.name_or_path={request.getfixturevalue(TASK_MODELS[choice][0])}"]
     if group == "finetune" and choice == "freeze_feature_encoder":
@@ -100,6 +108,11 @@ def media_choice(group: str, choice: str, request) -> list[str]:
             f"data.train_path={write_tones(tmp_path / 'tones', per_class=10, seed=0)}",
             f"paths.outputs={tmp_path}",
         ]
+    if group == "data" and choice == "speakers":  # a few synthetic voices
+        from helpers.voices import write_voices
+
+        path = write_voices(tmp_path / "voices", list(range(6)), 2, seed=0)
+        return [f"data.train_path={path}", "data.val_fraction=0.3", f"paths.outputs={tmp_path}"]
     if (group, choice) in (("data", "digits"), ("experiment", "digits_transfer")):
         return [f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "token_conll":  # a tagged CoNLL file
