@@ -67,6 +67,7 @@ MODALITY = {
     "masks": "image",
     "digit_masks": "image",
     "speakers": "audio",
+    "spoken_speakers": "audio",
 }
 TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
 # Data of the families whose `task` key names them, with the task they load.
@@ -74,7 +75,7 @@ FAMILY_DATA = {
     **dict.fromkeys(TOKEN_DATA, "token_classification"),
     **dict.fromkeys(("coco", "digit_boxes"), "detection"),
     **dict.fromkeys(("masks", "digit_masks"), "segmentation"),
-    "speakers": "speaker_verification",
+    **dict.fromkeys(("speakers", "spoken_speakers"), "speaker_verification"),
 }
 
 
@@ -113,6 +114,9 @@ def media_choice(group: str, choice: str, request) -> list[str]:
 
         path = write_voices(tmp_path / "voices", list(range(6)), 2, seed=0)
         return [f"data.train_path={path}", "data.val_fraction=0.3", f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "spoken_speakers":  # a small corpus: 6 + 2 voices
+        sizes = ["data.n_train=36", "data.n_test=8", "data.voices=6", "data.test_voices=2"]
+        return [*sizes, f"paths.outputs={tmp_path}"]
     if (group, choice) in (("data", "digits"), ("experiment", "digits_transfer")):
         return [f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "token_conll":  # a tagged CoNLL file
