@@ -118,6 +118,7 @@ def test_collate_splits_train_ids_from_speaker_codes(corpus):
     module = SpeakerDataModule("v", str(corpus / "train"), val_path=str(corpus / "validation"))
     module.load()
     extractor = load_processor(resolve_model_path("pkg://sft/assets/wav2vec2_xvector"), "audio")
+    extractor.return_attention_mask = True  # as a layer-norm wav2vec2's: padding is masked
     module.encode(extractor, 256, None)
     batch = collate([module.datasets["val"][i] for i in range(4)])
     assert batch["labels"].tolist() == [UNSEEN] * 4 and batch["speakers"].tolist() == [0, 0, 1, 1]

@@ -25,6 +25,7 @@ def overrides(folder, out) -> list[str]:
         f"data.test_path={folder / 'test'}",
         "data.batch_size=8",
         "data.trials=200",
+        "data.max_seconds=1",
         "optimizer.lr=1e-4",
         "trainer.max_epochs=4",
         "trainer.enable_model_summary=false",
