@@ -50,7 +50,7 @@ def test_help_lists_every_group_and_choice_without_heavy_imports():
     assert "regularizer: elastic, l1, l2, l2sp, none" in out
     assert (
         "data: audio_folder, coco, digit_boxes, digit_masks, digits, drug_entities, drug_reviews, "
-        "hf_dataset, image_folder, masks, speakers, text_csv, token_conll"
+        "hf_dataset, image_folder, masks, speakers, spoken_speakers, text_csv, token_conll"
     ) in out
     assert (
         "model: ast, conditional_detr, convnext, gpt2, hf, hubert, minilm, resnet, segformer, "
