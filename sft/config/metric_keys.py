@@ -19,7 +19,7 @@ from collections import Counter
 
 PER_CLASS = "per_class/f1"
 # Metrics where lower is better; every other one is maximized.
-MINIMIZED = ("loss", "mse", "mae", "hamming", "wer", "cer")  # wer, cer: speech error rates
+MINIMIZED = ("loss", "mse", "mae", "hamming", "wer", "cer", "eer", "min_dcf")  # speech error rates
 # MLflow keys hold 250 characters; "test/per_class/f1/" takes 18 and a hash suffix 7.
 _KEY_CHARS = 200
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\- ]+")

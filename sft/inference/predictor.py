@@ -123,6 +123,24 @@ class Predictor:
         probabilities (classification) or score (regression))."""
         return self.kind.predict(self, texts, batch_size, progress)
 
+    def embed(self, paths: Sequence[str], batch_size: int = 8, progress: bool = False):
+        """(n, d) float32 L2-normalized embeddings of the inputs, as the task makes them (its
+        `embed`: speaker verification's voiceprints); SFTConfigError for a task that does
+        not embed."""
+        return self._ask("embed")(self, paths, batch_size, progress)
+
+    def verify(self, first: str, second: str, batch_size: int = 8) -> dict:
+        """Whether two inputs match, as the task decides (its `verify`: speaker verification
+        gives {"score": cosine, "same": score >= the model's threshold}); SFTConfigError for
+        a task that does not verify."""
+        return self._ask("verify")(self, first, second, batch_size)
+
+    def _ask(self, question: str):
+        answer = getattr(self.kind, question, None)
+        if answer is None:
+            raise SFTConfigError(f"{self.folder}: task '{self.task}' does not {question}")
+        return answer
+
     def logits(
         self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
     ) -> np.ndarray:

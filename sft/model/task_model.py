@@ -24,6 +24,7 @@ AUTO_CLASSES = (
     "AutoModelForSemanticSegmentation",
     "AutoModelForCTC",
     "AutoModelForSpeechSeq2Seq",
+    "AutoModelForAudioXVector",
 )
 INITS = ("pretrained", "random")
 

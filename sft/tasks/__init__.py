@@ -27,6 +27,7 @@ REGISTRY: dict[str, str] = {
     "detection": "sft.tasks.detection:DETECTION",
     "segmentation": "sft.tasks.segmentation:SEGMENTATION",
     "speech_to_text": "sft.tasks.speech_to_text:SPEECH_TO_TEXT",
+    "speaker_verification": "sft.tasks.speaker_verification:SPEAKER_VERIFICATION",
 }
 # `data.task=auto`: the sequence family settles the task from the labels and the loss.
 AUTO = "auto"

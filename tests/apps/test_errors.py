@@ -581,6 +581,55 @@ CASES = [
         "data=spoken_digits: voices + test_voices must be at most 38 (the voice variants), "
         "got 36 + 5",
     ),
+    # speaker verification (data=speakers on the shipped tiny x-vector config; {data}/spk_<case>:
+    # train/ (voices 0-5), validation/ (voices 6, 7) and test/ (voices 8, 9), 2 clips each, in
+    # the audiofolder layout, one thing broken)
+    *[
+        (
+            f"speaker verification: {name}",
+            [
+                "model=wav2vec2_xvector",
+                "model.name_or_path=pkg://sft/assets/wav2vec2_xvector",  # not the tiny BERT
+                "data=speakers",
+                f"data.train_path={{data}}/spk_{case}/{train}",
+                f"data.val_path={{data}}/spk_{case}/validation",
+                f"data.test_path={{data}}/spk_{case}/test",
+            ],
+            message,
+        )
+        for name, case, train, message in [
+            (
+                "an evaluation speaker with one clip",
+                "one_clip",
+                "train",
+                "{data}/spk_one_clip/validation/metadata.csv row 3: speaker 'voice7' has only "
+                "this clip in the validation split (1 speaker(s) have one); a same-speaker trial "
+                "needs 2 clips",
+            ),
+            (
+                "an evaluation split of one speaker",
+                "one_speaker",
+                "train",
+                "{data}/spk_one_speaker/test/metadata.csv: the test split has 1 speaker in "
+                "column 'speaker'; verification trials need at least 2",
+            ),
+            (
+                "a train split of one speaker",
+                "one_speaker",
+                "test",
+                "{data}/spk_one_speaker/test/metadata.csv: the train split has 1 speaker in "
+                "column 'speaker'; telling voices apart needs at least 2",
+            ),
+            (
+                "an audio file that cannot be decoded",
+                "undecodable",
+                "train",
+                "{data}/spk_undecodable/validation/metadata.csv row 2: "
+                "{data}/spk_undecodable/validation/voice6_1.wav: not a readable WAV file (Format "
+                "not recognised.)",
+            ),
+        ]
+    ],
 ]
 
 
@@ -665,6 +714,25 @@ def _bad_transcript_folders(data: Path) -> None:
             (folder / "001.wav").write_bytes(b"not a wav")
         else:  # 80 samples: 5 ms
             soundfile.write(folder / "001.wav", np.zeros(80, np.float32), RATE)
+
+
+def _bad_speaker_folders(data: Path) -> None:
+    """data=speakers folders (spk_<case>): train/, validation/, test/, one thing broken."""
+    from helpers.voices import write_voices
+
+    for case in ("one_clip", "one_speaker", "undecodable"):
+        root = data / f"spk_{case}"
+        write_voices(root / "train", list(range(6)), 2, seed=0)
+        write_voices(root / "validation", [6, 7], 2, seed=1)
+        write_voices(root / "test", [8, 9], 2, seed=2)
+        if case == "one_clip":  # voice7's second clip is not listed
+            table = root / "validation" / "metadata.csv"
+            table.write_text("\n".join(table.read_text().splitlines()[:4]) + "\n")
+        elif case == "one_speaker":
+            table = root / "test" / "metadata.csv"
+            table.write_text("\n".join(table.read_text().splitlines()[:3]) + "\n")
+        else:
+            (root / "validation" / "voice6_1.wav").write_bytes(b"RIFF not really a wav")
 
 
 def _bad_files(data: Path, tiny: Path) -> dict[str, str]:
@@ -766,6 +834,7 @@ def bad_inputs(tiny_model_dir, tiny_detr_dir, tiny_segformer_dir, toy_data, tmp_
     out = tmp_path_factory.mktemp("bad-out")
     found = _bad_files(data, tiny_model_dir)
     _bad_mask_folders(data)
+    _bad_speaker_folders(data)
     _bad_transcript_folders(data)
     found["segformer"] = str(tiny_segformer_dir)
     tokenizer = found.pop("tokenizer")

@@ -56,6 +56,7 @@ TASK_MODELS = {
     "conditional_detr": ("tiny_detr_dir", "AutoModelForObjectDetection"),
     "segformer": ("tiny_segformer_dir", "AutoModelForSemanticSegmentation"),
     "upernet": ("tiny_segformer_dir", "AutoModelForSemanticSegmentation"),  # the same loader
+    "wav2vec2_xvector": (None, "AutoModelForAudioXVector"),  # None: its shipped tiny config
 }
 # Task models whose default is a tiny architecture shipped as a config (init=random).
 SHIPPED_TASK_MODELS = {"parakeet_ctc": "AutoModelForCTC", "wav2vec2_ctc": "AutoModelForCTC"}
@@ -71,6 +72,8 @@ MODALITY = {
     "digit_masks": "image",
     "transcripts": "audio",
     "spoken_digits": "audio",
+    "speakers": "audio",
+    "spoken_speakers": "audio",
 }
 TOKEN_DATA = ("token_conll", "drug_entities")  # token classification: tagged sentences
 # Data of the families whose `task` key names them, with the task they load.
@@ -80,6 +83,7 @@ FAMILY_DATA = {
     **dict.fromkeys(("masks", "digit_masks"), "segmentation"),
     "transcripts": "speech_to_text",
     "spoken_digits": "speech_to_text",
+    **dict.fromkeys(("speakers", "spoken_speakers"), "speaker_verification"),
 }
 
 
@@ -88,6 +92,11 @@ def media_choice(group: str, choice: str, request) -> list[str]:
     the default config, not the text one)."""
     if group == "model" and choice in MODELS:
         return [f"model.name_or_path={request.getfixturevalue(MODELS[choice])}"]
+    if group == "model" and choice in TASK_MODELS and TASK_MODELS[choice][0] is None:
+        from omegaconf import OmegaConf  # the shipped config's own folder (the base sets BERT)
+
+        shipped = OmegaConf.load(Path(CONF_DIR) / "model" / f"{choice}.yaml").name_or_path
+        return [f"model.name_or_path={shipped}"]
     if group == "model" and choice in TASK_MODELS:
         return [f"model.name_or_path={request.getfixturevalue(TASK_MODELS[choice][0])}"]
     if group == "model" and choice in SHIPPED_TASK_MODELS:  # the text base sets the tiny BERT
@@ -112,6 +121,14 @@ def media_choice(group: str, choice: str, request) -> list[str]:
             f"data.train_path={write_tones(tmp_path / 'tones', per_class=10, seed=0)}",
             f"paths.outputs={tmp_path}",
         ]
+    if group == "data" and choice == "speakers":  # a few synthetic voices
+        from helpers.voices import write_voices
+
+        path = write_voices(tmp_path / "voices", list(range(6)), 2, seed=0)
+        return [f"data.train_path={path}", "data.val_fraction=0.3", f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "spoken_speakers":  # a small corpus: 6 + 2 voices
+        sizes = ["data.n_train=36", "data.n_test=8", "data.voices=6", "data.test_voices=2"]
+        return [*sizes, f"paths.outputs={tmp_path}"]
     if (group, choice) in (("data", "digits"), ("experiment", "digits_transfer")):
         return [f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "token_conll":  # a tagged CoNLL file
@@ -181,7 +198,7 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
     text_base = (
         wheel is None
         and not own_data
-        and not (group == "experiment" and choice == "digits_transfer")
+        and not (group == "experiment" and choice in ("digits_transfer", "spoken_speakers"))
     )
     cfg = make_cfg(*overrides, base=text_base)
     validate(cfg)
