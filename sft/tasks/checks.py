@@ -45,7 +45,8 @@ TASK_MODEL_TARGET = "sft.model.task_model.load_task_model"
 # The shipped task-model configs, named in the error for a task that needs one.
 TASK_MODEL_CHOICES = (
     "model=conditional_detr (detection), model=segformer or model=upernet (segmentation), "
-    "model=parakeet_ctc, model=wav2vec2_ctc or model=whisper (speech_to_text)"
+    "model=parakeet_ctc, model=wav2vec2_ctc or model=whisper (speech_to_text), "
+    "model=wav2vec2_xvector (speaker_verification)"
 )
 # The loss choice that is the default: a task model computes its own loss, so another one
 # set on the command line would be silently ignored.
