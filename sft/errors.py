@@ -6,6 +6,11 @@ signal for a stopped one); anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+
+# An ANSI terminal escape (colours, cursor moves): first_line drops them.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
 
 class SFTError(Exception):
     """Base class of the errors that are the user's to fix."""
@@ -42,7 +47,8 @@ class RunInterrupted(SystemExit):
 def first_line(error: BaseException | str) -> str:
     """The first non-empty line of an error's message (its type's name when it has none), for
     one-line errors that quote a library's complaint."""
-    text = str(error)
+    # Terminal colour codes (torch's ONNX exporter writes them) are no part of a message.
+    text = _ANSI.sub("", str(error))
     for line in text.strip().splitlines():
         if line.strip():
             return line.strip()

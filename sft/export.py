@@ -120,9 +120,10 @@ def export_task(cfg) -> None:
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         target.rename(out)
+    sample = "'some text'" if getattr(reference, "featurizer", None) is None else "'path/to/file'"
     print(
         f'Exported {kind} to {out}\n  load: python -c "import sft; '
-        f"print(sft.load('{out}').predict(['some text']))\""
+        f"print(sft.load('{out}').predict([{sample}]))\""
     )
 
 

@@ -198,6 +198,8 @@ def usage_lines(run_id: str | None, registered_name: str | None, modality: str, 
         export = f"sft-export model_uri={uri} format=onnx out=exports/onnx"
     else:
         export = f"sft-export model_uri={uri} format=folder out=exports/model"
+    if modality != "text":  # the parity check runs the model on files, which sft-export needs
+        export += " parity_texts=[path/to/file]"
     return [
         "## Intended use and limitations",
         "",
