@@ -45,6 +45,11 @@ def run_app(
             if _is_multirun():
                 raise  # Hydra names the failing job's overrides first; we add the line below
             _fail(prog, str(err), err.exit_code)  # a single run: just our line
+        except OmegaConfBaseException as err:  # e.g. a ??? key (data.train_path) read unset
+            if _is_multirun():
+                raise
+            # Raised out of the job, Hydra would print its "Error executing job" line first.
+            _fail(prog, describe_omegaconf_error(err))
 
     status = "FAILED"
     try:

@@ -937,6 +937,15 @@ def test_console_prints_one_line_and_exits_2(tmp_path, args, expected):
     assert done.stderr.strip().splitlines() == [expected]
 
 
+def test_a_mandatory_key_left_unset_is_one_line_without_hydras_job_line(tmp_path):
+    # The task reads data.train_path (???) after the tracking store opened: Hydra printed
+    # "Error executing job with overrides: [...]" above sft's line.
+    done = run_sft("train", "data=token_conll", f"paths.outputs={tmp_path}", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.strip().splitlines() if " INFO mlflow." not in line]
+    assert lines == ["sft-train: error: config key 'data.train_path' must be set"]
+
+
 def test_console_data_error_exits_2_and_marks_the_run_failed(tiny_model_dir, toy_data, tmp_path):
     overrides = [
         o
