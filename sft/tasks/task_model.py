@@ -1,5 +1,6 @@
 """The LightningModule of families whose network is a whole transformers task model
-(sft.model.task_model): object detection and semantic segmentation.
+(sft.model.task_model): object detection, semantic segmentation, speech to text and speaker
+verification (its SpeakerModule subclasses this one).
 
 The model computes its own loss from the batch's `labels` (a detector's Hungarian-matched
 class and box losses, a segmenter's per-pixel cross-entropy), so there is no sft head or loss
@@ -22,10 +23,12 @@ from sft.model.module import SFTModule
 from sft.tasks.base import PICTURES_DIR, TABLES_DIR
 
 
-def build_task_module(cfg, datamodule) -> TaskModelModule:
+def build_task_module(cfg, datamodule, module_class=None, **extra) -> TaskModelModule:
     """The run's TaskModelModule: the task's `auto_class` model from `model.name_or_path`
     (`model.init`, `model.backbone_from`) with a head for the data's labels, the configured
-    optimizer, scheduler, regularizer and fine-tuning strategy."""
+    optimizer, scheduler, regularizer and fine-tuning strategy. `module_class`: a subclass
+    of TaskModelModule to build instead (speaker_verification's SpeakerModule), handed the
+    keyword arguments `extra` beside these."""
     labels = datamodule.labels
     task = labels.kind
     # What the task sets in the model from the data beyond the labels (optional: a CTC
@@ -36,7 +39,7 @@ def build_task_module(cfg, datamodule) -> TaskModelModule:
     # The model config's target is sft.model.task_model.load_task_model (sft.tasks.checks).
     model = instantiate(cfg.model, **inputs)
     regularizer = instantiate(cfg.regularizer) if cfg.regularizer.get("_target_") else None
-    return TaskModelModule(
+    return (module_class or TaskModelModule)(
         model,
         task,
         labels.names,
@@ -48,6 +51,7 @@ def build_task_module(cfg, datamodule) -> TaskModelModule:
         threshold=float(cfg.data.get("threshold", 0.5)),
         pictures=int(cfg.data.get("pictures", 0)),
         worst_examples=int(cfg.data.get("worst_examples", 0)),
+        **extra,
     )
 
 

@@ -1,7 +1,8 @@
 """The semantic-segmentation family and its one task: a class per pixel, from a whole
 transformers task model (`AutoModelForSemanticSegmentation`: SegFormer, UperNet, ...) with
 its own head and loss; what generic code asks of it (sft.tasks.base.Task and the task-model
-members of sft.tasks.task_model).
+members of sft.tasks.task_model;
+what every task-model family shares is in the bases of sft.tasks.one_task).
 
 Reading this module imports numpy only: metrics, drawing and prediction import torch, PIL
 and transformers when a run or a predictor asks for them.
@@ -13,40 +14,20 @@ from typing import ClassVar
 
 import numpy as np
 
-from sft.errors import SFTConfigError
+from sft.tasks.one_task import STANDARDIZE_TARGETS, OneTaskFamily, TaskModelTask
 
 NAME = "segmentation"
 
 
-class SegmentationFamily:
-    """Settles the task (there is one) and the class names (id2label, read with the data)."""
+class SegmentationFamily(OneTaskFamily):
+    """The segmentation family: its class names are id2label's (read with the data), else
+    those the train split (readers.MaskedImages) was checked against. Its Task is set by
+    sft/tasks/segmentation/__init__.py."""
 
     name = NAME
-    tasks = (NAME,)
-    task = None  # its one Task, set by the package (sft/tasks/segmentation/__init__.py)
-
-    def settle(self, requested: str, loss_task: str | None) -> str:
-        """Always segmentation (data configs of this family name the task)."""
-        return NAME
-
-    def label_space(
-        self,
-        train,
-        label_column: str = "mask",
-        task: str = NAME,
-        loss_task: str | None = None,
-        separator: str = ",",
-        names: list[str] | None = None,
-        **hints,
-    ):
-        """The class names in id order: `names` (id2label, read with the data), else those
-        the train split (readers.MaskedImages) was checked against."""
-        from sft.tasks.sequence.labels import LabelSpace  # light: numpy and pandas
-
-        return LabelSpace(NAME, list(train.names if names is None else names), kind=self.task)
 
 
-class SegmentationTask:
+class SegmentationTask(TaskModelTask):
     """A class per pixel: batches hold images and label maps (255 = ignore), the model's own
     loss trains it, predictions are label maps at each image's size, metrics are per-class
     IoU, mean IoU and pixel accuracy (metrics.py), a served record is the predicted mask as
@@ -58,51 +39,25 @@ class SegmentationTask:
     metrics = ("mean_iou", "pixel_accuracy")
     per_class = True  # <stage>/per_class/iou/<class>
     monitor = ("val/mean_iou", "max")
-    # None yet: a fold, seed or ensemble average of masks, calibrated pixel probabilities,
-    # tuned decisions and ONNX/int8 export of a whole task model are not built for masks.
-    features = frozenset()
-    continuous_targets = False
+    # features: none yet (the base's empty set): a fold, seed or ensemble average of masks,
+    # calibrated pixel probabilities, tuned decisions and ONNX/int8 export of a whole task
+    # model are not built for masks.
     decision_key = "mask"
     pipeline_tags: ClassVar[dict[str, str]] = {"image": "image-segmentation"}
     # Unused: the model's own loss trains (sft.tasks.checks skips the loss check for a task
     # model and refuses a loss choice other than the default).
     loss_problem = "multiclass"
-
-    def __init__(self, family):
-        self.family = family
-
-    def __repr__(self) -> str:
-        return f"<task {self.name}>"
+    standardize_refusal = STANDARDIZE_TARGETS
+    predictions_refusal = (
+        "turns outputs into label maps with batch_predictions (it needs each image's size)"
+    )
 
     # -- configuration and data ---------------------------------------------------------------
-
-    def supports(self, feature: str) -> bool:
-        return feature in self.features
-
-    def check_options(self, cfg) -> None:
-        """Refuse data.standardize (regression targets). A loss choice other than the
-        default is refused by sft.tasks.checks.check_network: the model's own loss trains."""
-        if cfg.data.get("standardize"):
-            raise SFTConfigError(
-                f"data.standardize=true applies to regression targets; the task is '{NAME}'"
-            )
-
-    def pooling(self, configured: str) -> str:
-        return "none"  # the model's own decoder: no sft pooling
-
-    def num_outputs(self, num_labels: int) -> int:
-        return num_labels  # one logit per class per pixel
-
-    def pos_weight_count(self, num_labels: int) -> int:
-        return 1
 
     def class_counts(self, targets, num_labels: int) -> np.ndarray:
         """Pixels per class in the train split (k,) int64: `targets` is [images, k]."""
         counts = np.asarray(targets, dtype=np.int64).reshape(-1, num_labels)
         return counts.sum(axis=0)
-
-    def stratify(self, examples):
-        return None  # an image holds many classes
 
     def label_counts(self, labels, separator: str = ",") -> dict[str, int]:
         """Pixels per class (and ignored pixels) of a split, most first (data report);
@@ -115,21 +70,6 @@ class SegmentationTask:
 
     # -- the LightningModule ------------------------------------------------------------------
 
-    def module(self, cfg, datamodule):
-        """The LightningModule: the task-model module of sft.tasks.task_model."""
-        from sft.tasks.task_model import build_task_module  # lazy: torch and transformers
-
-        return build_task_module(cfg, datamodule)
-
-    def loss_inputs(self, outputs, targets):
-        raise SFTConfigError(f"task '{NAME}' trains with its model's own loss")
-
-    def predictions(self, outputs):
-        raise SFTConfigError(
-            f"task '{NAME}' turns outputs into label maps with batch_predictions (it needs "
-            f"each image's size)"
-        )
-
     def batch_predictions(self, outputs, batch, processor=None, model=None):
         """Label maps [h_i, w_i] int64 at each target's size (metrics.batch_predictions);
         `model` (the transformers model) is not needed."""
@@ -137,17 +77,11 @@ class SegmentationTask:
 
         return batch_predictions(outputs, batch, processor)
 
-    def metric_targets(self, targets):
-        return targets  # label maps [h_i, w_i] int64, 255 = ignore
-
     def summary_metrics(self, num_labels: int, threshold: float = 0.5, label_names=None):
         """SegmentationMetrics: per-class IoU, mean IoU and pixel accuracy over the split."""
         from sft.tasks.segmentation.metrics import SegmentationMetrics  # lazy: torch
 
         return SegmentationMetrics(num_labels)
-
-    def per_class_metrics(self, num_labels: int, threshold: float = 0.5, label_names=None):
-        return None  # the summary's confusion matrix gives the per-class IoU too
 
     def epoch_values(self, summary, per_class):
         """{mean_iou, pixel_accuracy} and the per-class report: measure "iou", values [k]
@@ -163,9 +97,6 @@ class SegmentationTask:
         }
         return {name: computed[name] for name in self.metrics}, report
 
-    def class_names(self, label_names: list[str]) -> list[str]:
-        return list(label_names)
-
     def draw(self, path: str, pred, target, label_names: list[str], threshold: float = 0.5):
         """The image with the predicted mask beside the ground truth (draw.py); a label map
         has no scores, so `threshold` does not apply."""
@@ -174,9 +105,6 @@ class SegmentationTask:
         return draw(path, pred, target, label_names)
 
     # -- the model folder and prediction ------------------------------------------------------
-
-    def id2label(self, names: list[str]) -> dict[int, str]:
-        return dict(enumerate(names))
 
     def model_spec(self, module) -> dict:
         return {}  # a label map needs no threshold; reduce_labels comes from the data
@@ -206,6 +134,3 @@ class SegmentationTask:
         """The predicted label map, as its RLE runs."""
         mask = record["mask"]
         return (tuple(mask["size"]), tuple(mask["counts"]), tuple(mask["values"]))
-
-    def records(self, raw, spec: dict) -> list[dict]:
-        raise SFTConfigError(f"task '{NAME}' makes its records from images (predict)")

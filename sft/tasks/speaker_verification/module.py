@@ -13,31 +13,17 @@ from __future__ import annotations
 
 import torch
 
-from sft.config.instantiate import instantiate
 from sft.tasks.speaker_verification.trials import TrialMetrics
-from sft.tasks.task_model import TaskModelModule
+from sft.tasks.task_model import TaskModelModule, build_task_module
 
 
 def build_speaker_module(cfg, datamodule) -> SpeakerModule:
     """The run's SpeakerModule: the `AutoModelForAudioXVector` model of `model.name_or_path`
     (`model.init`) with a head for the train speakers, the configured optimizer, scheduler,
-    regularizer and fine-tuning strategy; `data.trials` trials per split, drawn by `seed`."""
-    labels = datamodule.labels
-    task = labels.kind
-    # The model config's target is sft.model.task_model.load_task_model (sft.tasks.checks).
-    model = instantiate(cfg.model, auto_class_name=task.auto_class, label_names=list(labels.names))
-    regularizer = instantiate(cfg.regularizer) if cfg.regularizer.get("_target_") else None
-    return SpeakerModule(
-        model,
-        task,
-        labels.names,
-        processor=datamodule.processor,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler),
-        regularizer=regularizer,
-        finetune=instantiate(cfg.finetune),
-        trials=int(datamodule.trials),
-        seed=int(cfg.seed),
+    regularizer and fine-tuning strategy (build_task_module's); `data.trials` trials per
+    split, drawn by `seed`."""
+    return build_task_module(
+        cfg, datamodule, SpeakerModule, trials=int(datamodule.trials), seed=int(cfg.seed)
     )
 
 
@@ -48,7 +34,8 @@ class SpeakerModule(TaskModelModule):
     validation epoch's equal error rate (a buffer: saved in checkpoints)."""
 
     def __init__(self, *args, trials: int = 10000, seed: int = 0, **kwargs):
-        super().__init__(*args, pictures=0, **kwargs)
+        kwargs["pictures"] = 0  # a clip has no picture to draw (whatever data.pictures says)
+        super().__init__(*args, **kwargs)
         self.val_metrics = TrialMetrics(trials, seed)
         self.test_metrics = TrialMetrics(trials, seed)
         self.register_buffer("verify_threshold", torch.tensor(0.5))

@@ -3,7 +3,8 @@
 and its additive-margin softmax loss) trained to tell the train speakers apart, then used
 for what it learned on the way: an embedding per clip whose cosine says whether two clips
 are one voice. What generic code asks of it (sft.tasks.base.Task and the task-model members
-of sft.tasks.task_model).
+of sft.tasks.task_model;
+what every task-model family shares is in the bases of sft.tasks.one_task).
 
 Reading this module imports numpy only: metrics, the module and prediction import torch and
 transformers when a run or a predictor asks for them.
@@ -15,23 +16,19 @@ from typing import ClassVar
 
 import numpy as np
 
-from sft.errors import SFTConfigError, SFTDataError
+from sft.errors import SFTDataError
+from sft.tasks.one_task import STANDARDIZE_TARGETS, OneTaskFamily, TaskModelTask
 
 NAME = "speaker_verification"
 # A clip of a speaker the train split does not have: it takes part in trials, not in the loss.
 UNSEEN = -1
 
 
-class SpeakerFamily:
-    """Settles the task (there is one) and the speakers (the train split's, sorted)."""
+class SpeakerFamily(OneTaskFamily):
+    """The speaker-verification family: its classes are the train split's speakers, sorted.
+    Its Task is set by sft/tasks/speaker_verification/__init__.py."""
 
     name = NAME
-    tasks = (NAME,)
-    task = None  # its one Task, set by the package (sft/tasks/speaker_verification/__init__.py)
-
-    def settle(self, requested: str, loss_task: str | None) -> str:
-        """Always speaker_verification (data configs of this family name the task)."""
-        return NAME
 
     def label_space(
         self,
@@ -55,7 +52,7 @@ class SpeakerFamily:
         return LabelSpace(NAME, names, kind=self.task)
 
 
-class SpeakerVerificationTask:
+class SpeakerVerificationTask(TaskModelTask):
     """Same speaker or not: batches hold clips (`input_values`, `attention_mask`), `labels`
     (the train speaker of each clip, UNSEEN for a voice the train split lacks) and `speakers`
     (a code per voice of the split); the model's own AM-softmax loss trains on the labels;
@@ -70,40 +67,16 @@ class SpeakerVerificationTask:
     metrics = ("eer", "min_dcf")
     per_class = False
     monitor = ("val/eer", "min")
-    # None: folds, ensembles, calibration, decisions and ONNX export are built for labels.
-    features = frozenset()
-    continuous_targets = False
+    # features: none (the base's empty set): folds, ensembles, calibration, decisions and
+    # ONNX export are built for labels.
     decision_key = None  # a record is an embedding: values, no decision to agree on
     pipeline_tags: ClassVar[dict[str, str]] = {"audio": "audio-classification"}
     # Unused: the model's own loss trains (sft.tasks.checks refuses another loss choice).
     loss_problem = "multiclass"
-
-    def __init__(self, family):
-        self.family = family
-
-    def __repr__(self) -> str:
-        return f"<task {self.name}>"
+    standardize_refusal = STANDARDIZE_TARGETS
+    records_from = "audio files"
 
     # -- configuration and data ---------------------------------------------------------------
-
-    def supports(self, feature: str) -> bool:
-        return feature in self.features
-
-    def check_options(self, cfg) -> None:
-        """Refuse data.standardize (regression targets)."""
-        if cfg.data.get("standardize"):
-            raise SFTConfigError(
-                f"data.standardize=true applies to regression targets; the task is '{NAME}'"
-            )
-
-    def pooling(self, configured: str) -> str:
-        return "none"  # the x-vector head pools the frames itself (mean and std)
-
-    def num_outputs(self, num_labels: int) -> int:
-        return num_labels
-
-    def pos_weight_count(self, num_labels: int) -> int:
-        return 1
 
     def encode_targets(self, space, examples, label_column: str) -> np.ndarray:
         """[n, 2] int64: each clip's train speaker id (UNSEEN for another voice) and its
@@ -122,9 +95,6 @@ class SpeakerVerificationTask:
         ids = np.asarray(targets, dtype=np.int64).reshape(-1, 2)[:, 0]
         return np.bincount(ids[ids >= 0], minlength=num_labels)
 
-    def stratify(self, examples):
-        return None  # splits are carved by speaker (data.SpeakerDataModule), not by clip
-
     def label_counts(self, labels, separator: str = ",") -> dict[str, int]:
         """Clips per speaker of a split, most first (data report)."""
         from sft.tasks.sequence.labels import label_name  # light: numpy, pandas
@@ -140,17 +110,11 @@ class SpeakerVerificationTask:
 
         return build_speaker_module(cfg, datamodule)
 
-    def loss_inputs(self, outputs, targets):
-        raise SFTConfigError(f"task '{NAME}' trains with its model's own loss")
-
     def predictions(self, outputs):
         return outputs.embeddings  # what the trials score (cosines of these)
 
     def batch_predictions(self, outputs, batch, processor=None):
         return outputs.embeddings
-
-    def metric_targets(self, targets):
-        return targets  # the split's speaker codes [b] int64
 
     def summary_metrics(self, num_labels: int, threshold: float = 0.5, label_names=None):
         """TrialMetrics with its defaults (module.SpeakerModule sets the run's trial count
@@ -159,21 +123,12 @@ class SpeakerVerificationTask:
 
         return TrialMetrics()
 
-    def per_class_metrics(self, num_labels: int, threshold: float = 0.5, label_names=None):
-        return None
-
     def epoch_values(self, summary, per_class):
         """{eer, min_dcf} and no class report (the speakers of a split may be unseen ones)."""
         computed = summary.compute()
         return {name: computed[name] for name in self.metrics}, {}
 
-    def class_names(self, label_names: list[str]) -> list[str]:
-        return list(label_names)
-
     # -- the model folder and prediction ------------------------------------------------------
-
-    def id2label(self, names: list[str]) -> dict[int, str]:
-        return dict(enumerate(names))
 
     def model_spec(self, module) -> dict:
         """`verify_threshold`: the cosine at the validation split's equal error rate (of the
@@ -205,6 +160,3 @@ class SpeakerVerificationTask:
 
     def decision(self, record: dict):
         return None  # decision_key is None: parity compares the embeddings themselves
-
-    def records(self, raw, spec: dict) -> list[dict]:
-        raise SFTConfigError(f"task '{NAME}' makes its records from audio files (predict)")

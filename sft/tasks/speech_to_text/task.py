@@ -2,7 +2,8 @@
 CTC model (`AutoModelForCTC`: wav2vec2, HuBERT, Wav2Vec2-BERT, Parakeet) with its own CTC
 loss, or an encoder-decoder (`AutoModelForSpeechSeq2Seq`: Whisper; seq2seq.py) when the
 model's config is one; what generic code asks of it (sft.tasks.base.Task and the task-model
-members of sft.tasks.task_model).
+members of sft.tasks.task_model;
+what every task-model family shares is in the bases of sft.tasks.one_task).
 
 Reading this module imports numpy only: decoding, metrics and prediction import torch and
 transformers when a run or a predictor asks for them.
@@ -15,21 +16,17 @@ from typing import ClassVar
 import numpy as np
 
 from sft.errors import SFTConfigError, SFTDataError
+from sft.tasks.one_task import OneTaskFamily, TaskModelTask
 
 NAME = "speech_to_text"
 
 
-class SpeechToTextFamily:
-    """Settles the task (there is one); its label space has no labels: the targets are
-    transcripts, and the vocabulary is built by the data module."""
+class SpeechToTextFamily(OneTaskFamily):
+    """The speech-to-text family: its label space has no labels (the targets are
+    transcripts, and the vocabulary is built by the data module). Its Task is set by
+    sft/tasks/speech_to_text/__init__.py."""
 
     name = NAME
-    tasks = (NAME,)
-    task = None  # its one Task, set by the package (sft/tasks/speech_to_text/__init__.py)
-
-    def settle(self, requested: str, loss_task: str | None) -> str:
-        """Always speech_to_text (its data configs name the task)."""
-        return NAME
 
     def label_space(
         self,
@@ -46,7 +43,7 @@ class SpeechToTextFamily:
         return LabelSpace(NAME, [], kind=self.task)
 
 
-class SpeechToTextTask:
+class SpeechToTextTask(TaskModelTask):
     """A transcript per clip: batches hold features and CTC label ids, the model's own CTC
     loss trains it, greedy CTC over the frames that carry audio turns outputs into text
     (decode.py), WER and CER score it, a served record is {"text": transcript}."""
@@ -63,44 +60,20 @@ class SpeechToTextTask:
     # output lengths (predict.onnx_graph); wav2vec2 and HuBERT export, Parakeet's attention
     # does not (torch 2.13's exporter), which sft-export refuses in one line.
     features = frozenset({"onnx"})
-    continuous_targets = False
     decision_key = "text"
     pipeline_tags: ClassVar[dict[str, str]] = {"audio": "automatic-speech-recognition"}
     loss_problem = NAME  # unused: the model's own CTC loss trains (sft.tasks.checks)
     # The worst-N table of the test split (sft.tasks.task_model): rows sorted by this, worst
     # first.
     worst_by = "cer"
-
-    def __init__(self, family):
-        self.family = family
-
-    def __repr__(self) -> str:
-        return f"<task {self.name}>"
+    loss_words = "its model's own CTC loss"
+    predictions_refusal = "decodes with batch_predictions"
+    records_from = "audio"
 
     # -- configuration and data ---------------------------------------------------------------
 
-    def supports(self, feature: str) -> bool:
-        return feature in self.features
-
-    def check_options(self, cfg) -> None:
-        """Refuse data.standardize (regression targets)."""
-        if cfg.data.get("standardize"):
-            raise SFTConfigError(f"data.standardize=true applies to regression; the task is {NAME}")
-
-    def pooling(self, configured: str) -> str:
-        return "none"
-
-    def num_outputs(self, num_labels: int) -> int:
-        return num_labels
-
-    def pos_weight_count(self, num_labels: int) -> int:
-        return 1
-
     def class_counts(self, targets, num_labels: int) -> np.ndarray:
         return np.zeros(num_labels, dtype=np.int64)
-
-    def stratify(self, examples):
-        return None
 
     def label_counts(self, labels, separator: str = ",") -> dict[str, int]:
         """The split's words and how often each occurs, most first (at most 30: the data
@@ -141,12 +114,6 @@ class SpeechToTextTask:
             check_frames(module.backbone.encoder, datamodule)
         return module
 
-    def loss_inputs(self, outputs, targets):
-        raise SFTConfigError(f"task '{NAME}' trains with its model's own CTC loss")
-
-    def predictions(self, outputs):
-        raise SFTConfigError(f"task '{NAME}' decodes with batch_predictions")
-
     def batch_predictions(self, outputs, batch: dict, processor, model) -> list[str]:
         """The batch's transcripts: greedy CTC over each clip's real frames (decode.py), or
         an encoder-decoder `model`'s generation (seq2seq.py)."""
@@ -174,9 +141,6 @@ class SpeechToTextTask:
         from sft.tasks.speech_to_text.decode import SpeechErrorRates  # lazy: torch
 
         return SpeechErrorRates()
-
-    def per_class_metrics(self, num_labels: int, threshold: float = 0.5, label_names=None):
-        return None
 
     def epoch_values(self, summary, per_class):
         """{wer, cer}; no class report."""
@@ -234,9 +198,6 @@ class SpeechToTextTask:
 
     def decision(self, record: dict):
         return record["text"]
-
-    def records(self, raw, spec: dict) -> list[dict]:
-        raise SFTConfigError(f"task '{NAME}' makes its records from audio (predict)")
 
 
 def refuse_seq2seq(predictor, what: str) -> None:
