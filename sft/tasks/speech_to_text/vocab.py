@@ -84,10 +84,11 @@ def warn_unknown(split: str, source: str, unknown: dict[str, int]) -> None:
         return
     shown = ", ".join(f"{c!r} x{n}" for c, n in sorted(unknown.items(), key=lambda i: -i[1]))
     log.warning(
-        "%s split (%s): %d character(s) outside the training vocabulary, mapped to %s: %s",
+        "%s split (%s): %d %s outside the training vocabulary, mapped to %s: %s",
         split,
         source,
         sum(unknown.values()),
+        "character" if sum(unknown.values()) == 1 else "characters",
         UNK,
         shown,
     )
