@@ -29,9 +29,12 @@ CORPUS = [
 ]
 
 
-def chat_tokenizer(bos_in_template: bool = False) -> PreTrainedTokenizerFast:
+def chat_tokenizer(bos_in_template: bool = False, smollm2: bool = False) -> PreTrainedTokenizerFast:
     """A fast byte-level BPE tokenizer with a ChatML template; eos = pad = `<|im_end|>`, BOS
-    `<s>` added by its post-processor (and written by the template when `bos_in_template`)."""
+    `<s>` added by its post-processor (and written by the template when `bos_in_template`).
+
+    `smollm2`: as SmolLM2-Instruct's tokenizer is instead: bos_token `<|im_start|>` (which
+    the template writes at every turn) and no post-processor adding anything."""
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
@@ -42,6 +45,14 @@ def chat_tokenizer(bos_in_template: bool = False) -> PreTrainedTokenizerFast:
         show_progress=False,
     )
     core.train_from_iterator(CORPUS, trainer=trainer)
+    if smollm2:
+        return PreTrainedTokenizerFast(
+            tokenizer_object=core,
+            bos_token=START,
+            eos_token=END,
+            pad_token=END,
+            chat_template=CHATML,
+        )
     core.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", special_tokens=[(BOS, core.token_to_id(BOS))]
     )

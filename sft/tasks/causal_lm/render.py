@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sft.errors import SFTConfigError, SFTDataError, first_line
-from sft.tasks.causal_lm.rows import PROMPT_COMPLETION, TEXT, row_shape, where
+from sft.tasks.causal_lm.rows import PROMPT_COMPLETION, TEXT, check_messages, row_shape, where
 
 TRAIN_ON = ("completion", "assistant", "all")
 TRUNCATION = ("left", "refuse")
@@ -131,7 +131,7 @@ def _render(row, shape, tokenizer, chat_template, train_on, at) -> tuple[str, li
             {"role": "assistant", "content": row["completion"]},
         ]
     else:
-        messages = [dict(turn) for turn in row["messages"]]
+        messages = check_messages(row["messages"], at)  # plain dicts, from a numpy list too
     turns = [i for i, turn in enumerate(messages) if turn["role"] == "assistant"]
     if not turns and train_on != "all":
         raise SFTDataError(f"{at}: no assistant turn to train on (train_on={train_on})")

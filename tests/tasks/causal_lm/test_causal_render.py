@@ -139,6 +139,23 @@ def test_bos_appears_once_with_either_kind_of_tokenizer(tok):
     assert naive.count(bos) == (2 if tok.chat_template.startswith("{{ bos_token }}") else 1)
 
 
+def test_a_smollm2_like_tokenizer_whose_bos_is_im_start_gets_no_extra_token():
+    tok = chat_tokenizer(smollm2=True)
+    assert tok.bos_token == "<|im_start|>" and tok.pad_token_id == tok.eos_token_id
+    rendered = render_row(CHAT, tok, "chat.jsonl", 1, train_on="assistant")
+    # One <|im_start|> a turn, none added in front.
+    rendered_text = tok.apply_chat_template(CHAT["messages"], tokenize=False)
+    assert tok.decode(rendered.input_ids) == rendered_text
+    assert trained_runs(tok, rendered) == [A1["content"] + END, A2["content"] + END]
+    text = render_row({"text": "hello"}, tok, "t.jsonl", 2, train_on="all")
+    assert tok.decode(text.input_ids) == "hello" + END
+
+
+def test_a_parquet_messages_row_renders_like_a_list(tok):
+    row = {"messages": np.array(CHAT["messages"], dtype=object)}
+    assert render_row(row, tok, "chat.parquet", 1) == render_row(CHAT, tok, "chat.jsonl", 1)
+
+
 def test_a_conversation_without_an_assistant_turn_is_refused(tok):
     row = {"messages": [SYSTEM, Q1]}
     with pytest.raises(SFTDataError) as error:
