@@ -8,12 +8,12 @@ import logging
 from functools import partial
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from sft.data.hf_sources import USUAL_NAMES, is_saved_dataset
 from sft.data.media_cache import media_bases
 from sft.data.module import SPLITS, TextDataModule
 from sft.errors import SFTConfigError, SFTDataError
+from sft.tasks.speech_to_text.batches import SpeechProcessor, UtteranceDataset
 from sft.tasks.speech_to_text.features import (
     LONG_CLIPS,
     SpeechFeaturizer,
@@ -41,41 +41,6 @@ log = logging.getLogger(__name__)
 FORMATS = ("auto", "table", "hf_dataset")
 # A saved dataset's split names for each of sft's splits.
 SAVED_SPLITS = {"train": ("train",), "val": USUAL_NAMES["validation"], "test": USUAL_NAMES["test"]}
-
-
-class SpeechProcessor:
-    """The model's feature extractor and the CTC tokenizer built from the data, saved side by
-    side into the model folder (what transformers' ASR pipeline loads from it)."""
-
-    def __init__(self, feature_extractor, tokenizer):
-        self.feature_extractor = feature_extractor
-        self.tokenizer = tokenizer
-
-    def save_pretrained(self, folder) -> None:
-        self.feature_extractor.save_pretrained(folder)
-        self.tokenizer.save_pretrained(folder)
-
-
-class UtteranceDataset(Dataset):
-    """One split's cached features (`bases`), label ids, transcripts and paths; `lengths`
-    (the clips' durations in centiseconds) group batches of similar length."""
-
-    def __init__(self, bases, labels: list, found: Utterances, seconds: np.ndarray):
-        self.bases = bases
-        self.labels = labels
-        self.found = found
-        self.lengths = np.round(np.asarray(seconds) * 100).astype(np.int64)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> dict:
-        return {
-            "features": self.bases[index],
-            "labels": self.labels[index],
-            "transcript": self.found.transcripts[index],
-            "path": self.found.texts[index],
-        }
 
 
 class TranscriptDataModule(TextDataModule):
