@@ -54,6 +54,11 @@ class Init(Enum):
     random = "random"
 
 
+class LoRASave(Enum):
+    merged = "merged"
+    adapter = "adapter"
+
+
 class ScheduleName(Enum):
     linear = "linear"
     cosine = "cosine"
@@ -223,6 +228,8 @@ class LoRASchema(LayerwiseSchema):
     dropout: float = MISSING
     target_modules: list[str] | None = MISSING
     lr_mult: float = MISSING
+    # a default: configs logged before the key existed saved merged models
+    save: LoRASave = LoRASave.merged
     decay: float = MISSING
 
 

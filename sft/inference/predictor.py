@@ -25,7 +25,8 @@ from sft.model.saving import SPEC_FILE, read_spec
 from sft.tasks import REGISTRY, get_task
 
 ONNX_FILE = "model.onnx"
-TORCH_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+# A folder's PyTorch weights: a whole model, or a LoRA adapter kept apart (its base elsewhere)
+TORCH_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
 BACKENDS = ("auto", "torch", "onnx")
 
 

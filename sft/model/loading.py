@@ -48,19 +48,9 @@ def load_network(folder: Path, spec: dict, trust_remote_code: bool = False) -> n
     if spec.get("auto_class"):
         from sft.model.task_model import auto_class  # here: only task-model folders need it
 
-        try:
-            model = auto_class(spec["auto_class"]).from_pretrained(
-                str(folder), dtype=torch.float32, trust_remote_code=trust_remote_code
-            )
-        except (OSError, ValueError) as err:
-            raise SFTConfigError(f"{folder}: cannot load the model ({first_line(err)})") from None
+        model = pretrained(auto_class(spec["auto_class"]), folder, spec, trust_remote_code)
         return model.eval()
-    try:
-        encoder = AutoModel.from_pretrained(
-            str(folder), dtype=torch.float32, trust_remote_code=trust_remote_code
-        )
-    except (OSError, ValueError) as err:
-        raise SFTConfigError(f"{folder}: cannot load the backbone ({first_line(err)})") from None
+    encoder = pretrained(AutoModel, folder, spec, trust_remote_code, "the backbone")
     head = build_head(
         spec["head"], hidden_size(encoder.config), int(spec["num_outputs"]), trust_remote_code
     )
@@ -69,6 +59,34 @@ def load_network(folder: Path, spec: dict, trust_remote_code: bool = False) -> n
         raise SFTConfigError(f"{folder}: no {HEAD_FILE}")
     head.load_state_dict(load_file(str(head_path)))  # safetensors: no pickle
     return SFTNet(encoder, spec.get("pooling", "mean"), head).eval()
+
+
+def pretrained(
+    cls, folder: Path, spec: dict, trust_remote_code: bool = False, what: str = "the model"
+) -> nn.Module:
+    """`cls.from_pretrained` of the folder's weights in fp32; a folder that keeps a LoRA
+    adapter (spec `lora.merged` false): its base, named by `lora.base`, with the adapter
+    merged in (sft.model.lora.load_adapter). SFTConfigError naming the folder otherwise."""
+    lora = spec.get("lora") or {}
+    adapter = lora.get("merged") is False
+    source = str(lora.get("base") or "") if adapter else str(folder)
+    try:
+        model = cls.from_pretrained(
+            source, dtype=torch.float32, trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError) as err:
+        where = f"the LoRA base '{source}'" if adapter else what
+        raise SFTConfigError(f"{folder}: cannot load {where} ({first_line(err)})") from None
+    if not adapter:
+        return model
+    from sft.model.lora import load_adapter  # here: peft only for adapter folders
+
+    model = load_adapter(model, Path(folder))
+    if (Path(folder) / "generation_config.json").is_file():  # the tuned model's, not the base's
+        from transformers import GenerationConfig  # here: only generating models save one
+
+        model.generation_config = GenerationConfig.from_pretrained(str(folder))
+    return model
 
 
 def build_head(

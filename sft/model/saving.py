@@ -3,8 +3,9 @@ head weights (safetensors) and `sft_model.json` (task, pooling, labels, head con
 task model (sft.model.task_model: detection, segmentation) is saved by `save_pretrained`
 alone, head included; its spec names the `auto_class` that loads it.
 
-A LoRA-tuned backbone is saved with its adapters merged into the weights: the folder always
-holds a plain transformers model; `lora` in sft_model.json records what was merged.
+A LoRA-tuned backbone is saved with its adapters merged into the weights (a plain transformers
+model), or with `finetune.save=adapter` as peft's adapter folder (adapter_config.json naming
+the base model's folder); `lora` in sft_model.json records which, and the base.
 `sft.load` (sft/inference/predictor.py) reads the folder back; fields added to the spec later
 are read with defaults there, so older folders keep loading.
 """
@@ -39,16 +40,20 @@ def save_model(
     """
     from safetensors.torch import save_file  # lazy: sft.load reads specs without torch
 
-    from sft.model.lora import plain_encoder  # here: it imports Lightning, which sft.load avoids
+    # here: it imports Lightning, which sft.load avoids
+    from sft.model.lora import keeps_adapter, plain_encoder, save_adapter
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    encoder = plain_encoder(module.backbone.encoder)
-    id2label = module.task.id2label(module.label_names)  # None: the targets are no labels
-    if id2label is not None:
-        encoder.config.id2label = id2label
-        encoder.config.label2id = {name: i for i, name in id2label.items()}
-    encoder.save_pretrained(out_dir)
+    if keeps_adapter(module.finetune):  # the base's config stays the base's (its folder)
+        save_adapter(module.backbone.encoder, out_dir)
+    else:
+        encoder = plain_encoder(module.backbone.encoder)
+        id2label = module.task.id2label(module.label_names)  # None: the targets are no labels
+        if id2label is not None:
+            encoder.config.id2label = id2label
+            encoder.config.label2id = {name: i for i, name in id2label.items()}
+        encoder.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     state = {k: v.detach().contiguous().cpu() for k, v in module.head.state_dict().items()}
     if state:  # a whole task model (sft.model.task_model) has its head inside the encoder

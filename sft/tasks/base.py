@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 # The features of sft that only some tasks can use; a task lists the ones it supports in
 # `features`, and the code that implements one asks `supports` (unsupported: skipped when
 # it is a default, such as temperature scaling; refused in one line when asked for).
-FEATURES = ("cv", "calibration", "decisions", "ensemble", "onnx", "int8")
+FEATURES = ("cv", "calibration", "decisions", "ensemble", "onnx", "int8", "adapter")
 # The run folder's subfolder where task-model families draw predictions beside the ground
 # truth (sft.tasks.task_model), logged as the run's artifacts of the same name.
 PICTURES_DIR = "pictures"

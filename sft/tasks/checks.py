@@ -80,14 +80,18 @@ def check_network(cfg: DictConfig, task) -> None:
 
 def check_features(cfg: DictConfig, task) -> None:
     """Refuse a feature of sft the task does not declare (`features`): cross-validation and
-    seed repeats (`cv`), fold or seed ensembles (`ensemble`), tuned decisions (`decisions`).
-    Temperature scaling, on by default, is skipped quietly for a task without it."""
+    seed repeats (`cv`), fold or seed ensembles (`ensemble`), tuned decisions (`decisions`),
+    a LoRA model saved as its adapter (`adapter`; and never on random base weights, which
+    no folder holds). Temperature scaling, on by default, is skipped quietly for a task
+    without it."""
     cv = cfg.get("cv") or {}
+    adapter = (cfg.get("finetune") or {}).get("save") == "adapter"
     asked = [
         ("cv", "cv.folds", cv.get("folds")),
         ("cv", "seeds", cfg.get("seeds")),
         ("ensemble", "cv.ensemble", cv.get("ensemble")),
         ("decisions", "decisions.tune", (cfg.get("decisions") or {}).get("tune")),
+        ("adapter", "finetune.save", "adapter" if adapter else None),
     ]
     for feature, key, value in asked:
         if value and not task.supports(feature):
@@ -95,6 +99,11 @@ def check_features(cfg: DictConfig, task) -> None:
                 f"{key}={value}: task '{task.name}' does not support "
                 f"{feature} (it supports: {', '.join(sorted(task.features)) or 'none of them'})"
             )
+    if adapter and (cfg.get("model") or {}).get("init") == "random":
+        raise SFTConfigError(
+            "finetune.save=adapter: model.init=random starts from weights no folder holds, so "
+            "an adapter could not be put back on them; use finetune.save=merged"
+        )
 
 
 def check_loss_fits(loss_target: str, task, loss_name: str) -> None:

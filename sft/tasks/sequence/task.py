@@ -18,7 +18,9 @@ from sft.tasks.sequence import decisions as rules
 from sft.tasks.sequence.labels import LabelSpace, check_names, label_name, sorted_names
 
 # The features of sft a task may declare (sft.tasks.base.FEATURES).
-CLASSIFIER_FEATURES = frozenset({"cv", "calibration", "decisions", "ensemble", "onnx", "int8"})
+CLASSIFIER_FEATURES = frozenset(
+    {"cv", "calibration", "decisions", "ensemble", "onnx", "int8", "adapter"}
+)
 _CLASSIFICATION = ("acc", "precision_macro", "recall_macro", "f1_macro", "auroc")
 
 
