@@ -24,7 +24,7 @@ def predict_task(cfg) -> None:
     validate_app(cfg, PredictSchema)
     # lazy: torch, pandas and MLflow only once the config is known to be good
     from sft.inference.model_uri import resolve_model
-    from sft.inference.predictor import load
+    from sft.inference.predictor import load, task_of
     from sft.inference.tables import (
         STDIO,
         media_paths,
@@ -42,11 +42,16 @@ def predict_task(cfg) -> None:
         frame = read_input(
             cfg.input, cfg.text_column, cfg.get("split"), media_dir=str(Path(tmp) / "media")
         )
-        media_columns = list(frame.attrs.get("media_names", {}))
-        column = cfg.text_column
-        if column not in frame.columns and len(media_columns) == 1:
-            column = media_columns[0]  # a dataset's one Image/Audio column: no key to type
-        texts = texts_of(frame, column, cfg.input)
+        # A generating task reads whole rows (prompts, conversations): the task says how.
+        input_rows = getattr(task_of(folder), "input_rows", None)
+        if input_rows is not None:
+            texts = input_rows(frame, str(cfg.input), stdin=cfg.input == STDIO)
+        else:
+            media_columns = list(frame.attrs.get("media_names", {}))
+            column = cfg.text_column
+            if column not in frame.columns and len(media_columns) == 1:
+                column = media_columns[0]  # a dataset's one Image/Audio column: no key to type
+            texts = texts_of(frame, column, cfg.input)
         predictor = load(folder, backend=str(cfg.backend))
         write_masks = getattr(predictor.kind, "write_masks", None)  # masks as image files
         masks_dir = cfg.get("masks_dir")  # absent from configs composed before it existed
@@ -55,7 +60,14 @@ def predict_task(cfg) -> None:
         if predictor.featurizer is not None and cfg.input != STDIO:
             texts = media_paths(texts, cfg.input)
         started = time.perf_counter()
-        records = predictor.predict(texts, batch_size=cfg.batch_size, progress=cfg.progress)
+        records = predictor.predict(
+            texts,
+            batch_size=cfg.batch_size,
+            progress=cfg.progress,
+            # generating models only (None: the model's; predict refuses them elsewhere)
+            max_new_tokens=cfg.get("max_new_tokens"),
+            num_beams=cfg.get("num_beams"),
+        )
         seconds = time.perf_counter() - started
         written = write_masks(records, texts, masks_dir) if masks_dir else []
     # A dataset's images or audio were read from files in `tmp`: the output names them as

@@ -42,6 +42,9 @@ class PredictSchema:
     backend: Backend = MISSING
     tracking_uri: str = MISSING
     masks_dir: str | None = MISSING
+    # generating models (causal LM); null: the model's saved settings
+    max_new_tokens: int | None = None
+    num_beams: int | None = None
 
 
 @dataclass
@@ -68,7 +71,10 @@ class ServeSchema:
     tracking_uri: str = MISSING
 
 
-POSITIVE = {PredictSchema: ("batch_size",), ExportSchema: ("tolerance",), ServeSchema: ("port",)}
+POSITIVE = {
+    PredictSchema: ("batch_size", "max_new_tokens", "num_beams"),     ExportSchema: ("tolerance",),
+    ServeSchema: ("port",),
+}
 
 
 def validate_app(cfg: DictConfig, schema: type) -> None:

@@ -57,11 +57,33 @@ class Predictor:
             ) from None
 
     def predict(
-        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False, **settings
     ) -> list[dict]:
         """One record per text, as the task shapes it (sequence tasks: label and
-        probabilities (classification) or score (regression))."""
-        return self.kind.predict(self, texts, batch_size, progress)
+        probabilities (classification) or score (regression); a generating task: {"text":
+        generated text}, its inputs as `generate` takes them). `settings`: a generating
+        task's (max_new_tokens, num_beams), passed only when one is set."""
+        given = {key: value for key, value in settings.items() if value is not None}
+        if given and getattr(self.kind, "generate", None) is None:
+            raise SFTConfigError(f"{', '.join(given)}: task '{self.task}' does not generate")
+        return self.kind.predict(self, texts, batch_size, progress, **given)
+
+    def generate(
+        self,
+        inputs,
+        max_new_tokens: int | None = None,
+        num_beams: int | None = None,
+        batch_size: int = 8,
+        progress: bool = False,
+    ) -> list[str]:
+        """The text the model writes after each input, in order, as its task generates (its
+        `generate`: a causal LM takes prompts, `{"prompt"|"messages"|"text": ...}` rows or
+        role/content conversations, one or a list). `max_new_tokens`, `num_beams` (greedy:
+        1): None takes the model's saved settings. SFTConfigError for a task that does not
+        generate; SFTDataError naming the input for a bad one."""
+        return self._ask("generate")(
+            self, inputs, batch_size, progress, max_new_tokens=max_new_tokens, num_beams=num_beams
+        )
 
     def embed(self, paths: Sequence[str], batch_size: int = 8, progress: bool = False):
         """(n, d) float32 L2-normalized embeddings of the inputs, as the task makes them (its
@@ -219,6 +241,19 @@ def _load_media(
     return Predictor(
         folder, spec, processor, runner, backend, featurizer=featurizer(modality, processor, spec)
     )
+
+
+def task_of(path: str | Path):
+    """The task object of the model saved at `path` (its spec's `task`), read without
+    loading the model; SFTConfigError for a task this sft does not know."""
+    folder = model_folder(path)
+    name = read_spec(folder).get("task")
+    if name not in REGISTRY:
+        raise SFTConfigError(
+            f"{folder}: task '{name}' is not one this sft can predict ({', '.join(REGISTRY)}); "
+            "upgrade sft"
+        )
+    return get_task(name)
 
 
 def model_folder(path: str | Path) -> Path:

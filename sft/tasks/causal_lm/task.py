@@ -19,6 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from sft.errors import SFTConfigError
+from sft.tasks.causal_lm.predict import GenerativeMembers
 from sft.tasks.one_task import OneTaskFamily, TaskModelTask
 
 NAME = "causal_lm"
@@ -38,7 +39,7 @@ class CausalLMFamily(OneTaskFamily):
         return LabelSpace(NAME, [], kind=self.task)
 
 
-class CausalLMTask(TaskModelTask):
+class CausalLMTask(GenerativeMembers, TaskModelTask):
     """Answers to prompts: batches hold input_ids, attention_mask and labels (-100 where not
     trained), sft's token-summed loss trains the model, evaluation generates, a served
     record is {"text": generated text}."""
@@ -55,8 +56,8 @@ class CausalLMTask(TaskModelTask):
     # (max) picks by generation instead.
     monitor = ("val/loss", "min")
     # No folds, ensembles, calibration or decisions (no labels); no ONNX graph of a
-    # generation loop.
-    features = frozenset()
+    # generation loop. LoRA may be saved as its adapter (finetune.save=adapter).
+    features = frozenset({"adapter"})
     decision_key = "text"
     pipeline_tags: ClassVar[dict[str, str]] = {"text": "text-generation"}
     loss_problem = NAME  # unused: sft's token-summed loss trains (module.py)
@@ -124,11 +125,14 @@ class CausalLMTask(TaskModelTask):
         named in config (None: the tokenizer's) and the generation settings."""
         return dict(module.generation_spec)
 
-    def predict(self, predictor, inputs, batch_size: int = 8, progress: bool = False) -> list[dict]:
-        """One {"text": generated text} per prompt or conversation (predict.py)."""
+    def predict(
+        self, predictor, inputs, batch_size: int = 8, progress: bool = False, **settings
+    ) -> list[dict]:
+        """One {"text": generated text} per prompt or conversation (predict.py); `settings`:
+        max_new_tokens, num_beams (None: the model's)."""
         from sft.tasks.causal_lm.predict import predict_records  # lazy: torch
 
-        return predict_records(predictor, inputs, batch_size, progress)
+        return predict_records(predictor, inputs, batch_size, progress, **settings)
 
     def raw_outputs(self, predictor, inputs, batch_size: int = 8, progress: bool = False):
         """SFTConfigError: a generated text has no fixed-size output to compare."""
