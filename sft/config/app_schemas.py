@@ -72,7 +72,8 @@ class ServeSchema:
 
 
 POSITIVE = {
-    PredictSchema: ("batch_size", "max_new_tokens", "num_beams"),     ExportSchema: ("tolerance",),
+    PredictSchema: ("batch_size", "max_new_tokens", "num_beams"),
+    ExportSchema: ("tolerance",),
     ServeSchema: ("port",),
 }
 

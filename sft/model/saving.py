@@ -12,6 +12,7 @@ are read with defaults there, so older folders keep loading.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -54,6 +55,13 @@ def save_model(
             encoder.config.id2label = id2label
             encoder.config.label2id = {name: i for i, name in id2label.items()}
         encoder.save_pretrained(out_dir)
+    template = (extra or {}).get("chat_template")
+    if template and getattr(tokenizer, "chat_template", None) != template:
+        # The template the run named (data.chat_template) travels in the tokenizer's files,
+        # so transformers alone renders prompts as training did; a copy: the run's
+        # tokenizer may be shared (cached) and keeps its own.
+        tokenizer = copy.copy(tokenizer)
+        tokenizer.chat_template = template
     tokenizer.save_pretrained(out_dir)
     state = {k: v.detach().contiguous().cpu() for k, v in module.head.state_dict().items()}
     if state:  # a whole task model (sft.model.task_model) has its head inside the encoder

@@ -1,7 +1,7 @@
 """Causal-LM model folders for the prediction and serving tests, fast: the tiny chat Llama
 asset (model=llama_chat) with seeded random weights, saved as sft saves a causal model (the
 transformers folder, its tokenizer with the chat template, sft_model.json as the task's
-model_spec fills it), without a training run."""
+the data module's spec_fields fill it), without a training run."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ def causal_folder(out: Path, seed: int = 0, max_new_tokens: int = 6, **spec) -> 
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from helpers.chat import ASSET
     from sft.model.backbone import resolve_model_path
     from sft.model.saving import FORMAT, write_spec
-
-    from helpers.chat import ASSET
 
     path = resolve_model_path(ASSET)
     torch.manual_seed(seed)
@@ -37,9 +36,9 @@ def causal_folder(out: Path, seed: int = 0, max_new_tokens: int = 6, **spec) -> 
         "clean_text": False,
         "lora": None,
         "auto_class": "AutoModelForCausalLM",
+        "modality": "text",
         "chat_template": None,
-        "max_new_tokens": max_new_tokens,
-        "num_beams": 1,
+        "generation": {"max_new_tokens": max_new_tokens, "num_beams": 1},
         **spec,
     }
     write_spec(fields, out)

@@ -8,7 +8,8 @@ answer), or a conversation given as its list of role/content turns. `inputs` is 
 those, or one of them alone (a conversation's turn list counts as one input).
 
 The saved model's spec says how it was prompted and how it generates (the chat template
-named in config, `max_new_tokens`, `num_beams`: task.model_spec); the caller may override
+named in config, `generation`: `max_new_tokens`, `num_beams`: the data module's
+spec_fields); the caller may override
 the generation settings. A prompt longer than the model's max_length loses tokens from its
 left, as training's rows did (BOS kept), and a warning counts them.
 """
@@ -63,9 +64,7 @@ def as_rows(inputs) -> list[Mapping]:
     if isinstance(inputs, (str, Mapping)) or _is_conversation(inputs):
         inputs = [inputs]
     if not isinstance(inputs, Sequence) and not hasattr(inputs, "tolist"):
-        raise SFTDataError(
-            f"expected prompts, rows or conversations, got {type(inputs).__name__}"
-        )
+        raise SFTDataError(f"expected prompts, rows or conversations, got {type(inputs).__name__}")
     rows = []
     for i, item in enumerate(inputs.tolist() if hasattr(inputs, "tolist") else inputs):
         if isinstance(item, str):
@@ -134,14 +133,15 @@ def _is_conversation(value) -> bool:
 
 def settings_of(spec: dict, net, **given) -> dict[str, int]:
     """`max_new_tokens` and `num_beams`: those given (None: not given), else the model
-    spec's, else the model's generation config's, else DEFAULTS. SFTConfigError naming the
-    setting for a value that is not an integer >= 1."""
+    spec's (`generation`: data.generation's), else the model's generation config's, else
+    DEFAULTS. SFTConfigError naming the setting for a value that is not an integer >= 1."""
     config = getattr(net, "generation_config", None)
+    saved = spec.get("generation") or {}
     settings = {}
     for key, default in DEFAULTS.items():
         value = given.get(key)
         if value is None:
-            value = spec.get(key)
+            value = saved.get(key)
         if value is None:
             value = getattr(config, key, None)
         value = default if value is None else value

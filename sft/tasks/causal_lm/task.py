@@ -121,9 +121,9 @@ class CausalLMTask(GenerativeMembers, TaskModelTask):
         return None  # the outputs are the tokenizer's vocabulary (saved beside the model)
 
     def model_spec(self, module) -> dict:
-        """What prediction needs to prompt the model as it was trained: the chat template
-        named in config (None: the tokenizer's) and the generation settings."""
-        return dict(module.generation_spec)
+        """Nothing beyond the data's fields (the chat template, max_length and generation
+        settings: CausalLMDataModule.spec_fields)."""
+        return {}
 
     def predict(
         self, predictor, inputs, batch_size: int = 8, progress: bool = False, **settings
