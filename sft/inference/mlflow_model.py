@@ -9,7 +9,10 @@ The request limits are the model's `model_config` (written into its MLmodel); th
 built in `load_context`.
 
 Requests: `{"inputs": ["text", ...]}`, `{"inputs": {"text": [...]}}` or a `dataframe_split`
-with a `text` column. The input schema is an object tensor on purpose: a string column would
+with a `text` column. A model whose task generates (a causal LM) serves chat and
+completions instead (sft.inference.chat: `{"messages": [...]}`, `{"prompt": ...}`, or
+prompts as above), logged without an input schema (its requests are not one table) and
+with its generation settings as parameters. The input schema is an object tensor on purpose: a string column would
 let MLflow turn `null` and numbers into the texts "None" and "1" before we could refuse them.
 A bad request raises RequestError (an MlflowException with INVALID_PARAMETER_VALUE), which the
 scoring server answers with 400 and our message.
@@ -74,6 +77,12 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
         self._predictor = load(context.artifacts[ARTIFACT])
 
     def predict(self, context, model_input, params=None):
+        if generates(self._predictor):
+            from sft.inference.chat import answer  # here: only generating models serve chat
+
+            return answer(
+                self._predictor, model_input, params, self.max_rows, self.max_chars, _bad_input
+            )
         texts = texts_from_input(model_input, self.max_rows, self.max_chars)
         try:
             return self._predictor.predict(texts)
@@ -175,24 +184,47 @@ def _bad_input(message: str) -> MlflowException:
     return RequestError(message)
 
 
+def generates(predictor) -> bool:
+    """Whether the predictor's task generates text (it has `generate`: a causal LM)."""
+    return getattr(predictor.kind, "generate", None) is not None
+
+
 def signature(model_dir: Path, example_texts: list[str]):
-    """Input: a `text` tensor of strings; output: inferred from predicting `example_texts`."""
-    outputs = load(model_dir).predict(example_texts)
+    """Input: a `text` tensor of strings; output: inferred from predicting `example_texts`.
+    A generating model: no input schema (chat, completions and tables:
+    sft.inference.chat), its generation settings as optional parameters."""
+    predictor = load(model_dir)
+    outputs = infer_signature(None, predictor.predict(example_texts)).outputs
+    if generates(predictor):
+        from mlflow.types import ParamSchema, ParamSpec  # here: only generating models
+
+        from sft.inference.chat import SETTINGS  # here: only generating models
+
+        params = ParamSchema([ParamSpec(key, "long", None) for key in SETTINGS])
+        return ModelSignature(inputs=None, outputs=outputs, params=params)
     inputs = Schema([TensorSpec(np.dtype(object), (-1,), TEXT_COLUMN)])
-    return ModelSignature(inputs=inputs, outputs=infer_signature(None, outputs).outputs)
+    return ModelSignature(inputs=inputs, outputs=outputs)
 
 
 def log_pyfunc(model_dir: Path, example_texts: list[str], name: str = ARTIFACT):
     """Log `model_dir` as an MLflow Model into the active run; return its ModelInfo.
 
-    The model is logged as code (MODEL_CODE), with the request limits as its model_config."""
+    The model is logged as code (MODEL_CODE), with the request limits as its model_config;
+    the input example is `example_texts` (a generating model's: as prompts, `{"inputs":
+    [...]}`)."""
+    model_signature = signature(model_dir, example_texts)
+    example = (
+        {"inputs": list(example_texts)}
+        if model_signature.inputs is None
+        else pd.DataFrame({TEXT_COLUMN: list(example_texts)})
+    )
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=str(MODEL_CODE),
         artifacts={ARTIFACT: str(model_dir)},
         model_config={"max_rows": MAX_ROWS, "max_chars": MAX_CHARS},
-        signature=signature(model_dir, example_texts),
-        input_example=pd.DataFrame({TEXT_COLUMN: list(example_texts)}),
+        signature=model_signature,
+        input_example=example,
         pip_requirements=pinned_requirements(),
     )
 

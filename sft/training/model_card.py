@@ -115,7 +115,17 @@ def write_model_card(
     elif "table" in getattr(module, "test_report", {}):
         body += ["", "Per class:", "", markdown_table(measure_table(module.test_report), "absent")]
     body += ["", "## Data", "", *data_lines(datamodule, int(cfg.model.max_length))]
-    body += ["", *usage_lines(run_id, registered_name, modality, datamodule.labels.kind)]
+    task_kind = datamodule.labels.kind
+    # A family with more to say (a causal LM: what it was tuned on, how it was evaluated,
+    # how to prompt it) writes its own sections and usage.
+    family_lines = getattr(task_kind, "card_lines", None)
+    if family_lines is not None:
+        body += ["", *family_lines(cfg, datamodule, module, test_metrics)]
+    family_usage = getattr(task_kind, "usage_lines", None)
+    if family_usage is not None:
+        body += ["", *family_usage(model_uri_hint(run_id, registered_name), datamodule)]
+    else:
+        body += ["", *usage_lines(run_id, registered_name, modality, task_kind)]
     path = Path(model_dir) / CARD_FILE
     path.write_text(
         "---\n"
@@ -180,16 +190,17 @@ def groups_used(task) -> list[str]:
     return [g for g in GROUPS if g not in ("head", "loss")]
 
 
+def model_uri_hint(run_id: str | None, registered_name: str | None) -> str:
+    """The URI the card's commands name: the registered model's, else the run's."""
+    if registered_name:
+        return f"models:/{registered_name}/<version>"
+    return f"runs:/{run_id}/model" if run_id else "<this folder>"
+
+
 def usage_lines(run_id: str | None, registered_name: str | None, modality: str, task) -> list[str]:
     """Intended use, limitations and how to load, predict with, serve and export the model
     (ONNX only where the task supports it)."""
-    uri = (
-        f"models:/{registered_name}/<version>"
-        if registered_name
-        else f"runs:/{run_id}/model"
-        if run_id
-        else "<this folder>"
-    )
+    uri = model_uri_hint(run_id, registered_name)
     sample = "'some text'" if modality == "text" else "'path/to/file'"
     pipeline_tag = task.pipeline_tags.get(modality, "text-classification")
     if task.supports("int8"):

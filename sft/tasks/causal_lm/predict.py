@@ -50,11 +50,12 @@ class GenerativeMembers:
 
         return card_lines(cfg, datamodule, module, test_metrics)
 
-    def usage_lines(self, uri: str, tokenizer) -> list[str]:
-        """The model card's "How to use": sft, and transformers alone (card.py)."""
+    def usage_lines(self, uri: str, datamodule) -> list[str]:
+        """The model card's intended use and "How to use": sft, HTTP, and transformers
+        alone (card.py)."""
         from sft.tasks.causal_lm.card import usage_lines  # light; kept apart from prediction
 
-        return usage_lines(uri, tokenizer)
+        return usage_lines(uri, datamodule)
 
 
 def as_rows(inputs) -> list[Mapping]:
