@@ -67,7 +67,7 @@ def token_sums(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor
 
 
 class CausalLMMetrics(Metric):
-    """Token sums (`update_tokens`) and generation scores (`update_generations`) of a split;
+    """Token sums (`update`) and generation scores (`update_generations`) of a split;
     `compute()` -> {perplexity, token_accuracy, exact_match, rougeL} (0-d tensors)."""
 
     full_state_update = False
@@ -78,12 +78,8 @@ class CausalLMMetrics(Metric):
             zero = torch.tensor(0.0, dtype=torch.float64)
             self.add_state(name, default=zero, dist_reduce_fx="sum")
 
-    def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        """Add a batch's token sums (logits [b, t, vocab], labels [b, t])."""
-        nll, correct, count = token_sums(logits.detach(), labels)
-        self.update_tokens(nll, correct, count)
-
-    def update_tokens(self, nll, correct, count) -> None:
+    def update(self, nll, correct, count) -> None:
+        """Add a batch's token sums (token_sums: cross-entropy, correct argmax, tokens)."""
         self.nll += float(nll)
         self.correct += float(correct)
         self.tokens += float(count)

@@ -86,7 +86,7 @@ class CausalLMModule(TaskModelModule):
         nll, correct, count = token_sums(logits.detach(), batch["labels"])
         if int(count):  # a row's tokens weigh as much as any other row's
             loss_metric.update(nll / count, weight=count)
-        metrics.update_tokens(nll, correct, count)
+        metrics.update(nll, correct, count)
 
     def on_validation_epoch_end(self):
         trainer = self._trainer
