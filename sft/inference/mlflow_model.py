@@ -12,9 +12,11 @@ Requests: `{"inputs": ["text", ...]}`, `{"inputs": {"text": [...]}}` or a `dataf
 with a `text` column. A model whose task generates (a causal LM) serves chat and
 completions instead (sft.inference.chat: `{"messages": [...]}`, `{"prompt": ...}`, or
 prompts as above), logged without an input schema (its requests are not one table) and
-with its generation settings as parameters. The input schema is an object tensor on purpose: a string column would
-let MLflow turn `null` and numbers into the texts "None" and "1" before we could refuse them.
-A bad request raises RequestError (an MlflowException with INVALID_PARAMETER_VALUE), which the
+with its generation settings as parameters.
+
+The input schema is an object tensor on purpose: a string column would let MLflow turn
+`null` and numbers into the texts "None" and "1" before we could refuse them. A bad
+request raises RequestError (an MlflowException with INVALID_PARAMETER_VALUE), which the
 scoring server answers with 400 and our message.
 """
 
