@@ -630,6 +630,24 @@ CASES = [
             ),
         ]
     ],
+    # LoRA kept as an adapter (finetune.save=adapter): its base must be in a folder
+    (
+        "a LoRA save that is neither merged nor adapter",
+        ["finetune=lora", "finetune.save=both"],
+        "config key 'finetune.save': Invalid value 'both', expected one of [merged, adapter]",
+    ),
+    (
+        "a LoRA adapter over random weights (the causal-LM asset's init)",
+        ["model=llama_chat", "data=chat", "finetune=lora", "finetune.save=adapter"],
+        "finetune.save=adapter: model.init=random starts from weights no folder holds, so an "
+        "adapter could not be put back on them; use finetune.save=merged",
+    ),
+    (
+        "a LoRA adapter for a task that replaces its head",
+        [*DETECTION, "data.train_path={data}", "finetune=lora", "finetune.save=adapter"],
+        "finetune.save=adapter: task 'detection' does not support adapter (it supports: none "
+        "of them)",
+    ),
 ]
 
 
