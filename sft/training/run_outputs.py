@@ -246,8 +246,13 @@ def run_note(
     return "\n\n".join(lines)
 
 
-def example_texts(datamodule, count: int = 2) -> list[str]:
-    """A few texts for the logged model's input example (test split first)."""
+def example_texts(datamodule, count: int = 2) -> list:
+    """A few inputs for the logged model's input example (test split first): texts, or
+    what the task says its inputs are (its `example_inputs`: a causal LM's prompts, without
+    their answers)."""
+    own = getattr(datamodule.labels.kind, "example_inputs", None)
+    if own is not None:
+        return own(datamodule, count)
     for split in ("test", "val", "train"):
         if split in datamodule.examples:
             return list(datamodule.examples[split].texts[:count])

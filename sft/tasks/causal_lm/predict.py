@@ -43,6 +43,10 @@ class GenerativeMembers:
         """sft-predict's inputs from its table: one row per record (input_rows)."""
         return input_rows(frame, source, stdin)
 
+    def example_inputs(self, datamodule, count: int = 2) -> list:
+        """The logged model's input example (example_prompts)."""
+        return example_prompts(datamodule, count)
+
     def card_lines(self, cfg, datamodule, module, test_metrics: dict) -> list[str]:
         """The model card's sections on what the model was tuned on and how it was
         evaluated (card.py)."""
@@ -121,6 +125,28 @@ def _missing(value, pd) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):  # a list or array cell (messages): present
         return False
+
+
+def example_prompts(datamodule, count: int = 2) -> list:
+    """The first `count` rows' inputs without their answers (test split first): a prompt's
+    text, a conversation's turns before its answer (one user turn: its text), a text row as
+    `{"text": ...}`."""
+    from sft.tasks.causal_lm.generate import prompt_parts  # light
+    from sft.tasks.causal_lm.rows import where
+
+    for split in ("test", "val", "train"):
+        rows = datamodule.examples.get(split)
+        if rows is None or not len(rows):
+            continue
+        inputs = []
+        for record, number in zip(rows.records[:count], rows.rows[:count]):
+            messages, shown, _ = prompt_parts(record, where(rows.source, int(number)))
+            if record.get("text") is not None:
+                inputs.append({"text": shown})
+            else:
+                inputs.append(messages if messages and len(messages) > 1 else shown)
+        return inputs
+    return []
 
 
 def _is_conversation(value) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -96,6 +97,10 @@ def test_the_registered_model_generates_for_tables_chat_and_completions(full):
     uri = f"models:/{registered.name}/1"
     model = mlflow.pyfunc.load_model(uri)
     assert model.metadata.signature.inputs is None  # chat, completions and tables
+    local = Path(mlflow.artifacts.download_artifacts(uri))
+    example = json.loads((local / "input_example.json").read_text())
+    # the test split's prompts, without their answers
+    assert example == {"inputs": [r["prompt"] for r in hello_rows(48, seed=1)[44:46]]}
     assert model.predict(QUESTIONS) == [{"text": "Hello!"}] * 2
     assert model.predict(pd.DataFrame({"prompt": QUESTIONS})) == [{"text": "Hello!"}] * 2
     assert run.module is not None
