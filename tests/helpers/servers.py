@@ -54,10 +54,12 @@ def stop_server(proc: subprocess.Popen) -> None:
             continue
 
 
-def serve_and_ask(argv: list[str], port: int, inputs: list[str], cwd: Path, env: dict) -> dict:
+def serve_and_ask(
+    argv: list[str], port: int, inputs: list[str], cwd: Path, env: dict, body: dict | None = None
+) -> dict:
     """Start the serving command `argv` (listening on `port`, its output in cwd/serve.log),
-    wait until it answers /ping, POST `{"inputs": inputs}` to /invocations, stop it and its
-    workers, and return the JSON answer."""
+    wait until it answers /ping, POST `{"inputs": inputs}` (or `body`, another request) to
+    /invocations, stop it and its workers, and return the JSON answer."""
     log = Path(cwd) / "serve.log"
     with open(log, "w") as sink:
         proc = subprocess.Popen(
@@ -73,7 +75,7 @@ def serve_and_ask(argv: list[str], port: int, inputs: list[str], cwd: Path, env:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations",
             headers={"Content-Type": "application/json"},
-            data=json.dumps({"inputs": inputs}).encode(),
+            data=json.dumps({"inputs": inputs} if body is None else body).encode(),
         )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())

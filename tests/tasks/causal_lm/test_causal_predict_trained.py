@@ -178,3 +178,27 @@ def test_a_lora_adapter_folder_generates_as_the_trained_module(adapter):
     assert generate(model, tokenizer, ids, 8) == before
     plain = AutoModelForCausalLM.from_pretrained(adapter["base"])
     assert generate(plain, tokenizer, ids, 8) != before  # the adapter matters
+
+
+def test_sft_serve_answers_a_chat_request_over_http(full, tmp_path):
+    import os
+    import sys
+
+    import mlflow
+
+    from conftest import PROJECT_ROOT
+    from helpers.servers import free_port, serve_and_ask
+
+    client = mlflow.MlflowClient(f"sqlite:///{full['out']}/mlflow.db")
+    (registered,) = client.search_registered_models()
+    uri = f"models:/{registered.name}/1"
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(PROJECT_ROOT)}
+    argv = [
+        sys.executable, "-m", "sft.serve", f"model_uri={uri}",
+        f"tracking_uri=sqlite:///{full['out']}/mlflow.db", f"port={port}",
+    ]  # fmt: skip
+    chat = {"messages": [{"role": "user", "content": QUESTIONS[0]}], "max_tokens": 8}
+    answer = serve_and_ask(argv, port, [], tmp_path, env, body=chat)
+    assert answer["object"] == "chat.completion"
+    assert answer["choices"][0]["message"]["content"] == "Hello!"
