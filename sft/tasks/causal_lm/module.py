@@ -117,7 +117,7 @@ class CausalLMModule(TaskModelModule):
             [ids for _, ids, _ in held],
             self.generation["max_new_tokens"],
             self.generation["num_beams"],
-            batch_size=max(1, len(held)) if len(held) <= 16 else 16,
+            batch_size=16,
         )
         references = [reference for _, _, reference in held]
         exact = metrics.update_generations(texts, references)
