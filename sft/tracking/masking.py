@@ -3,7 +3,8 @@
 A key looks secret when it contains token, password, passwd, secret, key or credential (any
 case, anywhere in the dotted key: `logger.tags.api_key`, `secrets.db`, `model.hf_token`),
 unless its last part names a data column (`data.token_column`: the column of a CoNLL file
-that holds the words; masked, it logged `***` and sft-reproduce could not rerun the run).
+that holds the words; masked, it logged `***` and sft-reproduce could not rerun the run) or
+a count of tokens (`data.generation.max_new_tokens`: a number, masked it was unreadable).
 This covers params, tags, the logged config and the overrides; the run folder on local disk
 keeps the real values, since a resumed run needs them.
 """
@@ -21,6 +22,8 @@ def looks_secret(key: str) -> bool:
     """Whether a (dotted) key names something that should not be logged."""
     if str(key).rsplit(".", 1)[-1].lower().endswith("_column"):
         return False  # a column of the data (data.token_column), never a secret's value
+    if str(key).rsplit(".", 1)[-1].lower().endswith("tokens"):
+        return False  # a count of tokens (max_new_tokens), never a secret's value
     return bool(SECRET.search(str(key)))
 
 

@@ -57,10 +57,12 @@ def test_secret_looking_keys_are_masked_everywhere_they_are_logged():
         "secrets.x": "s",
         "model.tokenizer_path": "/x",
         "data.token_column": 0,
+        "data.generation.max_new_tokens": 32,
     }
     masked = mask_values(params)
     assert masked["optimizer.lr"] == 1e-4
     assert masked["data.token_column"] == 0  # a data column's name or number, logged as it is
+    assert masked["data.generation.max_new_tokens"] == 32  # a count, sweeps compare it
     assert {k for k, v in masked.items() if v == MASK} == {
         "logger.tags.api_key",
         "model.hf_token",
