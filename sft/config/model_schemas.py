@@ -88,6 +88,9 @@ class TaskModelSchema:
     language: str | None = None
     task: str | None = None
     generation: dict[str, Any] | None = None
+    # recompute activations in the backward pass; transformers' attention kernel
+    gradient_checkpointing: bool = False
+    attn_implementation: str | None = None
 
 
 @dataclass

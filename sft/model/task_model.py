@@ -25,6 +25,7 @@ AUTO_CLASSES = (
     "AutoModelForCTC",
     "AutoModelForSpeechSeq2Seq",
     "AutoModelForAudioXVector",
+    "AutoModelForCausalLM",
 )
 INITS = ("pretrained", "random")
 
@@ -90,6 +91,8 @@ def load_task_model(
     language: str | None = None,
     task: str | None = None,
     generation: dict | None = None,
+    gradient_checkpointing: bool = False,
+    attn_implementation: str | None = None,
 ) -> TaskModel:
     """The task model at `name_or_path` with a head for `label_names`.
 
@@ -130,8 +133,9 @@ def load_task_model(
         built = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **labels)
         set_config_fields(built, dict(config or {}), "model.config")
         set_config_fields(built, dict(settings or {}), "the task's setting")
+        kernel = {"attn_implementation": attn_implementation} if attn_implementation else {}
         if init == "random":
-            model = cls.from_config(built, trust_remote_code=trust_remote_code)
+            model = cls.from_config(built, trust_remote_code=trust_remote_code, **kernel)
         else:
             model = cls.from_pretrained(
                 path,
@@ -139,6 +143,7 @@ def load_task_model(
                 dtype=torch.float32,
                 ignore_mismatched_sizes=True,
                 trust_remote_code=trust_remote_code,
+                **kernel,
             )
     except (OSError, ValueError, KeyError) as err:
         raise SFTConfigError(
@@ -163,6 +168,14 @@ def load_task_model(
                 f"convolutional feature encoder (wav2vec2, HuBERT have one)"
             )
         freeze()
+    if gradient_checkpointing:
+        if not getattr(model, "supports_gradient_checkpointing", False):
+            raise SFTConfigError(
+                f"model.gradient_checkpointing=true: {type(model).__name__} does not support it"
+            )
+        # transformers 5's name (gradient_checkpointing_enable warns: deprecated).
+        reentrant = {"use_reentrant": False}
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=reentrant)
     # A generating model (Whisper; DETR is an encoder-decoder that does not generate) always
     # gets the folder's generation config (init=random builds none: Whisper's generate needs
     # its lang_to_id and task_to_id).

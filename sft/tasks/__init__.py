@@ -28,6 +28,7 @@ REGISTRY: dict[str, str] = {
     "segmentation": "sft.tasks.segmentation:SEGMENTATION",
     "speech_to_text": "sft.tasks.speech_to_text:SPEECH_TO_TEXT",
     "speaker_verification": "sft.tasks.speaker_verification:SPEAKER_VERIFICATION",
+    "causal_lm": "sft.tasks.causal_lm:CAUSAL_LM",
 }
 # `data.task=auto`: the sequence family settles the task from the labels and the loss.
 AUTO = "auto"

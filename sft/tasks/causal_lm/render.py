@@ -93,7 +93,7 @@ def render_row(
     at = where(file, number)
     shape = row_shape(row, file, number)
     text, spans = _render(row, shape, tokenizer, chat_template, train_on, at)
-    ids, offsets = _tokenize(tokenizer, text)
+    ids, offsets = encode_text(tokenizer, text)
     trained = _mask(offsets, spans) if train_on != "all" else [True] * len(ids)
     if not any(trained):
         raise SFTDataError(f"{at}: no token to train on (train_on={train_on})")
@@ -137,11 +137,11 @@ def _render(row, shape, tokenizer, chat_template, train_on, at) -> tuple[str, li
         raise SFTDataError(f"{at}: no assistant turn to train on (train_on={train_on})")
     if train_on == "completion":
         turns = turns[-1:]
-    text = _apply(tokenizer, messages, template, False, at)
+    text = apply_template(tokenizer, messages, template, False, at)
     spans = []
     for index in turns:
-        before = _apply(tokenizer, messages[:index], template, True, at)
-        upto = _apply(tokenizer, messages[: index + 1], template, False, at)
+        before = apply_template(tokenizer, messages[:index], template, True, at)
+        upto = apply_template(tokenizer, messages[: index + 1], template, False, at)
         if not (upto.startswith(before) and text.startswith(upto)):
             raise SFTDataError(
                 f"{at}: the chat template renders turns up to message {index} differently "
@@ -156,7 +156,7 @@ def _render(row, shape, tokenizer, chat_template, train_on, at) -> tuple[str, li
     return text, spans
 
 
-def _apply(tokenizer, messages, template, generation_prompt: bool, at: str) -> str:
+def apply_template(tokenizer, messages, template, generation_prompt: bool, at: str) -> str:
     """The template's text for `messages` (the Jinja errors of a template are the row's)."""
     try:
         return tokenizer.apply_chat_template(
@@ -174,8 +174,10 @@ def _with_eos(text: str, tokenizer) -> str:
     return text if not eos or text.endswith(eos) else text + eos
 
 
-def _tokenize(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-    """Token ids and character offsets of `text`, with BOS once (see the module docstring)."""
+def encode_text(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """Token ids and character offsets of `text` (a template's rendering, or a plain text),
+    with BOS once: the tokenizer's defaults unless the text already starts with its
+    `bos_token` (see the module docstring)."""
     bos = tokenizer.bos_token
     defaults = not (bos and text.startswith(bos))
     encoded = tokenizer(
