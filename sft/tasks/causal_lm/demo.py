@@ -32,24 +32,31 @@ VERSION = "1"  # bump when the generator changes what it writes: the folder name
 # none: 20 tokens of every example.
 SYSTEM = "Answer with the condition only."
 QUESTION = "Which condition was the drug in this review taken for?"
-# Condition names the export cut at the front (besides CUT_ENDINGS' cut last letter).
-FRONT_CUT = {
+# Condition names the export cut otherwise than CUT_ENDINGS' last letter: at the front, or by
+# two letters.
+REPAIRED = {
     "ibromyalgia": "Fibromyalgia",
     "atigue": "Fatigue",
     "mance Anxiety": "Performance Anxiety",
+    "Benign Essential Trem": "Benign Essential Tremor",
+    "Premature Lab": "Premature Labor",
 }
+# Not a condition: a question with this answer teaches nothing about the review.
+NO_CONDITION = ("Not Listed / Othe",)
 SPLITS = ("train", "validation", "test")
 
 
 def condition_name(value) -> str | None:
     """The cleaned condition of a row, or None for a row without a usable one: missing, an
-    export fragment ("2</span> users found this comment helpful.", "moterol)"). Names the
-    export cut are repaired ("Bipolar Disorde" -> "Bipolar Disorder", "ibromyalgia" ->
-    "Fibromyalgia")."""
+    export fragment ("2</span> users found this comment helpful.", "moterol)"), "Not Listed /
+    Other". Names the export cut are repaired ("Bipolar Disorde" -> "Bipolar Disorder",
+    "ibromyalgia" -> "Fibromyalgia")."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     name = " ".join(str(value).split())
-    name = FRONT_CUT.get(name, name)
+    if name in NO_CONDITION:
+        return None
+    name = REPAIRED.get(name, name)
     if name.endswith(CUT_ENDINGS):
         name += "r"
     if not name[:1].isupper() or re.search(r"[<>()]", name):

@@ -31,6 +31,8 @@ def written(tmp_path_factory):
         ("Bipolar Disorde", "Bipolar Disorder"),
         ("Breast Cance", "Breast Cancer"),
         ("ibromyalgia", "Fibromyalgia"),
+        ("Premature Lab", "Premature Labor"),
+        ("Not Listed / Othe", None),
         ("  Birth   Control ", "Birth Control"),
         ("Diabetes, Type 2", "Diabetes, Type 2"),
         ("2</span> users found this comment helpful.", None),
@@ -62,7 +64,7 @@ def test_the_same_arguments_write_the_same_bytes_and_another_seed_other_rows(wri
 def test_splits_have_their_sizes_and_share_no_review(written):
     _, rows = written
     assert len(rows["validation"]) == 10 and len(rows["test"]) == 30
-    # 600 train-file rows, 8 without a usable condition (NaN, "</span>", "min)" ...).
+    # 600 train-file rows, a few without a usable condition (NaN, "</span>", "min)" ...).
     assert len(rows["train"]) + len(rows["validation"]) > 580
     reviews = {s: {r["messages"][1]["content"] for r in rows[s]} for s in demo.SPLITS}
     assert not reviews["train"] & reviews["validation"]
