@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from sft.errors import SFTConfigError
+from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.one_task import OneTaskFamily, TaskModelTask
 
 NAME = "causal_lm"
@@ -120,15 +120,33 @@ class CausalLMTask(TaskModelTask):
         return None  # the outputs are the tokenizer's vocabulary (saved beside the model)
 
     def model_spec(self, module) -> dict:
-        """What prediction needs to prompt the model as it was trained: the chat template
-        named in config (None: the tokenizer's) and the generation settings."""
-        return dict(module.generation_spec)
+        """Nothing beyond the data's fields (the chat template, max_length and generation
+        settings: CausalLMDataModule.spec_fields)."""
+        return {}
 
     def predict(self, predictor, inputs, batch_size: int = 8, progress: bool = False) -> list[dict]:
-        """One {"text": generated text} per prompt or conversation (predict.py)."""
-        from sft.tasks.causal_lm.predict import predict_records  # lazy: torch
+        """One {"text": generated text} per input: a prompt string, or a row (`prompt`,
+        `messages` or `text`), prompted as in training (generate.prompt_ids with the saved
+        chat template) and generated with the saved generation settings. SFTDataError for a
+        single string instead of a list, or a bad row (one line naming it)."""
+        from sft.tasks.causal_lm.generate import generate, prompt_ids  # lazy: torch
 
-        return predict_records(predictor, inputs, batch_size, progress)
+        if isinstance(inputs, str):
+            raise SFTDataError("expected a list of prompts, got a single string")
+        spec, tokenizer = predictor.spec, predictor.tokenizer
+        rows = [{"prompt": x} if isinstance(x, str) else x for x in inputs]
+        template = spec.get("chat_template")
+        ids = [prompt_ids(r, tokenizer, template, number=i) for i, r in enumerate(rows, 1)]
+        settings = spec.get("generation") or {}
+        texts = generate(
+            predictor.runner.net,
+            tokenizer,
+            ids,
+            int(settings.get("max_new_tokens", 32)),
+            int(settings.get("num_beams", 1)),
+            batch_size,
+        )
+        return [{"text": text} for text in texts]
 
     def raw_outputs(self, predictor, inputs, batch_size: int = 8, progress: bool = False):
         """SFTConfigError: a generated text has no fixed-size output to compare."""
