@@ -48,8 +48,7 @@ def hello_rows(n: int, seed: int = 0) -> list[dict]:
     words = ["apple", "river", "stone", "cloud", "green", "music", "table", "light"]
     pick = random.Random(seed)
     return [
-        {"prompt": f"Say hello to {pick.choice(words)}.", "completion": "Hello!"}
-        for _ in range(n)
+        {"prompt": f"Say hello to {pick.choice(words)}.", "completion": "Hello!"} for _ in range(n)
     ]
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from sft.data.sources import locate, read_table
+from sft.tasks.causal_lm.data import CausalLMDataModule
 from sft.tasks.token_classification.demo import CUT_ENDINGS, WHEEL
 
 VERSION = "1"  # bump when the generator changes what it writes: the folder name changes too
@@ -100,6 +101,7 @@ def _rows(frame, max_chars: int) -> list[tuple[str, str]]:
 def write_demo(
     folder: str | Path,
     seed: int = 0,
+    train_rows: int | None = None,
     val_rows: int = 40,
     test_rows: int = 100,
     max_chars: int = 500,
@@ -107,9 +109,10 @@ def write_demo(
     """Write the demo as JSONL conversations `train.jsonl`, `validation.jsonl`, `test.jsonl`
     under `folder`; the same arguments give the same bytes. Returns their paths.
 
-    validation: `val_rows` conversations drawn (by `seed`) from the train file's rows, the
-    rest are train; test: `test_rows` drawn from the test file's rows (all when there are
-    fewer). Raises SFTDataError (from sft.data.sources) when the wheel is not installed."""
+    validation: `val_rows` conversations drawn (by `seed`) from the train file's rows;
+    train: `train_rows` of the others (None: all of them); test: `test_rows` drawn from the
+    test file's rows (all when there are fewer); `max_chars`: review_text's cut. Raises
+    SFTDataError (from sft.data.sources) when the wheel is not installed."""
     frames = {
         split: read_table(locate(WHEEL.format(split.title()), "data.train_path"), "data.train_path")
         for split in ("train", "test")
@@ -121,7 +124,7 @@ def write_demo(
     order = rng.permutation(len(train))
     chosen = {
         "validation": [train[i] for i in order[:val_rows]],
-        "train": [train[i] for i in order[val_rows:]],
+        "train": [train[i] for i in order[val_rows:][:train_rows]],
         "test": [test[i] for i in rng.permutation(len(test))[:test_rows]],
     }
     folder = Path(folder)
@@ -144,3 +147,40 @@ def demo_folder(root: str | Path, seed: int, *settings) -> Path:
         write_demo(folder, seed, *settings)
         (folder / ".complete").touch()
     return folder
+
+
+class DrugQuestionsDataModule(CausalLMDataModule):
+    """The demo (write_demo) written once under `root`, in a folder named by its settings
+    and the seed, then read like any conversations: `sft-train data=drug_questions`.
+    `train_rows` (None: all 550 or so) sets the training length: one epoch of
+    `train_rows / batch_size` steps."""
+
+    def __init__(
+        self,
+        name: str,
+        root: str,
+        train_rows: int | None = None,
+        val_rows: int = 40,
+        test_rows: int = 100,
+        max_chars: int = 500,
+        **kwargs,
+    ):
+        kwargs.setdefault("train_path", "")
+        super().__init__(name, **kwargs)
+        self.root = root
+        self.settings = (
+            None if train_rows is None else int(train_rows),
+            int(val_rows),
+            int(test_rows),
+            int(max_chars),
+        )
+
+    def load(self, family=None, loss_task: str | None = None):
+        """Write the demo (once), point the three splits at it, then read them."""
+        folder = demo_folder(self.root, self.seed, *self.settings)
+        self.paths = {
+            "train": str(folder / "train.jsonl"),
+            "val": str(folder / "validation.jsonl"),
+            "test": str(folder / "test.jsonl"),
+        }
+        return super().load(family, loss_task)

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from conftest import run_train_in_process
 from helpers.chat import chat_tokenizer
 from sft.tasks.causal_lm import demo
 from sft.tasks.causal_lm.render import render_row
@@ -105,9 +106,30 @@ def test_the_loss_covers_exactly_the_condition_and_the_end_of_turn(written):
 
 
 def test_the_folder_is_written_once_per_setting(tmp_path, monkeypatch):
-    first = demo.demo_folder(tmp_path, 0, 5, 5, 200)
+    first = demo.demo_folder(tmp_path, 0, 20, 5, 5, 200)
     assert (first / ".complete").is_file()
+    assert len(_read(first / "train.jsonl")) == 20
     monkeypatch.setattr(demo, "write_demo", lambda *a: pytest.fail("written again"))
-    assert demo.demo_folder(tmp_path, 0, 5, 5, 200) == first
+    assert demo.demo_folder(tmp_path, 0, 20, 5, 5, 200) == first
     monkeypatch.undo()
-    assert demo.demo_folder(tmp_path, 1, 5, 5, 200) != first
+    assert demo.demo_folder(tmp_path, 1, 20, 5, 5, 200) != first
+
+
+def test_the_experiment_trains_evaluates_and_registers_on_the_tiny_chat_llama(tmp_path, capsys):
+    """experiment=drug_questions end to end, shrunk: model=llama_chat (random, tiny) for
+    SmolLM2, a few rows; the demo's files are written under paths.cache_dir."""
+    code, stderr = run_train_in_process(
+        "experiment=drug_questions",
+        "model=llama_chat",
+        "data.train_rows=8",
+        "data.val_rows=2",
+        "data.test_rows=3",
+        "data.generation.max_new_tokens=4",
+        f"paths.outputs={tmp_path}",
+        "logger.register=always",
+    )
+    assert code == 0, stderr
+    out = capsys.readouterr().out
+    assert "test/exact_match" in out and "models:/drug-questions-causal-lm/1" in out
+    (folder,) = (tmp_path / "cache" / "drug_questions").iterdir()
+    assert [len(_read(folder / f"{s}.jsonl")) for s in demo.SPLITS] == [8, 2, 3]
