@@ -150,6 +150,10 @@ def load_task_model(
             f"model.name_or_path: cannot load {auto_class_name} from '{name_or_path}' "
             f"({first_line(err)})"
         ) from None
+    except ImportError as err:  # an attention kernel whose package is missing (flash-attn)
+        raise SFTConfigError(
+            f"model.attn_implementation={attn_implementation}: {first_line(err)}"
+        ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
     if backbone_from:

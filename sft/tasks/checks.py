@@ -46,7 +46,7 @@ TASK_MODEL_TARGET = "sft.model.task_model.load_task_model"
 TASK_MODEL_CHOICES = (
     "model=conditional_detr (detection), model=segformer or model=upernet (segmentation), "
     "model=parakeet_ctc, model=wav2vec2_ctc or model=whisper (speech_to_text), "
-    "model=wav2vec2_xvector (speaker_verification)"
+    "model=wav2vec2_xvector (speaker_verification), model=llama_chat (causal_lm)"
 )
 # The loss choice that is the default: a task model computes its own loss, so another one
 # set on the command line would be silently ignored.

@@ -630,6 +630,57 @@ CASES = [
             ),
         ]
     ],
+    # causal_lm (data=chat on the tiny chat Llama of its asset config; {data}/chat_<case>.jsonl:
+    # four rows, row 2 broken)
+    *[
+        (
+            f"causal_lm: {name}",
+            [
+                "model=llama_chat",
+                "model.name_or_path=pkg://sft/assets/llama_chat",  # not the tiny BERT
+                "data=chat",
+                f"data.train_path={{data}}/chat_{case}.jsonl",
+                *extra,
+            ],
+            message,
+        )
+        for name, case, extra, message in [
+            (
+                "a row with no shape",
+                "no_shape",
+                [],
+                "{data}/chat_no_shape.jsonl row 2: no 'text', 'prompt' + 'completion' or "
+                "'messages' (its keys: answer, question)",
+            ),
+            (
+                "a message with an unknown role",
+                "unknown_role",
+                [],
+                "{data}/chat_unknown_role.jsonl row 2: message 1 has unknown role 'bot' (known: "
+                "system, user, assistant)",
+            ),
+            (
+                "an empty completion",
+                "empty_completion",
+                [],
+                "{data}/chat_empty_completion.jsonl row 2: 'completion' is empty",
+            ),
+            (
+                "a conversation with no assistant turn under train_on=assistant",
+                "no_assistant",
+                ["data.train_on=assistant"],
+                "{data}/chat_no_assistant.jsonl row 2: no assistant turn to train on "
+                "(train_on=assistant)",
+            ),
+            (
+                "a prompt longer than max_length with truncation=refuse",
+                "long_prompt",
+                ["data.max_length=24", "data.truncation=refuse"],
+                "{data}/chat_long_prompt.jsonl row 2: {chat_long_tokens} tokens, longer than "
+                "max_length 24 (truncation=refuse)",
+            ),
+        ]
+    ],
 ]
 
 
@@ -690,6 +741,31 @@ def _bad_mask_folders(data: Path) -> None:
             pixels = np.array(Image.open(mask))
             pixels[3, 4] = 9
             Image.fromarray(pixels).save(mask)
+
+
+def _bad_chat_files(data: Path) -> str:
+    """data=chat JSONL files of four rows, row 2 broken (chat_<case>.jsonl); returns the
+    token count of the long prompt's row with the asset's tokenizer (its refusal names it)."""
+    import json
+
+    from helpers.chat import chat_tokenizer
+    from sft.tasks.causal_lm.render import render_row
+
+    good = {"prompt": "Say hello.", "completion": "Hello!"}
+    broken = {
+        "no_shape": {"question": "Say hello.", "answer": "Hello!"},
+        "unknown_role": {
+            "messages": [{"role": "user", "content": "Hi"}, {"role": "bot", "content": "Hello"}]
+        },
+        "empty_completion": {"prompt": "Say hello.", "completion": ""},
+        "no_assistant": {"messages": [{"role": "user", "content": "Hi"}]},
+        "long_prompt": {"prompt": "Say hello " * 20, "completion": "Hello!"},
+    }
+    for case, row in broken.items():
+        rows = [good, row, good, good]
+        write(data / f"chat_{case}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    rendered = render_row(broken["long_prompt"], chat_tokenizer(), "x", 2)
+    return str(len(rendered.input_ids))
 
 
 def _bad_transcript_folders(data: Path) -> None:
@@ -836,6 +912,7 @@ def bad_inputs(tiny_model_dir, tiny_detr_dir, tiny_segformer_dir, toy_data, tmp_
     _bad_mask_folders(data)
     _bad_speaker_folders(data)
     _bad_transcript_folders(data)
+    found["chat_long_tokens"] = _bad_chat_files(data)
     found["segformer"] = str(tiny_segformer_dir)
     tokenizer = found.pop("tokenizer")
     texts = [t for path in toy_data.values() for t in pd.read_csv(path)["text"]]

@@ -62,6 +62,8 @@ TASK_MODELS = {
 SHIPPED_TASK_MODELS = {"parakeet_ctc": "AutoModelForCTC", "wav2vec2_ctc": "AutoModelForCTC"}
 # Encoder-decoder speech models shipped as a config: their asset folder.
 SEQ2SEQ_MODELS = {"whisper": "whisper_tiny"}
+# Causal LMs shipped as a config (init=random): their asset folder.
+CAUSAL_MODELS = {"llama_chat": "llama_chat"}
 MODALITY = {
     "image_folder": "image",
     "digits": "image",
@@ -83,6 +85,7 @@ FAMILY_DATA = {
     **dict.fromkeys(("masks", "digit_masks"), "segmentation"),
     "transcripts": "speech_to_text",
     "spoken_digits": "speech_to_text",
+    "chat": "causal_lm",
     **dict.fromkeys(("speakers", "spoken_speakers"), "speaker_verification"),
 }
 
@@ -103,6 +106,8 @@ def media_choice(group: str, choice: str, request) -> list[str]:
         return [f"model.name_or_path=pkg://sft/assets/{choice}"]
     if group == "model" and choice in SEQ2SEQ_MODELS:
         return [f"model.name_or_path=pkg://sft/assets/{SEQ2SEQ_MODELS[choice]}"]
+    if group == "model" and choice in CAUSAL_MODELS:
+        return [f"model.name_or_path=pkg://sft/assets/{CAUSAL_MODELS[choice]}"]
     if group == "finetune" and choice == "freeze_feature_encoder":
         return [
             "model=wav2vec2",
@@ -156,6 +161,11 @@ def media_choice(group: str, choice: str, request) -> list[str]:
 
         root = write_corpus(tmp_path / "corpus", 4, 2, 2)
         return [f"data.train_path={root}", f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "chat":  # a few prompt/completion rows
+        (tmp_path / "chat.jsonl").write_text(
+            "".join(f'{{"prompt": "Q{i}?", "completion": "A{i}."}}\n' for i in range(6))
+        )
+        return [f"data.train_path={tmp_path / 'chat.jsonl'}", f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "spoken_digits":  # a handful of synthesized clips
         sizes = ["data.n_train=4", "data.n_val=2", "data.n_test=2", "data.voices=2"]
         return [*sizes, "data.test_voices=1", f"paths.outputs={tmp_path}"]
@@ -216,6 +226,9 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         auto = "AutoModelForSpeechSeq2Seq"
         model = instantiate(node, auto_class_name=auto, label_names=[])
         assert model.encoder.generation_config.language == "en"
+    elif group == "model" and choice in CAUSAL_MODELS:  # its tokenizer's vocabulary
+        model = instantiate(node, auto_class_name="AutoModelForCausalLM", label_names=[])
+        assert model.encoder.config.pad_token_id == model.encoder.config.eos_token_id
     elif group == "model":
         backbone = instantiate(node)
         assert backbone.hidden_size > 0

@@ -79,7 +79,7 @@ def chat_tokenizer(bos_in_template: bool = False, smollm2: bool = False):
 
 def main(folder: Path = FOLDER) -> None:
     """Write the tokenizer, config.json and generation_config.json into `folder`."""
-    from transformers import GenerationConfig, LlamaConfig
+    from transformers import GenerationConfig, LlamaConfig  # here: as chat_tokenizer's
 
     tokenizer = chat_tokenizer()
     # The template inside tokenizer_config.json (not chat_template.jinja): the package data

@@ -67,9 +67,12 @@ def _read_saved(path: str, key: str, names, implicit: bool) -> Conversations | N
 
 
 def _checked(source: str, records: list[dict]) -> Conversations:
-    """Rows with missing cells as None (a CSV's empty cell or a JSONL row without a key is
-    NaN in pandas), each shape checked."""
-    rows = [{k: _value(v) for k, v in record.items()} for record in records]
+    """Rows without their missing cells (a CSV's empty cell or a key another JSONL row has is
+    NaN in pandas, a saved dataset's None), each shape checked."""
+    rows = [
+        {k: value for k, value in ((k, _value(v)) for k, v in record.items()) if value is not None}
+        for record in records
+    ]
     shapes = [row_shape(row, source, number) for number, row in enumerate(rows, 1)]
     return Conversations(source, rows, range(1, len(rows) + 1), shapes)
 

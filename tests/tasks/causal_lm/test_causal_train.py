@@ -127,3 +127,21 @@ def test_packing_is_off_with_a_line_unless_the_kernel_keeps_rows_apart(caplog):
     # the second row's first token is predicted by no one across the boundary
     assert packed["labels"].tolist() == [[-100, 6, 7, -100, 9]]
     assert int(packed["window_tokens"]) == 4 and "attention_mask" not in packed
+
+
+def test_an_attention_kernel_whose_package_is_missing_is_one_line():
+    import importlib.util
+
+    from sft.errors import SFTConfigError
+    from sft.model.task_model import load_task_model
+
+    if importlib.util.find_spec("flash_attn") is not None:
+        pytest.skip("flash-attn is installed here")
+    with pytest.raises(SFTConfigError, match=r"^model\.attn_implementation=flash_attention_2: "):
+        load_task_model(
+            "AutoModelForCausalLM",
+            "pkg://sft/assets/llama_chat",
+            [],
+            init="random",
+            attn_implementation="flash_attention_2",
+        )
