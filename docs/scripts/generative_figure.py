@@ -114,7 +114,7 @@ def draw(numbers: dict, out: Path) -> None:
     minutes = after.get("time/fit_s", 0.0) / 60
     ax.set_title(
         "Which condition was the drug in this review taken for?\n"
-        f"(experiment=drug_questions; fit {minutes:.1f} min on one CPU thread)",
+        f"(experiment=drug_questions; fit {minutes:.1f} min on one thread of a shared 2-core CPU)",
         fontsize=10,
     )
     ax.legend(loc="upper left", fontsize=9)
