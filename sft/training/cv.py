@@ -23,6 +23,7 @@ from sft.tracking.aggregate import summarize_children
 from sft.tracking.provenance import flatten
 from sft.tracking.sweep import job_run_identity
 from sft.training.ensemble_run import ensemble_model
+from sft.training.preflight import check_unused_run_dir
 from sft.training.recording import ChildRun, run_tags
 from sft.training.run import load_data, train
 from sft.training.run_outputs import default_run_name, registration
@@ -72,6 +73,7 @@ def train_repeats(cfg: DictConfig) -> float | None:
     records = tracker.records
     job_name, job_tags = job_run_identity()
     run_dir = Path(cfg.paths.run_dir)
+    check_unused_run_dir(run_dir)  # its children's folders and its own outputs go there
     children = child_configs(cfg)
     kind = "cv" if cfg.cv.get("folds") else "seeds"
     if kind == "cv":  # the folds' data errors (a label rarer than the folds, no group column)
