@@ -9,10 +9,19 @@ a click. The registered model gets a description when it has none (a user's stay
 
 from __future__ import annotations
 
+from sft.errors import SFTConfigError
+from sft.tracking.provenance import label_tags
 from sft.tracking.store import with_retry
 
 METRIC_PREFIXES = ("test/", "best/")
-RUN_TAGS = ("sft.task", "sft.monitor", "sft.git_commit", "sft.overrides")
+RUN_TAGS = (
+    "sft.task",
+    "sft.labels",
+    "sft.labels_sha256",
+    "sft.monitor",
+    "sft.git_commit",
+    "sft.overrides",
+)
 
 
 def version_tags(run) -> dict[str, str]:
@@ -65,13 +74,49 @@ def model_description(run) -> str:
     )
 
 
+def check_same_problem(client, name: str, task: str, labels: list[str]) -> None:
+    """Refuse to add a version of another task or label set to the registered model `name`
+    (its latest version's tags `sft.task` and `sft.labels_sha256`; a version from before
+    they were recorded is compared by what it has). Nothing to compare: no such model yet.
+
+    Raises SFTConfigError naming both problems and the key that names another model."""
+    check_tags(client, name, {"sft.task": task, **label_tags(labels)})
+
+
+def check_tags(client, name: str, tags: dict[str, str]) -> None:
+    """`check_same_problem` with this run's tags (`sft.task`, `sft.labels`, `sft.labels_sha256`)."""
+    versions = with_retry(client.search_model_versions, f"name = '{name}'")
+    if not versions:
+        return
+    old = max(versions, key=lambda v: int(v.version)).tags
+    differs = [
+        key
+        for key in ("sft.task", "sft.labels_sha256")
+        if key in old and key in tags and old[key] != tags[key]
+    ]
+    if differs:
+        raise SFTConfigError(
+            f"logger.registered_model_name: registered model '{name}' is {_problem(old)}; "
+            f"this run's is {_problem(tags)}, not a new version of it: give it a name of its "
+            f"own (logger.registered_model_name=...)"
+        )
+
+
+def _problem(tags: dict[str, str]) -> str:
+    """`a multiclass model of the labels negative, neutral, positive` (labels when known)."""
+    labels = tags.get("sft.labels")
+    return f"a {tags.get('sft.task', '?')} model" + (f" of the labels {labels}" if labels else "")
+
+
 def register_run_model(client, run, model_uri: str, name: str) -> str:
     """Register `model_uri` (the model `run` logged) as a new version of `name`, with the tags
     and description above; tag the run with the version. Returns `models:/<name>/<version>`.
 
-    Raises mlflow's MlflowException when the store refuses (after retries on a locked one)."""
+    Raises SFTConfigError when `name` holds another problem (`check_same_problem`), mlflow's
+    MlflowException when the store refuses (after retries on a locked one)."""
     import mlflow  # lazy: mlflow.register_model only where a model is registered
 
+    check_tags(client, name, run.data.tags)  # checked at the run's start too; a sweep's end
     mlflow.set_tracking_uri(client.tracking_uri)
     version = with_retry(mlflow.register_model, model_uri, name, tags=version_tags(run))
     with_retry(

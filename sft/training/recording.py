@@ -27,7 +27,7 @@ from sft.config.schema import GROUPS, cfg_choice
 from sft.model.saving import save_model
 from sft.tasks.base import PICTURES_DIR, TABLES_DIR
 from sft.tracking.masking import mask_overrides
-from sft.tracking.provenance import flatten, git_state, package_versions
+from sft.tracking.provenance import flatten, git_state, label_tags, package_versions
 from sft.tracking.sweep import job_run_identity
 from sft.training.calibrate import post_hoc
 from sft.training.data_report import write_data_report
@@ -130,18 +130,24 @@ class RunRecorder:
     def data(self, datamodule) -> None:
         """The data, read and encoded: a new run's input fingerprints (what `resume`
         compares) and data report (counts, lengths, duplicates, leakage between splits); the
-        task, monitor and data-hash tags."""
-        cfg = self.cfg
+        task, label, monitor and data-hash tags. A model it would register under a name that
+        holds another problem is refused here, before it trains (SFTConfigError)."""
+        cfg, task, labels = self.cfg, datamodule.labels.task, list(datamodule.labels.names or [])
         if self.resume is None:
             save_fingerprints(run_fingerprints(cfg, datamodule), self.run_dir / "checkpoints")
         self.tracker.set_tags(
             {
-                "sft.task": datamodule.labels.task,
+                "sft.task": task,
+                **label_tags(labels),
                 "sft.monitor": cfg.monitor.metric,
                 "sft.monitor_mode": cfg.monitor.mode,
                 **{f"sft.data.{k}_sha256": v for k, v in datamodule.data_fingerprint().items()},
             }
         )
+        if self.resume is None and self.child is None:  # before it trains, not after
+            plan = registration(cfg, task, "mlflow.parentRunId" in self.job_tags)
+            if plan.now or plan.later:
+                self.tracker.check_registrable(plan.now or plan.later, task, labels)
         if self.resume is None:
             for path in write_data_report(datamodule, cfg.model.max_length, self.run_dir):
                 self.tracker.log_artifact(path)
