@@ -172,6 +172,8 @@ class RunRecorder:
         decided, decision_spec, decision_files = post_hoc(cfg, module, datamodule, run_dir)
         if result.outcome is not None:  # a fold ensemble calibrates each member's logits by its own
             result.outcome["decision_spec"] = decision_spec
+            # the parent's mean +- std covers every val and test metric, these included
+            result.outcome["post_hoc"] = dict(decided)
         tracker.log_metrics(decided)
         test_metrics.update({k: v for k, v in decided.items() if k.startswith("test/")})
         for path in [*decision_files, *write_reports(module, test_metrics, run_dir)]:

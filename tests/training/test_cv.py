@@ -80,6 +80,27 @@ def test_cv_parent_has_a_child_per_fold_and_their_mean_and_std(cv_run):
     assert "val/f1_macro" in parent.data.metrics and "val/f1_macro_std" in parent.data.metrics
 
 
+def test_the_parent_averages_the_childrens_calibration_and_tuned_metrics(cv_run):
+    """Every child logs its ECE, calibrated ECE, temperature and tuned-decision metrics; the
+    parent's mean +- std covers them as it does every other val and test metric (the
+    child's outcome used to be taken before its post-hoc step, so they were left out)."""
+    parent, children = cv_run["parent"], cv_run["children"]
+    keys = [
+        "val/ece",
+        "val/ece_calibrated",
+        "test/ece",
+        "test/ece_calibrated",
+        "decisions/temperature",
+        "val/f1_macro_tuned",
+        "test/acc_tuned",
+        "test/f1_macro_tuned",
+    ]
+    for key in keys:
+        values = np.array([c.data.metrics[key] for c in children])
+        assert parent.data.metrics[key] == pytest.approx(values.mean()), key
+        assert parent.data.metrics[key + "_std"] == pytest.approx(values.std(ddof=1)), key
+
+
 def test_oof_predictions_cover_every_train_example_once(cv_run, toy_data):
     table = pd.read_csv(cv_run["out"] / "run" / "oof_predictions.csv")
     train = pd.read_csv(toy_data["train"])
