@@ -275,6 +275,9 @@ def run_tags(cfg: DictConfig) -> dict[str, str]:
         "sft.git_commit": git["commit"],
         "sft.git_dirty": git["dirty"],
         "sft.run_dir": str(Path(cfg.paths.run_dir).resolve()),
+        # what the registry and the model card call the data (data=hf_dataset's data.name is
+        # the dataset's configuration, often null)
+        "sft.data": experiment_of(cfg.data),
     }
     tags.update({f"sft.version.{k}": v for k, v in package_versions().items()})
     overrides = hydra_overrides()

@@ -92,7 +92,7 @@ def test_a_saved_dataset_trains_logs_and_predicts_with_the_classlabel_order(
     DatasetDict(
         {"train": class_label_split(toy_frame(90, seed=1)), "test": class_label_split(test)}
     ).save_to_disk(str(folder))
-    _client, run = train_on(
+    client, run = train_on(
         tiny_model_dir, tmp_path / "out", f"data.path={folder}", "data.val_fraction=0.2"
     )
     assert run.info.status == "FINISHED"
@@ -101,6 +101,9 @@ def test_a_saved_dataset_trains_logs_and_predicts_with_the_classlabel_order(
     assert run.data.tags["sft.data.train_sha256"]
     name = auto_model_name("hf_dataset", folder, "multiclass")  # registered name: auto
     assert run.data.tags["sft.model_uri"] == f"models:/{name}/1"
+    # data.name is the dataset's configuration (null): the registry names the data, not 'None'
+    described = client.get_model_version(name, "1").description
+    assert "on data 'hf_dataset' (task multiclass)" in described and "None" not in described
     import sft
 
     predictor = sft.load(tmp_path / "out" / "run" / "model")
