@@ -40,7 +40,7 @@ def reproduce_task(cfg) -> None:
     from sft.training.cv import repeats, train_repeats
     from sft.training.run import train
 
-    if repeats(run_cfg):  # a CV or seed parent: reran as one, its children under it
+    if repeats(run_cfg):  # a CV or seed parent: rerun as one, its children under it
         train_repeats(run_cfg)
     else:
         train(run_cfg)

@@ -107,7 +107,8 @@ def check_same_problem(client, name: str, task: str, labels: list[str]) -> None:
 
 def check_tags(client, name: str, tags: dict[str, str]) -> None:
     """`check_same_problem` with this run's tags (`sft.task`, `sft.labels`, `sft.labels_sha256`)."""
-    versions = with_retry(client.search_model_versions, f"name = '{name}'")
+    quoted = f'"{name}"' if "'" in name else f"'{name}'"  # MLflow's filter: either quote
+    versions = with_retry(client.search_model_versions, f"name = {quoted}")
     if not versions:
         return
     old = max(versions, key=lambda v: int(v.version)).tags

@@ -119,7 +119,7 @@ def train_repeats(cfg: DictConfig) -> float | None:
             )
         names = [n for n, _ in children]
         monitor = OmegaConf.select(children[0][1], "monitor.metric")
-        # settled by the first child (`auto` -> val/f1_macro): what leaderboards rank by
+        # settled before the children ran (`auto` -> val/f1_macro): what leaderboards rank by
         tracker.set_tags(
             {
                 "sft.monitor": monitor,

@@ -93,6 +93,7 @@ class Registry:
         ]
 
     def search_model_versions(self, filter_string):
+        self.filters = [*getattr(self, "filters", []), filter_string]
         return self.versions
 
 
@@ -113,3 +114,6 @@ def test_the_latest_version_decides_and_a_task_alone_may_differ():
     check_same_problem(Registry(multiclass, multilabel), "m", "multilabel", three)  # latest
     # a version registered before labels were tagged is compared by its task
     check_same_problem(Registry({"sft.task": "multiclass"}), "m", "multiclass", ["a", "b"])
+    quoting = Registry()  # a name with a quote stays one string in MLflow's filter
+    check_same_problem(quoting, "bob's", "multiclass", three)
+    assert quoting.filters == ['name = "bob\'s"']
