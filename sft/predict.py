@@ -15,6 +15,9 @@ from pathlib import Path
 from sft.cli import run_app
 from sft.errors import SFTConfigError
 
+# sft-predict keys a generating task takes (max tokens, beam width).
+GENERATION_KEYS = ("max_new_tokens", "num_beams")
+
 
 def predict_task(cfg) -> None:
     """Resolve the model, read the texts, predict in batches, write the table."""
@@ -60,13 +63,11 @@ def predict_task(cfg) -> None:
         if predictor.featurizer is not None and cfg.input != STDIO:
             texts = media_paths(texts, cfg.input)
         started = time.perf_counter()
+        # Generating models only, passed when set (null: the model's own; a predictor of
+        # another task refuses them in one line).
+        settings = {key: cfg.get(key) for key in GENERATION_KEYS if cfg.get(key) is not None}
         records = predictor.predict(
-            texts,
-            batch_size=cfg.batch_size,
-            progress=cfg.progress,
-            # generating models only (None: the model's; predict refuses them elsewhere)
-            max_new_tokens=cfg.get("max_new_tokens"),
-            num_beams=cfg.get("num_beams"),
+            texts, batch_size=cfg.batch_size, progress=cfg.progress, **settings
         )
         seconds = time.perf_counter() - started
         written = write_masks(records, texts, masks_dir) if masks_dir else []

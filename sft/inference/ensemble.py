@@ -89,9 +89,15 @@ class EnsemblePredictor:
         return self.probabilities(texts, batch_size)
 
     def predict(
-        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False, **settings
     ) -> list[dict]:
-        """One record per text, the same fields as a single model's."""
+        """One record per text, the same fields as a single model's. `settings` (a generating
+        task's max_new_tokens, num_beams): SFTConfigError, an ensemble does not generate."""
+        given = [key for key, value in settings.items() if value is not None]
+        if given:
+            raise SFTConfigError(
+                f"{', '.join(given)}: an ensemble of '{self.task}' models does not generate"
+            )
         mean = self.probabilities(texts, batch_size)
         # the ensemble's tuned rules, else the members' single threshold (multilabel) or 0.5
         rules = {"threshold": self.members[0].spec.get("threshold"), **self.spec}

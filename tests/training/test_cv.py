@@ -355,6 +355,19 @@ def test_sft_predict_runs_the_registered_ensemble(cv_run, toy_data):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert len([line for line in done.stdout.splitlines() if line.strip()]) == 2
+    # A generating model's keys given to an ensemble: one line, exit 2 (was a TypeError).
+    done = run_sft(
+        "predict",
+        f"model_uri={cv_run['parent'].data.tags['sft.model_uri']}",
+        f"tracking_uri=sqlite:///{out}/mlflow.db",
+        "progress=false",
+        "max_new_tokens=4",
+        cwd=out,
+        stdin="good great drug\n",
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "max_new_tokens: an ensemble of 'multiclass' models does not generate" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_fold_run_keeps_each_group_of_the_group_column_on_one_side(make_cfg, tmp_path):
