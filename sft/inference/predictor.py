@@ -97,6 +97,22 @@ class Predictor:
         a task that does not verify."""
         return self._ask("verify")(self, first, second, batch_size)
 
+    def explain(
+        self,
+        inputs: Sequence[str],
+        target: str | None = None,
+        n_steps: int = 50,
+        baseline: str = "pad",
+        internal_batch_size: int | None = None,
+        progress: bool = False,
+    ) -> list[dict]:
+        """Per input, which words made the prediction: integrated gradients on the input
+        embeddings of the target's logit (predicted label by default), merged to words
+        (sft.inference.explain.explain_texts: the fields, the baseline choices, the errors)."""
+        from sft.inference.explain import explain_texts  # lazy: captum only to explain
+
+        return explain_texts(self, inputs, target, n_steps, baseline, internal_batch_size, progress)
+
     def _ask(self, question: str):
         answer = getattr(self.kind, question, None)
         if answer is None:

@@ -68,6 +68,11 @@ class BinaryTask(SequenceTask):
     def records(self, raw, spec):
         return binary_records(raw, spec)
 
+    def explained_column(self, labels, name):
+        """One logit, the positive class's: the negative class's logit is its negation (the
+        softmax of [0, z] gives the same probabilities as the sigmoid of z)."""
+        return 0, 1.0 if name == labels[1] else -1.0
+
 
 class MultilabelTask(SequenceTask):
     """Any number of labels per example: a sigmoid per label, positive at a threshold."""
@@ -210,6 +215,14 @@ class RegressionTask(SequenceTask):
 
     def records(self, raw, spec):
         return regression_records(raw, spec)
+
+    def explanation_target(self, raw, spec, target=None):
+        """The one output (the value before any standardization is undone); a regression
+        model has no labels to name."""
+        if target is not None:
+            raise SFTConfigError(f"target: '{target}': a regression model has no labels")
+        score = regression_records(raw[None, :], spec)[0]["score"]
+        return {"column": 0, "sign": 1.0, "target": None, "predicted": score, "probability": None}
 
     def combine(self, records, labels):
         """The mean predicted value (n, 1)."""

@@ -193,6 +193,33 @@ class SequenceTask:
         raw outputs (sft.inference.predictor.Predictor.logits: one row per input)."""
         return self.records(predictor.rows(inputs, batch_size, progress), predictor.spec)
 
+    def explanation_target(self, raw: np.ndarray, spec: dict, target: str | None = None) -> dict:
+        """What an attribution of one input explains (sft.inference.explain), from its raw
+        outputs `raw` (num_outputs,): `column` and `sign` of the explained logit (a logit,
+        not a saturating probability), the `target` label (default: the predicted one;
+        multilabel: the most probable), `predicted` and the target's `probability`.
+        SFTConfigError for a target that is not one of the model's labels."""
+        record = self.records(raw[None, :], spec)[0]
+        probs = record["probabilities"]
+        predicted = record.get("label") or max(probs, key=probs.get)
+        name = predicted if target is None else str(target)
+        if name not in probs:
+            raise SFTConfigError(
+                f"target: '{name}' is not a label of this model (labels: {', '.join(probs)})"
+            )
+        column, sign = self.explained_column(list(probs), name)
+        return {
+            "column": column,
+            "sign": sign,
+            "target": name,
+            "predicted": predicted,
+            "probability": float(probs[name]),
+        }
+
+    def explained_column(self, labels: list[str], name: str) -> tuple[int, float]:
+        """The raw output that is label `name`'s logit, and its sign: one output per label."""
+        return labels.index(name), 1.0
+
     def raw_outputs(
         self, predictor, inputs, batch_size: int = 32, progress: bool = False
     ) -> np.ndarray:
