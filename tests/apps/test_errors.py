@@ -1101,3 +1101,102 @@ def test_a_model_that_loads_offline_passes_the_model_check(tmp_path, monkeypatch
         check_model_source("org/other-model")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     check_model_source("org/other-model")  # online: Hugging Face may download it
+
+
+# sft-explain's bad inputs: (id, arguments, expected message after "sft-explain: error: ").
+# {model}: a saved tiny classifier, {onnx_only}: its copy without the PyTorch weights, {data}:
+# the folder of the input files.
+EXPLAIN_CASES = [
+    (
+        "an empty text",
+        ["input={data}/blank.csv"],
+        "{data}/blank.csv row 2: empty text in column 'text'",
+    ),
+    (
+        "a folder without the PyTorch weights (ONNX only: no gradients)",
+        ["model_uri={onnx_only}"],
+        "{onnx_only}: no PyTorch weights (model.safetensors): explanations follow the network's "
+        "gradients, which an ONNX-only folder does not give",
+    ),
+    (
+        "a target label the model does not have",
+        ["target=joyful"],
+        "target: 'joyful' is not a label of this model (labels: negative, neutral, positive)",
+    ),
+    ("no steps", ["n_steps=0"], "config key 'n_steps' must be > 0, got 0"),
+    (
+        "an unknown baseline",
+        ["baseline=blank"],
+        "config key 'baseline': Invalid value 'blank', expected one of [pad, mask, zero]",
+    ),
+    (
+        "a model folder that does not exist",
+        ["model_uri={data}/no-model"],
+        "model_uri: no such folder: {data}/no-model (give a folder, models:/<name>/<version> or "
+        "runs:/<run id>/model)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def explain_inputs(tiny_model_dir, tmp_path_factory):
+    """A saved tiny classifier, its weightless copy, good and blank input files."""
+    import shutil
+
+    from helpers.saved_models import build
+    from sft.model.backbone import load_tokenizer
+    from sft.model.saving import save_model
+
+    data = tmp_path_factory.mktemp("explain-bad")
+    module = build(tiny_model_dir, "multiclass")
+    model = save_model(
+        module, load_tokenizer(str(tiny_model_dir)), module.head_config, 64, data / "model"
+    )
+    onnx_only = shutil.copytree(model, data / "onnx-only")
+    (onnx_only / "model.safetensors").unlink()
+    write(data / "good.csv", "text\ngood drug\n")
+    write(data / "blank.csv", 'text\ngood drug\n"   "\n')
+    return {"model": str(model), "onnx_only": str(onnx_only), "data": str(data)}
+
+
+def run_explain_in_process(*args: str) -> tuple[int, str]:
+    """`sft-explain args` through its console script's entry point, in this process."""
+    import io
+    import sys
+    from contextlib import redirect_stderr
+
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from sft.explain import main
+
+    argv, sys.argv = sys.argv, ["sft-explain", *args]
+    err, code = io.StringIO(), 0
+    try:
+        with redirect_stderr(err):
+            main()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None  # as run_train_in_process: no config left behind
+    return code, err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "args,expected", [c[1:] for c in EXPLAIN_CASES], ids=[c[0] for c in EXPLAIN_CASES]
+)
+def test_sft_explain_bad_input_gets_one_line_exit_2(explain_inputs, tmp_path, args, expected):
+    base = {
+        "model_uri": "model_uri={model}",
+        "input": "input={data}/good.csv",
+        "out_dir": f"out_dir={tmp_path}/explained",
+        "progress": "progress=false",
+    }
+    base.update({arg.split("=", 1)[0]: arg for arg in args})
+    code, stderr = run_explain_in_process(*(a.format(**explain_inputs) for a in base.values()))
+    assert code == 2, stderr
+    assert stderr.strip().splitlines() == [
+        f"sft-explain: error: {expected.format(**explain_inputs)}"
+    ]
