@@ -62,3 +62,25 @@ class MLflowSchema:
 class NullTrackerSchema:
     _target_: str = MISSING
     local_metrics: bool = MISSING
+
+
+EXPLAIN_BASELINES = ("pad", "mask", "zero")  # sft.inference.explain.BASELINES
+
+
+@dataclass
+class ExplainRunSchema:
+    """`explain`: test examples explained after a run (sft.training.explain_samples)."""
+
+    samples: int = MISSING
+    n_steps: int = MISSING
+    baseline: str = MISSING  # one of EXPLAIN_BASELINES
+
+
+def check_explain_baseline(node) -> None:
+    """SFTConfigError when `explain.baseline` is not one of EXPLAIN_BASELINES."""
+    value = node.get("baseline")
+    if value not in EXPLAIN_BASELINES:
+        raise SFTConfigError(
+            f"config key 'explain.baseline': unknown baseline {value!r} "
+            f"(choices: {', '.join(EXPLAIN_BASELINES)})"
+        )

@@ -20,6 +20,7 @@ def check_config(cfg: DictConfig) -> None:
     `data.task` everything `check_task_fit` checks; with `auto`, each monitored metric must
     be logged by one of the tasks the loss can train."""
     name = str(cfg.data.get("task", AUTO))
+    check_explain(cfg, None if name == AUTO else get_task(name))
     if name != AUTO:
         check_task_fit(cfg, get_task(name))
         check_features(cfg, get_task(name))
@@ -103,6 +104,31 @@ def check_features(cfg: DictConfig, task) -> None:
         raise SFTConfigError(
             "finetune.save=adapter: model.init=random starts from weights no folder holds, so "
             "an adapter could not be put back on them; use finetune.save=merged"
+        )
+
+
+def check_explain(cfg: DictConfig, task) -> None:
+    """Refuse `explain.samples` for a task that has no explanation (no `explanation_target`;
+    `task` None: data.task=auto, a sequence task, which has one) or a data module whose
+    inputs are not text (images, audio: not explained yet)."""
+    samples = (cfg.get("explain") or {}).get("samples")
+    if not samples:
+        return
+    if task is not None and getattr(task, "explanation_target", None) is None:
+        raise SFTConfigError(
+            f"explain.samples={samples}: explanations are not available for task '{task.name}'"
+        )
+    from hydra.utils import get_object  # here: the data module's class only when asked
+
+    # a data module class declares its modality; data=hf_dataset's is the column it names
+    data = cfg.data
+    modality = getattr(get_object(str(data.get("_target_"))), "modality", "text")
+    modality = "image" if data.get("image_column") else modality
+    modality = "audio" if data.get("audio_column") else modality
+    if modality != "text":
+        raise SFTConfigError(
+            f"explain.samples={samples}: explanations of {modality} models are not available "
+            "yet (text models only)"
         )
 
 

@@ -31,6 +31,7 @@ from sft.tracking.provenance import flatten, git_state, package_versions
 from sft.tracking.sweep import job_run_identity
 from sft.training.calibrate import post_hoc
 from sft.training.data_report import write_data_report
+from sft.training.explain_samples import EXPLANATIONS_DIR, explain_test_samples
 from sft.training.fingerprints import run_fingerprints, save_fingerprints
 from sft.training.fold_outcome import fold_outcome
 from sft.training.model_card import write_model_card
@@ -183,6 +184,9 @@ class RunRecorder:
             clean_text=bool(cfg.data.get("clean_text", False)),
             extra={**datamodule.spec_fields(), **decision_spec},
         )
+        # explain.samples: test examples explained with the saved model, logged beside it
+        for path in explain_test_samples(cfg, model_dir, datamodule, run_dir):
+            tracker.log_artifact(path, EXPLANATIONS_DIR)
         overrides = hydra_overrides()
         card = write_model_card(
             model_dir,

@@ -706,6 +706,27 @@ CASES = [
         "'llm_not_installed' is not installed (`make install` installs its wheel, or: pip "
         "install --no-deps llm-not-installed)",
     ),
+    # Explanations after a run (explain.samples, docs/explain.md)
+    (
+        "a negative number of examples to explain",
+        ["explain.samples=-1"],
+        "config key 'explain.samples' must be >= 0, got -1",
+    ),
+    (
+        "an unknown explanation baseline",
+        ["explain.baseline=blank"],
+        "config key 'explain.baseline': unknown baseline 'blank' (choices: pad, mask, zero)",
+    ),
+    (
+        "explanations for a task that has none",
+        [*DETECTION, "data.train_path={data}", "explain.samples=2"],
+        "explain.samples=2: explanations are not available for task 'detection'",
+    ),
+    (
+        "explanations of an image model",
+        ["data=digits", "explain.samples=2"],
+        "explain.samples=2: explanations of image models are not available yet (text models only)",
+    ),
 ]
 
 

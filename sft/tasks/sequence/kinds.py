@@ -9,6 +9,7 @@ import numpy as np
 
 from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.sequence import decisions as rules
+from sft.tasks.sequence import explaining
 from sft.tasks.sequence.labels import LabelSpace, check_names, label_set, numeric, sorted_label_set
 from sft.tasks.sequence.outputs import (
     binary_records,
@@ -223,6 +224,9 @@ class RegressionTask(SequenceTask):
             raise SFTConfigError(f"target: '{target}': a regression model has no labels")
         score = regression_records(raw[None, :], spec)[0]["score"]
         return {"column": 0, "sign": 1.0, "target": None, "predicted": score, "probability": None}
+
+    def explanation_order(self, raw, targets, spec):
+        return explaining.largest_errors_first(self, raw, targets, spec)
 
     def combine(self, records, labels):
         """The mean predicted value (n, 1)."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from sft.errors import SFTConfigError
 from sft.tasks.sequence import decisions as rules
+from sft.tasks.sequence import explaining
 from sft.tasks.sequence.labels import LabelSpace, check_names, label_name, sorted_names
 
 # The features of sft a task may declare (sft.tasks.base.FEATURES).
@@ -195,26 +196,14 @@ class SequenceTask:
 
     def explanation_target(self, raw: np.ndarray, spec: dict, target: str | None = None) -> dict:
         """What an attribution of one input explains (sft.inference.explain), from its raw
-        outputs `raw` (num_outputs,): `column` and `sign` of the explained logit (a logit,
-        not a saturating probability), the `target` label (default: the predicted one;
-        multilabel: the most probable), `predicted` and the target's `probability`.
-        SFTConfigError for a target that is not one of the model's labels."""
-        record = self.records(raw[None, :], spec)[0]
-        probs = record["probabilities"]
-        predicted = record.get("label") or max(probs, key=probs.get)
-        name = predicted if target is None else str(target)
-        if name not in probs:
-            raise SFTConfigError(
-                f"target: '{name}' is not a label of this model (labels: {', '.join(probs)})"
-            )
-        column, sign = self.explained_column(list(probs), name)
-        return {
-            "column": column,
-            "sign": sign,
-            "target": name,
-            "predicted": predicted,
-            "probability": float(probs[name]),
-        }
+        outputs `raw` (num_outputs,): the logit (not a saturating probability) of `target`
+        or of the predicted label (sft.tasks.sequence.explaining.target_of)."""
+        return explaining.target_of(self, raw, spec, target)
+
+    def explanation_order(self, raw: np.ndarray, targets: np.ndarray, spec: dict) -> np.ndarray:
+        """Rows of (`raw`, `targets`) in the order worth explaining: confident mistakes first
+        (sft.tasks.sequence.explaining.mistakes_first)."""
+        return explaining.mistakes_first(self, raw, targets, spec)
 
     def explained_column(self, labels: list[str], name: str) -> tuple[int, float]:
         """The raw output that is label `name`'s logit, and its sign: one output per label."""
