@@ -79,10 +79,12 @@ def explain_texts(
 
 
 def _logit_of(net):
-    """f(ids, mask, column, sign): the explained logit per row (Captum differentiates it)."""
+    """f(ids, mask, weights): the explained logit per row, the raw outputs weighted as the
+    task says (Captum differentiates it)."""
 
-    def forward(input_ids, attention_mask, column, sign):
-        return net(input_ids, attention_mask)[:, column] * sign
+    def forward(input_ids, attention_mask, weights: tuple):
+        # a tuple, not a tensor: Captum would repeat a tensor argument once per step
+        return net(input_ids, attention_mask) @ torch.tensor(weights)
 
     return forward
 
@@ -152,7 +154,7 @@ def _explain_one(
     goal = ask(raw, predictor.spec, target)
     filler = tokenizer.mask_token_id if baseline == "mask" else tokenizer.pad_token_id
     reference = torch.where(special, ids, torch.full_like(ids, filler))
-    args = (mask, goal["column"], goal["sign"])
+    args = (mask, tuple(float(w) for w in goal["weights"]))
     hook = _zero_words(layer, ~special[0], filler) if baseline == "zero" else None
     try:
         scores, delta = explainer.attribute(
@@ -175,7 +177,7 @@ def _explain_one(
         "target": goal["target"],
         "predicted": goal["predicted"],
         "probability": goal["probability"],
-        "logit": float(raw[goal["column"]] * goal["sign"]),
+        "logit": float(raw @ np.asarray(goal["weights"], dtype=np.float32)),
         "baseline_logit": reference_logit,
         "delta": float(delta[0]),
         "truncated": _truncated(tokenizer, text, len(encoded["input_ids"]), predictor.max_length),

@@ -48,7 +48,8 @@ def test_word_scores_sum_to_the_logit_difference(saved, task, baseline):
         assert all(text[w["start"] : w["end"]] == w["word"] for w in found["words"])
         if task == "multiclass":
             assert found["target"] == TASKS[task][int(row.argmax())] == found["predicted"]
-            assert found["logit"] == pytest.approx(float(row.max()), abs=1e-5)
+            # the centred logit: softmax ignores a shift shared by all logits
+            assert found["logit"] == pytest.approx(float(row.max() - row.mean()), abs=1e-5)
         if task == "regression":
             assert found["target"] is None and found["probability"] is None
 
@@ -58,7 +59,7 @@ def test_a_named_target_is_explained_and_binary_negates_the_positive_logit(saved
     raw = multiclass.logits(TEXTS[:1])[0]
     found = multiclass.explain(TEXTS[:1], target="neutral")[0]
     assert found["target"] == "neutral"
-    assert found["logit"] == pytest.approx(float(raw[1]), abs=1e-5)
+    assert found["logit"] == pytest.approx(float(raw[1] - raw.mean()), abs=1e-5)
     binary = sft.load(saved["binary"])
     yes, no = binary.explain(TEXTS[:1], target="yes")[0], binary.explain(TEXTS[:1], target="no")[0]
     assert no["logit"] == pytest.approx(-yes["logit"], abs=1e-6)
@@ -84,9 +85,8 @@ def test_the_zero_baseline_starts_from_zero_vectors_at_the_words(saved):
     net = predictor.runner.net
     with torch.no_grad():
         states = net.encoder(inputs_embeds=vectors, attention_mask=torch.ones_like(ids))
-        expected = net.head(states.last_hidden_state.mean(dim=1))[
-            0, TASKS["multiclass"].index(zero["target"])
-        ]
+        logits = net.head(states.last_hidden_state.mean(dim=1))[0]
+        expected = logits[TASKS["multiclass"].index(zero["target"])] - logits.mean()
     assert zero["baseline_logit"] == pytest.approx(float(expected), abs=1e-5)
 
 

@@ -13,7 +13,8 @@ from sft.errors import SFTConfigError
 
 
 def target_of(task, raw: np.ndarray, spec: dict, target: str | None) -> dict:
-    """The explained logit of one input (`column`, `sign`), the `target` label (default:
+    """The explained logit of one input (`weights`: the raw outputs' weights, sft.tasks.
+    sequence.task.SequenceTask.explained_weights), the `target` label (default:
     the predicted one; multilabel: the most probable), `predicted` and the target's
     `probability`. SFTConfigError for a target that is not one of the model's labels."""
     record = task.records(raw[None, :], spec)[0]
@@ -24,10 +25,8 @@ def target_of(task, raw: np.ndarray, spec: dict, target: str | None) -> dict:
         raise SFTConfigError(
             f"target: '{name}' is not a label of this model (labels: {', '.join(probs)})"
         )
-    column, sign = task.explained_column(list(probs), name)
     return {
-        "column": column,
-        "sign": sign,
+        "weights": task.explained_weights(list(probs), name),
         "target": name,
         "predicted": predicted,
         "probability": float(probs[name]),

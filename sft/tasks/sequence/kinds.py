@@ -69,10 +69,10 @@ class BinaryTask(SequenceTask):
     def records(self, raw, spec):
         return binary_records(raw, spec)
 
-    def explained_column(self, labels, name):
+    def explained_weights(self, labels, name):
         """One logit, the positive class's: the negative class's logit is its negation (the
         softmax of [0, z] gives the same probabilities as the sigmoid of z)."""
-        return 0, 1.0 if name == labels[1] else -1.0
+        return [1.0 if name == labels[1] else -1.0]
 
 
 class MultilabelTask(SequenceTask):
@@ -139,6 +139,10 @@ class MultilabelTask(SequenceTask):
         """Each label's probability and whether the label is positive (as
         BinaryCalibrationError bins them)."""
         return probs.reshape(-1), targets.reshape(-1).astype(float)
+
+    def explained_weights(self, labels, name):
+        """Label `name`'s own logit: each label has its own sigmoid, no shared shift."""
+        return [1.0 if label == name else 0.0 for label in labels]
 
     def records(self, raw, spec):
         return multilabel_records(raw, spec)
@@ -223,7 +227,7 @@ class RegressionTask(SequenceTask):
         if target is not None:
             raise SFTConfigError(f"target: '{target}': a regression model has no labels")
         score = regression_records(raw[None, :], spec)[0]["score"]
-        return {"column": 0, "sign": 1.0, "target": None, "predicted": score, "probability": None}
+        return {"weights": [1.0], "target": None, "predicted": score, "probability": None}
 
     def explanation_order(self, raw, targets, spec):
         return explaining.largest_errors_first(self, raw, targets, spec)

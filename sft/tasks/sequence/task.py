@@ -205,9 +205,13 @@ class SequenceTask:
         (sft.tasks.sequence.explaining.mistakes_first)."""
         return explaining.mistakes_first(self, raw, targets, spec)
 
-    def explained_column(self, labels: list[str], name: str) -> tuple[int, float]:
-        """The raw output that is label `name`'s logit, and its sign: one output per label."""
-        return labels.index(name), 1.0
+    def explained_weights(self, labels: list[str], name: str) -> list[float]:
+        """The explained output as weights of the raw outputs: label `name`'s logit minus the
+        mean logit (softmax ignores a shift shared by all logits, so a lone logit may rise
+        with every class's; the centred one moves only as the class's odds do)."""
+        weights = [-1.0 / len(labels)] * len(labels)
+        weights[labels.index(name)] += 1.0
+        return weights
 
     def raw_outputs(
         self, predictor, inputs, batch_size: int = 32, progress: bool = False
