@@ -184,8 +184,10 @@ class RunRecorder:
             clean_text=bool(cfg.data.get("clean_text", False)),
             extra={**datamodule.spec_fields(), **decision_spec},
         )
-        # explain.samples: test examples explained with the saved model, logged beside it
-        for path in explain_test_samples(cfg, model_dir, datamodule, run_dir):
+        # explain.samples: test examples explained with the saved model, logged beside it (not
+        # in a CV fold's or a seed's child run: K times the cost for models nobody ships)
+        explained = [] if self.child else explain_test_samples(cfg, model_dir, datamodule, run_dir)
+        for path in explained:
             tracker.log_artifact(path, EXPLANATIONS_DIR)
         overrides = hydra_overrides()
         card = write_model_card(
