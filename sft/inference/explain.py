@@ -84,7 +84,8 @@ def _logit_of(net):
 
     def forward(input_ids, attention_mask, weights: tuple):
         # a tuple, not a tensor: Captum would repeat a tensor argument once per step
-        return net(input_ids, attention_mask) @ torch.tensor(weights)
+        out = net(input_ids, attention_mask)
+        return out @ torch.tensor(weights, dtype=out.dtype, device=out.device)
 
     return forward
 
@@ -99,6 +100,11 @@ def _check_settings(predictor, n_steps, baseline, internal_batch_size) -> None:
         raise SFTConfigError(
             f"{predictor.folder}: explanations need the model's gradients, and this folder "
             f"is run by {predictor.backend} (load the PyTorch weights: backend=torch)"
+        )
+    if not getattr(predictor.tokenizer, "is_fast", False):
+        raise SFTConfigError(
+            f"{predictor.folder}: explanations need a fast tokenizer (tokenizer.json: its "
+            "word ids and character offsets merge tokens into words)"
         )
     if baseline not in BASELINES:
         raise SFTConfigError(
@@ -143,14 +149,15 @@ def _explain_one(
         return_special_tokens_mask=True,
         return_token_type_ids=False,
     )
-    ids = torch.tensor([encoded["input_ids"]])
+    device = getattr(predictor.runner, "device", "cpu")
+    ids = torch.tensor([encoded["input_ids"]], device=device)
     mask = torch.ones_like(ids)  # one text at a time: no padding
-    special = torch.tensor([encoded["special_tokens_mask"]], dtype=torch.bool)
+    special = torch.tensor([encoded["special_tokens_mask"]], dtype=torch.bool, device=device)
     word_ids = encoded.word_ids()
     if all(w is None for w in word_ids):
         raise SFTDataError(f"{text[:40]!r}: no word the tokenizer keeps (nothing to explain)")
     with torch.no_grad():
-        raw = predictor.runner.net(ids, mask)[0].float().numpy()
+        raw = predictor.runner.net(ids, mask)[0].float().cpu().numpy()
     goal = ask(raw, predictor.spec, target)
     filler = tokenizer.mask_token_id if baseline == "mask" else tokenizer.pad_token_id
     reference = torch.where(special, ids, torch.full_like(ids, filler))
@@ -171,7 +178,7 @@ def _explain_one(
     finally:
         if hook is not None:
             hook.remove()
-    token_scores = scores.sum(dim=-1)[0].detach().double().numpy()
+    token_scores = scores.sum(dim=-1)[0].detach().double().cpu().numpy()
     return {
         "text": text,
         "target": goal["target"],

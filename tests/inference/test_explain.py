@@ -7,6 +7,8 @@ and a model or input that cannot be explained gets one line.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -117,6 +119,10 @@ def test_bad_requests_get_one_line(saved, tmp_path):
             predictor.explain(**kwargs)
     with pytest.raises(SFTConfigError, match="a regression model has no labels"):
         sft.load(saved["regression"]).explain(["good"], target="positive")
+    tokenizer, predictor.tokenizer = predictor.tokenizer, SimpleNamespace(is_fast=False)
+    with pytest.raises(SFTConfigError, match="explanations need a fast tokenizer"):
+        predictor.explain(["good"])  # a slow tokenizer gives no word ids or offsets
+    predictor.tokenizer = tokenizer
     predictor.runner = object()  # what an ONNX-only folder runs: no network to differentiate
     with pytest.raises(SFTConfigError, match="explanations need the model's gradients"):
         predictor.explain(["good"])
