@@ -36,15 +36,21 @@ def reproduce_task(cfg) -> None:
     run_cfg.logger.tracking_uri = uri
     validate(run_cfg)
     check_config(run_cfg)
-    from sft.training.run import train  # lazy: torch and Lightning after the rerun is found
+    # lazy: torch and Lightning after the rerun is found
+    from sft.training.cv import repeats, train_repeats
+    from sft.training.run import train
 
-    train(run_cfg)
-    rerun = client.search_runs(
+    if repeats(run_cfg):  # a CV or seed parent: rerun as one, its children under it
+        train_repeats(run_cfg)
+    else:
+        train(run_cfg)
+    reruns = client.search_runs(
         [original.info.experiment_id],
         filter_string=f"tags.`sft.reproduces` = '{cfg.run_id}'",
         order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )[0]
+    )
+    # a parent's children carry the tag too: the rerun is the newest run not nested under it
+    rerun = next(r for r in reruns if "mlflow.parentRunId" not in r.data.tags)
     report(original, rerun)
 
 

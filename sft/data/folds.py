@@ -61,7 +61,10 @@ def fold_assignment(
 
 def train_groups(datamodule, column: str) -> np.ndarray:
     """The value of `column` for each train row (its file read again: the examples keep only
-    texts and labels). SFTConfigError when the column is missing or the data is not a table."""
+    texts and labels). SFTConfigError when the column is missing or the data is not a table,
+    SFTDataError naming the rows whose cell is empty (NaN, blank)."""
+    import pandas as pd  # lazy: as below
+
     from sft.data.sources import locate, read_table  # lazy: only with cv.group_column
 
     path = getattr(datamodule, "paths", {}).get("train")
@@ -79,8 +82,20 @@ def train_groups(datamodule, column: str) -> np.ndarray:
             f"cv.group_column={column}: no such column in {path} (columns: "
             f"{', '.join(map(str, frame.columns))})"
         )
-    rows = datamodule.examples["train"].rows - 1  # Examples.rows count from 1
-    return frame[column].astype(str).to_numpy()[rows]
+    rows = datamodule.examples["train"].rows  # count from 1, as the data errors' rows do
+    values = frame[column].to_numpy()[rows - 1]
+    empty = np.array([v is None or pd.isna(v) or not str(v).strip() for v in values], dtype=bool)
+    if empty.any():
+        # pandas 3 keeps NaN through astype(str): scikit-learn then failed comparing a float
+        # with a string; which group an empty cell means is the user's to say, not a guess
+        named = ", ".join(str(r) for r in rows[empty][:5])
+        more = f" and {int(empty.sum()) - 5} more" if empty.sum() > 5 else ""
+        raise SFTDataError(
+            f"cv.group_column={column}: empty in {int(empty.sum())} rows of {path} (rows "
+            f"{named}{more}); give every row a group (a value of its own where a row shares "
+            f"none) or drop those rows"
+        )
+    return np.array([str(v) for v in values], dtype=object)
 
 
 def apply_fold(

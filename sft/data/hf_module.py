@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sft.data.hf_media import media_files
-from sft.data.hf_sources import choose_splits, class_names, open_dataset
+from sft.data.hf_sources import choose_splits, class_names, open_with_content
 from sft.data.labels import Examples, extract
 from sft.data.media_module import AudioFolderDataModule, ImageFolderDataModule
 from sft.data.module import TextDataModule
@@ -92,13 +92,15 @@ class HFDatasetDataModule(TextDataModule):
         self.label_feature = None
 
     def _read_splits(self) -> None:
-        dataset = open_dataset(self.path, self.config_name)
+        dataset, content = open_with_content(self.path, self.config_name)
         chosen = choose_splits(dataset, self.splits, self.path)
         for split, split_name in chosen.items():
             part = dataset[split_name]
             source = f"{self.path} (split '{split_name}')"
             self.examples[split] = self._examples(part, source)
-            self.fingerprints[split] = part._fingerprint  # datasets' own content fingerprint
+            # a local folder: the sha256 of the split's files, as file sources log it; a hub
+            # id: datasets' fingerprint of the revision it downloaded
+            self.fingerprints[split] = content[split_name] if content else part._fingerprint
         self.label_feature = dataset[chosen["train"]].features[self.label_column]
 
     def _label_space(self, family, loss_task: str | None):

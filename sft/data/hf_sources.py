@@ -4,6 +4,8 @@ pick its splits, with one-line errors naming the key; no Lightning here, so pred
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -72,6 +74,20 @@ def open_dataset(path: str, config_name: str | None, key: str = "data.path"):
     nothing can be loaded (offline and not cached: how to fix it; no retries), SFTConfigError
     naming data.name for a configuration the dataset lacks.
     """
+    return open_with_content(path, config_name, key, saved_hashes=False)[0]
+
+
+def open_with_content(
+    path: str, config_name: str | None, key: str = "data.path", saved_hashes: bool = True
+):
+    """`open_dataset`, and the sha256 of each split's files (split name -> hex digest) when
+    `path` is a local folder (None for a hub id, whose revision datasets fingerprints, and for
+    a save_to_disk folder without `saved_hashes`: read as it is, it needs none).
+
+    🤗 datasets keys its cache of a local folder's build by each file's path, size and
+    modification time, so an edit that keeps them (`cp -p`, `rsync -t`, `tar`) was served
+    from the cache, stale. The build is cached under a folder named by the files' content
+    instead: other bytes, another build. Raises as `open_dataset`."""
     import datasets  # lazy: datasets and pyarrow (~1 s) only when this source is used
 
     datasets.disable_progress_bars()
@@ -83,18 +99,24 @@ def open_dataset(path: str, config_name: str | None, key: str = "data.path"):
                 f"and has no configurations; set data.name=null"
             )
         loaded = datasets.load_from_disk(str(local))
-        return (
-            datasets.DatasetDict({"train": loaded})
-            if isinstance(loaded, datasets.Dataset)
-            else loaded
-        )
+        if not saved_hashes:
+            return _as_dict(loaded), None
+        if isinstance(loaded, datasets.Dataset):
+            return _as_dict(loaded), {"train": files_sha256(local)}
+        return loaded, {name: files_sha256(local / name) for name in loaded}
     if not local.is_dir() and (path.startswith((".", "/", "~")) or local.exists()):
         raise SFTDataError(
             f"{key}: folder not found: {path} (give a folder written by "
             f"save_to_disk, a dataset folder, or a hub id)"
         )
     try:
-        return datasets.load_dataset(str(local) if local.is_dir() else path, config_name)
+        if not local.is_dir():
+            return datasets.load_dataset(path, config_name), None
+        files = datasets.load_dataset_builder(str(local), config_name).config.data_files or {}
+        content = {str(split): files_sha256(*map(Path, paths)) for split, paths in files.items()}
+        build = hashlib.sha256(json.dumps(sorted(content.items())).encode()).hexdigest()[:16]
+        cache_dir = Path(datasets.config.HF_DATASETS_CACHE) / "sft-content" / build
+        return datasets.load_dataset(str(local), config_name, cache_dir=str(cache_dir)), content
     except ConnectionError as err:
         raise SFTDataError(_unreachable(path, err).replace("data.path", key)) from None
     except ValueError as err:
@@ -115,6 +137,28 @@ def open_dataset(path: str, config_name: str | None, key: str = "data.path"):
         raise SFTDataError(
             f"{key}: cannot build a dataset from {path}: {first_line(str(cause))}{hint}"
         ) from None
+
+
+def _as_dict(loaded):
+    """A saved DatasetDict as it is; a single saved Dataset as {"train": it}."""
+    import datasets  # lazy: as open_with_content
+
+    return (
+        datasets.DatasetDict({"train": loaded}) if isinstance(loaded, datasets.Dataset) else loaded
+    )
+
+
+def files_sha256(*paths: Path) -> str:
+    """sha256 of the bytes of `paths` one after another (a folder: its files, sorted by
+    path): for one file, that file's sha256, as file sources (sft.data.sources) log it."""
+    digest = hashlib.sha256()
+    for path in paths:
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file():
+                with open(file, "rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+    return digest.hexdigest()
 
 
 def _unreachable(path: str, err: Exception) -> str:

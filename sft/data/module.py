@@ -197,6 +197,27 @@ class TextDataModule(pl.LightningDataModule):
         """What prediction needs beyond the tokenizer (sft_model.json): nothing for text."""
         return {}
 
+    def untruncated_lengths(self) -> dict[str, np.ndarray]:
+        """Token counts of each encoded split's texts before `max_length` cut them (special
+        tokens included, as the model gets them): a text was cut when it has more than
+        `max_length`; one of exactly that many fits whole (the encoded lengths cannot tell
+        the two apart). A split whose inputs are not plain strings keeps its encoded lengths."""
+        counts = {}
+        for split, dataset in self.datasets.items():
+            texts = list(self.examples[split].texts)
+            if texts and all(isinstance(t, str) for t in texts):
+                ids = self.tokenizer(  # verbose=False: no "longer than the maximum" warning
+                    texts,
+                    truncation=False,
+                    verbose=False,
+                    return_attention_mask=False,
+                    return_token_type_ids=False,
+                )["input_ids"]
+                counts[split] = np.array([len(row) for row in ids], dtype=np.int64)
+            else:
+                counts[split] = np.asarray(dataset.lengths)
+        return counts
+
     def tokenize(self, tokenizer, max_length: int, cache_dir: str | None) -> None:
         """Tokenize every split (cached); set the pad token for batching."""
         if tokenizer.pad_token_id is None:

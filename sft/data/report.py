@@ -38,10 +38,10 @@ def split_report(
     examples, task, separator: str = ",", token_lengths=None, max_length: int | None = None
 ) -> dict:
     """One split: size, label counts (asked of `task`, a sft.tasks Task), character (and
-    token) length quantiles, the share of
-    texts whose token count reached `max_length` (cut there, or exactly that long), empty and
-    near-empty texts (<= NEAR_EMPTY_CHARS characters after stripping) and exact duplicates.
-    Rows are the source file's row numbers (`Examples.rows`)."""
+    token) length quantiles, the share of texts cut by `max_length` (`token_lengths`: counts
+    before truncation; cut: more than `max_length`), empty and near-empty texts (<=
+    NEAR_EMPTY_CHARS characters after stripping) and exact duplicates. Rows are the source
+    file's row numbers (`Examples.rows`)."""
     texts = list(examples.texts)
     rows = [int(r) for r in examples.rows]
     stripped = [len(t.strip()) for t in texts]
@@ -62,9 +62,9 @@ def split_report(
     if token_lengths is not None:
         lengths = np.asarray(token_lengths)
         report["tokens"] = quantiles(lengths)
-        if max_length:
+        if max_length:  # strictly above: a text of exactly max_length tokens fits whole
             report["truncated_share"] = (
-                float((lengths >= max_length).mean()) if len(lengths) else 0.0
+                float((lengths > max_length).mean()) if len(lengths) else 0.0
             )
     return report
 

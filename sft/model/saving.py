@@ -38,6 +38,8 @@ def save_model(
     processor or an audio feature extractor). `clean_text`: the data was cleaned
     (sft.data.labels.clean) before tokenization, so prediction cleans its inputs the same
     way. `extra`: more spec fields (images and audio: `modality` and how to featurize).
+    `out_dir` a link (a run folder's `model`, pointing into a logged model) is replaced by a
+    folder, never written through: a logged model never changes.
     """
     from safetensors.torch import save_file  # lazy: sft.load reads specs without torch
 
@@ -45,6 +47,8 @@ def save_model(
     from sft.model.lora import keeps_adapter, plain_encoder, save_adapter
 
     out_dir = Path(out_dir)
+    if out_dir.is_symlink():  # a link into a logged model (a resumed run's): never write through
+        out_dir.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     if keeps_adapter(module.finetune):  # the base's config stays the base's (its folder)
         save_adapter(module.backbone.encoder, out_dir)

@@ -57,10 +57,13 @@ def oof_metrics(outcomes: list[dict]) -> dict[str, float]:
 def summarize_children(
     tracker, outcomes: list[dict], names: list[str], out_dir: Path, with_oof: bool, monitor: str
 ) -> dict[str, float]:
-    """Log on the parent `tracker`: mean and std of the children's val/test metrics and of
-    their best monitored values (`best/...`), and with `with_oof` (folds) the OOF table
-    (`oof_predictions.csv`) and OOF metrics; return everything logged."""
-    metrics = mean_std([{**o["val"], **o["test"]} for o in outcomes])
+    """Log on the parent `tracker`: mean and std of the children's val/test metrics (those of
+    their calibration and tuned decisions too) and of their best monitored values
+    (`best/...`), and with `with_oof` (folds) the OOF table (`oof_predictions.csv`) and OOF
+    metrics; return everything logged."""
+    # the post-hoc step's metrics (ECE, calibrated ECE, `*_tuned`, decisions/temperature)
+    # come after the child's outcome was taken (sft.training.recording)
+    metrics = mean_std([{**o["val"], **o["test"], **o.get("post_hoc", {})} for o in outcomes])
     bests = [o for o in outcomes if o.get("best") is not None]
     if len(bests) == len(outcomes):
         metrics.update(mean_std([{f"best/{monitor}": o["best"]} for o in outcomes]))

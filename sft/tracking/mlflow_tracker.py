@@ -266,6 +266,11 @@ class MLflowTracker(MLflowReading):
             )
         return register_run_model(self._client, run, source, name)
 
+    def check_registrable(self, name: str, task: str, labels: list[str]) -> None:
+        from sft.tracking.registry import check_same_problem  # lazy: as log_model's imports
+
+        check_same_problem(self._client, name, task, labels)
+
     def describe(self) -> list[str]:
         return [
             f"MLflow run {self.run_id} ({self.run_name}) in experiment "

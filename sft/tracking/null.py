@@ -55,6 +55,9 @@ class NullTracker:
     def register_model(self, name) -> None:
         return None  # no registry
 
+    def check_registrable(self, name, task, labels) -> None:
+        pass  # no registry: nothing to mix up
+
     def lightning_logger(self, run_dir: Path, resumed: bool = False):
         # A logger all the same without local metrics: LearningRateMonitor refuses a Trainer
         # without one. (Not Lightning's DummyLogger: its catch-all attributes confuse Hydra.)

@@ -76,6 +76,11 @@ class Tracker(Protocol):
         """Register the recorded model as a new version of `name` in a model registry;
         return its URI (None: this tracker has no registry)."""
 
+    def check_registrable(self, name: str, task: str, labels: list[str]) -> None:
+        """Raise SFTConfigError when the registered model `name` holds a model of another
+        task or label set (a new version must be the same problem); a no-op without a
+        registry."""
+
     def describe(self) -> list[str]:
         """Lines for the end-of-run summary: where the run's record is."""
 

@@ -1,7 +1,10 @@
-"""What it takes to rerun a run: package versions, git commit and dirty flag, config flattening."""
+"""What it takes to rerun a run: package versions, git commit and dirty flag, config flattening;
+and what it was trained for: its label set as tags (which registered model it may join)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import subprocess
 from importlib import metadata
@@ -11,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sft.config import PROJECT_ROOT
 
+LABELS_SHOWN = 500  # characters of `sft.labels`: the digest compares, the names are for people
 PACKAGES = (
     "sft",
     "torch",
@@ -70,3 +74,13 @@ def flatten(cfg: DictConfig) -> dict[str, str]:
 
     walk(OmegaConf.to_container(cfg, resolve=True), "")
     return flat
+
+
+def label_tags(labels: list[str]) -> dict[str, str]:
+    """A run's label set as tags: `sft.labels` (the names, comma-separated, cut to 500
+    characters) and `sft.labels_sha256` (of the sorted names: the set, not the id order)."""
+    shown = ", ".join(labels)
+    if len(shown) > LABELS_SHOWN:
+        shown = shown[: LABELS_SHOWN - 1] + "…"
+    digest = hashlib.sha256(json.dumps(sorted(labels)).encode()).hexdigest()
+    return {"sft.labels": shown, "sft.labels_sha256": digest}

@@ -20,12 +20,14 @@ from sft.config.data_schemas import experiment_of
 from sft.config.instantiate import instantiate
 from sft.config.schema import GROUPS, cfg_choice
 from sft.tracking.aggregate import summarize_children
-from sft.tracking.provenance import flatten
+from sft.tracking.provenance import flatten, label_tags
 from sft.tracking.sweep import job_run_identity
+from sft.training.build import expected_task, set_monitor
 from sft.training.ensemble_run import ensemble_model
+from sft.training.preflight import absolute_paths, check_unused_run_dir
 from sft.training.recording import ChildRun, run_tags
 from sft.training.run import load_data, train
-from sft.training.run_outputs import default_run_name, registration
+from sft.training.run_outputs import default_run_name, registration, write_config
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +61,25 @@ def child_configs(cfg: DictConfig) -> list[tuple[str, DictConfig]]:
                     child.data.val_fraction = 0.0
                 child.cv.ensemble = False
                 child.paths.run_dir = str(Path(cfg.paths.run_dir) / name.replace("/", "-"))
+                _repoint(child.callbacks, str(cfg.paths.run_dir), child.paths.run_dir)
                 if child.logger.get("registered_model_name") is not None:
                     child.logger.registered_model_name = None  # the parent's model is the one
             children.append((name, child))
     return children
+
+
+def _repoint(node: DictConfig, parent_dir: str, child_dir: str) -> None:
+    """Point literal paths under the parent's run folder (a logged, resolved config that
+    sft-reproduce reruns: `<run dir>/checkpoints`) at the child's; `${paths.run_dir}`
+    interpolations follow the child's run_dir by themselves."""
+    for key in list(node.keys()):
+        if OmegaConf.is_interpolation(node, key):
+            continue
+        value = node[key]
+        if isinstance(value, DictConfig):
+            _repoint(value, parent_dir, child_dir)
+        elif isinstance(value, str) and (value == parent_dir or value.startswith(parent_dir + "/")):
+            node[key] = child_dir + value[len(parent_dir) :]
 
 
 def train_repeats(cfg: DictConfig) -> float | None:
@@ -72,6 +89,9 @@ def train_repeats(cfg: DictConfig) -> float | None:
     records = tracker.records
     job_name, job_tags = job_run_identity()
     run_dir = Path(cfg.paths.run_dir)
+    check_unused_run_dir(run_dir)  # its children's folders and its own outputs go there
+    absolute_paths(cfg)  # the logged config.yaml then reruns from any folder (sft-reproduce)
+    set_monitor(cfg, expected_task(cfg))  # settled before config.yaml is logged, as a run's
     children = child_configs(cfg)
     kind = "cv" if cfg.cv.get("folds") else "seeds"
     if kind == "cv":  # the folds' data errors (a label rarer than the folds, no group column)
@@ -87,6 +107,9 @@ def train_repeats(cfg: DictConfig) -> float | None:
         default_name=job_name or default_run_name(cfg),
     ):
         tracker.log_params({**flatten(cfg), **{g: cfg_choice(cfg, g) for g in GROUPS}})
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for path in write_config(cfg, run_dir):  # what `sft-reproduce run_id=<parent>` reruns
+            tracker.log_artifact(path)
         outcomes = []
         for name, child in children:
             print(f"== {kind}: child run {name} ({len(outcomes) + 1} of {len(children)})")
@@ -96,9 +119,15 @@ def train_repeats(cfg: DictConfig) -> float | None:
             )
         names = [n for n, _ in children]
         monitor = OmegaConf.select(children[0][1], "monitor.metric")
-        # settled by the first child (`auto` -> val/f1_macro): what leaderboards rank by
+        # settled before the children ran (`auto` -> val/f1_macro): what leaderboards rank by
         tracker.set_tags(
-            {"sft.monitor": monitor, "sft.monitor_mode": str(children[0][1].monitor.mode)}
+            {
+                "sft.monitor": monitor,
+                "sft.monitor_mode": str(children[0][1].monitor.mode),
+                # what its registered model (the fold ensemble) is: registry tags, checks
+                "sft.task": outcomes[0]["task"],
+                **label_tags(outcomes[0]["label_names"]),
+            }
         )
         summary = summarize_children(
             tracker, outcomes, names, run_dir, with_oof=kind == "cv", monitor=monitor

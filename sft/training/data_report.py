@@ -15,13 +15,10 @@ log = logging.getLogger(__name__)
 
 def write_data_report(datamodule, max_length: int, run_dir: Path) -> list[Path]:
     """`data_report.json` and `data_report.md` (sft.data.report) for the loaded, encoded
-    splits (token lengths for text models, characters always); log one warning line per pair
-    of splits that share examples."""
-    tokens = (
-        {name: ds.lengths for name, ds in datamodule.datasets.items()}
-        if datamodule.modality == "text"
-        else None
-    )
+    splits (token lengths before truncation for text models, characters always); log one
+    warning line per pair of splits that share examples."""
+    # the lengths before truncation: a text of exactly max_length tokens was not cut
+    tokens = datamodule.untruncated_lengths() if datamodule.modality == "text" else None
     report = data_report(
         datamodule.examples,
         datamodule.labels.kind,
@@ -44,7 +41,7 @@ def data_report_markdown(report: dict) -> str:
     lines = [
         "# Data report",
         "",
-        f"| split | examples | {unit} p50 | {unit} p95 | {unit} max | reach max_length "
+        f"| split | examples | {unit} p50 | {unit} p95 | {unit} max | cut by max_length "
         "| empty | near-empty | duplicates |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

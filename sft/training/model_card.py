@@ -143,15 +143,15 @@ def data_lines(datamodule, max_length: int) -> list[str]:
     lines = ["Splits: " + ", ".join(f"{s} {len(e)}" for s, e in examples.items()) + "."]
     warnings = []
     text = getattr(datamodule, "modality", "text") == "text"  # token lengths (audio: durations)
-    for split, dataset in getattr(datamodule, "datasets", {}).items() if text else ():
-        lengths = getattr(dataset, "lengths", None)
-        if lengths is not None and len(lengths):
-            share = float(np.mean(np.asarray(lengths) >= max_length))
-            if share > 0:
-                warnings.append(
-                    f"truncation: {share:.1%} of the {split} texts reach "
-                    f"max_length={max_length} tokens and were cut"
-                )
+    # lengths before truncation (sft.data.module): exactly max_length tokens is not cut
+    counted = getattr(datamodule, "untruncated_lengths", None) if text else None
+    for split, lengths in counted().items() if counted else ():
+        share = float(np.mean(lengths > max_length)) if len(lengths) else 0.0
+        if share > 0:
+            warnings.append(
+                f"truncation: {share:.1%} of the {split} texts are longer than "
+                f"max_length={max_length} tokens and were cut"
+            )
     # labels (not transcripts): their balance matters
     if not datamodule.labels.kind.continuous_targets and datamodule.labels.names:
         counts = datamodule.class_counts()

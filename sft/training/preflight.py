@@ -58,6 +58,30 @@ def check_writable(cfg: DictConfig) -> None:
             ) from None
 
 
+# What sft writes into a run folder at a run's start or end: a folder holding any of them
+# belongs to a run (its `model` a link into that run's logged model, when the store is local).
+RUN_OUTPUTS = ("config.yaml", "model", "checkpoints")
+
+
+def check_unused_run_dir(run_dir: Path) -> None:
+    """Refuse a run folder that holds another run's outputs (a fixed `hydra.run.dir`, or
+    `paths.run_dir`, used twice): a second run would overwrite them, and save its model
+    through the first run's `model` link into that run's logged, registered model. Hydra
+    itself writes `.hydra/` and its log into the folder first: those do not count. A resumed
+    run continues in its own folder and is not checked.
+
+    Raises SFTConfigError naming the folder and what it holds."""
+    found = [
+        name for name in RUN_OUTPUTS if (run_dir / name).exists() or (run_dir / name).is_symlink()
+    ]
+    if found:
+        raise SFTConfigError(
+            f"paths.run_dir: {run_dir} holds the outputs of another run ({', '.join(found)}); "
+            f"give this run its own folder (hydra.run.dir=... or paths.run_dir=...) or delete "
+            f"that one"
+        )
+
+
 def check_vocabulary(datamodule, module) -> None:
     """Every token id the tokenizer produced has a row in the model's embeddings."""
     if datamodule.modality != "text":

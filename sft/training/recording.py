@@ -27,7 +27,7 @@ from sft.config.schema import GROUPS, cfg_choice
 from sft.model.saving import save_model
 from sft.tasks.base import PICTURES_DIR, TABLES_DIR
 from sft.tracking.masking import mask_overrides
-from sft.tracking.provenance import flatten, git_state, package_versions
+from sft.tracking.provenance import flatten, git_state, label_tags, package_versions
 from sft.tracking.sweep import job_run_identity
 from sft.training.calibrate import post_hoc
 from sft.training.data_report import write_data_report
@@ -131,18 +131,24 @@ class RunRecorder:
     def data(self, datamodule) -> None:
         """The data, read and encoded: a new run's input fingerprints (what `resume`
         compares) and data report (counts, lengths, duplicates, leakage between splits); the
-        task, monitor and data-hash tags."""
-        cfg = self.cfg
+        task, label, monitor and data-hash tags. A model it would register under a name that
+        holds another problem is refused here, before it trains (SFTConfigError)."""
+        cfg, task, labels = self.cfg, datamodule.labels.task, list(datamodule.labels.names or [])
         if self.resume is None:
             save_fingerprints(run_fingerprints(cfg, datamodule), self.run_dir / "checkpoints")
         self.tracker.set_tags(
             {
-                "sft.task": datamodule.labels.task,
+                "sft.task": task,
+                **label_tags(labels),
                 "sft.monitor": cfg.monitor.metric,
                 "sft.monitor_mode": cfg.monitor.mode,
                 **{f"sft.data.{k}_sha256": v for k, v in datamodule.data_fingerprint().items()},
             }
         )
+        if self.resume is None and self.child is None:  # before it trains, not after
+            plan = registration(cfg, task, "mlflow.parentRunId" in self.job_tags)
+            if plan.now or plan.later:
+                self.tracker.check_registrable(plan.now or plan.later, task, labels)
         if self.resume is None:
             for path in write_data_report(datamodule, cfg.model.max_length, self.run_dir):
                 self.tracker.log_artifact(path)
@@ -167,6 +173,8 @@ class RunRecorder:
         decided, decision_spec, decision_files = post_hoc(cfg, module, datamodule, run_dir)
         if result.outcome is not None:  # a fold ensemble calibrates each member's logits by its own
             result.outcome["decision_spec"] = decision_spec
+            # the parent's mean +- std covers every val and test metric, these included
+            result.outcome["post_hoc"] = dict(decided)
         tracker.log_metrics(decided)
         test_metrics.update({k: v for k, v in decided.items() if k.startswith("test/")})
         for path in [*decision_files, *write_reports(module, test_metrics, run_dir)]:
@@ -273,6 +281,9 @@ def run_tags(cfg: DictConfig) -> dict[str, str]:
         "sft.git_commit": git["commit"],
         "sft.git_dirty": git["dirty"],
         "sft.run_dir": str(Path(cfg.paths.run_dir).resolve()),
+        # what the registry and the model card call the data (data=hf_dataset's data.name is
+        # the dataset's configuration, often null)
+        "sft.data": experiment_of(cfg.data),
     }
     tags.update({f"sft.version.{k}": v for k, v in package_versions().items()})
     overrides = hydra_overrides()

@@ -53,6 +53,7 @@ from sft.training.precision import resolve_precision
 from sft.training.preflight import (
     absolute_paths,
     check_model_source,
+    check_unused_run_dir,
     check_vocabulary,
     check_writable,
 )
@@ -91,6 +92,8 @@ def train(
     check_run(cfg)
     if global_rank() != 0:
         return train_along(cfg, resume)
+    if resume is None:  # a resumed run continues in its own folder
+        check_unused_run_dir(Path(cfg.paths.run_dir))
     recorder = RunRecorder(cfg, instantiate(cfg.logger), resume, child, started)
     datamodule = None
     if resume is not None:  # before the run reopens: a refusal leaves it as it was

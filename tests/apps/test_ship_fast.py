@@ -190,7 +190,9 @@ def test_model_card_warns_of_leakage_imbalance_and_truncation(tmp_path, tiny_mod
     card = write_model_card(tmp_path, cfg, datamodule, module, {}, None, None, None, None)
     text = card.read_text()
     front_matter(text)
-    assert re.search(r"- truncation: \d+\.\d% of the train texts reach max_length=8", text)
+    assert re.search(
+        r"- truncation: \d+\.\d% of the train texts are longer than max_length=8", text
+    )
     assert re.search(r"- label imbalance in train: negative \d+, neutral \d+, positive \d+", text)
     assert re.search(r"- leakage: [1-4] exact duplicate inputs in both train and test", text)
     assert "No test split: the model was not tested." in text

@@ -12,6 +12,7 @@ import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
 from conftest import mlflow_runs, toy_frame
+from helpers.names import auto_model_name
 from sft.data.hf_module import HFDatasetDataModule
 from sft.errors import SFTConfigError
 from sft.tasks.sequence import SEQUENCE
@@ -91,15 +92,18 @@ def test_a_saved_dataset_trains_logs_and_predicts_with_the_classlabel_order(
     DatasetDict(
         {"train": class_label_split(toy_frame(90, seed=1)), "test": class_label_split(test)}
     ).save_to_disk(str(folder))
-    _client, run = train_on(
+    client, run = train_on(
         tiny_model_dir, tmp_path / "out", f"data.path={folder}", "data.val_fraction=0.2"
     )
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test/acc"] > 0.8  # chance is 1/3
     assert run.data.params["data.path"] == str(folder)
     assert run.data.tags["sft.data.train_sha256"]
-    name = "hf-dataset-saved-multiclass"  # <experiment>-<folder>-<task> (registered name: auto)
+    name = auto_model_name("hf_dataset", folder, "multiclass")  # registered name: auto
     assert run.data.tags["sft.model_uri"] == f"models:/{name}/1"
+    # data.name is the dataset's configuration (null): the registry names the data, not 'None'
+    described = client.get_model_version(name, "1").description
+    assert "on data 'hf_dataset' (task multiclass)" in described and "None" not in described
     import sft
 
     predictor = sft.load(tmp_path / "out" / "run" / "model")
@@ -135,7 +139,7 @@ def test_a_parquet_folder_with_a_readme_maps_its_splits(tiny_model_dir, tmp_path
         "data.val_fraction=0.2",
     )
     assert run.info.status == "FINISHED" and run.data.metrics["test/acc"] > 0.8
-    name = "hf-dataset-parquet-multiclass"  # <experiment>-<folder>-<task> (auto)
+    name = auto_model_name("hf_dataset", folder, "multiclass")  # registered name: auto
     predicted = predict_registered(tmp_path / "out", name, list(test["text"]))
     accuracy = np.mean([p == g for p, g in zip(predicted, test["label"])])
     assert accuracy == pytest.approx(run.data.metrics["test/acc"]) and accuracy > 0.7

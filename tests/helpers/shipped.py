@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from conftest import PROJECT_ROOT, mlflow_runs
+from helpers.names import auto_model_name
 from helpers.servers import free_port, stop_server, wait_until_serving
 from sft.train import train_task
 
@@ -50,7 +51,7 @@ def shipped(tiny_model_dir, toy_data, tmp_path_factory):
         patch.setattr(sft.training.recording, "save_model", capture)
         train_task(cfg)
     client, runs = mlflow_runs(out, "text_csv")
-    name = "text-csv-train-multiclass"  # data.name, the train file's stem, the task
+    name = auto_model_name("text_csv", toy_data["train"], "multiclass")
     return {
         "out": out,
         "client": client,

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import mlflow_runs, run_sft, start_sft, tiny_overrides
+from helpers.names import auto_model_name
 from helpers.sweeps import parent_and_children
 
 
@@ -51,7 +52,7 @@ def test_grid_sweep_is_one_parent_with_four_children(grid_sweep):
         assert child.info.run_name == f"lr={lr},bs={bs}"
 
 
-def test_parent_holds_best_child_leaderboard_and_plot(grid_sweep, tmp_path):
+def test_parent_holds_best_child_leaderboard_and_plot(grid_sweep, toy_data, tmp_path):
     out, _ = grid_sweep
     client, parent, children = parent_and_children(out)
     best = max(children, key=lambda c: c.data.metrics["best/val/f1_macro"])
@@ -72,10 +73,11 @@ def test_parent_holds_best_child_leaderboard_and_plot(grid_sweep, tmp_path):
     assert table["best/val/f1_macro"].is_monotonic_decreasing
     assert table["run_id"][0] == best.info.run_id
     # One registered version, the best job's (logger.register=auto), tagged with its run.
-    versions = client.search_model_versions("name='text-csv-train-multiclass'")
+    name = auto_model_name("text_csv", toy_data["train"], "multiclass")
+    versions = client.search_model_versions(f"name='{name}'")
     assert [(v.run_id, v.tags["run_id"]) for v in versions] == [(best.info.run_id,) * 2]
-    assert [m.name for m in client.search_registered_models()] == ["text-csv-train-multiclass"]
-    assert parent.data.tags["sft.model_uri"] == "models:/text-csv-train-multiclass/1"
+    assert [m.name for m in client.search_registered_models()] == [name]
+    assert parent.data.tags["sft.model_uri"] == f"models:/{name}/1"
 
 
 def test_jobs_in_one_process_share_data_tokens_and_weights(grid_sweep):
@@ -165,7 +167,8 @@ def test_four_processes_writing_one_sqlite_store_lose_nothing(tiny_model_dir, to
         assert sorted(steps) == list(range(16))  # 2 epochs of 8 steps, each once
         assert len(client.get_metric_history(run.info.run_id, "val/f1_macro")) == 2
         assert "test/f1_macro" in run.data.metrics
-    versions = client.search_model_versions("name='text-csv-train-multiclass'")
+    name = auto_model_name("text_csv", toy_data["train"], "multiclass")
+    versions = client.search_model_versions(f"name='{name}'")
     assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4]
     assert {v.run_id for v in versions} == {r.info.run_id for r in runs}
 

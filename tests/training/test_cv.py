@@ -3,13 +3,15 @@ run's aggregates, the out-of-fold predictions, and the ensemble model."""
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import mlflow_runs
+from conftest import mlflow_runs, run_sft
 from sft.data.folds import fold_assignment
 
 
@@ -80,6 +82,27 @@ def test_cv_parent_has_a_child_per_fold_and_their_mean_and_std(cv_run):
     assert "val/f1_macro" in parent.data.metrics and "val/f1_macro_std" in parent.data.metrics
 
 
+def test_the_parent_averages_the_childrens_calibration_and_tuned_metrics(cv_run):
+    """Every child logs its ECE, calibrated ECE, temperature and tuned-decision metrics; the
+    parent's mean +- std covers them as it does every other val and test metric (the
+    child's outcome used to be taken before its post-hoc step, so they were left out)."""
+    parent, children = cv_run["parent"], cv_run["children"]
+    keys = [
+        "val/ece",
+        "val/ece_calibrated",
+        "test/ece",
+        "test/ece_calibrated",
+        "decisions/temperature",
+        "val/f1_macro_tuned",
+        "test/acc_tuned",
+        "test/f1_macro_tuned",
+    ]
+    for key in keys:
+        values = np.array([c.data.metrics[key] for c in children])
+        assert parent.data.metrics[key] == pytest.approx(values.mean()), key
+        assert parent.data.metrics[key + "_std"] == pytest.approx(values.std(ddof=1)), key
+
+
 def test_oof_predictions_cover_every_train_example_once(cv_run, toy_data):
     table = pd.read_csv(cv_run["out"] / "run" / "oof_predictions.csv")
     train = pd.read_csv(toy_data["train"])
@@ -141,6 +164,34 @@ def test_the_parent_reports_what_calibration_and_tuned_decisions_add(cv_run, toy
     got = sft.load(Path(cv_run["parent"].data.tags["sft.model_dir"])).predict(list(test["text"]))
     accuracy = np.mean([r["label"] == t for r, t in zip(got, test["label"])])
     assert metrics["ensemble/test/acc_tuned"] == pytest.approx(accuracy)
+
+
+def test_the_ensembles_registry_entry_describes_the_model_it_serves(cv_run, tmp_path):
+    """What registering the parent writes: the version's test metrics are the ensemble's (its
+    tuned decisions, which it serves, included), not the folds' mean; the task and data are
+    named; and the rerun command it prints works as printed (the parent logs config.yaml, and
+    sft-reproduce reruns a CV parent as one)."""
+    from sft.tracking.registry import model_description, version_description, version_tags
+
+    parent, metrics = cv_run["parent"], cv_run["parent"].data.metrics
+    tags = version_tags(parent)
+    for key in ("acc", "acc_tuned", "f1_macro", "f1_macro_tuned"):
+        assert tags[f"test/{key}"] == f"{metrics[f'ensemble/test/{key}']:.6g}", key
+    assert tags["sft.task"] == "multiclass"
+    assert tags["sft.labels"] == "negative, neutral, positive"
+    uri = f"sqlite:///{cv_run['out']}/mlflow.db"
+    text = version_description(parent, uri)
+    assert "?" not in text and "None" not in text
+    assert "on data 'text_csv' (task multiclass)" in text and "ensemble of 3" in text
+    assert f"test/acc_tuned = {metrics['ensemble/test/acc_tuned']:.4f}" in text
+    assert model_description(parent).startswith(
+        "multiclass model fine-tuned by sft on data 'text_csv'"
+    )
+    command = re.search(r"Rerun and compare: `(sft-reproduce [^`]+)`", text).group(1)
+    assert command == f"sft-reproduce run_id={parent.info.run_id} tracking_uri={uri}"
+    done = run_sft("reproduce", *shlex.split(command)[1:], cwd=tmp_path, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "metrics match." in done.stdout
 
 
 def test_oof_tuned_biases_recover_a_skewed_model_and_are_cross_fitted():

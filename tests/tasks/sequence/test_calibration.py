@@ -193,15 +193,16 @@ def test_data_report_finds_planted_duplicates_and_leakage():
     report = data_report(
         {"train": train, "test": test},
         get_task("multiclass"),
-        token_lengths={"train": [2, 3, 2, 4, 1, 3, 8], "test": [3, 8, 2]},
+        token_lengths={"train": [2, 3, 8, 4, 1, 3, 9], "test": [3, 8, 2]},  # before truncation
         max_length=8,
     )
     tr = report["splits"]["train"]
     assert tr["labels"] == {"pos": 4, "neg": 3}
     assert tr["duplicates"] == 2 and sorted(tr["duplicate_rows"]) == [[0, 2], [1, 5]]
     assert tr["empty"] == 1 and tr["near_empty"] == 1  # "   " is empty; "ok" near-empty
-    assert tr["truncated_share"] == pytest.approx(1 / 7)
-    assert tr["tokens"]["p100"] == 8 and tr["chars"]["p0"] == 2
+    assert tr["truncated_share"] == pytest.approx(1 / 7)  # 9 > 8 was cut; 8 fits whole
+    assert report["splits"]["test"]["truncated_share"] == 0.0
+    assert tr["tokens"]["p100"] == 9 and tr["chars"]["p0"] == 2
     assert report["splits"]["test"]["duplicates"] == 0
     shared = report["shared_between_splits"]
     assert shared == [{"splits": ["train", "test"], "shared": 2, "rows": [[3, 100], [6, 102]]}]

@@ -10,6 +10,7 @@ import pytest
 
 import sft
 from conftest import run_sft
+from helpers.names import auto_model_name
 from helpers.speech_clips import write_corpus
 
 
@@ -46,7 +47,7 @@ def test_a_wav2vec2_ctc_model_exports_to_onnx_and_transcribes_alike(corpus, tmp_
     quick_run("wav2vec2_ctc", corpus, tmp_path / "out")
     model_dir = tmp_path / "out" / "run" / "model"
     uri, tracking = (
-        "models:/transcripts-corpus-speech-to-text/1",
+        f"models:/{auto_model_name('transcripts', corpus, 'speech_to_text')}/1",
         f"sqlite:///{tmp_path}/out/mlflow.db",
     )
     args = [f"model_uri={uri}", f"tracking_uri={tracking}", "format=onnx", "out=onnx"]
