@@ -1,7 +1,9 @@
 """`sft-explain model_uri=... input=file.csv`: which words made a trained text model's
 predictions (integrated gradients on the input embeddings, sft.inference.explain), written as
 an HTML page of highlighted words, a CSV of word scores and a per-class view of the words
-with the highest mean score (sft.inference.explain_report); `log=true` logs them as an MLflow
+with the highest mean score (sft.inference.explain_report); for an image or audio model
+(input: a folder or a table of file paths), a PNG per file (heat map; scores over time) and
+a CSV (sft.inference.explain_media, explain_media_report); `log=true` logs them as an MLflow
 run.
 """
 
@@ -23,10 +25,10 @@ def explain_task(cfg) -> None:
 
     validate_app(cfg, ExplainSchema)
     # lazy: torch, captum, pandas and MLflow only once the config is known to be good
-    from sft.inference import explain_report
+    from sft.inference import explain_media_report, explain_report
     from sft.inference.model_uri import resolve_model
     from sft.inference.predictor import TORCH_WEIGHTS, load, model_folder
-    from sft.inference.tables import read_input, texts_of
+    from sft.inference.tables import media_paths, read_input, texts_of
     from sft.model.saving import read_spec
 
     with tempfile.TemporaryDirectory(prefix="sft-explain-") as tmp:
@@ -41,28 +43,32 @@ def explain_task(cfg) -> None:
                 "network's gradients, which an ONNX-only folder does not give"
             )
         predictor = load(folder)
+        if predictor.featurizer is not None:  # file paths: relative ones to the table's folder
+            texts = media_paths(texts, cfg.input)
         started = time.perf_counter()
         explanations = predictor.explain(
             texts,
             target=cfg.target,
             n_steps=cfg.n_steps,
-            baseline=cfg.baseline.name if hasattr(cfg.baseline, "name") else str(cfg.baseline),
+            baseline=getattr(cfg.baseline, "name", cfg.baseline),
             internal_batch_size=cfg.internal_batch_size,
             progress=cfg.progress,
         )
         seconds = time.perf_counter() - started
     rows = list(frame.index[: len(texts)])
-    paths = explain_report.write(
-        explanations,
-        Path(cfg.out_dir),
-        title=f"Explanations of {cfg.model_uri}",
-        ids=rows,
-        headings=[f"row {row}" for row in rows],
-        top=cfg.top_words,
-    )
+    report = {
+        "title": f"Explanations of {cfg.model_uri}",
+        "ids": rows,
+        "headings": [f"row {row}" for row in rows],
+    }
+    if predictor.featurizer is None:
+        paths = explain_report.write(explanations, Path(cfg.out_dir), top=cfg.top_words, **report)
+    else:
+        paths = explain_media_report.write(explanations, Path(cfg.out_dir), **report)
+    kind = {"image": "images", "audio": "clips"}.get(predictor.spec.get("modality"), "texts")
     worst = max((abs(e["delta"]) for e in explanations), default=0.0)
     print(
-        f"Explained {len(texts)} texts in {seconds:.1f}s ({seconds / max(len(texts), 1):.2f}s "
+        f"Explained {len(texts)} {kind} in {seconds:.1f}s ({seconds / max(len(texts), 1):.2f}s "
         f"each, {cfg.n_steps} steps, largest |delta| {worst:.2e}) -> {paths[0]}",
         file=sys.stderr,
     )
@@ -85,7 +91,7 @@ def log_explanations(cfg, paths: list[Path], seconds: float, count: int, worst: 
                 "input": str(cfg.input),
                 "target": str(cfg.target),
                 "n_steps": str(cfg.n_steps),
-                "baseline": str(getattr(cfg.baseline, "name", cfg.baseline)),
+                "baseline": str(getattr(cfg.baseline, "name", cfg.baseline)),  # None: default
             }
         )
         tracker.log_metrics(

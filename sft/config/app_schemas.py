@@ -31,9 +31,15 @@ class Quantize(Enum):
 
 
 class Baseline(Enum):
+    """Text: pad, mask, zero (sft.inference.explain); images: black, mean; audio: silence
+    (sft.inference.explain_media)."""
+
     pad = "pad"
     mask = "mask"
     zero = "zero"
+    black = "black"
+    mean = "mean"
+    silence = "silence"
 
 
 @dataclass
@@ -86,7 +92,7 @@ class ExplainSchema:
     limit: int | None = MISSING
     target: str | None = MISSING
     n_steps: int = MISSING
-    baseline: Baseline = MISSING
+    baseline: Baseline | None = MISSING
     internal_batch_size: int | None = MISSING
     out_dir: str = MISSING
     top_words: int = MISSING

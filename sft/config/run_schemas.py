@@ -64,7 +64,8 @@ class NullTrackerSchema:
     local_metrics: bool = MISSING
 
 
-EXPLAIN_BASELINES = ("pad", "mask", "zero")  # sft.inference.explain.BASELINES
+# sft.inference.explain.BASELINES (text), sft.inference.explain_media.BASELINES (images, audio)
+EXPLAIN_BASELINES = ("pad", "mask", "zero", "black", "mean", "silence")
 
 
 @dataclass
@@ -73,13 +74,13 @@ class ExplainRunSchema:
 
     samples: int = MISSING
     n_steps: int = MISSING
-    baseline: str = MISSING  # one of EXPLAIN_BASELINES
+    baseline: str | None = MISSING  # one of EXPLAIN_BASELINES, or None
 
 
 def check_explain_baseline(node) -> None:
     """SFTConfigError when `explain.baseline` is not one of EXPLAIN_BASELINES."""
     value = node.get("baseline")
-    if value not in EXPLAIN_BASELINES:
+    if value is not None and value not in EXPLAIN_BASELINES:  # None: the modality's default
         raise SFTConfigError(
             f"config key 'explain.baseline': unknown baseline {value!r} "
             f"(choices: {', '.join(EXPLAIN_BASELINES)})"

@@ -11,8 +11,8 @@ token's score is the sum over its embedding dimensions; a word's the sum of its 
 f(x) - f(x') up to the integral's error, reported per text as `delta`.
 
 Asked by `Predictor.explain` (sft.inference.predictor); a task without
-`explanation_target`, an ONNX runner (no gradients), an image or audio model: SFTConfigError,
-one line.
+`explanation_target`, an ONNX runner (no gradients): SFTConfigError, one line. Image and
+audio models: sft.inference.explain_media.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def explain_texts(
     texts: Sequence[str],
     target: str | None = None,
     n_steps: int = DEFAULT_STEPS,
-    baseline: str = "pad",
+    baseline: str | None = "pad",
     internal_batch_size: int | None = None,
     progress: bool = False,
 ) -> list[dict]:
@@ -59,6 +59,7 @@ def explain_texts(
     ask = getattr(predictor.kind, "explanation_target", None)
     if ask is None:
         raise SFTConfigError(f"explanations are not available for task '{predictor.task}'")
+    baseline = baseline or "pad"
     _check_settings(predictor, n_steps, baseline, internal_batch_size)
     texts = _checked_texts(predictor, texts)
     net = predictor.runner.net
@@ -91,11 +92,6 @@ def _logit_of(net):
 
 
 def _check_settings(predictor, n_steps, baseline, internal_batch_size) -> None:
-    if predictor.featurizer is not None:
-        raise SFTConfigError(
-            f"{predictor.folder}: explanations of {predictor.spec.get('modality')} models are "
-            "not available yet (text models only)"
-        )
     if getattr(predictor.runner, "net", None) is None:
         raise SFTConfigError(
             f"{predictor.folder}: explanations need the model's gradients, and this folder "

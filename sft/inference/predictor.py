@@ -102,16 +102,22 @@ class Predictor:
         inputs: Sequence[str],
         target: str | None = None,
         n_steps: int = 50,
-        baseline: str = "pad",
+        baseline: str | None = None,
         internal_batch_size: int | None = None,
         progress: bool = False,
     ) -> list[dict]:
-        """Per input, which words made the prediction: integrated gradients on the input
-        embeddings of the target's logit (predicted label by default), merged to words
-        (sft.inference.explain.explain_texts: the fields, the baseline choices, the errors)."""
-        from sft.inference.explain import explain_texts  # lazy: captum only to explain
+        """Per input, which part made the prediction: integrated gradients of the target's
+        logit (predicted label by default) on the input embeddings, merged to words
+        (sft.inference.explain.explain_texts), or for image and audio files on the pixels
+        (a heat map) or the waveform / spectrogram (scores over time)
+        (sft.inference.explain_media.explain_media): the fields, the baselines (None: the
+        modality's default), the errors."""
+        # lazy: captum only to explain
+        from sft.inference.explain import explain_texts
+        from sft.inference.explain_media import explain_media
 
-        return explain_texts(self, inputs, target, n_steps, baseline, internal_batch_size, progress)
+        explain = explain_texts if self.featurizer is None else explain_media
+        return explain(self, inputs, target, n_steps, baseline, internal_batch_size, progress)
 
     def _ask(self, question: str):
         answer = getattr(self.kind, question, None)

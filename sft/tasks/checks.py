@@ -109,26 +109,14 @@ def check_features(cfg: DictConfig, task) -> None:
 
 def check_explain(cfg: DictConfig, task) -> None:
     """Refuse `explain.samples` for a task that has no explanation (no `explanation_target`;
-    `task` None: data.task=auto, a sequence task, which has one) or a data module whose
-    inputs are not text (images, audio: not explained yet)."""
+    `task` None: data.task=auto, a sequence task, which has one); text, images and audio
+    are all explained (sft.inference.explain, explain_media)."""
     samples = (cfg.get("explain") or {}).get("samples")
     if not samples:
         return
     if task is not None and getattr(task, "explanation_target", None) is None:
         raise SFTConfigError(
             f"explain.samples={samples}: explanations are not available for task '{task.name}'"
-        )
-    from hydra.utils import get_object  # here: the data module's class only when asked
-
-    # a data module class declares its modality; data=hf_dataset's is the column it names
-    data = cfg.data
-    modality = getattr(get_object(str(data.get("_target_"))), "modality", "text")
-    modality = "image" if data.get("image_column") else modality
-    modality = "audio" if data.get("audio_column") else modality
-    if modality != "text":
-        raise SFTConfigError(
-            f"explain.samples={samples}: explanations of {modality} models are not available "
-            "yet (text models only)"
         )
 
 

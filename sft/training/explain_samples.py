@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sft.inference import explain_report
+from sft.inference import explain_media_report, explain_report
 from sft.inference.predictor import load
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,16 @@ def explain_test_samples(cfg, model_dir: Path, datamodule, run_dir: Path) -> lis
     explanations = predictor.explain(
         [texts[i] for i in chosen],
         n_steps=int(settings.get("n_steps", 50)),
-        baseline=str(settings.get("baseline", "pad")),
+        baseline=settings.get("baseline"),  # None: the modality's default
     )
     truths = list(examples.labels)
     headings = [
         f"test row {i}: true '{truths[i]}', predicted '{found['predicted']}'"
         for i, found in zip(chosen, explanations)
     ]
-    paths = explain_report.write(
+    # text: a page of highlighted words; images and audio: a PNG per example
+    writer = explain_report.write if predictor.featurizer is None else explain_media_report.write
+    paths = writer(
         explanations,
         run_dir / EXPLANATIONS_DIR,
         title=f"{len(chosen)} test examples, most confident mistakes first",

@@ -715,17 +715,13 @@ CASES = [
     (
         "an unknown explanation baseline",
         ["explain.baseline=blank"],
-        "config key 'explain.baseline': unknown baseline 'blank' (choices: pad, mask, zero)",
+        "config key 'explain.baseline': unknown baseline 'blank' (choices: pad, mask, zero, "
+        "black, mean, silence)",
     ),
     (
         "explanations for a task that has none",
         [*DETECTION, "data.train_path={data}", "explain.samples=2"],
         "explain.samples=2: explanations are not available for task 'detection'",
-    ),
-    (
-        "explanations of an image model",
-        ["data=digits", "explain.samples=2"],
-        "explain.samples=2: explanations of image models are not available yet (text models only)",
     ),
 ]
 
@@ -1148,7 +1144,8 @@ EXPLAIN_CASES = [
     (
         "an unknown baseline",
         ["baseline=blank"],
-        "config key 'baseline': Invalid value 'blank', expected one of [pad, mask, zero]",
+        "config key 'baseline': Invalid value 'blank', expected one of [pad, mask, zero, black, "
+        "mean, silence]",
     ),
     (
         "a model folder that does not exist",

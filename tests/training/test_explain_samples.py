@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from conftest import mlflow_runs, run_train_in_process, tiny_overrides
+from conftest import media_overrides, mlflow_runs, run_train_in_process, tiny_overrides
 from sft.inference.explain_report import CLASS_CSV, CLASS_HTML, CSV_FILE, HTML_FILE
 from sft.tasks import get_task
 
@@ -48,3 +48,25 @@ def test_confident_mistakes_come_first_then_confident_right_answers():
     values = np.array([[1.0], [4.0], [2.0]])
     order = regression.explanation_order(values, np.array([1.0, 1.0, 1.5]), {})
     assert order.tolist() == [1, 2, 0]
+
+
+def test_an_image_run_explains_its_test_pictures_as_heat_maps(
+    tiny_resnet_dir, shapes_data, tmp_path
+):
+    """explain.samples on an image run: a PNG per test picture and the summary CSV, logged."""
+    code, stderr = run_train_in_process(
+        *media_overrides("resnet", tiny_resnet_dir, "image_folder", tmp_path),
+        f"data.train_path={shapes_data['train']}",
+        f"data.test_path={shapes_data['test']}",
+        "trainer.max_epochs=1",
+        "explain.samples=2",
+        "explain.n_steps=8",
+    )
+    assert code == 0, stderr
+    client, (run,) = mlflow_runs(tmp_path, "image_folder")
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "explanations")}
+    table = pd.read_csv(tmp_path / "run" / "explanations" / CSV_FILE)
+    assert len(table) == 2 and table["baseline_logit"].notna().all()
+    assert {f"explanations/{name}" for name in table["png"]} | {
+        f"explanations/{CSV_FILE}"
+    } == logged
