@@ -12,8 +12,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from conftest import run_sft, run_train_in_process, tiny_overrides, toy_frame
+from sft.model.heads import LinearHead
 
 SUMMARIES = (
     "train/loss, val/loss, val/acc, val/precision_macro, val/recall_macro, val/f1_macro, val/auroc"
@@ -1122,7 +1124,7 @@ def test_a_model_that_loads_offline_passes_the_model_check(tmp_path, monkeypatch
 
 # sft-explain's bad inputs: (id, arguments, expected message after "sft-explain: error: ").
 # {model}: a saved tiny classifier, {onnx_only}: its copy without the PyTorch weights, {data}:
-# the folder of the input files.
+# the folder of the input files, {image_model}: a saved tiny image classifier.
 EXPLAIN_CASES = [
     (
         "an empty text",
@@ -1153,12 +1155,28 @@ EXPLAIN_CASES = [
         "model_uri: no such folder: {data}/no-model (give a folder, models:/<name>/<version> or "
         "runs:/<run id>/model)",
     ),
+    (
+        "an image that does not decode",
+        ["model_uri={image_model}", "input={data}/images.csv"],
+        "{data}/broken.png: not a readable image (cannot identify image file '{data}/broken.png')",
+    ),
+    (
+        "a target label the image model does not have",
+        ["model_uri={image_model}", "input={data}/pictures", "target=cat"],
+        "target: 'cat' is not a label of this model (labels: negative, neutral, positive)",
+    ),
+    (
+        "a text baseline for an image model",
+        ["model_uri={image_model}", "input={data}/pictures", "baseline=pad"],
+        "baseline: 'pad' is not a baseline of image models (choices: black, mean)",
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
-def explain_inputs(tiny_model_dir, tmp_path_factory):
-    """A saved tiny classifier, its weightless copy, good and blank input files."""
+def explain_inputs(tiny_model_dir, tiny_resnet_dir, tmp_path_factory):
+    """A saved tiny classifier, its weightless copy, good and blank input files; a tiny image
+    classifier, a folder with a picture and a table naming a picture that does not decode."""
     import shutil
 
     from helpers.saved_models import build
@@ -1174,7 +1192,25 @@ def explain_inputs(tiny_model_dir, tmp_path_factory):
     (onnx_only / "model.safetensors").unlink()
     write(data / "good.csv", "text\ngood drug\n")
     write(data / "blank.csv", 'text\ngood drug\n"   "\n')
-    return {"model": str(model), "onnx_only": str(onnx_only), "data": str(data)}
+    image_model = saved_image_model(tiny_resnet_dir, data / "image-model")
+    (data / "pictures").mkdir()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(data / "pictures" / "red.png")
+    write(data / "broken.png", b"not a png")
+    write(data / "images.csv", "text\npictures/red.png\nbroken.png\n")
+    return {"model": str(model), "onnx_only": str(onnx_only), "data": str(data),
+            "image_model": str(image_model)}  # fmt: skip
+
+
+def saved_image_model(backbone_dir: Path, out: Path) -> Path:
+    """A saved tiny ResNet classifier (random weights) with the text model's three labels."""
+    from helpers.saved_models import Module
+    from sft.data.media import load_processor
+    from sft.model.saving import save_model
+
+    module = Module(backbone_dir, "multiclass", ["negative", "neutral", "positive"],
+                    LinearHead(16, 3), {"_target_": "sft.model.heads.LinearHead"})  # fmt: skip
+    processor = load_processor(str(backbone_dir), "image")
+    return save_model(module, processor, module.head_config, 64, out, extra={"modality": "image"})
 
 
 def run_explain_in_process(*args: str) -> tuple[int, str]:
