@@ -6,7 +6,9 @@ corner (red, blue, or none), with a white distractor square in another corner of
 picture, puts most of its heat map on the class square, and blanking the pixels it ranks
 highest lowers the predicted probability more than blanking as many random pixels.
 Audio: the time mapping (bins cover what the model reads, scores sum to the logit's change,
-delta small) on wav2vec2 and AST, untrained: no planted-burst test yet.
+delta small) on wav2vec2 and AST; a tiny wav2vec2 trained on clips whose class is the pitch
+of a tone burst (plus a distractor burst) puts most of the positive score on the class
+burst's window.
 """
 
 from __future__ import annotations
@@ -36,12 +38,12 @@ HEAD = {"_target_": "sft.model.heads.LinearHead", "dropout": 0.1}
 class Media(torch.nn.Module):
     """The parts of an SFTModule that save_model reads, for pixel or audio inputs."""
 
-    def __init__(self, folder, pooling: str, outputs: int = 3):
+    def __init__(self, folder, pooling: str, labels: list[str] = LABELS):
         super().__init__()
         torch.manual_seed(0)
         self.backbone = Backbone(str(folder), pooling, 64)
-        self.head = LinearHead(self.backbone.hidden_size, outputs)
-        self.task, self.label_names, self.head_config = get_task("multiclass"), LABELS, HEAD
+        self.head = LinearHead(self.backbone.hidden_size, len(labels))
+        self.task, self.label_names, self.head_config = get_task("multiclass"), labels, HEAD
         self.finetune, self.threshold, self.target_scale = None, 0.5, None
 
     def forward(self, **features):
@@ -222,3 +224,66 @@ def test_sft_explain_writes_a_png_per_image_and_a_summary(corner_model, tmp_path
     assert len(table) == 3 and set(table["target"]) <= set(LABELS)
     for name in table["png"]:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+RATE, TONES = 8000, {"low": 300.0, "high": 1500.0, "distractor": 800.0}
+TONE_LABELS = ["high", "low", "none"]
+
+
+def burst_clip(label: str, rng) -> tuple[np.ndarray, int, int]:
+    """0.4 s at 8 kHz of faint noise with a 0.1 s tone burst of the class's pitch in one of
+    four windows (none: no class burst) and an 800 Hz distractor burst in another; the
+    windows' indices."""
+    t = np.arange(int(0.4 * RATE)) / RATE
+    clip = rng.normal(0, 0.01, t.shape)
+    place, other = (int(i) for i in rng.choice(4, size=2, replace=False))
+    for window, kind in ((place, label), (other, "distractor")):
+        if kind != "none":
+            span = slice(int(window * 0.1 * RATE), int((window + 1) * 0.1 * RATE))
+            clip[span] += 0.5 * np.sin(2 * np.pi * TONES[kind] * t[span] + rng.uniform(0, 6.3))
+    return clip.astype(np.float32), place, other
+
+
+def window_score(times: np.ndarray, scores: np.ndarray, i: int) -> float:
+    """The scores of the frames that read any of window i (0.1 s; a frame reads 50 ms)."""
+    return float(scores[(times + 0.05 > i * 0.1) & (times < (i + 1) * 0.1)].sum())
+
+
+def test_a_planted_tone_burst_carries_most_of_the_attribution(tmp_path):
+    """A tiny wav2vec2 trained on burst clips (Adam, 150 steps of 16: train loss 0.001)
+    explains a class clip by its class burst: measured (seed 0), the class window's frames
+    hold 43-96% of the positive score (mean 0.71; they are about 3.5 of the 9 frames) and
+    more than the distractor window's in every clip."""
+    import soundfile  # here: only this test writes clips of its own
+
+    from helpers.backbones import tiny_wav2vec2
+    from sft.data.media import AudioFeaturizer
+
+    backbone = tiny_wav2vec2(tmp_path / "backbone")
+    extractor = load_processor(str(backbone), "audio")
+    featurizer = AudioFeaturizer(extractor, max_seconds=0.4)
+    module = Media(backbone, "mean", TONE_LABELS)
+    rng = np.random.default_rng(0)
+    optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
+    module.train()
+    for _ in range(150):
+        labels = rng.integers(3, size=16)
+        batch = featurizer.from_base([burst_clip(TONE_LABELS[i], rng)[0] for i in labels])
+        logits = module(input_values=torch.from_numpy(batch["input_values"]))
+        loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model = save_model(module.eval(), extractor, HEAD, 64, tmp_path / "m", extra=featurizer.spec())
+    predictor, shares, ahead = sft.load(model), [], []
+    for n in range(16):
+        clip, place, other = burst_clip(TONE_LABELS[n % 2], rng)  # high, low in turn
+        soundfile.write(tmp_path / f"{n}.wav", clip, RATE)
+        found = predictor.explain([str(tmp_path / f"{n}.wav")], n_steps=64)[0]
+        assert found["target"] == TONE_LABELS[n % 2]
+        assert abs(found["delta"]) <= 0.05 * max(abs(found["logit"] - found["baseline_logit"]), 1)
+        towards = np.clip(found["scores"], 0, None)
+        mine, theirs = (window_score(found["times"], towards, i) for i in (place, other))
+        shares.append(mine / towards.sum())
+        ahead.append(mine > theirs)
+    assert np.mean(shares) > 0.6 and all(ahead), (shares, ahead)
