@@ -135,7 +135,10 @@ def _attribute(predictor, explainer, ask, inputs, reference, target, n_steps, ba
     values = torch.from_numpy(inputs[key]).to(device)
     blank = torch.from_numpy(reference[key]).to(device)
     mask = inputs.get("attention_mask")
-    mask = None if mask is None else torch.from_numpy(mask).to(device)
+    # One clip, padded to itself: its mask is all ones and changes nothing, but given, the
+    # wav2vec2 encoder zeroes padded frames in place, which autograd refuses on the leaf
+    # Captum makes of the frames.
+    mask = None if mask is None or mask.all() else torch.from_numpy(mask).to(device)
     with torch.no_grad():
         raw = predictor.runner.net(None, mask, **{key: values})[0].float().cpu().numpy()
     goal = ask(raw, predictor.spec, target)

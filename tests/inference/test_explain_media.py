@@ -13,6 +13,8 @@ burst's window.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -178,6 +180,8 @@ def test_bad_image_requests_get_one_line(corner_model, tmp_path):
     [
         # 0.4 s at 8 kHz through convolutions of stride 320 and receptive field 400 samples
         (tiny_wav2vec2, (3200 - 400) // 320 + 1, 0.04),
+        # layer-norm convolutions and an extractor that gives an attention mask
+        (partial(tiny_wav2vec2, masked=True), (3200 - 400) // 320 + 1, 0.04),
         # the extractor's max_length: 32 frames of 10 ms (0.32 s of the 0.4 s are read)
         (tiny_ast, 32, 0.01),
     ],
