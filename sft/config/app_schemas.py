@@ -1,7 +1,7 @@
 """Structured configs of the apps that put a trained model to work: `sft-predict` over
-apps/predict.yaml, `sft-export` over apps/export.yaml and `sft-serve` over apps/serve.yaml
-(the train config's schemas are in
-sft/config/schema.py). Checked before anything heavy is imported; a bad key fails with one line.
+apps/predict.yaml, `sft-explain` over apps/explain.yaml, `sft-export` over apps/export.yaml
+and `sft-serve` over apps/serve.yaml (the train config's schemas are in sft/config/schema.py).
+Checked before anything heavy is imported; a bad key fails with one line.
 """
 
 from __future__ import annotations
@@ -28,6 +28,18 @@ class ExportFormat(Enum):
 
 class Quantize(Enum):
     int8 = "int8"
+
+
+class Baseline(Enum):
+    """Text: pad, mask, zero (sft.inference.explain); images: black, mean; audio: silence
+    (sft.inference.explain_media)."""
+
+    pad = "pad"
+    mask = "mask"
+    zero = "zero"
+    black = "black"
+    mean = "mean"
+    silence = "silence"
 
 
 @dataclass
@@ -71,8 +83,28 @@ class ServeSchema:
     tracking_uri: str = MISSING
 
 
+@dataclass
+class ExplainSchema:
+    model_uri: str = MISSING
+    input: str = MISSING
+    split: str | None = MISSING
+    text_column: str = MISSING
+    limit: int | None = MISSING
+    target: str | None = MISSING
+    n_steps: int = MISSING
+    baseline: Baseline | None = MISSING
+    internal_batch_size: int | None = MISSING
+    out_dir: str = MISSING
+    top_words: int = MISSING
+    progress: bool = MISSING
+    tracking_uri: str = MISSING
+    log: bool = MISSING
+    experiment: str = MISSING
+
+
 POSITIVE = {
     PredictSchema: ("batch_size", "max_new_tokens", "num_beams"),
+    ExplainSchema: ("limit", "n_steps", "internal_batch_size", "top_words"),
     ExportSchema: ("tolerance",),
     ServeSchema: ("port",),
 }

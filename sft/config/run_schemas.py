@@ -62,3 +62,26 @@ class MLflowSchema:
 class NullTrackerSchema:
     _target_: str = MISSING
     local_metrics: bool = MISSING
+
+
+# sft.inference.explain.BASELINES (text), sft.inference.explain_media.BASELINES (images, audio)
+EXPLAIN_BASELINES = ("pad", "mask", "zero", "black", "mean", "silence")
+
+
+@dataclass
+class ExplainRunSchema:
+    """`explain`: test examples explained after a run (sft.training.explain_samples)."""
+
+    samples: int = MISSING
+    n_steps: int = MISSING
+    baseline: str | None = MISSING  # one of EXPLAIN_BASELINES, or None
+
+
+def check_explain_baseline(node) -> None:
+    """SFTConfigError when `explain.baseline` is not one of EXPLAIN_BASELINES."""
+    value = node.get("baseline")
+    if value is not None and value not in EXPLAIN_BASELINES:  # None: the modality's default
+        raise SFTConfigError(
+            f"config key 'explain.baseline': unknown baseline {value!r} "
+            f"(choices: {', '.join(EXPLAIN_BASELINES)})"
+        )

@@ -19,7 +19,13 @@ from sft.config import CONF_DIR
 from sft.config.cv_schema import check_cv
 from sft.config.delimiters import DELIMITER_CHOICES, DELIMITERS
 from sft.config.model_schemas import SCHEMAS
-from sft.config.run_schemas import DecisionsSchema, MonitorSchema, check_calibrate
+from sft.config.run_schemas import (
+    DecisionsSchema,
+    ExplainRunSchema,
+    MonitorSchema,
+    check_calibrate,
+    check_explain_baseline,
+)
 from sft.errors import SFTConfigError, first_line
 
 __all__ = [
@@ -46,7 +52,9 @@ GROUPS = (
     "logger",
     "callbacks",
 )
-TOP_LEVEL_KEYS = set(GROUPS) | {"seed", "monitor", "paths", "resume", "cv", "seeds", "decisions"}
+TOP_LEVEL_KEYS = set(GROUPS) | {
+    *("seed", "monitor", "paths", "resume", "cv", "seeds", "decisions", "explain")
+}
 
 # (key, lower bound, inclusive?, upper bound, inclusive?): the ranges that make sense.
 RANGES = [
@@ -84,6 +92,8 @@ RANGES = [
     ("finetune.lr_mult", 0.0, False, None, False),
     ("scheduler.warmup", 0.0, True, 1.0, False),
     ("callbacks.resume_checkpoint.every_n_train_steps", 0, True, None, False),
+    ("explain.samples", 0, True, None, False),
+    ("explain.n_steps", 0, False, None, False),
 ]
 
 
@@ -102,6 +112,9 @@ def validate(cfg: DictConfig) -> None:
     if cfg.get("decisions") is not None:  # absent in configs logged before it existed
         check_schema(cfg.decisions, DecisionsSchema, "decisions")
         check_calibrate(cfg.decisions)
+    if cfg.get("explain") is not None:  # absent in configs logged before it existed
+        check_schema(cfg.explain, ExplainRunSchema, "explain")
+        check_explain_baseline(cfg.explain)
     for group in GROUPS:
         node = cfg.get(group)
         if node is None:

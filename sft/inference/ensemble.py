@@ -103,6 +103,14 @@ class EnsemblePredictor:
         rules = {"threshold": self.members[0].spec.get("threshold"), **self.spec}
         return self.kind.combined_records(mean, self.labels, rules)
 
+    def explain(self, inputs, target=None, **settings) -> list[dict]:
+        """Refused: an explanation follows one network's gradients, and the ensemble's
+        output is a mean of probabilities, not a logit (explain a member's folder)."""
+        raise SFTConfigError(
+            f"{self.folder}: explanations are not available for an ensemble; explain one of "
+            f"its members ({self.folder / MEMBERS_DIR}/<name>)"
+        )
+
 
 def load_ensemble(folder: Path, spec: dict, loader, **options) -> EnsemblePredictor:
     """The EnsemblePredictor of an ensemble folder; `loader` loads one member folder

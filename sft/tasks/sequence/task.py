@@ -15,6 +15,7 @@ import numpy as np
 
 from sft.errors import SFTConfigError
 from sft.tasks.sequence import decisions as rules
+from sft.tasks.sequence import explaining
 from sft.tasks.sequence.labels import LabelSpace, check_names, label_name, sorted_names
 
 # The features of sft a task may declare (sft.tasks.base.FEATURES).
@@ -192,6 +193,25 @@ class SequenceTask:
         """What `sft.load(...).predict(inputs)` returns: the `records` of the predictor's
         raw outputs (sft.inference.predictor.Predictor.logits: one row per input)."""
         return self.records(predictor.rows(inputs, batch_size, progress), predictor.spec)
+
+    def explanation_target(self, raw: np.ndarray, spec: dict, target: str | None = None) -> dict:
+        """What an attribution of one input explains (sft.inference.explain), from its raw
+        outputs `raw` (num_outputs,): the logit (not a saturating probability) of `target`
+        or of the predicted label (sft.tasks.sequence.explaining.target_of)."""
+        return explaining.target_of(self, raw, spec, target)
+
+    def explanation_order(self, raw: np.ndarray, targets: np.ndarray, spec: dict) -> np.ndarray:
+        """Rows of (`raw`, `targets`) in the order worth explaining: confident mistakes first
+        (sft.tasks.sequence.explaining.mistakes_first)."""
+        return explaining.mistakes_first(self, raw, targets, spec)
+
+    def explained_weights(self, labels: list[str], name: str) -> list[float]:
+        """The explained output as weights of the raw outputs: label `name`'s logit minus the
+        mean logit (softmax ignores a shift shared by all logits, so a lone logit may rise
+        with every class's; the centred one moves only as the class's odds do)."""
+        weights = [-1.0 / len(labels)] * len(labels)
+        weights[labels.index(name)] += 1.0
+        return weights
 
     def raw_outputs(
         self, predictor, inputs, batch_size: int = 32, progress: bool = False
