@@ -227,3 +227,33 @@ def test_bad_calibrate_value_is_refused_in_one_line(make_cfg):
         validate(make_cfg("decisions.calibrate=platt"))
     with pytest.raises(SFTConfigError, match=r"decisions\.tune"):
         validate(make_cfg("decisions.tune=maybe"))
+
+
+def test_a_label_that_is_not_the_most_probable_says_which_rule_chose_it():
+    """Tuned decisions can return 'positive' beside p(negative) 0.49 > p(positive) 0.30: such
+    a record says which rule decided (`decided_by`), with the numbers that reproduce it; a
+    model that decides by the most probable label keeps its records as they were."""
+    raw = np.array([[1.0, 0.0, 0.5]], dtype=np.float32)
+    spec = {"labels": ["negative", "neutral", "positive"], "class_bias": [0.0, 0.0, 1.0]}
+    record = OUTPUTS["multiclass"](raw, spec)[0]
+    probs = record["probabilities"]
+    assert record["label"] == "positive" and max(probs, key=probs.get) == "negative"
+    assert record["decided_by"] == (
+        "tuned class bias (decisions.tune): the largest log p + bias, "
+        "bias negative +0.00, neutral +0.00, positive +1.00"
+    )
+    assert "decided_by" not in OUTPUTS["multiclass"](raw, {**spec, "class_bias": None})[0]
+    binary = {"labels": ["no", "yes"], "thresholds": [0.3]}
+    out = OUTPUTS["binary"](np.array([[-0.5]], dtype=np.float32), binary)[0]
+    assert out["label"] == "yes" and out["probabilities"]["no"] > out["probabilities"]["yes"]
+    assert out["decided_by"] == "tuned threshold (decisions.tune): yes when p(yes) > 0.30"
+    assert "decided_by" not in OUTPUTS["binary"](np.array([[-0.5]]), {"labels": ["no", "yes"]})[0]
+    multi = {"labels": ["x", "y"], "thresholds": [0.2, 0.9]}
+    out = OUTPUTS["multilabel"](np.array([[-1.0, 1.0]], dtype=np.float32), multi)[0]
+    rule = "tuned thresholds (decisions.tune): a label when p >= x 0.20, y 0.90"
+    assert out["decided_by"] == rule
+    # an ensemble's records say it too
+    task = get_task("multiclass")
+    combined = np.array([[0.49, 0.21, 0.30]])
+    ens = task.combined_records(combined, spec["labels"], spec)[0]
+    assert ens["label"] == "positive" and ens["decided_by"] == record["decided_by"]
