@@ -4,6 +4,9 @@ finds planted duplicates and leakage."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -286,3 +289,50 @@ def test_a_temperature_fitted_on_a_tiny_validation_split_is_named_in_a_warning(c
             rng.normal(0, 1, size=(len(many), 3)) + np.eye(3)[many], many, "multiclass"
         )
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_post_hoc_metrics_sit_on_the_rows_of_limit_val_and_limit_test_batches():
+    """`_tuned` and ECE metrics ignored limit_val_batches / limit_test_batches and sat beside
+    metrics computed on other rows. Here each split's first batch is classified right, its
+    second wrong: limited to one batch, the tuned accuracy is the first batch's."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from sft.training.calibrate import post_hoc
+
+    class Outputs(torch.nn.Module):  # a "model" whose outputs are the batch's given logits
+        task, label_names, device = get_task("multiclass"), ["a", "b", "c"], "cpu"
+
+        def forward(self, logits):
+            return logits
+
+    def batch(right: bool) -> dict:
+        targets = torch.tensor([0, 1, 2, 0])
+        chosen = targets if right else (targets + 1) % 3
+        return {"logits": 3.0 * torch.eye(3)[chosen] + 0.1, "labels": targets}
+
+    loaders = {"val": [batch(True), batch(False)], "test": [batch(True), batch(False)]}
+    data = type(
+        "Data",
+        (),
+        {
+            "has_split": lambda self, s: True,
+            "val_dataloader": lambda self: loaders["val"],
+            "test_dataloader": lambda self: loaders["test"],
+        },
+    )()
+    cfg = OmegaConf.create(
+        {
+            "decisions": {"calibrate": "none", "tune": True},
+            "monitor": {"metric": "val/acc"},
+            "trainer": {"limit_val_batches": 1, "limit_test_batches": 0.5},
+        }
+    )
+    metrics, _, _ = post_hoc(cfg, Outputs(), data, Path(tempfile.mkdtemp()))
+    assert metrics["val/acc_tuned"] == 1.0 and metrics["test/acc_tuned"] == 1.0
+    first = probabilities(loaders["test"][0]["logits"].numpy(), "multiclass")
+    expected = expected_calibration_error(first, np.array([0, 1, 2, 0]), "multiclass")
+    assert metrics["test/ece"] == pytest.approx(expected, abs=1e-6)
+    cfg.trainer = {}  # no limits: every batch, as before
+    metrics, _, _ = post_hoc(cfg, Outputs(), data, Path(tempfile.mkdtemp()))
+    assert metrics["test/acc_tuned"] == 0.5
