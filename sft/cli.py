@@ -19,6 +19,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from hydra.types import RunMode
+from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 # ${sft.config_keys:} for sft-train's --help
@@ -43,6 +44,9 @@ def run_app(
             return task(cfg)
         except SFTError as err:
             if _is_multirun():
+                note = failure_note()
+                if note:  # the line printed when the sweep ends says why it ended
+                    err.args = (f"{err}{note}", *err.args[1:])
                 raise  # Hydra names the failing job's overrides first; we add the line below
             _fail(prog, str(err), err.exit_code)  # a single run: just our line
         except OmegaConfBaseException as err:  # e.g. a ??? key (data.train_path) read unset
@@ -96,6 +100,20 @@ def _close_open_sweep(status: str) -> None:
 
 def _is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def failure_note() -> str:
+    """In a sweep whose sweeper gives up on failed trials (Optuna's
+    `hydra.sweeper.max_failure_rate`, 0.0 by default: one failed trial ends the search),
+    what a job's error adds: that key, its value and how to go on past failed trials."""
+    rate = OmegaConf.select(HydraConfig.get().sweeper, "max_failure_rate", default=None)
+    if rate is None:
+        return ""
+    return (
+        f"; the Optuna search ends when more than hydra.sweeper.max_failure_rate={rate:g} of "
+        "a batch of trials fail (0: any one): raise it (e.g. hydra.sweeper.max_failure_rate="
+        "0.5) to go on past failed trials"
+    )
 
 
 def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> None:
