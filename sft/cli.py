@@ -12,7 +12,9 @@ import errno
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -28,6 +30,7 @@ from sft.errors import RunInterrupted, SFTError, first_line
 from sft.tracking.sweep import ENV_SWEEP, close_sweep
 
 EXIT_USAGE = 2
+SFT_DIR = str(Path(__file__).resolve().parent)  # warnings from code under it: one line
 NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
@@ -37,6 +40,7 @@ def run_app(
     """Run `task` as the Hydra app over `<config_dir>/<config_name>.yaml`, with one-line
     errors. `config_dir`: apps/ (one YAML per app, no groups), or conf/ for sft-train."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # raise instead of printing, so we print one line
+    warnings.formatwarning = format_warning
 
     @hydra.main(config_path=config_dir, config_name=config_name, version_base="1.3")
     def _app(cfg):
@@ -100,6 +104,18 @@ def _close_open_sweep(status: str) -> None:
 
 def _is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def format_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning raised from sft's own code as one line, `UserWarning: <message>`, without
+    Python's path prefix and the echoed source line (`  warnings.warn(`): it says what
+    happened, and our code is no part of that. Any other warning keeps Python's format."""
+    if str(filename).startswith(SFT_DIR):
+        return f"{category.__name__}: {message}\n"
+    return DEFAULT_FORMAT(message, category, filename, lineno, line)
+
+
+DEFAULT_FORMAT = warnings.formatwarning
 
 
 def failure_note() -> str:

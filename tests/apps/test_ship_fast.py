@@ -44,6 +44,10 @@ def test_int8_export_agrees_with_pytorch_on_the_validation_split(shipped, tmp_pa
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
+    # no download bars, and no warning that echoes a line of sft's source (stderr is for
+    # what a user must read)
+    assert "Downloading artifacts" not in done.stderr, done.stderr
+    assert "Warning:" not in done.stderr and "warnings.warn" not in done.stderr, done.stderr
     found = re.search(
         r"Agreement on (\d+) inputs \(the val split of run (\w+) .*\): (\S+) of "
         r"predicted labels equal",
