@@ -10,7 +10,6 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from sft.errors import SFTConfigError, first_line
-from sft.tracking.mlflow_reading import quiet_downloads
 
 # Metrics that measure the machine, not the model: never compared.
 UNCOMPARED = ("time/", "perf/", "lr-")
@@ -30,8 +29,7 @@ def load_logged_config(client, run, run_dir: Path):
     """The run's resolved config, pointed at a new run folder and marked as a rerun."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            with quiet_downloads():
-                path = client.download_artifacts(run.info.run_id, "config.yaml", tmp)
+            path = client.download_artifacts(run.info.run_id, "config.yaml", tmp)
         except Exception as err:  # MlflowException or OSError: no such artifact
             raise SFTConfigError(
                 f"run_id: run {run.info.run_id} has no config.yaml artifact ({first_line(err)})"
