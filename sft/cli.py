@@ -12,13 +12,16 @@ import errno
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from hydra.types import RunMode
+from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 # ${sft.config_keys:} for sft-train's --help
@@ -27,6 +30,7 @@ from sft.errors import RunInterrupted, SFTError, first_line
 from sft.tracking.sweep import ENV_SWEEP, close_sweep
 
 EXIT_USAGE = 2
+SFT_DIR = str(Path(__file__).resolve().parent)  # warnings from code under it: one line
 NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
@@ -36,6 +40,7 @@ def run_app(
     """Run `task` as the Hydra app over `<config_dir>/<config_name>.yaml`, with one-line
     errors. `config_dir`: apps/ (one YAML per app, no groups), or conf/ for sft-train."""
     os.environ["HYDRA_FULL_ERROR"] = "1"  # raise instead of printing, so we print one line
+    warnings.formatwarning = format_warning
 
     @hydra.main(config_path=config_dir, config_name=config_name, version_base="1.3")
     def _app(cfg):
@@ -43,6 +48,9 @@ def run_app(
             return task(cfg)
         except SFTError as err:
             if _is_multirun():
+                note = failure_note()
+                if note:  # the line printed when the sweep ends says why it ended
+                    err.args = (f"{err}{note}", *err.args[1:])
                 raise  # Hydra names the failing job's overrides first; we add the line below
             _fail(prog, str(err), err.exit_code)  # a single run: just our line
         except OmegaConfBaseException as err:  # e.g. a ??? key (data.train_path) read unset
@@ -96,6 +104,32 @@ def _close_open_sweep(status: str) -> None:
 
 def _is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def format_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning raised from sft's own code as one line, `UserWarning: <message>`, without
+    Python's path prefix and the echoed source line (`  warnings.warn(`): it says what
+    happened, and our code is no part of that. Any other warning keeps Python's format."""
+    if str(filename).startswith(SFT_DIR):
+        return f"{category.__name__}: {message}\n"
+    return DEFAULT_FORMAT(message, category, filename, lineno, line)
+
+
+DEFAULT_FORMAT = warnings.formatwarning
+
+
+def failure_note() -> str:
+    """In a sweep whose sweeper gives up on failed trials (Optuna's
+    `hydra.sweeper.max_failure_rate`, 0.0 by default: one failed trial ends the search),
+    what a job's error adds: that key, its value and how to go on past failed trials."""
+    rate = OmegaConf.select(HydraConfig.get().sweeper, "max_failure_rate", default=None)
+    if rate is None:
+        return ""
+    return (
+        f"; the Optuna search ends when more than hydra.sweeper.max_failure_rate={rate:g} of "
+        "a batch of trials fail (0: any one): raise it (e.g. hydra.sweeper.max_failure_rate="
+        "0.5) to go on past failed trials"
+    )
 
 
 def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> None:

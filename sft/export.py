@@ -107,16 +107,26 @@ def export_task(cfg) -> None:
             )
             + f", max abs difference of the raw outputs {agreed['max_abs_diff']:.3g}"
         )
-        failed = [] if cfg.quantize or diff <= cfg.tolerance else ["raw outputs"]  # NaN fails
+        failed, bars = [], []  # what differs, and the key that sets each bar
+        if not (cfg.quantize or diff <= cfg.tolerance):  # NaN fails
+            failed.append(
+                f"raw outputs: max abs difference {diff:.3g} > tolerance={cfg.tolerance:g}"
+            )
+            bars.append("tolerance=<a larger difference>")
         if share is not None and not share >= cfg.min_agreement:
-            failed.append("predicted labels")
+            failed.append(
+                f"predicted labels: {share:.4f} equal < min_agreement={cfg.min_agreement:g}"
+            )
+            bars.append("min_agreement=<a lower share>")
         if failed:
             print(
-                f"FAILED: the export differs from the PyTorch model ({', '.join(failed)}); "
-                f"nothing written to {out}",
+                f"FAILED: the export differs from the PyTorch model ({'; '.join(failed)}); "
+                f"nothing written to {out}; to accept this difference, set {' and '.join(bars)}",
                 file=sys.stderr,
             )
             sys.exit(1)
+        if str(cfg.format) == "onnx":
+            note_export(target, kind, diff, agreed, where if checked else "the parity texts", cfg)
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         target.rename(out)
@@ -125,6 +135,43 @@ def export_task(cfg) -> None:
         f'Exported {kind} to {out}\n  load: python -c "import sft; '
         f"print(sft.load('{out}').predict([{sample}]))\""
     )
+
+
+def note_export(folder: Path, kind: str, diff: float, agreed: dict, where: str, cfg) -> None:
+    """Say in `folder`'s model card (README.md, copied from the PyTorch model) what this export
+    is: its format and weights, and how far it was checked against the PyTorch model, whose
+    test metrics the card keeps (the export's own were not measured on test)."""
+    card = folder / "README.md"
+    if not card.exists():
+        return
+    text = card.read_text()
+    share = agreed["agreement"]
+    quantized = (
+        f"ONNX with {cfg.quantize} weights (onnxruntime dynamic quantization)"
+        if cfg.quantize
+        else "ONNX (fp32)"
+    )
+    checked = (
+        f"predicted labels equal on {share:.4f} of {agreed['n']} inputs ({where}; "
+        f"min_agreement {cfg.min_agreement:g})"
+        if share is not None
+        else f"{agreed['n']} inputs ({where})"
+    )
+    section = (
+        f"## This export: {kind}\n\n{quantized}, exported by `sft-export` from the PyTorch "
+        f"model this card describes. Checked against it: {checked}; max abs difference of "
+        f"the raw outputs {agreed['max_abs_diff']:.3g} there, {diff:.3g} on the parity texts. "
+        "The test metrics below are the PyTorch model's, not this export's.\n\n"
+    )
+    head, sep, rest = text.partition("\n# ")  # after the front matter, before the title
+    tags = ["onnx"] + ([str(cfg.quantize)] if cfg.quantize else [])
+    if head.startswith("---\n") and "\ntags:\n" in head:
+        head = head.replace("\ntags:\n", "\ntags:\n" + "".join(f"- {t}\n" for t in tags), 1)
+    if not sep:
+        card.write_text(section + text)
+        return
+    title, _, body = rest.partition("\n")
+    card.write_text(f"{head}{sep}{title}\n\n{section}{body.lstrip(chr(10))}")
 
 
 def check_inputs(cfg, tracking_uri: str) -> tuple[list[str] | None, str]:

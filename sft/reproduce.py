@@ -24,6 +24,7 @@ def reproduce_task(cfg) -> None:
     from sft.config.schema import validate
     from sft.config.uris import absolute_tracking_uri
     from sft.tasks.checks import check_config
+    from sft.tracking.mlflow_reading import quiet_downloads
     from sft.training.reproduce import load_logged_config
 
     uri = absolute_tracking_uri(cfg.tracking_uri)
@@ -32,7 +33,8 @@ def reproduce_task(cfg) -> None:
         original = client.get_run(cfg.run_id)
     except MlflowException:
         raise SFTConfigError(f"run_id: no run '{cfg.run_id}' in {uri}") from None
-    run_cfg = load_logged_config(client, original, Path(HydraConfig.get().runtime.output_dir))
+    with quiet_downloads():  # no download bar for one config.yaml
+        run_cfg = load_logged_config(client, original, Path(HydraConfig.get().runtime.output_dir))
     run_cfg.logger.tracking_uri = uri
     validate(run_cfg)
     check_config(run_cfg)

@@ -98,6 +98,34 @@ def train_groups(datamodule, column: str) -> np.ndarray:
     return np.array([str(v) for v in values], dtype=object)
 
 
+def check_fold_labels(assignment: np.ndarray, targets, names: list[str], folds: int) -> None:
+    """Refuse folds whose training part (the other folds) holds no row of a label: that
+    fold's model could never predict it, as a test label unseen in train is refused for
+    files. `targets`: class ids (n,), binary 0/1 (n,) or multi-hot (n, labels); regression
+    (no `names`) is not checked. Every fold is checked at once, so the up-front load of
+    fold 0 (sft.training.cv) finds any fold's gap before a run opens. SFTDataError names
+    the first fold and label."""
+    if not names:
+        return
+    values = np.asarray(targets)
+    onehot = (
+        values.astype(bool)
+        if values.ndim == 2
+        else np.eye(len(names), dtype=bool)[values.astype(np.int64)]
+    )
+    for fold in range(folds):
+        present = onehot[assignment != fold].any(axis=0)
+        for index in np.flatnonzero(~present & onehot.any(axis=0)):
+            rows = int(onehot[:, index].sum())
+            where = sorted({int(f) for f in assignment[onehot[:, index]]})
+            raise SFTDataError(
+                f"cv.folds={folds}: fold {fold} trains on the other folds, which hold no row of "
+                f"label '{names[index]}' (all {rows} are in fold "
+                f"{', '.join(map(str, where))}): its model could never predict it; use "
+                f"cv.stratified=true, fewer folds, or groups that spread that label"
+            )
+
+
 def apply_fold(
     datamodule,
     folds: int,
@@ -117,6 +145,7 @@ def apply_fold(
     groups = train_groups(datamodule, group_column) if group_column else None
     assignment = fold_assignment(len(train), folds, seed, labels, groups)
     targets = datamodule.targets["train"]
+    check_fold_labels(assignment, targets, list(datamodule.labels.names or []), folds)
     keep, held = np.flatnonzero(assignment != fold), np.flatnonzero(assignment == fold)
     if len(keep) == 0 or len(held) == 0:
         raise SFTDataError(f"cv.fold={fold}: the fold split leaves an empty split")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from sft.errors import SFTConfigError, SFTDataError, first_line
 # data.splits key -> the split of the module; a validation or test split left null is the
 # dataset's split of one of these names when it has one, else carved from train.
 SPLIT_KEYS = {"train": "train", "validation": "val", "test": "test"}
+log = logging.getLogger(__name__)
+
 USUAL_NAMES = {"validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
 
 
@@ -189,8 +192,12 @@ def _unreachable(path: str, err: Exception) -> str:
 def choose_splits(dataset, splits: dict, path: str) -> dict[str, str]:
     """Our split ("train", "val", "test") -> the dataset's split name, for those present.
 
-    Raises SFTConfigError naming data.splits.<key> for a key we do not know or a split name
-    the dataset lacks (listing the ones it has).
+    Named splits are taken first; a validation or test split left null is the dataset's split
+    of a usual name (USUAL_NAMES) that no key took, else none (carved from train by the data
+    module). When a named key takes the split the null one would have found
+    (`data.splits.test=validation`), one INFO line says that the latter is held out of train.
+    Raises SFTConfigError naming data.splits.<key> for a key we do not know, a split name the
+    dataset lacks (listing the ones it has), or one split named for two keys.
     """
     available = list(dataset.keys())
     unknown = sorted(set(splits) - set(SPLIT_KEYS))
@@ -198,19 +205,42 @@ def choose_splits(dataset, splits: dict, path: str) -> dict[str, str]:
         raise SFTConfigError(
             f"data.splits.{unknown[0]}: unknown split key (keys: {', '.join(SPLIT_KEYS)})"
         )
-    chosen = {}
-    for key, ours in SPLIT_KEYS.items():
-        wanted = splits.get(key, "train" if key == "train" else None)
-        if wanted is None and key != "train":
-            wanted = next((n for n in USUAL_NAMES[key] if n in available), None)
-            if wanted is None or wanted in chosen.values():
-                continue
+    named = {key: splits.get(key, "train" if key == "train" else None) for key in SPLIT_KEYS}
+    chosen, taken_by = {}, {}
+    for key, wanted in named.items():
+        if wanted is None:
+            continue
         if wanted not in available:
             raise SFTConfigError(
                 f"data.splits.{key}: no split '{wanted}' in {path} (splits: {', '.join(available)})"
             )
-        chosen[ours] = str(wanted)
-    return chosen
+        if str(wanted) in taken_by:
+            raise SFTConfigError(
+                f"data.splits.{key}: the split '{wanted}' is already "
+                f"data.splits.{taken_by[str(wanted)]}; one split cannot be two (null: held out "
+                "of train)"
+            )
+        chosen[SPLIT_KEYS[key]], taken_by[str(wanted)] = str(wanted), key
+    for key, wanted in named.items():
+        if wanted is not None:
+            continue
+        found = [n for n in USUAL_NAMES[key] if n in available]
+        free = [n for n in found if n not in taken_by]
+        if free:
+            chosen[SPLIT_KEYS[key]], taken_by[free[0]] = free[0], key
+        elif found:  # its usual split is another key's: say where this one comes from
+            fraction = "data.val_fraction" if key == "validation" else "data.test_fraction"
+            log.info(
+                "data.splits.%s=%s takes the split '%s', so the %s split is held out of train "
+                "(%s), not read from '%s'",
+                taken_by[found[0]],
+                found[0],
+                found[0],
+                key,
+                fraction,
+                found[0],
+            )
+    return {ours: chosen[ours] for ours in SPLIT_KEYS.values() if ours in chosen}
 
 
 def class_names(feature) -> list[str]:

@@ -33,11 +33,16 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import Schema, TensorSpec
 
-from sft.errors import SFTConfigError, SFTError
+from sft.errors import SFTConfigError, SFTError, first_line
 from sft.inference.predictor import load
 
 ARTIFACT = "model"  # the model folder's key (and folder name) inside the MLflow model
 TEXT_COLUMN = "text"
+# The request forms a text model accepts, named when a request is none of them.
+ACCEPTED = (
+    f'send a CSV with a \'{TEXT_COLUMN}\' column (or one column), {{"inputs": ["text", ...]}}'
+    f" or a dataframe_split with a '{TEXT_COLUMN}' column"
+)
 MAX_ROWS = 1000  # texts per request
 MAX_CHARS = 50_000  # characters per text; tokens past model.max_length are cut anyway
 # What serving in a fresh environment needs besides sft itself (which is not on PyPI: serve
@@ -77,6 +82,7 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
         )
         self.max_rows, self.max_chars = limits["max_rows"], limits["max_chars"]
         self._predictor = load(context.artifacts[ARTIFACT])
+        accept_csv_requests()
 
     def predict(self, context, model_input, params=None):
         if generates(self._predictor):
@@ -90,6 +96,37 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
             return self._predictor.predict(texts)
         except SFTError as err:
             raise _bad_input(str(err)) from None
+
+
+def accept_csv_requests() -> None:
+    """Let the scoring server read `text/csv` requests for our text-tensor input schema: its
+    CSV parser asks the schema for pandas dtypes, which a TensorSpec has not, and answered
+    every CSV request with "TensorSpec only supports numpy types". The CSV is read with
+    string cells instead (empty cells: null, refused by `texts_from_input` by row); other
+    schemas keep MLflow's parser. Only where the server is running (its module imported):
+    loading the model elsewhere imports no web framework."""
+    import sys  # here: only to find the server's module, when there is one
+
+    server = sys.modules.get("mlflow.pyfunc.scoring_server")
+    parse = getattr(server, "parse_csv_input", None)
+    if parse is None or getattr(parse, "sft_text_csv", False):
+        return
+
+    def parse_csv_input(csv_input, schema=None):
+        if schema is None or not schema.is_tensor_spec():
+            return parse(csv_input, schema=schema)
+        try:
+            frame = pd.read_csv(csv_input, dtype=object)
+        except Exception as err:  # pandas' parser errors have no common base worth naming
+            raise _bad_input(f"not a readable CSV ({first_line(str(err))}); {ACCEPTED}") from None
+        if TEXT_COLUMN in frame.columns:
+            return frame[[TEXT_COLUMN]]
+        if len(frame.columns) == 1:  # one column: its cells are the texts, as in a JSON list
+            return frame.set_axis([TEXT_COLUMN], axis=1)
+        texts_from_input(frame)  # raises the one line that names the columns
+
+    parse_csv_input.sft_text_csv = True
+    server.parse_csv_input = parse_csv_input
 
 
 def request_limits(
@@ -118,7 +155,8 @@ def texts_from_input(
             values = values.iloc[:, 0]
         else:
             raise _bad_input(
-                f"no '{TEXT_COLUMN}' column (columns: {', '.join(map(str, values.columns))})"
+                f"no '{TEXT_COLUMN}' column (columns: {', '.join(map(str, values.columns))}); "
+                + ACCEPTED
             )
     elif isinstance(values, dict):
         if TEXT_COLUMN not in values:

@@ -55,7 +55,9 @@ def logged_copy(client, model_id: str, artifact: str) -> Path | None:
     if not location.startswith("file:"):
         return None  # a server's store: the run folder keeps its own copy
     folder = Path(unquote(urlparse(location).path)) / "artifacts" / artifact
-    return folder if (folder / "config.json").is_file() else None
+    # config.json: a single model; sft_model.json alone: a fold or seed ensemble (members/)
+    found = (folder / "config.json").is_file() or (folder / "sft_model.json").is_file()
+    return folder if found else None
 
 
 def link_to_logged_copy(model_dir: Path, copy: Path | None) -> None:

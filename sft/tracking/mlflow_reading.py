@@ -7,6 +7,9 @@ A mixin of sft.tracking.mlflow_tracker.MLflowTracker (its `tracking_uri`, `_clie
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from sft.tracking.protocol import RunRecord
@@ -64,10 +67,28 @@ class MLflowReading:
             return None
 
     def download_artifact(self, run_id: str, path: str, dest: Path) -> Path:
-        """Copy the run's artifact `path` into `dest`; return where it is."""
+        """Copy the run's artifact `path` into `dest`, without a download bar; return where
+        it is."""
         from mlflow import MlflowClient  # lazy: as in find_run
 
-        return Path(MlflowClient(self.tracking_uri).download_artifacts(run_id, path, str(dest)))
+        with quiet_downloads():
+            return Path(MlflowClient(self.tracking_uri).download_artifacts(run_id, path, str(dest)))
+
+
+@contextlib.contextmanager
+def quiet_downloads() -> Iterator[None]:
+    """No MLflow "Downloading artifacts" bars (one per download) for the block, unless the user
+    asked for them with MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR: sft-export's agreement check and
+    sft-reproduce read a config.yaml, and a bar for it on stderr read as a step of its own."""
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # mlflow.environment_variables' name
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
 
 
 def _record(run) -> RunRecord:

@@ -53,6 +53,8 @@ class ResumableCheckpoint(pl.Callback):
         # Where the run is (logger.tracking_uri, paths.outputs; absolute): the resume hint
         # names them, so that it finds the run from any folder and with any store.
         self.where: dict[str, str | None] = {}
+        # A CV or seed child: what to say instead of a resume command (it is run again).
+        self.rerun: str | None = None
         self.fitting = False
         self._signal: int | None = None  # the signal that asked the run to stop
         self._pending: tuple[Path, int] | None = None  # saved, not committed: (file, step)
@@ -100,7 +102,10 @@ class ResumableCheckpoint(pl.Callback):
 
     def resume_hint(self) -> str:
         """`; resume: sft-train resume=<id> logger.tracking_uri=... paths.outputs=...`, every
-        value absolute and shell-quoted (empty without an MLflow run)."""
+        value absolute and shell-quoted (empty without an MLflow run); a CV or seed child:
+        `; <self.rerun>` (such a run is run again, not resumed)."""
+        if self.rerun:
+            return f"; {self.rerun}"
         if not self.run_id:
             return ""
         keys = [f"{k}={shlex.quote(str(v))}" for k, v in self.where.items() if v is not None]

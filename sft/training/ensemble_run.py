@@ -12,6 +12,7 @@ from pathlib import Path
 from sft.inference.ensemble import build_ensemble
 from sft.inference.predictor import load
 from sft.tasks import as_task
+from sft.training.model_card import write_ensemble_card
 from sft.training.oof_decisions import ensemble_test_metrics, oof_decisions
 from sft.training.recording import register
 from sft.training.run_outputs import Registration
@@ -55,6 +56,10 @@ def ensemble_model(
         )
     if metrics:
         tracker.log_metrics(metrics)
+    card = write_ensemble_card(
+        model_dir, cfg, task, list(names), metrics, tracker.run_id, plan.now or plan.later
+    )
+    tracker.log_artifact(card)  # also inside the logged model, with the folder
     examples = (first["test_texts"] or first["val_texts"])[:3]
     uri = tracker.log_model(model_dir, examples)
     if uri:  # registered as a single run's model is (logger.register; a sweep's best job)

@@ -16,6 +16,8 @@ import yaml
 from omegaconf import DictConfig
 
 from sft.config.schema import GROUPS, cfg_choice
+from sft.inference.ensemble import MEMBERS_DIR as MEMBERS
+from sft.model.saving import read_spec
 from sft.tracking.reports import markdown_table, measure_table, per_class_table
 
 CARD_FILE = "README.md"
@@ -230,3 +232,66 @@ def usage_lines(run_id: str | None, registered_name: str | None, modality: str, 
         export,
         "```",
     ]
+
+
+def write_ensemble_card(
+    model_dir: Path,
+    cfg: DictConfig,
+    task,
+    members: list[str],
+    metrics: dict,
+    run_id: str | None,
+    registered_name: str | None,
+) -> Path:
+    """Write `model_dir/README.md` for a fold or seed ensemble (sft.training.ensemble_run):
+    what it is (its members, how they are combined, its decision rules), the parent run's
+    metrics (`ensemble/test/*`, `oof/*`) and how to use it; the members keep their own cards.
+    `task`: the Task of the members; `metrics`: what the parent logged for the ensemble."""
+    spec = read_spec(model_dir)
+    labels, modality = list(spec.get("labels") or []), spec.get("modality", "text")
+    pipeline_tag = task.pipeline_tags.get(modality, "text-classification")
+    kind = "fold" if cfg.cv.get("folds") else "seed"
+    front = {
+        "base_model": str(cfg.model.name_or_path),
+        "pipeline_tag": pipeline_tag,
+        "library_name": "sft",
+        "tags": ["sft", task.name, f"{kind}-ensemble"],
+        "datasets": [str(cfg.data.name)],
+        "labels": labels,
+    }
+    rules = [k for k in ("temperature", "class_bias", "thresholds") if spec.get(k) is not None]
+    body = [
+        f"# {registered_name or cfg.data.name} ({kind} ensemble)",
+        "",
+        f"A {kind} ensemble of {len(members)} {task.name} models ({modality}) fine-tuned with "
+        f"sft from `{cfg.model.name_or_path}` on the `{cfg.data.name}` data: "
+        + ", ".join(f"`{m}`" for m in members)
+        + f" (each a whole model folder with its own card, under `{MEMBERS}/`). It predicts "
+        "the mean of its members' probabilities (regression: values)"
+        + (f", decided by its own {', '.join(rules)}." if rules else "."),
+        f"MLflow run (the parent): `{run_id}`." if run_id else "Not tracked in MLflow.",
+        f"Rerun: `sft-reproduce run_id={run_id}`." if run_id else "",
+        "",
+        "## Test results",
+        "",
+    ]
+    shown = {k: v for k, v in sorted(metrics.items()) if k.startswith(("ensemble/", "oof/"))}
+    body += (
+        [
+            "| metric | value |",
+            "|---|---|",
+            *[f"| {k} | {float(v):.4f} |" for k, v in shown.items()],
+        ]
+        if shown
+        else ["No test split: the ensemble was not tested."]
+    )
+    body += ["", *usage_lines(run_id, registered_name, modality, task)]
+    path = Path(model_dir) / CARD_FILE
+    path.write_text(
+        "---\n"
+        + yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
+        + "---\n\n"
+        + "\n".join(body)
+        + "\n"
+    )
+    return path

@@ -12,14 +12,20 @@ metrics a little, and differently on different CPUs.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
+
+log = logging.getLogger(__name__)
 
 BF16 = "bf16-mixed"
 FP32 = "32-true"
 # /proc/cpuinfo flags of native bf16 arithmetic (x86: AVX512-BF16, AMX; Arm: the BF16 extension).
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}
+# fp16 autocast settings that Lightning runs as bf16-mixed on the CPU (torch has no fp16
+# autocast there): the run's params would say 16-mixed of a run that computed in bf16.
+FP16_MIXED = {"16-mixed", "16"}
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
@@ -46,10 +52,27 @@ def auto_precision(accelerator: str = "auto", flags: set[str] | None = None) -> 
     return FP32  # mps, tpu, ...: Lightning's own default
 
 
+def on_cpu(accelerator: str) -> bool:
+    """Whether `trainer.accelerator` trains on the CPU (auto: where no CUDA GPU is)."""
+    accelerator = str(accelerator).lower()
+    return accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+
+
 def resolve_precision(trainer_cfg) -> str:
-    """Replace `precision: auto` in the trainer config by what it stands for; return it."""
+    """Replace `precision: auto` in the trainer config by what it stands for, and 16-mixed on
+    the CPU by bf16-mixed (what Lightning runs there instead, with one line saying so), so that
+    the run logs the precision it ran; return it."""
     precision = str(trainer_cfg.get("precision", FP32))
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
     if precision == "auto":
-        precision = auto_precision(str(trainer_cfg.get("accelerator", "auto")))
+        precision = auto_precision(accelerator)
+        trainer_cfg.precision = precision
+    elif precision in FP16_MIXED and on_cpu(accelerator):
+        log.warning(
+            "trainer.precision=%s: fp16 autocast does not run on the CPU, so Lightning runs "
+            "bf16-mixed, and the run logs that",
+            precision,
+        )
+        precision = BF16
         trainer_cfg.precision = precision
     return precision

@@ -35,7 +35,7 @@ from sft.training.explain_samples import EXPLANATIONS_DIR, explain_test_samples
 from sft.training.fingerprints import run_fingerprints, save_fingerprints
 from sft.training.fold_outcome import fold_outcome
 from sft.training.model_card import write_model_card
-from sft.training.resume import Resume, save_run_config
+from sft.training.resume import Resume, run_again_hint, save_run_config
 from sft.training.run_outputs import (
     Registration,
     default_run_name,
@@ -109,6 +109,8 @@ class RunRecorder:
             default_name=name or default_run_name(cfg),
         ):
             guard.run_id = self.tracker.run_id
+            if self.child is not None:  # run again with its parent, never resumed alone
+                guard.rerun = run_again_hint(str(Path(cfg.paths.run_dir).resolve().parent))
             guard.where = {
                 "logger.tracking_uri": self.tracker.tracking_uri,
                 "paths.outputs": str(cfg.paths.outputs),

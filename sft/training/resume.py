@@ -65,6 +65,7 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictCon
             else f"resume: no run '{wanted}' in {uri}"
         )
     name = f"run {run.run_id} ({run.name})"
+    refuse_repeat(run.tags, name)
     if run.status == "FINISHED":
         raise SFTConfigError(f"resume: {name} has finished; nothing to resume")
     run_dir = run.tags.get("sft.run_dir")
@@ -91,6 +92,31 @@ def resume_config(cfg: DictConfig, overrides: list[str] | None) -> tuple[DictCon
     _adopt_choices(run.params)
     recorded = load_fingerprints(config_path.parent) or _tagged_fingerprints(run.tags)
     return run_cfg, Resume(run.run_id, checkpoint, recorded)
+
+
+def run_again_hint(parent_run_dir: str | None) -> str:
+    """What to do with a stopped CV or seed run: it is run again, not resumed (its parent
+    would average children of two trainings; each child's folder is its parent's)."""
+    where = f" (its config: {parent_run_dir}/config.yaml)" if parent_run_dir else ""
+    return (
+        "a CV or seed run is run again, not resumed: run its sft-train command again"
+        f"{where}; it gets a new run folder"
+    )
+
+
+def refuse_repeat(tags: dict[str, str], name: str) -> None:
+    """SFTConfigError when the run with `tags` is a CV or seed parent (tag `sft.repeat`) or
+    one of its children (`sft.child`), saying that such a run is run again, not resumed."""
+    if "sft.child" in tags:
+        parent_dir = str(Path(tags["sft.run_dir"]).parent) if tags.get("sft.run_dir") else None
+        what = (
+            f"the child {tags['sft.child']} of the CV or seed run {tags.get('mlflow.parentRunId')}"
+        )
+    elif "sft.repeat" in tags:
+        parent_dir, what = tags.get("sft.run_dir"), f"a {tags['sft.repeat']} parent run"
+    else:
+        return
+    raise SFTConfigError(f"resume: {name} is {what}; {run_again_hint(parent_dir)}")
 
 
 def _tagged_fingerprints(tags: dict[str, str]) -> dict:

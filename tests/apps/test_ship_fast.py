@@ -44,6 +44,10 @@ def test_int8_export_agrees_with_pytorch_on_the_validation_split(shipped, tmp_pa
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
+    # no download bars, and no warning that echoes a line of sft's source (stderr is for
+    # what a user must read)
+    assert "Downloading artifacts" not in done.stderr, done.stderr
+    assert "Warning:" not in done.stderr and "warnings.warn" not in done.stderr, done.stderr
     found = re.search(
         r"Agreement on (\d+) inputs \(the val split of run (\w+) .*\): (\S+) of "
         r"predicted labels equal",
@@ -55,6 +59,13 @@ def test_int8_export_agrees_with_pytorch_on_the_validation_split(shipped, tmp_pa
     assert float(found.group(3)) >= INT8_AGREEMENT
     spec = json.loads((out / "sft_model.json").read_text())
     assert spec["onnx"]["quantize"] == "int8"
+    # its model card says what the folder is, not only what the fp32 model was
+    card = (out / "README.md").read_text()
+    assert {"onnx", "int8"} <= set(front_matter(card)["tags"])
+    assert "## This export: onnx int8" in card
+    assert "ONNX with int8 weights" in card
+    assert f"predicted labels equal on {float(found.group(3)):.4f} of 30 inputs" in card
+    assert "The test metrics below are the PyTorch model's, not this export's." in card
     int8 = sft.load(out)
     assert int8.backend == "onnx"
     import onnx
@@ -114,7 +125,10 @@ def test_int8_export_refuses_to_land_when_quantization_breaks_the_model(
     said = capsys.readouterr()
     share = float(re.search(r"\): (\S+) of predicted labels equal", said.out).group(1))
     assert share < INT8_AGREEMENT
-    assert "FAILED: the export differs from the PyTorch model (predicted labels)" in said.err
+    assert "FAILED: the export differs from the PyTorch model (predicted labels: " in said.err
+    # the refusal names the key that sets the bar (it read as a fault of the model alone)
+    assert f"< min_agreement={INT8_AGREEMENT:g}" in said.err
+    assert "to accept this difference, set min_agreement=<a lower share>" in said.err
     assert [p.name for p in out.iterdir()] == ["keep.txt"]  # out/ untouched
     assert not list(tmp_path.glob(".int8-*"))
 

@@ -337,3 +337,26 @@ def test_a_folder_of_audio_files_gets_one_line_pointing_at_audio_folder(tmp_path
         r"data=audio_folder data\.train_path=",
     ):
         open_dataset(str(tmp_path), None)
+
+
+def test_a_validation_split_taken_by_test_is_carved_from_train_and_said(caplog):
+    """data.splits.test=validation also took `validation` as the validation split (found by
+    its name), so the model was tuned and tested on the same rows; now validation is carved
+    from train (val_fraction) and one line says so. One split named for two keys is refused."""
+    from sft.data.hf_sources import choose_splits
+
+    dataset = {"train": None, "validation": None}
+    with caplog.at_level("INFO", logger="sft.data.hf_sources"):
+        chosen = choose_splits(dataset, {"train": "train", "test": "validation"}, "toy")
+    assert chosen == {"train": "train", "test": "validation"}
+    assert [r.getMessage() for r in caplog.records] == [
+        "data.splits.test=validation takes the split 'validation', so the validation split "
+        "is held out of train (data.val_fraction), not read from 'validation'"
+    ]
+    assert choose_splits(dataset, {}, "toy") == {"train": "train", "val": "validation"}
+    with pytest.raises(SFTConfigError) as err:
+        choose_splits(dataset, {"validation": "validation", "test": "validation"}, "toy")
+    assert str(err.value) == (
+        "data.splits.test: the split 'validation' is already data.splits.validation; "
+        "one split cannot be two (null: held out of train)"
+    )

@@ -115,3 +115,45 @@ def test_model_config_sets_the_request_limits(logged):
         key = next(iter(bad))
         with pytest.raises(SFTConfigError, match=f"model_config: '{key}' must be an integer > 0"):
             mlflow.pyfunc.load_model(logged["uri"], model_config=bad)
+
+
+def test_a_csv_request_is_answered_like_a_json_one(logged):
+    """`text/csv` requests failed with MLflow's TensorSpec message; a CSV with a `text`
+    column (or one column) is now read as the texts, and a CSV without one is refused in one
+    line that names the accepted forms."""
+    import json
+
+    from mlflow.pyfunc import scoring_server
+
+    model = mlflow_pyfunc_load(logged["local"])
+    app = scoring_server.init(model)
+    client = app.test_client() if hasattr(app, "test_client") else None
+    if client is None:  # MLflow 3 serves with FastAPI
+        from fastapi.testclient import TestClient
+
+        client = TestClient(app)
+    texts = TEXTS[:3]
+    body = pd.DataFrame({"text": texts}).to_csv(index=False)
+    answer = client.post("/invocations", content=body, headers={"Content-Type": "text/csv"})
+    assert answer.status_code == 200, answer.text
+    as_json = client.post(
+        "/invocations",
+        content=json.dumps({"inputs": texts}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.json() == as_json.json()
+    wrong = pd.DataFrame({"review": texts, "stars": [1, 2, 3]}).to_csv(index=False)
+    refused = client.post("/invocations", content=wrong, headers={"Content-Type": "text/csv"})
+    assert refused.status_code == 400
+    message = refused.json()["message"]
+    assert "TensorSpec" not in message and "\n" not in message.strip()
+    assert message.endswith(
+        "no 'text' column (columns: review, stars); send a CSV with a 'text' column (or one "
+        'column), {"inputs": ["text", ...]} or a dataframe_split with a \'text\' column'
+    ), message
+
+
+def mlflow_pyfunc_load(folder):
+    import mlflow
+
+    return mlflow.pyfunc.load_model(str(folder))

@@ -327,3 +327,28 @@ def test_leaderboard_shows_counts_as_integers_and_swept_group_choices(tmp_path, 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
     plot_sweep(table, [key], "best/val/acc", tmp_path / "plot.png")
     assert ticks == ["-", "pretrain", "scratch", "transfer"]
+
+
+def test_a_failed_trial_that_ends_an_optuna_search_names_max_failure_rate(
+    tiny_model_dir, toy_data, tmp_path
+):
+    """One failed trial (a NaN loss, a bad value) ended an Optuna search with the trial's own
+    line alone: Optuna's default hydra.sweeper.max_failure_rate=0 stops at the first failure,
+    and nothing said so. The last line now names the key, its value and how to go on."""
+    done = run_sft(
+        "train",
+        # the tiny setup's fixed lr would win over the search's (Optuna's own merge)
+        *(o for o in sweep_overrides(tiny_model_dir, toy_data, tmp_path) if "lr=" not in o),
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=2",
+        "optimizer.lr=choice(-1.0,-2.0)",  # every trial fails before it trains
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    last = done.stderr.rstrip().splitlines()[-1]
+    assert "optimizer.lr' must be > 0.0" in last, last
+    assert last.endswith(
+        "; the Optuna search ends when more than hydra.sweeper.max_failure_rate=0 of a batch "
+        "of trials fail (0: any one): raise it (e.g. hydra.sweeper.max_failure_rate=0.5) to go "
+        "on past failed trials"
+    ), last

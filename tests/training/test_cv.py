@@ -394,3 +394,63 @@ def test_a_fold_run_keeps_each_group_of_the_group_column_on_one_side(make_cfg, t
         assert val and train and not val & train
         assert len(data.examples["val"]) + len(data.examples["train"]) == 90
         assert set(data.examples["val"].labels) == {"negative", "neutral", "positive"}
+
+
+def test_a_cv_run_or_its_child_is_run_again_not_resumed(cv_run):
+    """`resume=<CV parent>` and `resume=<fold>` failed with unrelated lines, and a fold
+    stopped by SIGTERM printed a resume command for itself: both now say that a CV or seed
+    run is run again, not resumed, and where its config is."""
+    from conftest import run_train_in_process
+    from sft.training.checkpointing import ResumableCheckpoint
+
+    out, parent = cv_run["out"], cv_run["parent"]
+    child = next(c for c in cv_run["children"] if c.data.tags["sft.child"] == "fold-1")
+    run_dir = parent.data.tags["sft.run_dir"]
+    again = (
+        "a CV or seed run is run again, not resumed: run its sft-train command again (its "
+        f"config: {run_dir}/config.yaml); it gets a new run folder"
+    )
+    where = (f"logger.tracking_uri=sqlite:///{out}/mlflow.db", f"paths.outputs={out}")
+    code, stderr = run_train_in_process(f"resume={parent.info.run_id}", *where)
+    assert code == 2, stderr
+    assert stderr.rstrip().splitlines()[-1] == (
+        f"sft-train: error: resume: run {parent.info.run_id} ({parent.info.run_name}) is a cv "
+        f"parent run; {again}"
+    )
+    code, stderr = run_train_in_process(f"resume={child.info.run_id}", *where)
+    assert code == 2, stderr
+    assert stderr.rstrip().splitlines()[-1] == (
+        f"sft-train: error: resume: run {child.info.run_id} ({child.info.run_name}) is the "
+        f"child fold-1 of the CV or seed run {parent.info.run_id}; {again}"
+    )
+    guard = ResumableCheckpoint(str(Path(run_dir) / "fold-1" / "checkpoints"))
+    guard.run_id, guard.rerun = child.info.run_id, again  # as a child's run sets them
+    assert guard.resume_hint() == f"; {again}" and "resume=" not in guard.resume_hint()
+
+
+def test_the_fold_ensemble_has_a_model_card_and_its_folder_is_a_link(cv_run):
+    """The ensemble's folder had no model card and was a full copy beside the logged one
+    (a single run's folder is a link to it): it now has both, as a single run's."""
+    import yaml
+
+    from sft.tracking.mlflow_models import logged_copy
+
+    parent, client = cv_run["parent"], cv_run["client"]
+    folder = Path(parent.data.tags["sft.run_dir"]) / "model"
+    assert folder.is_symlink()
+    model_id = client.search_logged_models([parent.info.experiment_id])
+    ids = [m.model_id for m in model_id if m.source_run_id == parent.info.run_id]
+    assert folder.resolve() == logged_copy(client, ids[0], "model").resolve()
+    card = (folder / "README.md").read_text()
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert "fold-ensemble" in front["tags"] and front["labels"] == [
+        "negative",
+        "neutral",
+        "positive",
+    ]
+    assert "A fold ensemble of 3 multiclass models" in card
+    assert f"MLflow run (the parent): `{parent.info.run_id}`" in card
+    for key in ("ensemble/test/acc", "ensemble/test/f1_macro_tuned", "oof/f1_macro_tuned"):
+        assert f"| {key} | {parent.data.metrics[key]:.4f} |" in card, key
+    artifacts = [a.path for a in client.list_artifacts(parent.info.run_id)]
+    assert "README.md" in artifacts

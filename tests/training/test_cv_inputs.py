@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from conftest import mlflow_runs, run_train_in_process, tiny_overrides, toy_frame
 
 
@@ -34,6 +36,37 @@ def test_empty_cells_in_the_group_column_are_named_in_one_line(tiny_model_dir, t
         f"21); give every row a group (a value of its own where a row shares none) or drop "
         f"those rows"
     )
+    if (tmp_path / "mlflow.db").exists():
+        _, runs = mlflow_runs(tmp_path, "text_csv")
+        assert "RUNNING" not in {r.info.status for r in runs}
+
+
+def test_a_fold_whose_training_part_lacks_a_label_is_named_in_one_line(
+    tiny_model_dir, toy_data, tmp_path
+):
+    """Every 'neutral' row in one group: the fold holding that group trained without a single
+    'neutral' example, silently (a test label unseen in train is refused for files)."""
+    frame = toy_frame(40, seed=1)
+    frame["patient"] = [
+        "n" if label == "neutral" else f"p{i % 7}" for i, label in enumerate(frame["label"])
+    ]
+    train = tmp_path / "train.csv"
+    frame.to_csv(train, index=False)
+    code, stderr = run_train_in_process(
+        *cv_args(tiny_model_dir, toy_data, tmp_path, train),
+        "cv.group_column=patient",
+        "cv.stratified=false",
+    )
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    last = stderr.rstrip().splitlines()[-1]
+    neutral = int((frame["label"] == "neutral").sum())
+    assert re.fullmatch(
+        r"sft-train: error: cv\.folds=2: fold [01] trains on the other folds, which hold no row "
+        rf"of label 'neutral' \(all {neutral} are in fold [01]\): its model could never predict "
+        r"it; use cv\.stratified=true, fewer folds, or groups that spread that label",
+        last,
+    ), last
     if (tmp_path / "mlflow.db").exists():
         _, runs = mlflow_runs(tmp_path, "text_csv")
         assert "RUNNING" not in {r.info.status for r in runs}

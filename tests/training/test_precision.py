@@ -34,3 +34,18 @@ def test_resolving_writes_the_choice_into_the_config_and_keeps_explicit_ones():
     explicit = OmegaConf.create({"precision": "32-true", "accelerator": "cpu"})
     assert resolve_precision(explicit) == "32-true"
     assert explicit.precision == "32-true"
+
+
+def test_16_mixed_on_the_cpu_is_logged_as_the_bf16_it_runs(caplog):
+    """Lightning runs trainer.precision=16-mixed on the CPU as bf16-mixed, yet the run's
+    params said 16-mixed: the config now holds what ran, and one line says why."""
+    cpu = OmegaConf.create({"precision": "16-mixed", "accelerator": "cpu"})
+    with caplog.at_level("WARNING"):
+        assert resolve_precision(cpu) == BF16
+    assert cpu.precision == BF16  # what the run's params will show
+    assert [r.getMessage() for r in caplog.records] == [
+        "trainer.precision=16-mixed: fp16 autocast does not run on the CPU, so Lightning runs "
+        "bf16-mixed, and the run logs that"
+    ]
+    gpu = OmegaConf.create({"precision": "16-mixed", "accelerator": "gpu"})
+    assert resolve_precision(gpu) == "16-mixed" and gpu.precision == "16-mixed"

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from conftest import mlflow_runs, run_sft, tiny_overrides
+from conftest import mlflow_runs, run_sft, tiny_overrides, toy_frame
 from sft.training.quiet import own_checkpoint_dirs, quiet_fit
 
 # Each was printed by a default run before (issue 15); none says anything a user can act on.
@@ -113,3 +113,26 @@ def test_quiet_fit_leaves_other_warnings_and_restores_the_filters(tmp_path):
             warnings.warn("the learning rate is NaN", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["the learning rate is NaN"]
     assert warnings.filters == before
+
+
+def test_a_warning_of_sft_is_one_line_without_an_echo_of_its_source(
+    tiny_model_dir, toy_data, tmp_path
+):
+    """A validation split without a class warns from sft's code: Python printed its path and
+    echoed the source line (`  warnings.warn(`) on stderr; it is now one line."""
+    frame = toy_frame(30, seed=7)
+    frame[frame["label"] != "neutral"].to_csv(tmp_path / "val.csv", index=False)
+    done = run_sft(
+        "train",
+        *tiny_overrides(tiny_model_dir, toy_data, tmp_path),
+        f"data.val_path={tmp_path}/val.csv",
+        "trainer.max_epochs=1",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "has no example of" in line]
+    assert lines and all(
+        line.startswith("UserWarning: the val split has no example of 1 of 3 classes")
+        for line in lines
+    ), done.stderr
+    assert "warnings.warn(" not in done.stderr and "sft/model/module.py" not in done.stderr

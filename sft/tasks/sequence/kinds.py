@@ -16,6 +16,7 @@ from sft.tasks.sequence.outputs import (
     multiclass_records,
     multilabel_records,
     regression_records,
+    with_rule,
 )
 from sft.tasks.sequence.task import SequenceTask
 
@@ -149,13 +150,14 @@ class MultilabelTask(SequenceTask):
 
     def combined_records(self, combined, labels, spec):
         decided = self.decide(combined, spec)
-        return [
+        records = [
             {
                 "labels": [n for n, on in zip(labels, row) if on],
                 "probabilities": dict(zip(labels, map(float, p))),
             }
             for row, p in zip(decided, combined)
         ]
+        return with_rule(records, {**spec, "labels": labels}, "multilabel")
 
     def oof_columns(self, frame, outputs, targets, labels):
         frame["target"] = [",".join(lab for lab, t in zip(labels, row) if t) for row in targets]

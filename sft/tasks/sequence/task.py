@@ -17,6 +17,7 @@ from sft.errors import SFTConfigError
 from sft.tasks.sequence import decisions as rules
 from sft.tasks.sequence import explaining
 from sft.tasks.sequence.labels import LabelSpace, check_names, label_name, sorted_names
+from sft.tasks.sequence.outputs import with_rule
 
 # The features of sft a task may declare (sft.tasks.base.FEATURES).
 CLASSIFIER_FEATURES = frozenset(
@@ -235,10 +236,11 @@ class SequenceTask:
     def combined_records(self, combined: np.ndarray, labels: list[str], spec: dict) -> list[dict]:
         """Served records of an ensemble's `combine`d probabilities under its rules."""
         decided = self.decide(combined, spec)
-        return [
+        records = [
             {"label": labels[int(choice)], "probabilities": dict(zip(labels, map(float, p)))}
             for choice, p in zip(decided, combined)
         ]
+        return with_rule(records, {**spec, "labels": labels}, self.name)
 
     # -- out-of-fold predictions (cross-validation) -------------------------------------------
 

@@ -4,6 +4,9 @@ finds planted duplicates and leakage."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -227,3 +230,109 @@ def test_bad_calibrate_value_is_refused_in_one_line(make_cfg):
         validate(make_cfg("decisions.calibrate=platt"))
     with pytest.raises(SFTConfigError, match=r"decisions\.tune"):
         validate(make_cfg("decisions.tune=maybe"))
+
+
+def test_a_label_that_is_not_the_most_probable_says_which_rule_chose_it():
+    """Tuned decisions can return 'positive' beside p(negative) 0.49 > p(positive) 0.30: such
+    a record says which rule decided (`decided_by`), with the numbers that reproduce it; a
+    model that decides by the most probable label keeps its records as they were."""
+    raw = np.array([[1.0, 0.0, 0.5]], dtype=np.float32)
+    spec = {"labels": ["negative", "neutral", "positive"], "class_bias": [0.0, 0.0, 1.0]}
+    record = OUTPUTS["multiclass"](raw, spec)[0]
+    probs = record["probabilities"]
+    assert record["label"] == "positive" and max(probs, key=probs.get) == "negative"
+    assert record["decided_by"] == (
+        "tuned class bias (decisions.tune): the largest log p + bias, "
+        "bias negative +0.00, neutral +0.00, positive +1.00"
+    )
+    assert "decided_by" not in OUTPUTS["multiclass"](raw, {**spec, "class_bias": None})[0]
+    binary = {"labels": ["no", "yes"], "thresholds": [0.3]}
+    out = OUTPUTS["binary"](np.array([[-0.5]], dtype=np.float32), binary)[0]
+    assert out["label"] == "yes" and out["probabilities"]["no"] > out["probabilities"]["yes"]
+    assert out["decided_by"] == "tuned threshold (decisions.tune): yes when p(yes) > 0.30"
+    assert "decided_by" not in OUTPUTS["binary"](np.array([[-0.5]]), {"labels": ["no", "yes"]})[0]
+    multi = {"labels": ["x", "y"], "thresholds": [0.2, 0.9]}
+    out = OUTPUTS["multilabel"](np.array([[-1.0, 1.0]], dtype=np.float32), multi)[0]
+    rule = "tuned thresholds (decisions.tune): a label when p >= x 0.20, y 0.90"
+    assert out["decided_by"] == rule
+    # an ensemble's records say it too
+    task = get_task("multiclass")
+    combined = np.array([[0.49, 0.21, 0.30]])
+    ens = task.combined_records(combined, spec["labels"], spec)[0]
+    assert ens["label"] == "positive" and ens["decided_by"] == record["decided_by"]
+
+
+def test_a_temperature_fitted_on_a_tiny_validation_split_is_named_in_a_warning(caplog):
+    """A temperature fitted on 5 validation examples was applied without a word (test ECE got
+    worse, 0.172 -> 0.207): it is still applied (the user asked for it), with one warning that
+    names the count, the minimum and the key."""
+    from sft.training.calibrate import MIN_FIT_EXAMPLES
+
+    logits = np.array([[2.0, 0.0, 0.5], [0.0, 1.0, 0.8], [0.3, 0.0, 1.0], [1.0, 0.9, 0.0]])
+    logits = np.concatenate([logits, [[0.2, 0.0, 0.1]]])
+    targets = np.array([0, 2, 2, 1, 0])
+    with caplog.at_level("WARNING"):
+        fitted = usable_temperature(logits, targets, "multiclass")
+    assert fitted == pytest.approx(fit_temperature(logits, targets, "multiclass"))
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert lines == [
+        f"decisions.calibrate: the temperature ({fitted:.3g}) was fitted on only 5 validation "
+        f"examples (fewer than {MIN_FIT_EXAMPLES}), so it may make the probabilities worse, "
+        "not better; give a larger validation split (data.val_fraction) or set "
+        "decisions.calibrate=none"
+    ]
+    caplog.clear()
+    rng = np.random.default_rng(0)
+    many = rng.integers(0, 3, size=MIN_FIT_EXAMPLES)
+    with caplog.at_level("WARNING"):
+        usable_temperature(
+            rng.normal(0, 1, size=(len(many), 3)) + np.eye(3)[many], many, "multiclass"
+        )
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_post_hoc_metrics_sit_on_the_rows_of_limit_val_and_limit_test_batches():
+    """`_tuned` and ECE metrics ignored limit_val_batches / limit_test_batches and sat beside
+    metrics computed on other rows. Here each split's first batch is classified right, its
+    second wrong: limited to one batch, the tuned accuracy is the first batch's."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from sft.training.calibrate import post_hoc
+
+    class Outputs(torch.nn.Module):  # a "model" whose outputs are the batch's given logits
+        task, label_names, device = get_task("multiclass"), ["a", "b", "c"], "cpu"
+
+        def forward(self, logits):
+            return logits
+
+    def batch(right: bool) -> dict:
+        targets = torch.tensor([0, 1, 2, 0])
+        chosen = targets if right else (targets + 1) % 3
+        return {"logits": 3.0 * torch.eye(3)[chosen] + 0.1, "labels": targets}
+
+    loaders = {"val": [batch(True), batch(False)], "test": [batch(True), batch(False)]}
+    data = type(
+        "Data",
+        (),
+        {
+            "has_split": lambda self, s: True,
+            "val_dataloader": lambda self: loaders["val"],
+            "test_dataloader": lambda self: loaders["test"],
+        },
+    )()
+    cfg = OmegaConf.create(
+        {
+            "decisions": {"calibrate": "none", "tune": True},
+            "monitor": {"metric": "val/acc"},
+            "trainer": {"limit_val_batches": 1, "limit_test_batches": 0.5},
+        }
+    )
+    metrics, _, _ = post_hoc(cfg, Outputs(), data, Path(tempfile.mkdtemp()))
+    assert metrics["val/acc_tuned"] == 1.0 and metrics["test/acc_tuned"] == 1.0
+    first = probabilities(loaders["test"][0]["logits"].numpy(), "multiclass")
+    expected = expected_calibration_error(first, np.array([0, 1, 2, 0]), "multiclass")
+    assert metrics["test/ece"] == pytest.approx(expected, abs=1e-6)
+    cfg.trainer = {}  # no limits: every batch, as before
+    metrics, _, _ = post_hoc(cfg, Outputs(), data, Path(tempfile.mkdtemp()))
+    assert metrics["test/acc_tuned"] == 0.5
