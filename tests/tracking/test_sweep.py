@@ -174,9 +174,16 @@ def test_four_processes_writing_one_sqlite_store_lose_nothing(tiny_model_dir, to
 
 
 def test_optuna_search_runs_its_trials_as_children(tiny_model_dir, toy_data, tmp_path):
+    # The tiny setup's fixed optimizer.lr and max_epochs would win over the search space:
+    # left out, so the trials draw them.
+    fixed = [
+        o
+        for o in sweep_overrides(tiny_model_dir, toy_data, tmp_path)
+        if not o.startswith(("optimizer.lr=", "trainer.max_epochs="))
+    ]
     done = run_sft(
         "train",
-        *sweep_overrides(tiny_model_dir, toy_data, tmp_path),
+        *fixed,
         "hparams_search=optuna",
         "hydra.sweeper.n_trials=3",
         "optimizer.lr=tag(log,interval(1e-3,1e-2))",
@@ -194,6 +201,8 @@ def test_optuna_search_runs_its_trials_as_children(tiny_model_dir, toy_data, tmp
         # Named with the draw rounded to 4 significant digits, not all 17 of them.
         shown = child.info.run_name.split(",")[0]
         assert shown == f"lr={lr:.4g}", (shown, lr)
+    # Drawn from the interval, not one fixed value.
+    assert len({child.data.params["optimizer.lr"] for child in children}) == 3
 
 
 def test_a_failed_job_still_ends_and_summarizes_the_sweep(tiny_model_dir, toy_data, tmp_path):
