@@ -95,26 +95,18 @@ def input_rows(frame, source: str, stdin: bool = False) -> list[dict]:
     parsed. `stdin`: the table holds one line per row in its one column, read as prompts.
     SFTDataError naming the file and row (from 1) for a row without a prompt, a messages
     cell that is not JSON or not role/content turns."""
-    import json  # here: only sft-predict reads tables
-
     import pandas as pd  # light: the table is one already
 
     from sft.tasks.causal_lm.generate import prompt_parts  # light
-    from sft.tasks.causal_lm.rows import where
+    from sft.tasks.causal_lm.rows import check_messages, where
 
     if stdin:
         return [{"prompt": str(line)} for line in frame.iloc[:, 0]]
     rows = []
     for number, record in enumerate(frame.to_dict(orient="records"), start=1):
         row = {key: value for key, value in record.items() if not _missing(value, pd)}
-        messages = row.get("messages")
-        if isinstance(messages, str):
-            try:
-                row["messages"] = json.loads(messages)
-            except ValueError as err:
-                raise SFTDataError(
-                    f"{where(source, number)}: 'messages' is text but not JSON ({err})"
-                ) from None
+        if isinstance(row.get("messages"), str):  # a CSV cell: JSON text
+            row["messages"] = check_messages(row["messages"], where(source, number))
         prompt_parts(row, where(source, number))  # checked here, where the file is known
         rows.append(row)
     return rows

@@ -13,7 +13,7 @@ from sft.data.hf_sources import is_saved_dataset
 from sft.data.sources import fingerprint, locate, read_table
 from sft.errors import SFTDataError
 from sft.tasks.causal_lm.batches import Conversations
-from sft.tasks.causal_lm.rows import row_shape
+from sft.tasks.causal_lm.rows import check_messages, row_shape, where
 
 FORMATS = ("auto", "table", "hf_dataset")
 
@@ -74,6 +74,9 @@ def _checked(source: str, records: list[dict]) -> Conversations:
         for record in records
     ]
     shapes = [row_shape(row, source, number) for number, row in enumerate(rows, 1)]
+    for number, row in enumerate(rows, 1):
+        if isinstance(row.get("messages"), str):  # a CSV cell: JSON text, read once here
+            row["messages"] = check_messages(row["messages"], where(source, number))
     return Conversations(source, rows, range(1, len(rows) + 1), shapes)
 
 

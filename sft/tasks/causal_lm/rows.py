@@ -15,6 +15,7 @@ Every refusal is one `SFTDataError` line naming the file and row the caller pass
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from sft.errors import SFTDataError
@@ -84,10 +85,16 @@ def _check_string(value, name: str, at: str, empty_ok: bool) -> None:
 def check_messages(messages, at: str) -> list[dict]:
     """The turns of a `messages` value as plain dicts, checked; `at` is the place to name.
 
-    A Parquet list column arrives as a numpy array: anything with `tolist` is read as a list.
-    Raises SFTDataError for a value that is not a non-empty list of role/content mappings, an
-    unknown role, a content that is not a string, or an empty assistant content.
+    A Parquet list column arrives as a numpy array: anything with `tolist` is read as a list;
+    a CSV cell is text: it is read as JSON. Raises SFTDataError for text that is not JSON, a
+    value that is not a non-empty list of role/content mappings, an unknown role, a content
+    that is not a string, or an empty assistant content.
     """
+    if isinstance(messages, str):
+        try:
+            messages = json.loads(messages)
+        except ValueError as err:
+            raise SFTDataError(f"{at}: 'messages' is text but not JSON ({err})") from None
     if hasattr(messages, "tolist"):
         messages = messages.tolist()
     if not isinstance(messages, (list, tuple)) or not messages:

@@ -42,6 +42,25 @@ def test_a_csv_may_mix_text_and_prompt_rows(tmp_path, tokenizer):
     assert len(data.datasets["train"]) == 2
 
 
+def test_a_csv_messages_cell_of_json_text_trains_like_the_jsonl_row(tmp_path, tokenizer):
+    """The docs' promise: in a CSV a `messages` cell is JSON text (it was refused as not a
+    list); text that is not JSON is one line naming the file and row."""
+    import json
+
+    rows = [{"messages": [Q, A]}, {"messages": [Q, A, Q, A]}]
+    pd.DataFrame({"messages": [json.dumps(r["messages"]) for r in rows]}).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    write_rows(tmp_path / "rows.jsonl", rows)
+    csv = loaded(tmp_path / "rows.csv", tokenizer, val_fraction=0)
+    jsonl = loaded(tmp_path / "rows.jsonl", tokenizer, val_fraction=0)
+    for a, b in zip(csv.datasets["train"].input_ids, jsonl.datasets["train"].input_ids):
+        assert a.tolist() == b.tolist()
+    pd.DataFrame({"messages": ["[{not json"]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(Exception, match=r"bad\.csv row 1: 'messages' is text but not JSON"):
+        loaded(tmp_path / "bad.csv", tokenizer, val_fraction=0)
+
+
 def test_parquet_conversations_and_a_saved_dataset_read_alike(tmp_path, tokenizer):
     import datasets
 
