@@ -202,3 +202,14 @@ def test_run_calibrates_tunes_and_reports_its_data(trained):
     assert report["splits"]["test"]["examples"] == 60
     assert sum(report["splits"]["train"]["labels"].values()) == 120
     assert np.isclose(sum(s["examples"] for s in report["splits"].values()), 210)
+
+
+def test_a_run_stopped_by_max_steps_before_its_first_validation_finishes(make_cfg, tmp_path):
+    """`+trainer.max_steps=2`, shorter than an epoch (a quick try of a setup): early stopping
+    has no metric before the first validation; it failed the run with a traceback when it
+    also checked at the training epoch's end."""
+    cfg = make_cfg("+trainer.max_steps=2", "data.batch_size=8")
+    train_task(cfg)
+    _, runs = mlflow_runs(tmp_path, "text_csv")
+    assert runs[0].info.status == "FINISHED"
+    assert "test/acc" in runs[0].data.metrics
