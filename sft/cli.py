@@ -177,7 +177,22 @@ def unknown_key(key: str) -> str:
     """The line for a key the config lacks, with the command that lists the keys there (a
     '+key=' addition is refused by the schema check anyway, so it is not suggested)."""
     group = key.rsplit(".", 1)[0] if "." in key else None
+    if group == "trainer" and _trainer_argument(key.split(".", 1)[1]):
+        # The config lists the common Trainer arguments; any other one is added with '+'.
+        return (
+            f"unknown config key '{key}': a pytorch_lightning.Trainer argument the config does "
+            f"not list; add it with +{key}=..."
+        )
     return f"unknown config key '{key}' (--cfg job{f' -p {group}' if group else ''} lists the keys)"
+
+
+def _trainer_argument(name: str) -> bool:
+    """Whether `name` is an argument of pytorch_lightning.Trainer (read from its signature)."""
+    import inspect  # here: only on this error's path
+
+    from pytorch_lightning import Trainer  # lazy: only on this error's path
+
+    return name in inspect.signature(Trainer.__init__).parameters
 
 
 def describe_hydra_error(err: HydraException) -> str:

@@ -87,6 +87,12 @@ CASES = [
         "unknown config key 'trainer.max_epoch' (not a pytorch_lightning.Trainer argument)",
     ),
     (
+        "a Trainer argument the config does not list, without its +",
+        ["trainer.max_steps=2"],
+        "unknown config key 'trainer.max_steps': a pytorch_lightning.Trainer argument the "
+        "config does not list; add it with +trainer.max_steps=...",
+    ),
+    (
         "unknown pooling",
         ["model.pooling=median"],
         "config key 'model.pooling': Invalid value 'median', expected one of [mean, cls, pooler, "
@@ -1170,6 +1176,11 @@ EXPLAIN_CASES = [
         ["model_uri={image_model}", "input={data}/pictures", "baseline=pad"],
         "baseline: 'pad' is not a baseline of image models (choices: black, mean)",
     ),
+    (
+        "an input of blank lines only (it explained nothing and exited 0)",
+        ["input={data}/blank_lines.csv"],
+        "input: no text to explain in {data}/blank_lines.csv (only blank lines)",
+    ),
 ]
 
 
@@ -1192,6 +1203,7 @@ def explain_inputs(tiny_model_dir, tiny_resnet_dir, tmp_path_factory):
     (onnx_only / "model.safetensors").unlink()
     write(data / "good.csv", "text\ngood drug\n")
     write(data / "blank.csv", 'text\ngood drug\n"   "\n')
+    write(data / "blank_lines.csv", "text\n\n\n")
     image_model = saved_image_model(tiny_resnet_dir, data / "image-model")
     (data / "pictures").mkdir()
     Image.new("RGB", (16, 16), (200, 30, 30)).save(data / "pictures" / "red.png")
