@@ -147,7 +147,21 @@ def table_rows(model_input, bad) -> list[dict]:
         raise bad('expected a list of prompts, got a single value: send {"inputs": ["..."]}')
     if not isinstance(values, (list, tuple)):
         raise bad(f"expected a list of prompts, got {type(values).__name__}")
-    return list(values)  # prompts, rows or conversations: the task's generate reads them
+    # Prompts, rows or conversations: the task's generate reads them. MLflow's server hands
+    # a list of rows with different keys as dicts of numpy arrays (a prompt: a 0-d array),
+    # which are made plain values here.
+    return [_plain(value) for value in values]
+
+
+def _plain(value):
+    """A row's numpy values as plain ones (0-d: the item; n-d: a list), recursively."""
+    if isinstance(value, np.ndarray):
+        return value.item() if value.ndim == 0 else [_plain(v) for v in value.tolist()]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _missing(value) -> bool:

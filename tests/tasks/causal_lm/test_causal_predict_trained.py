@@ -127,6 +127,11 @@ def test_the_registered_model_generates_for_tables_chat_and_completions(full):
     assert all(p["text"] != "Hello!" for p in body["predictions"])  # one token is too few
     status, body = ask({"dataframe_split": {"columns": ["prompt"], "data": [[QUESTIONS[0]]]}})
     assert status == 200 and body["predictions"] == [{"text": "Hello!"}]
+    # Rows of different shapes in one request (the server hands them over as numpy arrays;
+    # it failed with "iteration over a 0-d array").
+    mixed = [{"prompt": QUESTIONS[0]}, {"messages": [{"role": "user", "content": QUESTIONS[1]}]}]
+    status, body = ask({"inputs": mixed})
+    assert status == 200 and body["predictions"] == [{"text": "Hello!"}] * 2, body
     for bad, message in (
         ({"messages": [{"role": "bot", "content": "hi"}]}, "unknown role 'bot'"),
         ({"messages": "hi"}, "'messages' must be a non-empty list"),
