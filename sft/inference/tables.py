@@ -121,11 +121,22 @@ def _json_cell(value):
     return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
 
 
+def _missing(value) -> bool:
+    """Whether a cell is missing (a float NaN, pandas' NA or NaT, None); a list is present."""
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or array cell
+        return False
+
+
 def write_output(table, output: str) -> None:
     """Write the table as CSV/TSV/JSONL/Parquet (by extension), or JSON lines to stdout."""
     kind = output_kind(output)
     if output == STDIO:
         for record in table.to_dict(orient="records"):
+            # A missing cell (pandas' NaN: rows with other keys) is null, as in a JSONL file:
+            # json.dumps wrote NaN, which strict JSON readers refuse.
+            record = {k: None if _missing(v) else v for k, v in record.items()}
             sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         return
     path = Path(output)

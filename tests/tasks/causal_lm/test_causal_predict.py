@@ -128,6 +128,18 @@ def test_sft_predict_writes_generations_for_prompts_and_conversations(folder, pr
     assert [r["id"] for r in out] == [1, 2, 3]
     assert [r["pred_text"] for r in out] == predictor.generate(rows, max_new_tokens=3)
     done = run_sft(
+        "predict", f"model_uri={folder}", "input=in.jsonl", "max_new_tokens=3",
+        "progress=false", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    def strict(constant):
+        raise ValueError(f"not JSON: {constant}")  # Python reads NaN; JSON readers do not
+
+    printed = [json.loads(line, parse_constant=strict) for line in done.stdout.splitlines()]
+    assert printed[0]["messages"] is None and printed[1]["prompt"] is None  # null, not NaN
+    assert [r["pred_text"] for r in printed] == [r["pred_text"] for r in out]
+    done = run_sft(
         "predict", f"model_uri={folder}", "input=in.csv", "output=out.csv", cwd=tmp_path,
         stdin=None,
     )  # fmt: skip
