@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from sft.cli import run_app
-from sft.errors import SFTConfigError
+from sft.errors import SFTConfigError, SFTDataError
 
 
 def explain_task(cfg) -> None:
@@ -35,6 +35,9 @@ def explain_task(cfg) -> None:
         folder = resolve_model(cfg.model_uri, cfg.tracking_uri, Path(tmp))
         frame = read_input(cfg.input, cfg.text_column, cfg.get("split"))
         texts = texts_of(frame, cfg.text_column, cfg.input)[: cfg.limit]
+        if not texts:  # blank lines only (stdin, or a file pandas reads as no rows)
+            source = "stdin" if cfg.input == "-" else cfg.input
+            raise SFTDataError(f"input: no text to explain in {source} (only blank lines)")
         folder = model_folder(folder)
         weights = any((folder / name).is_file() for name in TORCH_WEIGHTS)
         if not weights and not read_spec(folder).get("members"):  # an ensemble refuses later
