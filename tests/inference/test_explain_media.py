@@ -203,7 +203,8 @@ def test_audio_scores_cover_what_the_model_reads_and_add_up(build, bins, width, 
         total = found["logit"] - found["baseline_logit"]
         assert found["scores"].sum() - total == pytest.approx(found["delta"], abs=1e-4)
         assert abs(found["delta"]) <= 0.05 * max(abs(total), 1.0)
-        assert found["truncated"] and found["duration"] == pytest.approx(0.4)  # 0.5 s clips
+        # Audio length, not time taken: the 0.5 s clips are cut to the model's 0.4 s window.
+        assert found["truncated"] and found["duration"] == pytest.approx(0.4)
     with pytest.raises(SFTConfigError, match="'black' is not a baseline of audio models"):
         predictor.explain(clips[:1], baseline="black")
 
