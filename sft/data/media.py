@@ -8,6 +8,7 @@ the MLflow model stay light.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -265,5 +266,11 @@ def featurizer(modality: str, processor, spec: dict):
     if modality == "audio":
         # an encoder-decoder model's processor holds its feature extractor
         extractor = getattr(processor, "feature_extractor", processor)
+        if spec.get("audio_normalize"):
+            # a transformers-native folder's extractor leaves normalizing to the model's
+            # forward, for transformers' pipeline (sft.model.hf_native.for_pipelines); sft
+            # normalizes here, as training did. A copy: the loaded extractor stays as saved.
+            extractor = copy.copy(extractor)
+            extractor.do_normalize = True
         return AudioFeaturizer(extractor, max_seconds=spec.get("max_seconds", 10.0))
     raise SFTConfigError(f"modality '{modality}' is not one of: {', '.join(MODALITIES[1:])}")

@@ -1,5 +1,7 @@
 """Rebuild the network of a saved model folder (sft/model/saving.py) without Hydra or MLflow:
-backbone from `save_pretrained` files, pooling, and the head from its safetensors weights.
+backbone and head from the folder's transformers-native model.safetensors (sft.model.hf_native),
+or, in older folders, backbone from `save_pretrained` files and the head from
+head.safetensors; sft's pooling.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from transformers import AutoModel
 from transformers.utils import logging as hf_logging
 
 from sft.errors import SFTConfigError, first_line
-from sft.model.backbone import hidden_size, model_inputs, pool_output
+from sft.model.backbone import frame_mask, hidden_size, model_inputs, pool_output
+from sft.model.hf_native import is_native, load_native
 from sft.model.saving import HEAD_FILE
 
 # Heads a model folder may name without trust_remote_code: the ones sft ships.
@@ -37,7 +40,9 @@ class SFTNet(nn.Module):
         **features,
     ) -> torch.Tensor:
         out = self.encoder(**model_inputs(input_ids, attention_mask, features))
-        return self.head(pool_output(out, attention_mask, self.pooling))
+        # audio's sample mask -> the encoder's frame mask, as in training (Backbone.forward)
+        mask = frame_mask(self.encoder, out, attention_mask)
+        return self.head(pool_output(out, mask, self.pooling))
 
 
 def load_network(folder: Path, spec: dict, trust_remote_code: bool = False) -> nn.Module:
@@ -50,6 +55,13 @@ def load_network(folder: Path, spec: dict, trust_remote_code: bool = False) -> n
 
         model = pretrained(auto_class(spec["auto_class"]), folder, spec, trust_remote_code)
         return model.eval()
+    if is_native(folder):  # backbone + head as one transformers model (sft.model.hf_native)
+        encoder, head, _ = load_native(
+            folder,
+            lambda width, outputs: build_head(spec["head"], width, outputs, trust_remote_code),
+        )
+        return SFTNet(encoder, spec.get("pooling", "mean"), head).eval()
+    # the older layout: backbone save_pretrained + head.safetensors
     encoder = pretrained(AutoModel, folder, spec, trust_remote_code, "the backbone")
     head = build_head(
         spec["head"], hidden_size(encoder.config), int(spec["num_outputs"]), trust_remote_code

@@ -1,7 +1,11 @@
-"""Write a fine-tuned model as a folder: backbone (`save_pretrained`, with id2label), tokenizer,
-head weights (safetensors) and `sft_model.json` (task, pooling, labels, head config). A whole
-task model (sft.model.task_model: detection, segmentation) is saved by `save_pretrained`
-alone, head included; its spec names the `auto_class` that loads it.
+"""Write a fine-tuned model as a folder: the network, the tokenizer (or image / audio
+processor) and `sft_model.json` (task, pooling, labels, head config). Backbone + sft's head
+are saved as one transformers model with its code (sft.model.hf_native: transformers loads it
+with trust_remote_code=True, and refuses without); a backbone transformers cannot rebuild
+from its config (its own remote code) keeps the older layout, backbone `save_pretrained`
+(with id2label) + head weights (`head.safetensors`), which sft.load also reads. A whole task
+model (sft.model.task_model: detection, segmentation) is saved by `save_pretrained` alone,
+head included; its spec names the `auto_class` that loads it.
 
 A LoRA-tuned backbone is saved with its adapters merged into the weights (a plain transformers
 model), or with `finetune.save=adapter` as peft's adapter folder (adapter_config.json naming
@@ -21,6 +25,9 @@ from sft.errors import SFTConfigError
 SPEC_FILE = "sft_model.json"
 HEAD_FILE = "head.safetensors"
 FORMAT = 1
+# A folder whose backbone and head are one transformers model (sft.model.hf_native): an sft
+# that reads only FORMAT 1 says "upgrade sft" instead of missing head.safetensors.
+NATIVE_FORMAT = 2
 
 
 def save_model(
@@ -43,33 +50,15 @@ def save_model(
     """
     from safetensors.torch import save_file  # lazy: sft.load reads specs without torch
 
-    # here: it imports Lightning, which sft.load avoids
+    # here: hf_native imports torch and transformers' models, lora Lightning: sft.load's
+    # spec reading needs neither
+    from sft.model.hf_native import can_save, for_pipelines, save_native
     from sft.model.lora import keeps_adapter, plain_encoder, save_adapter
 
     out_dir = Path(out_dir)
     if out_dir.is_symlink():  # a link into a logged model (a resumed run's): never write through
         out_dir.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
-    if keeps_adapter(module.finetune):  # the base's config stays the base's (its folder)
-        save_adapter(module.backbone.encoder, out_dir)
-    else:
-        encoder = plain_encoder(module.backbone.encoder)
-        id2label = module.task.id2label(module.label_names)  # None: the targets are no labels
-        if id2label is not None:
-            encoder.config.id2label = id2label
-            encoder.config.label2id = {name: i for i, name in id2label.items()}
-        encoder.save_pretrained(out_dir)
-    template = (extra or {}).get("chat_template")
-    if template and getattr(tokenizer, "chat_template", None) != template:
-        # The template the run named (data.chat_template) travels in the tokenizer's files,
-        # so transformers alone renders prompts as training did; a copy: the run's
-        # tokenizer may be shared (cached) and keeps its own.
-        tokenizer = copy.copy(tokenizer)
-        tokenizer.chat_template = template
-    tokenizer.save_pretrained(out_dir)
-    state = {k: v.detach().contiguous().cpu() for k, v in module.head.state_dict().items()}
-    if state:  # a whole task model (sft.model.task_model) has its head inside the encoder
-        save_file(state, str(out_dir / HEAD_FILE))
     spec = {
         "format": FORMAT,
         "task": module.task.name,
@@ -86,6 +75,33 @@ def save_model(
         **module.task.model_spec(module),
         **(extra or {}),
     }
+    state = {k: v.detach().contiguous().cpu() for k, v in module.head.state_dict().items()}
+    encoder = None if keeps_adapter(module.finetune) else plain_encoder(module.backbone.encoder)
+    native = bool(state) and encoder is not None and can_save(encoder)
+    if native:  # backbone + head as one transformers model (sft.model.hf_native)
+        tokenizer, audio = for_pipelines(tokenizer, spec)
+        spec["format"] = NATIVE_FORMAT
+        if audio and audio["normalize"]:  # the saved extractor leaves it to the model's forward
+            spec["audio_normalize"] = True
+        save_native(encoder, module.head, spec, out_dir, audio)
+    elif encoder is None:  # the base's config stays the base's (its folder)
+        save_adapter(module.backbone.encoder, out_dir)
+    else:
+        id2label = module.task.id2label(module.label_names)  # None: the targets are no labels
+        if id2label is not None:
+            encoder.config.id2label = id2label
+            encoder.config.label2id = {name: i for i, name in id2label.items()}
+        encoder.save_pretrained(out_dir)
+    template = (extra or {}).get("chat_template")
+    if template and getattr(tokenizer, "chat_template", None) != template:
+        # The template the run named (data.chat_template) travels in the tokenizer's files,
+        # so transformers alone renders prompts as training did; a copy: the run's
+        # tokenizer may be shared (cached) and keeps its own.
+        tokenizer = copy.copy(tokenizer)
+        tokenizer.chat_template = template
+    tokenizer.save_pretrained(out_dir)
+    if state and not native:  # a whole task model (sft.model.task_model) has its head inside
+        save_file(state, str(out_dir / HEAD_FILE))
     write_spec(spec, out_dir)
     return out_dir
 
@@ -106,10 +122,10 @@ def read_spec(folder: Path) -> dict:
         spec = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise SFTConfigError(f"{path}: cannot read the model spec ({err})") from None
-    if not isinstance(spec, dict) or spec.get("format", FORMAT) > FORMAT:
+    if not isinstance(spec, dict) or spec.get("format", FORMAT) > NATIVE_FORMAT:
         raise SFTConfigError(
             f"{path}: format {spec.get('format') if isinstance(spec, dict) else '?'}"
-            f" is newer than this sft reads ({FORMAT}); upgrade sft"
+            f" is newer than this sft reads ({NATIVE_FORMAT}); upgrade sft"
         )
     return spec
 
