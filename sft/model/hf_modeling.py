@@ -43,8 +43,8 @@ class SFTConfig(PretrainedConfig):
     {"kind": "mlp", "hidden_sizes": [...], "activation": "gelu"}; a head this file cannot
     build ({"kind": "sft", "target": <class>}) makes loading raise: load it with sft.load.
     `num_outputs`: the head's width (binary and regression: 1). `sft_task`: multiclass,
-    binary, multilabel, regression or token_classification. `calibration_temperature`, `target_mean`,
-    `target_std`: see the module docstring. `audio`: a waveform model's featurizing, done
+    binary, multilabel, regression or token_classification. `calibration_temperature`,
+    `target_mean`, `target_std`: see the module docstring. `audio`: a waveform model's featurizing, done
     here because transformers' audio pipeline neither cuts nor pads clips: {"samples": clip
     length in training (longer clips are cut to it), "pad": zero-pad shorter ones to it (an
     extractor without attention mask), "normalize": zero mean, unit variance per clip over
@@ -150,11 +150,15 @@ class SFTPreTrainedModel(PreTrainedModel):
     base_model_prefix = "sft"
     main_input_name = "input_ids"
     _supports_sdpa = True
+    per_token = False  # logits per token (pooling none), not per input
 
     def __init__(self, config: SFTConfig, encoder: nn.Module | None = None, head=None):
         """`encoder`, `head`: existing modules (sft saving a trained model), else built
         from `config` (transformers loading the folder)."""
         super().__init__(config)
+        if (config.pooling == "none") != self.per_token:  # another Auto class's folder
+            wanted = "Sequence" if config.pooling != "none" else "Token"
+            raise ValueError(f"this sft model loads with AutoModelFor{wanted}Classification")
         self.encoder = (
             encoder if encoder is not None else AutoModel.from_config(config.backbone_config)
         )
@@ -241,6 +245,8 @@ class SFTForSequenceClassification(SFTPreTrainedModel):
 
 class SFTForTokenClassification(SFTPreTrainedModel):
     """Text in, one row of tag logits per token (pooling none)."""
+
+    per_token = True
 
     def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
         """`labels` (optional): tag ids per token, -100 where none (the loss skips it)."""

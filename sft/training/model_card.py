@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from sft.config.schema import GROUPS, cfg_choice
 from sft.inference.ensemble import MEMBERS_DIR as MEMBERS
+from sft.model.hf_card import transformers_lines
 from sft.model.saving import read_spec
 from sft.tracking.reports import markdown_table, measure_table, per_class_table
 
@@ -128,6 +129,7 @@ def write_model_card(
         body += ["", *family_usage(model_uri_hint(run_id, registered_name), datamodule)]
     else:
         body += ["", *usage_lines(run_id, registered_name, modality, task_kind)]
+    body += ["", *transformers_lines(Path(model_dir))]
     path = Path(model_dir) / CARD_FILE
     path.write_text(
         "---\n"

@@ -1,0 +1,107 @@
+"""The model card's "Use with transformers alone" section: the snippet that loads a saved
+folder with transformers and no sft, and what transformers alone does not apply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sft.model.hf_native import auto_class, is_native
+from sft.model.saving import read_spec
+
+FOLDER = "<this folder>"  # what the snippet names; tests/model/test_hf_native.py replaces it
+SAMPLES = {"text": "'some text'", "image": "'path/to/image.png'", "audio": "'path/to/clip.wav'"}
+# A whole task model's pipeline (its spec's auto_class); none: load the class, no pipeline.
+TASK_PIPELINES = {
+    "AutoModelForObjectDetection": "object-detection",
+    "AutoModelForSemanticSegmentation": "image-segmentation",
+    "AutoModelForCTC": "automatic-speech-recognition",
+    "AutoModelForSpeechSeq2Seq": "automatic-speech-recognition",
+    "AutoModelForCausalLM": "text-generation",
+}
+
+
+def snippet(folder: Path) -> list[str] | None:
+    """Python lines that load `folder` with transformers alone and predict; None when
+    transformers cannot load it alone (a LoRA adapter kept apart, a backbone with its own
+    remote code: the older layout)."""
+    spec = read_spec(folder)
+    modality = spec.get("modality", "text")
+    name = f'"{FOLDER}"'
+    if is_native(folder):
+        tokens = spec.get("pooling") == "none"
+        tag = "token-classification" if tokens else f"{modality}-classification"
+        call = (
+            "([" + SAMPLES[modality] + "]" + (", truncation=True)" if modality == "text" else ")")
+        )
+        scores = "" if tokens else ", top_k=None"
+        return [
+            "from transformers import pipeline",
+            "",
+            f'model = pipeline("{tag}", model={name}, trust_remote_code=True{scores})',
+            f"print(model{call})",
+            f"# or: transformers.{auto_class(spec)}.from_pretrained({name}, "
+            "trust_remote_code=True)",
+        ]
+    task_class = spec.get("auto_class")
+    if not task_class:
+        return None
+    tag = TASK_PIPELINES.get(task_class)
+    lines = ["import transformers", ""]
+    lines.append(f"model = transformers.{task_class}.from_pretrained({name})")
+    if tag:
+        lines.append(f'pipe = transformers.pipeline("{tag}", model={name})')
+    return lines
+
+
+def not_applied(spec: dict) -> list[str]:
+    """What sft.load does that transformers alone does not, for this folder's spec."""
+    out = []
+    if spec.get("class_bias") is not None or spec.get("thresholds") is not None:
+        out.append(
+            "sft decides labels by tuned decision rules (decisions.tune: class biases or "
+            "thresholds); the pipeline takes the most probable label. The probabilities "
+            "are the same."
+        )
+    if spec.get("task") == "binary" and spec.get("thresholds") is None:
+        out.append("A binary label is the positive one when its probability exceeds 0.5.")
+    if spec.get("task") == "multilabel":
+        threshold = spec.get("threshold", 0.5)
+        out.append(f"A label applies when its probability reaches {threshold} (sft's labels).")
+    if spec.get("clean_text"):
+        out.append(
+            "sft cleans each text first (data.clean_text: HTML entities and tags, "
+            "whitespace); transformers does not, so pass cleaned texts for sft's predictions."
+        )
+    return out
+
+
+def transformers_lines(folder: Path) -> list[str]:
+    """The card section: the snippet (or why there is none) and what it does not apply."""
+    lines = ["## Use with transformers alone", ""]
+    code = snippet(folder)
+    if code is None:
+        return [
+            *lines,
+            "This folder keeps parts only sft reads (a LoRA adapter kept apart from its base, "
+            "or a backbone with its own remote code): load it with `sft.load`.",
+        ]
+    spec = read_spec(folder)
+    native = is_native(folder)
+    lines += [
+        "No sft needed"
+        + (
+            ": the folder carries its model code (`modeling_sft.py`), hence "
+            "`trust_remote_code=True`; without it transformers refuses to load the folder "
+            "(it never builds a classifier with a random head)."
+            if native
+            else ": the folder is a plain transformers model."
+        ),
+        "",
+        "```python",
+        *code,
+        "```",
+    ]
+    caveats = not_applied(spec) if native else []
+    if caveats:
+        lines += ["", *[f"- {c}" for c in caveats]]
+    return lines

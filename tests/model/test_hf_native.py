@@ -1,0 +1,157 @@
+"""A saved sft folder loads with transformers alone (trust_remote_code=True) and predicts what
+sft.load predicts; without trust_remote_code, or with an Auto class the folder does not name,
+transformers refuses instead of building a classifier with a random head (issue 27). Tiny
+BERT / ViT / wav2vec2 backbones from configs; heads drawn from a seed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+from transformers import (
+    AutoModel,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    pipeline,
+)
+
+import sft
+from helpers.saved_models import TEXTS, Module
+from sft.model.heads import LinearHead, MLPHead
+from sft.model.saving import save_model, write_spec
+
+LONG = " ".join(["good"] * 200)  # past max_length 64: both sides truncate it alike
+LINEAR = {"_target_": "sft.model.heads.LinearHead", "dropout": 0.1}
+MLP = {"_target_": "sft.model.heads.MLPHead", "hidden_sizes": [16], "activation": "tanh"}
+LABELS = {
+    "multiclass": ["negative", "neutral", "positive"],
+    "binary": ["no", "yes"],
+    "multilabel": ["a", "b", "c"],
+    "regression": [],
+}
+
+
+def saved(folder, out, task="multiclass", pooling="mean", mlp=False, extra=None, processor=None):
+    """A tiny backbone + head saved by save_model into `out` (heads drawn from seed 0)."""
+    torch.manual_seed(0)
+    labels = LABELS[task]
+    width = len(labels) if task in ("multiclass", "multilabel") else 1
+    head = (
+        MLPHead(32, width, hidden_sizes=[16], activation="tanh") if mlp else LinearHead(32, width)
+    )
+    module = Module(folder, task, labels, head, MLP if mlp else LINEAR)
+    module.backbone.pooling = pooling
+    if task == "regression":
+        module.target_scale = (3.0, 2.0)  # standardized targets: served value = out * 2 + 3
+    processor = processor or AutoTokenizer.from_pretrained(folder)
+    return save_model(module.eval(), processor, module.head_config, 64, out, extra=extra)
+
+
+def by_label(records: list[dict]) -> dict[str, float]:
+    return {r["label"]: r["score"] for r in records}
+
+
+@pytest.mark.parametrize(
+    ("task", "pooling", "mlp", "extra"),
+    [
+        ("multiclass", "mean", True, {"temperature": 2.0}),
+        ("multiclass", "cls", False, None),
+        ("multiclass", "max", False, None),
+        ("multiclass", "pooler", False, None),
+        ("multiclass", "last_token", False, None),
+        ("binary", "mean", False, {"temperature": 0.5}),
+        ("multilabel", "cls", True, None),
+        ("regression", "mean", False, None),
+    ],
+)
+def test_the_text_pipeline_on_the_folder_gives_sft_loads_predictions(
+    tiny_model_dir, tmp_path, task, pooling, mlp, extra
+):
+    folder = saved(tiny_model_dir, tmp_path / "m", task, pooling, mlp, extra)
+    texts = [*TEXTS, LONG]
+    expected = sft.load(folder).predict(texts)
+    pipe = pipeline("text-classification", model=str(folder), trust_remote_code=True, top_k=None)
+    got = [by_label(r) for r in pipe(texts, truncation=True)]
+    for want, have in zip(expected, got):
+        if task == "regression":
+            assert have["score"] == pytest.approx(want["score"], abs=1e-5)
+        else:
+            assert have == pytest.approx(want["probabilities"], abs=1e-5)
+    config = AutoModelForSequenceClassification.from_pretrained(
+        folder, trust_remote_code=True
+    ).config
+    assert list(config.id2label.values()) == (LABELS[task] or ["score"])
+
+
+def test_without_trust_remote_code_or_with_another_auto_class_transformers_refuses(
+    tiny_model_dir, tmp_path
+):
+    folder = saved(tiny_model_dir, tmp_path / "m")
+    for load in (
+        lambda: AutoModelForSequenceClassification.from_pretrained(folder),
+        lambda: AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False),
+        lambda: AutoModel.from_pretrained(folder, trust_remote_code=False),
+        lambda: pipeline("text-classification", model=str(folder), trust_remote_code=False),
+        # the folder names no token classifier: no head to build, no random one
+        lambda: AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True),
+    ):
+        with pytest.raises(ValueError):
+            load()
+
+
+def test_a_head_only_sft_can_build_is_refused_by_transformers_with_the_reason(
+    tiny_model_dir, tmp_path
+):
+    folder = saved(tiny_model_dir, tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    config["head"] = {"kind": "sft", "target": "my_heads.AttentionHead"}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"my_heads\.AttentionHead.*sft\.load"):
+        AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)
+
+
+def test_an_older_folder_backbone_plus_head_file_still_loads_with_the_same_predictions(
+    tiny_model_dir, tmp_path
+):
+    native = saved(tiny_model_dir, tmp_path / "native")
+    torch.manual_seed(0)  # the same head as `saved` draws
+    module = Module(tiny_model_dir, "multiclass", LABELS["multiclass"], LinearHead(32, 3), LINEAR)
+    old = tmp_path / "old"  # the layout sft wrote before transformers-native folders
+    module.backbone.encoder.save_pretrained(old)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(old)
+    save_file(
+        {k: v.contiguous() for k, v in module.head.state_dict().items()},
+        str(old / "head.safetensors"),
+    )
+    spec = json.loads((native / "sft_model.json").read_text())
+    write_spec({**spec, "format": 1}, old)
+    want = sft.load(native).predict(TEXTS)
+    got = sft.load(old).predict(TEXTS)
+    for a, b in zip(want, got):
+        assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-6)
+
+
+def test_token_classification_loads_with_its_auto_class_and_gives_sfts_logits(
+    tiny_model_dir, tmp_path
+):
+    torch.manual_seed(0)
+    module = Module(
+        tiny_model_dir, "token_classification", ["O", "B-X", "I-X"], LinearHead(32, 3), LINEAR
+    )
+    module.backbone.pooling = "none"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    folder = save_model(module.eval(), tokenizer, LINEAR, 64, tmp_path / "m")
+    predictor = sft.load(folder)
+    ids, mask = predictor.pad(predictor.encode(TEXTS))
+    want = predictor.runner(ids, mask)
+    model = AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True)
+    with torch.no_grad():
+        got = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+    assert model.config.id2label == {0: "O", 1: "B-X", 2: "I-X"}
+    with pytest.raises(ValueError):  # no random sequence head either
+        AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)
