@@ -44,12 +44,12 @@ class SFTConfig(PretrainedConfig):
     build ({"kind": "sft", "target": <class>}) makes loading raise: load it with sft.load.
     `num_outputs`: the head's width (binary and regression: 1). `sft_task`: multiclass,
     binary, multilabel, regression or token_classification. `calibration_temperature`,
-    `target_mean`, `target_std`: see the module docstring. `audio`: a waveform model's featurizing, done
-    here because transformers' audio pipeline neither cuts nor pads clips: {"samples": clip
-    length in training (longer clips are cut to it), "pad": zero-pad shorter ones to it (an
-    extractor without attention mask), "normalize": zero mean, unit variance per clip over
-    its real samples, as Wav2Vec2FeatureExtractor(do_normalize=True) does; the folder's
-    extractor then has do_normalize false}.
+    `target_mean`, `target_std`: see the module docstring. `audio`: a waveform model's
+    featurizing, done here because transformers' audio pipeline neither cuts nor pads
+    clips: {"samples": clip length in training (longer clips are cut to it), "pad":
+    zero-pad shorter ones to it (an extractor without attention mask), "normalize": zero
+    mean, unit variance per clip over its real samples, as Wav2Vec2FeatureExtractor
+    (do_normalize=True) does; the folder's extractor then has do_normalize false}.
     """
 
     model_type = "sft"

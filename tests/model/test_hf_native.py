@@ -155,3 +155,69 @@ def test_token_classification_loads_with_its_auto_class_and_gives_sfts_logits(
     assert model.config.id2label == {0: "O", 1: "B-X", 2: "I-X"}
     with pytest.raises(ValueError):  # no random sequence head either
         AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)
+
+
+def test_image_and_audio_pipelines_on_the_folder_give_sft_loads_probabilities(
+    tiny_vit_dir, tiny_wav2vec2_dir, tmp_path
+):
+    from transformers import AutoFeatureExtractor, AutoImageProcessor
+
+    from helpers.backbones import write_shapes, write_tone
+
+    images = sorted(str(p) for p in write_shapes(tmp_path / "shapes", 1, seed=0).rglob("*.png"))
+    image = saved(
+        tiny_vit_dir,
+        tmp_path / "image",
+        extra={"modality": "image", "normalize": False, "temperature": 1.5},
+        processor=AutoImageProcessor.from_pretrained(tiny_vit_dir),
+    )
+    rng = np.random.default_rng(0)
+    # shorter than, as long as and longer than the 0.5 s clips of training: padded and cut
+    clips = [
+        str(write_tone(tmp_path / f"{s}.wav", 300.0, rng, rate=8000, seconds=s))
+        for s in (0.3, 0.5, 0.8)
+    ]
+    audio = saved(
+        tiny_wav2vec2_dir,
+        tmp_path / "audio",
+        extra={"modality": "audio", "max_seconds": 0.5},
+        processor=AutoFeatureExtractor.from_pretrained(tiny_wav2vec2_dir),
+    )
+    from sft.data.media import load_audio
+
+    for folder, tag, inputs, given in (
+        (image, "image-classification", images, images),
+        # arrays at the model's rate: the pipeline reads a file path with ffmpeg
+        (audio, "audio-classification", clips, [load_audio(c, 8000) for c in clips]),
+    ):
+        expected = sft.load(folder).predict(inputs)
+        pipe = pipeline(tag, model=str(folder), trust_remote_code=True)
+        got = [by_label(r) for r in pipe(given, top_k=3)]
+        for want, have in zip(expected, got):
+            assert have == pytest.approx(want["probabilities"], abs=1e-5)
+
+
+def test_the_model_cards_snippet_runs_in_a_python_without_sft(tiny_model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from sft.model.hf_card import FOLDER, transformers_lines
+
+    folder = saved(tiny_model_dir, tmp_path / "m", extra={"temperature": 2.0})
+    lines = transformers_lines(folder)
+    code = "\n".join(
+        lines[lines.index("```python") + 1 : lines.index("```", lines.index("```python"))]
+    )
+    code = code.replace(FOLDER, str(folder)).replace("'some text'", repr(TEXTS[0]))
+    check = "\nimport sys\nassert not [m for m in sys.modules if m.split('.')[0] == 'sft']\n"
+    # cwd away from the repository, no PYTHONPATH; the venv has sft installed, so the check
+    # is that nothing the snippet runs imports it
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path)}
+    run = subprocess.run(
+        [sys.executable, "-c", code + check], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    printed = run.stdout.strip().splitlines()[-1]
+    want = sft.load(folder).predict(TEXTS[:1])[0]["probabilities"]
+    got = {d["label"]: d["score"] for d in eval(printed)[0]}  # the pipeline's printed records
+    assert got == pytest.approx(want, abs=1e-5)
