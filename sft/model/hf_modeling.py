@@ -89,6 +89,12 @@ def build_head(spec: dict, in_features: int, out_features: int) -> nn.Sequential
     """sft's LinearHead / MLPHead layout (sft.model.heads), so the saved `head.*` weights
     load: dropout, [linear, activation, dropout]..., linear."""
     kind = spec.get("kind")
+    if kind == "adapter":
+        raise ValueError(
+            "this folder keeps a LoRA adapter apart from its base model, which transformers "
+            "alone would pair with a random classifier; load it with sft.load, or train with "
+            "finetune.save=merged"
+        )
     if kind not in ("linear", "mlp"):
         raise ValueError(
             f"this model's head ({spec.get('target', kind)}) is sft code that transformers "

@@ -12,6 +12,7 @@ tests/model/test_hf_native.py checks that transformers computes the same.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -76,7 +77,8 @@ def hf_config(encoder_config, spec: dict, audio: dict | None = None) -> hf_model
         labels = ["score"]  # the served record's key; transformers needs one name per output
     cls = auto_class(spec)
     config = hf_modeling.SFTConfig(
-        backbone_config=encoder_config,
+        # a copy: the trained model keeps its own config object as it was
+        backbone_config=copy.deepcopy(encoder_config),
         pooling=spec.get("pooling", "mean"),
         head=native_head(spec["head"]),
         num_outputs=int(spec["num_outputs"]),
@@ -116,10 +118,22 @@ def save_native(
     shutil.copyfile(hf_modeling.__file__, out_dir / MODELING_FILE)
 
 
+def save_adapter_guard(base_config, spec: dict, out_dir: Path) -> None:
+    """config.json (model type "sft", head kind `adapter`) and modeling_sft.py beside a LoRA
+    adapter kept apart (finetune.save=adapter): transformers finds the folder's config.json
+    and refuses it (with trust_remote_code: saying to use sft.load) instead of loading the
+    adapter onto its base with a random classifier."""
+    config = hf_config(base_config, spec)
+    config.head = {"kind": "adapter"}
+    config.save_pretrained(out_dir)
+    shutil.copyfile(hf_modeling.__file__, Path(out_dir) / MODELING_FILE)
+
+
 def is_native(folder: Path) -> bool:
-    """Whether `folder` holds a native sft model (config.json of model type "sft")."""
+    """Whether `folder` holds a native sft model (config.json of model type "sft" and the
+    weights beside it; a LoRA adapter folder's config.json only guards it)."""
     path = Path(folder) / "config.json"
-    if not path.is_file():
+    if not path.is_file() or not (Path(folder) / WEIGHTS_FILE).is_file():
         return False
     try:
         return json.loads(path.read_text()).get("model_type") == MODEL_TYPE
@@ -165,8 +179,6 @@ def for_pipelines(processor, spec: dict) -> tuple[object, dict | None]:
     (feature_size 1): cutting, padding and normalizing move into the model's forward
     (hf_modeling.waveform), the saved extractor does not normalize (sft_model.json's
     `audio_normalize` tells sft.load to). A copy: the run's processor may be shared (cached)."""
-    import copy  # here: only this function copies
-
     processor = copy.copy(processor)
     modality = spec.get("modality", "text")
     if modality == "text":

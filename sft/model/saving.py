@@ -52,7 +52,7 @@ def save_model(
 
     # here: hf_native imports torch and transformers' models, lora Lightning: sft.load's
     # spec reading needs neither
-    from sft.model.hf_native import can_save, for_pipelines, save_native
+    from sft.model.hf_native import can_save, for_pipelines, save_adapter_guard, save_native
     from sft.model.lora import keeps_adapter, plain_encoder, save_adapter
 
     out_dir = Path(out_dir)
@@ -86,6 +86,9 @@ def save_model(
         save_native(encoder, module.head, spec, out_dir, audio)
     elif encoder is None:  # the base's config stays the base's (its folder)
         save_adapter(module.backbone.encoder, out_dir)
+        if state:  # sft's head beside the adapter: transformers alone must not load it
+            base = module.backbone.encoder.get_base_model().config
+            save_adapter_guard(base, spec, out_dir)
     else:
         id2label = module.task.id2label(module.label_names)  # None: the targets are no labels
         if id2label is not None:

@@ -67,7 +67,7 @@ def test_run_logs_and_registers_a_self_contained_model(shipped):
     assert {
         "config.json",
         "model.safetensors",
-        "head.safetensors",
+        "modeling_sft.py",
         "sft_model.json",
         "tokenizer.json",
     } <= {p.name for p in inner.iterdir()}

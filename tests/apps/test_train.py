@@ -113,24 +113,24 @@ def test_artifacts_describe_the_test_set(trained):
 
 
 def test_saved_model_carries_label_names(trained):
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoConfig
 
     model_dir = trained["out"] / "run" / "model"
-    config = AutoConfig.from_pretrained(model_dir)
+    config = AutoConfig.from_pretrained(model_dir, trust_remote_code=True)
     assert config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
     assert config.label2id == {"negative": 0, "neutral": 1, "positive": 2}
-    AutoModel.from_pretrained(model_dir)  # the backbone reloads from the folder
     spec = json.loads((model_dir / "sft_model.json").read_text())
     assert spec["task"] == "multiclass" and spec["pooling"] == "mean"
-    head = load_file(str(model_dir / "head.safetensors"))
-    assert head["1.weight"].shape == (3, 32)
+    # backbone + head as one transformers model (sft.model.hf_native)
+    weights = load_file(str(model_dir / "model.safetensors"))
+    assert weights["head.1.weight"].shape == (3, 32)
 
 
 def test_the_saved_model_holds_no_pickled_weights(trained):
     """Weights leave a run as safetensors: loading them can never run code."""
     model_dir = trained["out"] / "run" / "model"
     files = {p.name for p in model_dir.iterdir()}
-    assert {"model.safetensors", "head.safetensors"} <= files
+    assert {"model.safetensors", "modeling_sft.py"} <= files
     assert not [
         p
         for p in model_dir.rglob("*")

@@ -22,6 +22,7 @@ from sft.model.finetune import (
     ReinitTop,
 )
 from sft.model.heads import LinearHead
+from sft.model.hf_native import load_native
 from sft.model.layers import layer_map
 from sft.model.lora import LoRA
 from sft.model.losses import CrossEntropyLoss
@@ -215,7 +216,6 @@ def test_gradual_unfreezing_schedule_every_n_epochs(tiny_model_dir):
 def test_lora_trains_a_small_fraction_and_the_merged_model_gives_the_same_logits(
     tiny_model_dir, tmp_path
 ):
-    from safetensors.torch import load_file
     from transformers import AutoModel, AutoTokenizer
 
     from sft.model.backbone import pool
@@ -246,10 +246,10 @@ def test_lora_trains_a_small_fraction_and_the_merged_model_gives_the_same_logits
         "target_modules": ["query", "value"],
         "merged": True,
     }
-    encoder = AutoModel.from_pretrained(folder).eval()
+    # backbone + head in one transformers-native model.safetensors (sft.model.hf_native)
+    encoder, head, _ = load_native(folder, lambda width, out: LinearHead(width, out, dropout=0.0))
+    encoder, head = encoder.eval(), head.eval()
     assert not any("lora" in n for n, _ in encoder.named_parameters())
-    head = LinearHead(32, 3, dropout=0.0)
-    head.load_state_dict(load_file(str(folder / "head.safetensors")))
     with torch.no_grad():
         states = encoder(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]

@@ -221,3 +221,25 @@ def test_the_model_cards_snippet_runs_in_a_python_without_sft(tiny_model_dir, tm
     want = sft.load(folder).predict(TEXTS[:1])[0]["probabilities"]
     got = {d["label"]: d["score"] for d in eval(printed)[0]}  # the pipeline's printed records
     assert got == pytest.approx(want, abs=1e-5)
+
+
+def test_a_lora_adapter_folder_is_refused_by_transformers_not_paired_with_a_random_head(
+    tiny_model_dir, tmp_path
+):
+    # transformers loads a peft adapter folder onto the base its adapter_config.json names,
+    # as BertForSequenceClassification with a fresh classifier, unless the folder has its
+    # own config.json: sft writes one that refuses (model type sft, head kind adapter)
+    from test_lora_adapter import HEAD, lora_module
+
+    folder = save_model(
+        lora_module(tiny_model_dir, "adapter"),
+        AutoTokenizer.from_pretrained(tiny_model_dir),
+        HEAD,
+        32,
+        tmp_path / "adapter",
+    )
+    with pytest.raises(ValueError):
+        AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False)
+    with pytest.raises(OSError, match="no file named model.safetensors"):  # the base is apart
+        AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)
+    assert len(sft.load(folder).predict(TEXTS)) == len(TEXTS)  # sft still reads it
