@@ -1,13 +1,11 @@
 """Prediction speed, side by side: Hugging Face pipeline vs sft.load (PyTorch) vs ONNX Runtime
 fp32 vs ONNX Runtime int8, at batch 1 and batch 32, on the same model and texts.
 
-  pipeline     transformers `pipeline("text-classification")` over the same network. An sft
-               model folder is backbone + sft head (mean pooling, `head.safetensors`), which
-               no AutoModelForSequenceClassification class reproduces, so the benchmark wraps
-               the loaded sft network as a PreTrainedModel (`SFTForSequenceClassification`
-               below) and hands it to the pipeline with the folder's tokenizer: same weights,
-               same predictions; what differs is the pipeline's own tokenizing, padding,
-               batching and post-processing.
+  pipeline     `pipeline("text-classification", model=<the saved folder>,
+               trust_remote_code=True)`: transformers alone on the folder sft saved (its
+               modeling_sft.py: backbone + sft's head, sft.model.hf_native), no wrapping;
+               same weights, same predictions; what differs is the pipeline's own
+               tokenizing, padding, batching and post-processing.
   torch        `sft.load(folder).predict` (length-sorted batches, right padding)
   onnx_fp32    `sft-export format=onnx`, run by onnxruntime through `sft.load`
   onnx_int8    `sft-export format=onnx quantize=int8` (dynamic quantization)
@@ -31,7 +29,6 @@ with the ratios `sft_over_pipeline` and `onnx_int8_over_torch`, and prints a tab
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -84,38 +81,12 @@ def make_way(way: str, folders: dict, threads: int):
 
 
 def pipeline_way(folder: Path):
-    """The transformers pipeline over the sft network (see the module docstring)."""
-    from transformers import AutoTokenizer, PreTrainedModel, pipeline
-    from transformers.modeling_outputs import SequenceClassifierOutput
+    """transformers' own pipeline on the saved folder (its modeling_sft.py, loaded with
+    trust_remote_code=True; see the module docstring): no sft code runs the model."""
+    from transformers import pipeline
 
-    import sft
-
-    predictor = sft.load(folder)
-    net, spec = predictor.runner.net, predictor.spec
-
-    class SFTForSequenceClassification(PreTrainedModel):
-        config_class = type(net.encoder.config)
-        base_model_prefix = "sft"
-        _supports_sdpa = True  # the wrapped encoder already chose its attention
-
-        def __init__(self, config):
-            super().__init__(config)
-            self.net = net
-
-        def forward(self, input_ids=None, attention_mask=None, **_):
-            return SequenceClassifierOutput(logits=self.net(input_ids, attention_mask))
-
-    config = copy.deepcopy(net.encoder.config)  # the wrapper's init must not touch the encoder's
-    config.id2label = dict(enumerate(spec["labels"]))
-    config.label2id = {name: i for i, name in enumerate(spec["labels"])}
-    model = SFTForSequenceClassification(config).eval()
-    from transformers.utils import logging as hf_logging
-
-    # The pipeline logs an *error* that the class is "not supported for text-classification";
-    # it runs it all the same (predictions equal sft's: `same_as_torch` in the report).
-    hf_logging.set_verbosity(hf_logging.CRITICAL)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, device="cpu")
+    spec = json.loads((folder / "sft_model.json").read_text())
+    pipe = pipeline("text-classification", model=str(folder), trust_remote_code=True, device="cpu")
     clean = bool(spec.get("clean_text"))
     from sft.data.labels import clean as clean_text
 
