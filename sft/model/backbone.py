@@ -16,6 +16,7 @@ from sft.data.sources import package_dir
 from sft.data.tokenize import ensure_pad_token
 from sft.errors import SFTConfigError, first_line
 from sft.model.gguf import converted_folder, is_gguf
+from sft.model.hf_native import is_native, native_encoder
 
 # mean: average of the token states; cls: the first token's state; pooler: the model's pooler
 # (BERT's tanh layer over [CLS]); max: element-wise max over tokens; last_token: the last
@@ -266,6 +267,8 @@ def _load_pretrained(path: str, trust_remote_code: bool) -> nn.Module:
     hf_logging.disable_progress_bar()
     if not Path(path).exists() and Path(path).is_absolute():
         raise SFTConfigError(f"model.name_or_path: folder not found: {path}")
+    if is_native(Path(path)):  # an sft model folder: go on from its fine-tuned backbone
+        return native_encoder(Path(path))
     try:
         return AutoModel.from_pretrained(
             path, trust_remote_code=trust_remote_code, dtype=torch.float32

@@ -143,9 +143,23 @@ def is_native(folder: Path) -> bool:
 
 def load_native(folder: Path, build_head) -> tuple[nn.Module, nn.Module, dict]:
     """(backbone, head, config dict) of a native folder, in fp32 with the saved weights;
-    `build_head(head_config, in_features, out_features)`: sft's head builder (the folder's
-    sft_model.json names the head class). SFTConfigError naming the folder."""
-    folder = Path(folder)
+    `build_head(in_features, out_features)`: sft's head builder (the folder's sft_model.json
+    names the head class). SFTConfigError naming the folder."""
+    encoder, state, config = _encoder(Path(folder))
+    head = build_head(hf_modeling.width(encoder.config), int(config["num_outputs"]))
+    _fill(head, state, "head.", folder)
+    return encoder, head, config
+
+
+def native_encoder(folder: Path) -> nn.Module:
+    """The trained backbone of a native folder alone (a plain transformers model, fp32): what
+    a new run starts from when `model.name_or_path` or `model.backbone_from` names an sft
+    model folder."""
+    return _encoder(Path(folder))[0]
+
+
+def _encoder(folder: Path) -> tuple[nn.Module, dict, dict]:
+    """(backbone with its weights, the folder's whole state dict, config.json)."""
     try:
         config = json.loads((folder / "config.json").read_text())
         backbone = dict(config["backbone_config"])
@@ -154,17 +168,23 @@ def load_native(folder: Path, build_head) -> tuple[nn.Module, nn.Module, dict]:
         state = load_file(str(folder / WEIGHTS_FILE))
     except (OSError, ValueError, KeyError) as err:
         raise SFTConfigError(f"{folder}: cannot load the model ({first_line(err)})") from None
-    head = build_head(hf_modeling.width(encoder_config), int(config["num_outputs"]))
-    parts = {"encoder.": encoder, "head.": head}
-    for prefix, part in parts.items():
-        own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    _fill(encoder, state, "encoder.", folder)
+    return encoder.eval(), state, config
+
+
+def _fill(part: nn.Module, state: dict, prefix: str, folder: Path) -> None:
+    """Load the `prefix`ed tensors of `state` into `part`; SFTConfigError when they do not fit
+    (a non-persistent buffer may be absent: the model rebuilds it)."""
+    own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    try:
         missing, unexpected = part.load_state_dict(own, strict=False)
-        if [k for k in missing if not _buffer(part, k)] or unexpected:
-            raise SFTConfigError(
-                f"{folder}: {WEIGHTS_FILE} does not fit the saved {prefix[:-1]} "
-                f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
-            )
-    return encoder, head, config
+    except RuntimeError as err:  # a tensor of another shape
+        raise SFTConfigError(f"{folder}: {WEIGHTS_FILE}: {first_line(err)}") from None
+    if [k for k in missing if not _buffer(part, k)] or unexpected:
+        raise SFTConfigError(
+            f"{folder}: {WEIGHTS_FILE} does not fit the saved {prefix[:-1]} "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
 
 
 def _buffer(module: nn.Module, name: str) -> bool:

@@ -259,9 +259,17 @@ def load_backbone_weights(model: nn.Module, folder: str) -> int:
     """
     from transformers import AutoModel  # here: only for this option
 
+    from sft.model.hf_native import is_native, native_encoder  # here: as AutoModel
+
     backbone = find_backbone(model, "model.backbone_from")
     try:
-        source = AutoModel.from_pretrained(str(Path(folder).expanduser()), dtype=torch.float32)
+        path = Path(folder).expanduser()
+        # an sft classifier's folder holds backbone + head as one model: its backbone
+        source = (
+            native_encoder(path)
+            if is_native(path)
+            else AutoModel.from_pretrained(str(path), dtype=torch.float32)
+        )
     except (OSError, ValueError) as err:
         raise SFTConfigError(
             f"model.backbone_from: cannot load a model from '{folder}' ({first_line(err)})"

@@ -240,6 +240,62 @@ def test_a_lora_adapter_folder_is_refused_by_transformers_not_paired_with_a_rand
     )
     with pytest.raises(ValueError):
         AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False)
-    with pytest.raises(OSError, match="no file named model.safetensors"):  # the base is apart
+    with pytest.raises(OSError, match=r"no file named model\.safetensors"):  # the base is apart
         AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)
     assert len(sft.load(folder).predict(TEXTS)) == len(TEXTS)  # sft still reads it
+
+
+@pytest.mark.parametrize(
+    ("family", "auto"),
+    [
+        ("detection", "AutoModelForObjectDetection"),
+        ("segmentation", "AutoModelForSemanticSegmentation"),
+    ],
+)
+def test_a_whole_task_model_folder_loads_with_its_auto_class_as_the_same_network(
+    tmp_path, family, auto
+):
+    # a detector or segmenter is exactly a transformers class: saved as it is, no remote code
+    import types
+
+    import transformers
+    from transformers import AutoImageProcessor
+
+    from helpers.task_models import tiny_detector, tiny_segmenter
+    from sft.model.task_model import TaskModel
+    from sft.tasks import get_task
+
+    build = tiny_detector if family == "detection" else tiny_segmenter
+    source = build(tmp_path / "source")
+    model = getattr(transformers, auto).from_pretrained(source)
+    module = types.SimpleNamespace(
+        backbone=TaskModel(model).eval(),
+        head=torch.nn.Identity(),
+        task=get_task(family),
+        label_names=list(model.config.id2label.values()),
+        finetune=None,
+        threshold=0.5,
+    )
+    processor = AutoImageProcessor.from_pretrained(source)
+    folder = save_model(module, processor, {}, 64, tmp_path / "m", extra={"modality": "image"})
+    assert not (folder / "modeling_sft.py").exists()
+    pixels = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        want = sft.load(folder).runner.net(pixel_values=pixels).logits
+        got = getattr(transformers, auto).from_pretrained(folder).eval()(pixel_values=pixels).logits
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError):  # no sequence classifier of these: nothing random built
+        AutoModelForSequenceClassification.from_pretrained(folder)
+
+
+def test_a_new_run_can_start_from_an_sft_folders_fine_tuned_backbone(tiny_model_dir, tmp_path):
+    # model.name_or_path (and model.backbone_from) naming an sft folder: its backbone alone
+    from sft.model.backbone import Backbone
+
+    folder = saved(tiny_model_dir, tmp_path / "m")
+    torch.manual_seed(0)
+    trained = Module(tiny_model_dir, "multiclass", LABELS["multiclass"], LinearHead(32, 3), LINEAR)
+    again = Backbone(str(folder), "mean", 64)
+    want = trained.backbone.encoder.state_dict()
+    for name, tensor in again.encoder.state_dict().items():
+        torch.testing.assert_close(tensor, want[name])
