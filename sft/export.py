@@ -161,7 +161,11 @@ def note_export(folder: Path, kind: str, diff: float, agreed: dict, where: str, 
         f"## This export: {kind}\n\n{quantized}, exported by `sft-export` from the PyTorch "
         f"model this card describes. Checked against it: {checked}; max abs difference of "
         f"the raw outputs {agreed['max_abs_diff']:.3g} there, {diff:.3g} on the parity texts. "
-        "The test metrics below are the PyTorch model's, not this export's.\n\n"
+        "The test metrics below are the PyTorch model's, not this export's. transformers "
+        "alone does not load this export (no PyTorch weights; Optimum's ONNX classes do not "
+        "know its graph, sft's backbone + pooling + head): the section 'Use with "
+        "transformers alone' below is the PyTorch model's. Run it with `sft.load` "
+        "(onnxruntime, no torch).\n\n"
     )
     head, sep, rest = text.partition("\n# ")  # after the front matter, before the title
     tags = ["onnx"] + ([str(cfg.quantize)] if cfg.quantize else [])

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from sft.data.tokenize import ensure_pad_token
 from sft.errors import SFTConfigError, SFTDataError, first_line
 from sft.inference.runners import OnnxRunner, TorchRunner
-from sft.model.saving import SPEC_FILE, read_spec
+from sft.model.saving import SPEC_FILE, backbone_config, read_spec
 from sft.tasks import REGISTRY, get_task
 
 ONNX_FILE = "model.onnx"
@@ -230,7 +230,12 @@ def load(
     from transformers import AutoTokenizer  # lazy: media models need none
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+        config = backbone_config(folder)  # a native folder's own config.json is sft's
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(folder),
+            trust_remote_code=trust_remote_code,
+            **({"config": config} if config is not None else {}),
+        )
     except (OSError, ValueError) as err:
         raise SFTConfigError(f"{folder}: cannot load the tokenizer ({first_line(err)})") from None
     if ensure_pad_token(tokenizer).pad_token_id is None:

@@ -133,6 +133,25 @@ def read_spec(folder: Path) -> dict:
     return spec
 
 
+def backbone_config(folder: Path):
+    """The backbone's transformers config of a transformers-native folder (config.json's
+    `backbone_config`, sft.model.hf_native), else None. What sft.load hands AutoTokenizer:
+    the folder's own config is of a model type transformers does not know (it would warn)."""
+    path = Path(folder) / "config.json"
+    try:
+        nested = json.loads(path.read_text()).get("backbone_config") if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(nested, dict) or "model_type" not in nested:
+        return None
+    # here: transformers' config classes, only for native folders (no torch needed)
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    if nested["model_type"] not in CONFIG_MAPPING:
+        return None
+    return CONFIG_MAPPING[nested["model_type"]].from_dict(nested)
+
+
 def _num_outputs(module) -> int:
     """The head's output width (a task model's own head: one output per label)."""
     params = list(module.head.parameters())
