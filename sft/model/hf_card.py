@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sft.model.hf_native import auto_class, is_native
-from sft.model.saving import read_spec
+from sft.model.saving import SPEC_FILE, read_spec
 
 FOLDER = "<this folder>"  # what the snippet names; tests/model/test_hf_native.py replaces it
 SAMPLES = {"text": "'some text'", "image": "'path/to/image.png'", "audio": "'path/to/clip.wav'"}
@@ -69,15 +69,20 @@ def not_applied(spec: dict) -> list[str]:
         out.append(f"A label applies when its probability reaches {threshold} (sft's labels).")
     if spec.get("clean_text"):
         out.append(
-            "sft cleans each text first (data.clean_text: HTML entities and tags, "
-            "whitespace); transformers does not, so pass cleaned texts for sft's predictions."
+            "sft cleans each text first (data.clean_text; sft.data.labels.clean); "
+            "transformers does not. For sft's predictions pass `clean(text)`: "
+            "`t = html.unescape(text).strip()`, then `t[1:-1].strip()` when `t` is wrapped in "
+            "double quotes (`len(t) >= 2 and t[0] == t[-1] == '\"'`)."
         )
     return out
 
 
 def transformers_lines(folder: Path) -> list[str]:
-    """The card section: the snippet (or why there is none) and what it does not apply."""
-    lines = ["## Use with transformers alone", ""]
+    """The card section, after a blank line: the snippet (or why there is none) and what it
+    does not apply; nothing for a folder that holds no saved model (yet)."""
+    if not (Path(folder) / SPEC_FILE).is_file():
+        return []
+    lines = ["", "## Use with transformers alone", ""]
     code = snippet(folder)
     if code is None:
         return [

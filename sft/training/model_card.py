@@ -129,7 +129,7 @@ def write_model_card(
         body += ["", *family_usage(model_uri_hint(run_id, registered_name), datamodule)]
     else:
         body += ["", *usage_lines(run_id, registered_name, modality, task_kind)]
-    body += ["", *transformers_lines(Path(model_dir))]
+    body += transformers_lines(Path(model_dir))
     path = Path(model_dir) / CARD_FILE
     path.write_text(
         "---\n"

@@ -126,6 +126,36 @@ def test_saved_model_carries_label_names(trained):
     assert weights["head.1.weight"].shape == (3, 32)
 
 
+def test_the_trained_models_card_snippet_gives_sfts_probabilities_without_sft(
+    trained, toy_data, tmp_path
+):
+    """Issue 27's bar: the model card's transformers snippet, run in a Python that imports no
+    sft, gives sft.load's probabilities on the test texts (tuned decisions aside: the card
+    says the pipeline takes the most probable label)."""
+    import subprocess
+    import sys
+
+    import sft
+
+    model_dir = trained["out"] / "run" / "model"
+    card = (model_dir / "README.md").read_text()
+    code = card.split("## Use with transformers alone", 1)[1].split("```python\n", 1)[1]
+    code = code.split("```", 1)[0].replace("<this folder>", str(model_dir))
+    texts = pd.read_csv(toy_data["test"])["text"].astype(str).tolist()[:8]
+    code = code.replace("['some text']", repr(texts))
+    code += "import sys\nassert not [m for m in sys.modules if m.split('.')[0] == 'sft']\n"
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path)}
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    printed = eval(run.stdout.strip().splitlines()[-1])  # the pipeline's records, printed
+    want = sft.load(model_dir).predict(texts)
+    for records, expected in zip(printed, want):
+        got = {r["label"]: r["score"] for r in records}
+        assert got == pytest.approx(expected["probabilities"], abs=1e-5)
+
+
 def test_the_saved_model_holds_no_pickled_weights(trained):
     """Weights leave a run as safetensors: loading them can never run code."""
     model_dir = trained["out"] / "run" / "model"
