@@ -30,9 +30,9 @@ def snippet(folder: Path) -> list[str] | None:
     if is_native(folder):
         tokens = spec.get("pooling") == "none"
         tag = "token-classification" if tokens else f"{modality}-classification"
-        call = (
-            "([" + SAMPLES[modality] + "]" + (", truncation=True)" if modality == "text" else ")")
-        )
+        # cut at the training max_length (the token pipeline takes no truncation argument)
+        cut = ", truncation=True" if modality == "text" and not tokens else ""
+        call = f"([{SAMPLES[modality]}]{cut})"
         scores = "" if tokens else ", top_k=None"
         return [
             "from transformers import pipeline",
@@ -106,7 +106,15 @@ def transformers_lines(folder: Path) -> list[str]:
         *code,
         "```",
     ]
-    caveats = not_applied(spec) if native else []
+    caveats = (
+        not_applied(spec)
+        if native
+        else [
+            "The network is the same as sft.load's; sft's own post-processing settings in "
+            "sft_model.json (score thresholds, a verification threshold, decoding settings) "
+            "are not read by transformers: pass the pipeline's own arguments."
+        ]
+    )
     if caveats:
         lines += ["", *[f"- {c}" for c in caveats]]
     return lines
