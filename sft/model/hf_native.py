@@ -110,9 +110,11 @@ def save_native(
     for prefix, part in (("encoder.", encoder), ("head.", head)):
         for name, value in part.state_dict().items():
             value = value.detach().cpu().contiguous()
-            if value.data_ptr() in seen:  # tied weights: safetensors stores no shared memory
+            storage = value.untyped_storage()
+            if storage.data_ptr() in seen or storage.nbytes() != value.nbytes:
+                # tied weights, or a view into a larger tensor: safetensors refuses shared memory
                 value = value.clone()
-            seen.add(value.data_ptr())
+            seen.add(value.untyped_storage().data_ptr())
             state[prefix + name] = value
     save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt"})
     shutil.copyfile(hf_modeling.__file__, out_dir / MODELING_FILE)
@@ -120,9 +122,10 @@ def save_native(
 
 def save_adapter_guard(base_config, spec: dict, out_dir: Path) -> None:
     """config.json (model type "sft", head kind `adapter`) and modeling_sft.py beside a LoRA
-    adapter kept apart (finetune.save=adapter): transformers finds the folder's config.json
-    and refuses it (with trust_remote_code: saying to use sft.load) instead of loading the
-    adapter onto its base with a random classifier."""
+    adapter kept apart (finetune.save=adapter): transformers then reads the folder's own
+    config.json and refuses it (without trust_remote_code: an unknown model type; with it:
+    no weights beside it) instead of loading the adapter onto the base its
+    adapter_config.json names, with a random classifier."""
     config = hf_config(base_config, spec)
     config.head = {"kind": "adapter"}
     config.save_pretrained(out_dir)
