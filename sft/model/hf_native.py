@@ -68,13 +68,15 @@ def native_head(head_config: dict) -> dict:
     return {"kind": "sft", "target": target}
 
 
-def hf_config(encoder_config, spec: dict, audio: dict | None = None) -> hf_modeling.SFTConfig:
+def hf_config(
+    encoder_config, spec: dict, id2label: dict | None, audio: dict | None = None
+) -> hf_modeling.SFTConfig:
     """config.json of a native folder: the backbone's config nested, the head, the labels
-    (id2label), the task's problem_type, and what turns raw outputs into served logits."""
+    (`id2label`, the task's; None: the targets are no labels, and the one output is named
+    "score", the served record's key), the task's problem_type, and what turns raw outputs
+    into served logits."""
     task = spec["task"]
-    labels = list(spec.get("labels") or [])
-    if task == "regression" or not labels:
-        labels = ["score"]  # the served record's key; transformers needs one name per output
+    labels = list(id2label.values()) if id2label else ["score"]
     cls = auto_class(spec)
     config = hf_modeling.SFTConfig(
         # a copy: the trained model keeps its own config object as it was
@@ -100,12 +102,18 @@ def hf_config(encoder_config, spec: dict, audio: dict | None = None) -> hf_model
 
 
 def save_native(
-    encoder: nn.Module, head: nn.Module, spec: dict, out_dir: Path, audio: dict | None = None
+    encoder: nn.Module,
+    head: nn.Module,
+    spec: dict,
+    out_dir: Path,
+    id2label: dict | None,
+    audio: dict | None = None,
 ) -> None:
     """Write config.json, model.safetensors and modeling_sft.py of the trained `encoder` (a
-    plain transformers model, LoRA merged) and `head` into `out_dir`. `audio`: SFTConfig's."""
+    plain transformers model, LoRA merged) and `head` into `out_dir`. `id2label`: as
+    hf_config takes it; `audio`: SFTConfig's."""
     out_dir = Path(out_dir)
-    hf_config(encoder.config, spec, audio).save_pretrained(out_dir)
+    hf_config(encoder.config, spec, id2label, audio).save_pretrained(out_dir)
     state, seen = {}, set()
     for prefix, part in (("encoder.", encoder), ("head.", head)):
         for name, value in part.state_dict().items():
@@ -120,13 +128,13 @@ def save_native(
     shutil.copyfile(hf_modeling.__file__, out_dir / MODELING_FILE)
 
 
-def save_adapter_guard(base_config, spec: dict, out_dir: Path) -> None:
+def save_adapter_guard(base_config, spec: dict, out_dir: Path, id2label: dict | None) -> None:
     """config.json (model type "sft", head kind `adapter`) and modeling_sft.py beside a LoRA
     adapter kept apart (finetune.save=adapter): transformers then reads the folder's own
     config.json and refuses it (without trust_remote_code: an unknown model type; with it:
     no weights beside it) instead of loading the adapter onto the base its
     adapter_config.json names, with a random classifier."""
-    config = hf_config(base_config, spec)
+    config = hf_config(base_config, spec, id2label)
     config.head = {"kind": "adapter"}
     config.save_pretrained(out_dir)
     shutil.copyfile(hf_modeling.__file__, Path(out_dir) / MODELING_FILE)

@@ -78,19 +78,19 @@ def save_model(
     state = {k: v.detach().contiguous().cpu() for k, v in module.head.state_dict().items()}
     encoder = None if keeps_adapter(module.finetune) else plain_encoder(module.backbone.encoder)
     native = bool(state) and encoder is not None and can_save(encoder)
+    id2label = module.task.id2label(module.label_names)  # None: the targets are no labels
     if native:  # backbone + head as one transformers model (sft.model.hf_native)
         tokenizer, audio = for_pipelines(tokenizer, spec)
         spec["format"] = NATIVE_FORMAT
         if audio and audio["normalize"]:  # the saved extractor leaves it to the model's forward
             spec["audio_normalize"] = True
-        save_native(encoder, module.head, spec, out_dir, audio)
+        save_native(encoder, module.head, spec, out_dir, id2label, audio)
     elif encoder is None:  # the base's config stays the base's (its folder)
         save_adapter(module.backbone.encoder, out_dir)
         if state:  # sft's head beside the adapter: transformers alone must not load it
             base = module.backbone.encoder.get_base_model().config
-            save_adapter_guard(base, spec, out_dir)
+            save_adapter_guard(base, spec, out_dir, id2label)
     else:
-        id2label = module.task.id2label(module.label_names)  # None: the targets are no labels
         if id2label is not None:
             encoder.config.id2label = id2label
             encoder.config.label2id = {name: i for i, name in id2label.items()}

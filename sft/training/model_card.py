@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from sft.config.schema import GROUPS, cfg_choice
 from sft.inference.ensemble import MEMBERS_DIR as MEMBERS
-from sft.model.hf_card import transformers_lines
+from sft.inference.hf_card import transformers_lines
 from sft.model.saving import read_spec
 from sft.tracking.reports import markdown_table, measure_table, per_class_table
 

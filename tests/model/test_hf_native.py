@@ -201,7 +201,7 @@ def test_the_model_cards_snippet_runs_in_a_python_without_sft(tiny_model_dir, tm
     import subprocess
     import sys
 
-    from sft.model.hf_card import FOLDER, transformers_lines
+    from sft.inference.hf_card import FOLDER, transformers_lines
 
     folder = saved(tiny_model_dir, tmp_path / "m", extra={"temperature": 2.0})
     lines = transformers_lines(folder)

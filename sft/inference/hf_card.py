@@ -7,6 +7,8 @@ from pathlib import Path
 
 from sft.model.hf_native import auto_class, is_native
 from sft.model.saving import SPEC_FILE, read_spec
+from sft.tasks import get_task
+from sft.tasks.sequence.outputs import decision_rule
 
 FOLDER = "<this folder>"  # what the snippet names; tests/model/test_hf_native.py replaces it
 SAMPLES = {"text": "'some text'", "image": "'path/to/image.png'", "audio": "'path/to/clip.wav'"}
@@ -56,17 +58,25 @@ def snippet(folder: Path) -> list[str] | None:
 def not_applied(spec: dict) -> list[str]:
     """What sft.load does that transformers alone does not, for this folder's spec."""
     out = []
-    if spec.get("class_bias") is not None or spec.get("thresholds") is not None:
+    task = get_task(spec["task"])
+    rule = decision_rule(spec, task.name)  # None: the most probable label
+    if rule is not None:
         out.append(
-            "sft decides labels by tuned decision rules (decisions.tune: class biases or "
-            "thresholds); the pipeline takes the most probable label. The probabilities "
-            "are the same."
+            f"sft decides labels by a rule the pipeline does not apply ({rule}); the "
+            "pipeline reports the most probable label. The probabilities are the same."
         )
-    if spec.get("task") == "binary" and spec.get("thresholds") is None:
-        out.append("A binary label is the positive one when its probability exceeds 0.5.")
-    if spec.get("task") == "multilabel":
+    if task.decision_key == "labels":  # several labels per input: sft applies a threshold
         threshold = spec.get("threshold", 0.5)
-        out.append(f"A label applies when its probability reaches {threshold} (sft's labels).")
+        out.append(
+            f"sft's labels are those whose probability reaches {threshold} (or the tuned "
+            "thresholds); the pipeline gives every label's probability."
+        )
+    if spec.get("pooling") == "none":
+        out.append(
+            "sft tags words (each word's first subword) and cuts texts at "
+            f"{spec.get('max_length')} tokens; the pipeline tags subword tokens (see its "
+            "`aggregation_strategy`) and does not cut: the logits are the same."
+        )
     if spec.get("clean_text"):
         out.append(
             "sft cleans each text first (data.clean_text; sft.data.labels.clean); "
