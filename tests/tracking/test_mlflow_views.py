@@ -172,3 +172,46 @@ def test_a_seed_parent_says_seeds_and_reproduce_says_of_what(make_cfg, tmp_path)
     cfg = load_logged_config(Client(), run, tmp_path / "again")
     assert cfg.logger.run_name == "reproduce-of-seeds2-x"
     assert pd.notna(cfg.logger.tags["sft.reproduces"])
+
+
+def test_the_experiment_leaderboard_shows_what_varies_and_says_the_rest_once():
+    """`sft-leaderboard experiment=...` showed every param that differed anywhere (a run's
+    own checkpoint folder included) and every metric column, constant or not."""
+    from types import SimpleNamespace
+
+    from sft.tracking.leaderboard import leaderboard, terminal_table, varying_params
+
+    def run(name, lr, folder, metrics, params=None):
+        return SimpleNamespace(
+            info=SimpleNamespace(run_name=name, run_id=f"id-{name}", status="FINISHED"),
+            data=SimpleNamespace(
+                params={
+                    "optimizer.lr": lr,
+                    "trainer.max_epochs": "4",
+                    "callbacks.resume_checkpoint.dirpath": f"/out/{folder}/checkpoints",
+                    **(params or {}),
+                },
+                metrics={"params/trainable": 20483.0, **metrics},
+                tags={"sft.monitor": "val/acc", "sft.run_dir": f"/out/{folder}"},
+            ),
+        )
+
+    runs = [
+        run("a", "0.003", "r1", {"best/val/acc": 0.9, "test/acc": 0.8}, {"max_rows": "1000"}),
+        run("b", "0.001", "r2", {"best/val/acc": 0.7, "test/acc": 0.8}),
+    ]
+    keys = varying_params(runs)
+    # the checkpoint folder differs only by run; max_rows is missing, not different, in b
+    assert keys == ["optimizer.lr"]
+    table = leaderboard(runs, keys, "val/acc", "max")
+    text = terminal_table(table, keys, "val/acc", constants=True)
+    lines = text.splitlines()
+    assert lines[0] == "| rank | run | optimizer.lr | best/val/acc |"
+    assert "| 1 | a | 0.003 | 0.9000 |" in lines
+    assert (
+        lines[-1] == "Same in every run: status FINISHED, test/acc 0.8000, params/trainable 20,483"
+    )
+    # without `constants` (a sweep's summary), every column as before
+    assert "| status |" in terminal_table(
+        leaderboard(runs, keys, "val/acc", "max"), keys, "val/acc"
+    )
