@@ -26,7 +26,7 @@ from sft.tracking.datasets import dataset_inputs
 from sft.tracking.masking import mask_values
 from sft.tracking.mlflow_models import log_run_model
 from sft.tracking.mlflow_reading import MLflowReading
-from sft.tracking.notes import experiment_note, failure_tags
+from sft.tracking.notes import experiment_note, failure_tags, ui_lines
 from sft.tracking.store import open_client, with_retry
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class MLflowTracker(MLflowReading):
         self.registered_model_name = registered_model_name
         self.register = register
         self.run_id: str | None = None
+        self.experiment_id: str | None = None
         self._client = None
         self._logged_model_uri: str | None = None  # set by log_model
 
@@ -127,9 +128,8 @@ class MLflowTracker(MLflowReading):
         # logger.tags come from the user: masked; sft's own tags never hold secrets.
         tags = {**tags, **mask_values({k: str(v) for k, v in self.tags.items()})}
         run = with_retry(self._client.create_run, experiment_id, run_name=self.run_name, tags=tags)
-        self.run_id = run.info.run_id
-        self.run_name = run.info.run_name
-        self.experiment_name = name
+        self.run_id, self.run_name = run.info.run_id, run.info.run_name
+        self.experiment_name, self.experiment_id = name, experiment_id
         return self.run_id
 
     def reopen(self, run_id: str, tags: dict[str, str]) -> None:
@@ -138,6 +138,7 @@ class MLflowTracker(MLflowReading):
         run = with_retry(self._client.get_run, run_id)
         with_retry(self._client.update_run, run_id, status="RUNNING")
         self.run_id, self.run_name = run_id, run.info.run_name
+        self.experiment_id = run.info.experiment_id
         self.experiment_name = with_retry(self._client.get_experiment, run.info.experiment_id).name
         self.set_tags(tags)
 
@@ -295,5 +296,5 @@ class MLflowTracker(MLflowReading):
         return [
             f"MLflow run {self.run_id} ({self.run_name}) in experiment "
             f"'{self.experiment_name}' ({self.tracking_uri})",
-            f"  compare runs: mlflow ui --backend-store-uri {self.tracking_uri}",
+            *ui_lines(self.tracking_uri, self.experiment_id),
         ]

@@ -34,3 +34,17 @@ def failure_tags(error: BaseException) -> dict[str, str]:
     description that leads with it (the run's page shows it first)."""
     reason = failure_reason(error)
     return {ERROR_TAG: reason, NOTE: f"**FAILED**: {reason}"}
+
+
+def ui_lines(tracking_uri: str, experiment_id: str | None) -> list[str]:
+    """Where to look at an experiment's runs: the `mlflow ui` command for a local store and
+    the page's address. `?workflowType=machine_learning` opens the runs table: without it a
+    browser new to MLflow 3 opens the GenAI overview (traces), whatever the experiment's
+    kind (MLflow 3.17, seen in headless Chromium)."""
+    page = f"#/experiments/{experiment_id}?workflowType=machine_learning"
+    if tracking_uri.startswith(("http://", "https://")):
+        return [f"  compare runs: {tracking_uri.rstrip('/')}/{page}"]
+    return [
+        f"  compare runs: mlflow ui --backend-store-uri {tracking_uri}",
+        f"    then open http://127.0.0.1:5000/{page}",
+    ]

@@ -47,14 +47,27 @@ def repeat_kind(cfg: DictConfig) -> str:
 def parent_note(
     cfg: DictConfig, kind: str, summary: dict, monitor: str, names: list[str], model_uri
 ) -> str:
-    """The parent's description (Markdown): what ran, a table of every val/test metric the
-    children share (mean ± std, DIGITS decimals), the pooled out-of-fold figures, the
-    ensemble's test figures and where its model is."""
+    """The parent's description (Markdown): what ran, a headline (the run page shows the
+    first lines only until "Show more"), a table of every val/test metric the children share
+    (mean ± std, DIGITS decimals), the pooled out-of-fold figures, the ensemble's test
+    figures and where its model is."""
     what = "fold" if kind == "cv" else "seed"
     lines = [
         f"**{cfg.model.name_or_path}** on **{cfg.data.name}**: {len(names)} {what} runs "
         f"({', '.join(names)}); each figure is their mean ± std."
     ]
+    headline = [
+        f"{k} **{summary[k]:.{DIGITS}f} ± {summary[k + '_std']:.{DIGITS}f}**"
+        for k in (f"best/{monitor}", "test/acc", "test/f1_macro", "test/mse")
+        if k + "_std" in summary
+    ]
+    headline += [
+        f"{k} **{summary[k]:.{DIGITS}f}**"
+        for k in ("ensemble/test/acc", "ensemble/test/f1_macro", "ensemble/test/mse")
+        if k in summary
+    ]
+    if headline:
+        lines.append(" · ".join(headline))
     means = [
         k
         for k in summary

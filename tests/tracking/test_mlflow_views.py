@@ -215,3 +215,18 @@ def test_the_experiment_leaderboard_shows_what_varies_and_says_the_rest_once():
     assert "| status |" in terminal_table(
         leaderboard(runs, keys, "val/acc", "max"), keys, "val/acc"
     )
+
+
+def test_the_printed_address_opens_the_runs_table_not_the_genai_overview():
+    """A browser new to MLflow 3.17 opens an experiment on its GenAI overview (traces)
+    whatever the experiment's kind; `?workflowType=machine_learning` opens its runs table
+    (both seen in headless Chromium, docs/mlflow.md)."""
+    from sft.tracking.notes import ui_lines
+
+    assert ui_lines("sqlite:////out/mlflow.db", "3") == [
+        "  compare runs: mlflow ui --backend-store-uri sqlite:////out/mlflow.db",
+        "    then open http://127.0.0.1:5000/#/experiments/3?workflowType=machine_learning",
+    ]
+    assert ui_lines("http://mlflow.lan:5000/", "7") == [
+        "  compare runs: http://mlflow.lan:5000/#/experiments/7?workflowType=machine_learning"
+    ]
