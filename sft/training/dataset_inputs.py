@@ -5,7 +5,8 @@ knows already: no file is read twice.
 A split read from its own file (or hub split) has that file's content hash as its digest,
 the `sft.data.<split>_sha256` tag's value. A split carved out of train (`data.val_fraction`,
 `data.test_fraction`) or a CV fold's has the sha256 of the train file's hash and the row
-numbers it holds: the same rows of the same file give the same digest, another fold another.
+numbers it holds: the same rows of the same file give the same digest, another fold another
+(a task family whose splits keep no row numbers: the split's name and size stand in).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def split_datasets(cfg: DictConfig, datamodule, whole_files: bool = False) -> li
     CV folds: its train file, not one fold's part of it; `rows` None where the run cut it)."""
     prints = dict(datamodule.data_fingerprint())
     paths = dict(getattr(datamodule, "paths", None) or {})
-    examples = datamodule.examples
+    examples = dict(getattr(datamodule, "examples", None) or {})
     # train is its whole file unless a split was carved from it (no file of its own)
     cut = any(s not in prints for s in examples if s != "train")
     described = []
@@ -36,14 +37,18 @@ def split_datasets(cfg: DictConfig, datamodule, whole_files: bool = False) -> li
         if whole_files and split not in prints:
             continue
         if own or whole_files:
-            digest, rows = prints[split], len(part) if own else None
+            digest, rows = prints[split], _size(part) if own else None
         else:
-            digest, rows = _rows_digest(prints.get("train", ""), part.rows), len(part)
+            held = getattr(part, "rows", None)
+            held = [split, _size(part)] if held is None else held
+            digest, rows = _rows_digest(prints.get("train", ""), held), _size(part)
         described.append(
             {
                 "name": f"{experiment_of(cfg.data)}-{split}",
                 "digest": digest,
-                "source": str(paths.get(split) or paths.get("train") or part.source),
+                "source": str(
+                    paths.get(split) or paths.get("train") or getattr(part, "source", split)
+                ),
                 "split": split,
                 "columns": _columns(datamodule),
                 "rows": rows,
@@ -52,10 +57,22 @@ def split_datasets(cfg: DictConfig, datamodule, whole_files: bool = False) -> li
     return described
 
 
+def _size(part) -> int | None:
+    """The split's number of examples (None: its type does not say)."""
+    try:
+        return len(part)
+    except TypeError:
+        return None
+
+
 def _rows_digest(file_digest: str, rows) -> str:
-    """sha256 of the file's hash and the row numbers (int64) a split holds of it."""
+    """sha256 of the file's hash and the row numbers (int64) a split holds of it (or what
+    stands in for them: see the module's doc)."""
     digest = hashlib.sha256(file_digest.encode())
-    digest.update(np.asarray(rows, dtype=np.int64).tobytes())
+    try:
+        digest.update(np.asarray(rows, dtype=np.int64).tobytes())
+    except (TypeError, ValueError):  # no numbers: their text
+        digest.update(repr(list(rows)).encode())
     return digest.hexdigest()
 
 

@@ -149,8 +149,7 @@ class RunRecorder:
             }
         )
         if self.resume is None:  # the resumed run has them: its data is checked unchanged
-            self.splits = split_datasets(cfg, datamodule)
-            self.tracker.log_datasets(self.splits)
+            self.tracker.log_datasets(split_datasets(cfg, datamodule))
         if self.resume is None and self.child is None:  # before it trains, not after
             plan = registration(cfg, task, "mlflow.parentRunId" in self.job_tags)
             if plan.now or plan.later:
