@@ -37,7 +37,8 @@ def leaderboard_task(cfg) -> None:
     metric, mode = monitor_of(runs)
     metric = cfg.metric or metric
     print(title)
-    print(terminal_table(leaderboard(runs, keys, metric, mode), keys, metric))
+    # keys and metrics that vary; what every run shares in one line below the table
+    print(terminal_table(leaderboard(runs, keys, metric, mode), keys, metric, constants=True))
 
 
 def main() -> None:

@@ -17,7 +17,11 @@ with its generation settings as parameters.
 The input schema is an object tensor on purpose: a string column would let MLflow turn
 `null` and numbers into the texts "None" and "1" before we could refuse them. A bad
 request raises RequestError (an MlflowException with INVALID_PARAMETER_VALUE), which the
-scoring server answers with 400 and our message.
+scoring server answers with 400 and our message. In Python, `mlflow.pyfunc.load_model(uri)
+.predict(["a", "b"])` takes a plain list as the REST server's `{"inputs": [...]}` does: the
+signature is marked as one the model checks itself (`texts_from_input`), so MLflow passes
+the input through instead of refusing a list ("Model is missing inputs ['text']"); the
+server still parses requests by the schema (`accept_table_requests`).
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
         )
         self.max_rows, self.max_chars = limits["max_rows"], limits["max_chars"]
         self._predictor = load(context.artifacts[ARTIFACT])
-        accept_csv_requests()
+        accept_table_requests()
 
     def predict(self, context, model_input, params=None):
         if generates(self._predictor):
@@ -98,17 +102,24 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
             raise _bad_input(str(err)) from None
 
 
-def accept_csv_requests() -> None:
-    """Let the scoring server read `text/csv` requests for our text-tensor input schema: its
-    CSV parser asks the schema for pandas dtypes, which a TensorSpec has not, and answered
-    every CSV request with "TensorSpec only supports numpy types". The CSV is read with
-    string cells instead (empty cells: null, refused by `texts_from_input` by row); other
-    schemas keep MLflow's parser. Only where the server is running (its module imported):
-    loading the model elsewhere imports no web framework."""
+def accept_table_requests() -> None:
+    """Where the scoring server runs (its module imported; loading the model elsewhere imports
+    no web framework), let it read requests for our text-tensor schema as before the model
+    checked its own input:
+
+    - JSON: the signature is marked as checked by the model (see `signature`), which MLflow's
+      server takes to mean "type hints: `{"inputs": ...}` only, unparsed"; ours still parses
+      every JSON form (`dataframe_split` included) by the schema, objects kept as they came.
+    - `text/csv`: its CSV parser asks the schema for pandas dtypes, which a TensorSpec has
+      not ("TensorSpec only supports numpy types"); the CSV is read with string cells
+      instead (empty cells: null, refused by `texts_from_input` by row).
+
+    Other schemas keep MLflow's parsers."""
     import sys  # here: only to find the server's module, when there is one
 
     server = sys.modules.get("mlflow.pyfunc.scoring_server")
     parse = getattr(server, "parse_csv_input", None)
+    parse_json = getattr(server, "_parse_json_data", None)
     if parse is None or getattr(parse, "sft_text_csv", False):
         return
 
@@ -125,8 +136,29 @@ def accept_csv_requests() -> None:
             return frame.set_axis([TEXT_COLUMN], axis=1)
         texts_from_input(frame)  # raises the one line that names the columns
 
+    def parse_json_data(data, metadata, input_schema):
+        if input_schema is not None and input_schema.is_tensor_spec():
+            metadata = _ParsedBySchema(metadata)
+        return parse_json(data, metadata, input_schema)
+
     parse_csv_input.sft_text_csv = True
     server.parse_csv_input = parse_csv_input
+    if parse_json is not None:  # MLflow 3: the function that reads the type-hint mark
+        server._parse_json_data = parse_json_data
+
+
+class _ParsedBySchema:
+    """A model's metadata, except that its signature counts as not from type hints: the
+    scoring server then parses a request by the schema (see `accept_table_requests`)."""
+
+    def __init__(self, metadata):
+        self._metadata = metadata
+
+    def __getattr__(self, name):
+        return getattr(self._metadata, name)
+
+    def _is_signature_from_type_hint(self) -> bool:
+        return False
 
 
 def request_limits(
@@ -243,7 +275,12 @@ def signature(model_dir: Path, example_texts: list[str]):
         params = ParamSchema([ParamSpec(key, "long", None) for key in SETTINGS])
         return ModelSignature(inputs=None, outputs=outputs, params=params)
     inputs = Schema([TensorSpec(np.dtype(object), (-1,), TEXT_COLUMN)])
-    return ModelSignature(inputs=inputs, outputs=outputs)
+    checked = ModelSignature(inputs=inputs, outputs=outputs)
+    # MLflow enforces a tensor schema on dicts, frames and arrays only and refuses a plain
+    # list; marked as a type-hint signature, the input reaches `predict` as given, which
+    # checks it (`texts_from_input`: lists, frames, dicts, arrays; nulls and numbers refused)
+    checked._is_signature_from_type_hint = True
+    return checked
 
 
 def log_pyfunc(model_dir: Path, example_texts: list[str], name: str = ARTIFACT):
@@ -253,10 +290,12 @@ def log_pyfunc(model_dir: Path, example_texts: list[str], name: str = ARTIFACT):
     the input example is `example_texts` (a generating model's: as prompts, `{"inputs":
     [...]}`)."""
     model_signature = signature(model_dir, example_texts)
+    # an array (MLflow checks an example against the schema, which a list fails): served as
+    # `{"inputs": [...]}`, the form a plain list takes over REST
     example = (
         {"inputs": list(example_texts)}
         if model_signature.inputs is None
-        else pd.DataFrame({TEXT_COLUMN: list(example_texts)})
+        else np.array(list(example_texts), dtype=object)
     )
     return mlflow.pyfunc.log_model(
         name=name,

@@ -81,9 +81,20 @@ def swept_value(run, key: str) -> str | None:
 
 
 def varying_params(runs) -> list[str]:
-    """Params whose values differ across `runs` (what an experiment's runs were compared on)."""
+    """Params whose values differ across the `runs` that logged them (what an experiment's
+    runs were compared on), but for those that differ only because each run has its own
+    folder (a value inside the run's `sft.run_dir`, e.g. its checkpoint folder)."""
     keys = sorted({k for r in runs for k in r.data.params if not k.startswith(NOISE_PARAMS)})
-    return [k for k in keys if len({r.data.params.get(k) for r in runs}) > 1]
+    return [
+        k
+        for k in keys
+        if len({r.data.params[k] for r in runs if k in r.data.params}) > 1
+        # "\0": a run without the tag has no folder that a value could be inside
+        and not all(
+            str(r.data.params.get(k)).startswith(r.data.tags.get("sft.run_dir") or "\0")
+            for r in runs
+        )
+    ]
 
 
 def summarize_sweep(tracker, keys: list[str], out_dir: Path) -> str:
@@ -149,8 +160,11 @@ def sweep_note(
     return "\n\n".join([*headlines, markdown_table(narrow), *images])
 
 
-def terminal_table(table: pd.DataFrame, keys: list[str], metric: str) -> str:
-    """The leaderboard's most useful columns, as a Markdown table."""
+def terminal_table(
+    table: pd.DataFrame, keys: list[str], metric: str, constants: bool = False
+) -> str:
+    """The leaderboard's most useful columns, as a Markdown table. `constants`: a column the
+    same in every run (of 2+) is said once, below it (`Same in every run: status FINISHED`)."""
     wanted = [
         "rank",
         "run",
@@ -176,7 +190,18 @@ def terminal_table(table: pd.DataFrame, keys: list[str], metric: str) -> str:
                 f"{m} ± {s}" if s and m != "-" else m
                 for m, s in zip(format_column(table[column]), stds)
             ]
-    return markdown_table(shown)  # missing values print as `-`
+    if not constants or len(shown) < 2:
+        return markdown_table(shown)  # missing values print as `-`
+    cells = {c: format_column(shown[c]) for c in columns}  # as the table prints them
+    same = [
+        c
+        for c in columns
+        if c not in ("rank", "run", f"best/{metric}") and len({str(v) for v in cells[c]}) == 1
+    ]
+    text = markdown_table(shown[[c for c in columns if c not in same]])
+    if same:
+        text += "\nSame in every run: " + ", ".join(f"{c} {cells[c][0]}" for c in same)
+    return text
 
 
 def plot_sweep(table: pd.DataFrame, keys: list[str], score: str, path: Path) -> Path:

@@ -22,9 +22,11 @@ from pathlib import Path
 
 from sft.config.uris import absolute_tracking_uri
 from sft.errors import SFTConfigError
+from sft.tracking.datasets import dataset_inputs
 from sft.tracking.masking import mask_values
 from sft.tracking.mlflow_models import log_run_model
 from sft.tracking.mlflow_reading import MLflowReading
+from sft.tracking.notes import experiment_note, failure_tags, ui_lines
 from sft.tracking.store import open_client, with_retry
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ class MLflowTracker(MLflowReading):
         self.registered_model_name = registered_model_name
         self.register = register
         self.run_id: str | None = None
+        self.experiment_id: str | None = None
         self._client = None
         self._logged_model_uri: str | None = None  # set by log_model
 
@@ -108,6 +111,9 @@ class MLflowTracker(MLflowReading):
         except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit
             status = "KILLED"
             raise
+        except Exception as err:
+            self.record_failure(err)
+            raise
         finally:
             self.close(status)
 
@@ -122,9 +128,8 @@ class MLflowTracker(MLflowReading):
         # logger.tags come from the user: masked; sft's own tags never hold secrets.
         tags = {**tags, **mask_values({k: str(v) for k, v in self.tags.items()})}
         run = with_retry(self._client.create_run, experiment_id, run_name=self.run_name, tags=tags)
-        self.run_id = run.info.run_id
-        self.run_name = run.info.run_name
-        self.experiment_name = name
+        self.run_id, self.run_name = run.info.run_id, run.info.run_name
+        self.experiment_name, self.experiment_id = name, experiment_id
         return self.run_id
 
     def reopen(self, run_id: str, tags: dict[str, str]) -> None:
@@ -133,11 +138,27 @@ class MLflowTracker(MLflowReading):
         run = with_retry(self._client.get_run, run_id)
         with_retry(self._client.update_run, run_id, status="RUNNING")
         self.run_id, self.run_name = run_id, run.info.run_name
+        self.experiment_id = run.info.experiment_id
         self.experiment_name = with_retry(self._client.get_experiment, run.info.experiment_id).name
         self.set_tags(tags)
 
     def close(self, status: str) -> None:
         with_retry(self._client.set_terminated, self.run_id, status)
+
+    def record_failure(self, error: BaseException) -> None:
+        """Record why the run fails (sft.tracking.notes.failure_tags: the `sft.error` tag and
+        the description); a store that refuses only logs a warning: `error` is what counts."""
+        if self._client is None or self.run_id is None:
+            return
+        try:
+            self.set_tags(failure_tags(error))
+        except Exception as err:  # any store failure: the run's own error must not be masked
+            log.warning("could not record the failure of run %s: %s", self.run_id, err)
+
+    def log_datasets(self, splits: list[dict]) -> None:
+        """Log the run's data splits as MLflow dataset inputs (sft.tracking.datasets)."""
+        if splits:
+            with_retry(self._client.log_inputs, self.run_id, datasets=dataset_inputs(splits))
 
     def _experiment_id(self, name: str) -> str:
         """The experiment's id, creating it; safe when several processes race to create it."""
@@ -275,16 +296,5 @@ class MLflowTracker(MLflowReading):
         return [
             f"MLflow run {self.run_id} ({self.run_name}) in experiment "
             f"'{self.experiment_name}' ({self.tracking_uri})",
-            f"  compare runs: mlflow ui --backend-store-uri {self.tracking_uri}",
+            *ui_lines(self.tracking_uri, self.experiment_id),
         ]
-
-
-def experiment_note(name: str) -> str:
-    """The description of an experiment sft creates (Markdown, shown on its page)."""
-    return (
-        f"Fine-tuning runs of `sft-train` on data '{name}'. Each run's description says "
-        f"what it trained and how it scored; its charts lead with the learning curves; its "
-        f"artifacts hold config.yaml, the test reports and the model. A sweep is a parent "
-        f"run (tag `sft.sweep`) whose description is its leaderboard, with its jobs nested "
-        f"under it. `sft-leaderboard` prints the same tables in a terminal."
-    )

@@ -46,6 +46,9 @@ class NullTracker:
     def log_artifact(self, path, artifact_path=None) -> None:
         pass  # artifacts are written into the run folder already
 
+    def log_datasets(self, splits) -> None:
+        pass  # the data report in the run folder says what the splits were
+
     def log_tables(self, folder, artifact_path) -> None:
         pass  # the tables are written into the run folder already
 

@@ -65,6 +65,10 @@ class Tracker(Protocol):
         """Record each JSON table of `folder` ("split" orientation) as a table artifact under
         `artifact_path` (a missing folder is skipped)."""
 
+    def log_datasets(self, splits: list[dict]) -> None:
+        """Record the run's data splits (sft.training.dataset_inputs.split_datasets: name,
+        digest, source, split, columns, rows) as the store's dataset inputs."""
+
     def lightning_logger(self, run_dir: Path, resumed: bool = False) -> Any:
         """The Lightning logger that writes the run's per-step metrics."""
 

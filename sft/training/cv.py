@@ -26,6 +26,7 @@ from sft.training.build import expected_task, set_monitor
 from sft.training.ensemble_run import ensemble_model
 from sft.training.preflight import absolute_paths, check_unused_run_dir
 from sft.training.recording import ChildRun, run_tags
+from sft.training.repeat_summary import parent_note, print_repeat_summary, repeat_kind
 from sft.training.run import load_data, train
 from sft.training.run_outputs import default_run_name, registration, write_config
 
@@ -104,7 +105,8 @@ def train_repeats(cfg: DictConfig) -> float | None:
             "sft.repeat": kind,
             "sft.children": ",".join(n for n, _ in children),
         },
-        default_name=job_name or default_run_name(cfg),
+        # `cv5-…`, `seeds3-…`, `cv5-ensemble-…`: what kind of run it is, by its name
+        default_name=f"{repeat_kind(cfg)}-{job_name or default_run_name(cfg)}",
     ):
         tracker.log_params({**flatten(cfg), **{g: cfg_choice(cfg, g) for g in GROUPS}})
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -129,45 +131,19 @@ def train_repeats(cfg: DictConfig) -> float | None:
                 **label_tags(outcomes[0]["label_names"]),
             }
         )
+        # the data the children share: the whole files (a fold's part is its child's)
+        tracker.log_datasets(outcomes[0].get("datasets") or [])
         summary = summarize_children(
             tracker, outcomes, names, run_dir, with_oof=kind == "cv", monitor=monitor
         )
+        model_uri = None
         if cfg.cv.get("ensemble"):
             plan = registration(cfg, outcomes[0]["task"], "mlflow.parentRunId" in job_tags)
-            summary.update(
-                ensemble_model(cfg, tracker, outcomes, names, run_dir, plan, folds=kind == "cv")
+            metrics, model_uri = ensemble_model(
+                cfg, tracker, outcomes, names, run_dir, plan, folds=kind == "cv"
             )
-        _print(kind, summary, monitor, run_dir)
+            summary.update(metrics)
+        note = parent_note(cfg, kind, summary, monitor, names, model_uri)
+        tracker.set_tags({"mlflow.note.content": note})
+        print_repeat_summary(kind, summary, monitor, run_dir, tracker, model_uri)
     return summary.get(f"best/{monitor}")
-
-
-def _print(kind: str, summary: dict, monitor: str, run_dir: Path) -> None:
-    """The headline figures, mean +- std, as a README or paper would quote them."""
-    keys = [
-        f"best/{monitor}",
-        "test/acc",
-        "test/f1_macro",
-        "test/mse",
-        "oof/acc",
-        "oof/f1_macro",
-        "oof/acc_tuned",
-        "oof/f1_macro_tuned",
-        "oof/ece",
-        "oof/ece_calibrated",
-        "ensemble/test/acc",
-        "ensemble/test/f1_macro",
-        "ensemble/test/acc_tuned",
-        "ensemble/test/f1_macro_tuned",
-        "ensemble/test/ece",
-        "ensemble/test/mse",
-    ]
-    lines = [
-        f"{key}: {summary[key]:.4f}"
-        + (f" +- {summary[key + '_std']:.4f}" if key + "_std" in summary else "")
-        for key in keys
-        if key in summary
-    ]
-    print(
-        f"== {kind} summary over {int(summary['cv/children'])} runs ({run_dir}):\n  "
-        + "\n  ".join(lines)
-    )

@@ -26,10 +26,11 @@ def ensemble_model(
     run_dir: Path,
     plan: Registration,
     folds: bool,
-) -> dict:
+) -> tuple[dict, str | None]:
     """Build the ensemble of the children's model folders under `run_dir/model` (with folds
     and `decisions.tune`, decision rules tuned on the OOF predictions), log its test and OOF
-    decision metrics and the model on the parent `tracker`; return the metrics logged."""
+    decision metrics and the model on the parent `tracker`; return the metrics logged and the
+    model's URI (None: not logged)."""
     first = outcomes[0]
     task = as_task(first["task"])
     metrics, rules = {}, {}
@@ -66,4 +67,4 @@ def ensemble_model(
         uri = register(tracker, plan, uri)
     tracker.set_tags({"sft.model_dir": str(model_dir.resolve())})
     print(f"Ensemble of {len(outcomes)} models: {model_dir}" + (f" ({uri})" if uri else ""))
-    return metrics
+    return metrics, uri

@@ -31,6 +31,7 @@ from sft.tracking.provenance import flatten, git_state, label_tags, package_vers
 from sft.tracking.sweep import job_run_identity
 from sft.training.calibrate import post_hoc
 from sft.training.data_report import write_data_report
+from sft.training.dataset_inputs import split_datasets
 from sft.training.explain_samples import EXPLANATIONS_DIR, explain_test_samples
 from sft.training.fingerprints import run_fingerprints, save_fingerprints
 from sft.training.fold_outcome import fold_outcome
@@ -147,6 +148,8 @@ class RunRecorder:
                 **{f"sft.data.{k}_sha256": v for k, v in datamodule.data_fingerprint().items()},
             }
         )
+        if self.resume is None:  # the resumed run has them: its data is checked unchanged
+            self.tracker.log_datasets(split_datasets(cfg, datamodule))
         if self.resume is None and self.child is None:  # before it trains, not after
             plan = registration(cfg, task, "mlflow.parentRunId" in self.job_tags)
             if plan.now or plan.later:
@@ -258,9 +261,11 @@ class RunRecorder:
             serve_hint=self.child is None,
         )
         if result.outcome is not None:
+            # `datasets`: what the parent logs as its data, the whole files (sft.training.cv)
             result.outcome.update(
-                run_id=tracker.run_id, model_dir=str(model_dir.resolve()), best=best_score
-            )
+                run_id=tracker.run_id, model_dir=str(model_dir.resolve()), best=best_score,
+                datasets=split_datasets(cfg, datamodule, whole_files=True),
+            )  # fmt: skip
 
 
 def register(tracker, plan: Registration, model_uri: str) -> str:

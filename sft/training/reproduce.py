@@ -37,7 +37,7 @@ def load_logged_config(client, run, run_dir: Path):
         text = Path(path).read_text()
     old_dir = OmegaConf.create(text).paths.run_dir
     cfg = OmegaConf.create(text.replace(str(old_dir), str(run_dir)))
-    cfg.logger.run_name = f"reproduce {run.info.run_name}"
+    cfg.logger.run_name = f"reproduce-of-{run.info.run_name}"
     cfg.logger.tags = {**(cfg.logger.get("tags") or {}), "sft.reproduces": run.info.run_id}
     name = registered_name(run.data.tags)
     if name and "registered_model_name" in cfg.logger:

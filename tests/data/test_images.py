@@ -84,6 +84,10 @@ def test_vit_predicts_through_load_the_mlflow_model_and_sft_predict(vit_run, sha
     assert [r["label"] for r in registered.predict(pd.DataFrame({"text": paths}))] == [
         r["label"] for r in records
     ]
+    # a plain list of paths, as the REST server's {"inputs": [...]} (MLflow refused a list)
+    assert [r["label"] for r in registered.predict(paths)] == [r["label"] for r in records]
+    inputs = {i.dataset.name for i in vit_run["run"].inputs.dataset_inputs}
+    assert {"image_folder-train", "image_folder-test"} <= inputs, inputs
     # sft-predict: the test CSV (relative paths), and a folder of images.
     result = run_sft(
         "predict",

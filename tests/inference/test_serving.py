@@ -5,6 +5,7 @@ model_config and is still found by sft.load."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -157,3 +158,25 @@ def mlflow_pyfunc_load(folder):
     import mlflow
 
     return mlflow.pyfunc.load_model(str(folder))
+
+
+def test_the_loaded_model_takes_a_plain_list_as_the_rest_server_does(logged):
+    """`mlflow.pyfunc.load_model(uri).predict(["a", "b"])`, the natural call, failed with
+    MLflow's "Model is missing inputs ['text']"; every form the server takes works in Python
+    too, and a null or a number is still refused by row, not predicted as "None" or "7"."""
+    import mlflow
+    import numpy as np
+
+    mlflow.set_tracking_uri(logged["tracker"].tracking_uri)
+    model = mlflow.pyfunc.load_model(logged["uri"])
+    expected = sft.load(logged["folder"]).predict(TEXTS)
+    assert model.predict(list(TEXTS)) == expected
+    assert model.predict({"text": list(TEXTS)}) == expected
+    assert model.predict(np.array(TEXTS, dtype=object)) == expected
+    assert model.predict(pd.DataFrame({"id": range(len(TEXTS)), "text": TEXTS})) == expected
+    with pytest.raises(RequestError, match="input 1: expected a string, got null"):
+        model.predict(["good", None])
+    with pytest.raises(RequestError, match="input 0: expected a string, got int"):
+        model.predict([7, "good"])
+    example = json.loads((logged["local"] / "serving_input_example.json").read_text())
+    assert example == {"inputs": list(TEXTS)}  # the REST form of a plain list
