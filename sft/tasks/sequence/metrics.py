@@ -34,9 +34,7 @@ from torchmetrics import (
 from torchmetrics.classification import (
     BinaryCalibrationError,
     MulticlassAccuracy,
-    MulticlassAUROC,
     MulticlassCalibrationError,
-    MultilabelAUROC,
     MultilabelExactMatch,
     MultilabelF1Score,
     MultilabelHammingDistance,
@@ -44,6 +42,7 @@ from torchmetrics.classification import (
 
 from sft.tasks.sequence.class_counts import (
     DENSE_CONFUSION_MAX,
+    ClassAUROC,
     ClassCounts,
     ConfusionCells,
     dense_confusion,
@@ -100,8 +99,9 @@ def per_class_metrics(
     tp, predicted, support per class or label; O(classes) state and O(batch) work per update,
     also under deterministic algorithms, where torchmetrics' confusion matrices need a
     classes^2 temporary), the nonzero confusion cells of single-label tasks (`confusion_cells`,
-    one pair per example) and the one-vs-rest AUROC of each class. Precision, recall and F1
-    follow from the counts."""
+    one pair per example) and the one-vs-rest AUROC of each class (`ClassAUROC`: torchmetrics'
+    exact numbers, all classes ranked at once). Precision, recall and F1 follow from the
+    counts."""
     if task == "regression":
         return None
     n = num_classes
@@ -109,14 +109,14 @@ def per_class_metrics(
         return MetricCollection(
             {
                 "counts": ClassCounts(n, multilabel=True, threshold=threshold),
-                "auroc": MultilabelAUROC(n, average=None),
+                "auroc": ClassAUROC(n, multilabel=True),
             }
         )
     return MetricCollection(
         {
             "counts": ClassCounts(n),
             "confusion_cells": ConfusionCells(n),
-            "auroc": MulticlassAUROC(n, average=None),
+            "auroc": ClassAUROC(n),
         }
     )
 

@@ -34,17 +34,17 @@ def reference_report(matrix: torch.Tensor, auroc: torch.Tensor, total: float) ->
 
 
 def batches(k: int, rows: int, seed: int, multilabel: bool = False):
-    """Random probabilities and targets in 3 batches; targets avoid every third class
-    (absent classes), and sometimes leave a class out of the predictions too."""
+    """Random probabilities (rounded to 0.05: ties for the AUROC's ranks) and targets in 3
+    batches; targets avoid every third class (absent classes)."""
     g = torch.Generator().manual_seed(seed)
     out = []
     for size in (rows // 3, rows // 3, rows - 2 * (rows // 3)):
         if multilabel:
-            probs = torch.rand(size, k, generator=g)
+            probs = (torch.rand(size, k, generator=g) * 20).round() / 20
             targets = (torch.rand(size, k, generator=g) < 0.3).long()
             targets[:, ::3] = 0
         else:
-            probs = torch.softmax(3 * torch.randn(size, k, generator=g), dim=1)
+            probs = torch.softmax((3 * torch.randn(size, k, generator=g)).round(), dim=1)
             pool = torch.tensor([c for c in range(k) if c % 3 != 1] or [0])
             targets = pool[torch.randint(0, len(pool), (size,), generator=g)]
         out.append((probs, targets))
@@ -68,8 +68,8 @@ def test_the_multiclass_report_is_the_one_the_confusion_matrix_gave(k):
         old_auroc.compute(),
         float(matrix.sum()),
     )
-    for name, value in expected.items():
-        torch.testing.assert_close(report[name], value, equal_nan=True, msg=name)
+    for name, value in expected.items():  # torchmetrics' AUROC is float32
+        torch.testing.assert_close(report[name], value, equal_nan=True, atol=1e-6, rtol=0)
     assert torch.equal(report["confusion"], old.compute().long())
     assert not report["present"][1 % k] or k == 2  # class 1 absent (k > 2)
 
@@ -95,8 +95,8 @@ def test_the_multilabel_report_is_the_one_the_label_confusion_gave(k):
         old_auroc.compute(),
         float(cells[0].sum()),
     )
-    for name, value in expected.items():
-        torch.testing.assert_close(report[name], value, equal_nan=True, msg=name)
+    for name, value in expected.items():  # torchmetrics' AUROC is float32
+        torch.testing.assert_close(report[name], value, equal_nan=True, atol=1e-6, rtol=0)
     assert not report["present"][0]  # every third label never positive
 
 
@@ -197,3 +197,18 @@ def test_the_most_confused_part_of_the_cells_is_the_dense_matrix_s():
     shown, part = confusion_part(cells, k, 40)
     assert (shown == most_confused(matrix, 40)).all() and {3, 70} <= set(shown.tolist())
     assert (part == matrix[np.ix_(shown, shown)]).all()
+
+
+def test_the_ranked_auroc_is_scikit_learn_s_with_ties_and_one_sided_columns():
+    from sklearn.metrics import roc_auc_score
+
+    from sft.tasks.sequence.class_counts import one_vs_rest_auroc
+
+    rng = np.random.default_rng(4)
+    preds = np.round(rng.random((200, 9)), 1)  # many ties
+    truth = rng.random((200, 9)) < 0.3
+    truth[:, 0], truth[:, 1] = False, True  # no positive; no negative
+    aurocs = one_vs_rest_auroc(torch.tensor(preds), lambda cols: torch.tensor(truth)[:, cols])
+    assert torch.isnan(aurocs[:2]).all()
+    expected = [roc_auc_score(truth[:, j], preds[:, j]) for j in range(2, 9)]
+    np.testing.assert_allclose(aurocs[2:].numpy(), expected, rtol=0, atol=1e-12)
