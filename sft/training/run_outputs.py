@@ -17,7 +17,7 @@ from typing import NamedTuple
 from omegaconf import DictConfig, OmegaConf
 
 from sft.config.data_schemas import experiment_of
-from sft.config.metric_keys import label_keys, per_class_metric
+from sft.config.metric_keys import label_keys, logs_per_class, per_class_metric
 from sft.config.schema import cfg_choice
 from sft.errors import SFTConfigError
 from sft.tracking.masking import mask_config, mask_overrides
@@ -81,7 +81,7 @@ def write_reports(module, test_metrics: dict, run_dir: Path) -> list[Path]:
     classes, its nonzero cells above; a picture of at most 4 Mpx)."""
     paths = []
     names = module.task.class_names(module.label_names)  # the classes with per-class metrics
-    if module.task.per_class:
+    if module.task.per_class and logs_per_class(len(names)):
         paths.append(write_metric_keys(names, run_dir))
     if test_metrics:
         metrics_path = run_dir / "test_metrics.json"

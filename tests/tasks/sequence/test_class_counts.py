@@ -212,3 +212,17 @@ def test_the_ranked_auroc_is_scikit_learn_s_with_ties_and_one_sided_columns():
     assert torch.isnan(aurocs[:2]).all()
     expected = [roc_auc_score(truth[:, j], preds[:, j]) for j in range(2, 9)]
     np.testing.assert_allclose(aurocs[2:].numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_above_the_cap_no_per_class_metric_is_logged_nor_monitorable():
+    from sft.config.metric_keys import PER_CLASS_LOGGED_MAX, per_class_metric
+    from sft.tasks.monitors import metric_fits, monitorable
+
+    few = [f"c{i}" for i in range(PER_CLASS_LOGGED_MAX)]
+    many = [f"c{i}" for i in range(PER_CLASS_LOGGED_MAX + 1)]
+    key = per_class_metric("val", "c1")
+    assert metric_fits(key, "multiclass", few) and key in monitorable("multiclass", few)
+    assert not metric_fits(key, "multiclass", many)
+    assert monitorable("multiclass", many) == monitorable("regression", many)[:2] + [
+        f"val/{m}" for m in ("acc", "precision_macro", "recall_macro", "f1_macro", "auroc")
+    ]
