@@ -24,6 +24,16 @@ MINIMIZED = ("loss", "mse", "mae", "hamming", "wer", "cer", "eer", "min_dcf")  #
 _KEY_CHARS = 200
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\- ]+")
 _SHOWN_KEYS = 20  # per-class keys listed in an error; the rest are counted
+# Above this many classes no per-class metric goes to MLflow (one warning says so; the
+# per-class report artifact holds every class): each key costs the tracking store a row per
+# epoch, and MLflow's log_model reads every key's history back (10,000 classes: 20,000 keys,
+# ~10 ms each), while a UI with 20,000 metric names helps nobody.
+PER_CLASS_LOGGED_MAX = 1000
+
+
+def logs_per_class(classes: int) -> bool:
+    """Whether a run with `classes` classes logs `<stage>/per_class/f1/<key>` metrics."""
+    return classes <= PER_CLASS_LOGGED_MAX
 
 
 def monitor_mode(metric: str) -> str:

@@ -14,7 +14,12 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from sft.config.metric_keys import label_keys, per_class_metric
+from sft.config.metric_keys import (
+    PER_CLASS_LOGGED_MAX,
+    label_keys,
+    logs_per_class,
+    per_class_metric,
+)
 from sft.model.finetune import FullFineTune
 
 
@@ -63,7 +68,8 @@ class SFTModule(pl.LightningModule):
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         self.test_report: dict = {}
-        self.warned_absent: set[str] = set()  # the splits whose absent classes were named
+        # the splits whose absent classes were named; "per_class": per-class F1 not logged
+        self.warned_absent: set[str] = set()
         # Epoch means of the training losses, kept here rather than in Lightning's own
         # accumulators so that they are saved in checkpoints: a run resumed mid-epoch then
         # logs the same epoch mean as one that was never stopped.
@@ -166,10 +172,20 @@ class SFTModule(pl.LightningModule):
         values.update({f"{stage}/{k}": v for k, v in summary.items()})
         if per_class is not None:
             names = self.task.class_names(self.label_names)
-            keys = label_keys(names)
-            for name, f1, present in zip(names, report["f1"], report["present"]):
-                if present:
-                    values[per_class_metric(stage, keys[name])] = f1.float()
+            if logs_per_class(len(names)):
+                keys = label_keys(names)
+                for name, f1, present in zip(names, report["f1"], report["present"]):
+                    if present:
+                        values[per_class_metric(stage, keys[name])] = f1.float()
+            elif "per_class" not in self.warned_absent:  # once per run
+                self.warned_absent.add("per_class")
+                warnings.warn(
+                    f"{len(names)} classes: per-class F1 is not logged to MLflow above "
+                    f"{PER_CLASS_LOGGED_MAX} classes (sft.config.metric_keys); "
+                    f"per_class_report.csv holds every class",
+                    UserWarning,
+                    stacklevel=2,
+                )
             self._warn_absent(stage, names, report["present"])
             per_class.reset()
         self.log_dict(values, prog_bar=False)
@@ -186,9 +202,12 @@ class SFTModule(pl.LightningModule):
         if not absent or stage in self.warned_absent or getattr(trainer, "sanity_checking", False):
             return
         self.warned_absent.add(stage)
+        shown = ", ".join(map(repr, absent[:20])) + (
+            f" and {len(absent) - 20} more" if len(absent) > 20 else ""
+        )  # one readable line, also with 10,000 classes
         warnings.warn(
             f"the {stage} split has no example of {len(absent)} of "
-            f"{len(names)} classes ({', '.join(map(repr, absent))}): its "
+            f"{len(names)} classes ({shown}): its "
             f"macro metrics average over the classes it has, and these have no "
             f"per-class metrics there",
             UserWarning,

@@ -8,7 +8,14 @@ objects or registered task names.
 
 from __future__ import annotations
 
-from sft.config.metric_keys import _SHOWN_KEYS, _UNSAFE, label_keys, metric_key, per_class_metric
+from sft.config.metric_keys import (
+    _SHOWN_KEYS,
+    _UNSAFE,
+    label_keys,
+    logs_per_class,
+    metric_key,
+    per_class_metric,
+)
 
 
 def _task(task):
@@ -27,6 +34,8 @@ def monitorable(task, labels=None) -> list[str]:
     if labels is None:
         return names + [per_class_metric("val", "<label key>")]
     classes = task.class_names(labels)  # labels, or what they name (token tags: entity types)
+    if not logs_per_class(len(classes)):  # too many classes: none is logged (metric_keys)
+        return names
     return names + [per_class_metric("val", k) for k in label_keys(classes).values()]
 
 
@@ -39,7 +48,8 @@ def metric_fits(metric: str, task, labels=None) -> bool:
         key = metric[len(prefix) :]
         if labels is None:
             return bool(key) and metric_key(key) == key
-        return key in label_keys(task.class_names(labels)).values()
+        classes = task.class_names(labels)
+        return logs_per_class(len(classes)) and key in label_keys(classes).values()
     return metric in monitorable(task)
 
 

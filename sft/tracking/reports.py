@@ -127,9 +127,43 @@ def most_confused(confusion, count: int) -> np.ndarray:
     if len(matrix) <= count:
         return np.arange(len(matrix))
     errors = matrix.sum(axis=0) + matrix.sum(axis=1) - 2 * matrix.diagonal()
+    return _most_errors(errors, matrix.sum(axis=1), count)
+
+
+def _most_errors(errors: np.ndarray, support: np.ndarray, count: int) -> np.ndarray:
     # Most errors first; ties by support, then by label order (stable: the same every run).
-    order = np.lexsort((np.arange(len(matrix)), -matrix.sum(axis=1), -errors))
+    order = np.lexsort((np.arange(len(errors)), -support, -errors))
     return np.sort(order[:count])
+
+
+def confusion_part(cells, num_classes: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """`most_confused` of a matrix given as its nonzero cells (m, 3) [true, predicted,
+    count] (sft.tasks.sequence.class_counts.ConfusionCells; too many classes to hold it
+    whole), in O(m + classes): the shown class indices and their (count, count) sub-matrix."""
+    cells = np.asarray(cells, dtype=np.int64).reshape(-1, 3)
+    true, pred, n = cells[:, 0], cells[:, 1], cells[:, 2]
+    off = np.where(true != pred, n, 0)
+    k = num_classes
+    errors = np.bincount(true, off, minlength=k) + np.bincount(pred, off, minlength=k)
+    shown = _most_errors(errors, np.bincount(true, n, minlength=k), count)
+    position = np.full(k, -1)
+    position[shown] = np.arange(len(shown))
+    keep = (position[true] >= 0) & (position[pred] >= 0)
+    matrix = np.zeros((len(shown), len(shown)), dtype=np.int64)
+    np.add.at(matrix, (position[true[keep]], position[pred[keep]]), n[keep])
+    return shown, matrix
+
+
+def write_confusion_cells_csv(cells, label_names: list[str], path: Path) -> Path:
+    """The nonzero cells of a confusion matrix too large to write whole: a row per (true,
+    predicted) label pair that occurs, with its count."""
+    cells = np.asarray(cells, dtype=np.int64).reshape(-1, 3)
+    names = np.asarray(list(label_names), dtype=object)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {"true": names[cells[:, 0]], "predicted": names[cells[:, 1]], "count": cells[:, 2]}
+    ).to_csv(path, index=False)
+    return path
 
 
 # The picture stays readable and opens anywhere, whatever the class count: at most

@@ -17,14 +17,17 @@ from typing import NamedTuple
 from omegaconf import DictConfig, OmegaConf
 
 from sft.config.data_schemas import experiment_of
-from sft.config.metric_keys import label_keys, per_class_metric
+from sft.config.metric_keys import label_keys, logs_per_class, per_class_metric
 from sft.config.schema import cfg_choice
 from sft.errors import SFTConfigError
 from sft.tracking.masking import mask_config, mask_overrides
 from sft.tracking.reports import (
+    MAX_SHOWN,
+    confusion_part,
     measure_table,
     per_class_table,
     plot_confusion_matrix,
+    write_confusion_cells_csv,
     write_confusion_csv,
     write_per_class_report,
 )
@@ -74,10 +77,11 @@ def write_metric_keys(label_names: list[str], run_dir: Path) -> Path:
 
 def write_reports(module, test_metrics: dict, run_dir: Path) -> list[Path]:
     """Test metrics, the label -> metric key map, per-class report and confusion matrix
-    (the full matrix as CSV, a picture of at most 4 Mpx)."""
+    (the full matrix as CSV up to sft.tasks.sequence.class_counts.DENSE_CONFUSION_MAX
+    classes, its nonzero cells above; a picture of at most 4 Mpx)."""
     paths = []
     names = module.task.class_names(module.label_names)  # the classes with per-class metrics
-    if module.task.per_class:
+    if module.task.per_class and logs_per_class(len(names)):
         paths.append(write_metric_keys(names, run_dir))
     if test_metrics:
         metrics_path = run_dir / "test_metrics.json"
@@ -99,6 +103,15 @@ def write_reports(module, test_metrics: dict, run_dir: Path) -> list[Path]:
             plot_confusion_matrix(
                 report["confusion"], module.label_names, run_dir / "confusion_matrix.png"
             )
+        )
+    elif "confusion_cells" in report:  # too many classes for the whole matrix (class_counts)
+        names, cells = module.label_names, report["confusion_cells"]
+        paths.append(write_confusion_cells_csv(cells, names, run_dir / "confusion_cells.csv"))
+        shown, part = confusion_part(cells, len(names), MAX_SHOWN)
+        title = f"Confusion matrix (test): the {len(shown)} most-confused of {len(names)} classes"
+        shown_names = [names[i] for i in shown]
+        paths.append(
+            plot_confusion_matrix(part, shown_names, run_dir / "confusion_matrix.png", title)
         )
     return paths
 

@@ -34,14 +34,18 @@ from torchmetrics import (
 from torchmetrics.classification import (
     BinaryCalibrationError,
     MulticlassAccuracy,
-    MulticlassAUROC,
     MulticlassCalibrationError,
-    MulticlassConfusionMatrix,
-    MultilabelAUROC,
-    MultilabelConfusionMatrix,
     MultilabelExactMatch,
     MultilabelF1Score,
     MultilabelHammingDistance,
+)
+
+from sft.tasks.sequence.class_counts import (
+    DENSE_CONFUSION_MAX,
+    ClassAUROC,
+    ClassCounts,
+    ConfusionCells,
+    dense_confusion,
 )
 
 __all__ = [
@@ -91,39 +95,46 @@ def summary_metrics(task: str, num_classes: int, threshold: float = 0.5) -> Metr
 def per_class_metrics(
     task: str, num_classes: int, threshold: float = 0.5
 ) -> MetricCollection | None:
-    """The per-class states (None for regression): the confusion matrix (n x n, rows = true
-    class; multilabel: one 2x2 [[tn, fp], [fn, tp]] per label, `label_confusion`) and the
-    one-vs-rest AUROC of each class. Precision, recall and F1 follow from the counts."""
+    """The per-class states (None for regression): `counts` (sft.tasks.sequence.class_counts:
+    tp, predicted, support per class or label; O(classes) state and O(batch) work per update,
+    also under deterministic algorithms, where torchmetrics' confusion matrices need a
+    classes^2 temporary), the nonzero confusion cells of single-label tasks (`confusion_cells`,
+    one pair per example) and the one-vs-rest AUROC of each class (`ClassAUROC`: torchmetrics'
+    exact numbers, all classes ranked at once). Precision, recall and F1 follow from the
+    counts."""
     if task == "regression":
         return None
     n = num_classes
     if task == "multilabel":
         return MetricCollection(
             {
-                "label_confusion": MultilabelConfusionMatrix(n, threshold=threshold),
-                "auroc": MultilabelAUROC(n, average=None),
+                "counts": ClassCounts(n, multilabel=True, threshold=threshold),
+                "auroc": ClassAUROC(n, multilabel=True),
             }
         )
     return MetricCollection(
-        {"confusion": MulticlassConfusionMatrix(n), "auroc": MulticlassAUROC(n, average=None)}
+        {
+            "counts": ClassCounts(n),
+            "confusion_cells": ConfusionCells(n),
+            "auroc": ClassAUROC(n),
+        }
     )
 
 
 def class_report(computed: dict) -> dict:
     """Per-class precision, recall, F1, support, AUROC (float tensors, NaN where the class
     is absent from the split's targets; AUROC also NaN for a class every example has) and
-    `present` (bool), from `per_class_metrics(...).compute()`; the matrices pass through.
+    `present` (bool), from `per_class_metrics(...).compute()` (`counts` (4, k): tp, predicted,
+    support, the split's example count). Single-label reports also hold the `confusion`
+    matrix (k, k) when k <= DENSE_CONFUSION_MAX; the `confusion_cells` pass through.
 
     A present class never predicted has precision 0 (as scikit-learn's zero_division=0)."""
-    report = dict(computed)
-    if "confusion" in computed:
-        matrix = computed["confusion"].double()
-        tp, support, predicted = matrix.diagonal(), matrix.sum(dim=1), matrix.sum(dim=0)
-        total = matrix.sum()
-    else:  # per label [[tn, fp], [fn, tp]]
-        cells = computed["label_confusion"].double()
-        tp, support = cells[:, 1, 1], cells[:, 1, :].sum(dim=1)
-        predicted, total = cells[:, :, 1].sum(dim=1), cells[0].sum()
+    report = {k: v for k, v in computed.items() if k != "counts"}
+    tp, predicted, support, examples = computed["counts"].double()
+    total = examples[0] if len(examples) else 0.0
+    cells = computed.get("confusion_cells")
+    if cells is not None and len(tp) <= DENSE_CONFUSION_MAX:
+        report["confusion"] = dense_confusion(cells, len(tp))
     present = support > 0
     nan = torch.full_like(tp, float("nan"))
     report.update(
