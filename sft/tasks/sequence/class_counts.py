@@ -97,7 +97,8 @@ class ConfusionCells(Metric):
         self.codes.append(target.long() * self.num_classes + preds.argmax(dim=1))
 
     def compute(self) -> torch.Tensor:
-        codes = dim_zero_cat(self.codes) if self.codes else torch.zeros(0, dtype=torch.long)
+        # a list per update; after a DDP sync, one gathered tensor
+        codes = dim_zero_cat(self.codes) if len(self.codes) else torch.zeros(0, dtype=torch.long)
         cells, counts = torch.unique(codes, return_counts=True)  # sorted
         k = self.num_classes
         return torch.stack([cells // k, cells % k, counts], dim=1)
