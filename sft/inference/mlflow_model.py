@@ -21,7 +21,7 @@ scoring server answers with 400 and our message. In Python, `mlflow.pyfunc.load_
 .predict(["a", "b"])` takes a plain list as the REST server's `{"inputs": [...]}` does: the
 signature is marked as one the model checks itself (`texts_from_input`), so MLflow passes
 the input through instead of refusing a list ("Model is missing inputs ['text']"); the
-server still parses requests by the schema (`accept_table_requests`).
+server still parses requests by the schema (sft.inference.scoring_requests).
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import Schema, TensorSpec
 
-from sft.errors import SFTConfigError, SFTError, first_line
+from sft.errors import SFTConfigError, SFTError
 from sft.inference.predictor import load
+from sft.inference.scoring_requests import accept_table_requests
 
 ARTIFACT = "model"  # the model folder's key (and folder name) inside the MLflow model
 TEXT_COLUMN = "text"
@@ -86,7 +87,7 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
         )
         self.max_rows, self.max_chars = limits["max_rows"], limits["max_chars"]
         self._predictor = load(context.artifacts[ARTIFACT])
-        accept_table_requests()
+        accept_table_requests(texts_from_input, _bad_input, TEXT_COLUMN, ACCEPTED)
 
     def predict(self, context, model_input, params=None):
         if generates(self._predictor):
@@ -100,65 +101,6 @@ class SFTPythonModel(mlflow.pyfunc.PythonModel):
             return self._predictor.predict(texts)
         except SFTError as err:
             raise _bad_input(str(err)) from None
-
-
-def accept_table_requests() -> None:
-    """Where the scoring server runs (its module imported; loading the model elsewhere imports
-    no web framework), let it read requests for our text-tensor schema as before the model
-    checked its own input:
-
-    - JSON: the signature is marked as checked by the model (see `signature`), which MLflow's
-      server takes to mean "type hints: `{"inputs": ...}` only, unparsed"; ours still parses
-      every JSON form (`dataframe_split` included) by the schema, objects kept as they came.
-    - `text/csv`: its CSV parser asks the schema for pandas dtypes, which a TensorSpec has
-      not ("TensorSpec only supports numpy types"); the CSV is read with string cells
-      instead (empty cells: null, refused by `texts_from_input` by row).
-
-    Other schemas keep MLflow's parsers."""
-    import sys  # here: only to find the server's module, when there is one
-
-    server = sys.modules.get("mlflow.pyfunc.scoring_server")
-    parse = getattr(server, "parse_csv_input", None)
-    parse_json = getattr(server, "_parse_json_data", None)
-    if parse is None or getattr(parse, "sft_text_csv", False):
-        return
-
-    def parse_csv_input(csv_input, schema=None):
-        if schema is None or not schema.is_tensor_spec():
-            return parse(csv_input, schema=schema)
-        try:
-            frame = pd.read_csv(csv_input, dtype=object)
-        except Exception as err:  # pandas' parser errors have no common base worth naming
-            raise _bad_input(f"not a readable CSV ({first_line(str(err))}); {ACCEPTED}") from None
-        if TEXT_COLUMN in frame.columns:
-            return frame[[TEXT_COLUMN]]
-        if len(frame.columns) == 1:  # one column: its cells are the texts, as in a JSON list
-            return frame.set_axis([TEXT_COLUMN], axis=1)
-        texts_from_input(frame)  # raises the one line that names the columns
-
-    def parse_json_data(data, metadata, input_schema):
-        if input_schema is not None and input_schema.is_tensor_spec():
-            metadata = _ParsedBySchema(metadata)
-        return parse_json(data, metadata, input_schema)
-
-    parse_csv_input.sft_text_csv = True
-    server.parse_csv_input = parse_csv_input
-    if parse_json is not None:  # MLflow 3: the function that reads the type-hint mark
-        server._parse_json_data = parse_json_data
-
-
-class _ParsedBySchema:
-    """A model's metadata, except that its signature counts as not from type hints: the
-    scoring server then parses a request by the schema (see `accept_table_requests`)."""
-
-    def __init__(self, metadata):
-        self._metadata = metadata
-
-    def __getattr__(self, name):
-        return getattr(self._metadata, name)
-
-    def _is_signature_from_type_hint(self) -> bool:
-        return False
 
 
 def request_limits(

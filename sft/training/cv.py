@@ -105,8 +105,9 @@ def train_repeats(cfg: DictConfig) -> float | None:
             "sft.repeat": kind,
             "sft.children": ",".join(n for n, _ in children),
         },
-        # `cv5-…`, `seeds3-…`, `cv5-ensemble-…`: what kind of run it is, by its name
-        default_name=f"{repeat_kind(cfg)}-{job_name or default_run_name(cfg)}",
+        # `cv5-…`, `seeds3-…`, `cv5-ensemble-…`: what kind of run it is, by its name (a
+        # sweep's job keeps its swept values, `lr=3e-05`: the sweep says what its jobs are)
+        default_name=job_name or f"{repeat_kind(cfg)}-{default_run_name(cfg)}",
     ):
         tracker.log_params({**flatten(cfg), **{g: cfg_choice(cfg, g) for g in GROUPS}})
         run_dir.mkdir(parents=True, exist_ok=True)
