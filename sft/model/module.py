@@ -165,6 +165,7 @@ class SFTModule(pl.LightningModule):
 
     def on_validation_start(self):
         self._pin_best()
+        self.evaluations.pop("val", None)  # replaced by this pass: not held twice meanwhile
 
     def on_fit_end(self):
         self._pin_best()

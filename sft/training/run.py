@@ -29,6 +29,7 @@ from sft.config.data_schemas import experiment_of
 from sft.config.instantiate import instantiate
 from sft.config.schema import implied_task
 from sft.data.folds import apply_fold
+from sft.data.tokenize import evict
 from sft.errors import SFTConfigError, first_line
 from sft.model.module import SFTModule
 from sft.tasks import family_of
@@ -289,6 +290,8 @@ def prepare_data(cfg: DictConfig, datamodule=None):
         cfg.model.name_or_path, datamodule.modality, cfg.model.trust_remote_code
     )
     datamodule.encode(processor, cfg.model.max_length, cfg.paths.cache_dir)
+    for path in evict(cfg.paths.cache_dir, cfg.paths.get("cache_max_gb")):
+        log.info("Token cache over paths.cache_max_gb: deleted %s (least recently used)", path)
     return datamodule
 
 
