@@ -29,10 +29,12 @@ from sft.cache import STATS, cached
 from sft.data.arrow_cache import map_cached
 from sft.errors import SFTConfigError
 
-# Rows from which `data.num_proc: auto` tokenizes in 2 processes. benchmarks/tokenize_procs.py
-# (all-MiniLM-L6-v2's tokenizer, short texts, 2 shared cores): 200k rows 50.0 -> 31.7 s and
-# 53.3 -> 37.1 s (1.58x, 1.35x), 20k rows 6.2 -> 2.3 s; see docs/scale.md for the table.
-AUTO_ROWS = 10_000
+# Rows from which `data.num_proc: auto` tokenizes in 2 processes: benchmarks/tokenize_procs.py
+# on 2 shared, loaded cores, seconds 1 process / 2 processes (MiniLM's tokenizer; the tiny
+# word-level one): 200k short texts 93.7 / 53.2 (1.76x; 76.6 / 58.9, 1.30x), 10k texts
+# 0.90x (1.79x), 2k texts 0.61x (0.55x): below ~20k, starting the processes costs about what
+# they save. docs/scale.md has the commands.
+AUTO_ROWS = 20_000
 USED: set[Path] = set()  # the cache entries this process read or wrote (`evict` keeps them)
 
 
