@@ -145,15 +145,16 @@ class SFTModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         outputs = self._evaluate(batch, self.val_loss, self.val_metrics, self.val_per_class)
-        self._keep("val", outputs, batch["labels"])
+        self._keep("val", outputs, batch.get("labels"))
 
     def test_step(self, batch, batch_idx):
         outputs = self._evaluate(batch, self.test_loss, self.test_metrics, self.test_per_class)
-        self._keep("test", outputs, batch["labels"])
+        self._keep("test", outputs, batch.get("labels"))
 
     def _keep(self, stage: str, outputs, targets) -> None:
         """Add a batch's raw outputs and labels to the pass being kept (keep_outputs)."""
-        if self.keep_outputs and isinstance(outputs, torch.Tensor):
+        # a family's own _evaluate (sft.tasks.task_model) returns no tensor: nothing to keep
+        if self.keep_outputs and isinstance(outputs, torch.Tensor) and targets is not None:
             batches = self._kept.setdefault(stage, [])
             batches.append((outputs.detach().float().cpu(), targets.detach().cpu()))
 
