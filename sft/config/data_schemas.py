@@ -44,6 +44,7 @@ class TextDataSchema(SplitDataSchema):
     standardize: bool = MISSING
     clean_text: bool = MISSING
     group_by_length: bool = MISSING
+    num_proc: str = MISSING  # auto | a whole number (sft.data.tokenize.processes)
 
 
 @dataclass
@@ -85,6 +86,7 @@ class HFDatasetSchema:
     eval_batch_size: int = MISSING
     group_by_length: bool = MISSING
     num_workers: int = MISSING
+    num_proc: str = MISSING  # auto | a whole number (sft.data.tokenize.processes)
 
 
 def experiment_of(data) -> str:

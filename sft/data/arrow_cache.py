@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,9 +32,10 @@ def map_cached(
         calls.append(1)
         return function(batch)
 
+    procs = int(options.pop("num_proc", 1) or 1)
     options = {"batched": True, "new_fingerprint": key, **options}
     if entry is None:
-        return source.map(counted, keep_in_memory=True, **options), True
+        return source.map(counted, keep_in_memory=True, num_proc=_procs(procs), **options), True
     mapped = None
     if entry.is_file():
         try:
@@ -45,10 +47,34 @@ def map_cached(
             entry.unlink(missing_ok=True)
             calls.clear()
     if mapped is None:
+        if procs > 1:
+            return _map_in_processes(source, function, entry, procs, options), True
         mapped = source.map(
             counted, cache_file_name=str(entry), load_from_cache_file=False, **options
         )
     return mapped, bool(calls)
+
+
+def _procs(procs: int) -> int | None:
+    return procs if procs > 1 else None  # datasets: None runs in this process
+
+
+def _map_in_processes(source, function, entry: Path, procs: int, options: dict):
+    """`function` over `source` in `procs` processes (datasets writes one shard each), then
+    the shards copied into the one file `entry` under the entry's fingerprint: the entry a
+    one-process map would have written, read back by any later run whatever its num_proc."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=entry.parent, prefix=".shards-") as shards:
+        parts = source.map(
+            function,
+            num_proc=procs,
+            cache_file_name=str(Path(shards) / "part.arrow"),
+            load_from_cache_file=False,
+            **{**options, "new_fingerprint": f"{options['new_fingerprint']}-parts"},
+        )
+        options = {k: v for k, v in options.items() if k != "remove_columns"}
+        # the identity map: a copy of the shards' rows into `entry` (Arrow batches, no Python)
+        return parts.map(cache_file_name=str(entry), load_from_cache_file=False, **options)
 
 
 def check_entry(mapped, key: str, rows: int) -> None:

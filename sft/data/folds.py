@@ -6,9 +6,22 @@ then keeps its own held-out fold as the validation split; the test split is left
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from sft.errors import SFTConfigError, SFTDataError
+
+
+@dataclass
+class FoldPool:
+    """The train split a CV fold was cut from (`examples`: sft.data.labels.Examples) and the
+    rows of it each of the fold's splits took (`rows`: "train", "val" -> int64 indices). The
+    fold's splits are encoded as rows of the pool's one tokenization, which every fold of
+    the run shares (sft.data.module.TextDataModule.tokenize): tokenized once, held once."""
+
+    examples: object
+    rows: dict[str, np.ndarray]
 
 
 def fold_assignment(
@@ -153,4 +166,5 @@ def apply_fold(
     datamodule.examples["val"].source = f"{train.source} (cv fold {fold} of {folds})"
     datamodule.examples["train"] = train.subset(keep)
     datamodule.targets["val"], datamodule.targets["train"] = targets[held], targets[keep]
+    datamodule.fold_pool = FoldPool(train, {"train": keep, "val": held})
     return assignment

@@ -16,7 +16,7 @@ from sft.data.batching import (
 )
 from sft.data.labels import Examples, extract
 from sft.data.sources import fingerprint, locate, read_table
-from sft.data.tokenize import tokenize, tokenizer_fingerprint
+from sft.data.tokenize import tokenize, tokenizer_fingerprint, untruncated_lengths
 from sft.errors import SFTConfigError, SFTDataError
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class TextDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         delimiter: str = "auto",
+        num_proc: int | str = "auto",
     ):
         super().__init__()
         self.name = name
@@ -75,6 +76,7 @@ class TextDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.group_by_length = group_by_length
         self.num_workers = num_workers
+        self.num_proc = num_proc  # tokenizer processes (sft.data.tokenize.processes)
         self.seed = seed
         self.examples: dict[str, Examples] = {}
         self.targets: dict[str, np.ndarray] = {}
@@ -83,6 +85,7 @@ class TextDataModule(pl.LightningDataModule):
         self.labels = None  # the family's label space (sft.tasks.sequence.labels.LabelSpace)
         self.pad_token_id = 0
         self.tokenizer = None  # the processor saved with the model (text: the tokenizer)
+        self.fold_pool = None  # a CV fold's train pool (sft.data.folds.FoldPool)
 
     # -- files -> validated splits ------------------------------------------------------
 
@@ -201,32 +204,39 @@ class TextDataModule(pl.LightningDataModule):
         """Token counts of each encoded split's texts before `max_length` cut them (special
         tokens included, as the model gets them): a text was cut when it has more than
         `max_length`; one of exactly that many fits whole (the encoded lengths cannot tell
-        the two apart). A split whose inputs are not plain strings keeps its encoded lengths."""
+        the two apart). A split whose inputs are not plain strings keeps its encoded lengths.
+        Counted once per texts in this process (sft.data.tokenize.untruncated_lengths)."""
         counts = {}
+        tok_id = tokenizer_fingerprint(self.tokenizer)
         for split, dataset in self.datasets.items():
-            texts = list(self.examples[split].texts)
+            texts, rows = self._pooled(split)
             if texts and all(isinstance(t, str) for t in texts):
-                ids = self.tokenizer(  # verbose=False: no "longer than the maximum" warning
-                    texts,
-                    truncation=False,
-                    verbose=False,
-                    return_attention_mask=False,
-                    return_token_type_ids=False,
-                )["input_ids"]
-                counts[split] = np.array([len(row) for row in ids], dtype=np.int64)
+                counts[split] = untruncated_lengths(texts, self.tokenizer, tok_id)
+                counts[split] = counts[split] if rows is None else counts[split][rows]
             else:
                 counts[split] = np.asarray(dataset.lengths)
         return counts
 
+    def _pooled(self, split: str) -> tuple[list, np.ndarray | None]:
+        """The texts to encode for `split` and the rows of them it takes (None: all): a CV
+        fold's train and val splits are rows of the train pool, encoded once for every fold."""
+        pool = self.fold_pool
+        if pool is not None and split in pool.rows:
+            return pool.examples.texts, pool.rows[split]
+        return self.examples[split].texts, None
+
     def tokenize(self, tokenizer, max_length: int, cache_dir: str | None) -> None:
-        """Tokenize every split (cached); set the pad token for batching."""
+        """Tokenize every split (cached; a CV fold's splits as rows of its train pool's one
+        tokenization); set the pad token for batching."""
         if tokenizer.pad_token_id is None:
             raise SFTDataError("the tokenizer has no pad token; set one in the model folder")
         self.pad_token_id = tokenizer.pad_token_id
         self.tokenizer = tokenizer
         tok_id = tokenizer_fingerprint(tokenizer)
-        for split, examples in self.examples.items():
-            ids = tokenize(examples.texts, tokenizer, max_length, cache_dir, tokenizer_id=tok_id)
+        for split in self.examples:
+            texts, rows = self._pooled(split)
+            ids = tokenize(texts, tokenizer, max_length, cache_dir, tok_id, self.num_proc)
+            ids = ids if rows is None else [ids[i] for i in rows]
             self.datasets[split] = TokenizedDataset(ids, self.targets[split])
 
     # -- Lightning --------------------------------------------------------------------------

@@ -27,6 +27,15 @@ import numpy as np
 
 from sft.cache import STATS, cached
 from sft.data.arrow_cache import map_cached
+from sft.errors import SFTConfigError
+
+# Rows from which `data.num_proc: auto` tokenizes in 2 processes: benchmarks/tokenize_procs.py
+# on 2 shared, loaded cores, seconds 1 process / 2 processes (MiniLM's tokenizer; the tiny
+# word-level one): 200k short texts 93.7 / 53.2 (1.76x; 76.6 / 58.9, 1.30x), 10k texts
+# 0.90x (1.79x), 2k texts 0.61x (0.55x): below ~20k, starting the processes costs about what
+# they save. docs/scale.md has the commands.
+AUTO_ROWS = 20_000
+USED: set[Path] = set()  # the cache entries this process read or wrote (`evict` keeps them)
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
@@ -67,25 +76,63 @@ def cache_key(texts: list[str], tokenizer_id: str, max_length: int) -> str:
     return digest.hexdigest()[:32]
 
 
+def processes(num_proc: int | str, rows: int) -> int:
+    """Tokenizer processes for `rows` texts under `data.num_proc`: an int >= 1 as given;
+    `auto`: 2 (1 on a one-core machine) from AUTO_ROWS rows, 1 below, where starting a
+    process costs more than it saves. SFTConfigError for anything else."""
+    if str(num_proc) == "auto":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return min(2, cores or 1) if rows >= AUTO_ROWS else 1
+    if isinstance(num_proc, bool) or not str(num_proc).isdigit() or int(num_proc) < 1:
+        raise SFTConfigError(f"data.num_proc={num_proc}: give auto or a whole number >= 1")
+    return int(num_proc)
+
+
 def tokenize(
     texts: list[str],
     tokenizer,
     max_length: int,
     cache_dir: str | os.PathLike | None,
     tokenizer_id: str | None = None,
+    num_proc: int | str = 1,
 ) -> list[np.ndarray]:
     """Token ids (int64 arrays, special tokens added, truncated to `max_length`) per text.
 
     Cached in this process (sft.cache) and, unless `cache_dir` is None, in
     `cache_dir/tokens/<key>.arrow` (datasets' map cache); see the module docstring.
+    `num_proc`: tokenizer processes (`processes`; the same ids either way).
     """
     key = cache_key(texts, tokenizer_id or tokenizer_fingerprint(tokenizer), max_length)
+    procs = processes(num_proc, len(texts))
     return cached(
-        "tokens", key, lambda: _from_disk_or_tokenize(key, texts, tokenizer, max_length, cache_dir)
+        "tokens",
+        key,
+        lambda: _from_disk_or_tokenize(key, texts, tokenizer, max_length, cache_dir, procs),
     )
 
 
-def _from_disk_or_tokenize(key, texts, tokenizer, max_length, cache_dir) -> list[np.ndarray]:
+def untruncated_lengths(texts: list[str], tokenizer, tokenizer_id: str | None = None) -> np.ndarray:
+    """Token counts (int64 [n], special tokens included) of `texts` before any truncation,
+    for the data report; counted once per texts and tokenizer in this process (sft.cache): a
+    sweep's jobs and a CV run's folds (rows of one pool) share them."""
+    key = cache_key(texts, tokenizer_id or tokenizer_fingerprint(tokenizer), 0)
+
+    def count() -> np.ndarray:
+        ids = tokenizer(  # verbose=False: no "longer than the maximum" warning
+            list(texts),
+            truncation=False,
+            verbose=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        return np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
+
+    return cached("untruncated", key, count)
+
+
+def _from_disk_or_tokenize(
+    key, texts, tokenizer, max_length, cache_dir, procs: int = 1
+) -> list[np.ndarray]:
     import datasets  # lazy: datasets and pyarrow (~1 s) only when a tokenization runs
 
     datasets.disable_progress_bars()
@@ -102,10 +149,38 @@ def _from_disk_or_tokenize(key, texts, tokenizer, max_length, cache_dir) -> list
     source = datasets.Dataset.from_dict({"text": list(texts)})
     entry = None if cache_dir is None else Path(cache_dir) / "tokens" / f"{key}.arrow"
     mapped, computed = map_cached(
-        source, encode, key, entry, "tokenization", remove_columns=["text"]
+        source, encode, key, entry, "tokenization", remove_columns=["text"], num_proc=procs
     )
     STATS["tokens.tokenized" if computed else "tokens.disk_hit"] += 1
+    if entry is not None and entry.is_file():
+        os.utime(entry)  # used now: the last entry `evict` deletes
+        USED.add(entry.resolve())
     return _rows(mapped)
+
+
+def evict(cache_dir: str | os.PathLike | None, max_gb: float | None) -> list[Path]:
+    """Bound the token cache: delete the least recently used entries of `cache_dir/tokens`
+    (the oldest modification time: a run touches every entry it reads or writes) until the
+    entries hold at most `max_gb` GB (10^9 bytes), never one this process used; return the
+    deleted paths. `max_gb` None: no bound (`paths.cache_max_gb`). SFTConfigError for a
+    bound below 0."""
+    if max_gb is None or cache_dir is None:
+        return []
+    if isinstance(max_gb, bool) or not isinstance(max_gb, int | float) or max_gb < 0:
+        raise SFTConfigError(f"paths.cache_max_gb={max_gb}: give a size in GB >= 0, or null")
+    folder = Path(cache_dir) / "tokens"
+    entries = sorted(folder.glob("*.arrow"), key=lambda p: p.stat().st_mtime)
+    total = sum(p.stat().st_size for p in entries)
+    deleted = []
+    for path in entries:
+        if total <= max_gb * 1e9:
+            break
+        if path.resolve() in USED:
+            continue
+        total -= path.stat().st_size
+        path.unlink(missing_ok=True)
+        deleted.append(path)
+    return deleted
 
 
 def _rows(mapped) -> list[np.ndarray]:

@@ -7,10 +7,13 @@ consume, which metrics there are) is asked of the task (sft.tasks), handed in by
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from functools import partial
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import nn
 from torchmetrics import MeanMetric
 
@@ -21,6 +24,20 @@ from sft.config.metric_keys import (
     per_class_metric,
 )
 from sft.model.finetune import FullFineTune
+
+
+@dataclass
+class Evaluation:
+    """One evaluation pass over a split, kept for what runs after it (sft.training.calibrate,
+    sft.training.fold_outcome) so that they need no pass of their own: `step`, the trainer's
+    global step when it ran (which weights it saw); `logits` (n, k) float32, the raw outputs,
+    and `targets` (n, ...), the batch labels as the loader gave them, both in the loader's
+    (length-sorted) order; `summary`, the metrics it logged (`val/acc`, ...)."""
+
+    step: int
+    logits: np.ndarray
+    targets: np.ndarray
+    summary: dict = field(default_factory=dict)
 
 
 class SFTModule(pl.LightningModule):
@@ -68,6 +85,14 @@ class SFTModule(pl.LightningModule):
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
         self.test_report: dict = {}
+        # Keep each evaluation pass's raw outputs (set by sft.training.run when the post-hoc
+        # step or a fold's outcome needs them; rows x classes float32): the latest pass per
+        # split in `evaluations` ("val", "test"), and "val_best", the validation pass whose
+        # weights the checkpoint callback saved as the best.
+        self.keep_outputs = False
+        self.evaluations: dict[str, Evaluation] = {}
+        self._kept: dict[str, list] = {}
+        self._best_seen: tuple | None = None  # the best checkpoint at the last look
         # the splits whose absent classes were named; "per_class": per-class F1 not logged
         self.warned_absent: set[str] = set()
         # Epoch means of the training losses, kept here rather than in Lightning's own
@@ -125,10 +150,43 @@ class SFTModule(pl.LightningModule):
         self.log_dict({"params/trainable": float(trainable), "params/total": float(total)})
 
     def validation_step(self, batch, batch_idx):
-        self._evaluate(batch, self.val_loss, self.val_metrics, self.val_per_class)
+        outputs = self._evaluate(batch, self.val_loss, self.val_metrics, self.val_per_class)
+        self._keep("val", outputs, batch.get("labels"))
 
     def test_step(self, batch, batch_idx):
-        self._evaluate(batch, self.test_loss, self.test_metrics, self.test_per_class)
+        outputs = self._evaluate(batch, self.test_loss, self.test_metrics, self.test_per_class)
+        self._keep("test", outputs, batch.get("labels"))
+
+    def _keep(self, stage: str, outputs, targets) -> None:
+        """Add a batch's raw outputs and labels to the pass being kept (keep_outputs)."""
+        # a family's own _evaluate (sft.tasks.task_model) returns no tensor: nothing to keep
+        if self.keep_outputs and isinstance(outputs, torch.Tensor) and targets is not None:
+            batches = self._kept.setdefault(stage, [])
+            batches.append((outputs.detach().float().cpu(), targets.detach().cpu()))
+
+    def on_validation_epoch_start(self):
+        self._kept.pop("val", None)
+
+    def on_test_epoch_start(self):
+        self._kept.pop("test", None)
+
+    def on_validation_start(self):
+        self._pin_best()
+        self.evaluations.pop("val", None)  # replaced by this pass: not held twice meanwhile
+
+    def on_fit_end(self):
+        self._pin_best()
+
+    def _pin_best(self) -> None:
+        """Keep the latest validation pass as "val_best" when the checkpoint callback saved a
+        new best since it ran. Lightning saves it after the pass (at the training epoch's end,
+        after the module's own hooks, or at the validation's end), at the pass's step, so it
+        is looked at here, before the next pass and at the fit's end; sft.training.run checks
+        the step against the restored checkpoint's before it reuses the pass."""
+        best = _best_checkpoint(self._trainer)
+        if "val" in self.evaluations and best is not None and best != self._best_seen:
+            self.evaluations["val_best"] = self.evaluations["val"]
+        self._best_seen = best
 
     def _evaluate(self, batch, loss_metric, metrics, per_class):
         outputs = self(**_inputs(batch))
@@ -139,6 +197,7 @@ class SFTModule(pl.LightningModule):
         metrics.update(preds, targets)
         if per_class is not None:
             per_class.update(preds, targets)
+        return outputs
 
     def _loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.target_scale is not None:
@@ -192,6 +251,15 @@ class SFTModule(pl.LightningModule):
         loss_metric.reset()
         metrics.reset()
         report["summary"] = {k: float(v) for k, v in values.items()}
+        kept = self._kept.pop(stage, None)
+        trainer = getattr(self, "_trainer", None)
+        if kept and not getattr(trainer, "sanity_checking", False):
+            self.evaluations[stage] = Evaluation(
+                int(trainer.global_step) if trainer is not None else 0,
+                torch.cat([z for z, _ in kept]).numpy(),
+                torch.cat([y for _, y in kept]).numpy(),
+                dict(report["summary"]),
+            )
         return report
 
     def _warn_absent(self, stage: str, names: list[str], present) -> None:
@@ -226,6 +294,15 @@ class SFTModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
         }
+
+
+def _best_checkpoint(trainer) -> tuple | None:
+    """(path, score) of the first checkpoint callback's best checkpoint (None: none yet)."""
+    for callback in getattr(trainer, "checkpoint_callbacks", None) or []:
+        if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+            score = callback.best_model_score
+            return callback.best_model_path, None if score is None else float(score)
+    return None
 
 
 def _inputs(batch: dict) -> dict:

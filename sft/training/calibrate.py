@@ -105,20 +105,43 @@ def usable_temperature(logits: np.ndarray, targets: np.ndarray, task) -> float |
     return fitted
 
 
-def post_hoc(cfg, module, datamodule, run_dir: Path) -> tuple[dict, dict, list[Path]]:
+def _wanted(cfg, task) -> tuple[bool, bool]:
+    """(calibrate, tune): what `cfg.decisions` asks for that `task` supports."""
+    settings = cfg.get("decisions") or {}
+    calibrate = settings.get("calibrate", "none") == "temperature" and task.supports("calibration")
+    return calibrate, bool(settings.get("tune", False)) and task.supports("decisions")
+
+
+def wants_logits(cfg, task) -> bool:
+    """Whether `post_hoc` will fit anything for `task` under `cfg`, and so needs the
+    validation and test passes' raw outputs (sft.training.run keeps them)."""
+    return any(_wanted(cfg, task))
+
+
+def post_hoc(
+    cfg, module, datamodule, run_dir: Path, evaluated: dict | None = None
+) -> tuple[dict, dict, list[Path]]:
     """Fit what `cfg.decisions` asks for on the validation split; return the metrics to log,
     the spec fields to save with the model (temperature, class_bias, thresholds) and the
     artifacts written (reliability_diagram.png). Nothing for a task without the
-    `calibration` and `decisions` features (regression) or without a validation split."""
-    settings = cfg.get("decisions") or {}
+    `calibration` and `decisions` features (regression) or without a validation split.
+
+    `evaluated`: split -> the evaluation pass (sft.model.module.Evaluation: `logits`,
+    `targets`) that the run's validation / test already made with the weights `module` holds
+    (sft.training.run.RunResult.evaluated); those splits are not run through the model again.
+    A split missing there is collected with `module` (one pass)."""
     task = module.task
-    calibrate = settings.get("calibrate", "none") == "temperature" and task.supports("calibration")
-    tune = bool(settings.get("tune", False)) and task.supports("decisions")
+    calibrate, tune = _wanted(cfg, task)
     if not (calibrate or tune) or not datamodule.has_split("val"):
         return {}, {}, []
     # the rows of trainer.limit_val_batches / limit_test_batches, as the metrics beside these
+    # (a kept pass took the same batches: Lightning applied those limits to it)
     splits = {}
     for split in ("val", "test") if datamodule.has_split("test") else ("val",):
+        kept = (evaluated or {}).get(split)
+        if kept is not None:
+            splits[split] = (kept.logits, kept.targets)
+            continue
         loader = getattr(datamodule, f"{split}_dataloader")()
         splits[split] = collect(
             module, loader, batches_taken(cfg.get("trainer"), split, len(loader))

@@ -117,9 +117,8 @@ def train_repeats(cfg: DictConfig) -> float | None:
         for name, child in children:
             print(f"== {kind}: child run {name} ({len(outcomes) + 1} of {len(children)})")
             # only its outcome is kept: each child's model is let go before the next trains
-            outcomes.append(
-                train(child, child=ChildRun(name, tracker.run_id if records else None)).outcome
-            )
+            outcome = train(child, child=ChildRun(name, tracker.run_id if records else None))
+            outcomes.append(shared_test(outcome.outcome, outcomes, kind))
         names = [n for n, _ in children]
         monitor = OmegaConf.select(children[0][1], "monitor.metric")
         # settled before the children ran (`auto` -> val/f1_macro): what leaderboards rank by
@@ -148,3 +147,13 @@ def train_repeats(cfg: DictConfig) -> float | None:
         tracker.set_tags({"mlflow.note.content": note})
         print_repeat_summary(kind, summary, monitor, run_dir, tracker, model_uri)
     return summary.get(f"best/{monitor}")
+
+
+def shared_test(outcome: dict, earlier: list[dict], kind: str) -> dict:
+    """A fold's `outcome` holding the first fold's test texts and targets instead of its own
+    copy: every fold reads the same test split (the folds cut the train split only), so the
+    parent keeps it once, not once per fold. Seed repeats may carve another test split."""
+    if kind == "cv" and earlier:
+        outcome["test_texts"] = earlier[0]["test_texts"]
+        outcome["test_targets"] = earlier[0]["test_targets"]
+    return outcome

@@ -162,9 +162,14 @@ class RunRecorder:
         """Right after the test, in Lightning's context still: a child's outcome for its
         parent (the best checkpoint validated once more; sft.training.fold_outcome)."""
         if self.child is not None:
-            result.outcome = fold_outcome(
-                result.trainer, result.module, result.datamodule, result.test_metrics
-            )
+            with result.phases("fold_outcome"):
+                result.outcome = fold_outcome(
+                    result.trainer,
+                    result.module,
+                    result.datamodule,
+                    result.test_metrics,
+                    result.evaluated,
+                )
 
     def finish(self, result) -> None:
         """Everything after the test (sft.training.run.RunResult), once; see the module's doc."""
@@ -173,50 +178,60 @@ class RunRecorder:
         test_metrics = result.test_metrics
         if not datamodule.has_split("test"):
             print("No test split (set data.test_path or data.test_fraction): skipping the test.")
+        phase = result.phases  # `time/<phase>_s` per step below (throughput.Phases)
         # Temperature and tuned decisions, fitted on val: saved in the model, so every predict
-        # path uses them.
-        decided, decision_spec, decision_files = post_hoc(cfg, module, datamodule, run_dir)
+        # path uses them. On the logits the validation and test passes kept: no pass of its own.
+        with phase("post_hoc"):
+            decided, decision_spec, decision_files = post_hoc(
+                cfg, module, datamodule, run_dir, result.evaluated
+            )
         if result.outcome is not None:  # a fold ensemble calibrates each member's logits by its own
             result.outcome["decision_spec"] = decision_spec
             # the parent's mean +- std covers every val and test metric, these included
             result.outcome["post_hoc"] = dict(decided)
         tracker.log_metrics(decided)
         test_metrics.update({k: v for k, v in decided.items() if k.startswith("test/")})
-        for path in [*decision_files, *write_reports(module, test_metrics, run_dir)]:
-            tracker.log_artifact(path)
-        # Predictions drawn beside the ground truth (detection, segmentation): pictures/<stage>/
-        tracker.log_artifact(run_dir / PICTURES_DIR, PICTURES_DIR)
-        # The worst test examples as MLflow tables (speech: reference, hypothesis, CER)
-        tracker.log_tables(run_dir / TABLES_DIR, TABLES_DIR)
-        model_dir = save_model(
-            module,
-            datamodule.tokenizer,
-            OmegaConf.to_container(cfg.head, resolve=True),
-            cfg.model.max_length,
-            run_dir / "model",
-            clean_text=bool(cfg.data.get("clean_text", False)),
-            extra={**datamodule.spec_fields(), **decision_spec},
-        )
+        with phase("reports"):
+            for path in [*decision_files, *write_reports(module, test_metrics, run_dir)]:
+                tracker.log_artifact(path)
+            # Predictions drawn beside the ground truth (detection, segmentation): pictures/
+            tracker.log_artifact(run_dir / PICTURES_DIR, PICTURES_DIR)
+            # The worst test examples as MLflow tables (speech: reference, hypothesis, CER)
+            tracker.log_tables(run_dir / TABLES_DIR, TABLES_DIR)
+        with phase("save_model"):
+            model_dir = save_model(
+                module,
+                datamodule.tokenizer,
+                OmegaConf.to_container(cfg.head, resolve=True),
+                cfg.model.max_length,
+                run_dir / "model",
+                clean_text=bool(cfg.data.get("clean_text", False)),
+                extra={**datamodule.spec_fields(), **decision_spec},
+            )
         # explain.samples: test examples explained with the saved model, logged beside it (not
         # in a CV fold's or a seed's child run: K times the cost for models nobody ships)
-        explained = [] if self.child else explain_test_samples(cfg, model_dir, datamodule, run_dir)
-        for path in explained:
-            tracker.log_artifact(path, EXPLANATIONS_DIR)
+        with phase("explain"):
+            explained = (
+                [] if self.child else explain_test_samples(cfg, model_dir, datamodule, run_dir)
+            )
+            for path in explained:
+                tracker.log_artifact(path, EXPLANATIONS_DIR)
         overrides = hydra_overrides()
-        card = write_model_card(
-            model_dir,
-            cfg,
-            datamodule,
-            module,
-            test_metrics,
-            best_score,
-            tracker.run_id,
-            mask_overrides(overrides) if overrides else None,
-            registered_model_name(cfg, datamodule.labels.task),
-        )
-        tracker.log_artifact(card)  # also inside the logged model, with the folder
-        logged = time.perf_counter()
-        model_uri = tracker.log_model(model_dir, example_texts(datamodule))
+        with phase("model_card"):
+            card = write_model_card(
+                model_dir,
+                cfg,
+                datamodule,
+                module,
+                test_metrics,
+                best_score,
+                tracker.run_id,
+                mask_overrides(overrides) if overrides else None,
+                registered_model_name(cfg, datamodule.labels.task),
+            )
+            tracker.log_artifact(card)  # also inside the logged model, with the folder
+        with phase("log_model"):
+            model_uri = tracker.log_model(model_dir, example_texts(datamodule))
         ended = time.perf_counter()
         if best_score is not None:
             tracker.log_metrics({f"best/{cfg.monitor.metric}": best_score})
@@ -233,12 +248,14 @@ class RunRecorder:
             }
         )
         # What a job costs beyond its own fit (start-up, test, artifacts): sweeps want it small.
+        # `time/after_fit_s` is the sum of the phases after it (test, fold_outcome, post_hoc,
+        # reports, save_model, explain, model_card, log_model) and the bookkeeping between.
         tracker.log_metrics(
             {
                 "time/setup_s": result.fit_started - self.started,
                 "time/fit_s": result.fit_ended - result.fit_started,
+                **phase.seconds,
                 "time/after_fit_s": ended - result.fit_ended,
-                "time/log_model_s": ended - logged,
                 "time/total_s": ended - self.started,
             }
         )

@@ -16,7 +16,7 @@ import logging
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from sft.config.data_schemas import experiment_of
 from sft.config.instantiate import instantiate
 from sft.config.schema import implied_task
 from sft.data.folds import apply_fold
+from sft.data.tokenize import evict
 from sft.errors import SFTConfigError, first_line
 from sft.model.module import SFTModule
 from sft.tasks import family_of
@@ -41,6 +42,7 @@ from sft.training.build import (
     load_processor,
     set_monitor,
 )
+from sft.training.calibrate import wants_logits
 from sft.training.checkpointing import ResumableCheckpoint
 from sft.training.distributed import (
     check_accelerator,
@@ -60,6 +62,7 @@ from sft.training.preflight import (
 from sft.training.quiet import quiet_fit
 from sft.training.recording import ChildRun, RunRecorder
 from sft.training.resume import RUN_CONFIG, Resume, check_unchanged
+from sft.training.throughput import Phases
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,11 @@ log = logging.getLogger(__name__)
 class RunResult:
     """What one run produced: the module with its best checkpoint's weights, its data and
     trainer, the best monitored value (None: never monitored), the test metrics (with the
-    tuned decisions' once recorded), `time.perf_counter()` at the fit's start and end, and a
-    child run's outcome for its parent (sft.training.fold_outcome; None for any other run)."""
+    tuned decisions' once recorded), `time.perf_counter()` at the fit's start and end, a
+    child run's outcome for its parent (sft.training.fold_outcome; None for any other run),
+    the evaluation passes ("val", "test": sft.model.module.Evaluation) that saw the weights
+    `module` holds (what the post-hoc step and the fold outcome reuse instead of running the
+    model again), and the seconds `time/*` names per phase after the fit (`phases`)."""
 
     module: SFTModule
     datamodule: Any
@@ -79,6 +85,8 @@ class RunResult:
     fit_started: float
     fit_ended: float
     outcome: dict | None = None
+    evaluated: dict = field(default_factory=dict)
+    phases: Phases = field(default_factory=Phases)
 
 
 def train(
@@ -105,7 +113,9 @@ def train(
         recorder.start()  # the config, before anything can fail on the data
         datamodule = prepare_data(cfg, datamodule)
         recorder.data(datamodule)
-        result = fit_and_test(cfg, datamodule, tracker, resume, guard, recorder.after_test)
+        result = fit_and_test(
+            cfg, datamodule, tracker, resume, guard, recorder.after_test, keep=child is not None
+        )
         recorder.finish(result)
     drop_checkpoints(result.trainer, guard)  # the run finished: nothing left to resume
     return result
@@ -139,10 +149,13 @@ def fit_and_test(
     resume: Resume | None,
     guard: ResumableCheckpoint,
     after_test: Callable[[RunResult], None] | None = None,
+    keep: bool = False,
 ) -> RunResult:
     """Build the module and the trainer, fit (from the resumed run's checkpoint), restore the
     best checkpoint and test it. Records nothing but what the tracker's Lightning logger
-    writes per step; `after_test(result)` runs inside Lightning's context still."""
+    writes per step; `after_test(result)` runs inside Lightning's context still. `keep` (a
+    child run), or a post-hoc step that will run: the evaluation passes' raw outputs are
+    kept (one process only: under DDP each rank sees its share of the rows)."""
     run_dir = Path(cfg.paths.run_dir)
     module = build_module(cfg, datamodule)
     check_vocabulary(datamodule, module)
@@ -153,6 +166,7 @@ def fit_and_test(
         [*module.finetune.callbacks(), guard],
     )
     check_data_parallel(trainer, module)
+    module.keep_outputs = trainer.world_size == 1 and (keep or wants_logits(cfg, module.task))
     # DDP children that Lightning starts in `fit` train from this run's config
     # (sft.training.distributed).
     children = (
@@ -166,15 +180,25 @@ def fit_and_test(
         fit_started = time.perf_counter()
         fit(trainer, module, datamodule, resume)
         fit_ended = time.perf_counter()
+        phases = Phases()
 
-        best_score = _restore_best(trainer, module, cfg.monitor.metric)
+        best_score, step = _restore_best(trainer, module, cfg.monitor.metric)
+        # the validation pass kept during the fit that saw the restored weights, if any
+        passes = (module.evaluations.get("val_best"), module.evaluations.get("val"))
+        seen = [e for e in passes if e is not None and e.step == step]
+        evaluated = {"val": seen[0]} if seen else {}
         test_metrics = {}
         if datamodule.has_split("test"):
-            trainer.test(module, datamodule=datamodule, verbose=False)
+            module.evaluations.pop("test", None)
+            with phases("test"):
+                trainer.test(module, datamodule=datamodule, verbose=False)
             test_metrics = module.test_report.get("summary", {})
+            if "test" in module.evaluations:  # after the restore: the same weights
+                evaluated["test"] = module.evaluations["test"]
         result = RunResult(
             module, datamodule, trainer, best_score, test_metrics, fit_started, fit_ended
         )
+        result.evaluated, result.phases = evaluated, phases
         if after_test is not None:
             after_test(result)
     return result
@@ -266,21 +290,25 @@ def prepare_data(cfg: DictConfig, datamodule=None):
         cfg.model.name_or_path, datamodule.modality, cfg.model.trust_remote_code
     )
     datamodule.encode(processor, cfg.model.max_length, cfg.paths.cache_dir)
+    for path in evict(cfg.paths.cache_dir, cfg.paths.get("cache_max_gb")):
+        log.info("Token cache over paths.cache_max_gb: deleted %s (least recently used)", path)
     return datamodule
 
 
-def _restore_best(trainer: pl.Trainer, module: SFTModule, monitor: str) -> float | None:
-    """Load the best checkpoint's weights into `module`; return its monitored value.
+def _restore_best(trainer: pl.Trainer, module: SFTModule, monitor: str) -> tuple[float | None, int]:
+    """Load the best checkpoint's weights into `module`; return its monitored value and the
+    global step its weights were saved at.
 
-    Without a checkpoint callback the final weights stay, with their last monitored value.
+    Without a checkpoint callback the final weights stay, with their last monitored value
+    and the trainer's last step.
     """
     checkpoint = next(
         (c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None
     )
     if checkpoint is None or not checkpoint.best_model_path:
         value = trainer.callback_metrics.get(monitor)
-        return None if value is None else float(value)
+        return (None if value is None else float(value)), int(trainer.global_step)
     state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
     module.load_state_dict(state["state_dict"])
     score = checkpoint.best_model_score
-    return None if score is None else float(score)
+    return (None if score is None else float(score)), int(state.get("global_step", -1))

@@ -12,6 +12,7 @@ token, plus the attention matmuls, 12 x layers x hidden x sequence length per to
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from pytorch_lightning.callbacks import Callback
@@ -117,3 +118,21 @@ class TrainClock(Callback):
         if self.first_step_s is not None:
             metrics["time/first_step_s"] = self.first_step_s
         trainer.logger.log_metrics(metrics, step=trainer.global_step)
+
+
+class Phases:
+    """Seconds per named phase of a run after its fit (`time/test_s`, `time/post_hoc_s`, ...),
+    so that no pass of the model hides inside `time/after_fit_s`: `with phases("test"): ...`
+    adds the block's wall time to `seconds["time/test_s"]`."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            key = f"time/{name}_s"
+            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
