@@ -96,10 +96,8 @@ def test_a_fold_outcome_puts_the_length_sorted_pass_back_in_the_splits_order(mak
     assert np.allclose(collected[1], logits, atol=1e-6) and collected[2] == {}
     module.eval()
     with torch.inference_mode():  # one example at a time, in the split's own order
-        plain = [
-            module(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids))).numpy()
-            for ids in data.datasets["val"].input_ids
-        ]
+        rows = [torch.from_numpy(ids)[None] for ids in data.datasets["val"].input_ids]
+        plain = [module(input_ids=r, attention_mask=torch.ones_like(r)).numpy() for r in rows]
     assert np.allclose(np.concatenate(plain), logits, atol=1e-5)
     assert np.allclose(outputs.sum(axis=1), 1.0, atol=1e-5)  # probabilities
 
