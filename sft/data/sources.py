@@ -70,15 +70,20 @@ def package_dir(package: str, key: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def read_table(source: DataFile, key: str, delimiter: str = "auto") -> pd.DataFrame:
+def read_table(
+    source: DataFile, key: str, delimiter: str = "auto", cache: bool = True
+) -> pd.DataFrame:
     """Read a CSV/TSV/JSONL/Parquet file into a DataFrame; raise SFTDataError naming the file.
 
     `delimiter` (CSV/TSV only): `,` `;` `\t` `|`, or `auto` (sft.data.delimiters: a TSV's
     tab, a CSV's from its header line). A column name that occurs twice (a CSV/TSV header, a
     key twice in one JSON object, a Parquet schema) is refused: pandas would rename it
     (`label.1`) or keep one of the two, and the wrong one would train. Read once per process
-    (a copy per caller): the jobs of a sweep share it.
+    (a copy per caller): the jobs of a sweep share it; `cache=False` reads it afresh and
+    keeps no copy (a caller that caches what it makes of the table).
     """
+    if not cache:
+        return _read_table(source, key, delimiter)
     return cached(
         "table",
         (source.version, delimiter),
