@@ -8,6 +8,7 @@ import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from sft.cache import cached
 from sft.data.batching import (
     LengthGroupedBatchSampler,
     PadCollator,
@@ -124,9 +125,24 @@ class TextDataModule(pl.LightningDataModule):
         """The texts and labels of one split's file (and its fingerprint)."""
         key = f"data.{split}_path"
         source = locate(path, key)
-        frame = read_table(source, key, self.delimiter)
         self.fingerprints[split] = fingerprint(source)
-        return extract(frame, source.display, self.text_column, self.label_column, self.clean_text)
+        # What the jobs of a sweep share is the split's texts and labels, not its table: a
+        # cached table kept every text a second time beside its cleaned copy. Each caller
+        # gets its own lists (the strings themselves are shared: texts are kept once).
+        return cached(
+            "table",
+            (source.version, self.delimiter, self.text_column, self.label_column, self.clean_text),
+            lambda: extract(
+                read_table(source, key, self.delimiter, cache=False),
+                source.display,
+                self.text_column,
+                self.label_column,
+                self.clean_text,
+            ),
+            copy=lambda found: Examples(
+                found.source, list(found.texts), found.labels.copy(), found.rows.copy()
+            ),
+        )
 
     def _standardize(self) -> None:
         """Record the train split's target mean and std; the model learns (y - mean) / std."""

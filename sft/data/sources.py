@@ -8,20 +8,18 @@ found without importing the package.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib.util
 import io
 import json
 import zipfile
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from sft.cache import cached
-from sft.data.delimiters import resolve_delimiter
+from sft.data.data_file import DataFile, _check_unique, _decode
+from sft.data.delimited import delimited_setup, read_csv_file
 from sft.errors import SFTDataError
 
 READERS = {
@@ -33,34 +31,6 @@ READERS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-
-
-@dataclass(frozen=True)
-class DataFile:
-    """A readable data file: a plain path, or a member of a zip archive."""
-
-    path: Path
-    member: str | None = None
-
-    @property
-    def display(self) -> str:
-        return f"{self.path}/{self.member}" if self.member else str(self.path)
-
-    @property
-    def suffix(self) -> str:
-        return Path(self.member or self.path.name).suffix.lower()
-
-    @property
-    def version(self) -> tuple:
-        """Changes when the file changes: the key of the in-process caches."""
-        stat = self.path.stat()
-        return (str(self.path), self.member, stat.st_mtime_ns, stat.st_size)
-
-    def read_bytes(self) -> bytes:
-        if self.member is None:
-            return self.path.read_bytes()
-        with zipfile.ZipFile(self.path) as archive:
-            return archive.read(self.member)
 
 
 def locate(path: str, key: str) -> DataFile:
@@ -100,15 +70,20 @@ def package_dir(package: str, key: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def read_table(source: DataFile, key: str, delimiter: str = "auto") -> pd.DataFrame:
+def read_table(
+    source: DataFile, key: str, delimiter: str = "auto", cache: bool = True
+) -> pd.DataFrame:
     """Read a CSV/TSV/JSONL/Parquet file into a DataFrame; raise SFTDataError naming the file.
 
     `delimiter` (CSV/TSV only): `,` `;` `\t` `|`, or `auto` (sft.data.delimiters: a TSV's
     tab, a CSV's from its header line). A column name that occurs twice (a CSV/TSV header, a
     key twice in one JSON object, a Parquet schema) is refused: pandas would rename it
     (`label.1`) or keep one of the two, and the wrong one would train. Read once per process
-    (a copy per caller): the jobs of a sweep share it.
+    (a copy per caller): the jobs of a sweep share it; `cache=False` reads it afresh and
+    keeps no copy (a caller that caches what it makes of the table).
     """
+    if not cache:
+        return _read_table(source, key, delimiter)
     return cached(
         "table",
         (source.version, delimiter),
@@ -124,24 +99,14 @@ def _read_table(source: DataFile, key: str, delimiter: str = "auto") -> pd.DataF
             f"{key}: cannot read '{source.display}': unknown file type "
             f"'{source.suffix}' (use one of {', '.join(sorted(READERS))})"
         )
+    if kind in ("csv", "tsv"):
+        return read_csv_file(source, key, delimited_setup(source, key, kind, delimiter))
     raw = source.read_bytes()
-    if not raw.strip():
+    if not raw or raw.isspace():  # isspace scans in place; strip() would copy the file
         raise SFTDataError(f"{key}: {source.display} is empty")
     if kind == "parquet":
         return _read_parquet(raw, source, key)
-    text = _decode(raw, source, key)
-    if kind == "jsonl":
-        return _read_jsonl(text, source, key)
-    sep = resolve_delimiter(kind, _first_line(text), delimiter)
-    _check_unique(_header(text, sep), source, key)
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""])
-    except pd.errors.EmptyDataError:
-        raise SFTDataError(f"{key}: {source.display} is empty") from None
-    except pd.errors.ParserError as err:
-        detail = str(err).replace("Error tokenizing data. C error: ", "").strip()
-        raise SFTDataError(f"{key}: {source.display}: {detail}") from None
-    return frame
+    return _read_jsonl(_decode(raw, source, key), source, key)
 
 
 def _read_parquet(raw: bytes, source: DataFile, key: str) -> pd.DataFrame:
@@ -158,69 +123,9 @@ def _read_parquet(raw: bytes, source: DataFile, key: str) -> pd.DataFrame:
         ) from None
 
 
-def _header(text: str, sep: str) -> list[str]:
-    """The raw names of a CSV/TSV header (pandas has renamed duplicates by the time it
-    returns); the first non-blank row, as pandas skips blank lines."""
-    try:
-        for row in csv.reader(_lines(text), delimiter=sep):
-            if any(cell.strip() for cell in row):
-                return row
-    except csv.Error:  # pandas reads the file next and names what is wrong with it
-        pass
-    return []
-
-
-def _first_line(text: str) -> str:
-    """The first non-blank line (the header, as pandas skips blank lines)."""
-    return next((line for line in _lines(text) if line.strip()), "")
-
-
-def _lines(text: str):
-    """The lines of `text`, one at a time: csv.reader takes only those of the header, where
-    io.StringIO(text) would copy the whole file (+30% on reading a 200k-row CSV; this way
-    checked/unchecked is within noise, benchmarks/resume_checks.py)."""
-    start = 0
-    while start < len(text):
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end + 1
-        yield text[start:end]
-        start = end
-
-
-def _check_unique(
-    names: list[str],
-    source: DataFile,
-    key: str,
-    where: str = "",
-    noun: str = "column",
-    skip_empty: bool = True,
-) -> None:
-    """SFTDataError naming the first column (JSON: key) that occurs twice; empty names, as a
-    trailing comma of a CSV header leaves, become pandas' `Unnamed: n` columns: skipped."""
-    counts = Counter(str(n) for n in names if str(n).strip() or not skip_empty)
-    twice = next((n for n in counts if counts[n] > 1), None)
-    if twice is not None:
-        raise SFTDataError(
-            f"{key}: {source.display}{where}: {noun} '{twice}' occurs "
-            f"{counts[twice]} times ({noun}s: {', '.join(map(str, names))}); "
-            f"rename or drop all but one"
-        )
-
-
 def fingerprint(source: DataFile) -> str:
     """sha256 of the file's bytes (of the member, for a zip member)."""
     return cached("sha256", source.version, lambda: hashlib.sha256(source.read_bytes()).hexdigest())
-
-
-def _decode(raw: bytes, source: DataFile, key: str) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise SFTDataError(
-            f"{key}: {source.display} line {line}: not valid UTF-8 "
-            f"(byte 0x{raw[err.start]:02x}); save the file as UTF-8"
-        ) from None
 
 
 def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:

@@ -1,16 +1,17 @@
 """Tables in and out of batch prediction (`sft-predict`): read the texts (a data file, stdin
-lines, or a folder of image/audio files), and write the input's columns plus `pred_*` columns
-as CSV/TSV/JSONL/Parquet or JSON lines on stdout.
+lines, or a folder of image/audio files), whole or in chunks of rows; `pred_*` columns of
+prediction records (sft.inference.table_writer writes them).
 """
 
 from __future__ import annotations
 
-import json
 import sys
+from itertools import islice
 from pathlib import Path
 
 import pandas as pd
 
+from sft.data.chunks import table_chunks
 from sft.data.hf_sources import is_saved_dataset, read_split
 from sft.data.media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from sft.data.sources import locate, read_table
@@ -53,15 +54,43 @@ def read_input(
     return read_table(locate(str(source), "input"), "input")
 
 
-def texts_of(frame, text_column: str, source: str) -> list[str]:
-    """The texts of `text_column`; SFTDataError naming the row of a missing one."""
+def input_chunks(
+    source: str,
+    text_column: str,
+    split: str | None = None,
+    media_dir: str | None = None,
+    chunk_rows: int = 4096,
+):
+    """The input table (read_input's) as frames of at most `chunk_rows` rows, read as they
+    are needed: a data file in chunks (sft.data.chunks), stdin a chunk of lines at a time
+    (each frame as soon as its lines arrived), a dataset split or a folder of files read
+    whole and cut. At least one frame (with the columns, no rows, for an empty input)."""
+    if source == STDIO:
+        lines = (line.rstrip("\r\n") for line in sys.stdin)
+        texts = (line for line in lines if line.strip())
+        first = True
+        while (batch := list(islice(texts, chunk_rows))) or first:
+            first = False
+            yield pd.DataFrame({text_column: batch})
+        return
+    if split is not None or is_saved_dataset(source) or Path(source).expanduser().is_dir():
+        frame = read_input(source, text_column, split, media_dir)
+        for start in range(0, max(len(frame), 1), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows]
+        return
+    yield from table_chunks(locate(str(source), "input"), "input", chunk_rows)
+
+
+def texts_of(frame, text_column: str, source: str, start: int = 1) -> list[str]:
+    """The texts of `text_column`; SFTDataError naming the row (the frame's first is row
+    `start`) of a missing one."""
     if text_column not in frame.columns:
         raise SFTDataError(
             f"text_column: no column '{text_column}' in {source} "
             f"(columns: {', '.join(map(str, frame.columns))})"
         )
     texts = []
-    for row, value in enumerate(frame[text_column], start=1):
+    for row, value in enumerate(frame[text_column], start=start):
         text = "" if _missing(value) else str(value)
         if not text.strip():
             raise SFTDataError(f"{source} row {row}: empty text in column '{text_column}'")
@@ -75,13 +104,6 @@ def media_paths(paths: list[str], source: str) -> list[str]:
     base = Path(source).expanduser()
     base = base if base.is_dir() else base.parent
     return [p if Path(p).expanduser().is_absolute() else str(base / p) for p in paths]
-
-
-def _missing(value) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # a list or dict in a JSON cell: not missing
-        return False
 
 
 def prediction_columns(records: list[dict]):
@@ -116,34 +138,9 @@ def output_kind(output: str) -> str:
     return kind
 
 
-def _json_cell(value):
-    """A list or dict as JSON text (CSV has no nested values); anything else as it is."""
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
-
-
 def _missing(value) -> bool:
     """Whether a cell is missing (a float NaN, pandas' NA or NaT, None); a list is present."""
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):  # a list or array cell
         return False
-
-
-def write_output(table, output: str) -> None:
-    """Write the table as CSV/TSV/JSONL/Parquet (by extension), or JSON lines to stdout."""
-    kind = output_kind(output)
-    if output == STDIO:
-        for record in table.to_dict(orient="records"):
-            # A missing cell (pandas' NaN: rows with other keys) is null, as in a JSONL file:
-            # json.dumps wrote NaN, which strict JSON readers refuse.
-            record = {k: None if _missing(v) else v for k, v in record.items()}
-            sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        return
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "parquet":
-        table.to_parquet(path, index=False)
-    elif kind == "jsonl":
-        table.to_json(path, orient="records", lines=True, force_ascii=False)
-    else:  # a list cell (entities, label sets) as JSON, which any reader parses back
-        table.map(_json_cell).to_csv(path, index=False, sep="," if kind == "csv" else "\t")

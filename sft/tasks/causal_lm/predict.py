@@ -39,9 +39,9 @@ class GenerativeMembers:
         """The generated text of each input, in order (generate_texts)."""
         return generate_texts(predictor, inputs, batch_size, progress, **settings)
 
-    def input_rows(self, frame, source: str, stdin: bool = False) -> list[dict]:
+    def input_rows(self, frame, source: str, stdin: bool = False, start: int = 1) -> list[dict]:
         """sft-predict's inputs from its table: one row per record (input_rows)."""
-        return input_rows(frame, source, stdin)
+        return input_rows(frame, source, stdin, start)
 
     def example_inputs(self, datamodule, count: int = 2) -> list:
         """The logged model's input example (example_prompts)."""
@@ -88,13 +88,14 @@ def as_rows(inputs) -> list[Mapping]:
     return rows
 
 
-def input_rows(frame, source: str, stdin: bool = False) -> list[dict]:
+def input_rows(frame, source: str, stdin: bool = False, start: int = 1) -> list[dict]:
     """The rows of sft-predict's input table (a pandas DataFrame read from `source`): each
     record with its missing cells (NaN, None) dropped, so a file may mix `prompt`,
     `messages` and `text` rows; a `messages` cell holding JSON text (CSV has no lists) is
     parsed. `stdin`: the table holds one line per row in its one column, read as prompts.
-    SFTDataError naming the file and row (from 1) for a row without a prompt, a messages
-    cell that is not JSON or not role/content turns."""
+    SFTDataError naming the file and row (the frame's first is row `start`: sft-predict
+    reads in chunks) for a row without a prompt, a messages cell that is not JSON or not
+    role/content turns."""
     import pandas as pd  # light: the table is one already
 
     from sft.tasks.causal_lm.generate import prompt_parts  # light
@@ -103,7 +104,7 @@ def input_rows(frame, source: str, stdin: bool = False) -> list[dict]:
     if stdin:
         return [{"prompt": str(line)} for line in frame.iloc[:, 0]]
     rows = []
-    for number, record in enumerate(frame.to_dict(orient="records"), start=1):
+    for number, record in enumerate(frame.to_dict(orient="records"), start=start):
         row = {key: value for key, value in record.items() if not _missing(value, pd)}
         if isinstance(row.get("messages"), str):  # a CSV cell: JSON text
             row["messages"] = check_messages(row["messages"], where(source, number))

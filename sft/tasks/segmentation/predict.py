@@ -111,15 +111,16 @@ def predict_masks(predictor, paths, batch_size: int = 8, progress: bool = False)
     ]
 
 
-def write_masks(records: list[dict], paths, folder) -> list[Path]:
+def write_masks(records: list[dict], paths, folder, seen: Counter | None = None) -> list[Path]:
     """Each record's mask (rle.decode_rle) as a PNG of class ids (uint8, mode L) in
     `folder`, named after its image: `<stem>.png`, or `<stem>-<n>.png` for the n-th image
-    whose stem was seen before. Returns the files written, in input order."""
+    whose stem was seen before (`seen`: the stems of earlier calls, counted on, as
+    sft-predict writes a chunk of inputs at a time). Returns the files written, in order."""
     from PIL import Image  # lazy: as load_image
 
     out = Path(folder).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    written, seen = [], Counter()
+    written, seen = [], Counter() if seen is None else seen
     for record, path in zip(records, paths):
         stem = Path(str(path)).stem
         seen[stem] += 1

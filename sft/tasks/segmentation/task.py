@@ -116,12 +116,13 @@ class SegmentationTask(TaskModelTask):
 
         return predict_masks(predictor, inputs, batch_size, progress)
 
-    def write_masks(self, records: list[dict], paths, folder) -> list:
+    def write_masks(self, records: list[dict], paths, folder, seen=None) -> list:
         """`sft-predict masks_dir=...`: each record's mask as a PNG of class ids named
-        after its image (predict.write_masks); the files written."""
+        after its image (predict.write_masks; `seen`: stems of earlier chunks); the files
+        written."""
         from sft.tasks.segmentation.predict import write_masks  # lazy: PIL
 
-        return write_masks(records, paths, folder)
+        return write_masks(records, paths, folder, seen)
 
     def raw_outputs(self, predictor, inputs, batch_size: int = 8, progress: bool = False):
         """Every output pixel's class logits [total pixels, k] (predict.raw_outputs): what
