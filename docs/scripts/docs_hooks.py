@@ -7,6 +7,7 @@ conflict at every merge and go stale between regenerations. Built from the sourc
 them in strict mode).
 
 A page asks for a generated block with a marker line, replaced by `on_page_markdown`:
+- `<!-- generated: groups -->`: a table of every config group and choice, the default marked.
 - `<!-- generated: options -->`: every key of every config choice under conf/, of
   conf/train.yaml and of each app under apps/, with its default and its help. The help is
   read by `sft.config.key_help` (the comment above each key, the one home of its
@@ -101,6 +102,46 @@ def _about(path: Path) -> list[str]:
     return ["", "```text", *text.splitlines(), "```"] if text else []
 
 
+def _defaults(train: Path) -> dict[str, str]:
+    """Group -> its default choice, from conf/train.yaml's defaults list."""
+    entries = (yaml.safe_load(train.read_text(encoding="utf-8")) or {}).get("defaults", [])
+    return {k: str(v) for e in entries if isinstance(e, dict) for k, v in e.items()}
+
+
+def _first_sentence(path: Path) -> str:
+    """The first sentence of a file's leading comment, command lines skipped."""
+    words = []
+    for line in read_help(str(path)).description.splitlines():
+        if line.strip().startswith("sft-train") or line.startswith(" "):
+            if words:
+                break
+            continue
+        if not line.strip() and words:
+            break
+        words.append(line.strip())
+    text = re.split(r"\s{3,}sft-train ", " ".join(words))[0]
+    match = re.match(r"(.+?\.)(\s|$)", text)
+    text = match.group(1) if match else text
+    return text if len(text) <= 200 else text[:200].rsplit(" ", 1)[0] + " ..."
+
+
+def group_table(root: Path) -> str:
+    """Markdown: a table of every config group and choice of conf/, the default in bold, each
+    with the first sentence of its file's leading comment."""
+    conf = root / "conf"
+    defaults = _defaults(conf / "train.yaml")
+    rows = ["| group | choice | what it is |", "|---|---|---|"]
+    for group in sorted(p for p in conf.iterdir() if p.is_dir()):
+        for path in sorted(group.glob("*.yaml")):
+            # The anchor of its section: this page's keys, or the experiments' list on sweeps.md.
+            page = "sweeps.md" if group.name in NOT_OPTIONS else ""
+            name = f"[`{path.stem}`]({page}#{group.name}{path.stem})"
+            if defaults.get(group.name) == path.stem:
+                name = f"**{name}** (default)"
+            rows.append(f"| `{group.name}` | {name} | {_cell(_first_sentence(path))} |")
+    return "\n".join(rows)
+
+
 def option_reference(root: Path) -> str:
     """Markdown: every config group and choice of conf/, conf/train.yaml's own keys, and every
     app of apps/, each key with its default and its help (see the module docstring)."""
@@ -165,6 +206,7 @@ def result_list(root: Path) -> str:
 
 
 GENERATORS = {
+    "groups": group_table,
     "options": option_reference,
     "experiments": experiment_list,
     "modules": module_map,

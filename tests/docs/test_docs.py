@@ -85,12 +85,18 @@ def anchors(path: Path) -> set[str]:
 
 
 def broken_links(readme: str) -> list[str]:
-    """README links that are neither web addresses nor pages (and anchors) under docs/."""
+    """README links that are neither web addresses, nor pages (and anchors) under docs/, nor
+    anchors of the README itself."""
     broken = []
     for target in re.findall(r"\]\(([^)\s]+)\)", readme):
         if target.startswith(("http://", "https://")):
             continue
         page, _, anchor = target.partition("#")
+        if not page:
+            own = re.sub(r"```.*?```", "", readme, flags=re.S)
+            if anchor not in {github_slug(h) for h in re.findall(r"^#{1,6} (.+)$", own, re.M)}:
+                broken.append(target)
+            continue
         path = ROOT / page
         if not page.startswith("docs/") or not path.is_file():
             broken.append(target)
@@ -119,7 +125,10 @@ def test_the_check_finds_a_removed_test_a_missing_module_and_a_broken_link():
         "docs/gone.md",
         "docs/data.md#nowhere",
     ]
-    assert broken_links("[a](#speed) [b](sft/cli.py)") == ["#speed", "sft/cli.py"]
+    assert broken_links("## Speed\n[a](#speed) [b](#nowhere) [c](sft/cli.py)") == [
+        "#nowhere",
+        "sft/cli.py",
+    ]
 
 
 def test_the_readme_is_short_and_links_only_to_pages_that_exist():
