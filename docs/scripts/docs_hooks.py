@@ -81,8 +81,16 @@ def _values(path: Path) -> dict:
     for base in read_help(str(path)).bases:
         if (path.parent / f"{base}.yaml").is_file():
             merged.update(_values(path.parent / f"{base}.yaml"))
-    merged.update({k: v for k, v in own.items() if k != "defaults"})
-    return merged
+    return _merge(merged, {k: v for k, v in own.items() if k != "defaults"})
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """`over` merged into `base` key by key, nested mappings too (as Hydra composes them)."""
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both else value
+    return out
 
 
 def _key_table(values: dict[str, Any], help_of: dict[str, str], prefix: str = "") -> list[str]:

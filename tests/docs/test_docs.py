@@ -189,3 +189,30 @@ def test_the_site_builds_in_strict_mode_with_the_generated_pages(tmp_path):
     assert [m for m in every if m not in modules] == []
     home = (site / "index.html").read_text(encoding="utf-8")
     assert "make train" in home and 'href="data/"' in home
+
+
+def _hooks():
+    """docs/scripts/docs_hooks.py, the mkdocs hook that generates the reference pages."""
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs/scripts/docs_hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_option_reference_has_every_key_of_every_choice_with_its_help():
+    from sft.config.key_help import MACHINERY, choice_help
+
+    hooks = _hooks()
+    reference = hooks.option_reference(ROOT)
+    conf = ROOT / "conf"
+    lacking = []
+    for group in sorted(p for p in conf.iterdir() if p.is_dir() and p.name != "experiment"):
+        for path in sorted(group.glob("*.yaml")):
+            for key, text in choice_help(group, path.stem).items():
+                if key.rsplit(".", 1)[-1] in MACHINERY or key.startswith("hydra"):
+                    continue
+                row = f"| `{group.name}.{key}` |"
+                first = hooks._cell(text)[:40]  # the help as a table cell shows it
+                if row not in reference or (first and first not in reference):
+                    lacking.append(f"{group.name}={path.stem}: {key}")
+    assert not lacking, lacking
