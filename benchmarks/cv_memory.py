@@ -35,23 +35,11 @@ FILLER = ["the", "drug", "it", "was", "and", "my", "doctor", "pill", "day", "wee
 def write_inputs(folder: Path, rows: int) -> dict[str, Path]:
     """A tiny BERT folder and train/test CSVs of `rows` and rows // 5 synthetic texts."""
     import pandas as pd
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
 
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *FILLER]
-    vocab += [w for words in WORDS.values() for w in words]
-    model = folder / "tiny-bert"
-    BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(model)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(model)
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import save_tiny_bert
+
+    model = save_tiny_bert(folder / "tiny-bert", [w for words in WORDS.values() for w in words])
     rng = random.Random(0)
     paths = {"model": model}
     for split, n in (("train", rows), ("test", rows // 5)):

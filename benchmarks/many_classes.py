@@ -26,7 +26,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's sft, also when another one is installed
 FILLER = ["the", "drug", "it", "was", "and", "my", "doctor", "pill", "day", "week", "felt"]
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def write_data(folder: Path, classes: int, per_class: int, seed: int = 0) -> Path:
@@ -47,24 +46,12 @@ def write_data(folder: Path, classes: int, per_class: int, seed: int = 0) -> Pat
 
 
 def tiny_bert(folder: Path, classes: int) -> Path:
-    """The tests' tiny BERT, with the class keywords in its vocab."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
+    """The tests' tiny BERT (tests/conftest.py::save_tiny_bert), with the class keywords in
+    its vocab."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import save_tiny_bert
 
-    vocab = SPECIALS + FILLER + [f"kw{c}" for c in range(classes)]
-    BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(folder)
-    torch.manual_seed(0)
-    BertModel(
-        BertConfig(
-            vocab_size=len(vocab),
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=64,
-        )
-    ).save_pretrained(folder)
-    return folder
+    return save_tiny_bert(folder, [f"kw{c}" for c in range(classes)])
 
 
 def main() -> None:

@@ -110,25 +110,9 @@ def pipeline_way(folder: Path):
 def tiny_model(work: Path) -> tuple[Path, list[str], list[str]]:
     """The tests' tiny BERT with a fresh linear head, and the toy test texts and labels."""
     sys.path.insert(0, str(ROOT / "tests"))
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
+    from conftest import WORDS, save_tiny_bert, toy_frame
 
-    from conftest import FILLER, SPECIALS, WORDS, toy_frame
-
-    backbone = work / "tiny-bert"
-    vocab = SPECIALS + FILLER + [w for words in WORDS.values() for w in words]
-    BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(backbone)
-    torch.manual_seed(0)
-    BertModel(
-        BertConfig(
-            vocab_size=len(vocab),
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=64,
-        )
-    ).save_pretrained(backbone)
+    backbone = save_tiny_bert(work / "tiny-bert", [w for words in WORDS.values() for w in words])
     frame = toy_frame(60, seed=2)
     return (
         fresh_head_model(

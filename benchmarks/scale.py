@@ -37,7 +37,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FILLER = ["the", "drug", "it", "was", "and", "my", "doctor", "pill", "day", "week", "felt"]
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PHASES = ("fit", "validate", "test", "post_hoc", "reports", "log_model", "after_fit_other")
 
 
@@ -58,23 +57,12 @@ def write_split(path: Path, rows: int, classes: int, seed: int) -> Path:
 
 
 def tiny_bert(folder: Path, classes: int) -> Path:
-    """A 2-layer BERT, hidden size 32, with the class keywords in its vocab."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
+    """The tests' tiny BERT (tests/conftest.py::save_tiny_bert), with the class keywords in
+    its vocab."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import save_tiny_bert
 
-    vocab = SPECIALS + FILLER + [f"kw{c}" for c in range(classes)]
-    BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    BertModel(config).save_pretrained(folder)
-    return folder
+    return save_tiny_bert(folder, [f"kw{c}" for c in range(classes)])
 
 
 # -- one size, in its own process ---------------------------------------------------------

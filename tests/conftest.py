@@ -41,14 +41,17 @@ def toy_frame(n: int, seed: int, labels=("negative", "neutral", "positive")) -> 
     return pd.DataFrame(rows)
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A 2-layer BERT with hidden size 32 and a word-level vocab, saved like a real model."""
+def save_tiny_bert(folder: Path, words: list[str]) -> Path:
+    """Save a 2-layer BERT (hidden size 32, 2 heads, 64 positions; random weights drawn with
+    seed 0) and a word-level tokenizer of SPECIALS + FILLER + `words` into `folder` with
+    `save_pretrained`, as a hub model is saved; return `folder`. The one tiny model of the
+    tests' fixture, the benchmarks and docs/scripts (they import this module by path)."""
+    import torch  # here: a benchmark imports this module before choosing its threads
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    vocab = SPECIALS + FILLER + [w for words in WORDS.values() for w in words]
-    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
+    vocab = SPECIALS + FILLER + list(words)
+    folder.mkdir(parents=True, exist_ok=True)
+    BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(folder)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,
@@ -57,12 +60,16 @@ def tiny_model_dir(tmp_path_factory) -> Path:
         intermediate_size=64,
         max_position_embeddings=64,
     )
-    import torch
-
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer BERT with hidden size 32 and a word-level vocab, saved like a real model."""
+    words = [w for group in WORDS.values() for w in group]
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), words)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -38,12 +37,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-WORDS = {
-    "positive": ["good", "great", "excellent", "love", "wonderful", "happy"],
-    "negative": ["bad", "awful", "terrible", "hate", "horrible", "sad"],
-    "neutral": ["okay", "fine", "average", "normal", "usual", "plain"],
-}
-FILLER = ["the", "drug", "it", "was", "and", "my", "doctor", "pill", "day", "week", "felt", "after"]
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' tiny model and toy data (one home)
+from conftest import WORDS, save_tiny_bert, toy_frame  # noqa: E402
+
 SHARE_KEY = "sft-docs"  # the experiment's shared view (columns shown in the runs table)
 COLUMNS = [
     "attributes.`Dataset`",
@@ -65,41 +61,13 @@ FIRST_VISIT = {
 
 
 def tiny_model(folder: Path) -> Path:
-    """A 2-layer BERT with a word-level vocab, saved as a hub model would be."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *FILLER]
-    vocab += [w for words in WORDS.values() for w in words]
-    folder.mkdir(parents=True, exist_ok=True)
-    BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    return folder
+    """The tests' tiny BERT (tests/conftest.py::save_tiny_bert), saved as a hub model is."""
+    return save_tiny_bert(folder, [w for words in WORDS.values() for w in words])
 
 
 def toy_reviews(path: Path, rows: int, seed: int) -> Path:
-    """Short reviews whose label a keyword gives away (a tiny model learns it in seconds)."""
-    import pandas as pd
-
-    rng = random.Random(seed)
-    records = []
-    for i in range(rows):
-        label = list(WORDS)[i % 3]
-        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 12))]
-        for _ in range(2):
-            words.insert(rng.randrange(len(words) + 1), rng.choice(WORDS[label]))
-        records.append({"text": " ".join(words), "label": label})
-    rng.shuffle(records)
-    pd.DataFrame(records).to_csv(path, index=False)
+    """Short reviews whose label a keyword gives away (the tests' toy_frame), as a CSV."""
+    toy_frame(rows, seed).to_csv(path, index=False)
     return path
 
 
