@@ -15,7 +15,7 @@ import pandas as pd
 
 from sft.data.data_file import DataFile, _check_unique, _decode
 from sft.data.delimited import csv_chunks, delimited_setup, read_csv_file
-from sft.data.sources import READERS, _decode_json, read_table
+from sft.data.sources import READERS, json_line_record, read_table
 from sft.errors import SFTDataError
 
 
@@ -63,20 +63,8 @@ def _records(source: DataFile, key: str):
             except UnicodeDecodeError:
                 _decode(source.read_bytes(), source, key)  # raises, naming the line
                 raise
-            if not line.strip():
-                continue
-            try:
-                record = _decode_json(line, source, key, f" line {number}")
-            except ValueError as err:  # json.JSONDecodeError
-                raise SFTDataError(
-                    f"{key}: {source.display} line {number}: invalid JSON ({err.msg})"
-                ) from None
-            if not isinstance(record, dict):
-                raise SFTDataError(
-                    f"{key}: {source.display} line {number}: expected a JSON "
-                    f"object, got {type(record).__name__}"
-                )
-            yield number, record
+            if line.strip():
+                yield number, json_line_record(line, number, source, key)
 
 
 def _jsonl_chunks(source: DataFile, key: str, chunk_rows: int) -> Iterator[pd.DataFrame]:

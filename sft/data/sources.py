@@ -140,20 +140,8 @@ def _read_jsonl(text: str, source: DataFile, key: str) -> pd.DataFrame:
     else:
         records = []
         for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = _decode_json(line, source, key, f" line {number}")
-            except json.JSONDecodeError as err:
-                raise SFTDataError(
-                    f"{key}: {source.display} line {number}: invalid JSON ({err.msg})"
-                ) from None
-            if not isinstance(record, dict):
-                raise SFTDataError(
-                    f"{key}: {source.display} line {number}: expected a JSON "
-                    f"object, got {type(record).__name__}"
-                )
-            records.append(record)
+            if line.strip():
+                records.append(json_line_record(line, number, source, key))
     if not records:
         raise SFTDataError(f"{key}: {source.display} is empty")
     return pd.DataFrame.from_records(records)
@@ -178,6 +166,24 @@ def _unique_pairs(pairs: list[tuple[str, object]]) -> dict:
 # call, which made reading 200k JSONL rows 2.5x slower; reused, checked/unchecked was 1.01 to
 # 1.25 in three runs on a shared machine, i.e. within its noise (benchmarks/resume_checks.py).
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)
+
+
+def json_line_record(line: str, number: int, source: DataFile, key: str) -> dict:
+    """The JSON object on line `number` (from 1) of a JSON Lines file, for read_table and
+    sft-predict's chunked reader (sft.data.chunks) alike. Raises SFTDataError naming the
+    config `key`, the file and the line: invalid JSON, or a value that is not an object."""
+    try:
+        record = _decode_json(line, source, key, f" line {number}")
+    except json.JSONDecodeError as err:
+        raise SFTDataError(
+            f"{key}: {source.display} line {number}: invalid JSON ({err.msg})"
+        ) from None
+    if not isinstance(record, dict):
+        raise SFTDataError(
+            f"{key}: {source.display} line {number}: expected a JSON "
+            f"object, got {type(record).__name__}"
+        )
+    return record
 
 
 def _decode_json(text: str, source: DataFile, key: str, where: str = ""):
