@@ -62,26 +62,28 @@ def _meta_dataset(split: dict):
                 config["profile"] = json.dumps(self.profile)
             return config
 
-    schema = Schema(
-        [ColSpec(DataType[kind], name) for name, kind in split.get("columns", {}).items()]
-    )
+    columns = [ColSpec(DataType[kind], name) for name, kind in split.get("columns", {}).items()]
+    schema = Schema(columns) if columns else None  # MLflow's Schema refuses no columns
     return SplitDataset(
         split.get("rows"),
         source=_source(str(split["source"]), split["split"]),
         name=split["name"],
         digest=str(split["digest"])[:DIGEST_CHARS],
-        schema=schema if schema.inputs else None,
+        schema=schema,
     )
 
 
 def _source(source: str, split: str):
-    """A local file or folder (`local`), a URI MLflow knows (`http`, `s3`...), else a 🤗 Hub
-    dataset id (`hugging_face`: what `data=hf_dataset` reads when it is no local folder)."""
+    """A local file or folder (`local`; a zip member `data.zip/train.csv` too), a URI MLflow
+    knows (`http`, `s3`...), a URI it does not (`uri`: sft's `pkg://`), else a 🤗 Hub dataset
+    id (`hugging_face`: what `data=hf_dataset` reads when it is no local folder)."""
     from mlflow.data.dataset_source_registry import resolve_dataset_source  # lazy: as above
     from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
     from mlflow.exceptions import MlflowException
 
-    if "://" in source or Path(source).expanduser().exists():
+    path = Path(source).expanduser()
+    local = path.exists() or any(parent.is_file() for parent in path.parents)  # zip member
+    if "://" in source or local:
         with warnings.catch_warnings():  # "can be interpreted in multiple ways": it is local
             warnings.simplefilter("ignore")
             try:

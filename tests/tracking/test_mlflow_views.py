@@ -251,3 +251,16 @@ def test_a_split_from_an_installed_package_is_logged_with_its_pkg_uri(tmp_path):
     assert logged.dataset.source_type == "uri"
     assert json.loads(logged.dataset.source) == {"uri": uri}
     assert logged.dataset.digest == "ab" * 8
+
+
+def test_a_split_read_from_a_zip_member_is_a_local_source_not_a_hub_dataset(tmp_path):
+    """`data.train_path=<folder>/data.zip/train.csv` (a zip member, as the docs show) was
+    logged as a 🤗 Hub dataset id: the path does not exist as such on disk."""
+    from sft.tracking.datasets import dataset_inputs
+
+    (tmp_path / "data.zip").write_bytes(b"PK")  # only its being a file counts here
+    member = str(tmp_path / "data.zip" / "train.csv")
+    split = {"name": "own-train", "digest": "cd" * 32, "source": member, "split": "train"}
+    (logged,) = dataset_inputs([split])
+    assert logged.dataset.source_type == "local"
+    assert json.loads(logged.dataset.source) == {"uri": member}
