@@ -38,4 +38,23 @@ def absolute_tracking_uri(uri: str) -> str:
     return uri
 
 
+def reading_tracking_uri(uri: str, key: str = "tracking_uri") -> str:
+    """The absolute URI of a store to READ from (sft-predict, sft-serve, sft-export,
+    sft-explain): as `absolute_tracking_uri`, but a SQLite store must exist already. MLflow
+    would create an empty one (and its folder) wherever the command ran, then say that the
+    model is not found there.
+
+    Raises SFTConfigError naming `key` and the missing file.
+    """
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :]).expanduser().resolve()
+        if not path.is_file():
+            raise SFTConfigError(
+                f"{key}: no MLflow store at {path} (run the command where you trained, "
+                f"or pass tracking_uri=sqlite:///<path to its {DB_FILE}>)"
+            )
+        return f"sqlite:///{path}"
+    return uri
+
+
 OmegaConf.register_new_resolver("sft.tracking_uri", default_tracking_uri, replace=True)

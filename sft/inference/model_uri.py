@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from sft.config.uris import absolute_tracking_uri
+from sft.config.uris import reading_tracking_uri
 from sft.errors import SFTConfigError, first_line
 from sft.inference.predictor import model_folder
 
@@ -34,7 +34,7 @@ def resolve_model(
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    mlflow.set_tracking_uri(absolute_tracking_uri(tracking_uri))
+    mlflow.set_tracking_uri(reading_tracking_uri(tracking_uri))
     try:
         with _no_download_bars():
             local = mlflow.artifacts.download_artifacts(
@@ -69,7 +69,7 @@ def run_model(run_id: str, tracking_uri: str, download_dir: Path) -> Path:
     from mlflow import MlflowClient  # lazy: as in resolve_model
     from mlflow.exceptions import MlflowException
 
-    uri = absolute_tracking_uri(tracking_uri)
+    uri = reading_tracking_uri(tracking_uri)
     try:
         run = MlflowClient(uri).get_run(run_id)
     except MlflowException:

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sft.config.uris import absolute_tracking_uri
+from sft.config.uris import reading_tracking_uri
 from sft.errors import SFTConfigError, first_line
 
 REMOTE = ("models:/", "runs:/", "mlflow-artifacts:/")
@@ -30,7 +30,7 @@ def load_served_model(model_uri: str, tracking_uri: str, download_dir: Path):
 
     uri = str(model_uri)
     if uri.startswith(REMOTE):
-        mlflow.set_tracking_uri(absolute_tracking_uri(tracking_uri))
+        mlflow.set_tracking_uri(reading_tracking_uri(tracking_uri))
         try:
             local = Path(
                 mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(download_dir))

@@ -159,3 +159,18 @@ def test_documented_leaderboard_predict_and_export_commands(trained, toy_data, t
     )
     assert done.returncode == 0, done.stderr
     assert (out / "sft_model.json").is_file()
+
+
+def test_reading_a_registered_model_outside_the_training_folder_creates_no_store(tmp_path):
+    """sft-predict models:/... run from another folder (no tracking_uri) made an empty
+    outputs/mlflow.db there, then said the model was not found in it. It says where it
+    looked, and leaves the folder as it was."""
+    (tmp_path / "in.txt").write_text("great drug\n")
+    done = run_sft("predict", "model_uri=models:/x/1", "input=in.txt", cwd=tmp_path, timeout=120)
+    store = (tmp_path / "outputs" / "mlflow.db").resolve()
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"sft-predict: error: tracking_uri: no MLflow store at {store} (run the command where "
+        f"you trained, or pass tracking_uri=sqlite:///<path to its mlflow.db>)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
