@@ -12,6 +12,7 @@ printed; a failed check exits 1 and leaves `out` as it was.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 import tempfile
@@ -131,8 +132,9 @@ def export_task(cfg) -> None:
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         target.rename(out)
     sample = "'some text'" if getattr(reference, "featurizer", None) is None else "'path/to/file'"
+    # this Python by its path: a bare `python` may be another one, without sft
     print(
-        f'Exported {kind} to {out}\n  load: python -c "import sft; '
+        f'Exported {kind} to {out}\n  load: {shlex.quote(sys.executable)} -c "import sft; '
         f"print(sft.load('{out}').predict([{sample}]))\""
     )
 

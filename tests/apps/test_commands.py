@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,14 @@ def test_documented_leaderboard_predict_and_export_commands(trained, toy_data, t
     )
     assert done.returncode == 0, done.stderr
     assert (out / "sft_model.json").is_file()
+    # its printed load command works as printed, with no venv on PATH (it said `python`)
+    (load,) = [line for line in done.stdout.splitlines() if line.startswith("  load: ")]
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    ran = subprocess.run(
+        load.removeprefix("  load: "), shell=True, capture_output=True, text=True, env=env
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "'label':" in ran.stdout
 
 
 def test_reading_a_registered_model_outside_the_training_folder_creates_no_store(tmp_path):
