@@ -125,11 +125,11 @@ def write_model_card(
     if family_lines is not None:
         body += ["", *family_lines(cfg, datamodule, module, test_metrics)]
     family_usage = getattr(task_kind, "usage_lines", None)
-    if family_usage is not None:
+    if family_usage is not None:  # its usage covers transformers alone too (prompting)
         body += ["", *family_usage(model_uri_hint(run_id, registered_name), datamodule)]
     else:
         body += ["", *usage_lines(run_id, registered_name, modality, task_kind)]
-    body += transformers_lines(Path(model_dir))
+        body += transformers_lines(Path(model_dir))
     path = Path(model_dir) / CARD_FILE
     path.write_text(
         "---\n"
