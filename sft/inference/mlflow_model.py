@@ -125,7 +125,10 @@ def texts_from_input(
     if isinstance(values, pd.DataFrame):
         if TEXT_COLUMN in values.columns:
             values = values[TEXT_COLUMN]
-        elif len(values.columns) == 1:
+        elif len(values.columns) == 1 and not isinstance(values.columns[0], str):
+            # one unnamed (positional) column: a list turned into a frame; a named column
+            # other than `text` is refused, as MLflow's schema check refused it before the
+            # model checked its own input (a `review` column is a mistake to name, not guess)
             values = values.iloc[:, 0]
         else:
             raise _bad_input(
