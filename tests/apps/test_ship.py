@@ -62,7 +62,9 @@ def test_run_logs_and_registers_a_self_contained_model(shipped):
     mlmodel = (local / "MLmodel").read_text()
     assert "python_function" in mlmodel and "signature:" in mlmodel
     example = json.loads((local / "serving_input_example.json").read_text())
-    assert example["dataframe_split"]["columns"] == ["text"]
+    # the plain-list form a user sends most (the pyfunc model takes a list since issue 27)
+    assert list(example) == ["inputs"] and example["inputs"]
+    assert all(isinstance(text, str) for text in example["inputs"])
     inner = local / "artifacts" / "model"
     assert {
         "config.json",
